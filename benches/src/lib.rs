@@ -1,0 +1,1 @@
+//! The workspace-level benchmark package: benches live in `benches/dynap.rs`.

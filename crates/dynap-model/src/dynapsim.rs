@@ -1,0 +1,570 @@
+//! The DynapSim forward simulator (`rockpool` variant): Rockpool 3.1.0's per-step update, fused per
+//! neuron, batched over threads, in `f32` (Rockpool's precision and operation order) or `f64`.
+//!
+//! The update of one neuron at step `t` (model.md section 1.5; `max(x, lo)` is `jnp.clip(x, lo)`):
+//!
+//! ```text
+//! Iws      = (sum_i s_i w_rec[i][j] + x_t[j]) * Iscale
+//! isyn_inf = max((Igain_syn'/Itau_syn') * Iws, Io)
+//! isyn     = exp(-dt/tau_syn) * isyn + (1 - exp(-t_pulse/tau_syn)) * isyn_inf
+//! iahp_inf = (Igain_ahp'/Itau_ahp') * (Iw_ahp * s)
+//! iahp     = max(exp(-dt/tau_ahp) * iahp + (1 - exp(-t_pulse_ahp/tau_ahp)) * iahp_inf, Io)
+//! f_fb     = exp(kappa' * (vmem / Ut))
+//! Ileak    = Itau_mem' + iahp
+//! Iin      = max((isyn - Ileak + Idc) * [timer_ref == 0], Io)
+//! imem_inf = (Igain_mem'/Itau_mem') * (Iin - Ileak)
+//! f_imem   = (Io * f_fb / Ileak) * (imem + Igain_mem')
+//! dimem    = imem / (tau(Ileak, C_mem) * (imem + Igain_mem')) * (imem_inf + f_imem - imem * (1 + iahp/Itau_mem'))
+//! imem     = max(imem + dimem * dt, Io)
+//! vmem     = (Ut/kappa) * ln(imem/Io)
+//! s        = max(ceil(ln(imem/Ispkthr)), 0)
+//! b        = min(s, 1);  imem = (1-b) imem + b Io;  timer_ref = (1-b) max(timer_ref - dt, 0) + b t_ref
+//! ```
+//!
+//! with `kappa = (kappa_n + kappa_p)/2`, `kappa' = kappa^2/(kappa + 1)`, `tau(I, C) = (Ut/kappa) C / I`,
+//! pulse widths `t(I, C) = Vth C / I`, and primes marking the floor at `Io`.
+
+use crate::error::Error;
+use crate::network::Network;
+use crate::real::Real;
+
+/// `jnp.clip(x, lo)`: `lo` when `x < lo`, otherwise `x`. A NaN passes through, as XLA's `max` does.
+#[inline(always)]
+fn clip_lo<T: Real>(x: T, lo: T) -> T {
+    if x < lo { lo } else { x }
+}
+
+/// Per-neuron constants, computed once per run in the working precision with Rockpool's expressions
+/// (model.md section 1.4), stored as one vector per constant.
+#[derive(Clone, Debug)]
+struct Consts<T> {
+    io: Vec<T>,
+    idc: Vec<T>,
+    f_dis_syn: Vec<T>,
+    f_chg_syn: Vec<T>,
+    gain_syn: Vec<T>,
+    f_dis_ahp: Vec<T>,
+    f_chg_ahp: Vec<T>,
+    gain_ahp: Vec<T>,
+    iw_ahp: Vec<T>,
+    kappa_prime: Vec<T>,
+    ut: Vec<T>,
+    ut_over_kappa: Vec<T>,
+    /// `(Ut/kappa) * C_mem`: the numerator of `tau(Ileak, C_mem)`.
+    utk_cmem: Vec<T>,
+    itau_mem: Vec<T>,
+    igain_mem: Vec<T>,
+    gain_mem: Vec<T>,
+    ispkthr: Vec<T>,
+    t_ref: Vec<T>,
+}
+
+/// The simulator of one network in precision `T`: the network's parameters and weights converted once,
+/// ready to run any number of inputs.
+#[derive(Clone, Debug)]
+pub struct Simulator<T: Real> {
+    n: usize,
+    n_in: Option<usize>,
+    c: Consts<T>,
+    w_in: Option<Vec<T>>,
+    w_rec: Vec<T>,
+    rec_nonzero: bool,
+    i_scale: T,
+    dt: T,
+}
+
+/// Which per-step values a run keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Recording {
+    /// Output spikes only (what Rockpool returns with `record=False`).
+    #[default]
+    Spikes,
+    /// Spikes and the state traces `imem`, `isyn`, `iahp`, `vmem`.
+    Full,
+}
+
+/// How to run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// What to record.
+    pub recording: Recording,
+    /// Worker threads for the batch (each batch element runs on one thread); 0 means one per core.
+    /// The result is bit-identical whatever the count.
+    pub threads: usize,
+}
+
+/// The input of a run: `[batch, steps, channels]`, row-major.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a, T> {
+    /// Weighted input per neuron (channels = N), dimensionless in units of `Iscale`: what Rockpool's
+    /// `LinearJax` feeds `DynapSim`.
+    Weighted {
+        /// `batch * steps * N` values.
+        data: &'a [T],
+        /// Batch size.
+        batch: usize,
+        /// Time steps.
+        steps: usize,
+    },
+    /// Input spike counts (channels = Nin), weighted by the network's `w_in`.
+    Spikes {
+        /// `batch * steps * Nin` counts.
+        data: &'a [T],
+        /// Batch size.
+        batch: usize,
+        /// Time steps.
+        steps: usize,
+    },
+}
+
+impl<T> Input<'_, T> {
+    /// `(batch, steps)`.
+    pub fn dims(&self) -> (usize, usize) {
+        match *self {
+            Input::Weighted { batch, steps, .. } | Input::Spikes { batch, steps, .. } => (batch, steps),
+        }
+    }
+}
+
+/// The state of every neuron of every batch element, `[batch, N]` row-major per variable.
+///
+/// The final state of a run can be passed as the initial state of the next run. Unlike Rockpool, whose
+/// returned `isyn` is not read back, the synaptic current is carried too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State<T> {
+    /// Batch size.
+    pub batch: usize,
+    /// Neurons.
+    pub neurons: usize,
+    /// Membrane current (A).
+    pub imem: Vec<T>,
+    /// Synaptic current (A).
+    pub isyn: Vec<T>,
+    /// Adaptation current (A).
+    pub iahp: Vec<T>,
+    /// Spike counts of the last step.
+    pub spikes: Vec<T>,
+    /// Remaining refractory time (s).
+    pub timer_ref: Vec<T>,
+    /// Membrane voltage of the last step, before reset (V).
+    pub vmem: Vec<T>,
+}
+
+/// The traces of a run, each `[batch, steps, N]` row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateTraces<T> {
+    /// Membrane current after the step (after reset) (A).
+    pub imem: Vec<T>,
+    /// Synaptic current (A).
+    pub isyn: Vec<T>,
+    /// Adaptation current (A).
+    pub iahp: Vec<T>,
+    /// Membrane voltage, before reset (V).
+    pub vmem: Vec<T>,
+}
+
+/// What a run returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace<T> {
+    /// Batch size.
+    pub batch: usize,
+    /// Time steps.
+    pub steps: usize,
+    /// Neurons.
+    pub neurons: usize,
+    /// Spike counts `[batch, steps, N]` (a count can exceed 1).
+    pub spikes: Vec<T>,
+    /// The state traces, with [`Recording::Full`].
+    pub states: Option<StateTraces<T>>,
+    /// The state after the last step.
+    pub final_state: State<T>,
+}
+
+impl<T: Real> Trace<T> {
+    /// Total spikes per batch element and neuron, `[batch, N]`.
+    pub fn spike_counts(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.batch * self.neurons];
+        for b in 0..self.batch {
+            for t in 0..self.steps {
+                let row = &self.spikes[(b * self.steps + t) * self.neurons..][..self.neurons];
+                for (o, s) in out[b * self.neurons..].iter_mut().zip(row) {
+                    *o += s.to_f64();
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One batch element's share of the outputs, handed to a worker thread.
+struct Job<'a, T> {
+    batch: usize,
+    spikes: &'a mut [T],
+    traces: Option<[&'a mut [T]; 4]>,
+    imem: &'a mut [T],
+    isyn: &'a mut [T],
+    iahp: &'a mut [T],
+    s: &'a mut [T],
+    timer: &'a mut [T],
+    vmem: &'a mut [T],
+}
+
+impl<T: Real> Simulator<T> {
+    /// Validates the network ([`Network::validate`]) and converts it to precision `T`.
+    pub fn new(net: &Network) -> Result<Simulator<T>, Error> {
+        net.validate()?;
+        let n = net.neurons();
+        let p = &net.params;
+        let cv = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
+        let (io, kn, kp, ut, vth) = (cv(&p.i_o), cv(&p.kappa_n), cv(&p.kappa_p), cv(&p.u_t), cv(&p.v_th));
+        let dt = T::from_f64(net.dt);
+        let two = T::from_f64(2.0);
+        let kappa: Vec<T> = kn.iter().zip(&kp).map(|(&a, &b)| (a + b) / two).collect();
+        let ut_over_kappa: Vec<T> = ut.iter().zip(&kappa).map(|(&u, &k)| u / k).collect();
+        // tau(I, C) = ((Ut/kappa) * C) / I and pw(I, C) = (Vth * C) / I, as Rockpool writes them.
+        let tau = |i: &[f64], c: &[f64]| -> Vec<T> {
+            (0..n)
+                .map(|j| (ut_over_kappa[j] * T::from_f64(c[j])) / T::from_f64(i[j]))
+                .collect()
+        };
+        let pw = |i: &[f64], c: &[f64]| -> Vec<T> {
+            (0..n).map(|j| (vth[j] * T::from_f64(c[j])) / T::from_f64(i[j])).collect()
+        };
+        let floor = |v: &[f64]| -> Vec<T> {
+            v.iter().zip(&io).map(|(&x, &o)| clip_lo(T::from_f64(x), o)).collect()
+        };
+        let itau_syn = floor(&p.i_tau_syn);
+        let igain_syn = floor(&p.i_gain_syn);
+        let itau_ahp = floor(&p.i_tau_ahp);
+        let igain_ahp = floor(&p.i_gain_ahp);
+        let itau_mem = floor(&p.i_tau_mem);
+        let igain_mem = floor(&p.i_gain_mem);
+        let itau_syn_f64: Vec<f64> = itau_syn.iter().map(|x| x.to_f64()).collect();
+        let itau_ahp_f64: Vec<f64> = itau_ahp.iter().map(|x| x.to_f64()).collect();
+        let tau_syn = tau(&itau_syn_f64, &p.c_syn);
+        let tau_ahp = tau(&itau_ahp_f64, &p.c_ahp);
+        let t_ref = pw(&p.i_ref, &p.c_ref);
+        let t_pulse = pw(&p.i_pulse, &p.c_pulse);
+        let t_pulse_ahp = pw(&p.i_pulse_ahp, &p.c_pulse_ahp);
+        for j in 0..n {
+            // A zero current with a zero capacitance gives 0/0; anything else is defined (a zero
+            // current gives an infinite width, which Rockpool handles: exp(-inf) = 0).
+            let checks = [
+                (t_ref[j], "the refractory period Vth*C_ref/Iref (Iref = 0 and C_ref = 0)"),
+                (t_pulse[j], "the pulse width Vth*C_pulse/Ipulse (Ipulse = 0 and C_pulse = 0)"),
+                (
+                    t_pulse_ahp[j],
+                    "the AHP pulse width Vth*C_pulse_ahp/Ipulse_ahp (Ipulse_ahp = 0 and C_pulse_ahp = 0)",
+                ),
+            ];
+            for (v, what) in checks {
+                if v.to_f64().is_nan() {
+                    return Err(Error::Degenerate { neuron: j, quantity: what });
+                }
+            }
+        }
+        let decay = |t: &[T], tau: &[T]| -> Vec<T> { t.iter().zip(tau).map(|(&t, &k)| (-(t / k)).exp()).collect() };
+        let dts = vec![dt; n];
+        let f_dis_syn = decay(&dts, &tau_syn);
+        let f_chg_syn: Vec<T> = decay(&t_pulse, &tau_syn).into_iter().map(|e| T::ONE - e).collect();
+        let f_dis_ahp = decay(&dts, &tau_ahp);
+        let f_chg_ahp: Vec<T> = decay(&t_pulse_ahp, &tau_ahp).into_iter().map(|e| T::ONE - e).collect();
+        let ratio = |g: &[T], t: &[T]| -> Vec<T> { g.iter().zip(t).map(|(&g, &t)| g / t).collect() };
+        let c = Consts {
+            idc: cv(&p.i_dc),
+            f_dis_syn,
+            f_chg_syn,
+            gain_syn: ratio(&igain_syn, &itau_syn),
+            f_dis_ahp,
+            f_chg_ahp,
+            gain_ahp: ratio(&igain_ahp, &itau_ahp),
+            iw_ahp: cv(&p.i_w_ahp),
+            kappa_prime: kappa.iter().map(|&k| (k * k) / (k + T::ONE)).collect(),
+            utk_cmem: (0..n).map(|j| ut_over_kappa[j] * T::from_f64(p.c_mem[j])).collect(),
+            ut_over_kappa,
+            ut,
+            gain_mem: ratio(&igain_mem, &itau_mem),
+            itau_mem,
+            igain_mem,
+            ispkthr: cv(&p.i_spkthr),
+            t_ref,
+            io,
+        };
+        let w_in = net.w_in.as_ref().map(|w| cv(w.as_slice()));
+        let w_rec = cv(net.w_rec.as_slice());
+        let rec_nonzero = w_rec.iter().any(|&w| w != T::ZERO);
+        Ok(Simulator {
+            n,
+            n_in: net.w_in.as_ref().map(|w| w.rows()),
+            c,
+            w_in,
+            w_rec,
+            rec_nonzero,
+            i_scale: T::from_f64(net.i_scale),
+            dt,
+        })
+    }
+
+    /// Number of neurons.
+    pub fn neurons(&self) -> usize {
+        self.n
+    }
+
+    /// Rockpool's initial state for `batch` elements: `imem = isyn = iahp = Io`, everything else 0.
+    pub fn initial_state(&self, batch: usize) -> State<T> {
+        let rep = |v: &[T]| -> Vec<T> { (0..batch).flat_map(|_| v.iter().copied()).collect() };
+        let zeros = vec![T::ZERO; batch * self.n];
+        State {
+            batch,
+            neurons: self.n,
+            imem: rep(&self.c.io),
+            isyn: rep(&self.c.io),
+            iahp: rep(&self.c.io),
+            spikes: zeros.clone(),
+            timer_ref: zeros.clone(),
+            vmem: zeros,
+        }
+    }
+
+    /// Runs the network on `input`, from `initial` (or Rockpool's initial state).
+    ///
+    /// Errors when the input's size or channel count does not fit the network, when it holds a
+    /// non-finite value, or when the initial state has the wrong shape.
+    pub fn run(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&State<T>>,
+        options: &RunOptions,
+    ) -> Result<Trace<T>, Error> {
+        let (batch, steps) = input.dims();
+        let (data, channels, w_in) = match input {
+            Input::Weighted { data, .. } => (data, self.n, None),
+            Input::Spikes { data, .. } => {
+                (data, self.n_in.ok_or(Error::NoInputWeights)?, self.w_in.as_deref())
+            }
+        };
+        let declared_len = batch * steps * channels;
+        if data.len() != declared_len {
+            return Err(Error::InputShape { batch, steps, channels, found_len: data.len() });
+        }
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteInput {
+                batch: i / (steps * channels),
+                step: (i / channels) % steps,
+                channel: i % channels,
+            });
+        }
+        let mut state = match initial {
+            Some(s) => {
+                let ok = s.batch == batch
+                    && s.neurons == self.n
+                    && [&s.imem, &s.isyn, &s.iahp, &s.spikes, &s.timer_ref, &s.vmem]
+                        .iter()
+                        .all(|v| v.len() == batch * self.n);
+                if !ok {
+                    return Err(Error::StateShape {
+                        batch,
+                        neurons: self.n,
+                        found_batch: s.batch,
+                        found_neurons: s.neurons,
+                    });
+                }
+                s.clone()
+            }
+            None => self.initial_state(batch),
+        };
+        let n = self.n;
+        let len = batch * steps * n;
+        let mut spikes = vec![T::ZERO; len];
+        let mut traces = (options.recording == Recording::Full).then(|| StateTraces {
+            imem: vec![T::ZERO; len],
+            isyn: vec![T::ZERO; len],
+            iahp: vec![T::ZERO; len],
+            vmem: vec![T::ZERO; len],
+        });
+        {
+            let per = steps * n;
+            let mut trace_chunks: Vec<Option<[&mut [T]; 4]>> = match traces.as_mut() {
+                Some(tr) => tr
+                    .imem
+                    .chunks_mut(per.max(1))
+                    .zip(tr.isyn.chunks_mut(per.max(1)))
+                    .zip(tr.iahp.chunks_mut(per.max(1)))
+                    .zip(tr.vmem.chunks_mut(per.max(1)))
+                    .map(|(((a, b), c), d)| Some([a, b, c, d]))
+                    .collect(),
+                None => (0..batch).map(|_| None).collect(),
+            };
+            trace_chunks.resize_with(batch, || None);
+            let State { imem, isyn, iahp, spikes: s, timer_ref, vmem, .. } = &mut state;
+            let mut spike_chunks = spikes.chunks_mut(per.max(1));
+            let mut jobs: Vec<Job<'_, T>> = Vec::with_capacity(batch);
+            let mut st = (
+                imem.chunks_mut(n.max(1)),
+                isyn.chunks_mut(n.max(1)),
+                iahp.chunks_mut(n.max(1)),
+                s.chunks_mut(n.max(1)),
+                timer_ref.chunks_mut(n.max(1)),
+                vmem.chunks_mut(n.max(1)),
+            );
+            for (b, traces) in trace_chunks.into_iter().enumerate() {
+                if n == 0 {
+                    break;
+                }
+                jobs.push(Job {
+                    batch: b,
+                    spikes: spike_chunks.next().unwrap_or_default(),
+                    traces,
+                    imem: st.0.next().unwrap_or_default(),
+                    isyn: st.1.next().unwrap_or_default(),
+                    iahp: st.2.next().unwrap_or_default(),
+                    s: st.3.next().unwrap_or_default(),
+                    timer: st.4.next().unwrap_or_default(),
+                    vmem: st.5.next().unwrap_or_default(),
+                });
+            }
+            let threads = match options.threads {
+                0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+                t => t,
+            }
+            .min(jobs.len().max(1));
+            let run_jobs = |jobs: &mut [Job<'_, T>]| {
+                let mut scratch = Scratch::new(n);
+                for job in jobs {
+                    let xs = &data[job.batch * steps * channels..][..steps * channels];
+                    self.run_one(job, xs, w_in, steps, &mut scratch);
+                }
+            };
+            if threads <= 1 {
+                run_jobs(&mut jobs);
+            } else {
+                let per_thread = jobs.len().div_ceil(threads);
+                std::thread::scope(|scope| {
+                    for chunk in jobs.chunks_mut(per_thread) {
+                        scope.spawn(|| run_jobs(chunk));
+                    }
+                });
+            }
+        }
+        Ok(Trace { batch, steps, neurons: n, spikes, states: traces, final_state: state })
+    }
+
+    /// Runs one batch element over all steps. No allocation: `scratch` is reused.
+    fn run_one(
+        &self,
+        job: &mut Job<'_, T>,
+        xs: &[T],
+        w_in: Option<&[T]>,
+        steps: usize,
+        scratch: &mut Scratch<T>,
+    ) {
+        let channels = xs.len() / steps.max(1);
+        let n = self.n;
+        let c = &self.c;
+        let (dt, i_scale) = (self.dt, self.i_scale);
+        let Scratch { rec, x, active } = scratch;
+        // Neurons that spiked in the previous step (the initial state may carry spikes).
+        active.clear();
+        active.extend((0..n).filter(|&i| job.s[i] != T::ZERO));
+        for t in 0..steps {
+            // Recurrent drive: sum_i s_i w_rec[i][j], only over the neurons that spiked.
+            rec.fill(T::ZERO);
+            if self.rec_nonzero {
+                for &i in active.iter() {
+                    let si = job.s[i];
+                    for (r, &w) in rec.iter_mut().zip(&self.w_rec[i * n..(i + 1) * n]) {
+                        *r = *r + si * w;
+                    }
+                }
+            }
+            // External drive x_t: given, or input spikes times w_in (LinearJax), over non-zero channels.
+            let xt = &xs[t * channels..(t + 1) * channels];
+            let x: &[T] = match w_in {
+                Some(w_in) => {
+                    x.fill(T::ZERO);
+                    for (k, &sk) in xt.iter().enumerate() {
+                        if sk != T::ZERO {
+                            for (xj, &w) in x.iter_mut().zip(&w_in[k * n..(k + 1) * n]) {
+                                *xj = *xj + sk * w;
+                            }
+                        }
+                    }
+                    x
+                }
+                None => xt,
+            };
+            active.clear();
+            let out = t * n;
+            for j in 0..n {
+                let io = c.io[j];
+                let iws = (rec[j] + x[j]) * i_scale;
+                // Quirk (Rockpool): the target is floored at Io after the sign of the drive is formed,
+                // so a net negative drive acts like no drive: inhibition has no effect.
+                let isyn_inf = clip_lo(c.gain_syn[j] * iws, io);
+                // Quirk: no floor on isyn; it decays below Io towards ~5e-15 A without input.
+                let isyn = c.f_dis_syn[j] * job.isyn[j] + c.f_chg_syn[j] * isyn_inf;
+                let s_prev = job.s[j];
+                // The AHP target uses the spike count of the previous step (a count, not a bit).
+                let iahp_inf = c.gain_ahp[j] * (c.iw_ahp[j] * s_prev);
+                let iahp = clip_lo(c.f_dis_ahp[j] * job.iahp[j] + c.f_chg_ahp[j] * iahp_inf, io);
+                // Quirk: the feedback uses the previous step's vmem, which after a spike is the
+                // pre-reset voltage.
+                let f_fb = (c.kappa_prime[j] * (job.vmem[j] / c.ut[j])).exp();
+                let ileak = c.itau_mem[j] + iahp;
+                // Quirk: the refractory gate is the float test `timer_ref == 0`, and the floor at Io
+                // comes after the leak is subtracted (so a refractory neuron gets Io, not 0).
+                let gate = if job.timer[j] == T::ZERO { T::ONE } else { T::ZERO };
+                let iin = clip_lo((isyn - ileak + c.idc[j]) * gate, io);
+                // Quirk: the leak is subtracted a second time here.
+                let imem_inf = c.gain_mem[j] * (iin - ileak);
+                let imem = job.imem[j];
+                let f_imem = ((io * f_fb) / ileak) * (imem + c.igain_mem[j]);
+                // Quirk: tau_mem uses Ileak (which includes the AHP), not Itau_mem.
+                let tau_mem = c.utk_cmem[j] / ileak;
+                let dimem = (imem / (tau_mem * (imem + c.igain_mem[j])))
+                    * (imem_inf + f_imem - imem * (T::ONE + iahp / c.itau_mem[j]));
+                let imem = clip_lo(imem + dimem * dt, io);
+                // Quirk: vmem is read out before the reset.
+                let vmem = c.ut_over_kappa[j] * (imem / io).ln();
+                // Spike count max(ceil(ln(imem/Ispkthr)), 0): at most 0 whenever the ratio is <= 1, so
+                // the logarithm is only taken above threshold. Quirk: a count, which can exceed 1.
+                let ratio = imem / c.ispkthr[j];
+                let s = if ratio <= T::ONE { T::ZERO } else { ratio.ln().ceil() };
+                let b = if s > T::ONE { T::ONE } else { s };
+                let nb = T::ONE - b;
+                // Written as Rockpool writes them, so that non-finite corner cases propagate alike.
+                let imem = nb * imem + b * io;
+                let timer = nb * clip_lo(job.timer[j] - dt, T::ZERO) + b * c.t_ref[j];
+                job.isyn[j] = isyn;
+                job.iahp[j] = iahp;
+                job.imem[j] = imem;
+                job.vmem[j] = vmem;
+                job.timer[j] = timer;
+                job.s[j] = s;
+                if s != T::ZERO {
+                    active.push(j);
+                }
+                job.spikes[out + j] = s;
+                if let Some([ti, ts, ta, tv]) = job.traces.as_mut() {
+                    ti[out + j] = imem;
+                    ts[out + j] = isyn;
+                    ta[out + j] = iahp;
+                    tv[out + j] = vmem;
+                }
+            }
+        }
+    }
+}
+
+/// Per-thread buffers of one run, allocated once.
+struct Scratch<T> {
+    rec: Vec<T>,
+    x: Vec<T>,
+    active: Vec<usize>,
+}
+
+impl<T: Real> Scratch<T> {
+    fn new(n: usize) -> Self {
+        Scratch { rec: vec![T::ZERO; n], x: vec![T::ZERO; n], active: Vec::with_capacity(n) }
+    }
+}

@@ -1,0 +1,1 @@
+//! The workspace-level test package: its tests live in `src/integration.rs`.
