@@ -69,7 +69,8 @@ impl BiasCode {
 
     /// Every code, in lexicographic (coarse, fine) order.
     pub fn all() -> impl Iterator<Item = BiasCode> {
-        (0..COARSE_LEVELS as u8).flat_map(|c| (0..=255u8).map(move |f| BiasCode { coarse: c, fine: f }))
+        (0..COARSE_LEVELS as u8)
+            .flat_map(|c| (0..=255u8).map(move |f| BiasCode { coarse: c, fine: f }))
     }
 }
 
@@ -134,13 +135,22 @@ impl BiasTable {
                 .ok()
                 .filter(|c: &f64| c.is_finite() && *c >= 0.0)
                 .ok_or_else(|| {
-                    bad(line, format!("current {:?} is not a finite non-negative number", fields[3]))
+                    bad(
+                        line,
+                        format!(
+                            "current {:?} is not a finite non-negative number",
+                            fields[3]
+                        ),
+                    )
                 })?;
             let slot = &mut table[coarse][fine];
             if !slot.is_nan() {
                 return Err(bad(
                     line,
-                    format!("duplicate entry for type {}, coarse {coarse}, fine {fine}", fields[0]),
+                    format!(
+                        "duplicate entry for type {}, coarse {coarse}, fine {fine}",
+                        fields[0]
+                    ),
                 ));
             }
             *slot = current;
@@ -150,7 +160,9 @@ impl BiasTable {
                 if let Some(f) = row.iter().position(|x| x.is_nan()) {
                     return Err(bad(
                         text.lines().count(),
-                        format!("missing entry for type {t}, coarse {c}, fine {f} (the table needs all 3072)"),
+                        format!(
+                            "missing entry for type {t}, coarse {c}, fine {f} (the table needs all 3072)"
+                        ),
                     ));
                 }
             }
@@ -192,7 +204,13 @@ impl BiasTable {
                 }
             }
             if best_err < best.0 {
-                best = (best_err, BiasCode { coarse: c as u8, fine: best_f as u8 });
+                best = (
+                    best_err,
+                    BiasCode {
+                        coarse: c as u8,
+                        fine: best_f as u8,
+                    },
+                );
             }
         }
         best.1
@@ -212,29 +230,98 @@ pub struct BiasName {
 /// The simulator parameter <-> chip bias table (Rockpool `lookup/parameter_name.py`), in Rockpool's
 /// export order.
 pub const BIAS_NAMES: [BiasName; 23] = [
-    BiasName { sim: "Idc", chip: "SOIF_DC_P" },
-    BiasName { sim: "If_nmda", chip: "DENM_NMREV_N" },
-    BiasName { sim: "Igain_ahp", chip: "SOAD_GAIN_P" },
-    BiasName { sim: "Igain_ampa", chip: "DEAM_EGAIN_P" },
-    BiasName { sim: "Igain_gaba", chip: "DEGA_IGAIN_P" },
-    BiasName { sim: "Igain_nmda", chip: "DENM_EGAIN_P" },
-    BiasName { sim: "Igain_shunt", chip: "DESC_IGAIN_P" },
-    BiasName { sim: "Igain_mem", chip: "SOIF_GAIN_N" },
-    BiasName { sim: "Ipulse_ahp", chip: "SOAD_PWTAU_N" },
-    BiasName { sim: "Ipulse", chip: "SYPD_EXT_N" },
-    BiasName { sim: "Iref", chip: "SOIF_REFR_N" },
-    BiasName { sim: "Ispkthr", chip: "SOIF_SPKTHR_P" },
-    BiasName { sim: "Itau_ahp", chip: "SOAD_TAU_P" },
-    BiasName { sim: "Itau_ampa", chip: "DEAM_ETAU_P" },
-    BiasName { sim: "Itau_gaba", chip: "DEGA_ITAU_P" },
-    BiasName { sim: "Itau_nmda", chip: "DENM_ETAU_P" },
-    BiasName { sim: "Itau_shunt", chip: "DESC_ITAU_P" },
-    BiasName { sim: "Itau_mem", chip: "SOIF_LEAK_N" },
-    BiasName { sim: "Iw_0", chip: "SYAM_W0_P" },
-    BiasName { sim: "Iw_1", chip: "SYAM_W1_P" },
-    BiasName { sim: "Iw_2", chip: "SYAM_W2_P" },
-    BiasName { sim: "Iw_3", chip: "SYAM_W3_P" },
-    BiasName { sim: "Iw_ahp", chip: "SOAD_W_N" },
+    BiasName {
+        sim: "Idc",
+        chip: "SOIF_DC_P",
+    },
+    BiasName {
+        sim: "If_nmda",
+        chip: "DENM_NMREV_N",
+    },
+    BiasName {
+        sim: "Igain_ahp",
+        chip: "SOAD_GAIN_P",
+    },
+    BiasName {
+        sim: "Igain_ampa",
+        chip: "DEAM_EGAIN_P",
+    },
+    BiasName {
+        sim: "Igain_gaba",
+        chip: "DEGA_IGAIN_P",
+    },
+    BiasName {
+        sim: "Igain_nmda",
+        chip: "DENM_EGAIN_P",
+    },
+    BiasName {
+        sim: "Igain_shunt",
+        chip: "DESC_IGAIN_P",
+    },
+    BiasName {
+        sim: "Igain_mem",
+        chip: "SOIF_GAIN_N",
+    },
+    BiasName {
+        sim: "Ipulse_ahp",
+        chip: "SOAD_PWTAU_N",
+    },
+    BiasName {
+        sim: "Ipulse",
+        chip: "SYPD_EXT_N",
+    },
+    BiasName {
+        sim: "Iref",
+        chip: "SOIF_REFR_N",
+    },
+    BiasName {
+        sim: "Ispkthr",
+        chip: "SOIF_SPKTHR_P",
+    },
+    BiasName {
+        sim: "Itau_ahp",
+        chip: "SOAD_TAU_P",
+    },
+    BiasName {
+        sim: "Itau_ampa",
+        chip: "DEAM_ETAU_P",
+    },
+    BiasName {
+        sim: "Itau_gaba",
+        chip: "DEGA_ITAU_P",
+    },
+    BiasName {
+        sim: "Itau_nmda",
+        chip: "DENM_ETAU_P",
+    },
+    BiasName {
+        sim: "Itau_shunt",
+        chip: "DESC_ITAU_P",
+    },
+    BiasName {
+        sim: "Itau_mem",
+        chip: "SOIF_LEAK_N",
+    },
+    BiasName {
+        sim: "Iw_0",
+        chip: "SYAM_W0_P",
+    },
+    BiasName {
+        sim: "Iw_1",
+        chip: "SYAM_W1_P",
+    },
+    BiasName {
+        sim: "Iw_2",
+        chip: "SYAM_W2_P",
+    },
+    BiasName {
+        sim: "Iw_3",
+        chip: "SYAM_W3_P",
+    },
+    BiasName {
+        sim: "Iw_ahp",
+        chip: "SOAD_W_N",
+    },
 ];
 
 /// The chip bias name of a simulator parameter name.
@@ -263,7 +350,8 @@ impl BiasGenerator {
 
     /// A user-supplied table (for example a per-chip calibration) with the built-in scale factors.
     pub fn with_table(table: BiasTable) -> BiasGenerator {
-        let scales = parse_scale_factors(SCALE_FACTORS_CSV).expect("the built-in scale factors are valid");
+        let scales =
+            parse_scale_factors(SCALE_FACTORS_CSV).expect("the built-in scale factors are valid");
         BiasGenerator { table, scales }
     }
 
@@ -283,13 +371,16 @@ impl BiasGenerator {
             .iter()
             .find(|(n, _)| n == chip_bias)
             .map(|&(_, s)| s)
-            .ok_or_else(|| Error::UnknownBias { name: chip_bias.to_owned() })
+            .ok_or_else(|| Error::UnknownBias {
+                name: chip_bias.to_owned(),
+            })
     }
 
     fn type_and_scale(&self, chip_bias: &str) -> Result<(TransistorType, f64), Error> {
         let scale = self.scale(chip_bias)?;
-        let ttype = TransistorType::of_bias(chip_bias)
-            .ok_or_else(|| Error::UnknownBias { name: chip_bias.to_owned() })?;
+        let ttype = TransistorType::of_bias(chip_bias).ok_or_else(|| Error::UnknownBias {
+            name: chip_bias.to_owned(),
+        })?;
         Ok((ttype, scale))
     }
 
@@ -312,7 +403,10 @@ fn parse_scale_factors(text: &str) -> Result<Vec<(String, f64)>, Error> {
         let line = i + 1;
         let f: Vec<&str> = l.split(',').map(str::trim).collect();
         if f.len() < 2 {
-            return Err(Error::BiasTable { line, problem: "expected bias_name,scale_factor".into() });
+            return Err(Error::BiasTable {
+                line,
+                problem: "expected bias_name,scale_factor".into(),
+            });
         }
         let s: f64 = f[1].parse().map_err(|_| Error::BiasTable {
             line,
@@ -357,7 +451,10 @@ mod tests {
                 (f[5].parse().unwrap(), f[6].parse().unwrap()),
                 "{l}"
             );
-            assert_eq!(g.current_from_code(f[1], code).unwrap(), f[7].parse::<f64>().unwrap());
+            assert_eq!(
+                g.current_from_code(f[1], code).unwrap(),
+                f[7].parse::<f64>().unwrap()
+            );
             rows += 1;
         }
         assert_eq!(rows, BIAS_NAMES.len());
@@ -409,7 +506,11 @@ mod tests {
                 (f[3].parse().unwrap(), f[4].parse().unwrap()),
                 "{l}"
             );
-            assert_eq!(t.current_from_code(ttype, scale, code), f[5].parse::<f64>().unwrap(), "{l}");
+            assert_eq!(
+                t.current_from_code(ttype, scale, code),
+                f[5].parse::<f64>().unwrap(),
+                "{l}"
+            );
         }
     }
 
@@ -421,14 +522,25 @@ mod tests {
         let e = BiasTable::from_csv(&lines.join("\n")).unwrap_err();
         assert!(matches!(e, Error::BiasTable { line: 11, .. }), "{e}");
         lines[10] = "N,7,9,1e-12";
-        assert!(BiasTable::from_csv(&lines.join("\n")).unwrap_err().to_string().contains("line 11"));
+        assert!(
+            BiasTable::from_csv(&lines.join("\n"))
+                .unwrap_err()
+                .to_string()
+                .contains("line 11")
+        );
         lines[10] = lines[11];
         let e = BiasTable::from_csv(&lines.join("\n")).unwrap_err();
         assert!(e.to_string().contains("duplicate"), "{e}");
-        let e = BiasTable::from_csv(&good.lines().take(100).collect::<Vec<_>>().join("\n")).unwrap_err();
+        let e = BiasTable::from_csv(&good.lines().take(100).collect::<Vec<_>>().join("\n"))
+            .unwrap_err();
         assert!(e.to_string().contains("missing entry"), "{e}");
         assert!(BiasTable::from_csv("").is_err());
-        assert!(BiasTable::from_csv("a,b\n").unwrap_err().to_string().contains("header"));
+        assert!(
+            BiasTable::from_csv("a,b\n")
+                .unwrap_err()
+                .to_string()
+                .contains("header")
+        );
     }
 
     #[test]
@@ -436,7 +548,9 @@ mod tests {
         let g = BiasGenerator::dynapse2();
         assert_eq!(
             g.code_from_current("SOIF_NOPE_N", 1e-9),
-            Err(Error::UnknownBias { name: "SOIF_NOPE_N".into() })
+            Err(Error::UnknownBias {
+                name: "SOIF_NOPE_N".into()
+            })
         );
     }
 

@@ -121,7 +121,9 @@ impl<T> Input<'_, T> {
     /// `(batch, steps)`.
     pub fn dims(&self) -> (usize, usize) {
         match *self {
-            Input::Weighted { batch, steps, .. } | Input::Spikes { batch, steps, .. } => (batch, steps),
+            Input::Weighted { batch, steps, .. } | Input::Spikes { batch, steps, .. } => {
+                (batch, steps)
+            }
         }
     }
 }
@@ -216,7 +218,13 @@ impl<T: Real> Simulator<T> {
         let n = net.neurons();
         let p = &net.params;
         let cv = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>();
-        let (io, kn, kp, ut, vth) = (cv(&p.i_o), cv(&p.kappa_n), cv(&p.kappa_p), cv(&p.u_t), cv(&p.v_th));
+        let (io, kn, kp, ut, vth) = (
+            cv(&p.i_o),
+            cv(&p.kappa_n),
+            cv(&p.kappa_p),
+            cv(&p.u_t),
+            cv(&p.v_th),
+        );
         let dt = T::from_f64(net.dt);
         let two = T::from_f64(2.0);
         let kappa: Vec<T> = kn.iter().zip(&kp).map(|(&a, &b)| (a + b) / two).collect();
@@ -228,10 +236,15 @@ impl<T: Real> Simulator<T> {
                 .collect()
         };
         let pw = |i: &[f64], c: &[f64]| -> Vec<T> {
-            (0..n).map(|j| (vth[j] * T::from_f64(c[j])) / T::from_f64(i[j])).collect()
+            (0..n)
+                .map(|j| (vth[j] * T::from_f64(c[j])) / T::from_f64(i[j]))
+                .collect()
         };
         let floor = |v: &[f64]| -> Vec<T> {
-            v.iter().zip(&io).map(|(&x, &o)| clip_lo(T::from_f64(x), o)).collect()
+            v.iter()
+                .zip(&io)
+                .map(|(&x, &o)| clip_lo(T::from_f64(x), o))
+                .collect()
         };
         let itau_syn = floor(&p.i_tau_syn);
         let igain_syn = floor(&p.i_gain_syn);
@@ -250,8 +263,14 @@ impl<T: Real> Simulator<T> {
             // A zero current with a zero capacitance gives 0/0; anything else is defined (a zero
             // current gives an infinite width, which Rockpool handles: exp(-inf) = 0).
             let checks = [
-                (t_ref[j], "the refractory period Vth*C_ref/Iref (Iref = 0 and C_ref = 0)"),
-                (t_pulse[j], "the pulse width Vth*C_pulse/Ipulse (Ipulse = 0 and C_pulse = 0)"),
+                (
+                    t_ref[j],
+                    "the refractory period Vth*C_ref/Iref (Iref = 0 and C_ref = 0)",
+                ),
+                (
+                    t_pulse[j],
+                    "the pulse width Vth*C_pulse/Ipulse (Ipulse = 0 and C_pulse = 0)",
+                ),
                 (
                     t_pulse_ahp[j],
                     "the AHP pulse width Vth*C_pulse_ahp/Ipulse_ahp (Ipulse_ahp = 0 and C_pulse_ahp = 0)",
@@ -259,17 +278,29 @@ impl<T: Real> Simulator<T> {
             ];
             for (v, what) in checks {
                 if v.to_f64().is_nan() {
-                    return Err(Error::Degenerate { neuron: j, quantity: what });
+                    return Err(Error::Degenerate {
+                        neuron: j,
+                        quantity: what,
+                    });
                 }
             }
         }
-        let decay = |t: &[T], tau: &[T]| -> Vec<T> { t.iter().zip(tau).map(|(&t, &k)| (-(t / k)).exp()).collect() };
+        let decay = |t: &[T], tau: &[T]| -> Vec<T> {
+            t.iter().zip(tau).map(|(&t, &k)| (-(t / k)).exp()).collect()
+        };
         let dts = vec![dt; n];
         let f_dis_syn = decay(&dts, &tau_syn);
-        let f_chg_syn: Vec<T> = decay(&t_pulse, &tau_syn).into_iter().map(|e| T::ONE - e).collect();
+        let f_chg_syn: Vec<T> = decay(&t_pulse, &tau_syn)
+            .into_iter()
+            .map(|e| T::ONE - e)
+            .collect();
         let f_dis_ahp = decay(&dts, &tau_ahp);
-        let f_chg_ahp: Vec<T> = decay(&t_pulse_ahp, &tau_ahp).into_iter().map(|e| T::ONE - e).collect();
-        let ratio = |g: &[T], t: &[T]| -> Vec<T> { g.iter().zip(t).map(|(&g, &t)| g / t).collect() };
+        let f_chg_ahp: Vec<T> = decay(&t_pulse_ahp, &tau_ahp)
+            .into_iter()
+            .map(|e| T::ONE - e)
+            .collect();
+        let ratio =
+            |g: &[T], t: &[T]| -> Vec<T> { g.iter().zip(t).map(|(&g, &t)| g / t).collect() };
         let c = Consts {
             idc: cv(&p.i_dc),
             f_dis_syn,
@@ -280,7 +311,9 @@ impl<T: Real> Simulator<T> {
             gain_ahp: ratio(&igain_ahp, &itau_ahp),
             iw_ahp: cv(&p.i_w_ahp),
             kappa_prime: kappa.iter().map(|&k| (k * k) / (k + T::ONE)).collect(),
-            utk_cmem: (0..n).map(|j| ut_over_kappa[j] * T::from_f64(p.c_mem[j])).collect(),
+            utk_cmem: (0..n)
+                .map(|j| ut_over_kappa[j] * T::from_f64(p.c_mem[j]))
+                .collect(),
             ut_over_kappa,
             ut,
             gain_mem: ratio(&igain_mem, &itau_mem),
@@ -339,13 +372,20 @@ impl<T: Real> Simulator<T> {
         let (batch, steps) = input.dims();
         let (data, channels, w_in) = match input {
             Input::Weighted { data, .. } => (data, self.n, None),
-            Input::Spikes { data, .. } => {
-                (data, self.n_in.ok_or(Error::NoInputWeights)?, self.w_in.as_deref())
-            }
+            Input::Spikes { data, .. } => (
+                data,
+                self.n_in.ok_or(Error::NoInputWeights)?,
+                self.w_in.as_deref(),
+            ),
         };
         let declared_len = batch * steps * channels;
         if data.len() != declared_len {
-            return Err(Error::InputShape { batch, steps, channels, found_len: data.len() });
+            return Err(Error::InputShape {
+                batch,
+                steps,
+                channels,
+                found_len: data.len(),
+            });
         }
         if let Some(i) = data.iter().position(|x| !x.is_finite()) {
             return Err(Error::NonFiniteInput {
@@ -396,7 +436,15 @@ impl<T: Real> Simulator<T> {
                 None => (0..batch).map(|_| None).collect(),
             };
             trace_chunks.resize_with(batch, || None);
-            let State { imem, isyn, iahp, spikes: s, timer_ref, vmem, .. } = &mut state;
+            let State {
+                imem,
+                isyn,
+                iahp,
+                spikes: s,
+                timer_ref,
+                vmem,
+                ..
+            } = &mut state;
             let mut spike_chunks = spikes.chunks_mut(per.max(1));
             let mut jobs: Vec<Job<'_, T>> = Vec::with_capacity(batch);
             let mut st = (
@@ -446,7 +494,14 @@ impl<T: Real> Simulator<T> {
                 });
             }
         }
-        Ok(Trace { batch, steps, neurons: n, spikes, states: traces, final_state: state })
+        Ok(Trace {
+            batch,
+            steps,
+            neurons: n,
+            spikes,
+            states: traces,
+            final_state: state,
+        })
     }
 
     /// Runs one batch element over all steps. No allocation: `scratch` is reused.
@@ -513,7 +568,11 @@ impl<T: Real> Simulator<T> {
                 let ileak = c.itau_mem[j] + iahp;
                 // Quirk: the refractory gate is the float test `timer_ref == 0`, and the floor at Io
                 // comes after the leak is subtracted (so a refractory neuron gets Io, not 0).
-                let gate = if job.timer[j] == T::ZERO { T::ONE } else { T::ZERO };
+                let gate = if job.timer[j] == T::ZERO {
+                    T::ONE
+                } else {
+                    T::ZERO
+                };
                 let iin = clip_lo((isyn - ileak + c.idc[j]) * gate, io);
                 // Quirk: the leak is subtracted a second time here.
                 let imem_inf = c.gain_mem[j] * (iin - ileak);
@@ -529,7 +588,11 @@ impl<T: Real> Simulator<T> {
                 // Spike count max(ceil(ln(imem/Ispkthr)), 0): at most 0 whenever the ratio is <= 1, so
                 // the logarithm is only taken above threshold. Quirk: a count, which can exceed 1.
                 let ratio = imem / c.ispkthr[j];
-                let s = if ratio <= T::ONE { T::ZERO } else { ratio.ln().ceil() };
+                let s = if ratio <= T::ONE {
+                    T::ZERO
+                } else {
+                    ratio.ln().ceil()
+                };
                 let b = if s > T::ONE { T::ONE } else { s };
                 let nb = T::ONE - b;
                 // Written as Rockpool writes them, so that non-finite corner cases propagate alike.
@@ -565,6 +628,361 @@ struct Scratch<T> {
 
 impl<T: Real> Scratch<T> {
     fn new(n: usize) -> Self {
-        Scratch { rec: vec![T::ZERO; n], x: vec![T::ZERO; n], active: Vec::with_capacity(n) }
+        Scratch {
+            rec: vec![T::ZERO; n],
+            x: vec![T::ZERO; n],
+            active: Vec::with_capacity(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::Matrix;
+    use proptest::prelude::*;
+
+    /// A small recurrent network with a deterministic, irregular input.
+    fn small_net(n: usize, n_in: usize) -> (Network, Vec<f64>) {
+        let mut net = Network::with_defaults(n);
+        let w = |i: usize, j: usize, k: usize| {
+            ((i * 31 + j * 17 + k * 7) % 23) as f64 / 23.0 * 4.0 - 1.0
+        };
+        net.w_in = Some(
+            Matrix::from_vec(n_in, n, (0..n_in * n).map(|x| w(x, 1, 3) * 3.0).collect()).unwrap(),
+        );
+        net.w_rec = Matrix::from_vec(n, n, (0..n * n).map(|x| w(x, 5, 2)).collect()).unwrap();
+        for j in 0..n {
+            net.params.i_dc[j] = 1e-11 * (1 + j % 3) as f64;
+        }
+        let input = (0..3 * 400 * n_in)
+            .map(|x| f64::from(u8::from((x * 2654435761) % 97 < 9)))
+            .collect();
+        (net, input)
+    }
+
+    fn run<T: Real>(
+        net: &Network,
+        input: &[f64],
+        batch: usize,
+        steps: usize,
+        threads: usize,
+    ) -> Trace<T> {
+        let data: Vec<T> = input.iter().map(|&x| T::from_f64(x)).collect();
+        Simulator::<T>::new(net)
+            .unwrap()
+            .run(
+                Input::Spikes {
+                    data: &data,
+                    batch,
+                    steps,
+                },
+                None,
+                &RunOptions {
+                    recording: Recording::Full,
+                    threads,
+                },
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn the_final_state_continues_a_run_exactly() {
+        let (net, input) = small_net(6, 5);
+        let whole = run::<f32>(&net, &input, 3, 400, 1);
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let data: Vec<f32> = input.iter().map(|&x| x as f32).collect();
+        // Split the [3, 400, 5] input into two halves of 200 steps, per batch element.
+        let half = |h: usize| -> Vec<f32> {
+            (0..3)
+                .flat_map(|b| data[(b * 400 + h * 200) * 5..][..200 * 5].to_vec())
+                .collect()
+        };
+        let (a, b) = (half(0), half(1));
+        let opts = RunOptions {
+            recording: Recording::Spikes,
+            threads: 1,
+        };
+        let first = sim
+            .run(
+                Input::Spikes {
+                    data: &a,
+                    batch: 3,
+                    steps: 200,
+                },
+                None,
+                &opts,
+            )
+            .unwrap();
+        let second = sim
+            .run(
+                Input::Spikes {
+                    data: &b,
+                    batch: 3,
+                    steps: 200,
+                },
+                Some(&first.final_state),
+                &opts,
+            )
+            .unwrap();
+        assert_eq!(second.final_state, whole.final_state);
+        for bi in 0..3 {
+            let w = &whole.spikes[bi * 400 * 6..][..400 * 6];
+            assert_eq!(&first.spikes[bi * 200 * 6..][..200 * 6], &w[..200 * 6]);
+            assert_eq!(&second.spikes[bi * 200 * 6..][..200 * 6], &w[200 * 6..]);
+        }
+        assert!(
+            whole.spikes.iter().sum::<f32>() > 10.0,
+            "the test network should spike"
+        );
+    }
+
+    #[test]
+    fn results_are_bit_identical_whatever_the_thread_count() {
+        let (net, input) = small_net(7, 5);
+        let one = run::<f32>(&net, &input, 3, 400, 1);
+        for threads in [2, 3, 8] {
+            assert_eq!(run::<f32>(&net, &input, 3, 400, threads), one);
+        }
+        let one = run::<f64>(&net, &input, 3, 400, 1);
+        assert_eq!(run::<f64>(&net, &input, 3, 400, 2), one);
+    }
+
+    #[test]
+    fn negative_drive_has_no_effect_in_the_rockpool_variant() {
+        // model.md 1.6: a neuron with Idc = 1e-9 fires 7 spikes in 200 steps with or without an input
+        // of -50 every other step.
+        let mut net = Network::with_defaults(1);
+        net.params.i_dc[0] = 1e-9;
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let zero = vec![0f32; 200];
+        let neg: Vec<f32> = (0..200)
+            .map(|t| if t % 2 == 0 { -50.0 } else { 0.0 })
+            .collect();
+        let opts = RunOptions {
+            recording: Recording::Full,
+            threads: 1,
+        };
+        let a = sim
+            .run(
+                Input::Weighted {
+                    data: &zero,
+                    batch: 1,
+                    steps: 200,
+                },
+                None,
+                &opts,
+            )
+            .unwrap();
+        let b = sim
+            .run(
+                Input::Weighted {
+                    data: &neg,
+                    batch: 1,
+                    steps: 200,
+                },
+                None,
+                &opts,
+            )
+            .unwrap();
+        assert_eq!(a.spikes.iter().sum::<f32>(), 7.0);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn refractory_steps_are_the_ceiling_of_t_ref_over_dt() {
+        // t_ref = Vth C_ref / Iref = 3.5 ms at dt = 1 ms: 4 blocked steps after each spike.
+        let mut net = Network::with_defaults(1);
+        net.params.i_dc[0] = 5e-9;
+        net.params.i_ref[0] = 0.7 * 1.5e-12 / 3.5e-3;
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let opts = RunOptions::default();
+        let mut state = sim.initial_state(1);
+        let mut blocked_after_spike = Vec::new();
+        let mut counting = None;
+        for _ in 0..300 {
+            let step = sim
+                .run(
+                    Input::Weighted {
+                        data: &[0.0],
+                        batch: 1,
+                        steps: 1,
+                    },
+                    Some(&state),
+                    &opts,
+                )
+                .unwrap();
+            state = step.final_state;
+            if state.spikes[0] > 0.0 {
+                if let Some(c) = counting.take() {
+                    blocked_after_spike.push(c);
+                }
+                counting = Some(0);
+            } else if let Some(c) = counting.as_mut() {
+                if state.timer_ref[0] == 0.0 {
+                    // The gate opens at the next step: the blocked steps were those before.
+                    blocked_after_spike.push(*c + 1);
+                    counting = None;
+                } else {
+                    *c += 1;
+                }
+            }
+        }
+        assert!(blocked_after_spike.len() > 3, "{blocked_after_spike:?}");
+        assert!(
+            blocked_after_spike.iter().all(|&c| c == 4),
+            "{blocked_after_spike:?}"
+        );
+    }
+
+    #[test]
+    fn strong_drive_gives_spike_counts_above_one() {
+        // model.md 1.8: Idc = 1e-5 A gives counts of 4.
+        let mut net = Network::with_defaults(1);
+        net.params.i_dc[0] = 1e-5;
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let empty = sim.run(
+            Input::Weighted {
+                data: &[],
+                batch: 0,
+                steps: 0,
+            },
+            None,
+            &RunOptions::default(),
+        );
+        assert!(empty.unwrap().spikes.is_empty());
+        let z = vec![0f32; 50];
+        let tr = sim
+            .run(
+                Input::Weighted {
+                    data: &z,
+                    batch: 1,
+                    steps: 50,
+                },
+                None,
+                &RunOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(tr.spikes.iter().copied().fold(0.0, f32::max), 4.0);
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_panics() {
+        let (net, input) = small_net(4, 3);
+        let sim = Simulator::<f64>::new(&net).unwrap();
+        let opts = RunOptions::default();
+        let e = sim
+            .run(
+                Input::Spikes {
+                    data: &input[..10],
+                    batch: 1,
+                    steps: 4,
+                },
+                None,
+                &opts,
+            )
+            .unwrap_err();
+        assert_eq!(
+            e,
+            Error::InputShape {
+                batch: 1,
+                steps: 4,
+                channels: 3,
+                found_len: 10
+            }
+        );
+        let mut bad = input[..12].to_vec();
+        bad[7] = f64::NAN;
+        let e = sim
+            .run(
+                Input::Spikes {
+                    data: &bad,
+                    batch: 1,
+                    steps: 4,
+                },
+                None,
+                &opts,
+            )
+            .unwrap_err();
+        assert_eq!(
+            e,
+            Error::NonFiniteInput {
+                batch: 0,
+                step: 2,
+                channel: 1
+            }
+        );
+        let state = sim.initial_state(2);
+        let e = sim
+            .run(
+                Input::Spikes {
+                    data: &input[..12],
+                    batch: 1,
+                    steps: 4,
+                },
+                Some(&state),
+                &opts,
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::StateShape {
+                    batch: 1,
+                    found_batch: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let ff = Simulator::<f64>::new(&Network::with_defaults(3)).unwrap();
+        let e = ff
+            .run(
+                Input::Spikes {
+                    data: &[0.0; 3],
+                    batch: 1,
+                    steps: 1,
+                },
+                None,
+                &opts,
+            )
+            .unwrap_err();
+        assert_eq!(e, Error::NoInputWeights);
+        let mut degenerate = Network::with_defaults(2);
+        degenerate.params.i_pulse[1] = 0.0;
+        degenerate.params.c_pulse[1] = 0.0;
+        assert!(matches!(
+            Simulator::<f32>::new(&degenerate),
+            Err(Error::Degenerate { neuron: 1, .. })
+        ));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn states_stay_in_their_physical_ranges(
+            scale in prop::collection::vec(0.3f64..3.0, 6),
+            w_scale in 0.0f64..40.0,
+            idc in 0.0f64..2e-9,
+        ) {
+            let (mut net, input) = small_net(4, 5);
+            net.params.i_tau_mem.iter_mut().for_each(|x| *x *= scale[0]);
+            net.params.i_gain_syn.iter_mut().for_each(|x| *x *= scale[1]);
+            net.params.i_w_ahp.iter_mut().for_each(|x| *x *= scale[2] * 1e4);
+            net.params.i_gain_ahp.iter_mut().for_each(|x| *x *= scale[3] * 10.0);
+            net.params.i_spkthr.iter_mut().for_each(|x| *x *= scale[4]);
+            net.params.i_ref.iter_mut().for_each(|x| *x *= scale[5]);
+            net.params.i_dc.iter_mut().for_each(|x| *x = idc);
+            net.w_rec.as_mut_slice().iter_mut().for_each(|w| *w *= w_scale / 4.0);
+            if let Some(w) = net.w_in.as_mut() { w.as_mut_slice().iter_mut().for_each(|w| *w *= w_scale); }
+            let t = run::<f32>(&net, &input[..2 * 400 * 5], 2, 400, 1);
+            let st = t.states.unwrap();
+            let io = 5e-13f32;
+            prop_assert!(st.imem.iter().all(|&x| x >= io));
+            prop_assert!(st.iahp.iter().all(|&x| x >= io));
+            prop_assert!(st.isyn.iter().all(|&x| x > 0.0));
+            prop_assert!(st.vmem.iter().all(|&x| x >= 0.0 && x.is_finite()));
+            prop_assert!(t.spikes.iter().all(|&s| s >= 0.0 && s.fract() == 0.0));
+        }
     }
 }

@@ -164,17 +164,30 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::ParamLength { param, expected, found } => write!(
+            Error::ParamLength {
+                param,
+                expected,
+                found,
+            } => write!(
                 f,
                 "parameter {} has {found} values, expected one per neuron ({expected})",
                 param.rockpool_name()
             ),
-            Error::NonFinite { param, neuron, value } => write!(
+            Error::NonFinite {
+                param,
+                neuron,
+                value,
+            } => write!(
                 f,
                 "parameter {} of neuron {neuron} is {value}; it must be finite",
                 param.rockpool_name()
             ),
-            Error::OutOfRange { param, neuron, value, must_be } => write!(
+            Error::OutOfRange {
+                param,
+                neuron,
+                value,
+                must_be,
+            } => write!(
                 f,
                 "parameter {} of neuron {neuron} is {value:e} {}; it must be {must_be}",
                 param.rockpool_name(),
@@ -187,21 +200,45 @@ impl fmt::Display for Error {
                 write!(f, "time step dt = {value} s; it must be finite and > 0")
             }
             Error::Iscale { value } => {
-                write!(f, "weight scale Iscale = {value} A; it must be finite and > 0")
+                write!(
+                    f,
+                    "weight scale Iscale = {value} A; it must be finite and > 0"
+                )
             }
-            Error::WeightShape { matrix, expected, found } => write!(
+            Error::WeightShape {
+                matrix,
+                expected,
+                found,
+            } => write!(
                 f,
                 "{matrix} is {}x{}, expected {}x{}",
                 found.0, found.1, expected.0, expected.1
             ),
-            Error::WeightData { matrix, expected, found } => write!(
+            Error::WeightData {
+                matrix,
+                expected,
+                found,
+            } => write!(
                 f,
                 "{matrix} holds {found} values but its shape says {expected}"
             ),
-            Error::NonFiniteWeight { matrix, pre, post, value } => {
-                write!(f, "{matrix}[{pre}][{post}] is {value}; weights must be finite")
+            Error::NonFiniteWeight {
+                matrix,
+                pre,
+                post,
+                value,
+            } => {
+                write!(
+                    f,
+                    "{matrix}[{pre}][{post}] is {value}; weights must be finite"
+                )
             }
-            Error::InputShape { batch, steps, channels, found_len } => write!(
+            Error::InputShape {
+                batch,
+                steps,
+                channels,
+                found_len,
+            } => write!(
                 f,
                 "input holds {found_len} values, but [batch {batch}, steps {steps}, channels {channels}] needs {}",
                 batch * steps * channels
@@ -210,11 +247,20 @@ impl fmt::Display for Error {
                 f,
                 "input spikes were given but the network has no input weights (w_in); give weighted input [B, T, N] instead"
             ),
-            Error::NonFiniteInput { batch, step, channel } => write!(
+            Error::NonFiniteInput {
+                batch,
+                step,
+                channel,
+            } => write!(
                 f,
                 "input at batch {batch}, step {step}, channel {channel} is not finite"
             ),
-            Error::StateShape { batch, neurons, found_batch, found_neurons } => write!(
+            Error::StateShape {
+                batch,
+                neurons,
+                found_batch,
+                found_neurons,
+            } => write!(
                 f,
                 "initial state is for batch {found_batch} x {found_neurons} neurons, the run needs batch {batch} x {neurons} neurons"
             ),

@@ -62,10 +62,10 @@ mod tolerance;
 pub mod translation;
 
 pub use biasgen::{
-    BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS, TransistorType,
-    chip_bias_from_sim, sim_from_chip_bias,
+    BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS,
+    TransistorType, chip_bias_from_sim, sim_from_chip_bias,
 };
-pub use dynapsim::{Input, RunOptions, Recording, Simulator, State, StateTraces, Trace};
+pub use dynapsim::{Input, Recording, RunOptions, Simulator, State, StateTraces, Trace};
 pub use error::{Error, WeightMatrix};
 pub use network::{Matrix, Network, Variant};
 pub use npy::{NpyArray, read_npy};

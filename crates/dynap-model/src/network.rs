@@ -15,7 +15,11 @@ pub struct Matrix {
 impl Matrix {
     /// A `rows x cols` matrix of zeros.
     pub fn zeros(rows: usize, cols: usize) -> Matrix {
-        Matrix { rows, cols, data: vec![0.0; rows * cols] }
+        Matrix {
+            rows,
+            cols,
+            data: vec![0.0; rows * cols],
+        }
     }
 
     /// A matrix from row-major data; `None` if `data.len() != rows * cols`.
@@ -29,7 +33,11 @@ impl Matrix {
         if rows.iter().any(|r| r.len() != cols) {
             return None;
         }
-        Some(Matrix { rows: rows.len(), cols, data: rows.concat() })
+        Some(Matrix {
+            rows: rows.len(),
+            cols,
+            data: rows.concat(),
+        })
     }
 
     /// Number of rows.
@@ -71,7 +79,11 @@ impl Matrix {
             });
         }
         if (self.rows, self.cols) != expected {
-            return Err(Error::WeightShape { matrix, expected, found: (self.rows, self.cols) });
+            return Err(Error::WeightShape {
+                matrix,
+                expected,
+                found: (self.rows, self.cols),
+            });
         }
         if let Some(i) = self.data.iter().position(|w| !w.is_finite()) {
             return Err(Error::NonFiniteWeight {
@@ -163,7 +175,9 @@ impl Network {
             return Err(Error::TimeStep { value: self.dt });
         }
         if !(self.i_scale.is_finite() && self.i_scale > 0.0) {
-            return Err(Error::Iscale { value: self.i_scale });
+            return Err(Error::Iscale {
+                value: self.i_scale,
+            });
         }
         if let Some(w) = &self.w_in {
             w.check(WeightMatrix::Input, (w.rows(), n))?;
@@ -190,9 +204,18 @@ mod tests {
             })
         );
         net.w_rec = Matrix::zeros(3, 3);
-        net.w_in = Some(Matrix::from_vec(2, 3, vec![0.0, 1.0, 2.0, 3.0, f64::INFINITY, 5.0]).unwrap());
+        net.w_in =
+            Some(Matrix::from_vec(2, 3, vec![0.0, 1.0, 2.0, 3.0, f64::INFINITY, 5.0]).unwrap());
         let e = net.validate().unwrap_err();
-        assert!(matches!(e, Error::NonFiniteWeight { matrix: WeightMatrix::Input, pre: 1, post: 1, .. }));
+        assert!(matches!(
+            e,
+            Error::NonFiniteWeight {
+                matrix: WeightMatrix::Input,
+                pre: 1,
+                post: 1,
+                ..
+            }
+        ));
         assert_eq!(e.to_string(), "w_in[1][1] is inf; weights must be finite");
         net.w_in = None;
         net.dt = 0.0;

@@ -14,15 +14,23 @@ pub struct NpyArray {
 }
 
 fn bad(problem: impl Into<String>) -> Error {
-    Error::Npy { problem: problem.into() }
+    Error::Npy {
+        problem: problem.into(),
+    }
 }
 
 /// The value of `'key': value` in a Python dict literal header, as raw text.
 fn header_field<'a>(header: &'a str, key: &str) -> Result<&'a str, Error> {
     let pat = format!("'{key}'");
-    let start = header.find(&pat).ok_or_else(|| bad(format!("header has no {pat} field")))? + pat.len();
+    let start = header
+        .find(&pat)
+        .ok_or_else(|| bad(format!("header has no {pat} field")))?
+        + pat.len();
     let rest = header[start..].trim_start();
-    let rest = rest.strip_prefix(':').ok_or_else(|| bad(format!("header field {pat} has no ':'")))?.trim_start();
+    let rest = rest
+        .strip_prefix(':')
+        .ok_or_else(|| bad(format!("header field {pat} has no ':'")))?
+        .trim_start();
     let end = if rest.starts_with('(') {
         rest.find(')').map(|i| i + 1)
     } else {
@@ -36,7 +44,9 @@ fn header_field<'a>(header: &'a str, key: &str) -> Result<&'a str, Error> {
 pub fn read_npy(bytes: &[u8]) -> Result<NpyArray, Error> {
     let magic = b"\x93NUMPY";
     if bytes.len() < 10 || &bytes[..6] != magic {
-        return Err(bad("not an NPY file (the magic string \\x93NUMPY is missing)"));
+        return Err(bad(
+            "not an NPY file (the magic string \\x93NUMPY is missing)",
+        ));
     }
     let major = bytes[6];
     let (header_len, offset): (usize, usize) = match major {
@@ -45,23 +55,33 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray, Error> {
             if bytes.len() < 12 {
                 return Err(bad("truncated header length"));
             }
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
+            (
+                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+                12,
+            )
         }
         v => return Err(bad(format!("unsupported format version {v}"))),
     };
     let header_end = offset.checked_add(header_len).filter(|&e| e <= bytes.len());
     let header_end = header_end.ok_or_else(|| bad("the header is longer than the file"))?;
-    let header = std::str::from_utf8(&bytes[offset..header_end]).map_err(|_| bad("the header is not text"))?;
+    let header = std::str::from_utf8(&bytes[offset..header_end])
+        .map_err(|_| bad("the header is not text"))?;
     let descr = header_field(header, "descr")?.trim_matches(['\'', '"']);
     let (little, width) = match descr {
         "<f4" | "=f4" | "|f4" => (true, 4),
         "<f8" | "=f8" | "|f8" => (true, 8),
         ">f4" => (false, 4),
         ">f8" => (false, 8),
-        d => return Err(bad(format!("dtype {d:?}; only float32 and float64 arrays are read"))),
+        d => {
+            return Err(bad(format!(
+                "dtype {d:?}; only float32 and float64 arrays are read"
+            )));
+        }
     };
     if header_field(header, "fortran_order")? != "False" {
-        return Err(bad("Fortran-ordered arrays are not supported; save with C order"));
+        return Err(bad(
+            "Fortran-ordered arrays are not supported; save with C order",
+        ));
     }
     let shape_text = header_field(header, "shape")?;
     let inner = shape_text
@@ -72,7 +92,10 @@ pub fn read_npy(bytes: &[u8]) -> Result<NpyArray, Error> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| bad(format!("shape entry {s:?} is not a size"))))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| bad(format!("shape entry {s:?} is not a size")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let count = shape
         .iter()
@@ -116,7 +139,10 @@ mod tests {
 
     #[test]
     fn reads_float32_and_float64() {
-        let body: Vec<u8> = [1.5f32, -2.0, 3.25, 4.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let body: Vec<u8> = [1.5f32, -2.0, 3.25, 4.0]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect();
         let a = read_npy(&npy("<f4", "(2, 2)", &body)).unwrap();
         assert_eq!(a.shape, vec![2, 2]);
         assert_eq!(a.data, vec![1.5, -2.0, 3.25, 4.0]);
@@ -127,7 +153,12 @@ mod tests {
 
     #[test]
     fn refuses_bad_files_with_a_reason() {
-        assert!(read_npy(b"hello").unwrap_err().to_string().contains("magic"));
+        assert!(
+            read_npy(b"hello")
+                .unwrap_err()
+                .to_string()
+                .contains("magic")
+        );
         let e = read_npy(&npy("<i8", "(1,)", &[0; 8])).unwrap_err();
         assert!(e.to_string().contains("dtype"), "{e}");
         let e = read_npy(&npy("<f4", "(3,)", &[0; 8])).unwrap_err();

@@ -187,11 +187,19 @@ impl NeuronParams {
         for p in Param::ALL {
             let v = self.get(p);
             if v.len() != n {
-                return Err(ModelError::ParamLength { param: p, expected: n, found: v.len() });
+                return Err(ModelError::ParamLength {
+                    param: p,
+                    expected: n,
+                    found: v.len(),
+                });
             }
             for (neuron, &value) in v.iter().enumerate() {
                 if !value.is_finite() {
-                    return Err(ModelError::NonFinite { param: p, neuron, value });
+                    return Err(ModelError::NonFinite {
+                        param: p,
+                        neuron,
+                        value,
+                    });
                 }
                 let ok = match p.range() {
                     Range::NonNegative => value >= 0.0,
@@ -231,7 +239,10 @@ mod tests {
     fn defaults_are_valid_and_derived_as_rockpool() {
         NeuronParams::defaults(3).validate(3).unwrap();
         let ut_over_kappa = 0.025 / ((0.75 + 0.66) / 2.0);
-        assert_eq!(ut_over_kappa * 3e-12 / 20e-3, Param::ItauMem.default_value());
+        assert_eq!(
+            ut_over_kappa * 3e-12 / 20e-3,
+            Param::ItauMem.default_value()
+        );
         assert_eq!(0.7 * 1.5e-12 / 1e-3, Param::Iref.default_value());
     }
 
@@ -254,17 +265,35 @@ mod tests {
 
         let mut p = NeuronParams::defaults(4);
         p.c_mem[1] = f64::NAN;
-        assert!(matches!(p.validate(4), Err(ModelError::NonFinite { param: Param::CMem, neuron: 1, .. })));
+        assert!(matches!(
+            p.validate(4),
+            Err(ModelError::NonFinite {
+                param: Param::CMem,
+                neuron: 1,
+                ..
+            })
+        ));
 
         let mut p = NeuronParams::defaults(4);
         p.i_tau_syn[3] = -1e-12;
-        assert!(matches!(p.validate(4), Err(ModelError::OutOfRange { param: Param::ItauSyn, neuron: 3, .. })));
+        assert!(matches!(
+            p.validate(4),
+            Err(ModelError::OutOfRange {
+                param: Param::ItauSyn,
+                neuron: 3,
+                ..
+            })
+        ));
 
         let mut p = NeuronParams::defaults(4);
         p.i_gain_mem.pop();
         assert_eq!(
             p.validate(4),
-            Err(ModelError::ParamLength { param: Param::IgainMem, expected: 4, found: 3 })
+            Err(ModelError::ParamLength {
+                param: Param::IgainMem,
+                expected: 4,
+                found: 3
+            })
         );
     }
 }

@@ -14,7 +14,10 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// Exact equality.
-    pub const EXACT: Tolerance = Tolerance { rtol: 0.0, atol: 0.0 };
+    pub const EXACT: Tolerance = Tolerance {
+        rtol: 0.0,
+        atol: 0.0,
+    };
 
     /// A purely relative tolerance.
     pub const fn relative(rtol: f64) -> Tolerance {
@@ -45,7 +48,10 @@ mod tests {
 
     #[test]
     fn scales_with_the_reference() {
-        let t = Tolerance { rtol: 2e-3, atol: 1e-13 };
+        let t = Tolerance {
+            rtol: 2e-3,
+            atol: 1e-13,
+        };
         assert!(t.close(1.001e-9, 1e-9));
         assert!(!t.close(1.01e-9, 1e-9));
         assert!(t.close(5e-14, 0.0));

@@ -107,8 +107,20 @@ core_fields! {
 /// The layout constants (capacitances, `Io`, slope factors, voltages): a core takes them from its
 /// specification, they are not stored on the chip.
 pub const LAYOUT_NAMES: [&str; 14] = [
-    "C_ahp", "C_ampa", "C_gaba", "C_nmda", "C_pulse_ahp", "C_pulse", "C_ref", "C_shunt", "C_mem", "Io", "kappa_n",
-    "kappa_p", "Ut", "Vth",
+    "C_ahp",
+    "C_ampa",
+    "C_gaba",
+    "C_nmda",
+    "C_pulse_ahp",
+    "C_pulse",
+    "C_ref",
+    "C_shunt",
+    "C_mem",
+    "Io",
+    "kappa_n",
+    "kappa_p",
+    "Ut",
+    "Vth",
 ];
 
 /// How a high-level time quantity maps to its current.
@@ -122,7 +134,13 @@ enum TimeKind {
 
 /// The 9 time quantities: `(name, current, capacitance, kind, default in s)`.
 const TIMES: [(&str, &str, &str, TimeKind, f64); 9] = [
-    ("t_pulse_ahp", "Ipulse_ahp", "C_pulse_ahp", TimeKind::Pulse, 1e-6),
+    (
+        "t_pulse_ahp",
+        "Ipulse_ahp",
+        "C_pulse_ahp",
+        TimeKind::Pulse,
+        1e-6,
+    ),
     ("t_pulse", "Ipulse", "C_pulse", TimeKind::Pulse, 10e-6),
     ("t_ref", "Iref", "C_ref", TimeKind::Pulse, 1e-3),
     ("tau_ahp", "Itau_ahp", "C_ahp", TimeKind::Tau, 50e-3),
@@ -155,7 +173,9 @@ pub fn gain_ratio_names() -> impl Iterator<Item = &'static str> {
 
 /// The names `from_specification` accepts besides the time constants and gain ratios: the layout
 /// constants and the currents that have no high-level form.
-const LOW_LEVEL_INPUTS: [&str; 8] = ["Idc", "If_nmda", "Ispkthr", "Iw_0", "Iw_1", "Iw_2", "Iw_3", "Iw_ahp"];
+const LOW_LEVEL_INPUTS: [&str; 8] = [
+    "Idc", "If_nmda", "Ispkthr", "Iw_0", "Iw_1", "Iw_2", "Iw_3", "Iw_ahp",
+];
 
 impl CoreParams {
     fn kappa(&self) -> f64 {
@@ -167,7 +187,9 @@ impl CoreParams {
     }
 
     fn set_time(&mut self, name: &str, value: Option<f64>) {
-        let Some(&(_, current, cap, kind, _)) = TIMES.iter().find(|t| t.0 == name) else { return };
+        let Some(&(_, current, cap, kind, _)) = TIMES.iter().find(|t| t.0 == name) else {
+            return;
+        };
         // A missing value keeps the current. A non-positive one makes Rockpool's converter return
         // None, which we record as NaN (not a current).
         let Some(value) = value else { return };
@@ -182,7 +204,9 @@ impl CoreParams {
     }
 
     fn set_gain(&mut self, name: &str, value: Option<f64>) {
-        let Some(&(_, gain, tau, _)) = GAINS.iter().find(|g| g.0 == name) else { return };
+        let Some(&(_, gain, tau, _)) = GAINS.iter().find(|g| g.0 == name) else {
+            return;
+        };
         let i_tau = self.must(tau);
         let old = self.get(gain);
         if let (Some(v), Some(slot)) = (gain_current(value, i_tau, old), self.slot(gain)) {
@@ -205,10 +229,19 @@ impl CoreParams {
                 || TIMES.iter().any(|t| t.0 == name)
                 || GAINS.iter().any(|g| g.0 == name);
             if !known {
-                return Err(Error::UnknownName { name: name.to_owned(), context: "a core specification" });
+                return Err(Error::UnknownName {
+                    name: name.to_owned(),
+                    context: "a core specification",
+                });
             }
         }
-        let given = |name: &str| inputs.iter().rev().find(|(n, _)| *n == name).map(|&(_, v)| v);
+        let given = |name: &str| {
+            inputs
+                .iter()
+                .rev()
+                .find(|(n, _)| *n == name)
+                .map(|&(_, v)| v)
+        };
         let mut core = CoreParams::defaults();
         for name in LAYOUT_NAMES.iter().chain(&LOW_LEVEL_INPUTS) {
             if let (Some(v), Some(slot)) = (given(name), core.slot(name)) {
@@ -242,7 +275,10 @@ impl CoreParams {
 
     /// The 6 gain ratios (`core.gain` in Rockpool); `None` where a current is not strictly positive.
     pub fn gain_ratios(&self) -> Vec<(&'static str, Option<f64>)> {
-        GAINS.iter().map(|&(name, g, t, _)| (name, gain_ratio(self.must(g), self.must(t)))).collect()
+        GAINS
+            .iter()
+            .map(|&(name, g, t, _)| (name, gain_ratio(self.must(g), self.must(t))))
+            .collect()
     }
 
     /// Rockpool's `update_time_constant(name, value)`: a copy in which `name` is set to `value`.
@@ -251,7 +287,10 @@ impl CoreParams {
     /// other pulse and leak current is reset to its default time quantity (with this core's layout).
     pub fn with_time_constant(&self, name: &str, value: f64) -> Result<CoreParams, Error> {
         if !TIMES.iter().any(|t| t.0 == name) {
-            return Err(Error::UnknownName { name: name.to_owned(), context: "the time constants" });
+            return Err(Error::UnknownName {
+                name: name.to_owned(),
+                context: "the time constants",
+            });
         }
         let mut core = self.clone();
         for &(n, .., default) in &TIMES {
@@ -266,7 +305,10 @@ impl CoreParams {
     /// core's leak current.
     pub fn with_gain_ratio(&self, name: &str, value: f64) -> Result<CoreParams, Error> {
         if !GAINS.iter().any(|g| g.0 == name) {
-            return Err(Error::UnknownName { name: name.to_owned(), context: "the gain ratios" });
+            return Err(Error::UnknownName {
+                name: name.to_owned(),
+                context: "the gain ratios",
+            });
         }
         let mut core = self.clone();
         for &(n, .., default) in &GAINS {
@@ -278,31 +320,46 @@ impl CoreParams {
     /// Rockpool's `update(name, value)`: a copy with one field set.
     pub fn with_value(&self, name: &str, value: f64) -> Result<CoreParams, Error> {
         let mut core = self.clone();
-        *core
-            .slot(name)
-            .ok_or_else(|| Error::UnknownName { name: name.to_owned(), context: "the core parameters" })? = value;
+        *core.slot(name).ok_or_else(|| Error::UnknownName {
+            name: name.to_owned(),
+            context: "the core parameters",
+        })? = value;
         Ok(core)
     }
 
     /// The (coarse, fine) code of each of the 23 chip biases, nearest to this core's currents
     /// (Rockpool's `export_Dynapse2Parameters`), in [`BIAS_NAMES`] order.
-    pub fn bias_codes(&self, generator: &BiasGenerator) -> Result<Vec<(&'static str, BiasCode)>, Error> {
+    pub fn bias_codes(
+        &self,
+        generator: &BiasGenerator,
+    ) -> Result<Vec<(&'static str, BiasCode)>, Error> {
         BIAS_NAMES
             .iter()
-            .map(|b| Ok((b.chip, generator.code_from_current(b.chip, self.must(b.sim))?)))
+            .map(|b| {
+                Ok((
+                    b.chip,
+                    generator.code_from_current(b.chip, self.must(b.sim))?,
+                ))
+            })
             .collect()
     }
 
     /// A core from chip bias codes (Rockpool's `from_Dynapse2Core`): each of the 23 currents from its
     /// code; the layout constants are Rockpool's defaults, since a chip does not store them. A bias
     /// missing from `codes` is an error.
-    pub fn from_bias_codes(generator: &BiasGenerator, codes: &[(&str, BiasCode)]) -> Result<CoreParams, Error> {
+    pub fn from_bias_codes(
+        generator: &BiasGenerator,
+        codes: &[(&str, BiasCode)],
+    ) -> Result<CoreParams, Error> {
         let mut core = CoreParams::defaults();
         for b in &BIAS_NAMES {
-            let &(_, code) = codes
-                .iter()
-                .find(|(n, _)| *n == b.chip)
-                .ok_or_else(|| Error::UnknownBias { name: format!("{} (missing from the codes)", b.chip) })?;
+            let &(_, code) =
+                codes
+                    .iter()
+                    .find(|(n, _)| *n == b.chip)
+                    .ok_or_else(|| Error::UnknownBias {
+                        name: format!("{} (missing from the codes)", b.chip),
+                    })?;
             let i = generator.current_from_code(b.chip, code)?;
             if let Some(slot) = core.slot(b.sim) {
                 *slot = i;
@@ -328,7 +385,12 @@ mod tests {
 
     #[test]
     fn time_constants_invert() {
-        let core = CoreParams::from_specification(&[("tau_mem", 33e-3), ("C_mem", 5e-12), ("t_ref", 2e-3)]).unwrap();
+        let core = CoreParams::from_specification(&[
+            ("tau_mem", 33e-3),
+            ("C_mem", 5e-12),
+            ("t_ref", 2e-3),
+        ])
+        .unwrap();
         let t = core.time_constants();
         let get = |n: &str| t.iter().find(|x| x.0 == n).unwrap().1.unwrap();
         assert!((get("tau_mem") / 33e-3 - 1.0).abs() < 1e-12);
@@ -339,7 +401,8 @@ mod tests {
 
     #[test]
     fn updates_reset_the_others_like_rockpool() {
-        let fast = CoreParams::from_specification(&[("tau_ampa", 2e-3), ("tau_mem", 5e-3)]).unwrap();
+        let fast =
+            CoreParams::from_specification(&[("tau_ampa", 2e-3), ("tau_mem", 5e-3)]).unwrap();
         let upd = fast.with_time_constant("tau_mem", 33e-3).unwrap();
         // tau_ampa is back to its 10 ms default.
         assert!((upd.i_tau_ampa - CoreParams::defaults().i_tau_ampa).abs() < 1e-24);

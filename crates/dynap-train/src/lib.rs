@@ -1,1 +1,19 @@
-//! placeholder
+//! # dynap-train: orchestration and the `dynap` program
+//!
+//! Tasks and datasets, evaluation, the golden harness, and the `dynap` command-line program that
+//! `cargo xtask` drives. It is the only crate that reads or writes files on the user's behalf.
+//!
+//! Invariants of this crate:
+//! * files are written atomically (a temporary file, then a rename), so a crash never leaves half a file;
+//! * bad input (a file, an argument) is an error that names the problem and where it is, never a panic;
+//! * the built-in fixtures (the paper's frozen-noise raster and shipped weights) live in `data/` and are
+//!   compiled in, so the program needs nothing outside the repository.
+//!
+//! Status: simulation and the golden harness are built; training, quantization, mapping and devices come
+//! with later issues.
+//!
+//! Key items: [`golden::check_dir`] (the golden harness), [`task`] (the frozen-noise task and its metrics).
+
+pub mod golden;
+mod json;
+pub mod task;

@@ -1,0 +1,186 @@
+//! Reading numbers and arrays out of `serde_json` values with errors that give the path of what is
+//! missing or malformed (`params.Itau_mem[3]: expected a number`).
+
+use serde_json::Value;
+
+/// A path-carrying JSON cursor.
+#[derive(Clone)]
+pub(crate) struct J<'a> {
+    pub(crate) v: &'a Value,
+    path: String,
+}
+
+/// A problem in a JSON document, with its path.
+pub(crate) type JResult<T> = Result<T, String>;
+
+impl<'a> J<'a> {
+    pub(crate) fn root(v: &'a Value) -> J<'a> {
+        J {
+            v,
+            path: String::new(),
+        }
+    }
+
+    fn sub(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    /// Field `key`, which must exist.
+    pub(crate) fn get(&self, key: &str) -> JResult<J<'a>> {
+        let path = self.sub(key);
+        let v = self
+            .v
+            .get(key)
+            .ok_or_else(|| format!("missing field `{path}`"))?;
+        Ok(J { v, path })
+    }
+
+    /// Field `key`, if present and not null.
+    pub(crate) fn opt(&self, key: &str) -> Option<J<'a>> {
+        self.v.get(key).filter(|v| !v.is_null()).map(|v| J {
+            v,
+            path: self.sub(key),
+        })
+    }
+
+    /// Element `i` of an array.
+    pub(crate) fn at(&self, i: usize) -> JResult<J<'a>> {
+        let path = format!("{}[{i}]", self.path);
+        let v = self
+            .v
+            .get(i)
+            .ok_or_else(|| format!("missing element `{path}`"))?;
+        Ok(J { v, path })
+    }
+
+    /// The entries of an object, as cursors.
+    pub(crate) fn entries(&self) -> JResult<Vec<(&'a str, J<'a>)>> {
+        Ok(self
+            .object()?
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    J {
+                        v,
+                        path: self.sub(k),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub(crate) fn f64(&self) -> JResult<f64> {
+        self.v.as_f64().ok_or_else(|| {
+            format!(
+                "`{}`: expected a number, found {}",
+                self.path,
+                brief(self.v)
+            )
+        })
+    }
+
+    pub(crate) fn str(&self) -> JResult<&'a str> {
+        self.v.as_str().ok_or_else(|| {
+            format!(
+                "`{}`: expected a string, found {}",
+                self.path,
+                brief(self.v)
+            )
+        })
+    }
+
+    pub(crate) fn array(&self) -> JResult<&'a Vec<Value>> {
+        self.v.as_array().ok_or_else(|| {
+            format!(
+                "`{}`: expected an array, found {}",
+                self.path,
+                brief(self.v)
+            )
+        })
+    }
+
+    pub(crate) fn object(&self) -> JResult<&'a serde_json::Map<String, Value>> {
+        self.v.as_object().ok_or_else(|| {
+            format!(
+                "`{}`: expected an object, found {}",
+                self.path,
+                brief(self.v)
+            )
+        })
+    }
+
+    /// A nested array of numbers, flattened row-major, with its shape. Ragged arrays are errors.
+    pub(crate) fn tensor(&self) -> JResult<(Vec<usize>, Vec<f64>)> {
+        let mut shape = Vec::new();
+        let mut probe = self.v;
+        while let Some(a) = probe.as_array() {
+            shape.push(a.len());
+            match a.first() {
+                Some(first) => probe = first,
+                None => break,
+            }
+        }
+        let mut out = Vec::with_capacity(shape.iter().product());
+        flatten(self.v, &shape, 0, &mut out, &self.path)?;
+        Ok((shape, out))
+    }
+
+    /// A tensor of exactly `rank` dimensions.
+    pub(crate) fn tensor_rank(&self, rank: usize) -> JResult<(Vec<usize>, Vec<f64>)> {
+        let (shape, data) = self.tensor()?;
+        if shape.len() != rank && !(data.is_empty() && shape.len() < rank) {
+            return Err(format!(
+                "`{}`: expected {rank} dimensions, found shape {shape:?}",
+                self.path
+            ));
+        }
+        Ok((shape, data))
+    }
+}
+
+fn flatten(
+    v: &Value,
+    shape: &[usize],
+    depth: usize,
+    out: &mut Vec<f64>,
+    path: &str,
+) -> JResult<()> {
+    if depth == shape.len() {
+        return match v.as_f64() {
+            Some(x) => {
+                out.push(x);
+                Ok(())
+            }
+            None => Err(format!("`{path}`: expected numbers, found {}", brief(v))),
+        };
+    }
+    let a = v
+        .as_array()
+        .filter(|a| a.len() == shape[depth])
+        .ok_or_else(|| {
+            format!(
+                "`{path}`: ragged array (expected {} entries at depth {depth})",
+                shape[depth]
+            )
+        })?;
+    a.iter()
+        .try_for_each(|x| flatten(x, shape, depth + 1, out, path))
+}
+
+fn brief(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 40 {
+        format!("{}...", &s[..40])
+    } else {
+        s
+    }
+}

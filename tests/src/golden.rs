@@ -1,0 +1,106 @@
+//! The golden harness on the repository's copies of Rockpool's reference cases, and proof that the
+//! harness can fail: perturbed cases must be reported with the place of the first difference.
+
+use dynap_train::golden::{check_case, check_dir};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fixtures(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(dir)
+}
+
+fn assert_all_pass(dir: &str) {
+    let outcomes = check_dir(&fixtures(dir)).unwrap();
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| o.result.as_ref().err().map(|e| format!("{}: {e}", o.name)))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "golden cases failed:\n{}",
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn rockpool_cases_pass() {
+    assert_all_pass("golden");
+}
+
+fn case(name: &str) -> Value {
+    let text = std::fs::read_to_string(fixtures("golden").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn a_perturbed_parameter_fails_with_the_first_difference() {
+    let mut c = case("sim_dc_single.json");
+    // 1 % more DC current: the neuron fires earlier, so the raster differs.
+    let idc = c["params"]["Idc"][0].as_f64().unwrap();
+    c["params"]["Idc"][0] = Value::from(idc * 1.01);
+    let err = check_case(&c.to_string()).unwrap_err();
+    assert!(err.contains("spikes[0, "), "{err}");
+}
+
+#[test]
+fn a_perturbed_trace_fails_on_tolerance() {
+    let mut c = case("sim_ff8.json");
+    // 1 % off on one imem value is beyond rtol 2e-3 (f32) and 1e-8 (f64).
+    for key in ["outputs_f32", "outputs_f64"] {
+        let v = c[key]["imem"][0][100][3].as_f64().unwrap();
+        c[key]["imem"][0][100][3] = Value::from(v * 1.01);
+    }
+    let err = check_case(&c.to_string()).unwrap_err();
+    assert!(err.contains("imem[0, 100, 3]"), "{err}");
+    // And a difference far below the f32 tolerance passes the f32 check, but not the f64 one.
+    let mut c = case("sim_ff8.json");
+    let v = c["outputs_f64"]["imem"][0][100][3].as_f64().unwrap();
+    c["outputs_f64"]["imem"][0][100][3] = Value::from(v * (1.0 + 1e-6));
+    let err = check_case(&c.to_string()).unwrap_err();
+    assert!(err.contains("outputs_f64: imem[0, 100, 3]"), "{err}");
+}
+
+#[test]
+fn a_wrong_bias_code_fails() {
+    let mut c = case("biasgen_reverse.json");
+    let r = &mut c["per_parameter"]["SOIF_LEAK_N"]["results"][5];
+    let fine = r["fine"].as_f64().unwrap();
+    r["fine"] = Value::from(if fine > 0.0 { fine - 1.0 } else { 1.0 });
+    let err = check_case(&c.to_string()).unwrap_err();
+    assert!(err.contains("SOIF_LEAK_N.results[5]"), "{err}");
+}
+
+#[test]
+fn a_wrong_translation_fails() {
+    let mut c = case("translation_updates.json");
+    let v = c["updates_on_fast_core"]["time:tau_mem"]["core"]["Itau_ampa"]
+        .as_f64()
+        .unwrap();
+    c["updates_on_fast_core"]["time:tau_mem"]["core"]["Itau_ampa"] = Value::from(v * (1.0 + 1e-9));
+    let err = check_case(&c.to_string()).unwrap_err();
+    assert!(err.contains("Itau_ampa"), "{err}");
+}
+
+#[test]
+fn unknown_kinds_and_malformed_files_fail() {
+    assert!(
+        check_case(r#"{"kind": "teleport"}"#)
+            .unwrap_err()
+            .contains("unknown kind")
+    );
+    assert!(check_case("{").unwrap_err().contains("not valid JSON"));
+    assert!(
+        check_case(r#"{"kind": "sim"}"#)
+            .unwrap_err()
+            .contains("missing field `model`")
+    );
+    let dir = std::env::temp_dir().join(format!("dynap-golden-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(
+        check_dir(&dir).is_err(),
+        "a folder without cases must be an error"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
