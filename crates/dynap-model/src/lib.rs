@@ -59,6 +59,7 @@ mod npy;
 mod param;
 mod real;
 mod tolerance;
+mod transcendental;
 pub mod translation;
 
 pub use biasgen::{

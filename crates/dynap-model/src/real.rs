@@ -32,14 +32,24 @@ pub trait Real:
     fn from_f64(x: f64) -> Self;
     /// Widens to `f64` (exact).
     fn to_f64(self) -> f64;
-    /// `e^x`.
+    /// `e^x`, correctly rounded to this precision in all but astronomically rare cases (for `f32`,
+    /// computed in `f64` and rounded). Used for the constants computed once per run: Rockpool's
+    /// `1 - exp(-t_pulse/tau)` magnifies a 1-ulp error of `exp` by `tau/t_pulse` (500 for the AHP),
+    /// enough to move a spike in strong-adaptation runs.
     fn exp(self) -> Self;
-    /// Natural logarithm.
+    /// Natural logarithm, correctly rounded like [`Real::exp`].
     fn ln(self) -> Self;
     /// Smallest integer not below `self`.
     fn ceil(self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// The logarithm used inside the time loop: branch-free and vectorisable for `f32`
+    /// (within 2 ulp), the standard library's for `f64`.
+    fn kernel_ln(self) -> Self;
+    /// The exponential used inside the time loop (see [`Real::kernel_ln`]).
+    fn kernel_exp(self) -> Self;
+    /// The ceiling used inside the time loop, exact for `|x| < 2^31`.
+    fn kernel_ceil(self) -> Self;
 
     /// `max(self, lo)` with `lo` returned on ties, as `jnp.clip(x, lo)` does in value.
     #[inline(always)]
@@ -62,11 +72,11 @@ impl Real for f32 {
     }
     #[inline(always)]
     fn exp(self) -> Self {
-        f32::exp(self)
+        f64::exp(f64::from(self)) as f32
     }
     #[inline(always)]
     fn ln(self) -> Self {
-        f32::ln(self)
+        f64::ln(f64::from(self)) as f32
     }
     #[inline(always)]
     fn ceil(self) -> Self {
@@ -75,6 +85,18 @@ impl Real for f32 {
     #[inline(always)]
     fn is_finite(self) -> bool {
         f32::is_finite(self)
+    }
+    #[inline(always)]
+    fn kernel_ln(self) -> Self {
+        crate::transcendental::ln_f32(self)
+    }
+    #[inline(always)]
+    fn kernel_exp(self) -> Self {
+        crate::transcendental::exp_f32(self)
+    }
+    #[inline(always)]
+    fn kernel_ceil(self) -> Self {
+        crate::transcendental::ceil_f32(self)
     }
 }
 
@@ -105,5 +127,17 @@ impl Real for f64 {
     #[inline(always)]
     fn is_finite(self) -> bool {
         f64::is_finite(self)
+    }
+    #[inline(always)]
+    fn kernel_ln(self) -> Self {
+        f64::ln(self)
+    }
+    #[inline(always)]
+    fn kernel_exp(self) -> Self {
+        f64::exp(self)
+    }
+    #[inline(always)]
+    fn kernel_ceil(self) -> Self {
+        f64::ceil(self)
     }
 }

@@ -14,6 +14,8 @@
 //!
 //! Key items: [`golden::check_dir`] (the golden harness), [`task`] (the frozen-noise task and its metrics).
 
+pub mod bench;
+pub mod cli;
 pub mod golden;
 mod json;
 pub mod task;

@@ -1,0 +1,119 @@
+//! The benchmark workload shared by `dynap bench` (and so `cargo xtask bench`) and the criterion
+//! benches: the setting of `benches/reference/bench_rockpool.py`, Rockpool's timing baseline.
+//!
+//! `LinearJax(60 -> N, no bias) + DynapSim(N, recurrent)`, default currents, dt = 1 ms, T = 1000,
+//! `w_in ~ N(0, 0.5)` at 30 % density, `w_rec ~ N(0, 0.3)` at 10 % density, Bernoulli(0.05) input
+//! spikes. The draws come from our own seeded ChaCha stream (NumPy's cannot be reproduced), so the
+//! networks are statistically, not numerically, the same as Rockpool's.
+
+use dynap_model::{Input, Matrix, Network, RunOptions, Simulator};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::{Duration, Instant};
+
+/// Input channels of the benchmark.
+pub const BENCH_INPUTS: usize = 60;
+/// Time steps of the benchmark.
+pub const BENCH_STEPS: usize = 1000;
+
+fn normal(rng: &mut ChaCha8Rng) -> f64 {
+    // Box-Muller; one of the pair is enough here.
+    let u1: f64 = 1.0 - rng.r#gen::<f64>();
+    let u2: f64 = rng.r#gen::<f64>();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// The benchmark network with `n` neurons, seeded.
+pub fn bench_network(n: usize, seed: u64) -> Network {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(n as u64));
+    let mut sparse = |rows: usize, cols: usize, sigma: f64, density: f64| {
+        let data = (0..rows * cols)
+            .map(|_| {
+                let w = normal(&mut rng) * sigma;
+                if rng.r#gen::<f64>() < density {
+                    f64::from(w as f32)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Matrix::from_vec(rows, cols, data).expect("shape is consistent")
+    };
+    let w_in = sparse(BENCH_INPUTS, n, 0.5, 0.3);
+    let w_rec = sparse(n, n, 0.3, 0.1);
+    let mut net = Network::with_defaults(n);
+    net.w_in = Some(w_in);
+    net.w_rec = w_rec;
+    net
+}
+
+/// Bernoulli(0.05) input spikes `[batch, steps, 60]`, seeded.
+pub fn bench_input(batch: usize, steps: usize, seed: u64) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    (0..batch * steps * BENCH_INPUTS)
+        .map(|_| f32::from(u8::from(rng.r#gen::<f64>() < 0.05)))
+        .collect()
+}
+
+/// One measured row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowTiming {
+    /// Neurons.
+    pub n: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Time steps.
+    pub steps: usize,
+    /// Median forward time over the repetitions.
+    pub fwd: Duration,
+    /// Output spikes of one forward run (a sanity figure: the network is neither silent nor saturated).
+    pub spikes: f64,
+}
+
+/// Times the forward pass (f32, spikes only, as Rockpool's `record=False`) `reps` times after one
+/// warm-up run, on `threads` threads (0: one per core), and returns the median.
+pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowTiming {
+    let net = bench_network(n, 0);
+    let input = bench_input(batch, BENCH_STEPS, n as u64);
+    let sim = Simulator::<f32>::new(&net).expect("the benchmark network is valid");
+    let options = RunOptions {
+        threads,
+        ..RunOptions::default()
+    };
+    let run = || {
+        sim.run(
+            Input::Spikes {
+                data: &input,
+                batch,
+                steps: BENCH_STEPS,
+            },
+            None,
+            &options,
+        )
+        .expect("the benchmark input fits")
+    };
+    let spikes = run().spikes.iter().map(|&s| f64::from(s)).sum();
+    let mut times: Vec<Duration> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(run());
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    RowTiming {
+        n,
+        batch,
+        steps: BENCH_STEPS,
+        fwd: times[times.len() / 2],
+        spikes,
+    }
+}
+
+/// Peak resident memory of this process so far, in MiB (Linux `VmHWM`); `None` elsewhere.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}

@@ -1,0 +1,405 @@
+//! The `dynap` command line: argument parsing and the commands, each returning an exit code
+//! (0 success, 1 failure with a message, 2 bad arguments with usage).
+
+use crate::{bench, golden, task};
+use dynap_model::{Input, RunOptions, Simulator};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: dynap <command> [options]
+
+commands:
+  train [--quiet]     run the main flow on the built-in default task (see below)
+  bench [--json FILE] [--rockpool-python PATH] [--reps N]
+                      time the forward pass at N in {16, 64, 256} x batch {1, 8} and one full chip
+                      (N = 1024, batch 1), T = 1000, 60 inputs, recurrent; with a Python that has
+                      Rockpool 3.1.0, time Rockpool's baseline in the same run and print the ratios
+  golden <DIR>        check every *.json golden case in DIR against Rockpool 3.1.0's numbers;
+                      one line per case, then 'N passed, M failed'; exit 1 if any failed
+  help                this text
+
+Status: simulation, the bias generator, parameter translation and the golden harness are built.
+Training, mismatch, quantization, mapping and devices are not built yet; `dynap train` runs the most
+complete flow there is: the paper's frozen-noise network with the authors' trained weights.";
+
+/// Runs the program with `args` (without the program name).
+pub fn run(args: &[String]) -> ExitCode {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["bench", rest @ ..] => match BenchArgs::parse(rest) {
+            Ok(a) => run_bench(&a),
+            Err(e) => usage_error(&e),
+        },
+        ["bench-row", n, batch, reps] => run_bench_row(n, batch, reps, "0"),
+        ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
+        ["golden", dir] => run_golden(dir),
+        ["train", rest @ ..] if rest.iter().all(|a| *a == "--quiet") => run_train(!rest.is_empty()),
+        ["help" | "--help" | "-h"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => usage_error(&format!("bad arguments: {}", args.join(" "))),
+    }
+}
+
+fn usage_error(problem: &str) -> ExitCode {
+    eprintln!("dynap: {problem}\n\n{USAGE}");
+    ExitCode::from(2)
+}
+
+fn run_golden(dir: &str) -> ExitCode {
+    let outcomes = match golden::check_dir(std::path::Path::new(dir)) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("dynap golden: {e}");
+            println!("0 passed, 1 failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut failed = 0;
+    for o in &outcomes {
+        match &o.result {
+            Ok(()) => println!("PASS {}", o.name),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {}: {e}", o.name);
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_train(quiet: bool) -> ExitCode {
+    let fixture = task::seed2022();
+    let net = task::shipped_network();
+    let r = &fixture.raster;
+    let sim = match Simulator::<f32>::new(&net) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dynap train: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let data: Vec<f32> = r.data.iter().map(|&x| x as f32).collect();
+    let start = Instant::now();
+    let trace = match sim.run(
+        Input::Spikes {
+            data: &data,
+            batch: r.samples,
+            steps: r.steps,
+        },
+        None,
+        &RunOptions::default(),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("dynap train: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let elapsed = start.elapsed();
+    let spikes: Vec<f64> = trace.spikes.iter().map(|&x| f64::from(x)).collect();
+    let m = task::metrics(&spikes, r.samples, r.steps, net.neurons());
+    let identical = spikes == fixture.expected_spikes;
+    if !quiet {
+        println!(
+            "dynap train: training is not built yet (it comes with the mismatch-aware training issue)."
+        );
+        println!("Running the most complete flow there is: the paper's frozen-noise network");
+        println!(
+            "  LinearJax(60 -> 2) + recurrent DynapSim(2), Iscale 1e-8 A, the weights the Rockpool authors"
+        );
+        println!(
+            "  shipped, on the seed-2022 raster (2 patterns x 500 steps of 1 ms x 60 Poisson channels)."
+        );
+        println!();
+        println!("sample  target  counts (neuron 0, neuron 1)  Rockpool 3.1.0  firing-rate ratio");
+        for (s, c) in m.counts.iter().enumerate() {
+            println!(
+                "{s:>6}  {s:>6}  {:>28}  {:>14}  {:>17.1}",
+                format!("{c:?}"),
+                format!("{:?}", fixture.expected_counts[s]),
+                m.frr[s]
+            );
+        }
+        println!();
+        println!(
+            "classified correctly: {}",
+            if m.correct { "yes" } else { "no" }
+        );
+        println!("MSE against the one-hot target: {:.4}", m.mse);
+        println!(
+            "spike trains identical to Rockpool's, step for step: {}",
+            if identical { "yes" } else { "NO" }
+        );
+        let simulated = r.steps as f64 * net.dt;
+        println!(
+            "simulated {} x {simulated} s in {:.2} ms (f32): {:.0}x faster than real time",
+            r.samples,
+            elapsed.as_secs_f64() * 1e3,
+            simulated * r.samples as f64 / elapsed.as_secs_f64()
+        );
+        println!();
+        println!("Not built yet: training (gradients, mismatch), quantization, mapping, devices.");
+    }
+    if identical && m.correct {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("dynap train: the simulation does not reproduce Rockpool's spikes");
+        ExitCode::FAILURE
+    }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename, so a crash
+/// never leaves half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+const BENCH_ROWS: [(usize, usize); 7] = [
+    (16, 1),
+    (16, 8),
+    (64, 1),
+    (64, 8),
+    (256, 1),
+    (256, 8),
+    (1024, 1),
+];
+const ROCKPOOL_SCRIPT: &str = include_str!("../../../benches/reference/bench_rockpool.py");
+
+struct BenchArgs {
+    json: Option<PathBuf>,
+    python: Option<PathBuf>,
+    reps: usize,
+}
+
+impl BenchArgs {
+    fn parse(args: &[&str]) -> Result<BenchArgs, String> {
+        let mut a = BenchArgs {
+            json: None,
+            python: None,
+            reps: 10,
+        };
+        let mut it = args.iter();
+        while let Some(&flag) = it.next() {
+            let mut value = || {
+                it.next()
+                    .copied()
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            match flag {
+                "--json" => a.json = Some(PathBuf::from(value()?)),
+                "--rockpool-python" => a.python = Some(PathBuf::from(value()?)),
+                "--reps" => {
+                    let v = value()?;
+                    a.reps = v
+                        .parse()
+                        .ok()
+                        .filter(|&r| r > 0)
+                        .ok_or(format!("--reps {v}: expected a count > 0"))?;
+                }
+                other => return Err(format!("bench: unknown option {other}")),
+            }
+        }
+        Ok(a)
+    }
+}
+
+/// `dynap bench-row N BATCH REPS`: one row in this process, printed as one JSON line, so that its peak
+/// memory is that row's alone.
+fn run_bench_row(n: &str, batch: &str, reps: &str, threads: &str) -> ExitCode {
+    let parse = |s: &str| s.parse::<usize>().ok();
+    let (Some(n), Some(batch), Some(reps), Some(threads)) =
+        (parse(n), parse(batch), parse(reps), parse(threads))
+    else {
+        return usage_error("bench-row: N, BATCH, REPS and THREADS must be counts");
+    };
+    let row = bench::time_forward(n, batch, reps, threads);
+    let line = json!({
+        "n": row.n,
+        "batch": row.batch,
+        "steps": row.steps,
+        "fwd_ms": row.fwd.as_secs_f64() * 1e3,
+        "fwdbwd_ms": Value::Null,
+        "peak_rss_mb": bench::peak_rss_mb(),
+        "spikes": row.spikes,
+    });
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+/// Rockpool's medians for one (N, batch), from `bench_rockpool.py`'s table.
+struct RockpoolRow {
+    n: usize,
+    batch: usize,
+    fwd_ms: f64,
+    vg_ms: f64,
+}
+
+fn run_rockpool(python: &Path, reps: usize) -> Result<Vec<RockpoolRow>, String> {
+    let script =
+        std::env::temp_dir().join(format!("dynap-bench-rockpool-{}.py", std::process::id()));
+    write_atomic(&script, ROCKPOOL_SCRIPT.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    let mut rows = Vec::new();
+    for (sizes, batches) in [("16,64,256", "1,8"), ("1024", "1")] {
+        eprintln!(
+            "running Rockpool's baseline (sizes {sizes}, batches {batches}) with {} ...",
+            python.display()
+        );
+        let out = Command::new(python)
+            .arg(&script)
+            .args([
+                "--sizes",
+                sizes,
+                "--batches",
+                batches,
+                "--reps",
+                &reps.to_string(),
+            ])
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&script);
+            return Err(format!(
+                "{} {} failed: {}",
+                python.display(),
+                script.display(),
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            ));
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if line.starts_with('#') || f.len() < 11 || f[0] == "N" {
+                continue;
+            }
+            let num = |i: usize| {
+                f[i].parse::<f64>()
+                    .map_err(|_| format!("unexpected Rockpool output line: {line}"))
+            };
+            rows.push(RockpoolRow {
+                n: num(0)? as usize,
+                batch: num(1)? as usize,
+                fwd_ms: num(4)? * 1e3,
+                vg_ms: num(8)? * 1e3,
+            });
+        }
+    }
+    let _ = std::fs::remove_file(&script);
+    Ok(rows)
+}
+
+fn run_bench(a: &BenchArgs) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("dynap bench: cannot find this program: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let rockpool = match &a.python {
+        Some(p) => match run_rockpool(p, a.reps) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("dynap bench: Rockpool baseline: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    println!(
+        "forward pass, f32, T = {} steps, 60 inputs, recurrent; medians of {} runs",
+        bench::BENCH_STEPS,
+        a.reps
+    );
+    println!(
+        "{:>5} {:>5} {:>10} {:>16} {:>8} {:>12} {:>8}",
+        "N", "batch", "fwd_ms", "rockpool_fwd_ms", "speedup", "peak_rss_mb", "spikes"
+    );
+    let mut rows = Vec::new();
+    for (n, batch) in BENCH_ROWS {
+        let out = Command::new(&exe)
+            .args([
+                "bench-row",
+                &n.to_string(),
+                &batch.to_string(),
+                &a.reps.to_string(),
+            ])
+            .output();
+        let mut row: Value = match out
+            .as_ref()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+        {
+            Some(v) => v,
+            None => {
+                eprintln!("dynap bench: the row N = {n}, batch = {batch} failed: {out:?}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let fwd = row["fwd_ms"].as_f64().unwrap_or(f64::NAN);
+        let rp = rockpool
+            .as_ref()
+            .and_then(|r| r.iter().find(|x| x.n == n && x.batch == batch));
+        if let (Some(rp), Some(obj)) = (rp, row.as_object_mut()) {
+            obj.insert("rockpool_fwd_ms".into(), json!(rp.fwd_ms));
+            obj.insert("rockpool_fwdbwd_ms".into(), json!(rp.vg_ms));
+        }
+        println!(
+            "{n:>5} {batch:>5} {fwd:>10.3} {:>16} {:>8} {:>12.1} {:>8}",
+            rp.map_or("-".into(), |r| format!("{:.3}", r.fwd_ms)),
+            rp.map_or("-".into(), |r| format!("{:.1}x", r.fwd_ms / fwd)),
+            row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
+            row["spikes"].as_f64().unwrap_or(f64::NAN),
+        );
+        if n == 1024 {
+            let simulated_ms = bench::BENCH_STEPS as f64 * 1.0;
+            println!(
+                "      one full chip (1024 neurons): 1 s of activity in {fwd:.1} ms = {:.0}x faster than real time",
+                simulated_ms / fwd
+            );
+        }
+        rows.push(row);
+    }
+    if let Some(path) = &a.json {
+        let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+        if let Err(e) = write_atomic(path, text.as_bytes()) {
+            eprintln!("dynap bench: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
