@@ -29,6 +29,14 @@ fn rockpool_cases_pass() {
     assert_all_pass("golden");
 }
 
+/// More cases made with Rockpool 3.1.0 by `fixtures/generate/gen_sim_cases.py`: batches, long
+/// refractory periods, strong adaptation, Poisson counts with inhibitory weights, another dt and Iscale,
+/// and a real-valued weighted input.
+#[test]
+fn generated_rockpool_cases_pass() {
+    assert_all_pass("golden_generated");
+}
+
 fn case(name: &str) -> Value {
     let text = std::fs::read_to_string(fixtures("golden").join(name)).unwrap();
     serde_json::from_str(&text).unwrap()

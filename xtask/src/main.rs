@@ -1,1 +1,100 @@
-fn main() {}
+//! `cargo xtask`: thin wrappers that build the `dynap` program in release mode and run it.
+//!
+//! * `cargo xtask train [ARGS]`: the main flow (`dynap train`)
+//! * `cargo xtask golden <DIR>`: check Rockpool's golden cases in DIR (`dynap golden`)
+//! * `cargo xtask bench [--json FILE] [--rockpool-python PATH] [--reps N]`: timings (`dynap bench`)
+//! * `cargo xtask deploy [ARGS]`: deployment to a device (`dynap deploy`)
+//! * `cargo xtask ci`: what CI runs (`.ci/run`): format check, clippy, the tests, the golden harness
+
+use std::process::{Command, ExitCode};
+
+const USAGE: &str = "usage: cargo xtask <train|deploy|golden|bench|ci> [ARGS]
+  train [ARGS]     the main flow on the built-in default task
+  deploy [ARGS]    deploy a trained network to a device
+  golden <DIR>     check every golden case in DIR against Rockpool's numbers
+  bench [ARGS]     forward-pass timings, optionally against Rockpool in the same run
+  ci               format check, clippy, tests and the golden harness, as CI runs them";
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Builds `dynap` in release mode and runs it with `args`; returns its exit code.
+fn dynap(args: &[String]) -> ExitCode {
+    let status = cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "dynap-train",
+            "--bin",
+            "dynap",
+            "--",
+        ])
+        .args(args)
+        .status();
+    exit_of(status)
+}
+
+fn exit_of(status: std::io::Result<std::process::ExitStatus>) -> ExitCode {
+    match status {
+        Ok(s) => ExitCode::from(s.code().map_or(1, |c| c.clamp(0, 255) as u8)),
+        Err(e) => {
+            eprintln!("xtask: cannot run cargo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> ExitCode {
+    let steps: [&[&str]; 4] = [
+        &["fmt", "--all", "--", "--check"],
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &["test", "--workspace"],
+        &[
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "dynap-train",
+            "--bin",
+            "dynap",
+            "--",
+            "golden",
+            "tests/fixtures/golden",
+        ],
+    ];
+    for step in steps {
+        eprintln!("xtask ci: cargo {}", step.join(" "));
+        let code = exit_of(cargo().args(step).status());
+        if code != ExitCode::SUCCESS {
+            eprintln!("xtask ci: `cargo {}` failed", step.join(" "));
+            return code;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(command) = args.first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    match command.as_str() {
+        "train" | "deploy" | "golden" | "bench" => dynap(&args),
+        "ci" if args.len() == 1 => ci(),
+        _ => {
+            eprintln!("xtask: unknown command {command:?}\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

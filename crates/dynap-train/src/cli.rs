@@ -19,6 +19,7 @@ commands:
                       Rockpool 3.1.0, time Rockpool's baseline in the same run and print the ratios
   golden <DIR>        check every *.json golden case in DIR against Rockpool 3.1.0's numbers;
                       one line per case, then 'N passed, M failed'; exit 1 if any failed
+  deploy              deploy a trained network to a device (not built yet)
   help                this text
 
 Status: simulation, the bias generator, parameter translation and the golden harness are built.
@@ -37,6 +38,13 @@ pub fn run(args: &[String]) -> ExitCode {
         ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
         ["golden", dir] => run_golden(dir),
         ["train", rest @ ..] if rest.iter().all(|a| *a == "--quiet") => run_train(!rest.is_empty()),
+        ["deploy", ..] => {
+            eprintln!(
+                "dynap deploy: not built yet. Deployment needs quantization, the chip configuration and the \
+                 device layer, which come with later issues; nothing was written."
+            );
+            ExitCode::FAILURE
+        }
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
