@@ -768,7 +768,34 @@ fn step_body<T: Real>(
         itau_mem,
         igain_mem,
         gain_mem,
-    ] = inputs.map(|v| &v[..n]);
+    ] = inputs;
+    // Each slice re-cut to exactly n, one by one, so that the compiler sees every length and drops every
+    // bounds check; a check left in the loop would keep a scalar remainder loop alive.
+    macro_rules! cut {
+        ($($v:ident),*) => { $(let $v = &$v[..n];)* };
+    }
+    cut!(
+        rec,
+        x,
+        io,
+        idc,
+        ispkthr,
+        t_ref,
+        f_dis_syn,
+        f_chg_syn,
+        gain_syn,
+        f_dis_ahp,
+        f_chg_ahp,
+        gain_ahp,
+        iw_ahp,
+        kappa_prime,
+        ut,
+        ut_over_kappa,
+        utk_cmem,
+        itau_mem,
+        igain_mem,
+        gain_mem
+    );
     let (s_isyn, s_iahp, s_imem) = (&mut s_isyn[..n], &mut s_iahp[..n], &mut s_imem[..n]);
     let (s_vmem, s_timer) = (&mut s_vmem[..n], &mut s_timer[..n]);
     // The update runs in three passes over the neurons rather than one. Each pass is a short chain of

@@ -43,10 +43,10 @@ pub trait Real:
     fn ceil(self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
-    /// The logarithm used inside the time loop: branch-free and vectorisable for `f32`
-    /// (within 2 ulp), the standard library's for `f64`.
+    /// The logarithm used inside the time loop, for arguments `>= 1` (or +inf, NaN): branch-free and
+    /// vectorisable for `f32` (within 2 ulp), the standard library's for `f64`.
     fn kernel_ln(self) -> Self;
-    /// The exponential used inside the time loop (see [`Real::kernel_ln`]).
+    /// The exponential used inside the time loop, for arguments `>= -87` (see [`Real::kernel_ln`]).
     fn kernel_exp(self) -> Self;
     /// The ceiling used inside the time loop, exact for `|x| < 2^31`.
     fn kernel_ceil(self) -> Self;
@@ -88,7 +88,7 @@ impl Real for f32 {
     }
     #[inline(always)]
     fn kernel_ln(self) -> Self {
-        crate::transcendental::ln_f32(self)
+        crate::transcendental::ln_f32_at_least_one(self)
     }
     #[inline(always)]
     fn kernel_exp(self) -> Self {
