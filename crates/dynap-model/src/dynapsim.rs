@@ -26,6 +26,7 @@
 
 use crate::error::Error;
 use crate::network::Network;
+use crate::param::NeuronParams;
 use crate::real::Real;
 
 /// `jnp.clip(x, lo)`: `lo` when `x < lo`, otherwise `x`. A NaN passes through, as XLA's `max` does.
@@ -37,26 +38,26 @@ fn clip_lo<T: Real>(x: T, lo: T) -> T {
 /// Per-neuron constants, computed once per run in the working precision with Rockpool's expressions
 /// (model.md section 1.4), stored as one vector per constant.
 #[derive(Clone, Debug)]
-struct Consts<T> {
-    io: Vec<T>,
-    idc: Vec<T>,
-    f_dis_syn: Vec<T>,
-    f_chg_syn: Vec<T>,
-    gain_syn: Vec<T>,
-    f_dis_ahp: Vec<T>,
-    f_chg_ahp: Vec<T>,
-    gain_ahp: Vec<T>,
-    iw_ahp: Vec<T>,
-    kappa_prime: Vec<T>,
-    ut: Vec<T>,
-    ut_over_kappa: Vec<T>,
+pub(crate) struct Consts<T> {
+    pub(crate) io: Vec<T>,
+    pub(crate) idc: Vec<T>,
+    pub(crate) f_dis_syn: Vec<T>,
+    pub(crate) f_chg_syn: Vec<T>,
+    pub(crate) gain_syn: Vec<T>,
+    pub(crate) f_dis_ahp: Vec<T>,
+    pub(crate) f_chg_ahp: Vec<T>,
+    pub(crate) gain_ahp: Vec<T>,
+    pub(crate) iw_ahp: Vec<T>,
+    pub(crate) kappa_prime: Vec<T>,
+    pub(crate) ut: Vec<T>,
+    pub(crate) ut_over_kappa: Vec<T>,
     /// `(Ut/kappa) * C_mem`: the numerator of `tau(Ileak, C_mem)`.
-    utk_cmem: Vec<T>,
-    itau_mem: Vec<T>,
-    igain_mem: Vec<T>,
-    gain_mem: Vec<T>,
-    ispkthr: Vec<T>,
-    t_ref: Vec<T>,
+    pub(crate) utk_cmem: Vec<T>,
+    pub(crate) itau_mem: Vec<T>,
+    pub(crate) igain_mem: Vec<T>,
+    pub(crate) gain_mem: Vec<T>,
+    pub(crate) ispkthr: Vec<T>,
+    pub(crate) t_ref: Vec<T>,
 }
 
 impl<T: Real> Consts<T> {
@@ -113,15 +114,36 @@ impl<T: Real> Consts<T> {
 /// ready to run any number of inputs.
 #[derive(Clone, Debug)]
 pub struct Simulator<T: Real> {
-    n: usize,
-    n_in: Option<usize>,
-    c: Consts<T>,
-    w_in: Option<Vec<T>>,
-    w_rec: Vec<T>,
-    rec_nonzero: bool,
-    i_scale: T,
-    dt: T,
-    isa: Isa,
+    pub(crate) n: usize,
+    pub(crate) n_in: Option<usize>,
+    pub(crate) c: Consts<T>,
+    pub(crate) w_in: Option<Vec<T>>,
+    pub(crate) w_rec: Vec<T>,
+    pub(crate) rec_nonzero: bool,
+    pub(crate) i_scale: T,
+    pub(crate) dt: T,
+    pub(crate) isa: Isa,
+    pub(crate) spike: SpikeFunction,
+    /// The network's parameters in `f64`, for the reverse pass's chain rule to the bias currents.
+    pub(crate) params: NeuronParams,
+}
+
+/// How a neuron turns its membrane current into spikes.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum SpikeFunction {
+    /// Rockpool's: the count `max(ceil(ln(imem / Ispkthr)), 0)`, reset bit `min(count, 1)`, and in the
+    /// reverse pass Rockpool's `step_pwl` surrogate (d count / d imem = 1 wherever imem > Io, nothing to
+    /// Ispkthr) with JAX's tie rules.
+    #[default]
+    Rockpool,
+    /// A smooth spike for checking gradients by finite differences (tests and diagnostics only): the
+    /// "count" `s = 1 / (1 + (Ispkthr / imem)^beta)` in (0, 1), used as the reset fraction too, with its
+    /// exact derivative in the reverse pass. The refractory gate still tests `timer_ref == 0`, so
+    /// finite-difference checks set `C_ref = 0` (no refractory period) to keep the model smooth.
+    Smooth {
+        /// Sharpness (dimensionless); larger is closer to a step at `imem = Ispkthr`.
+        beta: f64,
+    },
 }
 
 /// Which per-step values a run keeps.
@@ -252,6 +274,8 @@ impl<T: Real> Trace<T> {
 /// One batch element's share of the outputs, handed to a worker thread.
 struct Job<'a, T> {
     batch: usize,
+    /// Where to record the padded state every `tape_every` steps (see `adjoint.rs`), if anywhere.
+    tape: Option<&'a mut [T]>,
     spikes: &'a mut [T],
     traces: Option<[&'a mut [T]; 4]>,
     imem: &'a mut [T],
@@ -388,12 +412,51 @@ impl<T: Real> Simulator<T> {
             i_scale: T::from_f64(net.i_scale),
             dt,
             isa: Isa::detect(),
+            spike: SpikeFunction::Rockpool,
+            params: net.params.clone(),
         })
     }
 
     /// Number of neurons.
     pub fn neurons(&self) -> usize {
         self.n
+    }
+
+    /// The sharpness of the smooth spike function, `None` for Rockpool's.
+    pub(crate) fn smooth_beta(&self) -> Option<T> {
+        match self.spike {
+            SpikeFunction::Rockpool => None,
+            SpikeFunction::Smooth { beta } => Some(T::from_f64(beta)),
+        }
+    }
+
+    /// Turns the ratios imem/Ispkthr that the step left in `s` into Rockpool's spike counts, and lists
+    /// the spiking neurons in `active`. (Padding lanes are never listed, so they drive nothing.)
+    #[inline(always)]
+    fn spike_counts(&self, s: &mut [T], n: usize, active: &mut Vec<usize>) {
+        // Spikes are sparse: a vector test per LANES neurons skips the quiet ones.
+        for (c, chunk) in s.chunks_exact_mut(LANES).enumerate() {
+            if !chunk.iter().fold(false, |any, &r| any | (r > T::ONE)) {
+                chunk.fill(T::ZERO);
+                continue;
+            }
+            for (k, si) in chunk.iter_mut().enumerate() {
+                let i = c * LANES + k;
+                let ratio = *si;
+                *si = if ratio > T::ONE && i < n {
+                    active.push(i);
+                    ratio.kernel_ln().kernel_ceil()
+                } else {
+                    T::ZERO
+                };
+            }
+        }
+    }
+
+    /// The same simulator with another spike function (see [`SpikeFunction`]).
+    pub fn with_spike_function(mut self, spike: SpikeFunction) -> Simulator<T> {
+        self.spike = spike;
+        self
     }
 
     /// Rockpool's initial state for `batch` elements: `imem = isyn = iahp = Io`, everything else 0.
@@ -423,23 +486,19 @@ impl<T: Real> Simulator<T> {
         initial: Option<&State<T>>,
         options: &RunOptions,
     ) -> Result<Trace<T>, Error> {
+        self.run_impl(input, initial, options, None)
+    }
+
+    /// The input's data, its channel count and the input weights it goes through, after checking its
+    /// shape and values.
+    pub(crate) fn check_input<'i>(&'i self, input: &Input<'i, T>) -> Result<(&'i [T], usize, Option<&'i [T]>), Error> {
         let (batch, steps) = input.dims();
-        let (data, channels, w_in) = match input {
+        let (data, channels, w_in) = match *input {
             Input::Weighted { data, .. } => (data, self.n, None),
-            Input::Spikes { data, .. } => (
-                data,
-                self.n_in.ok_or(Error::NoInputWeights)?,
-                self.w_in.as_deref(),
-            ),
+            Input::Spikes { data, .. } => (data, self.n_in.ok_or(Error::NoInputWeights)?, self.w_in.as_deref()),
         };
-        let declared_len = batch * steps * channels;
-        if data.len() != declared_len {
-            return Err(Error::InputShape {
-                batch,
-                steps,
-                channels,
-                found_len: data.len(),
-            });
+        if data.len() != batch * steps * channels {
+            return Err(Error::InputShape { batch, steps, channels, found_len: data.len() });
         }
         // A branch-free pass first (it vectorises); the position only when something is wrong.
         let all_finite = data.iter().fold(true, |ok, x| ok & x.is_finite());
@@ -450,6 +509,20 @@ impl<T: Real> Simulator<T> {
                 channel: i % channels,
             });
         }
+        Ok((data, channels, w_in))
+    }
+
+    /// [`Simulator::run`], optionally recording the padded state every `tape_every` steps into a tape
+    /// (`[batch][entries][6][padded N]`) for the reverse pass.
+    pub(crate) fn run_impl(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&State<T>>,
+        options: &RunOptions,
+        tape: Option<(&mut [T], usize)>,
+    ) -> Result<Trace<T>, Error> {
+        let (batch, steps) = input.dims();
+        let (data, channels, w_in) = self.check_input(&input)?;
         let mut state = match initial {
             Some(s) => {
                 let ok = s.batch == batch
@@ -502,6 +575,11 @@ impl<T: Real> Simulator<T> {
                 ..
             } = &mut state;
             let mut spike_chunks = spikes.chunks_mut(per.max(1));
+            let tape_every = tape.as_ref().map_or(0, |t| t.1);
+            let mut tape_chunks = tape.map(|(t, _)| {
+                let per_element = t.len() / batch.max(1);
+                t.chunks_mut(per_element.max(1))
+            });
             let mut jobs: Vec<Job<'_, T>> = Vec::with_capacity(batch);
             let mut st = (
                 imem.chunks_mut(n.max(1)),
@@ -517,6 +595,7 @@ impl<T: Real> Simulator<T> {
                 }
                 jobs.push(Job {
                     batch: b,
+                    tape: tape_chunks.as_mut().and_then(Iterator::next),
                     spikes: spike_chunks.next().unwrap_or_default(),
                     traces,
                     imem: st.0.next().unwrap_or_default(),
@@ -536,7 +615,14 @@ impl<T: Real> Simulator<T> {
                 let mut scratch = Scratch::new(n);
                 for job in jobs {
                     let xs = &data[job.batch * steps * channels..][..steps * channels];
-                    self.run_one(job, xs, w_in, steps, &mut scratch);
+                    scratch.load(job, &self.c.io);
+                    let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
+                    if let Some((t, _)) = tape.as_mut() {
+                        scratch.record(t, 0);
+                    }
+                    let traces = job.traces.as_mut().map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
+                    self.run_steps(&mut scratch, xs, w_in, steps, Some(&mut *job.spikes), traces, tape);
+                    scratch.store(job);
                 }
             };
             if threads <= 1 {
@@ -560,64 +646,50 @@ impl<T: Real> Simulator<T> {
         })
     }
 
-    /// Runs one batch element over all steps, with the instruction set chosen at construction.
-    fn run_one(
+    /// Runs `steps` steps of one batch element from the state in `scratch`, with the instruction set
+    /// chosen at construction. See [`Simulator::run_steps_body`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run_steps(
         &self,
-        job: &mut Job<'_, T>,
+        scratch: &mut Scratch<T>,
         xs: &[T],
         w_in: Option<&[T]>,
         steps: usize,
-        scratch: &mut Scratch<T>,
+        spikes: Option<&mut [T]>,
+        traces: Option<[&mut [T]; 4]>,
+        tape: Option<(&mut [T], usize)>,
     ) {
         match self.isa {
-            Isa::Baseline => run_one_baseline(self, job, xs, w_in, steps, scratch),
+            Isa::Baseline => run_steps_baseline(self, scratch, xs, w_in, steps, spikes, traces, tape),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Isa::Avx2` is only ever chosen by `Isa::detect`, after the CPU reported AVX2 and
-            // FMA, which is all `run_one_avx2` requires. The unit test
+            // FMA, which is all `run_steps_avx2` requires. The unit test
             // `both_instruction_sets_give_the_same_bits` checks this path against the baseline one.
             #[allow(unsafe_code)]
-            Isa::Avx2 => unsafe { run_one_avx2(self, job, xs, w_in, steps, scratch) },
+            Isa::Avx2 => unsafe { run_steps_avx2(self, scratch, xs, w_in, steps, spikes, traces, tape) },
         }
     }
 
-    /// Runs one batch element over all steps. No allocation: `scratch` is reused. Inlined into the
-    /// per-instruction-set entry points, so that every loop in it is compiled for that set.
+    /// Runs `steps` steps of one batch element from the padded state in `scratch`, writing the spikes
+    /// (and the state traces) of each step, and the padded state after every `tape.1`-th step into
+    /// `tape.0` (entry 0, the state before the first step, is the caller's). No allocation. Inlined into
+    /// the per-instruction-set entry points, so that every loop in it is compiled for that set.
     #[inline(always)]
-    fn run_one_body(
+    #[allow(clippy::too_many_arguments)]
+    fn run_steps_body(
         &self,
-        job: &mut Job<'_, T>,
+        scratch: &mut Scratch<T>,
         xs: &[T],
         w_in: Option<&[T]>,
         steps: usize,
-        scratch: &mut Scratch<T>,
+        mut spikes: Option<&mut [T]>,
+        mut traces: Option<[&mut [T]; 4]>,
+        mut tape: Option<(&mut [T], usize)>,
     ) {
         let n = self.n;
         let channels = xs.len() / steps.max(1);
-        let Scratch {
-            rec,
-            x,
-            active,
-            state,
-        } = scratch;
-        // The state lives in the padded scratch during the run (see `LANES`); the padding lanes start
-        // from the padding neuron's rest state.
+        let Scratch { rec, x, active, state } = scratch;
         let [isyn, iahp, imem, vmem, timer, s] = state;
-        for (pad, src) in [
-            (&mut *isyn, &job.isyn),
-            (&mut *iahp, &job.iahp),
-            (&mut *imem, &job.imem),
-        ] {
-            pad[..n].copy_from_slice(&src[..n]);
-            pad[n..].copy_from_slice(&self.c.io[n..]);
-        }
-        for (pad, src) in [
-            (&mut *vmem, &job.vmem),
-            (&mut *timer, &job.timer),
-            (&mut *s, &job.s),
-        ] {
-            pad[..n].copy_from_slice(&src[..n]);
-            pad[n..].fill(T::ZERO);
-        }
         rec.fill(T::ZERO);
         x.fill(T::ZERO);
         // Neurons that spiked in the previous step (the initial state may carry spikes).
@@ -675,6 +747,7 @@ impl<T: Real> Simulator<T> {
                 ],
                 self.dt,
                 self.i_scale,
+                self.smooth_beta(),
                 isyn,
                 iahp,
                 imem,
@@ -686,40 +759,32 @@ impl<T: Real> Simulator<T> {
             // neurons. (Padding lanes are never listed, so they drive nothing.)
             // Spikes are sparse: a vector test per LANES neurons skips the quiet ones.
             active.clear();
-            for (c, chunk) in s.chunks_exact_mut(LANES).enumerate() {
-                if !chunk.iter().fold(false, |any, &r| any | (r > T::ONE)) {
-                    chunk.fill(T::ZERO);
-                    continue;
-                }
-                for (k, si) in chunk.iter_mut().enumerate() {
-                    let i = c * LANES + k;
-                    let ratio = *si;
-                    *si = if ratio > T::ONE && i < n {
-                        active.push(i);
-                        ratio.kernel_ln().kernel_ceil()
-                    } else {
-                        T::ZERO
-                    };
-                }
+            if self.smooth_beta().is_some() {
+                // A smooth spike is a fraction, already final; every neuron drives the others.
+                active.extend((0..n).filter(|&i| s[i] != T::ZERO));
+            } else {
+                self.spike_counts(s, n, active);
             }
             let out = t * n..(t + 1) * n;
-            job.spikes[out.clone()].copy_from_slice(&s[..n]);
-            if let Some([ti, ts, ta, tv]) = job.traces.as_mut() {
+            if let Some(sp) = spikes.as_deref_mut() {
+                sp[out.clone()].copy_from_slice(&s[..n]);
+            }
+            if let Some([ti, ts, ta, tv]) = traces.as_mut() {
                 ti[out.clone()].copy_from_slice(&imem[..n]);
                 ts[out.clone()].copy_from_slice(&isyn[..n]);
                 ta[out.clone()].copy_from_slice(&iahp[..n]);
                 tv[out].copy_from_slice(&vmem[..n]);
             }
-        }
-        for (dst, src) in [
-            (&mut *job.isyn, &*isyn),
-            (&mut *job.iahp, &*iahp),
-            (&mut *job.imem, &*imem),
-            (&mut *job.vmem, &*vmem),
-            (&mut *job.timer, &*timer),
-            (&mut *job.s, &*s),
-        ] {
-            dst[..n].copy_from_slice(&src[..n]);
+            if let Some((tp, every)) = tape.as_mut() {
+                if (t + 1) % *every == 0 {
+                    let entry = (t + 1) / *every;
+                    let len = 6 * isyn.len();
+                    let dst = &mut tp[entry * len..(entry + 1) * len];
+                    for (k, v) in [&*isyn, &*iahp, &*imem, &*vmem, &*timer, &*s].into_iter().enumerate() {
+                        dst[k * v.len()..(k + 1) * v.len()].copy_from_slice(v);
+                    }
+                }
+            }
         }
     }
 }
@@ -740,6 +805,7 @@ fn step_body<T: Real>(
     inputs: [&[T]; 20],
     dt: T,
     i_scale: T,
+    smooth: Option<T>,
     s_isyn: &mut [T],
     s_iahp: &mut [T],
     s_imem: &mut [T],
@@ -844,6 +910,21 @@ fn step_body<T: Real>(
         s_iahp[j] = iahp;
     }
     // Pass 3: voltage readout, threshold, reset and refractory timer.
+    if let Some(beta) = smooth {
+        // The smooth spike of `SpikeFunction::Smooth` (tests only): s = 1 / (1 + (Ispkthr/imem)^beta),
+        // also the reset fraction.
+        for j in 0..n {
+            let io = io[j];
+            let imem = s_imem[j];
+            s_vmem[j] = ut_over_kappa[j] * (imem / io).kernel_ln();
+            let s = T::ONE / (T::ONE + (beta * (ispkthr[j] / imem).ln()).exp());
+            let nb = T::ONE - s;
+            s_imem[j] = nb * imem + s * io;
+            s_timer[j] = nb * clip_lo(s_timer[j] - dt, T::ZERO) + s * t_ref[j];
+            s_s[j] = s;
+        }
+        return;
+    }
     for j in 0..n {
         let io = io[j];
         let imem = s_imem[j];
@@ -890,45 +971,100 @@ impl Isa {
     }
 }
 
-/// [`Simulator::run_one_body`] compiled for the target's baseline.
+/// [`Simulator::run_steps_body`] compiled for the target's baseline.
 #[inline(never)]
-fn run_one_baseline<T: Real>(
+#[allow(clippy::too_many_arguments)]
+fn run_steps_baseline<T: Real>(
     sim: &Simulator<T>,
-    job: &mut Job<'_, T>,
+    scratch: &mut Scratch<T>,
     xs: &[T],
     w_in: Option<&[T]>,
     steps: usize,
-    scratch: &mut Scratch<T>,
+    spikes: Option<&mut [T]>,
+    traces: Option<[&mut [T]; 4]>,
+    tape: Option<(&mut [T], usize)>,
 ) {
-    sim.run_one_body(job, xs, w_in, steps, scratch);
+    sim.run_steps_body(scratch, xs, w_in, steps, spikes, traces, tape);
 }
 
-/// [`Simulator::run_one_body`] compiled with AVX2 and FMA enabled.
+/// [`Simulator::run_steps_body`] compiled with AVX2 and FMA enabled.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline(never)]
-fn run_one_avx2<T: Real>(
+#[allow(clippy::too_many_arguments)]
+fn run_steps_avx2<T: Real>(
     sim: &Simulator<T>,
-    job: &mut Job<'_, T>,
+    scratch: &mut Scratch<T>,
     xs: &[T],
     w_in: Option<&[T]>,
     steps: usize,
-    scratch: &mut Scratch<T>,
+    spikes: Option<&mut [T]>,
+    traces: Option<[&mut [T]; 4]>,
+    tape: Option<(&mut [T], usize)>,
 ) {
-    sim.run_one_body(job, xs, w_in, steps, scratch);
+    sim.run_steps_body(scratch, xs, w_in, steps, spikes, traces, tape);
 }
 
 /// Per-thread buffers of one run, allocated once.
-struct Scratch<T> {
+pub(crate) struct Scratch<T> {
     rec: Vec<T>,
     x: Vec<T>,
     active: Vec<usize>,
-    /// isyn, iahp, imem, vmem, timer_ref, spikes, padded to a multiple of [`LANES`].
-    state: [Vec<T>; 6],
+    /// isyn, iahp, imem, vmem, timer_ref, spikes, padded to a multiple of [`LANES`]; the state during a
+    /// run, and the layout of one tape entry.
+    pub(crate) state: [Vec<T>; 6],
 }
 
 impl<T: Real> Scratch<T> {
-    fn new(n: usize) -> Self {
+    /// Copies a batch element's state into the padded state; the padding lanes start at rest.
+    fn load(&mut self, job: &Job<'_, T>, io: &[T]) {
+        let n = job.isyn.len();
+        let [isyn, iahp, imem, vmem, timer, s] = &mut self.state;
+        for (pad, src) in [(&mut *isyn, &*job.isyn), (&mut *iahp, &*job.iahp), (&mut *imem, &*job.imem)] {
+            pad[..n].copy_from_slice(src);
+            pad[n..].copy_from_slice(&io[n..]);
+        }
+        for (pad, src) in [(&mut *vmem, &*job.vmem), (&mut *timer, &*job.timer), (&mut *s, &*job.s)] {
+            pad[..n].copy_from_slice(src);
+            pad[n..].fill(T::ZERO);
+        }
+    }
+
+    /// Copies the padded state back into a batch element's state.
+    fn store(&self, job: &mut Job<'_, T>) {
+        let n = job.isyn.len();
+        for (dst, src) in [
+            (&mut *job.isyn, &self.state[0]),
+            (&mut *job.iahp, &self.state[1]),
+            (&mut *job.imem, &self.state[2]),
+            (&mut *job.vmem, &self.state[3]),
+            (&mut *job.timer, &self.state[4]),
+            (&mut *job.s, &self.state[5]),
+        ] {
+            dst.copy_from_slice(&src[..n]);
+        }
+    }
+
+    /// Writes the padded state as tape entry `entry`.
+    pub(crate) fn record(&self, tape: &mut [T], entry: usize) {
+        let len = 6 * self.state[0].len();
+        let dst = &mut tape[entry * len..(entry + 1) * len];
+        for (k, v) in self.state.iter().enumerate() {
+            dst[k * v.len()..(k + 1) * v.len()].copy_from_slice(v);
+        }
+    }
+
+    /// Sets the padded state from tape entry `entry`.
+    pub(crate) fn restore(&mut self, tape: &[T], entry: usize) {
+        let len = 6 * self.state[0].len();
+        let src = &tape[entry * len..(entry + 1) * len];
+        for (k, v) in self.state.iter_mut().enumerate() {
+            let m = v.len();
+            v.copy_from_slice(&src[k * m..(k + 1) * m]);
+        }
+    }
+
+    pub(crate) fn new(n: usize) -> Self {
         let padded = n.div_ceil(LANES) * LANES;
         Scratch {
             rec: vec![T::ZERO; padded],
@@ -942,7 +1078,7 @@ impl<T: Real> Scratch<T> {
 /// The neuron loop runs in whole vectors of this many neurons: every per-neuron array inside the
 /// kernel is padded to a multiple of it with copies of neuron 0 (valid parameters, zero drive), whose
 /// results are never read. 8 is the `f32` width of AVX2.
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
 #[cfg(test)]
 mod tests {

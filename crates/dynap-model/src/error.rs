@@ -113,6 +113,17 @@ pub enum Error {
         /// Length of the data.
         found_len: usize,
     },
+    /// A reverse pass was asked for an input whose batch or length differs from the recorded run's.
+    TapeMismatch {
+        /// The recorded run's batch size.
+        tape_batch: usize,
+        /// The recorded run's steps.
+        tape_steps: usize,
+        /// The given input's batch size.
+        batch: usize,
+        /// The given input's steps.
+        steps: usize,
+    },
     /// Input spikes were given but the network has no input weight matrix.
     NoInputWeights,
     /// An input value is NaN or infinite.
@@ -242,6 +253,10 @@ impl fmt::Display for Error {
                 f,
                 "input holds {found_len} values, but [batch {batch}, steps {steps}, channels {channels}] needs {}",
                 batch * steps * channels
+            ),
+            Error::TapeMismatch { tape_batch, tape_steps, batch, steps } => write!(
+                f,
+                "the tape records batch {tape_batch} x {tape_steps} steps, the input is batch {batch} x {steps} steps"
             ),
             Error::NoInputWeights => write!(
                 f,

@@ -51,6 +51,7 @@
 //! * [`read_npy`]: NumPy arrays, for weights saved by Python tools;
 //! * [`Tolerance`]: relative + absolute comparison of numbers.
 
+mod adjoint;
 mod biasgen;
 mod dynapsim;
 mod error;
@@ -66,7 +67,8 @@ pub use biasgen::{
     BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS,
     TransistorType, chip_bias_from_sim, sim_from_chip_bias,
 };
-pub use dynapsim::{Input, Recording, RunOptions, Simulator, State, StateTraces, Trace};
+pub use adjoint::{GradientOptions, Gradients, OutputGradients, Tape};
+pub use dynapsim::{Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace};
 pub use error::{Error, WeightMatrix};
 pub use network::{Matrix, Network, Variant};
 pub use npy::{NpyArray, read_npy};

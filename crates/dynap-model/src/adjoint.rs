@@ -1,0 +1,786 @@
+//! The reverse pass (adjoint, backpropagation through time) of the `rockpool` variant, fused per time
+//! step like the forward pass.
+//!
+//! The forward pass records a compact tape: the padded state `(isyn, iahp, imem, vmem, timer_ref, s)`
+//! after every step, or only every K-th step (checkpoints; the steps in between are recomputed segment
+//! by segment during the reverse pass). The reverse pass walks the steps backwards; at each step it
+//! recomputes that step's intermediate values from the previous state (the same operations as the
+//! forward kernel, so the same values) and propagates the adjoints of the state, of the drive and of
+//! the per-neuron constants. Derivatives follow JAX's rules, so that gradients match Rockpool's:
+//! * `max(x, lo)` (`jnp.clip(x, lo)`) passes 1 above `lo`, 0.5 at a tie, 0 below;
+//! * the reset bit `b = clip(s, 0, 1)` passes 0.5 when `s` is 0 or 1 and 0 when `s >= 2`;
+//! * the spike count uses Rockpool's `step_pwl` surrogate: `d s / d imem = 1` wherever `imem > Io`,
+//!   and nothing flows to `Ispkthr`; `ceil` and the refractory gate `timer_ref == 0` pass nothing.
+//!
+//! The adjoint of the per-neuron constants (decay and charge factors, gain ratios, ...) is accumulated
+//! over steps and batch, then carried to the 13 bias currents in `f64` through the once-per-run
+//! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
+
+use crate::dynapsim::{Input, LANES, RunOptions, Scratch, Simulator, State, Trace};
+use crate::error::Error;
+use crate::network::Matrix;
+use crate::param::{NeuronParams, Param};
+use crate::real::Real;
+
+/// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
+#[inline(always)]
+fn d_clip<T: Real>(x: T, lo: T) -> T {
+    let half = T::ONE / (T::ONE + T::ONE);
+    if x > lo {
+        T::ONE
+    } else if x == lo {
+        half
+    } else {
+        T::ZERO
+    }
+}
+
+/// The forward states recorded for the reverse pass (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Tape<T> {
+    batch: usize,
+    steps: usize,
+    n_pad: usize,
+    every: usize,
+    /// `[batch][entry][6][n_pad]`; entry `k` is the state after step `k * every` (entry 0: before the
+    /// first step).
+    states: Vec<T>,
+}
+
+impl<T> Tape<T> {
+    /// Batch size.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Time steps.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Memory held, in bytes.
+    pub fn bytes(&self) -> usize {
+        self.states.len() * std::mem::size_of::<T>()
+    }
+
+    fn entries(&self) -> usize {
+        self.steps / self.every + 1
+    }
+
+    fn entry_len(&self) -> usize {
+        6 * self.n_pad
+    }
+}
+
+/// The gradient of a loss with respect to the recorded outputs of a run, each `[batch, steps, N]`
+/// (`None`: the loss does not depend on it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutputGradients<'a, T> {
+    /// d loss / d spike count.
+    pub spikes: Option<&'a [T]>,
+    /// d loss / d imem (A^-1).
+    pub imem: Option<&'a [T]>,
+    /// d loss / d isyn (A^-1).
+    pub isyn: Option<&'a [T]>,
+    /// d loss / d iahp (A^-1).
+    pub iahp: Option<&'a [T]>,
+    /// d loss / d vmem (V^-1).
+    pub vmem: Option<&'a [T]>,
+}
+
+/// How to run the reverse pass.
+#[derive(Clone, Copy, Debug)]
+pub struct GradientOptions {
+    /// Worker threads (each batch element runs on one thread); 0 means one per core. The result is
+    /// bit-identical whatever the count.
+    pub threads: usize,
+    /// Also compute the gradient with respect to the input.
+    pub input: bool,
+}
+
+impl Default for GradientOptions {
+    fn default() -> Self {
+        GradientOptions { threads: 0, input: true }
+    }
+}
+
+/// Gradients of a loss, summed over the batch, in `f64`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    /// d loss / d w_in `[Nin, N]`, when the input was spikes through `w_in`.
+    pub w_in: Option<Matrix>,
+    /// d loss / d w_rec `[N, N]`.
+    pub w_rec: Matrix,
+    /// d loss / d input `[batch, steps, channels]`, when asked for.
+    pub input: Option<Vec<f64>>,
+    /// d loss / d each of the 13 bias currents (A^-1), per neuron, in [`Param::CURRENTS`] order.
+    pub currents: Vec<Vec<f64>>,
+}
+
+impl Gradients {
+    /// The gradient with respect to one bias current, per neuron; `None` for a parameter that is not
+    /// one of the 13 currents.
+    pub fn current(&self, p: Param) -> Option<&[f64]> {
+        Param::CURRENTS.iter().position(|&q| q == p).map(|i| self.currents[i].as_slice())
+    }
+}
+
+/// Number of accumulated per-neuron constant adjoints (see `reverse_step`).
+const ACC: usize = 12;
+
+/// One batch element's share of the gradients, in the working precision.
+struct ElementGradients<T> {
+    w_rec: Vec<T>,
+    w_in: Vec<T>,
+    input: Vec<T>,
+    acc: [Vec<T>; ACC],
+}
+
+/// Per-thread buffers of the reverse pass, allocated once.
+struct ReverseScratch<T> {
+    forward: Scratch<T>,
+    segment: Vec<T>,
+    rec: Vec<T>,
+    x: Vec<T>,
+    adj: [Vec<T>; 5],
+    drive: Vec<T>,
+    active: Vec<usize>,
+}
+
+impl<T: Real> Simulator<T> {
+    /// Runs like [`Simulator::run`] and records a [`Tape`] for [`Simulator::gradient`]: the state after
+    /// every step (`checkpoint_every` = 1), or after every `checkpoint_every`-th step, the others being
+    /// recomputed during the reverse pass (less memory, one more forward pass of work).
+    pub fn run_taped(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&State<T>>,
+        options: &RunOptions,
+        checkpoint_every: usize,
+    ) -> Result<(Trace<T>, Tape<T>), Error> {
+        let (batch, steps) = input.dims();
+        let every = checkpoint_every.max(1);
+        let n_pad = self.n.div_ceil(LANES) * LANES;
+        let mut tape = Tape { batch, steps, n_pad, every, states: Vec::new() };
+        tape.states = vec![T::ZERO; batch * tape.entries() * tape.entry_len()];
+        let trace = self.run_impl(input, initial, options, Some((&mut tape.states, every)))?;
+        Ok((trace, tape))
+    }
+
+    /// The gradients of a loss through the run recorded in `tape`, given the loss's gradient with
+    /// respect to the run's outputs. `input` must be the input of that run.
+    pub fn gradient(
+        &self,
+        tape: &Tape<T>,
+        input: Input<'_, T>,
+        outputs: &OutputGradients<'_, T>,
+        options: &GradientOptions,
+    ) -> Result<Gradients, Error> {
+        let (batch, steps) = input.dims();
+        if (batch, steps) != (tape.batch, tape.steps) {
+            return Err(Error::TapeMismatch { tape_batch: tape.batch, tape_steps: tape.steps, batch, steps });
+        }
+        let (data, channels, w_in) = self.check_input(&input)?;
+        let n = self.n;
+        let len = batch * steps * n;
+        for g in [outputs.spikes, outputs.imem, outputs.isyn, outputs.iahp, outputs.vmem].into_iter().flatten() {
+            if g.len() != len {
+                return Err(Error::InputShape { batch, steps, channels: n, found_len: g.len() });
+            }
+        }
+        let n_in = w_in.map_or(0, |w| w.len() / n.max(1));
+        let per_tape = tape.entries() * tape.entry_len();
+        let mut elements: Vec<ElementGradients<T>> = (0..batch)
+            .map(|_| ElementGradients {
+                w_rec: vec![T::ZERO; n * n],
+                w_in: vec![T::ZERO; n_in * n],
+                input: vec![T::ZERO; if options.input { steps * channels } else { 0 }],
+                acc: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
+            })
+            .collect();
+        let threads = match options.threads {
+            0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+            t => t,
+        }
+        .clamp(1, batch.max(1));
+        let work = |first: usize, chunk: &mut [ElementGradients<T>]| {
+            let mut scratch = ReverseScratch {
+                forward: Scratch::new(n),
+                segment: vec![T::ZERO; if tape.every > 1 { (tape.every + 1) * tape.entry_len() } else { 0 }],
+                rec: vec![T::ZERO; tape.n_pad],
+                x: vec![T::ZERO; tape.n_pad],
+                adj: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
+                drive: vec![T::ZERO; tape.n_pad],
+                active: Vec::with_capacity(n),
+            };
+            for (k, g) in chunk.iter_mut().enumerate() {
+                let b = first + k;
+                let xs = &data[b * steps * channels..(b + 1) * steps * channels];
+                let range = b * steps * n..(b + 1) * steps * n;
+                let outs = [outputs.spikes, outputs.imem, outputs.isyn, outputs.iahp, outputs.vmem]
+                    .map(|o| o.map(|v| &v[range.clone()]));
+                let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
+                self.reverse_one(tape, tape_b, xs, w_in, outs, g, &mut scratch);
+            }
+        };
+        if threads <= 1 {
+            work(0, &mut elements);
+        } else {
+            let per_thread = batch.div_ceil(threads);
+            std::thread::scope(|scope| {
+                for (c, chunk) in elements.chunks_mut(per_thread).enumerate() {
+                    let work = &work;
+                    scope.spawn(move || work(c * per_thread, chunk));
+                }
+            });
+        }
+        // Reduce over the batch in a fixed order, so that the result does not depend on the threads.
+        let sum = |f: &dyn Fn(&ElementGradients<T>) -> &[T], len: usize| -> Vec<f64> {
+            let mut out = vec![0.0; len];
+            for e in &elements {
+                for (o, v) in out.iter_mut().zip(f(e)) {
+                    *o += v.to_f64();
+                }
+            }
+            out
+        };
+        let w_rec = Matrix::from_vec(n, n, sum(&|e| &e.w_rec, n * n)).expect("n x n");
+        let w_in_grad = w_in.map(|_| Matrix::from_vec(n_in, n, sum(&|e| &e.w_in, n_in * n)).expect("nin x n"));
+        let input_grad = options.input.then(|| {
+            elements.iter().flat_map(|e| e.input.iter().map(|v| v.to_f64())).collect::<Vec<f64>>()
+        });
+        let acc: Vec<Vec<f64>> = (0..ACC).map(|a| sum(&|e| &e.acc[a], tape.n_pad)).collect();
+        Ok(Gradients { w_in: w_in_grad, w_rec, input: input_grad, currents: self.current_gradients(&acc) })
+    }
+
+    /// The reverse pass of one batch element.
+    #[allow(clippy::too_many_arguments)]
+    fn reverse_one(
+        &self,
+        tape: &Tape<T>,
+        tape_b: &[T],
+        xs: &[T],
+        w_in: Option<&[T]>,
+        outs: [Option<&[T]>; 5],
+        g: &mut ElementGradients<T>,
+        scratch: &mut ReverseScratch<T>,
+    ) {
+        let n = self.n;
+        let steps = tape.steps;
+        let channels = xs.len() / steps.max(1);
+        let e = tape.entry_len();
+        let np = tape.n_pad;
+        for a in scratch.adj.iter_mut() {
+            a.fill(T::ZERO);
+        }
+        let segments = steps.div_ceil(tape.every);
+        for seg in (0..segments).rev() {
+            let start = seg * tape.every;
+            let len = tape.every.min(steps - start);
+            // The states of this segment: straight from the tape, or recomputed from its checkpoint.
+            let states: &[T] = if tape.every == 1 {
+                &tape_b[seg * e..(seg + 2) * e]
+            } else {
+                scratch.forward.restore(tape_b, seg);
+                scratch.forward.record(&mut scratch.segment, 0);
+                let seg_xs = &xs[start * channels..(start + len) * channels];
+                self.run_steps(&mut scratch.forward, seg_xs, w_in, len, None, None, Some((&mut scratch.segment, 1)));
+                &scratch.segment
+            };
+            for k in (0..len).rev() {
+                let t = start + k;
+                let prev = &states[k * e..(k + 1) * e];
+                let cur = &states[(k + 1) * e..(k + 2) * e];
+                fn field<T>(s: &[T], f: usize, np: usize) -> &[T] {
+                    &s[f * np..(f + 1) * np]
+                }
+                // The loss's own gradient with respect to this step's outputs.
+                let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = &mut scratch.adj;
+                for (adj, out) in [(&mut *a_s, outs[0]), (&mut *a_imem, outs[1]), (&mut *a_isyn, outs[2]), (&mut *a_iahp, outs[3]), (&mut *a_vmem, outs[4])] {
+                    if let Some(o) = out {
+                        for (a, &v) in adj[..n].iter_mut().zip(&o[t * n..(t + 1) * n]) {
+                            *a = *a + v;
+                        }
+                    }
+                }
+                // The drive of step t, recomputed: recurrent from the previous spikes, external input.
+                let s_prev = field(prev, 5, np);
+                scratch.active.clear();
+                scratch.active.extend((0..n).filter(|&i| s_prev[i] != T::ZERO));
+                scratch.rec.fill(T::ZERO);
+                for &i in &scratch.active {
+                    let si = s_prev[i];
+                    for (r, &w) in scratch.rec[..n].iter_mut().zip(&self.w_rec[i * n..(i + 1) * n]) {
+                        *r = *r + si * w;
+                    }
+                }
+                let xt = &xs[t * channels..(t + 1) * channels];
+                match w_in {
+                    Some(w) => {
+                        scratch.x[..n].fill(T::ZERO);
+                        for (kk, &sk) in xt.iter().enumerate() {
+                            if sk != T::ZERO {
+                                for (xj, &wv) in scratch.x[..n].iter_mut().zip(&w[kk * n..(kk + 1) * n]) {
+                                    *xj = *xj + sk * wv;
+                                }
+                            }
+                        }
+                    }
+                    None => scratch.x[..n].copy_from_slice(xt),
+                }
+                let c = &self.c;
+                let [acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11] = &mut g.acc;
+                reverse_step(
+                    [
+                        &c.io, &c.idc, &c.f_dis_syn, &c.f_chg_syn, &c.gain_syn, &c.f_dis_ahp, &c.f_chg_ahp,
+                        &c.gain_ahp, &c.iw_ahp, &c.kappa_prime, &c.ut, &c.ut_over_kappa, &c.utk_cmem,
+                        &c.itau_mem, &c.igain_mem, &c.gain_mem, &c.ispkthr, &scratch.rec, &scratch.x,
+                        field(prev, 0, np), field(prev, 1, np), field(prev, 2, np), field(prev, 3, np), field(prev, 4, np),
+                        field(prev, 5, np), field(cur, 5, np),
+                    ],
+                    self.dt,
+                    self.i_scale,
+                    self.smooth_beta(),
+                    a_isyn,
+                    a_iahp,
+                    a_imem,
+                    a_vmem,
+                    a_s,
+                    &mut scratch.drive,
+                    [
+                        acc0.as_mut_slice(),
+                        acc1.as_mut_slice(),
+                        acc2.as_mut_slice(),
+                        acc3.as_mut_slice(),
+                        acc4.as_mut_slice(),
+                        acc5.as_mut_slice(),
+                        acc6.as_mut_slice(),
+                        acc7.as_mut_slice(),
+                        acc8.as_mut_slice(),
+                        acc9.as_mut_slice(),
+                        acc10.as_mut_slice(),
+                        acc11.as_mut_slice(),
+                    ],
+                );
+                let drive = &scratch.drive[..n];
+                // w_rec: d/dW_ij = s_i(t-1) * drive_j, over the neurons that spiked.
+                for &i in &scratch.active {
+                    let si = s_prev[i];
+                    for (gw, &d) in g.w_rec[i * n..(i + 1) * n].iter_mut().zip(drive) {
+                        *gw = *gw + si * d;
+                    }
+                }
+                // The previous spikes also reach every neuron through w_rec: a_s_i += sum_j W_ij drive_j.
+                for (i, a) in a_s[..n].iter_mut().enumerate() {
+                    let row = &self.w_rec[i * n..(i + 1) * n];
+                    *a = *a + dot(row, drive);
+                }
+                // Zero the padding lanes' adjoints: they belong to no neuron.
+                for a in [&mut *a_isyn, &mut *a_iahp, &mut *a_imem, &mut *a_vmem, &mut *a_s] {
+                    a[n..].fill(T::ZERO);
+                }
+                match w_in {
+                    Some(w) => {
+                        for (kk, &sk) in xt.iter().enumerate() {
+                            if sk != T::ZERO {
+                                for (gw, &d) in g.w_in[kk * n..(kk + 1) * n].iter_mut().zip(drive) {
+                                    *gw = *gw + sk * d;
+                                }
+                            }
+                        }
+                        if !g.input.is_empty() {
+                            for (kk, gi) in g.input[t * channels..(t + 1) * channels].iter_mut().enumerate() {
+                                *gi = dot(&w[kk * n..(kk + 1) * n], drive);
+                            }
+                        }
+                    }
+                    None => {
+                        if !g.input.is_empty() {
+                            g.input[t * n..(t + 1) * n].copy_from_slice(drive);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Carries the accumulated adjoints of the per-neuron constants to the 13 bias currents, in `f64`,
+    /// through the once-per-run expressions (see `Simulator::new`), with JAX's tie rule at the `Io`
+    /// floors.
+    fn current_gradients(&self, acc: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        let p: &NeuronParams = &self.params;
+        let n = self.n;
+        let dt = self.dt.to_f64();
+        let mut out = vec![vec![0.0; n]; Param::CURRENTS.len()];
+        let idx = |q: Param| Param::CURRENTS.iter().position(|&c| c == q).expect("a current");
+        for j in 0..n {
+            let io = p.i_o[j];
+            let utk = p.u_t[j] / ((p.kappa_n[j] + p.kappa_p[j]) / 2.0);
+            // A DPI (synapse or AHP): decay exp(-dt/tau), charge 1 - exp(-t_pulse/tau), gain Ig/Itau,
+            // tau = utk C / max(Itau, Io), t_pulse = Vth C_pulse / Ipulse, gain from max(Igain, Io).
+            let dpi = |i_tau: f64, i_gain: f64, c: f64, i_pulse: f64, c_pulse: f64, a_dis: f64, a_chg: f64, a_gain: f64| {
+                let itau = i_tau.max(io);
+                let igain = i_gain.max(io);
+                let tau = utk * c / itau;
+                let t_p = p.v_th[j] * c_pulse / i_pulse;
+                let e_dt = (-dt / tau).exp();
+                let gain = igain / itau;
+                let (g_tau_chg, g_tp) = if t_p.is_finite() {
+                    let e_tp = (-t_p / tau).exp();
+                    (-a_chg * e_tp * t_p / (tau * tau), a_chg * e_tp / tau)
+                } else {
+                    (0.0, 0.0)
+                };
+                let g_tau = a_dis * e_dt * dt / (tau * tau) + g_tau_chg;
+                let g_itau = g_tau * (-tau / itau) + a_gain * (-gain / itau);
+                let g_igain = a_gain / itau;
+                let g_ipulse = if i_pulse > 0.0 && t_p.is_finite() { g_tp * (-t_p / i_pulse) } else { 0.0 };
+                (g_itau * d_clip(i_tau, io), g_igain * d_clip(i_gain, io), g_ipulse)
+            };
+            let (g_itau_s, g_igain_s, g_ipulse) =
+                dpi(p.i_tau_syn[j], p.i_gain_syn[j], p.c_syn[j], p.i_pulse[j], p.c_pulse[j], acc[0][j], acc[1][j], acc[2][j]);
+            let (g_itau_a, g_igain_a, g_ipulse_a) = dpi(
+                p.i_tau_ahp[j], p.i_gain_ahp[j], p.c_ahp[j], p.i_pulse_ahp[j], p.c_pulse_ahp[j], acc[3][j], acc[4][j],
+                acc[5][j],
+            );
+            let itau_m = p.i_tau_mem[j].max(io);
+            let igain_m = p.i_gain_mem[j].max(io);
+            let gain_m = igain_m / itau_m;
+            let g_itau_m = acc[8][j] + acc[10][j] * (-gain_m / itau_m);
+            let g_igain_m = acc[9][j] + acc[10][j] / itau_m;
+            out[idx(Param::ItauSyn)][j] = g_itau_s;
+            out[idx(Param::IgainSyn)][j] = g_igain_s;
+            out[idx(Param::Ipulse)][j] = g_ipulse;
+            out[idx(Param::ItauAhp)][j] = g_itau_a;
+            out[idx(Param::IgainAhp)][j] = g_igain_a;
+            out[idx(Param::IpulseAhp)][j] = g_ipulse_a;
+            out[idx(Param::IwAhp)][j] = acc[6][j];
+            out[idx(Param::Idc)][j] = acc[7][j];
+            out[idx(Param::ItauMem)][j] = g_itau_m * d_clip(p.i_tau_mem[j], io);
+            out[idx(Param::IgainMem)][j] = g_igain_m * d_clip(p.i_gain_mem[j], io);
+            // Rockpool's surrogate passes nothing to Ispkthr; the smooth spike does.
+            out[idx(Param::Ispkthr)][j] = acc[11][j];
+            // Iref only sets the refractory timer, whose gate passes nothing; If_nmda is unused.
+        }
+        out
+    }
+}
+
+/// `sum_j a_j b_j`, in a fixed order.
+#[inline(always)]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    // Eight partial sums, so that the loop vectorises; the order is fixed by the data length only.
+    let mut part = [T::ZERO; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for k in 0..8 {
+            part[k] = part[k] + a[c * 8 + k] * b[c * 8 + k];
+        }
+    }
+    let mut s = T::ZERO;
+    for &p in &part {
+        s = s + p;
+    }
+    for i in chunks * 8..a.len() {
+        s = s + a[i] * b[i];
+    }
+    s
+}
+
+/// The reverse of one time step for every neuron of one batch element.
+///
+/// `inputs`: the per-neuron constants `io, idc, f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp,
+/// gain_ahp, iw_ahp, kappa_prime, ut, ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem, ispkthr`,
+/// the drive `rec, x`, the previous state `isyn, iahp, imem, vmem, timer_ref, s` and this step's spikes
+/// `s`. On entry the five adjoint slices hold the adjoints of this step's state (isyn, iahp, imem post
+/// reset, vmem, spike count); on return those of the previous state (for the spike count, only its own
+/// adaptation path: the caller adds the recurrent one). `drive` receives `d loss / d (rec + x)` and
+/// `acc` accumulates the adjoints of `f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp,
+/// iw_ahp, idc, itau_mem, igain_mem, gain_mem, ispkthr`.
+///
+/// Like the forward kernel, a free function with its written slices as separate parameters (so the
+/// compiler knows they do not alias) and selects instead of branches, so that it vectorises.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn reverse_step<T: Real>(
+    inputs: [&[T]; 26],
+    dt: T,
+    i_scale: T,
+    smooth: Option<T>,
+    a_isyn: &mut [T],
+    a_iahp: &mut [T],
+    a_imem: &mut [T],
+    a_vmem: &mut [T],
+    a_s: &mut [T],
+    drive: &mut [T],
+    acc: [&mut [T]; ACC],
+) {
+    let n = a_s.len() / LANES * LANES;
+    let [
+        io, idc, f_dis_s, f_chg_s, gain_s, f_dis_a, f_chg_a, gain_a, iw_ahp, kappa_prime, ut, ut_over_kappa,
+        utk_cmem, itau_m, igain_m, gain_m, ispkthr, rec, x, p_isyn, p_iahp, p_imem, p_vmem, p_timer, p_s, c_s,
+    ] = inputs;
+    macro_rules! cut {
+        ($($v:ident),*) => { $(let $v = &$v[..n];)* };
+    }
+    cut!(
+        io, idc, f_dis_s, f_chg_s, gain_s, f_dis_a, f_chg_a, gain_a, iw_ahp, kappa_prime, ut, ut_over_kappa, utk_cmem,
+        itau_m, igain_m, gain_m, ispkthr, rec, x, p_isyn, p_iahp, p_imem, p_vmem, p_timer, p_s, c_s
+    );
+    let [g_fds, g_fcs, g_gs, g_fda, g_fca, g_ga, g_iwa, g_idc, g_itm, g_igm, g_gm, g_thr] = acc;
+    macro_rules! cut_mut {
+        ($($v:ident),*) => { $(let $v = &mut $v[..n];)* };
+    }
+    cut_mut!(a_isyn, a_iahp, a_imem, a_vmem, a_s, drive, g_fds, g_fcs, g_gs, g_fda, g_fca, g_ga, g_iwa, g_idc, g_itm, g_igm, g_gm, g_thr);
+    let half = T::ONE / (T::ONE + T::ONE);
+    for j in 0..n {
+        // Recompute step t from the previous state: the forward kernel's operations, in its order.
+        let o = io[j];
+        let iws = (rec[j] + x[j]) * i_scale;
+        let u = gain_s[j] * iws;
+        let isyn_inf = clip_lo(u, o);
+        let isyn0 = p_isyn[j];
+        let isyn1 = f_dis_s[j] * isyn0 + f_chg_s[j] * isyn_inf;
+        let s0 = p_s[j];
+        let iahp0 = p_iahp[j];
+        let iahp_inf = gain_a[j] * (iw_ahp[j] * s0);
+        let a = f_dis_a[j] * iahp0 + f_chg_a[j] * iahp_inf;
+        let iahp1 = clip_lo(a, o);
+        let ffb = (kappa_prime[j] * (p_vmem[j] / ut[j])).kernel_exp();
+        let ileak = itau_m[j] + iahp1;
+        let gate = if p_timer[j] == T::ZERO { T::ONE } else { T::ZERO };
+        let pre = (isyn1 - ileak + idc[j]) * gate;
+        let iin = clip_lo(pre, o);
+        let imem_inf = gain_m[j] * (iin - ileak);
+        let imem0 = p_imem[j];
+        let p = imem0 + igain_m[j];
+        let q = (o * ffb) / ileak;
+        let f_imem = q * p;
+        let tau_m = utk_cmem[j] / ileak;
+        let r = iahp1 / itau_m[j];
+        let bv = imem_inf + f_imem - imem0 * (T::ONE + r);
+        let den = tau_m * p;
+        let av = imem0 / den;
+        let m = imem0 + av * bv * dt;
+        let imem_c = clip_lo(m, o);
+        let s1 = c_s[j];
+
+        // Reverse. Reset imem1 = (1 - b) imem_c + b Io.
+        let (b, db_ds, ds_dimem, ds_dthr) = match smooth {
+            None => (
+                if s1 > T::ONE { T::ONE } else { s1 },
+                // clip(s, 0, 1) at its ties: s is a count, 0 or 1 is a tie, >= 2 is above.
+                if s1 > T::ONE { T::ZERO } else { half },
+                // Rockpool's step_pwl surrogate.
+                if imem_c > o { T::ONE } else { T::ZERO },
+                T::ZERO,
+            ),
+            Some(beta) => {
+                let k = beta * s1 * (T::ONE - s1);
+                (s1, T::ONE, k / imem_c, -(k / ispkthr[j]))
+            }
+        };
+        let g_imem1 = a_imem[j];
+        let g_b = g_imem1 * (o - imem_c);
+        let g_s = a_s[j] + g_b * db_ds;
+        let g_imem_c = g_imem1 * (T::ONE - b) + g_s * ds_dimem + a_vmem[j] * ut_over_kappa[j] / imem_c;
+        g_thr[j] = g_thr[j] + g_s * ds_dthr;
+        let g_m = g_imem_c * d_clip(m, o);
+        let g_d = g_m * dt;
+        let g_av = g_d * bv;
+        let g_bv = g_d * av;
+        let mut g_imem0 = g_m + g_av / den - g_bv * (T::ONE + r);
+        let g_tau = -(g_av * av / tau_m);
+        let g_p = -(g_av * av / p) + g_bv * q;
+        let mut g_iahp1 = a_iahp[j] - g_bv * imem0 / itau_m[j];
+        let mut g_itau = g_bv * imem0 * r / itau_m[j];
+        let g_ffb = g_bv * (o * p / ileak);
+        let mut g_ileak = -(g_tau * tau_m / ileak) - g_bv * f_imem / ileak - g_bv * gain_m[j];
+        g_gm[j] = g_gm[j] + g_bv * (iin - ileak);
+        let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
+        let g_isyn1 = a_isyn[j] + g_pre;
+        g_ileak = g_ileak - g_pre;
+        g_idc[j] = g_idc[j] + g_pre;
+        g_imem0 = g_imem0 + g_p;
+        g_igm[j] = g_igm[j] + g_p;
+        g_itau = g_itau + g_ileak;
+        g_iahp1 = g_iahp1 + g_ileak;
+        g_itm[j] = g_itm[j] + g_itau;
+        a_vmem[j] = g_ffb * ffb * kappa_prime[j] / ut[j];
+        let g_a = g_iahp1 * d_clip(a, o);
+        a_iahp[j] = g_a * f_dis_a[j];
+        g_fda[j] = g_fda[j] + g_a * iahp0;
+        g_fca[j] = g_fca[j] + g_a * iahp_inf;
+        let g_iahp_inf = g_a * f_chg_a[j];
+        g_ga[j] = g_ga[j] + g_iahp_inf * (iw_ahp[j] * s0);
+        g_iwa[j] = g_iwa[j] + g_iahp_inf * gain_a[j] * s0;
+        a_s[j] = g_iahp_inf * gain_a[j] * iw_ahp[j];
+        a_isyn[j] = g_isyn1 * f_dis_s[j];
+        g_fds[j] = g_fds[j] + g_isyn1 * isyn0;
+        g_fcs[j] = g_fcs[j] + g_isyn1 * isyn_inf;
+        let g_u = g_isyn1 * f_chg_s[j] * d_clip(u, o);
+        g_gs[j] = g_gs[j] + g_u * iws;
+        drive[j] = g_u * gain_s[j] * i_scale;
+        a_imem[j] = g_imem0;
+    }
+}
+
+/// `jnp.clip(x, lo)` (see `dynapsim.rs`).
+#[inline(always)]
+fn clip_lo<T: Real>(x: T, lo: T) -> T {
+    if x < lo { lo } else { x }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dynapsim::{Recording, SpikeFunction};
+    use crate::network::Network;
+
+    /// A small network in which every path is active: input and recurrent drive, strong adaptation, a
+    /// DC current, no refractory period (C_ref = 0, so the non-differentiable gate stays open).
+    fn active_net() -> Network {
+        let (n, n_in) = (4, 3);
+        let mut net = Network::with_defaults(n);
+        let w = |k: usize| ((k * 7919 + 13) % 17) as f64 / 17.0;
+        net.w_in = Some(Matrix::from_vec(n_in, n, (0..n_in * n).map(|k| 2.0 + 6.0 * w(k)).collect()).unwrap());
+        net.w_rec = Matrix::from_vec(n, n, (0..n * n).map(|k| 3.0 * w(k + 5) - 1.5).collect()).unwrap();
+        for j in 0..n {
+            let f = 1.0 + 0.2 * j as f64;
+            net.params.c_ref[j] = 0.0;
+            net.params.i_dc[j] = 3e-11 * f;
+            net.params.i_tau_mem[j] *= f;
+            net.params.i_gain_syn[j] *= 0.5 * f;
+            net.params.i_w_ahp[j] = 2e-9;
+            net.params.i_gain_ahp[j] *= 4.0;
+            net.params.i_pulse_ahp[j] = 3.5e-9;
+            net.params.i_tau_syn[j] *= 1.0 + 0.1 * j as f64;
+        }
+        net
+    }
+
+    fn input(batch: usize, steps: usize, n_in: usize) -> Vec<f64> {
+        (0..batch * steps * n_in).map(|k| f64::from(u8::from((k * 2654435761) % 11 < 2)) * (1.0 + (k % 3) as f64 * 0.5)).collect()
+    }
+
+    /// Fixed pseudo-random loss weights on every recorded output.
+    fn coeffs(len: usize, seed: usize) -> Vec<f64> {
+        (0..len).map(|k| (((k + 1) * (seed * 2 + 7919)) % 101) as f64 / 101.0 - 0.4).collect()
+    }
+
+    const SCALES: [f64; 5] = [1.0, 1e9, 1e9, 1e10, 1.0];
+
+    /// L = sum_k c_k * output_k * scale over spikes, imem, isyn, iahp, vmem.
+    fn loss(sim: &Simulator<f64>, net_input: &[f64], batch: usize, steps: usize) -> f64 {
+        let opts = RunOptions { recording: Recording::Full, threads: 1 };
+        let tr = sim.run(Input::Spikes { data: net_input, batch, steps }, None, &opts).unwrap();
+        let st = tr.states.unwrap();
+        [&tr.spikes, &st.imem, &st.isyn, &st.iahp, &st.vmem]
+            .iter()
+            .enumerate()
+            .map(|(k, v)| v.iter().zip(coeffs(v.len(), k)).map(|(a, c)| a * c * SCALES[k]).sum::<f64>())
+            .sum()
+    }
+
+    fn adjoint(sim: &Simulator<f64>, net_input: &[f64], batch: usize, steps: usize, every: usize) -> Gradients {
+        let opts = RunOptions { recording: Recording::Full, threads: 1 };
+        let input = Input::Spikes { data: net_input, batch, steps };
+        let (_, tape) = sim.run_taped(input, None, &opts, every).unwrap();
+        let len = batch * steps * sim.neurons();
+        let c: Vec<Vec<f64>> = (0..5).map(|k| coeffs(len, k).iter().map(|c| c * SCALES[k]).collect()).collect();
+        let outs = OutputGradients { spikes: Some(&c[0]), imem: Some(&c[1]), isyn: Some(&c[2]), iahp: Some(&c[3]), vmem: Some(&c[4]) };
+        sim.gradient(&tape, input, &outs, &GradientOptions { threads: 1, input: true }).unwrap()
+    }
+
+    fn check(what: &str, adj: f64, fd: f64, scale: f64) {
+        let err = (adj - fd).abs();
+        assert!(err <= 1e-5 * fd.abs().max(adj.abs()) + 1e-7 * scale, "{what}: adjoint {adj:e}, finite difference {fd:e}");
+    }
+
+    #[test]
+    fn the_adjoint_matches_central_finite_differences() {
+        let beta = 4.0;
+        let net = active_net();
+        let (batch, steps, n_in) = (2, 80, 3);
+        let x = input(batch, steps, n_in);
+        let smooth = SpikeFunction::Smooth { beta };
+        let sim = |net: &Network| Simulator::<f64>::new(net).unwrap().with_spike_function(smooth);
+        let g = adjoint(&sim(&net), &x, batch, steps, 1);
+        let central = |f: &dyn Fn(f64) -> f64, p: f64| {
+            let h = 1e-5 * p.abs().max(1e-30);
+            (f(p + h) - f(p - h)) / (2.0 * h)
+        };
+        // Weights.
+        let wmax = g.w_rec.as_slice().iter().chain(g.w_in.as_ref().unwrap().as_slice()).fold(0f64, |a, b| a.max(b.abs()));
+        assert!(wmax > 0.0);
+        for (i, j) in [(0, 1), (1, 1), (2, 3), (3, 0)] {
+            let f = |v: f64| {
+                let mut m = net.clone();
+                m.w_rec.as_mut_slice()[i * 4 + j] = v;
+                loss(&sim(&m), &x, batch, steps)
+            };
+            check(&format!("w_rec[{i}][{j}]"), g.w_rec.get(i, j), central(&f, net.w_rec.get(i, j)), wmax);
+        }
+        for (k, j) in [(0, 0), (1, 2), (2, 3)] {
+            let f = |v: f64| {
+                let mut m = net.clone();
+                m.w_in.as_mut().unwrap().as_mut_slice()[k * 4 + j] = v;
+                loss(&sim(&m), &x, batch, steps)
+            };
+            let w0 = net.w_in.as_ref().unwrap().get(k, j);
+            check(&format!("w_in[{k}][{j}]"), g.w_in.as_ref().unwrap().get(k, j), central(&f, w0), wmax);
+        }
+        // The input.
+        let gi = g.input.as_ref().unwrap();
+        // At inputs that are not 0: at 0 the synapse target sits on its floor (a kink of max(u, Io)).
+        let nonzero: Vec<usize> = (0..x.len()).filter(|&i| x[i] > 0.0).collect();
+        for idx in [nonzero[1], nonzero[9], nonzero[20], nonzero[nonzero.len() - 3]] {
+            let f = |v: f64| {
+                let mut y = x.clone();
+                y[idx] = v;
+                loss(&sim(&net), &y, batch, steps)
+            };
+            check(&format!("input[{idx}]"), gi[idx], central(&f, x[idx]), wmax);
+        }
+        // Every bias current of two neurons (Iref and If_nmda must be exactly 0).
+        for p in Param::CURRENTS {
+            let gp = g.current(p).unwrap();
+            let scale = gp.iter().fold(0f64, |a, b| a.max(b.abs()));
+            for j in [0, 3] {
+                if matches!(p, Param::Iref | Param::IfNmda) {
+                    assert_eq!(gp[j], 0.0, "{p:?}");
+                    continue;
+                }
+                let f = |v: f64| {
+                    let mut m = net.clone();
+                    m.params.get_mut(p)[j] = v;
+                    loss(&sim(&m), &x, batch, steps)
+                };
+                let p0 = net.params.get(p)[j];
+                check(&format!("{}[{j}]", p.rockpool_name()), gp[j] * p0, central(&f, p0) * p0, scale * p0);
+            }
+        }
+    }
+
+    #[test]
+    fn checkpoints_and_threads_do_not_change_a_bit() {
+        let net = active_net();
+        let (batch, steps) = (3, 70);
+        let x = input(batch, steps, 3);
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let grads = |every: usize, threads: usize| {
+            let opts = RunOptions { recording: Recording::Spikes, threads };
+            let input = Input::Spikes { data: &xf, batch, steps };
+            let (_, tape) = sim.run_taped(input, None, &opts, every).unwrap();
+            let c: Vec<f32> = coeffs(batch * steps * 4, 3).iter().map(|&v| v as f32).collect();
+            let outs = OutputGradients { spikes: Some(&c), imem: Some(&c), ..Default::default() };
+            sim.gradient(&tape, input, &outs, &GradientOptions { threads, input: true }).unwrap()
+        };
+        let reference = grads(1, 1);
+        assert!(reference.w_rec.as_slice().iter().any(|&v| v != 0.0));
+        for (every, threads) in [(1, 2), (7, 1), (10, 3), (70, 2), (200, 1)] {
+            assert_eq!(grads(every, threads), reference, "every {every}, threads {threads}");
+        }
+    }
+}
