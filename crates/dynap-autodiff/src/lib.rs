@@ -1,11 +1,33 @@
-//! # dynap-autodiff
+//! # dynap-autodiff: gradients through DynapSim
 //!
-//! Gradients through DynapSim: the simulator as one dfdx operation whose backward pass is the fused adjoint of dynap-model, losses, readouts and optimizers.
+//! The simulator as one operation on dfdx's tape ([`DynapSimLayer`]) whose backward pass is the fused
+//! adjoint of `dynap-model`; losses on output spikes ([`Loss`], also on the tape with
+//! [`loss_on_tape`]); trainable bias currents in log space, per neuron or per core
+//! ([`CurrentTraining`]); and Adam ([`Adam`]) over weights and currents together.
 //!
-//! **Status: not built yet.** This crate holds only its documentation until issue 3 (gradients) lands; it exports
-//! nothing, so nothing can pretend to work.
-//!
-//! Invariants it will keep:
-//! * dfdx is sealed here: no dfdx type appears in a public signature of any other crate.
-//! * Gradients follow JAX's rules exactly (0.5 at clip and max ties; Rockpool's step_pwl surrogate passes nothing to Ispkthr), so they can be checked against Rockpool's.
-//! * Checked three ways: golden gradients, an independent dfdx-composed reference, and central finite differences in f64.
+//! Invariants of this crate:
+//! * dfdx is sealed here: no dfdx type appears in a public signature of any other crate;
+//! * gradients follow JAX's rules exactly (0.5 at clip and max ties; Rockpool's `step_pwl` surrogate
+//!   passes nothing to `Ispkthr`), so they can be checked against Rockpool's;
+//! * checked three ways: golden gradients (the `grad` cases of the golden harness), an independent
+//!   composition of the same step from ordinary dfdx operations (`reference.rs`, tests only), and
+//!   central finite differences in `f64` with a smooth spike (in `dynap-model`);
+//! * the same inputs give the same bits, whatever the thread count.
+
+mod error;
+pub mod layer;
+pub mod loss;
+pub mod optimizer;
+#[cfg(test)]
+mod reference;
+
+pub use error::Error;
+pub use layer::{CurrentTraining, DynapSimLayer, LayerParams, Raster, Sharing};
+pub use loss::{Loss, TargetShape, loss_on_tape};
+pub use optimizer::Adam;
+
+/// The dfdx items a caller needs to drive the layer: the CPU device, tensors and gradients.
+pub mod dfdx {
+    pub use dfdx::tensor::{Cpu, Gradients, NoneTape, OwnedTape, Tensor, TensorFromVec, Trace};
+    pub use dfdx::tensor_ops::Backward;
+}

@@ -100,7 +100,10 @@ pub struct GradientOptions {
 
 impl Default for GradientOptions {
     fn default() -> Self {
-        GradientOptions { threads: 0, input: true }
+        GradientOptions {
+            threads: 0,
+            input: true,
+        }
     }
 }
 
@@ -121,7 +124,10 @@ impl Gradients {
     /// The gradient with respect to one bias current, per neuron; `None` for a parameter that is not
     /// one of the 13 currents.
     pub fn current(&self, p: Param) -> Option<&[f64]> {
-        Param::CURRENTS.iter().position(|&q| q == p).map(|i| self.currents[i].as_slice())
+        Param::CURRENTS
+            .iter()
+            .position(|&q| q == p)
+            .map(|i| self.currents[i].as_slice())
     }
 }
 
@@ -161,7 +167,13 @@ impl<T: Real> Simulator<T> {
         let (batch, steps) = input.dims();
         let every = checkpoint_every.max(1);
         let n_pad = self.n.div_ceil(LANES) * LANES;
-        let mut tape = Tape { batch, steps, n_pad, every, states: Vec::new() };
+        let mut tape = Tape {
+            batch,
+            steps,
+            n_pad,
+            every,
+            states: Vec::new(),
+        };
         tape.states = vec![T::ZERO; batch * tape.entries() * tape.entry_len()];
         let trace = self.run_impl(input, initial, options, Some((&mut tape.states, every)))?;
         Ok((trace, tape))
@@ -178,14 +190,33 @@ impl<T: Real> Simulator<T> {
     ) -> Result<Gradients, Error> {
         let (batch, steps) = input.dims();
         if (batch, steps) != (tape.batch, tape.steps) {
-            return Err(Error::TapeMismatch { tape_batch: tape.batch, tape_steps: tape.steps, batch, steps });
+            return Err(Error::TapeMismatch {
+                tape_batch: tape.batch,
+                tape_steps: tape.steps,
+                batch,
+                steps,
+            });
         }
         let (data, channels, w_in) = self.check_input(&input)?;
         let n = self.n;
         let len = batch * steps * n;
-        for g in [outputs.spikes, outputs.imem, outputs.isyn, outputs.iahp, outputs.vmem].into_iter().flatten() {
+        for g in [
+            outputs.spikes,
+            outputs.imem,
+            outputs.isyn,
+            outputs.iahp,
+            outputs.vmem,
+        ]
+        .into_iter()
+        .flatten()
+        {
             if g.len() != len {
-                return Err(Error::InputShape { batch, steps, channels: n, found_len: g.len() });
+                return Err(Error::InputShape {
+                    batch,
+                    steps,
+                    channels: n,
+                    found_len: g.len(),
+                });
             }
         }
         let n_in = w_in.map_or(0, |w| w.len() / n.max(1));
@@ -206,7 +237,14 @@ impl<T: Real> Simulator<T> {
         let work = |first: usize, chunk: &mut [ElementGradients<T>]| {
             let mut scratch = ReverseScratch {
                 forward: Scratch::new(n),
-                segment: vec![T::ZERO; if tape.every > 1 { (tape.every + 1) * tape.entry_len() } else { 0 }],
+                segment: vec![
+                    T::ZERO;
+                    if tape.every > 1 {
+                        (tape.every + 1) * tape.entry_len()
+                    } else {
+                        0
+                    }
+                ],
                 rec: vec![T::ZERO; tape.n_pad],
                 x: vec![T::ZERO; tape.n_pad],
                 adj: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
@@ -217,8 +255,14 @@ impl<T: Real> Simulator<T> {
                 let b = first + k;
                 let xs = &data[b * steps * channels..(b + 1) * steps * channels];
                 let range = b * steps * n..(b + 1) * steps * n;
-                let outs = [outputs.spikes, outputs.imem, outputs.isyn, outputs.iahp, outputs.vmem]
-                    .map(|o| o.map(|v| &v[range.clone()]));
+                let outs = [
+                    outputs.spikes,
+                    outputs.imem,
+                    outputs.isyn,
+                    outputs.iahp,
+                    outputs.vmem,
+                ]
+                .map(|o| o.map(|v| &v[range.clone()]));
                 let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
                 self.reverse_one(tape, tape_b, xs, w_in, outs, g, &mut scratch);
             }
@@ -245,12 +289,21 @@ impl<T: Real> Simulator<T> {
             out
         };
         let w_rec = Matrix::from_vec(n, n, sum(&|e| &e.w_rec, n * n)).expect("n x n");
-        let w_in_grad = w_in.map(|_| Matrix::from_vec(n_in, n, sum(&|e| &e.w_in, n_in * n)).expect("nin x n"));
+        let w_in_grad =
+            w_in.map(|_| Matrix::from_vec(n_in, n, sum(&|e| &e.w_in, n_in * n)).expect("nin x n"));
         let input_grad = options.input.then(|| {
-            elements.iter().flat_map(|e| e.input.iter().map(|v| v.to_f64())).collect::<Vec<f64>>()
+            elements
+                .iter()
+                .flat_map(|e| e.input.iter().map(|v| v.to_f64()))
+                .collect::<Vec<f64>>()
         });
         let acc: Vec<Vec<f64>> = (0..ACC).map(|a| sum(&|e| &e.acc[a], tape.n_pad)).collect();
-        Ok(Gradients { w_in: w_in_grad, w_rec, input: input_grad, currents: self.current_gradients(&acc) })
+        Ok(Gradients {
+            w_in: w_in_grad,
+            w_rec,
+            input: input_grad,
+            currents: self.current_gradients(&acc),
+        })
     }
 
     /// The reverse pass of one batch element.
@@ -284,7 +337,15 @@ impl<T: Real> Simulator<T> {
                 scratch.forward.restore(tape_b, seg);
                 scratch.forward.record(&mut scratch.segment, 0);
                 let seg_xs = &xs[start * channels..(start + len) * channels];
-                self.run_steps(&mut scratch.forward, seg_xs, w_in, len, None, None, Some((&mut scratch.segment, 1)));
+                self.run_steps(
+                    &mut scratch.forward,
+                    seg_xs,
+                    w_in,
+                    len,
+                    None,
+                    None,
+                    Some((&mut scratch.segment, 1)),
+                );
                 &scratch.segment
             };
             for k in (0..len).rev() {
@@ -296,7 +357,13 @@ impl<T: Real> Simulator<T> {
                 }
                 // The loss's own gradient with respect to this step's outputs.
                 let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = &mut scratch.adj;
-                for (adj, out) in [(&mut *a_s, outs[0]), (&mut *a_imem, outs[1]), (&mut *a_isyn, outs[2]), (&mut *a_iahp, outs[3]), (&mut *a_vmem, outs[4])] {
+                for (adj, out) in [
+                    (&mut *a_s, outs[0]),
+                    (&mut *a_imem, outs[1]),
+                    (&mut *a_isyn, outs[2]),
+                    (&mut *a_iahp, outs[3]),
+                    (&mut *a_vmem, outs[4]),
+                ] {
                     if let Some(o) = out {
                         for (a, &v) in adj[..n].iter_mut().zip(&o[t * n..(t + 1) * n]) {
                             *a = *a + v;
@@ -306,11 +373,16 @@ impl<T: Real> Simulator<T> {
                 // The drive of step t, recomputed: recurrent from the previous spikes, external input.
                 let s_prev = field(prev, 5, np);
                 scratch.active.clear();
-                scratch.active.extend((0..n).filter(|&i| s_prev[i] != T::ZERO));
+                scratch
+                    .active
+                    .extend((0..n).filter(|&i| s_prev[i] != T::ZERO));
                 scratch.rec.fill(T::ZERO);
                 for &i in &scratch.active {
                     let si = s_prev[i];
-                    for (r, &w) in scratch.rec[..n].iter_mut().zip(&self.w_rec[i * n..(i + 1) * n]) {
+                    for (r, &w) in scratch.rec[..n]
+                        .iter_mut()
+                        .zip(&self.w_rec[i * n..(i + 1) * n])
+                    {
                         *r = *r + si * w;
                     }
                 }
@@ -320,7 +392,9 @@ impl<T: Real> Simulator<T> {
                         scratch.x[..n].fill(T::ZERO);
                         for (kk, &sk) in xt.iter().enumerate() {
                             if sk != T::ZERO {
-                                for (xj, &wv) in scratch.x[..n].iter_mut().zip(&w[kk * n..(kk + 1) * n]) {
+                                for (xj, &wv) in
+                                    scratch.x[..n].iter_mut().zip(&w[kk * n..(kk + 1) * n])
+                                {
                                     *xj = *xj + sk * wv;
                                 }
                             }
@@ -329,14 +403,48 @@ impl<T: Real> Simulator<T> {
                     None => scratch.x[..n].copy_from_slice(xt),
                 }
                 let c = &self.c;
-                let [acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11] = &mut g.acc;
+                let [
+                    acc0,
+                    acc1,
+                    acc2,
+                    acc3,
+                    acc4,
+                    acc5,
+                    acc6,
+                    acc7,
+                    acc8,
+                    acc9,
+                    acc10,
+                    acc11,
+                ] = &mut g.acc;
                 reverse_step(
                     [
-                        &c.io, &c.idc, &c.f_dis_syn, &c.f_chg_syn, &c.gain_syn, &c.f_dis_ahp, &c.f_chg_ahp,
-                        &c.gain_ahp, &c.iw_ahp, &c.kappa_prime, &c.ut, &c.ut_over_kappa, &c.utk_cmem,
-                        &c.itau_mem, &c.igain_mem, &c.gain_mem, &c.ispkthr, &scratch.rec, &scratch.x,
-                        field(prev, 0, np), field(prev, 1, np), field(prev, 2, np), field(prev, 3, np), field(prev, 4, np),
-                        field(prev, 5, np), field(cur, 5, np),
+                        &c.io,
+                        &c.idc,
+                        &c.f_dis_syn,
+                        &c.f_chg_syn,
+                        &c.gain_syn,
+                        &c.f_dis_ahp,
+                        &c.f_chg_ahp,
+                        &c.gain_ahp,
+                        &c.iw_ahp,
+                        &c.kappa_prime,
+                        &c.ut,
+                        &c.ut_over_kappa,
+                        &c.utk_cmem,
+                        &c.itau_mem,
+                        &c.igain_mem,
+                        &c.gain_mem,
+                        &c.ispkthr,
+                        &scratch.rec,
+                        &scratch.x,
+                        field(prev, 0, np),
+                        field(prev, 1, np),
+                        field(prev, 2, np),
+                        field(prev, 3, np),
+                        field(prev, 4, np),
+                        field(prev, 5, np),
+                        field(cur, 5, np),
                     ],
                     self.dt,
                     self.i_scale,
@@ -376,7 +484,13 @@ impl<T: Real> Simulator<T> {
                     *a = *a + dot(row, drive);
                 }
                 // Zero the padding lanes' adjoints: they belong to no neuron.
-                for a in [&mut *a_isyn, &mut *a_iahp, &mut *a_imem, &mut *a_vmem, &mut *a_s] {
+                for a in [
+                    &mut *a_isyn,
+                    &mut *a_iahp,
+                    &mut *a_imem,
+                    &mut *a_vmem,
+                    &mut *a_s,
+                ] {
                     a[n..].fill(T::ZERO);
                 }
                 match w_in {
@@ -389,7 +503,10 @@ impl<T: Real> Simulator<T> {
                             }
                         }
                         if !g.input.is_empty() {
-                            for (kk, gi) in g.input[t * channels..(t + 1) * channels].iter_mut().enumerate() {
+                            for (kk, gi) in g.input[t * channels..(t + 1) * channels]
+                                .iter_mut()
+                                .enumerate()
+                            {
                                 *gi = dot(&w[kk * n..(kk + 1) * n], drive);
                             }
                         }
@@ -412,13 +529,25 @@ impl<T: Real> Simulator<T> {
         let n = self.n;
         let dt = self.dt.to_f64();
         let mut out = vec![vec![0.0; n]; Param::CURRENTS.len()];
-        let idx = |q: Param| Param::CURRENTS.iter().position(|&c| c == q).expect("a current");
+        let idx = |q: Param| {
+            Param::CURRENTS
+                .iter()
+                .position(|&c| c == q)
+                .expect("a current")
+        };
         for j in 0..n {
             let io = p.i_o[j];
             let utk = p.u_t[j] / ((p.kappa_n[j] + p.kappa_p[j]) / 2.0);
             // A DPI (synapse or AHP): decay exp(-dt/tau), charge 1 - exp(-t_pulse/tau), gain Ig/Itau,
             // tau = utk C / max(Itau, Io), t_pulse = Vth C_pulse / Ipulse, gain from max(Igain, Io).
-            let dpi = |i_tau: f64, i_gain: f64, c: f64, i_pulse: f64, c_pulse: f64, a_dis: f64, a_chg: f64, a_gain: f64| {
+            let dpi = |i_tau: f64,
+                       i_gain: f64,
+                       c: f64,
+                       i_pulse: f64,
+                       c_pulse: f64,
+                       a_dis: f64,
+                       a_chg: f64,
+                       a_gain: f64| {
                 let itau = i_tau.max(io);
                 let igain = i_gain.max(io);
                 let tau = utk * c / itau;
@@ -434,13 +563,35 @@ impl<T: Real> Simulator<T> {
                 let g_tau = a_dis * e_dt * dt / (tau * tau) + g_tau_chg;
                 let g_itau = g_tau * (-tau / itau) + a_gain * (-gain / itau);
                 let g_igain = a_gain / itau;
-                let g_ipulse = if i_pulse > 0.0 && t_p.is_finite() { g_tp * (-t_p / i_pulse) } else { 0.0 };
-                (g_itau * d_clip(i_tau, io), g_igain * d_clip(i_gain, io), g_ipulse)
+                let g_ipulse = if i_pulse > 0.0 && t_p.is_finite() {
+                    g_tp * (-t_p / i_pulse)
+                } else {
+                    0.0
+                };
+                (
+                    g_itau * d_clip(i_tau, io),
+                    g_igain * d_clip(i_gain, io),
+                    g_ipulse,
+                )
             };
-            let (g_itau_s, g_igain_s, g_ipulse) =
-                dpi(p.i_tau_syn[j], p.i_gain_syn[j], p.c_syn[j], p.i_pulse[j], p.c_pulse[j], acc[0][j], acc[1][j], acc[2][j]);
+            let (g_itau_s, g_igain_s, g_ipulse) = dpi(
+                p.i_tau_syn[j],
+                p.i_gain_syn[j],
+                p.c_syn[j],
+                p.i_pulse[j],
+                p.c_pulse[j],
+                acc[0][j],
+                acc[1][j],
+                acc[2][j],
+            );
             let (g_itau_a, g_igain_a, g_ipulse_a) = dpi(
-                p.i_tau_ahp[j], p.i_gain_ahp[j], p.c_ahp[j], p.i_pulse_ahp[j], p.c_pulse_ahp[j], acc[3][j], acc[4][j],
+                p.i_tau_ahp[j],
+                p.i_gain_ahp[j],
+                p.c_ahp[j],
+                p.i_pulse_ahp[j],
+                p.c_pulse_ahp[j],
+                acc[3][j],
+                acc[4][j],
                 acc[5][j],
             );
             let itau_m = p.i_tau_mem[j].max(io);
@@ -517,21 +668,85 @@ fn reverse_step<T: Real>(
 ) {
     let n = a_s.len() / LANES * LANES;
     let [
-        io, idc, f_dis_s, f_chg_s, gain_s, f_dis_a, f_chg_a, gain_a, iw_ahp, kappa_prime, ut, ut_over_kappa,
-        utk_cmem, itau_m, igain_m, gain_m, ispkthr, rec, x, p_isyn, p_iahp, p_imem, p_vmem, p_timer, p_s, c_s,
+        io,
+        idc,
+        f_dis_s,
+        f_chg_s,
+        gain_s,
+        f_dis_a,
+        f_chg_a,
+        gain_a,
+        iw_ahp,
+        kappa_prime,
+        ut,
+        ut_over_kappa,
+        utk_cmem,
+        itau_m,
+        igain_m,
+        gain_m,
+        ispkthr,
+        rec,
+        x,
+        p_isyn,
+        p_iahp,
+        p_imem,
+        p_vmem,
+        p_timer,
+        p_s,
+        c_s,
     ] = inputs;
     macro_rules! cut {
         ($($v:ident),*) => { $(let $v = &$v[..n];)* };
     }
     cut!(
-        io, idc, f_dis_s, f_chg_s, gain_s, f_dis_a, f_chg_a, gain_a, iw_ahp, kappa_prime, ut, ut_over_kappa, utk_cmem,
-        itau_m, igain_m, gain_m, ispkthr, rec, x, p_isyn, p_iahp, p_imem, p_vmem, p_timer, p_s, c_s
+        io,
+        idc,
+        f_dis_s,
+        f_chg_s,
+        gain_s,
+        f_dis_a,
+        f_chg_a,
+        gain_a,
+        iw_ahp,
+        kappa_prime,
+        ut,
+        ut_over_kappa,
+        utk_cmem,
+        itau_m,
+        igain_m,
+        gain_m,
+        ispkthr,
+        rec,
+        x,
+        p_isyn,
+        p_iahp,
+        p_imem,
+        p_vmem,
+        p_timer,
+        p_s,
+        c_s
     );
-    let [g_fds, g_fcs, g_gs, g_fda, g_fca, g_ga, g_iwa, g_idc, g_itm, g_igm, g_gm, g_thr] = acc;
+    let [
+        g_fds,
+        g_fcs,
+        g_gs,
+        g_fda,
+        g_fca,
+        g_ga,
+        g_iwa,
+        g_idc,
+        g_itm,
+        g_igm,
+        g_gm,
+        g_thr,
+    ] = acc;
     macro_rules! cut_mut {
         ($($v:ident),*) => { $(let $v = &mut $v[..n];)* };
     }
-    cut_mut!(a_isyn, a_iahp, a_imem, a_vmem, a_s, drive, g_fds, g_fcs, g_gs, g_fda, g_fca, g_ga, g_iwa, g_idc, g_itm, g_igm, g_gm, g_thr);
+    cut_mut!(
+        a_isyn, a_iahp, a_imem, a_vmem, a_s, drive, g_fds, g_fcs, g_gs, g_fda, g_fca, g_ga, g_iwa,
+        g_idc, g_itm, g_igm, g_gm, g_thr
+    );
     let half = T::ONE / (T::ONE + T::ONE);
     for j in 0..n {
         // Recompute step t from the previous state: the forward kernel's operations, in its order.
@@ -548,7 +763,11 @@ fn reverse_step<T: Real>(
         let iahp1 = clip_lo(a, o);
         let ffb = (kappa_prime[j] * (p_vmem[j] / ut[j])).kernel_exp();
         let ileak = itau_m[j] + iahp1;
-        let gate = if p_timer[j] == T::ZERO { T::ONE } else { T::ZERO };
+        let gate = if p_timer[j] == T::ZERO {
+            T::ONE
+        } else {
+            T::ZERO
+        };
         let pre = (isyn1 - ileak + idc[j]) * gate;
         let iin = clip_lo(pre, o);
         let imem_inf = gain_m[j] * (iin - ileak);
@@ -583,7 +802,8 @@ fn reverse_step<T: Real>(
         let g_imem1 = a_imem[j];
         let g_b = g_imem1 * (o - imem_c);
         let g_s = a_s[j] + g_b * db_ds;
-        let g_imem_c = g_imem1 * (T::ONE - b) + g_s * ds_dimem + a_vmem[j] * ut_over_kappa[j] / imem_c;
+        let g_imem_c =
+            g_imem1 * (T::ONE - b) + g_s * ds_dimem + a_vmem[j] * ut_over_kappa[j] / imem_c;
         g_thr[j] = g_thr[j] + g_s * ds_dthr;
         let g_m = g_imem_c * d_clip(m, o);
         let g_d = g_m * dt;
@@ -643,8 +863,11 @@ mod tests {
         let (n, n_in) = (4, 3);
         let mut net = Network::with_defaults(n);
         let w = |k: usize| ((k * 7919 + 13) % 17) as f64 / 17.0;
-        net.w_in = Some(Matrix::from_vec(n_in, n, (0..n_in * n).map(|k| 2.0 + 6.0 * w(k)).collect()).unwrap());
-        net.w_rec = Matrix::from_vec(n, n, (0..n * n).map(|k| 3.0 * w(k + 5) - 1.5).collect()).unwrap();
+        net.w_in = Some(
+            Matrix::from_vec(n_in, n, (0..n_in * n).map(|k| 2.0 + 6.0 * w(k)).collect()).unwrap(),
+        );
+        net.w_rec =
+            Matrix::from_vec(n, n, (0..n * n).map(|k| 3.0 * w(k + 5) - 1.5).collect()).unwrap();
         for j in 0..n {
             let f = 1.0 + 0.2 * j as f64;
             net.params.c_ref[j] = 0.0;
@@ -660,41 +883,96 @@ mod tests {
     }
 
     fn input(batch: usize, steps: usize, n_in: usize) -> Vec<f64> {
-        (0..batch * steps * n_in).map(|k| f64::from(u8::from((k * 2654435761) % 11 < 2)) * (1.0 + (k % 3) as f64 * 0.5)).collect()
+        (0..batch * steps * n_in)
+            .map(|k| f64::from(u8::from((k * 2654435761) % 11 < 2)) * (1.0 + (k % 3) as f64 * 0.5))
+            .collect()
     }
 
     /// Fixed pseudo-random loss weights on every recorded output.
     fn coeffs(len: usize, seed: usize) -> Vec<f64> {
-        (0..len).map(|k| (((k + 1) * (seed * 2 + 7919)) % 101) as f64 / 101.0 - 0.4).collect()
+        (0..len)
+            .map(|k| (((k + 1) * (seed * 2 + 7919)) % 101) as f64 / 101.0 - 0.4)
+            .collect()
     }
 
     const SCALES: [f64; 5] = [1.0, 1e9, 1e9, 1e10, 1.0];
 
     /// L = sum_k c_k * output_k * scale over spikes, imem, isyn, iahp, vmem.
     fn loss(sim: &Simulator<f64>, net_input: &[f64], batch: usize, steps: usize) -> f64 {
-        let opts = RunOptions { recording: Recording::Full, threads: 1 };
-        let tr = sim.run(Input::Spikes { data: net_input, batch, steps }, None, &opts).unwrap();
+        let opts = RunOptions {
+            recording: Recording::Full,
+            threads: 1,
+        };
+        let tr = sim
+            .run(
+                Input::Spikes {
+                    data: net_input,
+                    batch,
+                    steps,
+                },
+                None,
+                &opts,
+            )
+            .unwrap();
         let st = tr.states.unwrap();
         [&tr.spikes, &st.imem, &st.isyn, &st.iahp, &st.vmem]
             .iter()
             .enumerate()
-            .map(|(k, v)| v.iter().zip(coeffs(v.len(), k)).map(|(a, c)| a * c * SCALES[k]).sum::<f64>())
+            .map(|(k, v)| {
+                v.iter()
+                    .zip(coeffs(v.len(), k))
+                    .map(|(a, c)| a * c * SCALES[k])
+                    .sum::<f64>()
+            })
             .sum()
     }
 
-    fn adjoint(sim: &Simulator<f64>, net_input: &[f64], batch: usize, steps: usize, every: usize) -> Gradients {
-        let opts = RunOptions { recording: Recording::Full, threads: 1 };
-        let input = Input::Spikes { data: net_input, batch, steps };
+    fn adjoint(
+        sim: &Simulator<f64>,
+        net_input: &[f64],
+        batch: usize,
+        steps: usize,
+        every: usize,
+    ) -> Gradients {
+        let opts = RunOptions {
+            recording: Recording::Full,
+            threads: 1,
+        };
+        let input = Input::Spikes {
+            data: net_input,
+            batch,
+            steps,
+        };
         let (_, tape) = sim.run_taped(input, None, &opts, every).unwrap();
         let len = batch * steps * sim.neurons();
-        let c: Vec<Vec<f64>> = (0..5).map(|k| coeffs(len, k).iter().map(|c| c * SCALES[k]).collect()).collect();
-        let outs = OutputGradients { spikes: Some(&c[0]), imem: Some(&c[1]), isyn: Some(&c[2]), iahp: Some(&c[3]), vmem: Some(&c[4]) };
-        sim.gradient(&tape, input, &outs, &GradientOptions { threads: 1, input: true }).unwrap()
+        let c: Vec<Vec<f64>> = (0..5)
+            .map(|k| coeffs(len, k).iter().map(|c| c * SCALES[k]).collect())
+            .collect();
+        let outs = OutputGradients {
+            spikes: Some(&c[0]),
+            imem: Some(&c[1]),
+            isyn: Some(&c[2]),
+            iahp: Some(&c[3]),
+            vmem: Some(&c[4]),
+        };
+        sim.gradient(
+            &tape,
+            input,
+            &outs,
+            &GradientOptions {
+                threads: 1,
+                input: true,
+            },
+        )
+        .unwrap()
     }
 
     fn check(what: &str, adj: f64, fd: f64, scale: f64) {
         let err = (adj - fd).abs();
-        assert!(err <= 1e-5 * fd.abs().max(adj.abs()) + 1e-7 * scale, "{what}: adjoint {adj:e}, finite difference {fd:e}");
+        assert!(
+            err <= 1e-5 * fd.abs().max(adj.abs()) + 1e-7 * scale,
+            "{what}: adjoint {adj:e}, finite difference {fd:e}"
+        );
     }
 
     #[test]
@@ -704,14 +982,23 @@ mod tests {
         let (batch, steps, n_in) = (2, 80, 3);
         let x = input(batch, steps, n_in);
         let smooth = SpikeFunction::Smooth { beta };
-        let sim = |net: &Network| Simulator::<f64>::new(net).unwrap().with_spike_function(smooth);
+        let sim = |net: &Network| {
+            Simulator::<f64>::new(net)
+                .unwrap()
+                .with_spike_function(smooth)
+        };
         let g = adjoint(&sim(&net), &x, batch, steps, 1);
         let central = |f: &dyn Fn(f64) -> f64, p: f64| {
             let h = 1e-5 * p.abs().max(1e-30);
             (f(p + h) - f(p - h)) / (2.0 * h)
         };
         // Weights.
-        let wmax = g.w_rec.as_slice().iter().chain(g.w_in.as_ref().unwrap().as_slice()).fold(0f64, |a, b| a.max(b.abs()));
+        let wmax = g
+            .w_rec
+            .as_slice()
+            .iter()
+            .chain(g.w_in.as_ref().unwrap().as_slice())
+            .fold(0f64, |a, b| a.max(b.abs()));
         assert!(wmax > 0.0);
         for (i, j) in [(0, 1), (1, 1), (2, 3), (3, 0)] {
             let f = |v: f64| {
@@ -719,7 +1006,12 @@ mod tests {
                 m.w_rec.as_mut_slice()[i * 4 + j] = v;
                 loss(&sim(&m), &x, batch, steps)
             };
-            check(&format!("w_rec[{i}][{j}]"), g.w_rec.get(i, j), central(&f, net.w_rec.get(i, j)), wmax);
+            check(
+                &format!("w_rec[{i}][{j}]"),
+                g.w_rec.get(i, j),
+                central(&f, net.w_rec.get(i, j)),
+                wmax,
+            );
         }
         for (k, j) in [(0, 0), (1, 2), (2, 3)] {
             let f = |v: f64| {
@@ -728,13 +1020,23 @@ mod tests {
                 loss(&sim(&m), &x, batch, steps)
             };
             let w0 = net.w_in.as_ref().unwrap().get(k, j);
-            check(&format!("w_in[{k}][{j}]"), g.w_in.as_ref().unwrap().get(k, j), central(&f, w0), wmax);
+            check(
+                &format!("w_in[{k}][{j}]"),
+                g.w_in.as_ref().unwrap().get(k, j),
+                central(&f, w0),
+                wmax,
+            );
         }
         // The input.
         let gi = g.input.as_ref().unwrap();
         // At inputs that are not 0: at 0 the synapse target sits on its floor (a kink of max(u, Io)).
         let nonzero: Vec<usize> = (0..x.len()).filter(|&i| x[i] > 0.0).collect();
-        for idx in [nonzero[1], nonzero[9], nonzero[20], nonzero[nonzero.len() - 3]] {
+        for idx in [
+            nonzero[1],
+            nonzero[9],
+            nonzero[20],
+            nonzero[nonzero.len() - 3],
+        ] {
             let f = |v: f64| {
                 let mut y = x.clone();
                 y[idx] = v;
@@ -757,7 +1059,12 @@ mod tests {
                     loss(&sim(&m), &x, batch, steps)
                 };
                 let p0 = net.params.get(p)[j];
-                check(&format!("{}[{j}]", p.rockpool_name()), gp[j] * p0, central(&f, p0) * p0, scale * p0);
+                check(
+                    &format!("{}[{j}]", p.rockpool_name()),
+                    gp[j] * p0,
+                    central(&f, p0) * p0,
+                    scale * p0,
+                );
             }
         }
     }
@@ -770,17 +1077,44 @@ mod tests {
         let sim = Simulator::<f32>::new(&net).unwrap();
         let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let grads = |every: usize, threads: usize| {
-            let opts = RunOptions { recording: Recording::Spikes, threads };
-            let input = Input::Spikes { data: &xf, batch, steps };
+            let opts = RunOptions {
+                recording: Recording::Spikes,
+                threads,
+            };
+            let input = Input::Spikes {
+                data: &xf,
+                batch,
+                steps,
+            };
             let (_, tape) = sim.run_taped(input, None, &opts, every).unwrap();
-            let c: Vec<f32> = coeffs(batch * steps * 4, 3).iter().map(|&v| v as f32).collect();
-            let outs = OutputGradients { spikes: Some(&c), imem: Some(&c), ..Default::default() };
-            sim.gradient(&tape, input, &outs, &GradientOptions { threads, input: true }).unwrap()
+            let c: Vec<f32> = coeffs(batch * steps * 4, 3)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let outs = OutputGradients {
+                spikes: Some(&c),
+                imem: Some(&c),
+                ..Default::default()
+            };
+            sim.gradient(
+                &tape,
+                input,
+                &outs,
+                &GradientOptions {
+                    threads,
+                    input: true,
+                },
+            )
+            .unwrap()
         };
         let reference = grads(1, 1);
         assert!(reference.w_rec.as_slice().iter().any(|&v| v != 0.0));
         for (every, threads) in [(1, 2), (7, 1), (10, 3), (70, 2), (200, 1)] {
-            assert_eq!(grads(every, threads), reference, "every {every}, threads {threads}");
+            assert_eq!(
+                grads(every, threads),
+                reference,
+                "every {every}, threads {threads}"
+            );
         }
     }
 }

@@ -110,6 +110,9 @@ impl<T: Real> Consts<T> {
     }
 }
 
+/// A checked input: its data, its channel count, and the input weights it goes through.
+pub(crate) type CheckedInput<'i, T> = (&'i [T], usize, Option<&'i [T]>);
+
 /// The simulator of one network in precision `T`: the network's parameters and weights converted once,
 /// ready to run any number of inputs.
 #[derive(Clone, Debug)]
@@ -491,18 +494,33 @@ impl<T: Real> Simulator<T> {
 
     /// The input's data, its channel count and the input weights it goes through, after checking its
     /// shape and values.
-    pub(crate) fn check_input<'i>(&'i self, input: &Input<'i, T>) -> Result<(&'i [T], usize, Option<&'i [T]>), Error> {
+    pub(crate) fn check_input<'i>(
+        &'i self,
+        input: &Input<'i, T>,
+    ) -> Result<CheckedInput<'i, T>, Error> {
         let (batch, steps) = input.dims();
         let (data, channels, w_in) = match *input {
             Input::Weighted { data, .. } => (data, self.n, None),
-            Input::Spikes { data, .. } => (data, self.n_in.ok_or(Error::NoInputWeights)?, self.w_in.as_deref()),
+            Input::Spikes { data, .. } => (
+                data,
+                self.n_in.ok_or(Error::NoInputWeights)?,
+                self.w_in.as_deref(),
+            ),
         };
         if data.len() != batch * steps * channels {
-            return Err(Error::InputShape { batch, steps, channels, found_len: data.len() });
+            return Err(Error::InputShape {
+                batch,
+                steps,
+                channels,
+                found_len: data.len(),
+            });
         }
         // A branch-free pass first (it vectorises); the position only when something is wrong.
         let all_finite = data.iter().fold(true, |ok, x| ok & x.is_finite());
-        if let Some(i) = (!all_finite).then(|| data.iter().position(|x| !x.is_finite())).flatten() {
+        if let Some(i) = (!all_finite)
+            .then(|| data.iter().position(|x| !x.is_finite()))
+            .flatten()
+        {
             return Err(Error::NonFiniteInput {
                 batch: i / (steps * channels),
                 step: (i / channels) % steps,
@@ -620,8 +638,19 @@ impl<T: Real> Simulator<T> {
                     if let Some((t, _)) = tape.as_mut() {
                         scratch.record(t, 0);
                     }
-                    let traces = job.traces.as_mut().map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
-                    self.run_steps(&mut scratch, xs, w_in, steps, Some(&mut *job.spikes), traces, tape);
+                    let traces = job
+                        .traces
+                        .as_mut()
+                        .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
+                    self.run_steps(
+                        &mut scratch,
+                        xs,
+                        w_in,
+                        steps,
+                        Some(&mut *job.spikes),
+                        traces,
+                        tape,
+                    );
                     scratch.store(job);
                 }
             };
@@ -660,13 +689,17 @@ impl<T: Real> Simulator<T> {
         tape: Option<(&mut [T], usize)>,
     ) {
         match self.isa {
-            Isa::Baseline => run_steps_baseline(self, scratch, xs, w_in, steps, spikes, traces, tape),
+            Isa::Baseline => {
+                run_steps_baseline(self, scratch, xs, w_in, steps, spikes, traces, tape)
+            }
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Isa::Avx2` is only ever chosen by `Isa::detect`, after the CPU reported AVX2 and
             // FMA, which is all `run_steps_avx2` requires. The unit test
             // `both_instruction_sets_give_the_same_bits` checks this path against the baseline one.
             #[allow(unsafe_code)]
-            Isa::Avx2 => unsafe { run_steps_avx2(self, scratch, xs, w_in, steps, spikes, traces, tape) },
+            Isa::Avx2 => unsafe {
+                run_steps_avx2(self, scratch, xs, w_in, steps, spikes, traces, tape)
+            },
         }
     }
 
@@ -688,7 +721,12 @@ impl<T: Real> Simulator<T> {
     ) {
         let n = self.n;
         let channels = xs.len() / steps.max(1);
-        let Scratch { rec, x, active, state } = scratch;
+        let Scratch {
+            rec,
+            x,
+            active,
+            state,
+        } = scratch;
         let [isyn, iahp, imem, vmem, timer, s] = state;
         rec.fill(T::ZERO);
         x.fill(T::ZERO);
@@ -775,12 +813,17 @@ impl<T: Real> Simulator<T> {
                 ta[out.clone()].copy_from_slice(&iahp[..n]);
                 tv[out].copy_from_slice(&vmem[..n]);
             }
-            if let Some((tp, every)) = tape.as_mut() {
-                if (t + 1) % *every == 0 {
+            if let Some((tp, every)) = tape.as_mut()
+                && (t + 1) % *every == 0
+            {
+                {
                     let entry = (t + 1) / *every;
                     let len = 6 * isyn.len();
                     let dst = &mut tp[entry * len..(entry + 1) * len];
-                    for (k, v) in [&*isyn, &*iahp, &*imem, &*vmem, &*timer, &*s].into_iter().enumerate() {
+                    for (k, v) in [&*isyn, &*iahp, &*imem, &*vmem, &*timer, &*s]
+                        .into_iter()
+                        .enumerate()
+                    {
                         dst[k * v.len()..(k + 1) * v.len()].copy_from_slice(v);
                     }
                 }
@@ -1020,11 +1063,19 @@ impl<T: Real> Scratch<T> {
     fn load(&mut self, job: &Job<'_, T>, io: &[T]) {
         let n = job.isyn.len();
         let [isyn, iahp, imem, vmem, timer, s] = &mut self.state;
-        for (pad, src) in [(&mut *isyn, &*job.isyn), (&mut *iahp, &*job.iahp), (&mut *imem, &*job.imem)] {
+        for (pad, src) in [
+            (&mut *isyn, &*job.isyn),
+            (&mut *iahp, &*job.iahp),
+            (&mut *imem, &*job.imem),
+        ] {
             pad[..n].copy_from_slice(src);
             pad[n..].copy_from_slice(&io[n..]);
         }
-        for (pad, src) in [(&mut *vmem, &*job.vmem), (&mut *timer, &*job.timer), (&mut *s, &*job.s)] {
+        for (pad, src) in [
+            (&mut *vmem, &*job.vmem),
+            (&mut *timer, &*job.timer),
+            (&mut *s, &*job.s),
+        ] {
             pad[..n].copy_from_slice(src);
             pad[n..].fill(T::ZERO);
         }

@@ -254,7 +254,12 @@ impl fmt::Display for Error {
                 "input holds {found_len} values, but [batch {batch}, steps {steps}, channels {channels}] needs {}",
                 batch * steps * channels
             ),
-            Error::TapeMismatch { tape_batch, tape_steps, batch, steps } => write!(
+            Error::TapeMismatch {
+                tape_batch,
+                tape_steps,
+                batch,
+                steps,
+            } => write!(
                 f,
                 "the tape records batch {tape_batch} x {tape_steps} steps, the input is batch {batch} x {steps} steps"
             ),

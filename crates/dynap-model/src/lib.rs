@@ -63,12 +63,14 @@ mod tolerance;
 mod transcendental;
 pub mod translation;
 
+pub use adjoint::{GradientOptions, Gradients, OutputGradients, Tape};
 pub use biasgen::{
     BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS,
     TransistorType, chip_bias_from_sim, sim_from_chip_bias,
 };
-pub use adjoint::{GradientOptions, Gradients, OutputGradients, Tape};
-pub use dynapsim::{Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace};
+pub use dynapsim::{
+    Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace,
+};
 pub use error::{Error, WeightMatrix};
 pub use network::{Matrix, Network, Variant};
 pub use npy::{NpyArray, read_npy};

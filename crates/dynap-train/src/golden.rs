@@ -7,10 +7,12 @@
 //! failure, never a skip.
 
 use crate::json::{J, JResult};
+use dynap_autodiff::Loss;
 use dynap_model::translation::{gain_current, gain_ratio, pulse_converter, tau_converter};
 use dynap_model::{
-    BiasCode, BiasGenerator, CoreParams, Input, Matrix, Network, NeuronParams, Param, Real,
-    Recording, RunOptions, Simulator, Tolerance, Variant, chip_bias_from_sim,
+    BiasCode, BiasGenerator, CoreParams, GradientOptions, Input, Matrix, Network, NeuronParams,
+    OutputGradients, Param, Real, Recording, RunOptions, Simulator, Tolerance, Variant,
+    chip_bias_from_sim,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -97,8 +99,9 @@ pub fn check_case(text: &str) -> Result<(), String> {
         "biasgen_reverse" => check_biasgen_reverse(&c),
         "translation" => check_translation(&c),
         "translation_updates" => check_translation_updates(&c),
-        "grad" | "quant" | "mismatch" | "mapping" => Err(format!(
-            "kind `{kind}` is not built yet (gradients, quantization, mismatch and mapping come with later issues)"
+        "grad" => check_grad(&c),
+        "quant" | "mismatch" | "mapping" => Err(format!(
+            "kind `{kind}` is not built yet (quantization, mismatch and mapping come with later issues)"
         )),
         other => Err(format!("unknown kind `{other}`")),
     }
@@ -683,6 +686,207 @@ fn check_translation_updates(c: &J) -> JResult<()> {
             let ours = gain_ratio(r.get("Igain")?.f64()?, r.get("Itau")?.f64()?);
             compare_optional(&format!("{}.out", r.path()), ours, r.get("out")?.v)?;
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Gradients
+
+/// The loss of a `grad` case (`loss.type`: `count_mse` or `filtered_mse`), in working precision `dt`.
+fn case_loss<T: Real>(c: &J, dt: f64) -> JResult<Loss> {
+    let l = c.get("loss")?;
+    let (_, target) = c.get("target")?.tensor()?;
+    match l.get("type")?.str()? {
+        "count_mse" => Ok(Loss::CountMse { target }),
+        "filtered_mse" => {
+            let tau = l.get("tau_f")?.f64()?;
+            // a = exp(-dt/tau_f), computed in the working precision.
+            let decay = (-(T::from_f64(dt) / T::from_f64(tau))).exp().to_f64();
+            Ok(Loss::FilteredMse { decay, target })
+        }
+        other => Err(format!("unknown loss type `{other}`")),
+    }
+}
+
+/// Our value and gradients for a `grad` case in precision `T`.
+struct GradRun {
+    loss: f64,
+    spikes: Vec<f64>,
+    w_in: Option<Vec<f64>>,
+    w_rec: Vec<f64>,
+    currents: Vec<(Param, Vec<f64>)>,
+}
+
+fn grad_run<T: Real>(
+    c: &J,
+    net: &Network,
+    data: &[f64],
+    batch: usize,
+    steps: usize,
+) -> JResult<GradRun> {
+    let sim = Simulator::<T>::new(net).map_err(|e| e.to_string())?;
+    let x: Vec<T> = data.iter().map(|&v| T::from_f64(v)).collect();
+    let input = if net.w_in.is_some() {
+        Input::Spikes {
+            data: &x,
+            batch,
+            steps,
+        }
+    } else {
+        Input::Weighted {
+            data: &x,
+            batch,
+            steps,
+        }
+    };
+    let (trace, tape) = sim
+        .run_taped(input, None, &RunOptions::default(), 1)
+        .map_err(|e| e.to_string())?;
+    let spikes: Vec<f64> = trace.spikes.iter().map(|s| s.to_f64()).collect();
+    let loss = case_loss::<T>(c, net.dt)?;
+    let (value, grad) = loss
+        .value_and_gradient(&spikes, batch, steps, net.neurons())
+        .map_err(|e| e.to_string())?;
+    let grad_t: Vec<T> = grad.iter().map(|&g| T::from_f64(g)).collect();
+    let outs = OutputGradients {
+        spikes: Some(&grad_t),
+        ..Default::default()
+    };
+    let g = sim
+        .gradient(
+            &tape,
+            input,
+            &outs,
+            &GradientOptions {
+                threads: 0,
+                input: false,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(GradRun {
+        loss: value,
+        spikes,
+        w_in: g.w_in.as_ref().map(|m| m.as_slice().to_vec()),
+        w_rec: g.w_rec.as_slice().to_vec(),
+        currents: Param::CURRENTS
+            .iter()
+            .map(|&p| (p, g.current(p).unwrap_or_default().to_vec()))
+            .collect(),
+    })
+}
+
+/// `max|a - b| <= 1e-3 max|b|` (golden README section 3); exactly zero where Rockpool's gradient is
+/// structurally zero.
+fn compare_gradient(what: &str, ours: &[f64], theirs: &[f64], exact_zero: bool) -> JResult<()> {
+    if ours.len() != theirs.len() {
+        return Err(format!(
+            "{what}: we have {} values, Rockpool {}",
+            ours.len(),
+            theirs.len()
+        ));
+    }
+    let max_ref = theirs.iter().fold(0f64, |a, b| a.max(b.abs()));
+    if exact_zero || max_ref == 0.0 {
+        if let Some(i) = ours.iter().position(|&v| v != 0.0) {
+            return Err(format!(
+                "{what}[{i}]: ours {:e}, Rockpool's is exactly 0",
+                ours[i]
+            ));
+        }
+        return Ok(());
+    }
+    let (i, diff) = ours
+        .iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold(
+            (0, 0f64),
+            |best, (i, d)| if d > best.1 { (i, d) } else { best },
+        );
+    if diff > 1e-3 * max_ref {
+        return Err(format!(
+            "{what}: max |difference| {diff:e} at [{i}] (ours {:e}, Rockpool {:e}) exceeds 1e-3 x max|Rockpool| = {:e}",
+            ours[i],
+            theirs[i],
+            1e-3 * max_ref
+        ));
+    }
+    Ok(())
+}
+
+fn check_grad(c: &J) -> JResult<()> {
+    let net = network_from_case(c)?;
+    let (shape, data) = c.get("input")?.get("data")?.tensor_rank(3)?;
+    let (batch, steps) = (shape[0], shape[1]);
+    if shape[2] != net.input_channels() {
+        return Err(format!(
+            "`input.data` has {} channels, the network takes {}",
+            shape[2],
+            net.input_channels()
+        ));
+    }
+    let mut checked = 0;
+    for (key, f64_mode) in [("outputs_f32", false), ("outputs_f64", true)] {
+        let Some(out) = c.opt(key) else { continue };
+        let ours = if f64_mode {
+            grad_run::<f64>(c, &net, &data, batch, steps)?
+        } else {
+            grad_run::<f32>(c, &net, &data, batch, steps)?
+        };
+        let shape = [batch, steps, net.neurons()];
+        let (_, spikes) = out.get("spikes")?.tensor_rank(3)?;
+        first_difference(
+            &format!("{key}: spikes"),
+            &ours.spikes,
+            &spikes,
+            &shape,
+            Tolerance::EXACT,
+        )?;
+        let loss = out.get("loss")?.f64()?;
+        if !Tolerance::relative(1e-5).close(ours.loss, loss) {
+            return Err(format!(
+                "{key}: loss ours {:e}, Rockpool {loss:e}",
+                ours.loss
+            ));
+        }
+        if let (Some(theirs), Some(w)) = (out.opt("grad_w_in"), &ours.w_in) {
+            compare_gradient(&format!("{key}: grad_w_in"), w, &theirs.tensor()?.1, false)?;
+        }
+        if let Some(theirs) = out.opt("grad_w_rec") {
+            compare_gradient(
+                &format!("{key}: grad_w_rec"),
+                &ours.w_rec,
+                &theirs.tensor()?.1,
+                false,
+            )?;
+        }
+        if let Some(gc) = out.opt("grad_currents") {
+            for (name, theirs) in gc.entries()? {
+                let p = Param::from_name(name)
+                    .ok_or_else(|| format!("{key}: unknown current `{name}`"))?;
+                let ours_p = &ours
+                    .currents
+                    .iter()
+                    .find(|(q, _)| *q == p)
+                    .ok_or_else(|| format!("{name} is not a current"))?
+                    .1;
+                // Structurally zero: If_nmda is unused, Iref only sets the non-differentiable refractory
+                // gate, and the surrogate passes nothing to Ispkthr.
+                let exact_zero = matches!(p, Param::IfNmda | Param::Iref | Param::Ispkthr);
+                compare_gradient(
+                    &format!("{key}: grad_currents.{name}"),
+                    ours_p,
+                    &theirs.tensor()?.1,
+                    exact_zero,
+                )?;
+            }
+        }
+        checked += 1;
+    }
+    if checked == 0 {
+        return Err("the case has neither `outputs_f32` nor `outputs_f64`".into());
     }
     Ok(())
 }

@@ -1,0 +1,52 @@
+//! The crate's error type.
+
+use dynap_model::Param;
+use std::fmt;
+
+/// What can be wrong with a layer's set-up or input.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Error {
+    /// The network, its input or its parameters (see `dynap_model::Error`).
+    Model(dynap_model::Error),
+    /// A trained parameter is not one of the 13 bias currents.
+    NotACurrent {
+        /// The parameter.
+        param: Param,
+    },
+    /// A per-core sharing map does not give every neuron a core.
+    CoreMap {
+        /// Neurons in the network.
+        neurons: usize,
+        /// Entries in the map.
+        found: usize,
+    },
+}
+
+impl From<dynap_model::Error> for Error {
+    fn from(e: dynap_model::Error) -> Self {
+        Error::Model(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Model(e) => e.fmt(f),
+            Error::NotACurrent { param } => {
+                write!(
+                    f,
+                    "{} is not one of the 13 bias currents, so it cannot be trained",
+                    param.rockpool_name()
+                )
+            }
+            Error::CoreMap { neurons, found } => {
+                write!(
+                    f,
+                    "the core map has {found} entries, the network has {neurons} neurons"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,485 @@
+//! DynapSim as one operation on dfdx's tape: the forward pass is `dynap-model`'s fused kernel, the
+//! backward pass its fused adjoint, so the time loop stays one kernel while readouts, losses and
+//! optimizers compose on the tape.
+//!
+//! Trainable values: the input weights `w_in` `[Nin, N]`, the recurrent weights `w_rec` `[N, N]`, and
+//! optionally bias currents in log space, `log I`, one row per trained current and one column per
+//! neuron or per core ([`Sharing`]). Log space keeps the currents positive and lets currents that differ
+//! by orders of magnitude train at one learning rate; `d loss / d log I = I d loss / d I`.
+
+use crate::error::Error;
+use dfdx::dtypes::Dtype;
+use dfdx::shapes::HasShape;
+use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dynap_model::{
+    GradientOptions, Input, Matrix, Network, OutputGradients, Param, Real, RunOptions, Simulator,
+    SpikeFunction,
+};
+
+/// How trained bias currents are shared between neurons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// One value per neuron.
+    PerNeuron,
+    /// One value per core: `core_map[j]` is neuron `j`'s core, `0..cores`. This is what the chip can
+    /// realise (one bias set per core).
+    PerCore {
+        /// Core of each neuron.
+        core_map: Vec<usize>,
+    },
+}
+
+/// Which bias currents train.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CurrentTraining {
+    /// The trained currents (each one of [`Param::CURRENTS`]).
+    pub currents: Vec<Param>,
+    /// How they are shared.
+    pub sharing: Sharing,
+}
+
+impl CurrentTraining {
+    /// No trained currents: weights only, as in Rockpool.
+    pub fn none() -> CurrentTraining {
+        CurrentTraining {
+            currents: Vec::new(),
+            sharing: Sharing::PerNeuron,
+        }
+    }
+
+    fn groups(&self, n: usize) -> usize {
+        match &self.sharing {
+            Sharing::PerNeuron => n,
+            Sharing::PerCore { core_map } => core_map.iter().max().map_or(0, |&c| c + 1),
+        }
+    }
+
+    fn group_of(&self, j: usize) -> usize {
+        match &self.sharing {
+            Sharing::PerNeuron => j,
+            Sharing::PerCore { core_map } => core_map[j],
+        }
+    }
+}
+
+/// The trainable tensors of a [`DynapSimLayer`].
+#[derive(Clone, Debug)]
+pub struct LayerParams<E: Dtype> {
+    /// Input weights `[Nin, N]`.
+    pub w_in: Tensor<(usize, usize), E, Cpu>,
+    /// Recurrent weights `[N, N]` (`[pre, post]`).
+    pub w_rec: Tensor<(usize, usize), E, Cpu>,
+    /// `ln(I / 1 A)` of the trained currents, `[currents, groups]`.
+    pub log_currents: Tensor<(usize, usize), E, Cpu>,
+}
+
+/// A DynapSim layer behind an input weight matrix (Rockpool's `LinearJax + DynapSim`), trainable on
+/// dfdx's tape.
+#[derive(Clone, Debug)]
+pub struct DynapSimLayer {
+    base: Network,
+    training: CurrentTraining,
+    spike: SpikeFunction,
+    checkpoint_every: usize,
+    threads: usize,
+    input_gradient: bool,
+}
+
+impl DynapSimLayer {
+    /// A layer from a network (its values are the initial trainable values and the fixed parameters)
+    /// and the currents to train. The network needs input weights; a trained current must be one of the
+    /// 13, and a per-core map must give every neuron a core.
+    pub fn new(base: Network, training: CurrentTraining) -> Result<DynapSimLayer, Error> {
+        base.validate()?;
+        if base.w_in.is_none() {
+            return Err(dynap_model::Error::NoInputWeights.into());
+        }
+        if let Some(&p) = training
+            .currents
+            .iter()
+            .find(|p| !Param::CURRENTS.contains(p))
+        {
+            return Err(Error::NotACurrent { param: p });
+        }
+        if let Sharing::PerCore { core_map } = &training.sharing
+            && core_map.len() != base.neurons()
+        {
+            return Err(Error::CoreMap {
+                neurons: base.neurons(),
+                found: core_map.len(),
+            });
+        }
+        Ok(DynapSimLayer {
+            base,
+            training,
+            spike: SpikeFunction::Rockpool,
+            checkpoint_every: 1,
+            threads: 0,
+            input_gradient: false,
+        })
+    }
+
+    /// The same layer with another spike function (for finite-difference checks).
+    pub fn with_spike_function(mut self, spike: SpikeFunction) -> DynapSimLayer {
+        self.spike = spike;
+        self
+    }
+
+    /// Records only every `k`-th state on the forward pass and recomputes the rest in the backward
+    /// pass (less memory for long runs).
+    pub fn with_checkpoints(mut self, k: usize) -> DynapSimLayer {
+        self.checkpoint_every = k.max(1);
+        self
+    }
+
+    /// Worker threads (0: one per core). Results do not depend on it.
+    pub fn with_threads(mut self, threads: usize) -> DynapSimLayer {
+        self.threads = threads;
+        self
+    }
+
+    /// Also propagate the gradient to the layer's input (off by default: it costs a dense product with
+    /// `w_in` per step).
+    pub fn with_input_gradient(mut self) -> DynapSimLayer {
+        self.input_gradient = true;
+        self
+    }
+
+    /// Neurons.
+    pub fn neurons(&self) -> usize {
+        self.base.neurons()
+    }
+
+    /// Input channels.
+    pub fn input_channels(&self) -> usize {
+        self.base.input_channels()
+    }
+
+    /// The trainable tensors, initialised from the base network. A trained current shared per core
+    /// starts at the mean over the core's neurons.
+    pub fn init_params<E: Dtype + Real>(&self, dev: &Cpu) -> LayerParams<E> {
+        let n = self.neurons();
+        let to_e = |v: &[f64]| {
+            v.iter()
+                .map(|&x| <E as Real>::from_f64(x))
+                .collect::<Vec<E>>()
+        };
+        let w_in = self.base.w_in.as_ref().expect("checked in new");
+        let g = self.training.groups(n);
+        let mut log = vec![0.0f64; self.training.currents.len() * g];
+        for (k, &p) in self.training.currents.iter().enumerate() {
+            let mut count = vec![0usize; g];
+            for (j, &v) in self.base.params.get(p).iter().enumerate() {
+                let gi = self.training.group_of(j);
+                log[k * g + gi] += v;
+                count[gi] += 1;
+            }
+            for gi in 0..g {
+                // A current of 0 A has no logarithm; start such a value at the dark current instead.
+                let mean = log[k * g + gi] / count[gi].max(1) as f64;
+                log[k * g + gi] = mean
+                    .max(
+                        self.base
+                            .params
+                            .i_o
+                            .iter()
+                            .copied()
+                            .fold(f64::INFINITY, f64::min),
+                    )
+                    .ln();
+            }
+        }
+        LayerParams {
+            w_in: dev.tensor_from_vec(to_e(w_in.as_slice()), (w_in.rows(), n)),
+            w_rec: dev.tensor_from_vec(to_e(self.base.w_rec.as_slice()), (n, n)),
+            log_currents: dev.tensor_from_vec(to_e(&log), (self.training.currents.len(), g)),
+        }
+    }
+
+    /// The network the parameters describe (for evaluation, export, mapping).
+    pub fn network<E: Dtype + Real>(&self, params: &LayerParams<E>) -> Network {
+        let n = self.neurons();
+        let to_f = |t: &Tensor<(usize, usize), E, Cpu>| {
+            t.as_vec()
+                .into_iter()
+                .map(Real::to_f64)
+                .collect::<Vec<f64>>()
+        };
+        let mut net = self.base.clone();
+        let w_in = net.w_in.as_ref().expect("checked in new");
+        net.w_in = Matrix::from_vec(w_in.rows(), n, to_f(&params.w_in));
+        net.w_rec = Matrix::from_vec(n, n, to_f(&params.w_rec)).expect("n x n");
+        let g = self.training.groups(n);
+        let log = to_f(&params.log_currents);
+        for (k, &p) in self.training.currents.iter().enumerate() {
+            let values = net.params.get_mut(p);
+            for (j, v) in values.iter_mut().enumerate() {
+                *v = log[k * g + self.training.group_of(j)].exp();
+            }
+        }
+        net
+    }
+
+    /// Runs the layer on input spikes `[batch, steps, Nin]` and returns the output spike counts
+    /// `[batch, steps, N]`. With a tape, the backward pass is the fused adjoint.
+    pub fn forward<E: Dtype + Real, T: Tape<E, Cpu>>(
+        &self,
+        params: &LayerParams<E>,
+        input: Raster<E, T>,
+    ) -> Result<Raster<E, T>, Error> {
+        let (batch, steps, channels) = *input.shape();
+        let n = self.neurons();
+        if channels != self.input_channels() {
+            return Err(dynap_model::Error::InputShape {
+                batch,
+                steps,
+                channels: self.input_channels(),
+                found_len: batch * steps * channels,
+            }
+            .into());
+        }
+        let net = self.network(params);
+        let sim = Simulator::<E>::new(&net)?.with_spike_function(self.spike);
+        let (input, mut tape) = input.split_tape();
+        let data = input.as_vec();
+        let x = Input::Spikes {
+            data: &data,
+            batch,
+            steps,
+        };
+        let options = RunOptions {
+            threads: self.threads,
+            ..RunOptions::default()
+        };
+        let dev = input.device().clone();
+        if !T::OWNS_TAPE {
+            let trace = sim.run(x, None, &options)?;
+            return Ok(dev
+                .tensor_from_vec(trace.spikes, (batch, steps, n))
+                .put_tape(tape));
+        }
+        let (trace, sim_tape) = sim.run_taped(x, None, &options, self.checkpoint_every)?;
+        let out: Tensor<(usize, usize, usize), E, Cpu> =
+            dev.tensor_from_vec(trace.spikes, (batch, steps, n));
+        let ghosts = Ghosts {
+            out: out.clone(),
+            input: input.clone(),
+            w_in: params.w_in.clone(),
+            w_rec: params.w_rec.clone(),
+            log_currents: params.log_currents.clone(),
+        };
+        let training = self.training.clone();
+        let currents: Vec<Vec<f64>> = training
+            .currents
+            .iter()
+            .map(|&p| net.params.get(p).to_vec())
+            .collect();
+        let grad_options = GradientOptions {
+            threads: self.threads,
+            input: self.input_gradient,
+        };
+        tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
+            grads.try_alloc_for(&ghosts.out)?;
+            let g_out = grads.get(&ghosts.out).as_vec();
+            let x = Input::Spikes {
+                data: &data,
+                batch,
+                steps,
+            };
+            let outs = OutputGradients {
+                spikes: Some(&g_out),
+                ..Default::default()
+            };
+            // The input, shapes and tape are this run's own, so the reverse pass cannot refuse them.
+            let g = sim
+                .gradient(&sim_tape, x, &outs, &grad_options)
+                .expect("the recorded run matches");
+            add_into(
+                grads.get_or_alloc_mut(&ghosts.w_in)?,
+                g.w_in.as_ref().map_or(&[][..], Matrix::as_slice),
+            );
+            add_into(grads.get_or_alloc_mut(&ghosts.w_rec)?, g.w_rec.as_slice());
+            if let Some(gi) = &g.input {
+                add_into(grads.get_or_alloc_mut(&ghosts.input)?, gi);
+            }
+            if !training.currents.is_empty() {
+                let groups = training.groups(n);
+                let mut g_log = vec![0.0; training.currents.len() * groups];
+                for (k, &p) in training.currents.iter().enumerate() {
+                    let gp = g.current(p).expect("a current");
+                    for j in 0..n {
+                        // d loss / d log I = I d loss / d I, summed over the neurons sharing the value.
+                        g_log[k * groups + training.group_of(j)] += gp[j] * currents[k][j];
+                    }
+                }
+                add_into(grads.get_or_alloc_mut(&ghosts.log_currents)?, &g_log);
+            }
+            Ok(())
+        });
+        Ok(out.put_tape(tape))
+    }
+}
+
+/// A spike raster `[batch, steps, channels]` on dfdx's tape `T`.
+pub type Raster<E, T> = Tensor<(usize, usize, usize), E, Cpu, T>;
+
+/// The tensors the backward closure reads or writes gradients for (clones share their data).
+struct Ghosts<E: Dtype> {
+    out: Tensor<(usize, usize, usize), E, Cpu>,
+    input: Tensor<(usize, usize, usize), E, Cpu>,
+    w_in: Tensor<(usize, usize), E, Cpu>,
+    w_rec: Tensor<(usize, usize), E, Cpu>,
+    log_currents: Tensor<(usize, usize), E, Cpu>,
+}
+
+fn add_into<E: Real>(dst: &mut [E], src: &[f64]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = *d + <E as Real>::from_f64(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Adam, Loss, loss_on_tape};
+    use dfdx::tensor::Trace;
+    use dfdx::tensor_ops::Backward;
+
+    fn task(n_in: usize, steps: usize) -> (Network, Vec<f64>, Loss) {
+        let mut net = Network::with_defaults(2);
+        net.w_in = Matrix::from_vec(
+            n_in,
+            2,
+            (0..n_in * 2)
+                .map(|k| ((k * 37) % 11) as f64 / 11.0 * 16.0 - 2.0)
+                .collect(),
+        );
+        net.w_rec = Matrix::from_vec(2, 2, vec![0.5, -0.5, -0.5, 0.5]).unwrap();
+        let input = (0..2 * steps * n_in)
+            .map(|k| f64::from(u8::from((k * 2654435761) % 13 == 0)))
+            .collect();
+        (
+            net,
+            input,
+            Loss::CountMse {
+                target: vec![30.0, 5.0],
+            },
+        )
+    }
+
+    #[test]
+    fn the_tape_gives_the_fused_gradients_and_adam_lowers_the_loss() {
+        let dev = Cpu::default();
+        let (n_in, steps) = (20, 200);
+        let (net, input, loss) = task(n_in, steps);
+        let training = CurrentTraining {
+            currents: vec![Param::ItauMem, Param::IgainSyn],
+            sharing: Sharing::PerNeuron,
+        };
+        let layer = DynapSimLayer::new(net.clone(), training)
+            .unwrap()
+            .with_threads(1);
+        let mut params = layer.init_params::<f64>(&dev);
+        let x: Tensor<(usize, usize, usize), f64, Cpu> =
+            dev.tensor_from_vec(input.clone(), (2, steps, n_in));
+        let value = |params: &LayerParams<f64>| {
+            let out = layer.forward(params, x.clone()).unwrap();
+            loss_on_tape(out, &loss).unwrap().as_vec()[0]
+        };
+        // One backward through the tape against the model crate directly.
+        let out = layer.forward(&params, x.leaky_trace()).unwrap();
+        let grads = loss_on_tape(out, &loss).unwrap().backward();
+        // The layer's network: trained currents pass through exp(ln I), which may move their last bit.
+        let layer_net = layer.network(&params);
+        let sim = Simulator::<f64>::new(&layer_net).unwrap();
+        let xi = Input::Spikes {
+            data: &input,
+            batch: 2,
+            steps,
+        };
+        let (trace, tape) = sim.run_taped(xi, None, &RunOptions::default(), 1).unwrap();
+        let (_, g_spikes) = loss.value_and_gradient(&trace.spikes, 2, steps, 2).unwrap();
+        let direct = sim
+            .gradient(
+                &tape,
+                xi,
+                &OutputGradients {
+                    spikes: Some(&g_spikes),
+                    ..Default::default()
+                },
+                &GradientOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(grads.get(&params.w_rec).as_vec(), direct.w_rec.as_slice());
+        assert_eq!(
+            grads.get(&params.w_in).as_vec(),
+            direct.w_in.as_ref().unwrap().as_slice()
+        );
+        let g_log = grads.get(&params.log_currents).as_vec();
+        let itau = direct.current(Param::ItauMem).unwrap();
+        assert!(
+            (g_log[1] - itau[1] * layer_net.params.i_tau_mem[1]).abs()
+                <= 1e-12 * g_log[1].abs().max(1e-300)
+        );
+        // A few Adam steps lower the loss.
+        let before = value(&params);
+        assert!(
+            trace.spikes.iter().sum::<f64>() > 20.0,
+            "the task network should spike: {}",
+            trace.spikes.iter().sum::<f64>()
+        );
+        let mut adam = Adam::new(1e-2);
+        for _ in 0..30 {
+            let out = layer.forward(&params, x.leaky_trace()).unwrap();
+            let grads = loss_on_tape(out, &loss).unwrap().backward();
+            adam.step(&mut params, &grads);
+        }
+        let after = value(&params);
+        assert!(after < before, "loss {before} -> {after}");
+        assert_eq!(adam.steps(), 30);
+        // The trained currents stay positive (log space) and reach the network.
+        let trained = layer.network(&params);
+        assert!(trained.params.i_tau_mem.iter().all(|&v| v > 0.0));
+        assert_ne!(trained.params.i_tau_mem, net.params.i_tau_mem);
+    }
+
+    #[test]
+    fn per_core_sharing_sums_the_gradients_of_a_core() {
+        let dev = Cpu::default();
+        let (n_in, steps) = (20, 120);
+        let (net, input, loss) = task(n_in, steps);
+        let per_core = CurrentTraining {
+            currents: vec![Param::Idc],
+            sharing: Sharing::PerCore {
+                core_map: vec![0, 0],
+            },
+        };
+        let per_neuron = CurrentTraining {
+            currents: vec![Param::Idc],
+            sharing: Sharing::PerNeuron,
+        };
+        let x: Tensor<(usize, usize, usize), f64, Cpu> =
+            dev.tensor_from_vec(input, (2, steps, n_in));
+        let grad = |training: CurrentTraining| {
+            let layer = DynapSimLayer::new(net.clone(), training).unwrap();
+            let params = layer.init_params::<f64>(&dev);
+            let out = layer.forward(&params, x.leaky_trace()).unwrap();
+            loss_on_tape(out, &loss)
+                .unwrap()
+                .backward()
+                .get(&params.log_currents)
+                .as_vec()
+        };
+        let (core, neurons) = (grad(per_core), grad(per_neuron));
+        assert_eq!(core.len(), 1);
+        assert!((core[0] - (neurons[0] + neurons[1])).abs() <= 1e-12 * core[0].abs().max(1e-300));
+        let bad = CurrentTraining {
+            currents: vec![Param::Idc],
+            sharing: Sharing::PerCore { core_map: vec![0] },
+        };
+        assert!(DynapSimLayer::new(net.clone(), bad).is_err());
+        let mut no_input = net.clone();
+        no_input.w_in = None;
+        assert!(DynapSimLayer::new(no_input, CurrentTraining::none()).is_err());
+    }
+}

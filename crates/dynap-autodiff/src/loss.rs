@@ -1,0 +1,265 @@
+//! Losses on output spike rasters `[batch, steps, N]`: their value and their gradient with respect to
+//! the spikes, in closed form. The dfdx layer puts the same losses on dfdx's
+//! tape; these plain functions serve callers that need no tape (the golden harness, evaluation).
+
+use dfdx::dtypes::Dtype;
+use dfdx::shapes::HasShape;
+use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dynap_model::Real;
+
+/// Which loss, with its target.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Loss {
+    /// `mean over b, n of (sum_t s[b,t,n] - target[n])^2`, `target` `[N]`.
+    CountMse {
+        /// Target spike count per neuron.
+        target: Vec<f64>,
+    },
+    /// `y[b,t,n] = a y[b,t-1,n] + s[b,t,n]` with `y[b,-1,n] = 0` and `a = exp(-dt/tau)`;
+    /// `mean over b, t, n of (y[b,t,n] - target[t,n])^2`, `target` `[T, N]`.
+    FilteredMse {
+        /// Decay factor per step, `exp(-dt/tau)`.
+        decay: f64,
+        /// Target trace `[T, N]`.
+        target: Vec<f64>,
+    },
+    /// `mean over b, t, n of (s[b,t,n] - target[b,t,n])^2`, `target` `[B, T, N]` (the paper's loss, with
+    /// a one-hot target held at every step).
+    RasterMse {
+        /// Target raster `[B, T, N]`.
+        target: Vec<f64>,
+    },
+    /// Cross-entropy of the softmax of the output rates (spike counts / steps) against one class per
+    /// batch element: `mean over b of -log softmax(rate[b])[class[b]]`.
+    RateCrossEntropy {
+        /// The target neuron of each batch element.
+        class: Vec<usize>,
+    },
+}
+
+/// A problem with a loss's target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetShape {
+    /// The loss.
+    pub loss: &'static str,
+    /// The number of target values the run needs.
+    pub expected: usize,
+    /// The number given.
+    pub found: usize,
+}
+
+impl std::fmt::Display for TargetShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} target has {} values, the run needs {}",
+            self.loss, self.found, self.expected
+        )
+    }
+}
+
+impl std::error::Error for TargetShape {}
+
+impl Loss {
+    /// The loss of `spikes` `[batch, steps, n]` and its gradient with respect to every spike.
+    pub fn value_and_gradient(
+        &self,
+        spikes: &[f64],
+        batch: usize,
+        steps: usize,
+        n: usize,
+    ) -> Result<(f64, Vec<f64>), TargetShape> {
+        let check = |loss: &'static str, expected: usize, found: usize| {
+            if expected == found {
+                Ok(())
+            } else {
+                Err(TargetShape {
+                    loss,
+                    expected,
+                    found,
+                })
+            }
+        };
+        let mut grad = vec![0.0; spikes.len()];
+        let at = |b: usize, t: usize, j: usize| (b * steps + t) * n + j;
+        match self {
+            Loss::CountMse { target } => {
+                check("count_mse", n, target.len())?;
+                let scale = 1.0 / (batch * n).max(1) as f64;
+                let mut loss = 0.0;
+                for b in 0..batch {
+                    for j in 0..n {
+                        let count: f64 = (0..steps).map(|t| spikes[at(b, t, j)]).sum();
+                        let e = count - target[j];
+                        loss += e * e * scale;
+                        for t in 0..steps {
+                            grad[at(b, t, j)] = 2.0 * e * scale;
+                        }
+                    }
+                }
+                Ok((loss, grad))
+            }
+            Loss::FilteredMse { decay, target } => {
+                check("filtered_mse", steps * n, target.len())?;
+                let scale = 1.0 / (batch * steps * n).max(1) as f64;
+                let mut loss = 0.0;
+                let mut y = vec![0.0; steps];
+                for b in 0..batch {
+                    for j in 0..n {
+                        let mut acc = 0.0;
+                        for t in 0..steps {
+                            acc = decay * acc + spikes[at(b, t, j)];
+                            y[t] = acc;
+                            let e = acc - target[t * n + j];
+                            loss += e * e * scale;
+                        }
+                        // Reverse recurrence: ybar_t = 2 e_t scale + a ybar_{t+1}; d/ds_t = ybar_t.
+                        let mut ybar = 0.0;
+                        for t in (0..steps).rev() {
+                            ybar = 2.0 * (y[t] - target[t * n + j]) * scale + decay * ybar;
+                            grad[at(b, t, j)] = ybar;
+                        }
+                    }
+                }
+                Ok((loss, grad))
+            }
+            Loss::RasterMse { target } => {
+                check("raster_mse", spikes.len(), target.len())?;
+                let scale = 1.0 / spikes.len().max(1) as f64;
+                let mut loss = 0.0;
+                for (k, (&s, &y)) in spikes.iter().zip(target).enumerate() {
+                    loss += (s - y) * (s - y) * scale;
+                    grad[k] = 2.0 * (s - y) * scale;
+                }
+                Ok((loss, grad))
+            }
+            Loss::RateCrossEntropy { class } => {
+                check("rate_cross_entropy", batch, class.len())?;
+                if let Some(&c) = class.iter().find(|&&c| c >= n) {
+                    return Err(TargetShape {
+                        loss: "rate_cross_entropy class",
+                        expected: n,
+                        found: c,
+                    });
+                }
+                let mut loss = 0.0;
+                for (b, &c) in class.iter().enumerate() {
+                    let rates: Vec<f64> = (0..n)
+                        .map(|j| {
+                            (0..steps).map(|t| spikes[at(b, t, j)]).sum::<f64>()
+                                / steps.max(1) as f64
+                        })
+                        .collect();
+                    let max = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let z: f64 = rates.iter().map(|r| (r - max).exp()).sum();
+                    loss += (z.ln() + max - rates[c]) / batch as f64;
+                    for j in 0..n {
+                        let p = (rates[j] - max).exp() / z;
+                        let d = (p - if j == c { 1.0 } else { 0.0 })
+                            / batch as f64
+                            / steps.max(1) as f64;
+                        for t in 0..steps {
+                            grad[at(b, t, j)] = d;
+                        }
+                    }
+                }
+                Ok((loss, grad))
+            }
+        }
+    }
+}
+
+/// `loss` of output spikes `[batch, steps, N]` as a scalar on dfdx's tape; its backward pass adds the
+/// closed-form gradient times the incoming one to the spikes' gradient.
+pub fn loss_on_tape<E: Dtype + Real, T: Tape<E, Cpu>>(
+    spikes: Tensor<(usize, usize, usize), E, Cpu, T>,
+    loss: &Loss,
+) -> Result<Tensor<(), E, Cpu, T>, TargetShape> {
+    let (batch, steps, n) = *spikes.shape();
+    let (spikes, mut tape) = spikes.split_tape();
+    let values: Vec<f64> = spikes.as_vec().into_iter().map(Real::to_f64).collect();
+    let (value, grad) = loss.value_and_gradient(&values, batch, steps, n)?;
+    let out: Tensor<(), E, Cpu> = spikes
+        .device()
+        .tensor_from_vec(vec![<E as Real>::from_f64(value)], ());
+    let (s_ghost, o_ghost) = (spikes.clone(), out.clone());
+    tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
+        grads.try_alloc_for(&o_ghost)?;
+        let g_out = grads.get(&o_ghost).as_vec()[0].to_f64();
+        for (d, g) in grads.get_or_alloc_mut(&s_ghost)?.iter_mut().zip(&grad) {
+            *d += <E as Real>::from_f64(g * g_out);
+        }
+        Ok(())
+    });
+    Ok(out.put_tape(tape))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raster() -> Vec<f64> {
+        (0..2 * 7 * 3)
+            .map(|k| f64::from(u8::from(k % 5 == 1)) + f64::from(u8::from(k % 11 == 0)))
+            .collect()
+    }
+
+    /// Every loss is a polynomial (or log-sum-exp) of the spikes: its gradient must equal central
+    /// differences.
+    #[test]
+    fn gradients_match_finite_differences() {
+        let s = raster();
+        let losses = [
+            Loss::CountMse {
+                target: vec![1.0, 2.0, 0.5],
+            },
+            Loss::FilteredMse {
+                decay: 0.8,
+                target: (0..21).map(|k| k as f64 * 0.1).collect(),
+            },
+            Loss::RasterMse {
+                target: (0..42).map(|k| f64::from(u8::from(k % 3 == 0))).collect(),
+            },
+            Loss::RateCrossEntropy { class: vec![2, 0] },
+        ];
+        for loss in &losses {
+            let (_, g) = loss.value_and_gradient(&s, 2, 7, 3).unwrap();
+            for k in [0, 5, 17, 41] {
+                let h = 1e-6;
+                let mut up = s.clone();
+                up[k] += h;
+                let mut down = s.clone();
+                down[k] -= h;
+                let fd = (loss.value_and_gradient(&up, 2, 7, 3).unwrap().0
+                    - loss.value_and_gradient(&down, 2, 7, 3).unwrap().0)
+                    / (2.0 * h);
+                assert!(
+                    (fd - g[k]).abs() < 1e-8,
+                    "{loss:?} at {k}: {fd} vs {}",
+                    g[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_targets_are_errors() {
+        let s = raster();
+        let e = Loss::CountMse { target: vec![1.0] }
+            .value_and_gradient(&s, 2, 7, 3)
+            .unwrap_err();
+        assert_eq!(
+            e,
+            TargetShape {
+                loss: "count_mse",
+                expected: 3,
+                found: 1
+            }
+        );
+        assert!(
+            Loss::RateCrossEntropy { class: vec![0, 7] }
+                .value_and_gradient(&s, 2, 7, 3)
+                .is_err()
+        );
+    }
+}
