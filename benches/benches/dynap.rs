@@ -4,27 +4,39 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 mod simulation {
     use criterion::{BenchmarkId, Criterion};
+    use dynap_autodiff::dfdx::{Backward, Cpu, Tensor, TensorFromVec, Trace};
+    use dynap_autodiff::{CurrentTraining, DynapSimLayer, Loss, loss_on_tape};
     use dynap_model::{Input, RunOptions, Simulator};
-    use dynap_train::bench::{BENCH_STEPS, bench_input, bench_network};
+    use dynap_train::bench::{BENCH_INPUTS, BENCH_STEPS, bench_input, bench_network};
     use std::time::Duration;
 
-    /// The forward pass of `cargo xtask bench`: LinearJax(60 -> N) + recurrent DynapSim(N), T = 1000,
-    /// f32, spikes only; N in {16, 64, 256} x batch {1, 8}, plus one full chip (N = 1024, batch 1).
-    pub(crate) fn forward(c: &mut Criterion) {
-        let mut group = c.benchmark_group("forward_t1000");
+    const ROWS: [(usize, usize); 7] = [
+        (16, 1),
+        (16, 8),
+        (64, 1),
+        (64, 8),
+        (256, 1),
+        (256, 8),
+        (1024, 1),
+    ];
+
+    fn configure<'a>(
+        c: &'a mut Criterion,
+        name: &str,
+    ) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+        let mut group = c.benchmark_group(name);
         group
             .sample_size(10)
             .measurement_time(Duration::from_secs(3))
             .warm_up_time(Duration::from_millis(500));
-        for (n, batch) in [
-            (16, 1),
-            (16, 8),
-            (64, 1),
-            (64, 8),
-            (256, 1),
-            (256, 8),
-            (1024, 1),
-        ] {
+        group
+    }
+
+    /// The forward pass of `cargo xtask bench`: LinearJax(60 -> N) + recurrent DynapSim(N), T = 1000,
+    /// f32, spikes only; N in {16, 64, 256} x batch {1, 8}, plus one full chip (N = 1024, batch 1).
+    pub(crate) fn forward(c: &mut Criterion) {
+        let mut group = configure(c, "forward_t1000");
+        for (n, batch) in ROWS {
             let net = bench_network(n, 0);
             let input = bench_input(batch, BENCH_STEPS, n as u64);
             let sim = Simulator::<f32>::new(&net).expect("valid benchmark network");
@@ -49,10 +61,42 @@ mod simulation {
         }
         group.finish();
     }
+
+    /// Value and gradient of a spike-count MSE with respect to both weight matrices, through the training
+    /// path (the dfdx layer and its fused adjoint): what Rockpool's script times as `vg`.
+    pub(crate) fn forward_backward(c: &mut Criterion) {
+        let mut group = configure(c, "forward_backward_t1000");
+        let dev = Cpu::default();
+        for (n, batch) in ROWS {
+            let net = bench_network(n, 0);
+            let layer = DynapSimLayer::<f32>::new(net, CurrentTraining::none())
+                .expect("valid benchmark network");
+            let params = layer.init_params(&dev);
+            let x: Tensor<(usize, usize, usize), f32, Cpu> = dev.tensor_from_vec(
+                bench_input(batch, BENCH_STEPS, n as u64),
+                (batch, BENCH_STEPS, BENCH_INPUTS),
+            );
+            let loss = Loss::CountMse {
+                target: vec![5.0; n],
+            };
+            group.bench_with_input(
+                BenchmarkId::new(format!("n{n}"), format!("batch{batch}")),
+                &batch,
+                |b, _| {
+                    b.iter(|| {
+                        let out = layer.forward(&params, x.leaky_trace()).expect("input fits");
+                        loss_on_tape(out, &loss).expect("target fits").backward()
+                    })
+                },
+            );
+        }
+        group.finish();
+    }
 }
 
 fn benches(c: &mut Criterion) {
     simulation::forward(c);
+    simulation::forward_backward(c);
 }
 
 criterion_group!(dynap, benches);

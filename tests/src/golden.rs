@@ -71,6 +71,32 @@ fn a_perturbed_trace_fails_on_tolerance() {
 }
 
 #[test]
+fn a_perturbed_gradient_fails() {
+    // 0.2 % of the largest entry on one w_rec gradient is beyond 1e-3 x max.
+    let mut c = case("grad_count.json");
+    for key in ["outputs_f32", "outputs_f64"] {
+        let g = &mut c[key]["grad_w_rec"];
+        let max = g
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+            .map(|v| v.as_f64().unwrap().abs())
+            .fold(0.0, f64::max);
+        let v = g[1][2].as_f64().unwrap();
+        g[1][2] = Value::from(v + 2e-3 * max);
+    }
+    let err = check_case(&c.to_string()).unwrap_err();
+    assert!(err.contains("grad_w_rec"), "{err}");
+    // A structurally zero gradient that is not zero.
+    let mut c = case("grad_count.json");
+    for key in ["outputs_f32", "outputs_f64"] {
+        c[key]["grad_currents"]["Ispkthr"][0] = Value::from(1e-3);
+    }
+    assert!(check_case(&c.to_string()).is_err());
+}
+
+#[test]
 fn a_wrong_bias_code_fails() {
     let mut c = case("biasgen_reverse.json");
     let r = &mut c["per_parameter"]["SOIF_LEAK_N"]["results"][5];

@@ -15,6 +15,7 @@ use dynap_model::{
     GradientOptions, Input, Matrix, Network, OutputGradients, Param, Real, RunOptions, Simulator,
     SpikeFunction,
 };
+use std::sync::{Arc, Mutex};
 
 /// How trained bias currents are shared between neurons.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,9 +75,11 @@ pub struct LayerParams<E: Dtype> {
 }
 
 /// A DynapSim layer behind an input weight matrix (Rockpool's `LinearJax + DynapSim`), trainable on
-/// dfdx's tape.
+/// dfdx's tape, simulated in precision `E`.
 #[derive(Clone, Debug)]
-pub struct DynapSimLayer {
+pub struct DynapSimLayer<E> {
+    /// Forward-pass tapes whose backward pass has run, kept for the next forward pass to record into.
+    tapes: Arc<Mutex<Vec<dynap_model::Tape<E>>>>,
     base: Network,
     training: CurrentTraining,
     spike: SpikeFunction,
@@ -85,11 +88,11 @@ pub struct DynapSimLayer {
     input_gradient: bool,
 }
 
-impl DynapSimLayer {
+impl<E: Dtype + Real> DynapSimLayer<E> {
     /// A layer from a network (its values are the initial trainable values and the fixed parameters)
     /// and the currents to train. The network needs input weights; a trained current must be one of the
     /// 13, and a per-core map must give every neuron a core.
-    pub fn new(base: Network, training: CurrentTraining) -> Result<DynapSimLayer, Error> {
+    pub fn new(base: Network, training: CurrentTraining) -> Result<DynapSimLayer<E>, Error> {
         base.validate()?;
         if base.w_in.is_none() {
             return Err(dynap_model::Error::NoInputWeights.into());
@@ -110,6 +113,7 @@ impl DynapSimLayer {
             });
         }
         Ok(DynapSimLayer {
+            tapes: Arc::default(),
             base,
             training,
             spike: SpikeFunction::Rockpool,
@@ -120,27 +124,27 @@ impl DynapSimLayer {
     }
 
     /// The same layer with another spike function (for finite-difference checks).
-    pub fn with_spike_function(mut self, spike: SpikeFunction) -> DynapSimLayer {
+    pub fn with_spike_function(mut self, spike: SpikeFunction) -> DynapSimLayer<E> {
         self.spike = spike;
         self
     }
 
     /// Records only every `k`-th state on the forward pass and recomputes the rest in the backward
     /// pass (less memory for long runs).
-    pub fn with_checkpoints(mut self, k: usize) -> DynapSimLayer {
+    pub fn with_checkpoints(mut self, k: usize) -> DynapSimLayer<E> {
         self.checkpoint_every = k.max(1);
         self
     }
 
     /// Worker threads (0: one per core). Results do not depend on it.
-    pub fn with_threads(mut self, threads: usize) -> DynapSimLayer {
+    pub fn with_threads(mut self, threads: usize) -> DynapSimLayer<E> {
         self.threads = threads;
         self
     }
 
     /// Also propagate the gradient to the layer's input (off by default: it costs a dense product with
     /// `w_in` per step).
-    pub fn with_input_gradient(mut self) -> DynapSimLayer {
+    pub fn with_input_gradient(mut self) -> DynapSimLayer<E> {
         self.input_gradient = true;
         self
     }
@@ -157,7 +161,7 @@ impl DynapSimLayer {
 
     /// The trainable tensors, initialised from the base network. A trained current shared per core
     /// starts at the mean over the core's neurons.
-    pub fn init_params<E: Dtype + Real>(&self, dev: &Cpu) -> LayerParams<E> {
+    pub fn init_params(&self, dev: &Cpu) -> LayerParams<E> {
         let n = self.neurons();
         let to_e = |v: &[f64]| {
             v.iter()
@@ -197,10 +201,10 @@ impl DynapSimLayer {
     }
 
     /// The network the parameters describe (for evaluation, export, mapping).
-    pub fn network<E: Dtype + Real>(&self, params: &LayerParams<E>) -> Network {
+    pub fn network(&self, params: &LayerParams<E>) -> Network {
         let n = self.neurons();
         let to_f = |t: &Tensor<(usize, usize), E, Cpu>| {
-            t.as_vec()
+            values(t)
                 .into_iter()
                 .map(Real::to_f64)
                 .collect::<Vec<f64>>()
@@ -222,7 +226,7 @@ impl DynapSimLayer {
 
     /// Runs the layer on input spikes `[batch, steps, Nin]` and returns the output spike counts
     /// `[batch, steps, N]`. With a tape, the backward pass is the fused adjoint.
-    pub fn forward<E: Dtype + Real, T: Tape<E, Cpu>>(
+    pub fn forward<T: Tape<E, Cpu>>(
         &self,
         params: &LayerParams<E>,
         input: Raster<E, T>,
@@ -241,7 +245,7 @@ impl DynapSimLayer {
         let net = self.network(params);
         let sim = Simulator::<E>::new(&net)?.with_spike_function(self.spike);
         let (input, mut tape) = input.split_tape();
-        let data = input.as_vec();
+        let data = values(&input);
         let x = Input::Spikes {
             data: &data,
             batch,
@@ -258,7 +262,10 @@ impl DynapSimLayer {
                 .tensor_from_vec(trace.spikes, (batch, steps, n))
                 .put_tape(tape));
         }
-        let (trace, sim_tape) = sim.run_taped(x, None, &options, self.checkpoint_every)?;
+        let reuse = self.tapes.lock().ok().and_then(|mut pool| pool.pop());
+        let (trace, sim_tape) =
+            sim.run_taped_reusing(x, None, &options, self.checkpoint_every, reuse)?;
+        let pool = Arc::clone(&self.tapes);
         let out: Tensor<(usize, usize, usize), E, Cpu> =
             dev.tensor_from_vec(trace.spikes, (batch, steps, n));
         let ghosts = Ghosts {
@@ -279,21 +286,24 @@ impl DynapSimLayer {
             input: self.input_gradient,
         };
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
-            grads.try_alloc_for(&ghosts.out)?;
-            let g_out = grads.get(&ghosts.out).as_vec();
             let x = Input::Spikes {
                 data: &data,
                 batch,
                 steps,
             };
-            let outs = OutputGradients {
-                spikes: Some(&g_out),
-                ..Default::default()
+            let g = {
+                let g_out: &[E] = grads.get_or_alloc_mut(&ghosts.out)?;
+                let outs = OutputGradients {
+                    spikes: Some(g_out),
+                    ..Default::default()
+                };
+                // The input, shapes and tape are this run's own, so the reverse pass cannot refuse them.
+                sim.gradient(&sim_tape, x, &outs, &grad_options)
+                    .expect("the recorded run matches")
             };
-            // The input, shapes and tape are this run's own, so the reverse pass cannot refuse them.
-            let g = sim
-                .gradient(&sim_tape, x, &outs, &grad_options)
-                .expect("the recorded run matches");
+            if let Ok(mut pool) = pool.lock() {
+                pool.push(sim_tape);
+            }
             add_into(
                 grads.get_or_alloc_mut(&ghosts.w_in)?,
                 g.w_in.as_ref().map_or(&[][..], Matrix::as_slice),
@@ -330,6 +340,15 @@ struct Ghosts<E: Dtype> {
     w_in: Tensor<(usize, usize), E, Cpu>,
     w_rec: Tensor<(usize, usize), E, Cpu>,
     log_currents: Tensor<(usize, usize), E, Cpu>,
+}
+
+/// A tensor's values; empty for a tensor with no element (where dfdx's `as_vec` panics).
+pub(crate) fn values<S: dfdx::shapes::Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
+    if t.shape().num_elements() == 0 {
+        Vec::new()
+    } else {
+        t.as_vec()
+    }
 }
 
 fn add_into<E: Real>(dst: &mut [E], src: &[f64]) {
@@ -376,10 +395,10 @@ mod tests {
             currents: vec![Param::ItauMem, Param::IgainSyn],
             sharing: Sharing::PerNeuron,
         };
-        let layer = DynapSimLayer::new(net.clone(), training)
+        let layer = DynapSimLayer::<f64>::new(net.clone(), training)
             .unwrap()
             .with_threads(1);
-        let mut params = layer.init_params::<f64>(&dev);
+        let mut params = layer.init_params(&dev);
         let x: Tensor<(usize, usize, usize), f64, Cpu> =
             dev.tensor_from_vec(input.clone(), (2, steps, n_in));
         let value = |params: &LayerParams<f64>| {
@@ -461,8 +480,8 @@ mod tests {
         let x: Tensor<(usize, usize, usize), f64, Cpu> =
             dev.tensor_from_vec(input, (2, steps, n_in));
         let grad = |training: CurrentTraining| {
-            let layer = DynapSimLayer::new(net.clone(), training).unwrap();
-            let params = layer.init_params::<f64>(&dev);
+            let layer = DynapSimLayer::<f64>::new(net.clone(), training).unwrap();
+            let params = layer.init_params(&dev);
             let out = layer.forward(&params, x.leaky_trace()).unwrap();
             loss_on_tape(out, &loss)
                 .unwrap()
@@ -477,9 +496,9 @@ mod tests {
             currents: vec![Param::Idc],
             sharing: Sharing::PerCore { core_map: vec![0] },
         };
-        assert!(DynapSimLayer::new(net.clone(), bad).is_err());
+        assert!(DynapSimLayer::<f64>::new(net.clone(), bad).is_err());
         let mut no_input = net.clone();
         no_input.w_in = None;
-        assert!(DynapSimLayer::new(no_input, CurrentTraining::none()).is_err());
+        assert!(DynapSimLayer::<f64>::new(no_input, CurrentTraining::none()).is_err());
     }
 }

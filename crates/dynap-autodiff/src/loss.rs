@@ -87,14 +87,23 @@ impl Loss {
                 check("count_mse", n, target.len())?;
                 let scale = 1.0 / (batch * n).max(1) as f64;
                 let mut loss = 0.0;
+                let mut counts = vec![0.0; n];
+                // Row by row (the raster is [B, T, N]), so that the loops read memory in order.
                 for b in 0..batch {
-                    for j in 0..n {
-                        let count: f64 = (0..steps).map(|t| spikes[at(b, t, j)]).sum();
-                        let e = count - target[j];
-                        loss += e * e * scale;
-                        for t in 0..steps {
-                            grad[at(b, t, j)] = 2.0 * e * scale;
+                    counts.fill(0.0);
+                    for t in 0..steps {
+                        for (c, &s) in counts.iter_mut().zip(&spikes[at(b, t, 0)..at(b, t, 0) + n])
+                        {
+                            *c += s;
                         }
+                    }
+                    for (c, tj) in counts.iter_mut().zip(target) {
+                        let e = *c - tj;
+                        loss += e * e * scale;
+                        *c = 2.0 * e * scale;
+                    }
+                    for t in 0..steps {
+                        grad[at(b, t, 0)..at(b, t, 0) + n].copy_from_slice(&counts);
                     }
                 }
                 Ok((loss, grad))
@@ -177,7 +186,10 @@ pub fn loss_on_tape<E: Dtype + Real, T: Tape<E, Cpu>>(
 ) -> Result<Tensor<(), E, Cpu, T>, TargetShape> {
     let (batch, steps, n) = *spikes.shape();
     let (spikes, mut tape) = spikes.split_tape();
-    let values: Vec<f64> = spikes.as_vec().into_iter().map(Real::to_f64).collect();
+    let values: Vec<f64> = crate::layer::values(&spikes)
+        .into_iter()
+        .map(Real::to_f64)
+        .collect();
     let (value, grad) = loss.value_and_gradient(&values, batch, steps, n)?;
     let out: Tensor<(), E, Cpu> = spikes
         .device()

@@ -84,7 +84,7 @@ impl Adam {
                 continue;
             }
             let g = grads.get(&*tensor).as_vec();
-            let mut x = tensor.as_vec();
+            let mut x = tensor.as_vec(); // not empty: checked above
             for (i, xi) in x.iter_mut().enumerate() {
                 let g = g[i].to_f64();
                 let m = &mut self.m[k][i];

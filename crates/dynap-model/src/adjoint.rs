@@ -16,7 +16,7 @@
 //! over steps and batch, then carried to the 13 bias currents in `f64` through the once-per-run
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
-use crate::dynapsim::{Input, LANES, RunOptions, Scratch, Simulator, State, Trace};
+use crate::dynapsim::{Input, Isa, LANES, RunOptions, Scratch, Simulator, State, Trace};
 use crate::error::Error;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
@@ -164,6 +164,19 @@ impl<T: Real> Simulator<T> {
         options: &RunOptions,
         checkpoint_every: usize,
     ) -> Result<(Trace<T>, Tape<T>), Error> {
+        self.run_taped_reusing(input, initial, options, checkpoint_every, None)
+    }
+
+    /// [`Simulator::run_taped`], recording into the memory of an earlier tape (a training loop then
+    /// does not allocate, and the operating system does not clear, tens of megabytes each step).
+    pub fn run_taped_reusing(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&State<T>>,
+        options: &RunOptions,
+        checkpoint_every: usize,
+        reuse: Option<Tape<T>>,
+    ) -> Result<(Trace<T>, Tape<T>), Error> {
         let (batch, steps) = input.dims();
         let every = checkpoint_every.max(1);
         let n_pad = self.n.div_ceil(LANES) * LANES;
@@ -172,9 +185,11 @@ impl<T: Real> Simulator<T> {
             steps,
             n_pad,
             every,
-            states: Vec::new(),
+            states: reuse.map(|t| t.states).unwrap_or_default(),
         };
-        tape.states = vec![T::ZERO; batch * tape.entries() * tape.entry_len()];
+        // Every entry is written in full by the run, so reused memory needs no clearing.
+        tape.states
+            .resize(batch * tape.entries() * tape.entry_len(), T::ZERO);
         let trace = self.run_impl(input, initial, options, Some((&mut tape.states, every)))?;
         Ok((trace, tape))
     }
@@ -306,9 +321,35 @@ impl<T: Real> Simulator<T> {
         })
     }
 
-    /// The reverse pass of one batch element.
+    /// The reverse pass of one batch element, with the instruction set chosen at construction.
     #[allow(clippy::too_many_arguments)]
     fn reverse_one(
+        &self,
+        tape: &Tape<T>,
+        tape_b: &[T],
+        xs: &[T],
+        w_in: Option<&[T]>,
+        outs: [Option<&[T]>; 5],
+        g: &mut ElementGradients<T>,
+        scratch: &mut ReverseScratch<T>,
+    ) {
+        match self.isa {
+            Isa::Baseline => reverse_one_baseline(self, tape, tape_b, xs, w_in, outs, g, scratch),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `Isa::Avx2` is only ever chosen by `Isa::detect`, after the CPU reported AVX2 and
+            // FMA, which is all `reverse_one_avx2` requires. The test
+            // `both_instruction_sets_give_the_same_gradients` checks this path against the baseline one.
+            #[allow(unsafe_code)]
+            Isa::Avx2 => unsafe {
+                reverse_one_avx2(self, tape, tape_b, xs, w_in, outs, g, scratch)
+            },
+        }
+    }
+
+    /// The reverse pass of one batch element. Inlined into the per-instruction-set entry points.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn reverse_one_body(
         &self,
         tape: &Tape<T>,
         tape_b: &[T],
@@ -455,20 +496,18 @@ impl<T: Real> Simulator<T> {
                     a_vmem,
                     a_s,
                     &mut scratch.drive,
-                    [
-                        acc0.as_mut_slice(),
-                        acc1.as_mut_slice(),
-                        acc2.as_mut_slice(),
-                        acc3.as_mut_slice(),
-                        acc4.as_mut_slice(),
-                        acc5.as_mut_slice(),
-                        acc6.as_mut_slice(),
-                        acc7.as_mut_slice(),
-                        acc8.as_mut_slice(),
-                        acc9.as_mut_slice(),
-                        acc10.as_mut_slice(),
-                        acc11.as_mut_slice(),
-                    ],
+                    acc0,
+                    acc1,
+                    acc2,
+                    acc3,
+                    acc4,
+                    acc5,
+                    acc6,
+                    acc7,
+                    acc8,
+                    acc9,
+                    acc10,
+                    acc11,
                 );
                 let drive = &scratch.drive[..n];
                 // w_rec: d/dW_ij = s_i(t-1) * drive_j, over the neurons that spiked.
@@ -478,10 +517,19 @@ impl<T: Real> Simulator<T> {
                         *gw = *gw + si * d;
                     }
                 }
-                // The previous spikes also reach every neuron through w_rec: a_s_i += sum_j W_ij drive_j.
-                for (i, a) in a_s[..n].iter_mut().enumerate() {
-                    let row = &self.w_rec[i * n..(i + 1) * n];
-                    *a = *a + dot(row, drive);
+                // The previous spikes also reach every neuron through w_rec: a_s_i += sum_j W_ij drive_j,
+                // as a sum of rows of the transpose over the neurons whose drive matters (no horizontal
+                // sums, and the quiet synapses, whose target sat on its floor, are skipped).
+                if self.rec_nonzero {
+                    for (j, &d) in drive.iter().enumerate() {
+                        if d != T::ZERO {
+                            for (a, &w) in
+                                a_s[..n].iter_mut().zip(&self.w_rec_t[j * n..(j + 1) * n])
+                            {
+                                *a = *a + w * d;
+                            }
+                        }
+                    }
                 }
                 // Zero the padding lanes' adjoints: they belong to no neuron.
                 for a in [
@@ -617,23 +665,62 @@ impl<T: Real> Simulator<T> {
     }
 }
 
+/// [`Simulator::reverse_one_body`] compiled for the target's baseline.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn reverse_one_baseline<T: Real>(
+    sim: &Simulator<T>,
+    tape: &Tape<T>,
+    tape_b: &[T],
+    xs: &[T],
+    w_in: Option<&[T]>,
+    outs: [Option<&[T]>; 5],
+    g: &mut ElementGradients<T>,
+    scratch: &mut ReverseScratch<T>,
+) {
+    sim.reverse_one_body(tape, tape_b, xs, w_in, outs, g, scratch);
+}
+
+/// [`Simulator::reverse_one_body`] compiled with AVX2 and FMA enabled.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn reverse_one_avx2<T: Real>(
+    sim: &Simulator<T>,
+    tape: &Tape<T>,
+    tape_b: &[T],
+    xs: &[T],
+    w_in: Option<&[T]>,
+    outs: [Option<&[T]>; 5],
+    g: &mut ElementGradients<T>,
+    scratch: &mut ReverseScratch<T>,
+) {
+    sim.reverse_one_body(tape, tape_b, xs, w_in, outs, g, scratch);
+}
+
 /// `sum_j a_j b_j`, in a fixed order.
 #[inline(always)]
 fn dot<T: Real>(a: &[T], b: &[T]) -> T {
-    // Eight partial sums, so that the loop vectorises; the order is fixed by the data length only.
-    let mut part = [T::ZERO; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for k in 0..8 {
-            part[k] = part[k] + a[c * 8 + k] * b[c * 8 + k];
+    // 32 partial sums over exact chunks: the loop vectorises into four independent vector accumulators,
+    // which hides the latency of the additions. The order is fixed by the data length only.
+    let mut part = [T::ZERO; 32];
+    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..32 {
+            part[k] = part[k] + x[k] * y[k];
         }
     }
-    let mut s = T::ZERO;
-    for &p in &part {
-        s = s + p;
+    // Reduce the partial sums as a tree (vector adds, then a short horizontal tree), not as a chain
+    // of 32 dependent scalar additions.
+    let mut v = [T::ZERO; 8];
+    for k in 0..8 {
+        v[k] = (part[k] + part[k + 8]) + (part[k + 16] + part[k + 24]);
     }
-    for i in chunks * 8..a.len() {
-        s = s + a[i] * b[i];
+    let mut s = ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+    for (&x, &y) in ra.iter().zip(rb) {
+        s = s + x * y;
     }
     s
 }
@@ -647,7 +734,7 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
 /// reset, vmem, spike count); on return those of the previous state (for the spike count, only its own
 /// adaptation path: the caller adds the recurrent one). `drive` receives `d loss / d (rec + x)` and
 /// `acc` accumulates the adjoints of `f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp,
-/// iw_ahp, idc, itau_mem, igain_mem, gain_mem, ispkthr`.
+/// iw_ahp, idc, itau_mem, igain_mem, gain_mem, ispkthr` (one parameter each).
 ///
 /// Like the forward kernel, a free function with its written slices as separate parameters (so the
 /// compiler knows they do not alias) and selects instead of branches, so that it vectorises.
@@ -664,7 +751,18 @@ fn reverse_step<T: Real>(
     a_vmem: &mut [T],
     a_s: &mut [T],
     drive: &mut [T],
-    acc: [&mut [T]; ACC],
+    g_fds: &mut [T],
+    g_fcs: &mut [T],
+    g_gs: &mut [T],
+    g_fda: &mut [T],
+    g_fca: &mut [T],
+    g_ga: &mut [T],
+    g_iwa: &mut [T],
+    g_idc: &mut [T],
+    g_itm: &mut [T],
+    g_igm: &mut [T],
+    g_gm: &mut [T],
+    g_thr: &mut [T],
 ) {
     let n = a_s.len() / LANES * LANES;
     let [
@@ -726,20 +824,6 @@ fn reverse_step<T: Real>(
         p_s,
         c_s
     );
-    let [
-        g_fds,
-        g_fcs,
-        g_gs,
-        g_fda,
-        g_fca,
-        g_ga,
-        g_iwa,
-        g_idc,
-        g_itm,
-        g_igm,
-        g_gm,
-        g_thr,
-    ] = acc;
     macro_rules! cut_mut {
         ($($v:ident),*) => { $(let $v = &mut $v[..n];)* };
     }
@@ -1067,6 +1151,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn both_instruction_sets_give_the_same_gradients() {
+        let net = active_net();
+        let (batch, steps) = (2, 90);
+        let x: Vec<f32> = input(batch, steps, 3).iter().map(|&v| v as f32).collect();
+        let mut sim = Simulator::<f32>::new(&net).unwrap();
+        let run = |sim: &Simulator<f32>| {
+            let input = Input::Spikes {
+                data: &x,
+                batch,
+                steps,
+            };
+            let (_, tape) = sim
+                .run_taped(input, None, &RunOptions::default(), 1)
+                .unwrap();
+            let c: Vec<f32> = coeffs(batch * steps * 4, 1)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let outs = OutputGradients {
+                spikes: Some(&c),
+                vmem: Some(&c),
+                ..Default::default()
+            };
+            sim.gradient(&tape, input, &outs, &GradientOptions::default())
+                .unwrap()
+        };
+        let detected = run(&sim);
+        sim.isa = Isa::Baseline;
+        assert_eq!(run(&sim), detected);
     }
 
     #[test]

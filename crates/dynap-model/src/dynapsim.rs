@@ -122,6 +122,8 @@ pub struct Simulator<T: Real> {
     pub(crate) c: Consts<T>,
     pub(crate) w_in: Option<Vec<T>>,
     pub(crate) w_rec: Vec<T>,
+    /// `w_rec` transposed (`[post][pre]`), for the reverse pass.
+    pub(crate) w_rec_t: Vec<T>,
     pub(crate) rec_nonzero: bool,
     pub(crate) i_scale: T,
     pub(crate) dt: T,
@@ -405,12 +407,14 @@ impl<T: Real> Simulator<T> {
         let w_in = net.w_in.as_ref().map(|w| cv(w.as_slice()));
         let w_rec = cv(net.w_rec.as_slice());
         let rec_nonzero = w_rec.iter().any(|&w| w != T::ZERO);
+        let w_rec_t = (0..n * n).map(|k| w_rec[(k % n) * n + k / n]).collect();
         Ok(Simulator {
             n,
             n_in: net.w_in.as_ref().map(|w| w.rows()),
             c,
             w_in,
             w_rec,
+            w_rec_t,
             rec_nonzero,
             i_scale: T::from_f64(net.i_scale),
             dt,

@@ -6,6 +6,8 @@
 //! spikes. The draws come from our own seeded ChaCha stream (NumPy's cannot be reproduced), so the
 //! networks are statistically, not numerically, the same as Rockpool's.
 
+use dynap_autodiff::dfdx::{Backward, Cpu, Tensor, TensorFromVec, Trace};
+use dynap_autodiff::{CurrentTraining, DynapSimLayer, Loss, loss_on_tape};
 use dynap_model::{Input, Matrix, Network, RunOptions, Simulator};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -66,6 +68,8 @@ pub struct RowTiming {
     pub steps: usize,
     /// Median forward time over the repetitions.
     pub fwd: Duration,
+    /// Median time of the value and gradient (forward, loss, backward) over the repetitions.
+    pub fwdbwd: Duration,
     /// Output spikes of one forward run (a sanity figure: the network is neither silent nor saturated).
     pub spikes: f64,
 }
@@ -101,13 +105,55 @@ pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowT
         })
         .collect();
     times.sort();
+    let fwdbwd = time_value_and_grad(&net, &input, batch, reps, threads);
     RowTiming {
         n,
         batch,
         steps: BENCH_STEPS,
         fwd: times[times.len() / 2],
+        fwdbwd,
         spikes,
     }
+}
+
+/// What `bench_rockpool.py` times as `vg`: the value and gradient of
+/// `mean over b, n of (sum_t s[b,t,n] - 5)^2` with respect to both weight matrices, here through the
+/// training path (the dfdx layer, its fused adjoint and the loss on the tape). Median of `reps` after
+/// one warm-up.
+fn time_value_and_grad(
+    net: &Network,
+    input: &[f32],
+    batch: usize,
+    reps: usize,
+    threads: usize,
+) -> Duration {
+    let dev = Cpu::default();
+    let layer = DynapSimLayer::<f32>::new(net.clone(), CurrentTraining::none())
+        .expect("the benchmark network is valid")
+        .with_threads(threads);
+    let params = layer.init_params(&dev);
+    let x: Tensor<(usize, usize, usize), f32, Cpu> =
+        dev.tensor_from_vec(input.to_vec(), (batch, BENCH_STEPS, BENCH_INPUTS));
+    let loss = Loss::CountMse {
+        target: vec![5.0; net.neurons()],
+    };
+    let once = || {
+        let out = layer
+            .forward(&params, x.leaky_trace())
+            .expect("the benchmark input fits");
+        let value = loss_on_tape(out, &loss).expect("the target fits");
+        std::hint::black_box(value.backward())
+    };
+    once();
+    let mut times: Vec<Duration> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            once();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
 }
 
 /// Peak resident memory of this process so far, in MiB (Linux `VmHWM`); `None` elsewhere.

@@ -256,7 +256,7 @@ fn run_bench_row(n: &str, batch: &str, reps: &str, threads: &str) -> ExitCode {
         "batch": row.batch,
         "steps": row.steps,
         "fwd_ms": row.fwd.as_secs_f64() * 1e3,
-        "fwdbwd_ms": Value::Null,
+        "fwdbwd_ms": row.fwdbwd.as_secs_f64() * 1e3,
         "peak_rss_mb": bench::peak_rss_mb(),
         "spikes": row.spikes,
     });
@@ -272,18 +272,36 @@ struct RockpoolRow {
     vg_ms: f64,
 }
 
-fn run_rockpool(python: &Path, reps: usize) -> Result<Vec<RockpoolRow>, String> {
+/// Rockpool's rows, and the peak resident memory (MiB) of the process that ran only N = 256, batch 8
+/// (measured with `/usr/bin/time -v`, where it exists).
+struct RockpoolRun {
+    rows: Vec<RockpoolRow>,
+    peak_rss_256_8_mb: Option<f64>,
+}
+
+fn run_rockpool(python: &Path, reps: usize) -> Result<RockpoolRun, String> {
     let script =
         std::env::temp_dir().join(format!("dynap-bench-rockpool-{}.py", std::process::id()));
     write_atomic(&script, ROCKPOOL_SCRIPT.as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
     let mut rows = Vec::new();
-    for (sizes, batches) in [("16,64,256", "1,8"), ("1024", "1")] {
+    let mut peak = None;
+    let time_v = Path::new("/usr/bin/time");
+    for (sizes, batches) in [("16,64", "1,8"), ("256", "1"), ("256", "8"), ("1024", "1")] {
         eprintln!(
             "running Rockpool's baseline (sizes {sizes}, batches {batches}) with {} ...",
             python.display()
         );
-        let out = Command::new(python)
+        // The process that runs only N = 256, batch 8 is measured for its peak memory (DESIGN.md).
+        let measure = sizes == "256" && batches == "8" && time_v.exists();
+        let mut cmd = if measure {
+            let mut c = Command::new(time_v);
+            c.arg("-v").arg(python);
+            c
+        } else {
+            Command::new(python)
+        };
+        let out = cmd
             .arg(&script)
             .args([
                 "--sizes",
@@ -307,6 +325,13 @@ fn run_rockpool(python: &Path, reps: usize) -> Result<Vec<RockpoolRow>, String> 
                     .unwrap_or("")
             ));
         }
+        if measure {
+            peak = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .map(|kb| kb / 1024.0);
+        }
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             if line.starts_with('#') || f.len() < 11 || f[0] == "N" {
@@ -325,7 +350,10 @@ fn run_rockpool(python: &Path, reps: usize) -> Result<Vec<RockpoolRow>, String> 
         }
     }
     let _ = std::fs::remove_file(&script);
-    Ok(rows)
+    Ok(RockpoolRun {
+        rows,
+        peak_rss_256_8_mb: peak,
+    })
 }
 
 fn run_bench(a: &BenchArgs) -> ExitCode {
@@ -347,13 +375,25 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
         None => None,
     };
     println!(
-        "forward pass, f32, T = {} steps, 60 inputs, recurrent; medians of {} runs",
+        "forward pass (fwd) and value + gradient of a spike-count MSE w.r.t. both weight matrices (fwdbwd),"
+    );
+    println!(
+        "f32, T = {} steps, 60 inputs, recurrent; medians of {} runs; peak memory of a process running only that row",
         bench::BENCH_STEPS,
         a.reps
     );
     println!(
-        "{:>5} {:>5} {:>10} {:>16} {:>8} {:>12} {:>8}",
-        "N", "batch", "fwd_ms", "rockpool_fwd_ms", "speedup", "peak_rss_mb", "spikes"
+        "{:>5} {:>5} {:>9} {:>12} {:>7} {:>10} {:>15} {:>7} {:>8} {:>7}",
+        "N",
+        "batch",
+        "fwd_ms",
+        "rockpool_fwd",
+        "speedup",
+        "fwdbwd_ms",
+        "rockpool_fwdbwd",
+        "speedup",
+        "peak_mb",
+        "spikes"
     );
     let mut rows = Vec::new();
     for (n, batch) in BENCH_ROWS {
@@ -378,20 +418,40 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
             }
         };
         let fwd = row["fwd_ms"].as_f64().unwrap_or(f64::NAN);
+        let fwdbwd = row["fwdbwd_ms"].as_f64().unwrap_or(f64::NAN);
         let rp = rockpool
             .as_ref()
-            .and_then(|r| r.iter().find(|x| x.n == n && x.batch == batch));
+            .and_then(|r| r.rows.iter().find(|x| x.n == n && x.batch == batch));
         if let (Some(rp), Some(obj)) = (rp, row.as_object_mut()) {
             obj.insert("rockpool_fwd_ms".into(), json!(rp.fwd_ms));
             obj.insert("rockpool_fwdbwd_ms".into(), json!(rp.vg_ms));
         }
+        let rp_peak = rockpool
+            .as_ref()
+            .and_then(|r| r.peak_rss_256_8_mb)
+            .filter(|_| (n, batch) == (256, 8));
+        if let (Some(peak), Some(obj)) = (rp_peak, row.as_object_mut()) {
+            obj.insert("rockpool_peak_rss_mb".into(), json!(peak));
+        }
+        let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
+        let ratio =
+            |r: Option<f64>, ours: f64| r.map_or("-".into(), |r| format!("{:.1}x", r / ours));
         println!(
-            "{n:>5} {batch:>5} {fwd:>10.3} {:>16} {:>8} {:>12.1} {:>8}",
-            rp.map_or("-".into(), |r| format!("{:.3}", r.fwd_ms)),
-            rp.map_or("-".into(), |r| format!("{:.1}x", r.fwd_ms / fwd)),
+            "{n:>5} {batch:>5} {fwd:>9.3} {:>12} {:>7} {fwdbwd:>10.3} {:>15} {:>7} {:>8.1} {:>7}",
+            ms(rp.map(|r| r.fwd_ms)),
+            ratio(rp.map(|r| r.fwd_ms), fwd),
+            ms(rp.map(|r| r.vg_ms)),
+            ratio(rp.map(|r| r.vg_ms), fwdbwd),
             row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
             row["spikes"].as_f64().unwrap_or(f64::NAN),
         );
+        if let Some(peak) = rp_peak {
+            let ours = row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "      peak memory at N = 256, batch 8: ours {ours:.0} MiB, Rockpool's process {peak:.0} MiB ({:.1}x less)",
+                peak / ours
+            );
+        }
         if n == 1024 {
             let simulated_ms = bench::BENCH_STEPS as f64 * 1.0;
             println!(
