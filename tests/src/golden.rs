@@ -97,6 +97,21 @@ fn a_perturbed_gradient_fails() {
 }
 
 #[test]
+fn a_wrong_mismatch_case_fails() {
+    let mut c = case("mismatch_p10.json");
+    c["affected_parameters"].as_array_mut().unwrap().pop();
+    assert!(
+        check_case(&c.to_string())
+            .unwrap_err()
+            .contains("affected parameters")
+    );
+    // A different level: our draws' spread no longer matches sigma_eff.
+    let mut c = case("mismatch_p10.json");
+    c["sigma_eff"] = Value::from(0.05);
+    assert!(check_case(&c.to_string()).is_err());
+}
+
+#[test]
 fn a_wrong_bias_code_fails() {
     let mut c = case("biasgen_reverse.json");
     let r = &mut c["per_parameter"]["SOIF_LEAK_N"]["results"][5];

@@ -1,11 +1,20 @@
-//! # dynap-mismatch
+//! # dynap-mismatch: fabrication mismatch
 //!
-//! Fabrication mismatch: Rockpool's multiplicative Gaussian model on the 24 frozen parameters, dynamic weight noise, chip instances (one seed, one chip) and Monte-Carlo evaluation over many simulated chips.
+//! Rockpool's mismatch model (model.md section 5): every selected value `p` of a network becomes
+//! `p (1 + sigma z)` with `z ~ N(0, 1)` drawn per element and `sigma = percent / sigma_rule` (the "3 sigma
+//! rule": 99.7 % of deviations within `percent`). *Frozen* mismatch acts on the 24 per-neuron simulation
+//! parameters (currents and layout constants, never `Iscale`, `dt` or the weights): one draw is one chip.
+//! *Dynamic* mismatch acts on the weights, for noise injection during training. Draws can be truncated so
+//! that no value changes sign. Monte-Carlo evaluation runs a network on many simulated chips.
 //!
-//! **Status: not built yet.** This crate holds only its documentation until issue 4 (mismatch-aware training) lands; it exports
-//! nothing, so nothing can pretend to work.
-//!
-//! Invariants it will keep:
-//! * Depends on dynap-model only, so the chip emulator can use it without a tensor library.
-//! * All randomness comes from seeded rand_chacha streams: a chip instance is a seed, and the same seed gives the same bits whatever the thread count.
-//! * Iscale, dt and weights are never touched by frozen mismatch.
+//! Invariants of this crate:
+//! * depends on `dynap-model` only (the chip emulator uses it without a tensor library);
+//! * all randomness comes from seeded `rand_chacha` streams: a chip is a seed, each parameter has its own
+//!   stream, and the same seed gives the same bits whatever the thread count;
+//! * `Iscale`, `dt` and the weights are never touched by frozen mismatch.
+
+mod draw;
+mod montecarlo;
+
+pub use draw::{DYNAMIC_NAMES, FROZEN, Mismatch, normal_factors};
+pub use montecarlo::monte_carlo;

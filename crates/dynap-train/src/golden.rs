@@ -100,8 +100,9 @@ pub fn check_case(text: &str) -> Result<(), String> {
         "translation" => check_translation(&c),
         "translation_updates" => check_translation_updates(&c),
         "grad" => check_grad(&c),
-        "quant" | "mismatch" | "mapping" => Err(format!(
-            "kind `{kind}` is not built yet (quantization, mismatch and mapping come with later issues)"
+        "mismatch" => check_mismatch(&c),
+        "quant" | "mapping" => Err(format!(
+            "kind `{kind}` is not built yet (quantization and mapping come with later issues)"
         )),
         other => Err(format!("unknown kind `{other}`")),
     }
@@ -889,6 +890,167 @@ fn check_grad(c: &J) -> JResult<()> {
     }
     if checked == 0 {
         return Err("the case has neither `outputs_f32` nor `outputs_f64`".into());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Mismatch
+
+/// Mean and standard deviation of `x`.
+fn mean_sd(x: &[f64]) -> (f64, f64) {
+    let n = x.len().max(1) as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// The golden README's statistical test: mean ratio 1 +- 4 sigma / sqrt(n), std within 10 % of sigma.
+fn check_ratios(what: &str, ratios: &[f64], sigma: f64) -> JResult<()> {
+    let (mean, sd) = mean_sd(ratios);
+    let band = 4.0 * sigma / (ratios.len() as f64).sqrt();
+    if (mean - 1.0).abs() > band {
+        return Err(format!(
+            "{what}: mean ratio {mean} is outside 1 +- {band:e} (4 sigma / sqrt(n))"
+        ));
+    }
+    if (sd / sigma - 1.0).abs() > 0.10 {
+        return Err(format!(
+            "{what}: ratio std {sd} is not within 10 % of sigma = {sigma}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_mismatch(c: &J) -> JResult<()> {
+    let pct = c.get("percent_deviation")?.f64()?;
+    let rule = c
+        .opt("sigma_rule")
+        .map(|v| v.f64())
+        .transpose()?
+        .unwrap_or(3.0);
+    let m = dynap_mismatch::Mismatch {
+        percent: pct,
+        sigma_rule: rule,
+        truncated: false,
+    };
+    let sigma = m.sigma();
+    if let Some(s) = c.opt("sigma_eff")
+        && !Tolerance::relative(1e-12).close(sigma, s.f64()?)
+    {
+        return Err(format!("sigma_eff: ours {sigma}, Rockpool {}", s.f64()?));
+    }
+    // The affected set, exactly.
+    let ours: std::collections::BTreeSet<&str> = dynap_mismatch::FROZEN
+        .iter()
+        .map(|p| p.rockpool_name())
+        .collect();
+    if let Some(a) = c.opt("affected_parameters") {
+        let theirs: std::collections::BTreeSet<&str> =
+            a.array()?.iter().filter_map(|v| v.as_str()).collect();
+        if theirs != ours {
+            return Err(format!(
+                "affected parameters: ours {ours:?}, Rockpool {theirs:?}"
+            ));
+        }
+    }
+    let n_draws = c
+        .opt("n_draws")
+        .map(|v| v.f64())
+        .transpose()?
+        .unwrap_or(1000.0) as usize;
+    // Draws over chips of a 1-neuron network: one seed per draw.
+    if let Some(stats) = c.opt("stats_over_draws") {
+        let mut base = Network::with_defaults(1);
+        let mut affected = Vec::new();
+        // Network-level values (Iscale, dt, w_rec) are checked below; Rockpool never perturbs them.
+        let network_level = |name: &str| matches!(name, "Iscale" | "dt" | "w_rec" | "weight");
+        for (name, st) in stats.entries()? {
+            let affected_here = st.get("affected")?.v.as_bool() == Some(true);
+            if network_level(name) {
+                if affected_here {
+                    return Err(format!(
+                        "stats_over_draws.{name}: Rockpool perturbs it, we never do"
+                    ));
+                }
+                continue;
+            }
+            let p = Param::from_name(name)
+                .ok_or_else(|| format!("stats_over_draws: unknown parameter `{name}`"))?;
+            base.params.get_mut(p)[0] = st.get("base")?.f64()?;
+            if affected_here {
+                affected.push(p);
+            }
+        }
+        let chips: Vec<Network> = (0..n_draws as u64)
+            .map(|seed| m.frozen(&base, seed))
+            .collect();
+        for (name, _) in stats.entries()? {
+            let Some(p) = Param::from_name(name) else {
+                continue;
+            };
+            let b = base.params.get(p)[0];
+            let ratios: Vec<f64> = chips.iter().map(|chip| chip.params.get(p)[0] / b).collect();
+            if affected.contains(&p) {
+                check_ratios(&format!("stats_over_draws.{name}"), &ratios, sigma)?;
+            } else if ratios.iter().any(|&r| r != 1.0) {
+                return Err(format!(
+                    "stats_over_draws.{name}: Rockpool leaves it alone, we perturb it"
+                ));
+            }
+        }
+        // Iscale, dt and the weights are never touched.
+        if chips.iter().any(|chip| {
+            chip.i_scale != base.i_scale || chip.dt != base.dt || chip.w_rec != base.w_rec
+        }) {
+            return Err("frozen mismatch changed Iscale, dt or w_rec".into());
+        }
+    }
+    // One chip of many neurons: statistics over the neurons.
+    if let Some(stats) = c.opt("stats_1000_neurons_single_key") {
+        let base = Network::with_defaults(1000);
+        let chip = m.frozen(&base, 123);
+        for (name, _) in stats.entries()? {
+            let p = Param::from_name(name)
+                .ok_or_else(|| format!("stats_1000_neurons_single_key: unknown `{name}`"))?;
+            let ratios: Vec<f64> = chip
+                .params
+                .get(p)
+                .iter()
+                .zip(base.params.get(p))
+                .map(|(a, b)| a / b)
+                .collect();
+            check_ratios(
+                &format!("stats_1000_neurons_single_key.{name}"),
+                &ratios,
+                sigma,
+            )?;
+        }
+    }
+    // The prototypes: which leaves of LinearJax + DynapSim each kind of mismatch selects.
+    for (key, dynamic) in [
+        ("frozen_prototype_LinearJax_DynapSim_rec", false),
+        ("dynamic_prototype_LinearJax_DynapSim_rec", true),
+    ] {
+        let Some(proto) = c.opt(key) else { continue };
+        for (_, module) in proto.entries()? {
+            for (leaf, selected) in module.entries()? {
+                let theirs = selected
+                    .v
+                    .as_bool()
+                    .ok_or_else(|| format!("{key}.{leaf}: expected a bool"))?;
+                let ours = if dynamic {
+                    dynap_mismatch::DYNAMIC_NAMES.contains(&leaf)
+                } else {
+                    Param::from_name(leaf).is_some_and(|p| dynap_mismatch::FROZEN.contains(&p))
+                };
+                if ours != theirs {
+                    return Err(format!(
+                        "{key}.{leaf}: Rockpool selects it: {theirs}, we: {ours}"
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
