@@ -16,7 +16,9 @@
 //! over steps and batch, then carried to the 13 bias currents in `f64` through the once-per-run
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
-use crate::dynapsim::{Input, Isa, LANES, RunOptions, Scratch, Simulator, State, Trace};
+use crate::dynapsim::{
+    Input, Isa, LANES, RunOptions, Scratch, Simulator, State, Trace, for_each_nonzero,
+};
 use crate::error::Error;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
@@ -431,15 +433,12 @@ impl<T: Real> Simulator<T> {
                 match w_in {
                     Some(w) => {
                         scratch.x[..n].fill(T::ZERO);
-                        for (kk, &sk) in xt.iter().enumerate() {
-                            if sk != T::ZERO {
-                                for (xj, &wv) in
-                                    scratch.x[..n].iter_mut().zip(&w[kk * n..(kk + 1) * n])
-                                {
-                                    *xj = *xj + sk * wv;
-                                }
+                        let x = &mut scratch.x[..n];
+                        for_each_nonzero(xt, |kk, sk| {
+                            for (xj, &wv) in x.iter_mut().zip(&w[kk * n..(kk + 1) * n]) {
+                                *xj = *xj + sk * wv;
                             }
-                        }
+                        });
                     }
                     None => scratch.x[..n].copy_from_slice(xt),
                 }
@@ -543,13 +542,12 @@ impl<T: Real> Simulator<T> {
                 }
                 match w_in {
                     Some(w) => {
-                        for (kk, &sk) in xt.iter().enumerate() {
-                            if sk != T::ZERO {
-                                for (gw, &d) in g.w_in[kk * n..(kk + 1) * n].iter_mut().zip(drive) {
-                                    *gw = *gw + sk * d;
-                                }
+                        let g_w_in = &mut g.w_in;
+                        for_each_nonzero(xt, |kk, sk| {
+                            for (gw, &d) in g_w_in[kk * n..(kk + 1) * n].iter_mut().zip(drive) {
+                                *gw = *gw + sk * d;
                             }
-                        }
+                        });
                         if !g.input.is_empty() {
                             for (kk, gi) in g.input[t * channels..(t + 1) * channels]
                                 .iter_mut()

@@ -753,13 +753,11 @@ impl<T: Real> Simulator<T> {
             match w_in {
                 Some(w_in) => {
                     x[..n].fill(T::ZERO);
-                    for (k, &sk) in xt.iter().enumerate() {
-                        if sk != T::ZERO {
-                            for (xj, &w) in x[..n].iter_mut().zip(&w_in[k * n..(k + 1) * n]) {
-                                *xj = *xj + sk * w;
-                            }
+                    for_each_nonzero(xt, |k, sk| {
+                        for (xj, &w) in x[..n].iter_mut().zip(&w_in[k * n..(k + 1) * n]) {
+                            *xj = *xj + sk * w;
                         }
-                    }
+                    });
                 }
                 None => x[..n].copy_from_slice(xt),
             }
@@ -832,6 +830,29 @@ impl<T: Real> Simulator<T> {
                     }
                 }
             }
+        }
+    }
+}
+
+/// Calls `f(k, v)` for every non-zero `v = xs[k]`, in order. Input spikes are sparse, so a vector test
+/// per 16 values skips the silent channels.
+#[inline(always)]
+pub(crate) fn for_each_nonzero<T: Real>(xs: &[T], mut f: impl FnMut(usize, T)) {
+    let chunks = xs.chunks_exact(16);
+    let rest = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        if chunk.iter().fold(false, |any, &v| any | (v != T::ZERO)) {
+            for (k, &v) in chunk.iter().enumerate() {
+                if v != T::ZERO {
+                    f(c * 16 + k, v);
+                }
+            }
+        }
+    }
+    let base = xs.len() - rest.len();
+    for (k, &v) in rest.iter().enumerate() {
+        if v != T::ZERO {
+            f(base + k, v);
         }
     }
 }

@@ -1,18 +1,20 @@
 //! The `dynap` command line: argument parsing and the commands, each returning an exit code
 //! (0 success, 1 failure with a message, 2 bad arguments with usage).
 
-use crate::{bench, golden, task};
-use dynap_model::{Input, RunOptions, Simulator};
+use crate::{bench, golden};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::Instant;
 
 const USAGE: &str = "\
 usage: dynap <command> [options]
 
 commands:
-  train [--quiet]     run the main flow on the built-in default task (see below)
+  train [--config FILE.toml] [--out DIR] [--resume] [--variant rockpool] [--quiet]
+                      the paper's frozen-noise experiment: trains the network twice (`plain`, and
+                      `noise` with mismatch injected), evaluates each on 100 simulated chips per
+                      mismatch level, writes DIR (default runs/train): metrics.json, config.toml,
+                      <run>/network.json, loss.png, <run>/raster.png, checkpoints
   bench [--json FILE] [--rockpool-python PATH] [--reps N]
                       time the forward pass at N in {16, 64, 256} x batch {1, 8} and one full chip
                       (N = 1024, batch 1), T = 1000, 60 inputs, recurrent; with a Python that has
@@ -22,9 +24,8 @@ commands:
   deploy              deploy a trained network to a device (not built yet)
   help                this text
 
-Status: simulation, the bias generator, parameter translation and the golden harness are built.
-Training, mismatch, quantization, mapping and devices are not built yet; `dynap train` runs the most
-complete flow there is: the paper's frozen-noise network with the authors' trained weights.";
+Status: simulation, gradients, mismatch, training, the bias generator, parameter translation and the
+golden harness are built. Quantization, mapping and devices are not built yet.";
 
 /// Runs the program with `args` (without the program name).
 pub fn run(args: &[String]) -> ExitCode {
@@ -37,7 +38,7 @@ pub fn run(args: &[String]) -> ExitCode {
         ["bench-row", n, batch, reps] => run_bench_row(n, batch, reps, "0"),
         ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
         ["golden", dir] => run_golden(dir),
-        ["train", rest @ ..] if rest.iter().all(|a| *a == "--quiet") => run_train(!rest.is_empty()),
+        ["train", rest @ ..] => run_train(rest),
         ["deploy", ..] => {
             eprintln!(
                 "dynap deploy: not built yet. Deployment needs quantization, the chip configuration and the \
@@ -85,84 +86,10 @@ fn run_golden(dir: &str) -> ExitCode {
     }
 }
 
-fn run_train(quiet: bool) -> ExitCode {
-    let fixture = task::seed2022();
-    let net = task::shipped_network();
-    let r = &fixture.raster;
-    let sim = match Simulator::<f32>::new(&net) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("dynap train: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let data: Vec<f32> = r.data.iter().map(|&x| x as f32).collect();
-    let start = Instant::now();
-    let trace = match sim.run(
-        Input::Spikes {
-            data: &data,
-            batch: r.samples,
-            steps: r.steps,
-        },
-        None,
-        &RunOptions::default(),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("dynap train: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let elapsed = start.elapsed();
-    let spikes: Vec<f64> = trace.spikes.iter().map(|&x| f64::from(x)).collect();
-    let m = task::metrics(&spikes, r.samples, r.steps, net.neurons());
-    let identical = spikes == fixture.expected_spikes;
-    if !quiet {
-        println!(
-            "dynap train: training is not built yet (it comes with the mismatch-aware training issue)."
-        );
-        println!("Running the most complete flow there is: the paper's frozen-noise network");
-        println!(
-            "  LinearJax(60 -> 2) + recurrent DynapSim(2), Iscale 1e-8 A, the weights the Rockpool authors"
-        );
-        println!(
-            "  shipped, on the seed-2022 raster (2 patterns x 500 steps of 1 ms x 60 Poisson channels)."
-        );
-        println!();
-        println!("sample  target  counts (neuron 0, neuron 1)  Rockpool 3.1.0  firing-rate ratio");
-        for (s, c) in m.counts.iter().enumerate() {
-            println!(
-                "{s:>6}  {s:>6}  {:>28}  {:>14}  {:>17.1}",
-                format!("{c:?}"),
-                format!("{:?}", fixture.expected_counts[s]),
-                m.frr[s]
-            );
-        }
-        println!();
-        println!(
-            "classified correctly: {}",
-            if m.correct { "yes" } else { "no" }
-        );
-        println!("MSE against the one-hot target: {:.4}", m.mse);
-        println!(
-            "spike trains identical to Rockpool's, step for step: {}",
-            if identical { "yes" } else { "NO" }
-        );
-        let simulated = r.steps as f64 * net.dt;
-        println!(
-            "simulated {} x {simulated} s in {:.2} ms (f32): {:.0}x faster than real time",
-            r.samples,
-            elapsed.as_secs_f64() * 1e3,
-            simulated * r.samples as f64 / elapsed.as_secs_f64()
-        );
-        println!();
-        println!("Not built yet: training (gradients, mismatch), quantization, mapping, devices.");
-    }
-    if identical && m.correct {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("dynap train: the simulation does not reproduce Rockpool's spikes");
-        ExitCode::FAILURE
+fn run_train(args: &[&str]) -> ExitCode {
+    match crate::report::TrainArgs::parse(args) {
+        Ok(a) => crate::report::run(&a),
+        Err(e) => usage_error(&e),
     }
 }
 

@@ -16,6 +16,10 @@
 
 pub mod bench;
 pub mod cli;
+pub mod config;
+pub mod experiment;
 pub mod golden;
 mod json;
+pub mod plot;
+pub mod report;
 pub mod task;

@@ -1,0 +1,372 @@
+//! The experiment configuration (a TOML file), with the training defaults of the paper's frozen-noise
+//! experiment. Unknown keys, wrong types and impossible values are errors that name the key.
+
+use serde::{Deserialize, Serialize};
+
+/// A whole experiment: the task, the network, training, the `noise` run's noise injection, evaluation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The frozen-noise task.
+    pub task: TaskConfig,
+    /// The network.
+    pub network: NetworkConfig,
+    /// Training.
+    pub training: TrainingConfig,
+    /// Noise injection of the `noise` run (the `plain` run trains without).
+    pub noise: NoiseConfig,
+    /// Evaluation after training.
+    pub evaluation: EvaluationConfig,
+}
+
+/// Which input rasters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TaskConfig {
+    /// `"seed2022"`: the paper's raster (NumPy seed 2022, built in; 2 classes, 500 steps, 60 channels);
+    /// `"generated"`: Poisson rasters drawn from `seed` with the sizes below.
+    pub raster: String,
+    /// Seed of a generated raster.
+    pub seed: u64,
+    /// Classes (one frozen pattern, one target neuron each).
+    pub classes: usize,
+    /// Time steps per pattern.
+    pub steps: usize,
+    /// Input channels.
+    pub channels: usize,
+    /// Poisson rate of every channel (Hz).
+    pub rate_hz: f64,
+}
+
+/// The network: LinearJax(channels -> neurons) + DynapSim(neurons), Rockpool's defaults otherwise.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Neurons; 0 means one per class (the paper's network).
+    pub neurons: usize,
+    /// Weight scale current (A).
+    pub iscale: f64,
+    /// Time step (s).
+    pub dt: f64,
+    /// Recurrent weights trained (the paper's network is recurrent).
+    pub recurrent: bool,
+    /// Model variant (`"rockpool"`).
+    pub variant: String,
+}
+
+/// Training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainingConfig {
+    /// Adam steps.
+    pub iterations: usize,
+    /// Adam's learning rate.
+    pub learning_rate: f64,
+    /// One training per seed (the seed draws the initial weights).
+    pub seeds: Vec<u64>,
+    /// Patterns per step; 0 means the full batch.
+    pub batch_size: usize,
+    /// `"raster_mse"` (the paper's: MSE against the one-hot target held at every step), `"count_mse"`
+    /// (target counts: `target_rate_hz` for the target neuron, 0 for the others) or
+    /// `"rate_cross_entropy"`.
+    pub loss: String,
+    /// Target rate of the target neuron for `count_mse` (Hz).
+    pub target_rate_hz: f64,
+    /// Write a checkpoint every this many iterations (0: never).
+    pub checkpoint_every: usize,
+}
+
+/// Noise injection of the `noise` run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NoiseConfig {
+    /// Frozen mismatch of the 24 simulation parameters, as a fraction (0.3 is 30 %, sigma 10 %).
+    pub frozen_percent: f64,
+    /// Redraw the frozen mismatch every this many iterations.
+    pub redraw_every: usize,
+    /// Dynamic mismatch of the weights, redrawn every iteration (a fraction; 0 for none).
+    pub dynamic_percent: f64,
+}
+
+/// Evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvaluationConfig {
+    /// Simulated chips per mismatch level.
+    pub chips: usize,
+    /// Mismatch levels, in percent.
+    pub percents: Vec<u32>,
+    /// Seed of the first chip (chip `k` of every level is seed `seed + k`).
+    pub seed: u64,
+}
+
+impl Default for TaskConfig {
+    fn default() -> Self {
+        TaskConfig {
+            raster: "seed2022".into(),
+            seed: 2022,
+            classes: 2,
+            steps: 500,
+            channels: 60,
+            rate_hz: 50.0,
+        }
+    }
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            neurons: 0,
+            iscale: 1e-8,
+            dt: 1e-3,
+            recurrent: true,
+            variant: "rockpool".into(),
+        }
+    }
+}
+
+impl Default for TrainingConfig {
+    fn default() -> Self {
+        TrainingConfig {
+            iterations: 20_000,
+            learning_rate: 1e-2,
+            seeds: vec![0, 1, 2],
+            batch_size: 0,
+            loss: "raster_mse".into(),
+            target_rate_hz: 100.0,
+            checkpoint_every: 1000,
+        }
+    }
+}
+
+impl Default for NoiseConfig {
+    fn default() -> Self {
+        NoiseConfig {
+            frozen_percent: 0.3,
+            redraw_every: 100,
+            dynamic_percent: 0.0,
+        }
+    }
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        EvaluationConfig {
+            chips: 100,
+            percents: vec![5, 10, 20, 30],
+            seed: 1_000_000,
+        }
+    }
+}
+
+/// A configuration problem: the key and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key (`training.iterations`), or the place in the file.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "configuration key `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Parses a TOML configuration; missing keys take the defaults. Then [`Config::validate`].
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            // toml names unknown keys and wrong types with their place; keep its words.
+            let message = e.message().to_owned();
+            let key = e
+                .span()
+                .and_then(|s| text.get(..s.start))
+                .map(|before| format!("line {}", before.lines().count().max(1)))
+                .unwrap_or_else(|| "(file)".into());
+            ConfigError {
+                key,
+                reason: message,
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The configuration as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Neurons of the network (one per class unless given).
+    pub fn neurons(&self) -> usize {
+        if self.network.neurons == 0 {
+            self.task.classes
+        } else {
+            self.network.neurons
+        }
+    }
+
+    /// Checks every value that TOML's types cannot: ranges and choices.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, reason: String| {
+            Err(ConfigError {
+                key: key.into(),
+                reason,
+            })
+        };
+        let t = &self.task;
+        if !matches!(t.raster.as_str(), "seed2022" | "generated") {
+            return bad(
+                "task.raster",
+                format!("{:?} is not \"seed2022\" or \"generated\"", t.raster),
+            );
+        }
+        if t.raster == "seed2022" && (t.classes, t.steps, t.channels) != (2, 500, 60) {
+            return bad(
+                "task.raster",
+                "the built-in seed2022 raster has 2 classes, 500 steps and 60 channels; use raster = \"generated\" for other sizes".into(),
+            );
+        }
+        if t.classes < 2 {
+            return bad(
+                "task.classes",
+                format!("{} classes; a classification needs at least 2", t.classes),
+            );
+        }
+        if t.steps == 0 || t.channels == 0 {
+            return bad("task.steps", "steps and channels must be at least 1".into());
+        }
+        if !(t.rate_hz.is_finite() && t.rate_hz >= 0.0 && t.rate_hz * self.network.dt < 1.0) {
+            return bad(
+                "task.rate_hz",
+                format!("{} Hz is not a rate in [0, 1/dt)", t.rate_hz),
+            );
+        }
+        let n = &self.network;
+        if n.neurons != 0 && n.neurons < t.classes {
+            return bad(
+                "network.neurons",
+                format!(
+                    "{} neurons for {} classes: each class needs its neuron",
+                    n.neurons, t.classes
+                ),
+            );
+        }
+        if !(n.iscale.is_finite() && n.iscale > 0.0) {
+            return bad(
+                "network.iscale",
+                format!("{} A is not a positive current", n.iscale),
+            );
+        }
+        if !(n.dt.is_finite() && n.dt > 0.0) {
+            return bad(
+                "network.dt",
+                format!("{} s is not a positive time step", n.dt),
+            );
+        }
+        if n.variant != "rockpool" {
+            return bad(
+                "network.variant",
+                format!("{:?}: only \"rockpool\" is built", n.variant),
+            );
+        }
+        let tr = &self.training;
+        if tr.seeds.is_empty() {
+            return bad("training.seeds", "at least one seed".into());
+        }
+        if !(tr.learning_rate.is_finite() && tr.learning_rate > 0.0) {
+            return bad(
+                "training.learning_rate",
+                format!("{} is not a positive rate", tr.learning_rate),
+            );
+        }
+        if tr.batch_size > t.classes {
+            return bad(
+                "training.batch_size",
+                format!(
+                    "{} patterns per step, but there are {} patterns",
+                    tr.batch_size, t.classes
+                ),
+            );
+        }
+        if !matches!(
+            tr.loss.as_str(),
+            "raster_mse" | "count_mse" | "rate_cross_entropy"
+        ) {
+            return bad(
+                "training.loss",
+                format!(
+                    "{:?} is not raster_mse, count_mse or rate_cross_entropy",
+                    tr.loss
+                ),
+            );
+        }
+        let z = &self.noise;
+        if !(0.0..3.0).contains(&z.frozen_percent) || !(0.0..3.0).contains(&z.dynamic_percent) {
+            return bad(
+                "noise.frozen_percent",
+                "mismatch levels are fractions in [0, 3) (0.3 is 30 %)".into(),
+            );
+        }
+        if z.redraw_every == 0 {
+            return bad("noise.redraw_every", "must be at least 1".into());
+        }
+        let e = &self.evaluation;
+        if e.percents.iter().any(|&p| p > 300) {
+            return bad(
+                "evaluation.percents",
+                "levels are percents up to 300".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_papers_and_round_trip() {
+        let c = Config::default();
+        assert_eq!(
+            (
+                c.network.iscale,
+                c.training.learning_rate,
+                c.training.iterations
+            ),
+            (1e-8, 1e-2, 20_000)
+        );
+        assert_eq!(
+            (
+                c.training.seeds.len(),
+                c.noise.frozen_percent,
+                c.noise.redraw_every
+            ),
+            (3, 0.3, 100)
+        );
+        assert_eq!(c.evaluation.chips, 100);
+        assert_eq!(Config::from_toml(&c.to_toml()).unwrap(), c);
+        assert_eq!(Config::from_toml("").unwrap(), c);
+    }
+
+    #[test]
+    fn bad_configurations_name_the_key() {
+        let e = Config::from_toml("[training]\niterationz = 5\n").unwrap_err();
+        assert!(e.reason.contains("iterationz"), "{e}");
+        assert_eq!(e.key, "line 2");
+        let e = Config::from_toml("[training]\niterations = \"many\"\n").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = Config::from_toml("[network]\niscale = -1.0\n").unwrap_err();
+        assert_eq!(e.key, "network.iscale");
+        let e = Config::from_toml("[training]\nloss = \"hinge\"\n").unwrap_err();
+        assert_eq!(e.key, "training.loss");
+        let e = Config::from_toml("[task]\nclasses = 3\n").unwrap_err();
+        assert_eq!(e.key, "task.raster");
+        assert!(Config::from_toml("[task]\nraster = \"generated\"\nclasses = 3\n").is_ok());
+    }
+}

@@ -1,0 +1,527 @@
+//! The paper's frozen-noise experiment, end to end: rasters, network initialisation, mismatch-aware
+//! training with Adam on dfdx's tape, checkpoints that resume bit for bit, and evaluation (counts,
+//! classification, firing-rate ratio, MSE, and robustness over many simulated chips).
+
+use crate::config::Config;
+use crate::task::{self, Metrics, Raster};
+use dynap_autodiff::dfdx::{Backward, Cpu, Tensor, TensorFromVec, Trace};
+use dynap_autodiff::{Adam, CurrentTraining, DynapSimLayer, LayerParams, Loss, loss_on_tape};
+use dynap_mismatch::{Mismatch, monte_carlo};
+use dynap_model::{Input, Matrix, Network, RunOptions, Simulator};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The two runs of the default experiment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Run {
+    /// Without noise injection.
+    Plain,
+    /// With the configured noise injection.
+    Noise,
+}
+
+impl Run {
+    /// The run's name in files and tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Run::Plain => "plain",
+            Run::Noise => "noise",
+        }
+    }
+}
+
+/// The task's input rasters (one pattern per class) for a configuration.
+pub fn rasters(config: &Config) -> Raster {
+    let t = &config.task;
+    if t.raster == "seed2022" {
+        return task::seed2022().raster;
+    }
+    // Poisson counts with mean rate * dt per bin (Knuth's method: the rates here are small).
+    let mut rng = ChaCha8Rng::seed_from_u64(t.seed);
+    let lambda = t.rate_hz * config.network.dt;
+    let limit = (-lambda).exp();
+    let data = (0..t.classes * t.steps * t.channels)
+        .map(|_| {
+            let (mut k, mut p) = (0u32, 1.0f64);
+            loop {
+                p *= rng.r#gen::<f64>();
+                if p <= limit {
+                    break f64::from(k);
+                }
+                k += 1;
+            }
+        })
+        .collect();
+    Raster {
+        samples: t.classes,
+        steps: t.steps,
+        channels: t.channels,
+        data,
+    }
+}
+
+/// The untrained network of a seed: Rockpool's defaults, `Iscale` and `dt` from the configuration, and
+/// Kaiming-uniform weights (`U(-sqrt(6/fan_in), +sqrt(6/fan_in))`, Rockpool's initialisation).
+pub fn initial_network(config: &Config, seed: u64) -> Network {
+    let (n, n_in) = (config.neurons(), config.task.channels);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut uniform = |rows: usize, cols: usize, fan_in: usize| {
+        let b = (6.0 / fan_in as f64).sqrt();
+        let data = (0..rows * cols)
+            .map(|_| f64::from(((rng.r#gen::<f64>() * 2.0 - 1.0) * b) as f32))
+            .collect();
+        Matrix::from_vec(rows, cols, data).expect("shape")
+    };
+    let mut net = Network::with_defaults(n);
+    net.w_in = Some(uniform(n_in, n, n_in));
+    net.w_rec = if config.network.recurrent {
+        uniform(n, n, n)
+    } else {
+        Matrix::zeros(n, n)
+    };
+    net.i_scale = config.network.iscale;
+    net.dt = config.network.dt;
+    net
+}
+
+/// The loss of a batch of patterns (`classes[b]` is pattern b's class).
+fn loss_for(config: &Config, classes: &[usize], steps: usize, n: usize) -> Loss {
+    match config.training.loss.as_str() {
+        "count_mse" => {
+            // One target per neuron, so every pattern of the batch shares it: used with one class per
+            // step, a batch of several patterns averages their targets (documented in the README).
+            let rate = config.training.target_rate_hz * config.network.dt * steps as f64;
+            let mut target = vec![0.0; n];
+            for &c in classes {
+                target[c] += rate / classes.len() as f64;
+            }
+            Loss::CountMse { target }
+        }
+        "rate_cross_entropy" => Loss::RateCrossEntropy {
+            class: classes.to_vec(),
+        },
+        _ => {
+            let mut target = vec![0.0; classes.len() * steps * n];
+            for (b, &c) in classes.iter().enumerate() {
+                for t in 0..steps {
+                    target[(b * steps + t) * n + c] = 1.0;
+                }
+            }
+            Loss::RasterMse { target }
+        }
+    }
+}
+
+/// What a training checkpoint holds: everything the next iteration depends on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Iterations done.
+    pub iteration: usize,
+    /// `w_in`, row-major.
+    pub w_in: Vec<f64>,
+    /// `w_rec`, row-major.
+    pub w_rec: Vec<f64>,
+    /// Adam's step count.
+    pub adam_t: u64,
+    /// Adam's first moments.
+    pub adam_m: Vec<Vec<f64>>,
+    /// Adam's second moments.
+    pub adam_v: Vec<Vec<f64>>,
+    /// The loss of every iteration so far.
+    pub losses: Vec<f64>,
+}
+
+/// Why a training could not run or finish.
+#[derive(Debug)]
+pub enum TrainError {
+    /// The network or the layer was refused.
+    Model(dynap_autodiff::Error),
+    /// A checkpoint could not be read or written.
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainError::Model(e) => write!(f, "{e}"),
+            TrainError::Checkpoint { path, reason } => {
+                write!(f, "checkpoint {}: {reason}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for TrainError {}
+
+impl From<dynap_autodiff::Error> for TrainError {
+    fn from(e: dynap_autodiff::Error) -> Self {
+        TrainError::Model(e)
+    }
+}
+
+/// Progress counters shared with a progress display.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Iterations done, summed over the trainings in flight.
+    pub done: AtomicUsize,
+    /// Latest loss of any training, as `f32` bits.
+    pub last_loss_bits: AtomicUsize,
+}
+
+/// One trained seed.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// The seed.
+    pub seed: u64,
+    /// The trained network.
+    pub network: Network,
+    /// Loss of every iteration.
+    pub losses: Vec<f64>,
+    /// Iterations per second of this training (iterations of this session only, when resumed).
+    pub iterations_per_second: f64,
+}
+
+/// The frozen-mismatch chip seed of redraw block `block` of a training seed (independent of the
+/// evaluation chips, which start at `evaluation.seed`).
+fn noise_seed(seed: u64, block: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (block as u64).wrapping_add(0x5851_F42D_4C95_7F2D)
+}
+
+/// Trains one seed of one run. With `checkpoint`, writes the state there every
+/// `training.checkpoint_every` iterations (atomically) and, when `resume` is set and the file exists,
+/// continues from it; the result is then bit-identical to an uninterrupted training.
+pub fn train(
+    config: &Config,
+    raster: &Raster,
+    run: Run,
+    seed: u64,
+    checkpoint: Option<&Path>,
+    resume: bool,
+    progress: &Progress,
+) -> Result<Trained, TrainError> {
+    let dev = Cpu::default();
+    let base = initial_network(config, seed);
+    let n = base.neurons();
+    let steps = raster.steps;
+    let mut layer =
+        DynapSimLayer::<f32>::new(base.clone(), CurrentTraining::none())?.with_threads(1);
+    let mut params: LayerParams<f32> = layer.init_params(&dev);
+    let mut adam = Adam::new(config.training.learning_rate);
+    let mut losses = Vec::with_capacity(config.training.iterations);
+    let mut start_iteration = 0;
+    if let (Some(path), true) = (checkpoint, resume)
+        && path.exists()
+    {
+        let bad = |reason: String| TrainError::Checkpoint {
+            path: path.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let c: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let n_in = raster.channels;
+        if c.w_in.len() != n_in * n
+            || c.w_rec.len() != n * n
+            || c.iteration > config.training.iterations
+        {
+            return Err(bad(
+                "it does not belong to this configuration (shapes or iterations differ)".into(),
+            ));
+        }
+        params
+            .w_in
+            .copy_from(&c.w_in.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+        params
+            .w_rec
+            .copy_from(&c.w_rec.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+        adam.set_state(c.adam_t, c.adam_m, c.adam_v);
+        losses = c.losses;
+        start_iteration = c.iteration;
+        progress.done.fetch_add(start_iteration, Ordering::Relaxed);
+    }
+    let all: Vec<usize> = (0..raster.samples).collect();
+    let batch = if config.training.batch_size == 0 {
+        raster.samples
+    } else {
+        config.training.batch_size
+    };
+    let noise = run == Run::Noise;
+    let started = Instant::now();
+    let mut block = usize::MAX;
+    for it in start_iteration..config.training.iterations {
+        // Frozen mismatch of the simulation parameters, redrawn every `redraw_every` iterations: the
+        // forward pass runs on that chip, the gradients reach the clean weights.
+        if noise && config.noise.frozen_percent > 0.0 && it / config.noise.redraw_every != block {
+            block = it / config.noise.redraw_every;
+            let chip =
+                Mismatch::new(config.noise.frozen_percent).frozen(&base, noise_seed(seed, block));
+            layer = DynapSimLayer::<f32>::new(chip, CurrentTraining::none())?.with_threads(1);
+        }
+        // The patterns of this step: all of them, or a minibatch drawn from (seed, iteration).
+        let classes: Vec<usize> = if batch == raster.samples {
+            all.clone()
+        } else {
+            let mut rng =
+                ChaCha8Rng::seed_from_u64(seed ^ (it as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+            let mut pool = all.clone();
+            (0..batch)
+                .map(|_| pool.swap_remove(rng.r#gen_range(0..pool.len())))
+                .collect()
+        };
+        let mut data = Vec::with_capacity(classes.len() * steps * raster.channels);
+        for &c in &classes {
+            data.extend(
+                raster.data[c * steps * raster.channels..(c + 1) * steps * raster.channels]
+                    .iter()
+                    .map(|&v| v as f32),
+            );
+        }
+        let x: Tensor<(usize, usize, usize), f32, Cpu> =
+            dev.tensor_from_vec(data, (classes.len(), steps, raster.channels));
+        let loss = loss_for(config, &classes, steps, n);
+        // Dynamic weight noise, every iteration: forward with w (1 + sigma z), d/dw = factor d/dw'.
+        let (used, factors) = if noise && config.noise.dynamic_percent > 0.0 {
+            let clean = layer.network(&params);
+            let (noisy, f_in, f_rec) = Mismatch::new(config.noise.dynamic_percent)
+                .dynamic(&clean, noise_seed(seed, it) ^ 1);
+            let mut p = params.clone();
+            p.w_in.copy_from(
+                &noisy
+                    .w_in
+                    .as_ref()
+                    .expect("input weights")
+                    .as_slice()
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect::<Vec<f32>>(),
+            );
+            p.w_rec.copy_from(
+                &noisy
+                    .w_rec
+                    .as_slice()
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect::<Vec<f32>>(),
+            );
+            (p, Some((f_in.unwrap_or_default(), f_rec)))
+        } else {
+            (params.clone(), None)
+        };
+        let out = layer.forward(&used, x.leaky_trace())?;
+        // The targets are built above for exactly this batch, so their shapes fit.
+        let value = loss_on_tape(out, &loss).expect("targets built for this batch");
+        let loss_value = f64::from(value.as_vec()[0]);
+        let mut grads = value.backward();
+        if let Some((f_in, f_rec)) = factors {
+            for (t, f) in [(&used.w_in, &f_in), (&used.w_rec, &f_rec)] {
+                let g = grads.get_or_alloc_mut(t).expect("allocates");
+                for (g, f) in g.iter_mut().zip(f) {
+                    *g *= *f as f32;
+                }
+            }
+            // The noisy copies share the clean tensors' identities, so these are the clean gradients.
+        }
+        adam.step(&mut params, &grads);
+        losses.push(loss_value);
+        progress.done.fetch_add(1, Ordering::Relaxed);
+        progress
+            .last_loss_bits
+            .store((loss_value as f32).to_bits() as usize, Ordering::Relaxed);
+        let every = config.training.checkpoint_every;
+        if let Some(path) = checkpoint
+            && every > 0
+            && ((it + 1) % every == 0 || it + 1 == config.training.iterations)
+        {
+            let (t, m, v) = adam.state();
+            let c = Checkpoint {
+                iteration: it + 1,
+                w_in: params.w_in.as_vec().iter().map(|&v| f64::from(v)).collect(),
+                w_rec: params
+                    .w_rec
+                    .as_vec()
+                    .iter()
+                    .map(|&v| f64::from(v))
+                    .collect(),
+                adam_t: t,
+                adam_m: m.to_vec(),
+                adam_v: v.to_vec(),
+                losses: losses.clone(),
+            };
+            let text = serde_json::to_string(&c).expect("serialisable");
+            crate::cli::write_atomic(path, text.as_bytes()).map_err(|e| {
+                TrainError::Checkpoint {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let done = config.training.iterations - start_iteration;
+    // The trained weights on the nominal (mismatch-free) network.
+    let clean = DynapSimLayer::<f32>::new(base, CurrentTraining::none())?;
+    Ok(Trained {
+        seed,
+        network: clean.network(&params),
+        losses,
+        iterations_per_second: if elapsed > 0.0 {
+            done as f64 / elapsed
+        } else {
+            0.0
+        },
+    })
+}
+
+/// A network's task metrics on the nominal chip, and the fraction of simulated chips on which every
+/// pattern is classified correctly, per mismatch level.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Metrics on the nominal network (counts, correct, FRR, MSE).
+    pub nominal: Metrics,
+    /// Output spikes of the nominal network `[class, step, neuron]`.
+    pub spikes: Vec<f64>,
+    /// `(percent, fraction of chips correct)`.
+    pub robustness: Vec<(u32, f64)>,
+}
+
+/// Simulates `net` (f32, as trained) on every pattern and returns the spikes `[class, step, neuron]`.
+pub fn simulate_patterns(net: &Network, raster: &Raster) -> Result<Vec<f64>, dynap_model::Error> {
+    let sim = Simulator::<f32>::new(net)?;
+    let data: Vec<f32> = raster.data.iter().map(|&v| v as f32).collect();
+    let input = Input::Spikes {
+        data: &data,
+        batch: raster.samples,
+        steps: raster.steps,
+    };
+    let trace = sim.run(
+        input,
+        None,
+        &RunOptions {
+            threads: 1,
+            ..RunOptions::default()
+        },
+    )?;
+    Ok(trace.spikes.iter().map(|&s| f64::from(s)).collect())
+}
+
+/// Evaluates a trained network: nominal metrics, and robustness over `evaluation.chips` simulated
+/// chips at each level (chip `k` is seed `evaluation.seed + k`, the same chips for every network).
+pub fn evaluate(
+    config: &Config,
+    net: &Network,
+    raster: &Raster,
+    threads: usize,
+) -> Result<Evaluation, dynap_model::Error> {
+    let n = net.neurons();
+    let spikes = simulate_patterns(net, raster)?;
+    let nominal = task::metrics(&spikes, raster.samples, raster.steps, n);
+    let mut robustness = Vec::new();
+    for &percent in &config.evaluation.percents {
+        let m = Mismatch::new(f64::from(percent) / 100.0);
+        let correct = monte_carlo(config.evaluation.chips, threads, |k| {
+            let chip = m.frozen(net, config.evaluation.seed + k as u64);
+            simulate_patterns(&chip, raster)
+                .map(|s| task::metrics(&s, raster.samples, raster.steps, n).correct)
+        });
+        let ok = correct.into_iter().collect::<Result<Vec<bool>, _>>()?;
+        let frac = ok.iter().filter(|&&c| c).count() as f64 / ok.len().max(1) as f64;
+        robustness.push((percent, frac));
+    }
+    Ok(Evaluation {
+        nominal,
+        spikes,
+        robustness,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small(iterations: usize) -> Config {
+        let mut c = Config::default();
+        c.task.raster = "generated".into();
+        c.task.steps = 120;
+        c.task.channels = 20;
+        c.training.iterations = iterations;
+        c.training.checkpoint_every = 10;
+        c.noise.redraw_every = 15;
+        c.noise.dynamic_percent = 0.1;
+        c
+    }
+
+    #[test]
+    fn a_resumed_training_ends_bit_identical_to_an_uninterrupted_one() {
+        let dir = std::env::temp_dir().join(format!("dynap-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let raster = rasters(&small(40));
+        let progress = Progress::default();
+        let whole = train(&small(40), &raster, Run::Noise, 3, None, false, &progress).unwrap();
+        // "Killed" after 20 iterations: the checkpoint holds iteration 20; then resumed to 40.
+        let ckpt = dir.join("seed3.checkpoint.json");
+        train(
+            &small(20),
+            &raster,
+            Run::Noise,
+            3,
+            Some(&ckpt),
+            false,
+            &progress,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&ckpt).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Checkpoint>(&text).unwrap().iteration,
+            20
+        );
+        let resumed = train(
+            &small(40),
+            &raster,
+            Run::Noise,
+            3,
+            Some(&ckpt),
+            true,
+            &progress,
+        )
+        .unwrap();
+        assert_eq!(resumed.network, whole.network);
+        assert_eq!(resumed.losses, whole.losses);
+        // A checkpoint of another configuration is refused with a reason.
+        let mut other = small(40);
+        other.task.channels = 10;
+        let e = train(
+            &other,
+            &rasters(&other),
+            Run::Noise,
+            3,
+            Some(&ckpt),
+            true,
+            &progress,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("does not belong"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bits() {
+        let raster = rasters(&small(12));
+        let p = Progress::default();
+        let a = train(&small(12), &raster, Run::Plain, 5, None, false, &p).unwrap();
+        let b = train(&small(12), &raster, Run::Plain, 5, None, false, &p).unwrap();
+        assert_eq!(a.network, b.network);
+        assert_ne!(
+            a.network,
+            initial_network(&small(12), 5),
+            "training moved the weights"
+        );
+    }
+}

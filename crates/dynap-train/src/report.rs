@@ -1,0 +1,515 @@
+//! `dynap train`: runs the experiment (both runs, every seed, in parallel), evaluates, and writes the
+//! output folder (`metrics.json`, `config.toml`, each run's `network.json`, plots, checkpoints) and a
+//! table that shows what noise injection buys.
+
+use crate::config::Config;
+use crate::experiment::{self, Evaluation, Progress, Run, Trained};
+use crate::plot;
+use crate::task::Raster;
+use dynap_autodiff::Loss;
+use dynap_model::{Network, Param};
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The arguments of `dynap train`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainArgs {
+    /// `--config FILE.toml`.
+    pub config: Option<PathBuf>,
+    /// `--out DIR` (default `runs/train`).
+    pub out: PathBuf,
+    /// `--resume`: continue from the checkpoints in `out`.
+    pub resume: bool,
+    /// `--variant`.
+    pub variant: Option<String>,
+    /// `--quiet`: no progress, no table.
+    pub quiet: bool,
+}
+
+impl TrainArgs {
+    /// Parses the arguments after `train`.
+    pub fn parse(args: &[&str]) -> Result<TrainArgs, String> {
+        let mut a = TrainArgs {
+            config: None,
+            out: PathBuf::from("runs/train"),
+            resume: false,
+            variant: None,
+            quiet: false,
+        };
+        let mut it = args.iter();
+        while let Some(&flag) = it.next() {
+            let mut value = || {
+                it.next()
+                    .copied()
+                    .ok_or_else(|| format!("train: {flag} needs a value"))
+            };
+            match flag {
+                "--config" => a.config = Some(PathBuf::from(value()?)),
+                "--out" => a.out = PathBuf::from(value()?),
+                "--variant" => a.variant = Some(value()?.to_owned()),
+                "--resume" => a.resume = true,
+                "--quiet" => a.quiet = true,
+                other => return Err(format!("train: unknown option {other}")),
+            }
+        }
+        Ok(a)
+    }
+}
+
+/// A network in the network JSON format of DESIGN.md (`w_in [Nin][N]`, `w_rec [N][N]`, `iscale`, `dt`,
+/// `variant`, per-neuron parameters by Rockpool's names).
+pub fn network_json(net: &Network) -> Value {
+    let rows = |m: &dynap_model::Matrix| -> Vec<Vec<f64>> {
+        (0..m.rows()).map(|r| m.row(r).to_vec()).collect()
+    };
+    let mut v = json!({
+        "w_in": net.w_in.as_ref().map(rows),
+        "w_rec": rows(&net.w_rec),
+        "iscale": net.i_scale,
+        "dt": net.dt,
+        "variant": net.variant.name(),
+    });
+    if let Some(obj) = v.as_object_mut() {
+        for p in Param::ALL {
+            obj.insert(p.rockpool_name().into(), json!(net.params.get(p)));
+        }
+    }
+    v
+}
+
+/// One seed's results.
+struct SeedResult {
+    trained: Trained,
+    evaluation: Evaluation,
+    final_loss: f64,
+}
+
+/// The configured loss of the nominal network's outputs (the `final_loss` of a seed).
+fn nominal_loss(config: &Config, raster: &Raster, spikes: &[f64], n: usize) -> f64 {
+    let classes: Vec<usize> = (0..raster.samples).collect();
+    let loss = match config.training.loss.as_str() {
+        "count_mse" => {
+            let rate = config.training.target_rate_hz * config.network.dt * raster.steps as f64;
+            // Per-pattern count MSE: each pattern against its own one-hot count target.
+            let mut total = 0.0;
+            for &c in &classes {
+                let mut target = vec![0.0; n];
+                target[c] = rate;
+                let s = &spikes[c * raster.steps * n..(c + 1) * raster.steps * n];
+                total += Loss::CountMse { target }
+                    .value_and_gradient(s, 1, raster.steps, n)
+                    .map_or(f64::NAN, |v| v.0);
+            }
+            return total / classes.len() as f64;
+        }
+        "rate_cross_entropy" => Loss::RateCrossEntropy { class: classes },
+        _ => {
+            let mut target = vec![0.0; raster.samples * raster.steps * n];
+            for c in 0..raster.samples {
+                for t in 0..raster.steps {
+                    target[(c * raster.steps + t) * n + c] = 1.0;
+                }
+            }
+            Loss::RasterMse { target }
+        }
+    };
+    loss.value_and_gradient(spikes, raster.samples, raster.steps, n)
+        .map_or(f64::NAN, |v| v.0)
+}
+
+/// `{"5": f(5), "10": f(10), ...}` over the configured levels.
+fn by_level(config: &Config, f: impl Fn(u32) -> f64) -> Value {
+    Value::Object(
+        config
+            .evaluation
+            .percents
+            .iter()
+            .map(|&p| (p.to_string(), json!(f(p))))
+            .collect(),
+    )
+}
+
+fn robustness_at(r: &SeedResult, p: u32) -> f64 {
+    r.evaluation
+        .robustness
+        .iter()
+        .find(|x| x.0 == p)
+        .map_or(f64::NAN, |x| x.1)
+}
+
+fn run_json(config: &Config, results: &[SeedResult]) -> Value {
+    let mean = |f: &dyn Fn(&SeedResult) -> f64| {
+        results.iter().map(f).sum::<f64>() / results.len().max(1) as f64
+    };
+    let seeds: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            json!({
+                "seed": r.trained.seed,
+                "final_loss": r.final_loss,
+                "counts": r.evaluation.nominal.counts,
+                "correct": r.evaluation.nominal.correct,
+                "frr": r.evaluation.nominal.frr.iter().map(|&f| if f.is_finite() { json!(f) } else { json!(null) }).collect::<Vec<_>>(),
+                "mse": r.evaluation.nominal.mse,
+                "robustness": by_level(config, |p| robustness_at(r, p)),
+                "iterations_per_second": r.trained.iterations_per_second,
+            })
+        })
+        .collect();
+    json!({
+        "final_loss": mean(&|r| r.final_loss),
+        "counts": results.first().map(|r| r.evaluation.nominal.counts.clone()),
+        "correct": results.iter().all(|r| r.evaluation.nominal.correct),
+        // Every seed evaluates the same number of chips, so the mean over seeds is the share over all.
+        "robustness": by_level(config, |p| mean(&|r| robustness_at(r, p))),
+        "iterations_per_second": mean(&|r| r.trained.iterations_per_second),
+        "seeds": seeds,
+    })
+}
+
+/// Shows progress on stderr until `done` reaches `total` or `stop` is set.
+fn progress_display(
+    progress: Arc<Progress>,
+    total: usize,
+    stop: Arc<Mutex<bool>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let tty = std::io::stderr().is_terminal();
+        let start = Instant::now();
+        let mut last_print = Instant::now() - Duration::from_secs(60);
+        loop {
+            let done = progress.done.load(Ordering::Relaxed);
+            let finished = stop.lock().map_or(true, |s| *s) || done >= total;
+            let interval = if tty {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(10)
+            };
+            if finished || last_print.elapsed() >= interval {
+                last_print = Instant::now();
+                let loss = f32::from_bits(progress.last_loss_bits.load(Ordering::Relaxed) as u32);
+                let rate = done as f64 / start.elapsed().as_secs_f64().max(1e-9);
+                let width = 30;
+                let filled = (done * width)
+                    .checked_div(total)
+                    .unwrap_or(width)
+                    .min(width);
+                let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);
+                let line =
+                    format!("[{bar}] {done}/{total} iterations, loss {loss:.4}, {rate:.0} it/s");
+                if tty {
+                    eprint!("\r{line}  ");
+                } else {
+                    eprintln!("{line}");
+                }
+            }
+            if finished {
+                if tty {
+                    eprintln!();
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// Runs `dynap train`.
+pub fn run(a: &TrainArgs) -> ExitCode {
+    match train_all(a) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dynap train: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn train_all(a: &TrainArgs) -> Result<(), String> {
+    let mut config = match &a.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Config::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => Config::default(),
+    };
+    if let Some(v) = &a.variant {
+        config.network.variant = v.clone();
+        config.validate().map_err(|e| e.to_string())?;
+    }
+    let raster = experiment::rasters(&config);
+    let out = &a.out;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    crate::cli::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", out.join("config.toml").display()))?;
+    let jobs: Vec<(Run, u64)> = [Run::Plain, Run::Noise]
+        .iter()
+        .flat_map(|&r| config.training.seeds.iter().map(move |&s| (r, s)))
+        .collect();
+    if !a.quiet {
+        eprintln!(
+            "training plain/noise x {} seeds, {} iterations each, on {} patterns x {} steps x {} channels (Iscale {:e} A)",
+            config.training.seeds.len(),
+            config.training.iterations,
+            raster.samples,
+            raster.steps,
+            raster.channels,
+            config.network.iscale
+        );
+    }
+    let progress = Arc::new(Progress::default());
+    let stop = Arc::new(Mutex::new(false));
+    let display = (!a.quiet).then(|| {
+        progress_display(
+            Arc::clone(&progress),
+            jobs.len() * config.training.iterations,
+            Arc::clone(&stop),
+        )
+    });
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |x| x.get())
+        .min(jobs.len().max(1));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Trained, String>>>> = Mutex::new(vec![None; jobs.len()]);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&(run, seed)) = jobs.get(k) else {
+                        break;
+                    };
+                    let dir = out.join(run.name());
+                    let ckpt = dir.join(format!("seed{seed}.checkpoint.json"));
+                    let r = std::fs::create_dir_all(&dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))
+                        .and_then(|()| {
+                            experiment::train(
+                                &config,
+                                &raster,
+                                run,
+                                seed,
+                                Some(&ckpt),
+                                a.resume,
+                                &progress,
+                            )
+                            .map_err(|e| e.to_string())
+                        });
+                    if let Ok(mut slots) = results.lock() {
+                        slots[k] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    if let Ok(mut s) = stop.lock() {
+        *s = true;
+    }
+    if let Some(d) = display {
+        let _ = d.join();
+    }
+    let trained: Vec<Trained> = results
+        .into_inner()
+        .map_err(|_| "a training thread failed".to_string())?
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err("a training did not run".into())))
+        .collect::<Result<_, _>>()?;
+    if !a.quiet {
+        eprintln!(
+            "evaluating on {} simulated chips per mismatch level ...",
+            config.evaluation.chips
+        );
+    }
+    let mut per_run: Vec<(Run, Vec<SeedResult>)> = Vec::new();
+    for run in [Run::Plain, Run::Noise] {
+        let mut rs = Vec::new();
+        for (t, &(r, _)) in trained.iter().zip(&jobs) {
+            if r != run {
+                continue;
+            }
+            let evaluation =
+                experiment::evaluate(&config, &t.network, &raster, 0).map_err(|e| e.to_string())?;
+            let final_loss =
+                nominal_loss(&config, &raster, &evaluation.spikes, t.network.neurons());
+            rs.push(SeedResult {
+                trained: t.clone(),
+                evaluation,
+                final_loss,
+            });
+        }
+        per_run.push((run, rs));
+    }
+    write_outputs(&config, out, &raster, &per_run)?;
+    if !a.quiet {
+        print_table(&config, &per_run);
+        println!("wrote {}", out.display());
+    }
+    Ok(())
+}
+
+fn write_outputs(
+    config: &Config,
+    out: &Path,
+    raster: &Raster,
+    per_run: &[(Run, Vec<SeedResult>)],
+) -> Result<(), String> {
+    let w = |path: PathBuf, bytes: &[u8]| {
+        crate::cli::write_atomic(&path, bytes)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    let mut runs = serde_json::Map::new();
+    let mut curves = Vec::new();
+    for (run, results) in per_run {
+        runs.insert(run.name().into(), run_json(config, results));
+        let dir = out.join(run.name());
+        if let Some(first) = results.first() {
+            w(
+                dir.join("network.json"),
+                serde_json::to_string_pretty(&network_json(&first.trained.network))
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )?;
+            let n = first.trained.network.neurons();
+            plot::raster(
+                &dir.join("raster.png"),
+                &format!(
+                    "{} run, seed {}: output spikes",
+                    run.name(),
+                    first.trained.seed
+                ),
+                &first.evaluation.spikes,
+                raster.samples,
+                raster.steps,
+                n,
+            )
+            .map_err(|e| format!("cannot write {}: {e}", dir.join("raster.png").display()))?;
+        }
+        for r in results {
+            w(
+                dir.join(format!("seed{}", r.trained.seed))
+                    .join("network.json"),
+                serde_json::to_string_pretty(&network_json(&r.trained.network))
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )?;
+            curves.push((
+                format!("{} seed {}", run.name(), r.trained.seed),
+                r.trained.losses.clone(),
+            ));
+        }
+    }
+    plot::loss_curves(&out.join("loss.png"), "training loss", &curves)
+        .map_err(|e| format!("cannot write {}: {e}", out.join("loss.png").display()))?;
+    let metrics = json!({ "runs": Value::Object(runs) });
+    w(
+        out.join("metrics.json"),
+        serde_json::to_string_pretty(&metrics)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+}
+
+fn print_table(config: &Config, per_run: &[(Run, Vec<SeedResult>)]) {
+    let levels: Vec<String> = config
+        .evaluation
+        .percents
+        .iter()
+        .map(|p| format!("{p}%"))
+        .collect();
+    println!();
+    println!(
+        "{:<6} {:>5} {:>10} {:<18} {:>8} {}  {:>8}",
+        "run",
+        "seed",
+        "final loss",
+        "counts",
+        "correct",
+        levels.iter().map(|l| format!("{l:>6}")).collect::<String>(),
+        "it/s"
+    );
+    for (run, results) in per_run {
+        for r in results {
+            let counts: Vec<String> = r
+                .evaluation
+                .nominal
+                .counts
+                .iter()
+                .map(|c| format!("{:?}", c.iter().map(|&x| x as i64).collect::<Vec<_>>()))
+                .collect();
+            println!(
+                "{:<6} {:>5} {:>10.4} {:<18} {:>8} {}  {:>8.0}",
+                run.name(),
+                r.trained.seed,
+                r.final_loss,
+                counts.join(""),
+                if r.evaluation.nominal.correct {
+                    "yes"
+                } else {
+                    "no"
+                },
+                r.evaluation
+                    .robustness
+                    .iter()
+                    .map(|(_, f)| format!("{:>5.0}%", f * 100.0))
+                    .collect::<String>(),
+                r.trained.iterations_per_second
+            );
+        }
+    }
+    println!();
+    println!(
+        "robustness = share of {} simulated chips per level (frozen mismatch, sigma = level / 3) on which every pattern is classified correctly",
+        config.evaluation.chips
+    );
+    for (run, results) in per_run {
+        let all: Vec<String> = config
+            .evaluation
+            .percents
+            .iter()
+            .map(|&p| {
+                let v = results
+                    .iter()
+                    .map(|r| {
+                        r.evaluation
+                            .robustness
+                            .iter()
+                            .find(|x| x.0 == p)
+                            .map_or(0.0, |x| x.1)
+                    })
+                    .sum::<f64>()
+                    / results.len().max(1) as f64;
+                format!("{p}%: {:.0}%", v * 100.0)
+            })
+            .collect();
+        let worst: Vec<String> = config
+            .evaluation
+            .percents
+            .iter()
+            .map(|&p| {
+                let v = results
+                    .iter()
+                    .map(|r| {
+                        r.evaluation
+                            .robustness
+                            .iter()
+                            .find(|x| x.0 == p)
+                            .map_or(0.0, |x| x.1)
+                    })
+                    .fold(1.0, f64::min);
+                format!("{:.0}%", v * 100.0)
+            })
+            .collect();
+        println!(
+            "{:<6} mean over seeds {}; worst seed {}",
+            run.name(),
+            all.join(", "),
+            worst.join(" / ")
+        );
+    }
+}
