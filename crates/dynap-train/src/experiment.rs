@@ -254,6 +254,8 @@ pub fn train(
         config.training.batch_size
     };
     let noise = run == Run::Noise;
+    let full: Tensor<(usize, usize, usize), f32, Cpu> =
+        dev.tensor_from_vec(raster.data.iter().map(|&v| v as f32).collect(), (raster.samples, steps, raster.channels));
     let started = Instant::now();
     let mut block = usize::MAX;
     for it in start_iteration..config.training.iterations {
@@ -276,16 +278,14 @@ pub fn train(
                 .map(|_| pool.swap_remove(rng.r#gen_range(0..pool.len())))
                 .collect()
         };
-        let mut data = Vec::with_capacity(classes.len() * steps * raster.channels);
-        for &c in &classes {
-            data.extend(
-                raster.data[c * steps * raster.channels..(c + 1) * steps * raster.channels]
-                    .iter()
-                    .map(|&v| v as f32),
-            );
-        }
-        let x: Tensor<(usize, usize, usize), f32, Cpu> =
-            dev.tensor_from_vec(data, (classes.len(), steps, raster.channels));
+        // The full batch is the same tensor every step; a minibatch is gathered.
+        let x: Tensor<(usize, usize, usize), f32, Cpu> = if batch == raster.samples {
+            full.clone()
+        } else {
+            let len = steps * raster.channels;
+            let data = classes.iter().flat_map(|&c| raster.data[c * len..(c + 1) * len].iter().map(|&v| v as f32)).collect();
+            dev.tensor_from_vec(data, (classes.len(), steps, raster.channels))
+        };
         let loss = loss_for(config, &classes, steps, n);
         // Dynamic weight noise, every iteration: forward with w (1 + sigma z), d/dw = factor d/dw'.
         let (used, factors) = if noise && config.noise.dynamic_percent > 0.0 {
