@@ -62,13 +62,13 @@ impl std::error::Error for TargetShape {}
 
 impl Loss {
     /// The loss of `spikes` `[batch, steps, n]` and its gradient with respect to every spike.
-    pub fn value_and_gradient(
+    pub fn value_and_gradient<E: Real>(
         &self,
-        spikes: &[f64],
+        spikes: &[E],
         batch: usize,
         steps: usize,
         n: usize,
-    ) -> Result<(f64, Vec<f64>), TargetShape> {
+    ) -> Result<(f64, Vec<E>), TargetShape> {
         let check = |loss: &'static str, expected: usize, found: usize| {
             if expected == found {
                 Ok(())
@@ -80,7 +80,8 @@ impl Loss {
                 })
             }
         };
-        let mut grad = vec![0.0; spikes.len()];
+        // The loss is summed in f64; the gradient is written in the spikes' precision.
+        let mut grad = vec![E::ZERO; spikes.len()];
         let at = |b: usize, t: usize, j: usize| (b * steps + t) * n + j;
         match self {
             Loss::CountMse { target } => {
@@ -94,7 +95,7 @@ impl Loss {
                     for t in 0..steps {
                         for (c, &s) in counts.iter_mut().zip(&spikes[at(b, t, 0)..at(b, t, 0) + n])
                         {
-                            *c += s;
+                            *c += s.to_f64();
                         }
                     }
                     for (c, tj) in counts.iter_mut().zip(target) {
@@ -102,8 +103,10 @@ impl Loss {
                         loss += e * e * scale;
                         *c = 2.0 * e * scale;
                     }
+                    // (One row per batch element; allocated outside the time loop.)
+                    let row: Vec<E> = counts.iter().map(|&g| E::from_f64(g)).collect();
                     for t in 0..steps {
-                        grad[at(b, t, 0)..at(b, t, 0) + n].copy_from_slice(&counts);
+                        grad[at(b, t, 0)..at(b, t, 0) + n].copy_from_slice(&row);
                     }
                 }
                 Ok((loss, grad))
@@ -117,7 +120,7 @@ impl Loss {
                     for j in 0..n {
                         let mut acc = 0.0;
                         for t in 0..steps {
-                            acc = decay * acc + spikes[at(b, t, j)];
+                            acc = decay * acc + spikes[at(b, t, j)].to_f64();
                             y[t] = acc;
                             let e = acc - target[t * n + j];
                             loss += e * e * scale;
@@ -126,7 +129,7 @@ impl Loss {
                         let mut ybar = 0.0;
                         for t in (0..steps).rev() {
                             ybar = 2.0 * (y[t] - target[t * n + j]) * scale + decay * ybar;
-                            grad[at(b, t, j)] = ybar;
+                            grad[at(b, t, j)] = E::from_f64(ybar);
                         }
                     }
                 }
@@ -137,8 +140,9 @@ impl Loss {
                 let scale = 1.0 / spikes.len().max(1) as f64;
                 let mut loss = 0.0;
                 for (k, (&s, &y)) in spikes.iter().zip(target).enumerate() {
-                    loss += (s - y) * (s - y) * scale;
-                    grad[k] = 2.0 * (s - y) * scale;
+                    let e = s.to_f64() - y;
+                    loss += e * e * scale;
+                    grad[k] = E::from_f64(2.0 * e * scale);
                 }
                 Ok((loss, grad))
             }
@@ -155,7 +159,7 @@ impl Loss {
                 for (b, &c) in class.iter().enumerate() {
                     let rates: Vec<f64> = (0..n)
                         .map(|j| {
-                            (0..steps).map(|t| spikes[at(b, t, j)]).sum::<f64>()
+                            (0..steps).map(|t| spikes[at(b, t, j)].to_f64()).sum::<f64>()
                                 / steps.max(1) as f64
                         })
                         .collect();
@@ -168,7 +172,7 @@ impl Loss {
                             / batch as f64
                             / steps.max(1) as f64;
                         for t in 0..steps {
-                            grad[at(b, t, j)] = d;
+                            grad[at(b, t, j)] = E::from_f64(d);
                         }
                     }
                 }
@@ -186,10 +190,7 @@ pub fn loss_on_tape<E: Dtype + Real, T: Tape<E, Cpu>>(
 ) -> Result<Tensor<(), E, Cpu, T>, TargetShape> {
     let (batch, steps, n) = *spikes.shape();
     let (spikes, mut tape) = spikes.split_tape();
-    let values: Vec<f64> = crate::layer::values(&spikes)
-        .into_iter()
-        .map(Real::to_f64)
-        .collect();
+    let values: Vec<E> = crate::layer::values(&spikes);
     let (value, grad) = loss.value_and_gradient(&values, batch, steps, n)?;
     let out: Tensor<(), E, Cpu> = spikes
         .device()
@@ -198,8 +199,9 @@ pub fn loss_on_tape<E: Dtype + Real, T: Tape<E, Cpu>>(
     tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
         grads.try_alloc_for(&o_ghost)?;
         let g_out = grads.get(&o_ghost).as_vec()[0].to_f64();
-        for (d, g) in grads.get_or_alloc_mut(&s_ghost)?.iter_mut().zip(&grad) {
-            *d += <E as Real>::from_f64(g * g_out);
+        let g_out = <E as Real>::from_f64(g_out);
+        for (d, &g) in grads.get_or_alloc_mut(&s_ghost)?.iter_mut().zip(&grad) {
+            *d += g * g_out;
         }
         Ok(())
     });
