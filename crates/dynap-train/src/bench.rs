@@ -163,3 +163,16 @@ pub fn peak_rss_mb() -> Option<f64> {
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }
+
+/// Training iterations per second of the paper's frozen-noise network (the default experiment's `plain`
+/// run, one seed, on one core): Adam steps of forward, loss and backward through the dfdx layer.
+pub fn training_rate(iterations: usize) -> f64 {
+    let mut config = crate::config::Config::default();
+    config.training.iterations = iterations;
+    config.training.seeds = vec![0];
+    config.training.checkpoint_every = 0;
+    let raster = crate::experiment::rasters(&config);
+    let progress = crate::experiment::Progress::default();
+    crate::experiment::train(&config, &raster, crate::experiment::Run::Plain, 0, None, false, &progress)
+        .map_or(f64::NAN, |t| t.iterations_per_second)
+}

@@ -129,6 +129,21 @@ const BENCH_ROWS: [(usize, usize); 7] = [
     (1024, 1),
 ];
 const ROCKPOOL_SCRIPT: &str = include_str!("../../../benches/reference/bench_rockpool.py");
+const ROCKPOOL_TRAIN_SCRIPT: &str = include_str!("../../../benches/reference/train_rockpool.py");
+
+/// Rockpool's training iterations per second on the frozen-noise network (`train_rockpool.py`).
+fn rockpool_training_rate(python: &Path) -> Result<f64, String> {
+    let script = std::env::temp_dir().join(format!("dynap-train-rockpool-{}.py", std::process::id()));
+    write_atomic(&script, ROCKPOOL_TRAIN_SCRIPT.as_bytes()).map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    eprintln!("running Rockpool's training loop with {} ...", python.display());
+    let out = Command::new(python).arg(&script).output().map_err(|e| format!("cannot run {}: {e}", python.display()));
+    let _ = std::fs::remove_file(&script);
+    let out = out?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("iterations_per_second ").and_then(|v| v.trim().parse().ok()))
+        .ok_or_else(|| format!("train_rockpool.py failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")))
+}
 
 struct BenchArgs {
     json: Option<PathBuf>,
@@ -388,6 +403,22 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
         }
         rows.push(row);
     }
+    // Training speed on the paper's network, one core (the other core is left idle).
+    let ours = bench::training_rate(2000);
+    let theirs = match &a.python {
+        Some(p) => match rockpool_training_rate(p) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("dynap bench: Rockpool training baseline: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    println!(
+        "training the frozen-noise network (60 -> 2 recurrent, 2 patterns x 500 steps, Adam), one core: {ours:.0} it/s{}",
+        theirs.map_or(String::new(), |r| format!(", Rockpool {r:.0} it/s ({:.1}x)", ours / r))
+    );
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
         if let Err(e) = write_atomic(path, text.as_bytes()) {

@@ -174,10 +174,13 @@ pub fn loss_curves(path: &Path, title: &str, series: &[(String, Vec<f64>)]) -> s
         let y = y_of(v);
         c.line((left, y), (left + pw, y), GREY);
         c.text(4, y - 5, &format!("{v:.3}"), BLACK);
-        let it = (len - 1) * k as usize / 4;
+        let it = len * k as usize / 4;
         let x = left + pw * k as i64 / 4;
         c.line((x, top + ph), (x, top + ph + 5), BLACK);
-        c.text(x - 12, top + ph + 10, &it.to_string(), BLACK);
+        // Centred under the tick, kept inside the image.
+        let label = it.to_string();
+        let lx = (x - 4 * label.len() as i64).min(w as i64 - 8 * label.len() as i64 - 2);
+        c.text(lx, top + ph + 10, &label, BLACK);
     }
     c.line((left, top), (left, top + ph), BLACK);
     c.line((left, top + ph), (left + pw, top + ph), BLACK);
