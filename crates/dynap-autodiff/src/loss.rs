@@ -69,6 +69,37 @@ impl Loss {
         steps: usize,
         n: usize,
     ) -> Result<(f64, Vec<E>), TargetShape> {
+        let mut grad = vec![E::ZERO; spikes.len()];
+        let value = self.eval(spikes, batch, steps, n, Some((&mut grad, 1.0)))?;
+        Ok((value, grad))
+    }
+
+    /// The loss of `spikes` `[batch, steps, n]`.
+    pub fn value<E: Real>(
+        &self,
+        spikes: &[E],
+        batch: usize,
+        steps: usize,
+        n: usize,
+    ) -> Result<f64, TargetShape> {
+        self.eval(spikes, batch, steps, n, None)
+    }
+
+    /// The loss, and with `grad = Some((g, scale))`, `scale` times its gradient added into `g` (so a
+    /// tape's backward pass writes straight into its gradient buffer).
+    pub fn eval<E: Real>(
+        &self,
+        spikes: &[E],
+        batch: usize,
+        steps: usize,
+        n: usize,
+        mut grad: Option<(&mut [E], f64)>,
+    ) -> Result<f64, TargetShape> {
+        let mut add = |k: usize, v: f64| {
+            if let Some((g, scale)) = grad.as_mut() {
+                g[k] = g[k] + E::from_f64(v * *scale);
+            }
+        };
         let check = |loss: &'static str, expected: usize, found: usize| {
             if expected == found {
                 Ok(())
@@ -80,8 +111,7 @@ impl Loss {
                 })
             }
         };
-        // The loss is summed in f64; the gradient is written in the spikes' precision.
-        let mut grad = vec![E::ZERO; spikes.len()];
+        // The loss is summed in f64; the gradient is added in the spikes' precision.
         let at = |b: usize, t: usize, j: usize| (b * steps + t) * n + j;
         match self {
             Loss::CountMse { target } => {
@@ -103,13 +133,13 @@ impl Loss {
                         loss += e * e * scale;
                         *c = 2.0 * e * scale;
                     }
-                    // (One row per batch element; allocated outside the time loop.)
-                    let row: Vec<E> = counts.iter().map(|&g| E::from_f64(g)).collect();
                     for t in 0..steps {
-                        grad[at(b, t, 0)..at(b, t, 0) + n].copy_from_slice(&row);
+                        for (j, &g) in counts.iter().enumerate() {
+                            add(at(b, t, j), g);
+                        }
                     }
                 }
-                Ok((loss, grad))
+                Ok(loss)
             }
             Loss::FilteredMse { decay, target } => {
                 check("filtered_mse", steps * n, target.len())?;
@@ -129,11 +159,11 @@ impl Loss {
                         let mut ybar = 0.0;
                         for t in (0..steps).rev() {
                             ybar = 2.0 * (y[t] - target[t * n + j]) * scale + decay * ybar;
-                            grad[at(b, t, j)] = E::from_f64(ybar);
+                            add(at(b, t, j), ybar);
                         }
                     }
                 }
-                Ok((loss, grad))
+                Ok(loss)
             }
             Loss::RasterMse { target } => {
                 check("raster_mse", spikes.len(), target.len())?;
@@ -142,9 +172,9 @@ impl Loss {
                 for (k, (&s, &y)) in spikes.iter().zip(target).enumerate() {
                     let e = s.to_f64() - y;
                     loss += e * e * scale;
-                    grad[k] = E::from_f64(2.0 * e * scale);
+                    add(k, 2.0 * e * scale);
                 }
-                Ok((loss, grad))
+                Ok(loss)
             }
             Loss::RateCrossEntropy { class } => {
                 check("rate_cross_entropy", batch, class.len())?;
@@ -159,24 +189,26 @@ impl Loss {
                 for (b, &c) in class.iter().enumerate() {
                     let rates: Vec<f64> = (0..n)
                         .map(|j| {
-                            (0..steps).map(|t| spikes[at(b, t, j)].to_f64()).sum::<f64>()
+                            (0..steps)
+                                .map(|t| spikes[at(b, t, j)].to_f64())
+                                .sum::<f64>()
                                 / steps.max(1) as f64
                         })
                         .collect();
                     let max = rates.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                     let z: f64 = rates.iter().map(|r| (r - max).exp()).sum();
                     loss += (z.ln() + max - rates[c]) / batch as f64;
-                    for j in 0..n {
-                        let p = (rates[j] - max).exp() / z;
+                    for (j, &r) in rates.iter().enumerate() {
+                        let p = (r - max).exp() / z;
                         let d = (p - if j == c { 1.0 } else { 0.0 })
                             / batch as f64
                             / steps.max(1) as f64;
                         for t in 0..steps {
-                            grad[at(b, t, j)] = E::from_f64(d);
+                            add(at(b, t, j), d);
                         }
                     }
                 }
-                Ok((loss, grad))
+                Ok(loss)
             }
         }
     }
@@ -191,7 +223,8 @@ pub fn loss_on_tape<E: Dtype + Real, T: Tape<E, Cpu>>(
     let (batch, steps, n) = *spikes.shape();
     let (spikes, mut tape) = spikes.split_tape();
     let values: Vec<E> = crate::layer::values(&spikes);
-    let (value, grad) = loss.value_and_gradient(&values, batch, steps, n)?;
+    let value = loss.value(&values, batch, steps, n)?;
+    let loss = loss.clone();
     let out: Tensor<(), E, Cpu> = spikes
         .device()
         .tensor_from_vec(vec![<E as Real>::from_f64(value)], ());
@@ -199,10 +232,9 @@ pub fn loss_on_tape<E: Dtype + Real, T: Tape<E, Cpu>>(
     tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
         grads.try_alloc_for(&o_ghost)?;
         let g_out = grads.get(&o_ghost).as_vec()[0].to_f64();
-        let g_out = <E as Real>::from_f64(g_out);
-        for (d, &g) in grads.get_or_alloc_mut(&s_ghost)?.iter_mut().zip(&grad) {
-            *d += g * g_out;
-        }
+        let dst: &mut [E] = grads.get_or_alloc_mut(&s_ghost)?;
+        // The targets were checked in the forward pass, so the gradient cannot fail here.
+        let _ = loss.eval(&values, batch, steps, n, Some((dst, g_out)));
         Ok(())
     });
     Ok(out.put_tape(tape))

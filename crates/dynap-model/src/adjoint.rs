@@ -214,7 +214,9 @@ impl<T: Real> Simulator<T> {
                 steps,
             });
         }
-        let (data, channels, w_in) = self.check_input(&input)?;
+        // The forward pass checked the input's values; here only its shape (a different input of the
+        // same shape gives a gradient at the wrong point, not a crash).
+        let (data, channels, w_in) = self.input_parts(&input)?;
         let n = self.n;
         let len = batch * steps * n;
         for g in [
@@ -513,7 +515,7 @@ impl<T: Real> Simulator<T> {
                 for &i in &scratch.active {
                     let si = s_prev[i];
                     for (gw, &d) in g.w_rec[i * n..(i + 1) * n].iter_mut().zip(drive) {
-                        *gw = *gw + si * d;
+                        *gw = si.mul_add(d, *gw);
                     }
                 }
                 // The previous spikes also reach every neuron through w_rec: a_s_i += sum_j W_ij drive_j,
@@ -525,7 +527,7 @@ impl<T: Real> Simulator<T> {
                             for (a, &w) in
                                 a_s[..n].iter_mut().zip(&self.w_rec_t[j * n..(j + 1) * n])
                             {
-                                *a = *a + w * d;
+                                *a = w.mul_add(d, *a);
                             }
                         }
                     }
@@ -545,7 +547,7 @@ impl<T: Real> Simulator<T> {
                         let g_w_in = &mut g.w_in;
                         for_each_nonzero(xt, |kk, sk| {
                             for (gw, &d) in g_w_in[kk * n..(kk + 1) * n].iter_mut().zip(drive) {
-                                *gw = *gw + sk * d;
+                                *gw = sk.mul_add(d, *gw);
                             }
                         });
                         if !g.input.is_empty() {

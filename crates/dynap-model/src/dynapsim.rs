@@ -498,7 +498,8 @@ impl<T: Real> Simulator<T> {
 
     /// The input's data, its channel count and the input weights it goes through, after checking its
     /// shape and values.
-    pub(crate) fn check_input<'i>(
+    /// The input's data, channel count and input weights, after checking its shape only.
+    pub(crate) fn input_parts<'i>(
         &'i self,
         input: &Input<'i, T>,
     ) -> Result<CheckedInput<'i, T>, Error> {
@@ -519,6 +520,15 @@ impl<T: Real> Simulator<T> {
                 found_len: data.len(),
             });
         }
+        Ok((data, channels, w_in))
+    }
+
+    pub(crate) fn check_input<'i>(
+        &'i self,
+        input: &Input<'i, T>,
+    ) -> Result<CheckedInput<'i, T>, Error> {
+        let (_, steps) = input.dims();
+        let (data, channels, w_in) = self.input_parts(input)?;
         // A branch-free pass first (it vectorises); the position only when something is wrong.
         let all_finite = data.iter().fold(true, |ok, x| ok & x.is_finite());
         if let Some(i) = (!all_finite)

@@ -50,6 +50,10 @@ pub trait Real:
     fn kernel_exp(self) -> Self;
     /// The ceiling used inside the time loop, exact for `|x| < 2^31`.
     fn kernel_ceil(self) -> Self;
+    /// `self * a + b` with one rounding (IEEE fused multiply-add): the same bits on every CPU (an FMA
+    /// instruction where the kernel is compiled with FMA, the C library's `fma` elsewhere). Used only by
+    /// the reverse pass, whose sums need not follow Rockpool's operation order.
+    fn mul_add(self, a: Self, b: Self) -> Self;
 
     /// `max(self, lo)` with `lo` returned on ties, as `jnp.clip(x, lo)` does in value.
     #[inline(always)]
@@ -98,6 +102,10 @@ impl Real for f32 {
     fn kernel_ceil(self) -> Self {
         crate::transcendental::ceil_f32(self)
     }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
 }
 
 impl Real for f64 {
@@ -139,5 +147,9 @@ impl Real for f64 {
     #[inline(always)]
     fn kernel_ceil(self) -> Self {
         f64::ceil(self)
+    }
+    #[inline(always)]
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
     }
 }

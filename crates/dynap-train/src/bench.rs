@@ -173,6 +173,14 @@ pub fn training_rate(iterations: usize) -> f64 {
     config.training.checkpoint_every = 0;
     let raster = crate::experiment::rasters(&config);
     let progress = crate::experiment::Progress::default();
-    crate::experiment::train(&config, &raster, crate::experiment::Run::Plain, 0, None, false, &progress)
-        .map_or(f64::NAN, |t| t.iterations_per_second)
+    crate::experiment::train(
+        &config,
+        &raster,
+        crate::experiment::Run::Plain,
+        0,
+        None,
+        false,
+        &progress,
+    )
+    .map_or(f64::NAN, |t| t.iterations_per_second)
 }

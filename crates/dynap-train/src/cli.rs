@@ -133,16 +133,35 @@ const ROCKPOOL_TRAIN_SCRIPT: &str = include_str!("../../../benches/reference/tra
 
 /// Rockpool's training iterations per second on the frozen-noise network (`train_rockpool.py`).
 fn rockpool_training_rate(python: &Path) -> Result<f64, String> {
-    let script = std::env::temp_dir().join(format!("dynap-train-rockpool-{}.py", std::process::id()));
-    write_atomic(&script, ROCKPOOL_TRAIN_SCRIPT.as_bytes()).map_err(|e| format!("cannot write {}: {e}", script.display()))?;
-    eprintln!("running Rockpool's training loop with {} ...", python.display());
-    let out = Command::new(python).arg(&script).output().map_err(|e| format!("cannot run {}: {e}", python.display()));
+    let script =
+        std::env::temp_dir().join(format!("dynap-train-rockpool-{}.py", std::process::id()));
+    write_atomic(&script, ROCKPOOL_TRAIN_SCRIPT.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", script.display()))?;
+    eprintln!(
+        "running Rockpool's training loop with {} ...",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(&script)
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python.display()));
     let _ = std::fs::remove_file(&script);
     let out = out?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
-        .find_map(|l| l.strip_prefix("iterations_per_second ").and_then(|v| v.trim().parse().ok()))
-        .ok_or_else(|| format!("train_rockpool.py failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")))
+        .find_map(|l| {
+            l.strip_prefix("iterations_per_second ")
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .ok_or_else(|| {
+            format!(
+                "train_rockpool.py failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            )
+        })
 }
 
 struct BenchArgs {
@@ -417,7 +436,10 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
     };
     println!(
         "training the frozen-noise network (60 -> 2 recurrent, 2 patterns x 500 steps, Adam), one core: {ours:.0} it/s{}",
-        theirs.map_or(String::new(), |r| format!(", Rockpool {r:.0} it/s ({:.1}x)", ours / r))
+        theirs.map_or(String::new(), |r| format!(
+            ", Rockpool {r:.0} it/s ({:.1}x)",
+            ours / r
+        ))
     );
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();

@@ -185,7 +185,7 @@ impl Config {
             let key = e
                 .span()
                 .and_then(|s| text.get(..s.start))
-                .map(|before| format!("line {}", before.lines().count().max(1)))
+                .map(|before| format!("line {}", before.matches('\n').count() + 1))
                 .unwrap_or_else(|| "(file)".into());
             ConfigError {
                 key,

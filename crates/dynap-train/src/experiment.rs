@@ -254,8 +254,10 @@ pub fn train(
         config.training.batch_size
     };
     let noise = run == Run::Noise;
-    let full: Tensor<(usize, usize, usize), f32, Cpu> =
-        dev.tensor_from_vec(raster.data.iter().map(|&v| v as f32).collect(), (raster.samples, steps, raster.channels));
+    let full: Tensor<(usize, usize, usize), f32, Cpu> = dev.tensor_from_vec(
+        raster.data.iter().map(|&v| v as f32).collect(),
+        (raster.samples, steps, raster.channels),
+    );
     let started = Instant::now();
     let mut block = usize::MAX;
     for it in start_iteration..config.training.iterations {
@@ -283,7 +285,14 @@ pub fn train(
             full.clone()
         } else {
             let len = steps * raster.channels;
-            let data = classes.iter().flat_map(|&c| raster.data[c * len..(c + 1) * len].iter().map(|&v| v as f32)).collect();
+            let data = classes
+                .iter()
+                .flat_map(|&c| {
+                    raster.data[c * len..(c + 1) * len]
+                        .iter()
+                        .map(|&v| v as f32)
+                })
+                .collect();
             dev.tensor_from_vec(data, (classes.len(), steps, raster.channels))
         };
         let loss = loss_for(config, &classes, steps, n);
