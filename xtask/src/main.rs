@@ -19,22 +19,21 @@ fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
+/// `cargo run` of the `dynap` program in release mode, before its arguments.
+const RUN_DYNAP: [&str; 8] = [
+    "run",
+    "--quiet",
+    "--release",
+    "--package",
+    "dynap-train",
+    "--bin",
+    "dynap",
+    "--",
+];
+
 /// Builds `dynap` in release mode and runs it with `args`; returns its exit code.
 fn dynap(args: &[String]) -> ExitCode {
-    let status = cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "dynap-train",
-            "--bin",
-            "dynap",
-            "--",
-        ])
-        .args(args)
-        .status();
-    exit_of(status)
+    exit_of(cargo().args(RUN_DYNAP).args(args).status())
 }
 
 fn exit_of(status: std::io::Result<std::process::ExitStatus>) -> ExitCode {
@@ -48,9 +47,12 @@ fn exit_of(status: std::io::Result<std::process::ExitStatus>) -> ExitCode {
 }
 
 fn ci() -> ExitCode {
-    let steps: [&[&str]; 4] = [
-        &["fmt", "--all", "--", "--check"],
-        &[
+    let golden = |dir: &'static str| -> Vec<&'static str> {
+        RUN_DYNAP.iter().copied().chain(["golden", dir]).collect()
+    };
+    let steps: [Vec<&str>; 5] = [
+        vec!["fmt", "--all", "--", "--check"],
+        vec![
             "clippy",
             "--workspace",
             "--all-targets",
@@ -58,23 +60,13 @@ fn ci() -> ExitCode {
             "-D",
             "warnings",
         ],
-        &["test", "--workspace"],
-        &[
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            "dynap-train",
-            "--bin",
-            "dynap",
-            "--",
-            "golden",
-            "tests/fixtures/golden",
-        ],
+        vec!["test", "--workspace"],
+        golden("tests/fixtures/golden"),
+        golden("tests/fixtures/golden_generated"),
     ];
-    for step in steps {
+    for step in &steps {
         eprintln!("xtask ci: cargo {}", step.join(" "));
-        let code = exit_of(cargo().args(step).status());
+        let code = exit_of(cargo().args(step.iter()).status());
         if code != ExitCode::SUCCESS {
             eprintln!("xtask ci: `cargo {}` failed", step.join(" "));
             return code;

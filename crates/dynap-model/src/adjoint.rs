@@ -17,9 +17,10 @@
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
 use crate::dynapsim::{
-    Input, Isa, LANES, RunOptions, Scratch, Simulator, State, Trace, for_each_nonzero,
+    Input, LANES, RunOptions, Scratch, Simulator, State, Trace, for_each_nonzero,
 };
 use crate::error::Error;
+use crate::isa::Isa;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
 use crate::real::Real;
@@ -337,17 +338,7 @@ impl<T: Real> Simulator<T> {
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
-        match self.isa {
-            Isa::Baseline => reverse_one_baseline(self, tape, tape_b, xs, w_in, outs, g, scratch),
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::Avx2` is only ever chosen by `Isa::detect`, after the CPU reported AVX2 and
-            // FMA, which is all `reverse_one_avx2` requires. The test
-            // `both_instruction_sets_give_the_same_gradients` checks this path against the baseline one.
-            #[allow(unsafe_code)]
-            Isa::Avx2 => unsafe {
-                reverse_one_avx2(self, tape, tape_b, xs, w_in, outs, g, scratch)
-            },
-        }
+        reverse_kernel(self, self.isa, tape, tape_b, xs, w_in, outs, g, scratch);
     }
 
     /// The reverse pass of one batch element. Inlined into the per-instruction-set entry points.
@@ -665,11 +656,7 @@ impl<T: Real> Simulator<T> {
     }
 }
 
-/// [`Simulator::reverse_one_body`] compiled for the target's baseline.
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn reverse_one_baseline<T: Real>(
-    sim: &Simulator<T>,
+isa_kernel!(reverse_kernel => reverse_one_body(
     tape: &Tape<T>,
     tape_b: &[T],
     xs: &[T],
@@ -677,27 +664,7 @@ fn reverse_one_baseline<T: Real>(
     outs: [Option<&[T]>; 5],
     g: &mut ElementGradients<T>,
     scratch: &mut ReverseScratch<T>,
-) {
-    sim.reverse_one_body(tape, tape_b, xs, w_in, outs, g, scratch);
-}
-
-/// [`Simulator::reverse_one_body`] compiled with AVX2 and FMA enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn reverse_one_avx2<T: Real>(
-    sim: &Simulator<T>,
-    tape: &Tape<T>,
-    tape_b: &[T],
-    xs: &[T],
-    w_in: Option<&[T]>,
-    outs: [Option<&[T]>; 5],
-    g: &mut ElementGradients<T>,
-    scratch: &mut ReverseScratch<T>,
-) {
-    sim.reverse_one_body(tape, tape_b, xs, w_in, outs, g, scratch);
-}
+));
 
 /// `sum_j a_j b_j`, in a fixed order.
 #[inline(always)]

@@ -25,6 +25,7 @@
 //! pulse widths `t(I, C) = Vth C / I`, and primes marking the floor at `Io`.
 
 use crate::error::Error;
+use crate::isa::Isa;
 use crate::network::Network;
 use crate::param::NeuronParams;
 use crate::real::Real;
@@ -702,19 +703,9 @@ impl<T: Real> Simulator<T> {
         traces: Option<[&mut [T]; 4]>,
         tape: Option<(&mut [T], usize)>,
     ) {
-        match self.isa {
-            Isa::Baseline => {
-                run_steps_baseline(self, scratch, xs, w_in, steps, spikes, traces, tape)
-            }
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: `Isa::Avx2` is only ever chosen by `Isa::detect`, after the CPU reported AVX2 and
-            // FMA, which is all `run_steps_avx2` requires. The unit test
-            // `both_instruction_sets_give_the_same_bits` checks this path against the baseline one.
-            #[allow(unsafe_code)]
-            Isa::Avx2 => unsafe {
-                run_steps_avx2(self, scratch, xs, w_in, steps, spikes, traces, tape)
-            },
-        }
+        run_steps_kernel(
+            self, self.isa, scratch, xs, w_in, steps, spikes, traces, tape,
+        );
     }
 
     /// Runs `steps` steps of one batch element from the padded state in `scratch`, writing the spikes
@@ -1022,38 +1013,7 @@ fn step_body<T: Real>(
     }
 }
 
-/// The instruction set the neuron loop is compiled for, chosen once per simulator.
-///
-/// Both compile the same operations (IEEE-exact adds, multiplies, divisions and selects; Rust never
-/// contracts a multiply and an add into an FMA), so they give the same bits; AVX2 does 8 neurons per
-/// instruction instead of 4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Isa {
-    /// The target's baseline (SSE2 on x86-64).
-    Baseline,
-    /// AVX2 and FMA, detected at run time.
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-}
-
-impl Isa {
-    fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Baseline
-    }
-}
-
-/// [`Simulator::run_steps_body`] compiled for the target's baseline.
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn run_steps_baseline<T: Real>(
-    sim: &Simulator<T>,
+isa_kernel!(run_steps_kernel => run_steps_body(
     scratch: &mut Scratch<T>,
     xs: &[T],
     w_in: Option<&[T]>,
@@ -1061,27 +1021,7 @@ fn run_steps_baseline<T: Real>(
     spikes: Option<&mut [T]>,
     traces: Option<[&mut [T]; 4]>,
     tape: Option<(&mut [T], usize)>,
-) {
-    sim.run_steps_body(scratch, xs, w_in, steps, spikes, traces, tape);
-}
-
-/// [`Simulator::run_steps_body`] compiled with AVX2 and FMA enabled.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn run_steps_avx2<T: Real>(
-    sim: &Simulator<T>,
-    scratch: &mut Scratch<T>,
-    xs: &[T],
-    w_in: Option<&[T]>,
-    steps: usize,
-    spikes: Option<&mut [T]>,
-    traces: Option<[&mut [T]; 4]>,
-    tape: Option<(&mut [T], usize)>,
-) {
-    sim.run_steps_body(scratch, xs, w_in, steps, spikes, traces, tape);
-}
+));
 
 /// Per-thread buffers of one run, allocated once.
 pub(crate) struct Scratch<T> {

@@ -51,6 +51,8 @@
 //! * [`read_npy`]: NumPy arrays, for weights saved by Python tools;
 //! * [`Tolerance`]: relative + absolute comparison of numbers.
 
+#[macro_use]
+mod isa;
 mod adjoint;
 mod biasgen;
 mod dynapsim;

@@ -468,42 +468,20 @@ fn print_table(config: &Config, per_run: &[(Run, Vec<SeedResult>)]) {
         config.evaluation.chips
     );
     for (run, results) in per_run {
-        let all: Vec<String> = config
-            .evaluation
-            .percents
+        let fractions = |p: u32| results.iter().map(move |r| robustness_at(r, p));
+        let levels = &config.evaluation.percents;
+        let all: Vec<String> = levels
             .iter()
             .map(|&p| {
-                let v = results
-                    .iter()
-                    .map(|r| {
-                        r.evaluation
-                            .robustness
-                            .iter()
-                            .find(|x| x.0 == p)
-                            .map_or(0.0, |x| x.1)
-                    })
-                    .sum::<f64>()
-                    / results.len().max(1) as f64;
-                format!("{p}%: {:.0}%", v * 100.0)
+                format!(
+                    "{p}%: {:.0}%",
+                    fractions(p).sum::<f64>() / results.len().max(1) as f64 * 100.0
+                )
             })
             .collect();
-        let worst: Vec<String> = config
-            .evaluation
-            .percents
+        let worst: Vec<String> = levels
             .iter()
-            .map(|&p| {
-                let v = results
-                    .iter()
-                    .map(|r| {
-                        r.evaluation
-                            .robustness
-                            .iter()
-                            .find(|x| x.0 == p)
-                            .map_or(0.0, |x| x.1)
-                    })
-                    .fold(1.0, f64::min);
-                format!("{:.0}%", v * 100.0)
-            })
+            .map(|&p| format!("{:.0}%", fractions(p).fold(1.0, f64::min) * 100.0))
             .collect();
         println!(
             "{:<6} mean over seeds {}; worst seed {}",
