@@ -401,17 +401,14 @@ impl<T: Real> Simulator<T> {
                     (&mut *a_vmem, outs[4]),
                 ] {
                     if let Some(o) = out {
-                        for (a, &v) in adj[..n].iter_mut().zip(&o[t * n..(t + 1) * n]) {
-                            *a = *a + v;
-                        }
+                        add_assign(&mut adj[..n], &o[t * n..(t + 1) * n]);
                     }
                 }
                 // The drive of step t, recomputed: recurrent from the previous spikes, external input.
                 let s_prev = field(prev, 5, np);
                 scratch.active.clear();
-                scratch
-                    .active
-                    .extend((0..n).filter(|&i| s_prev[i] != T::ZERO));
+                let active = &mut scratch.active;
+                for_each_nonzero(&s_prev[..n], |i, _| active.push(i));
                 scratch.rec.fill(T::ZERO);
                 for &i in &scratch.active {
                     let si = s_prev[i];
@@ -665,6 +662,15 @@ isa_kernel!(reverse_kernel => reverse_one_body(
     g: &mut ElementGradients<T>,
     scratch: &mut ReverseScratch<T>,
 ));
+
+/// `dst += src`, elementwise. A function of its own so the compiler knows the two do not alias and
+/// vectorises the loop.
+#[inline(always)]
+fn add_assign<T: Real>(dst: &mut [T], src: &[T]) {
+    for (a, &v) in dst.iter_mut().zip(src) {
+        *a = *a + v;
+    }
+}
 
 /// `sum_j a_j b_j`, in a fixed order.
 #[inline(always)]
