@@ -86,6 +86,7 @@ pub struct DynapSimLayer<E> {
     checkpoint_every: usize,
     threads: usize,
     input_gradient: bool,
+    pack: bool,
 }
 
 impl<E: Dtype + Real> DynapSimLayer<E> {
@@ -120,6 +121,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             checkpoint_every: 1,
             threads: 0,
             input_gradient: false,
+            pack: true,
         })
     }
 
@@ -146,6 +148,13 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     /// `w_in` per step).
     pub fn with_input_gradient(mut self) -> DynapSimLayer<E> {
         self.input_gradient = true;
+        self
+    }
+
+    /// Runs every batch element on its own, even for a small network whose copies would otherwise run
+    /// side by side as one element (the results are the same; this is for comparisons).
+    pub fn without_packing(mut self) -> DynapSimLayer<E> {
+        self.pack = false;
         self
     }
 
@@ -243,13 +252,18 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             .into());
         }
         let net = self.network(params);
-        let sim = Simulator::<E>::new(&net)?.with_spike_function(self.spike);
+        // A small network wastes most of a vector's lanes on padding; its batch copies then run side by
+        // side as one element (block-diagonal weights): the same arithmetic per neuron, half the steps.
+        let pack = Pack::choose(n, batch, self.pack);
+        let sim_net = pack.network(&net);
+        let sim = Simulator::<E>::new(&sim_net)?.with_spike_function(self.spike);
         let (input, mut tape) = input.split_tape();
-        let data = values(&input);
+        let data = pack.input(values(&input), steps, channels);
+        let (sim_batch, sim_steps) = (batch / pack.copies, steps);
         let x = Input::Spikes {
             data: &data,
-            batch,
-            steps,
+            batch: sim_batch,
+            steps: sim_steps,
         };
         let options = RunOptions {
             threads: self.threads,
@@ -259,7 +273,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         if !T::OWNS_TAPE {
             let trace = sim.run(x, None, &options)?;
             return Ok(dev
-                .tensor_from_vec(trace.spikes, (batch, steps, n))
+                .tensor_from_vec(pack.output(trace.spikes, steps, n), (batch, steps, n))
                 .put_tape(tape));
         }
         let reuse = self.tapes.lock().ok().and_then(|mut pool| pool.pop());
@@ -267,7 +281,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             sim.run_taped_reusing(x, None, &options, self.checkpoint_every, reuse)?;
         let pool = Arc::clone(&self.tapes);
         let out: Tensor<(usize, usize, usize), E, Cpu> =
-            dev.tensor_from_vec(trace.spikes, (batch, steps, n));
+            dev.tensor_from_vec(pack.output(trace.spikes, steps, n), (batch, steps, n));
         let ghosts = Ghosts {
             out: out.clone(),
             input: input.clone(),
@@ -285,16 +299,18 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             threads: self.threads,
             input: self.input_gradient,
         };
+        let n_in = channels;
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
             let x = Input::Spikes {
                 data: &data,
-                batch,
-                steps,
+                batch: sim_batch,
+                steps: sim_steps,
             };
             let g = {
                 let g_out: &[E] = grads.get_or_alloc_mut(&ghosts.out)?;
+                let g_out = pack.input(g_out.to_vec(), steps, n);
                 let outs = OutputGradients {
-                    spikes: Some(g_out),
+                    spikes: Some(&g_out),
                     ..Default::default()
                 };
                 // The input, shapes and tape are this run's own, so the reverse pass cannot refuse them.
@@ -304,19 +320,27 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             if let Ok(mut pool) = pool.lock() {
                 pool.push(sim_tape);
             }
+            let g_w_in = g
+                .w_in
+                .as_ref()
+                .map(|m| pack.fold_matrix(m, n_in, n))
+                .unwrap_or_default();
+            add_into(grads.get_or_alloc_mut(&ghosts.w_in)?, &g_w_in);
             add_into(
-                grads.get_or_alloc_mut(&ghosts.w_in)?,
-                g.w_in.as_ref().map_or(&[][..], Matrix::as_slice),
+                grads.get_or_alloc_mut(&ghosts.w_rec)?,
+                &pack.fold_matrix(&g.w_rec, n, n),
             );
-            add_into(grads.get_or_alloc_mut(&ghosts.w_rec)?, g.w_rec.as_slice());
             if let Some(gi) = &g.input {
-                add_into(grads.get_or_alloc_mut(&ghosts.input)?, gi);
+                add_into(
+                    grads.get_or_alloc_mut(&ghosts.input)?,
+                    &pack.output(gi.clone(), steps, n_in),
+                );
             }
             if !training.currents.is_empty() {
                 let groups = training.groups(n);
                 let mut g_log = vec![0.0; training.currents.len() * groups];
                 for (k, &p) in training.currents.iter().enumerate() {
-                    let gp = g.current(p).expect("a current");
+                    let gp = pack.fold_vector(g.current(p).expect("a current"), n);
                     for j in 0..n {
                         // d loss / d log I = I d loss / d I, summed over the neurons sharing the value.
                         g_log[k * groups + training.group_of(j)] += gp[j] * currents[k][j];
@@ -327,6 +351,106 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             Ok(())
         });
         Ok(out.put_tape(tape))
+    }
+}
+
+/// The batch copies of a small network run side by side as one simulated element (see
+/// `DynapSimLayer::forward`): `copies` copies, block-diagonal weights, per-neuron parameters repeated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Pack {
+    copies: usize,
+}
+
+impl Pack {
+    /// Packs the whole batch into one element when a vector of 8 lanes holds all its copies.
+    fn choose(n: usize, batch: usize, allowed: bool) -> Pack {
+        if allowed && batch > 1 && n > 0 && batch * n <= 8 {
+            Pack { copies: batch }
+        } else {
+            Pack { copies: 1 }
+        }
+    }
+
+    fn network(&self, net: &Network) -> Network {
+        let c = self.copies;
+        if c == 1 {
+            return net.clone();
+        }
+        let n = net.neurons();
+        let mut out = net.clone();
+        for p in Param::ALL {
+            let v = net.params.get(p).to_vec();
+            *out.params.get_mut(p) = (0..c).flat_map(|_| v.iter().copied()).collect();
+        }
+        let block = |m: &Matrix| {
+            let (r, k) = (m.rows(), m.cols());
+            let mut big = Matrix::zeros(c * r, c * k);
+            for b in 0..c {
+                for i in 0..r {
+                    big.as_mut_slice()
+                        [(b * r + i) * c * k + b * k..(b * r + i) * c * k + (b + 1) * k]
+                        .copy_from_slice(m.row(i));
+                }
+            }
+            big
+        };
+        out.w_in = net.w_in.as_ref().map(block);
+        out.w_rec = block(&net.w_rec);
+        debug_assert_eq!(out.neurons(), c * n);
+        out
+    }
+
+    /// `[batch, steps, k]` -> `[batch / copies, steps, copies * k]`.
+    fn input<E: Copy>(&self, data: Vec<E>, steps: usize, k: usize) -> Vec<E> {
+        let c = self.copies;
+        if c == 1 {
+            return data;
+        }
+        let mut out = Vec::with_capacity(data.len());
+        for t in 0..steps {
+            for b in 0..c {
+                out.extend_from_slice(&data[(b * steps + t) * k..(b * steps + t + 1) * k]);
+            }
+        }
+        out
+    }
+
+    /// `[batch / copies, steps, copies * k]` -> `[batch, steps, k]`.
+    fn output<E: Copy>(&self, data: Vec<E>, steps: usize, k: usize) -> Vec<E> {
+        let c = self.copies;
+        if c == 1 {
+            return data;
+        }
+        let mut out = Vec::with_capacity(data.len());
+        for b in 0..c {
+            for t in 0..steps {
+                out.extend_from_slice(&data[(t * c + b) * k..(t * c + b + 1) * k]);
+            }
+        }
+        out
+    }
+
+    /// The gradient of a shared `[rows, cols]` matrix: the sum of the diagonal blocks.
+    fn fold_matrix(&self, m: &Matrix, rows: usize, cols: usize) -> Vec<f64> {
+        let c = self.copies;
+        let mut out = vec![0.0; rows * cols];
+        for b in 0..c {
+            for i in 0..rows {
+                for j in 0..cols {
+                    out[i * cols + j] += m.get(b * rows + i, b * cols + j);
+                }
+            }
+        }
+        out
+    }
+
+    /// The gradient of a shared per-neuron vector: the sum over copies.
+    fn fold_vector(&self, v: &[f64], n: usize) -> Vec<f64> {
+        let mut out = vec![0.0; n];
+        for (k, &x) in v.iter().enumerate() {
+            out[k % n] += x;
+        }
+        out
     }
 }
 
@@ -460,6 +584,58 @@ mod tests {
         let trained = layer.network(&params);
         assert!(trained.params.i_tau_mem.iter().all(|&v| v > 0.0));
         assert_ne!(trained.params.i_tau_mem, net.params.i_tau_mem);
+    }
+
+    #[test]
+    fn packing_small_batches_changes_nothing_but_speed() {
+        let dev = Cpu::default();
+        let (n_in, steps) = (20, 150);
+        let (net, input, loss) = task(n_in, steps);
+        let training = CurrentTraining {
+            currents: vec![Param::ItauMem, Param::Idc],
+            sharing: Sharing::PerNeuron,
+        };
+        let x: Tensor<(usize, usize, usize), f64, Cpu> =
+            dev.tensor_from_vec(input, (2, steps, n_in));
+        let run = |layer: DynapSimLayer<f64>| {
+            let layer = layer.with_input_gradient();
+            let params = layer.init_params(&dev);
+            let out = layer.forward(&params, x.leaky_trace()).unwrap();
+            let spikes = out.as_vec();
+            let g = loss_on_tape(out, &loss).unwrap().backward();
+            let get = |t: &Tensor<(usize, usize), f64, Cpu>| g.get(t).as_vec();
+            (
+                spikes,
+                get(&params.w_in),
+                get(&params.w_rec),
+                get(&params.log_currents),
+                g.get(&x).as_vec(),
+            )
+        };
+        let packed = run(DynapSimLayer::<f64>::new(net.clone(), training.clone()).unwrap());
+        let plain = run(DynapSimLayer::<f64>::new(net, training)
+            .unwrap()
+            .without_packing());
+        assert_eq!(packed.0, plain.0, "spikes");
+        assert!(packed.0.iter().sum::<f64>() > 5.0);
+        for (k, (a, b)) in [
+            (&packed.1, &plain.1),
+            (&packed.2, &plain.2),
+            (&packed.3, &plain.3),
+            (&packed.4, &plain.4),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let max = b.iter().fold(0f64, |m, v| m.max(v.abs()));
+            assert!(max > 0.0, "gradient {k} is all zero");
+            for (x, y) in a.iter().zip(b.iter()) {
+                assert!(
+                    (x - y).abs() <= 1e-12 * max,
+                    "gradient {k}: packed {x:e}, unpacked {y:e}"
+                );
+            }
+        }
     }
 
     #[test]
