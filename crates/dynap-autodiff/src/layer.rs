@@ -234,14 +234,45 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     }
 
     /// Runs the layer on input spikes `[batch, steps, Nin]` and returns the output spike counts
-    /// `[batch, steps, N]`. With a tape, the backward pass is the fused adjoint.
+    /// `[batch, steps, N]`. With a tape, the backward pass is the fused adjoint (and, with
+    /// [`DynapSimLayer::with_input_gradient`], reaches the input tensor).
     pub fn forward<T: Tape<E, Cpu>>(
         &self,
         params: &LayerParams<E>,
         input: Raster<E, T>,
     ) -> Result<Raster<E, T>, Error> {
         let (batch, steps, channels) = *input.shape();
-        let n = self.neurons();
+        self.check_channels(batch, steps, channels)?;
+        let pack = Pack::choose(self.neurons(), batch, self.pack);
+        let (input, tape) = input.split_tape();
+        let data = Arc::new(pack.input(values(&input), steps, channels));
+        self.run(
+            params,
+            data,
+            (batch, steps, channels),
+            pack,
+            tape,
+            Some(input),
+        )
+    }
+
+    /// Runs the layer on input spikes held once for many passes ([`SpikeInput`]: a training set that
+    /// does not change between iterations is neither copied out of dfdx nor re-laid out per pass) and
+    /// records on `tape` (for training, `OwnedTape::default()`). The input receives no gradient.
+    pub fn forward_input<T: Tape<E, Cpu>>(
+        &self,
+        params: &LayerParams<E>,
+        input: &SpikeInput<E>,
+        tape: T,
+    ) -> Result<Raster<E, T>, Error> {
+        let shape = (input.batch, input.steps, input.channels);
+        self.check_channels(shape.0, shape.1, shape.2)?;
+        let pack = Pack::choose(self.neurons(), input.batch, self.pack);
+        let data = input.packed(pack);
+        self.run(params, data, shape, pack, tape, None)
+    }
+
+    fn check_channels(&self, batch: usize, steps: usize, channels: usize) -> Result<(), Error> {
         if channels != self.input_channels() {
             return Err(dynap_model::Error::InputShape {
                 batch,
@@ -251,14 +282,25 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             }
             .into());
         }
+        Ok(())
+    }
+
+    /// The simulation and its backward operation on `tape`; `data` is the input already packed.
+    fn run<T: Tape<E, Cpu>>(
+        &self,
+        params: &LayerParams<E>,
+        data: Arc<Vec<E>>,
+        (batch, steps, channels): (usize, usize, usize),
+        pack: Pack,
+        mut tape: T,
+        input: Option<Tensor<(usize, usize, usize), E, Cpu>>,
+    ) -> Result<Raster<E, T>, Error> {
+        let n = self.neurons();
         let net = self.network(params);
         // A small network wastes most of a vector's lanes on padding; its batch copies then run side by
         // side as one element (block-diagonal weights): the same arithmetic per neuron, half the steps.
-        let pack = Pack::choose(n, batch, self.pack);
         let sim_net = pack.network(&net);
         let sim = Simulator::<E>::new(&sim_net)?.with_spike_function(self.spike);
-        let (input, mut tape) = input.split_tape();
-        let data = pack.input(values(&input), steps, channels);
         let (sim_batch, sim_steps) = (batch / pack.copies, steps);
         let x = Input::Spikes {
             data: &data,
@@ -269,7 +311,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             threads: self.threads,
             ..RunOptions::default()
         };
-        let dev = input.device().clone();
+        let dev = params.w_rec.device().clone();
         if !T::OWNS_TAPE {
             let trace = sim.run(x, None, &options)?;
             return Ok(dev
@@ -284,7 +326,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             dev.tensor_from_vec(pack.output(trace.spikes, steps, n), (batch, steps, n));
         let ghosts = Ghosts {
             out: out.clone(),
-            input: input.clone(),
+            input,
             w_in: params.w_in.clone(),
             w_rec: params.w_rec.clone(),
             log_currents: params.log_currents.clone(),
@@ -297,12 +339,12 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             .collect();
         let grad_options = GradientOptions {
             threads: self.threads,
-            input: self.input_gradient,
+            input: self.input_gradient && ghosts.input.is_some(),
         };
         let n_in = channels;
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
             let x = Input::Spikes {
-                data: &data,
+                data: data.as_slice(),
                 batch: sim_batch,
                 steps: sim_steps,
             };
@@ -330,9 +372,9 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 grads.get_or_alloc_mut(&ghosts.w_rec)?,
                 &pack.fold_matrix(&g.w_rec, n, n),
             );
-            if let Some(gi) = &g.input {
+            if let (Some(gi), Some(input)) = (&g.input, &ghosts.input) {
                 add_into(
-                    grads.get_or_alloc_mut(&ghosts.input)?,
+                    grads.get_or_alloc_mut(input)?,
                     &pack.output(gi.clone(), steps, n_in),
                 );
             }
@@ -351,6 +393,69 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             Ok(())
         });
         Ok(out.put_tape(tape))
+    }
+}
+
+/// Input spikes `[batch, steps, Nin]` kept outside dfdx for [`DynapSimLayer::forward_input`]: the
+/// values and their packed layout are made once and shared by every pass that uses them.
+#[derive(Debug)]
+pub struct SpikeInput<E> {
+    data: Arc<Vec<E>>,
+    batch: usize,
+    steps: usize,
+    channels: usize,
+    packed: Mutex<Option<(Pack, Arc<Vec<E>>)>>,
+}
+
+impl<E: Dtype + Real> SpikeInput<E> {
+    /// Spike counts `[batch, steps, channels]`, row-major; the length must be their product.
+    pub fn new(
+        data: Vec<E>,
+        batch: usize,
+        steps: usize,
+        channels: usize,
+    ) -> Result<SpikeInput<E>, Error> {
+        if batch
+            .checked_mul(steps)
+            .and_then(|v| v.checked_mul(channels))
+            != Some(data.len())
+        {
+            return Err(dynap_model::Error::InputShape {
+                batch,
+                steps,
+                channels,
+                found_len: data.len(),
+            }
+            .into());
+        }
+        Ok(SpikeInput {
+            data: Arc::new(data),
+            batch,
+            steps,
+            channels,
+            packed: Mutex::new(None),
+        })
+    }
+
+    /// The shape `(batch, steps, channels)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.batch, self.steps, self.channels)
+    }
+
+    /// The values laid out for `pack`, made on first use and kept.
+    fn packed(&self, pack: Pack) -> Arc<Vec<E>> {
+        if pack.copies == 1 {
+            return Arc::clone(&self.data);
+        }
+        let mut cache = self.packed.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cache {
+            Some((p, d)) if *p == pack => Arc::clone(d),
+            _ => {
+                let d = Arc::new(pack.input(self.data.to_vec(), self.steps, self.channels));
+                *cache = Some((pack, Arc::clone(&d)));
+                d
+            }
+        }
     }
 }
 
@@ -460,7 +565,7 @@ pub type Raster<E, T> = Tensor<(usize, usize, usize), E, Cpu, T>;
 /// The tensors the backward closure reads or writes gradients for (clones share their data).
 struct Ghosts<E: Dtype> {
     out: Tensor<(usize, usize, usize), E, Cpu>,
-    input: Tensor<(usize, usize, usize), E, Cpu>,
+    input: Option<Tensor<(usize, usize, usize), E, Cpu>>,
     w_in: Tensor<(usize, usize), E, Cpu>,
     w_rec: Tensor<(usize, usize), E, Cpu>,
     log_currents: Tensor<(usize, usize), E, Cpu>,
@@ -485,7 +590,7 @@ fn add_into<E: Real>(dst: &mut [E], src: &[f64]) {
 mod tests {
     use super::*;
     use crate::{Adam, Loss, loss_on_tape};
-    use dfdx::tensor::Trace;
+    use dfdx::tensor::{OwnedTape, Trace};
     use dfdx::tensor_ops::Backward;
 
     fn task(n_in: usize, steps: usize) -> (Network, Vec<f64>, Loss) {
@@ -636,6 +741,56 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_held_input_gives_the_same_bits_as_a_tensor_input() {
+        let dev = Cpu::default();
+        let (n_in, steps) = (20, 150);
+        let (net, input, loss) = task(n_in, steps);
+        let training = CurrentTraining {
+            currents: vec![Param::ItauMem],
+            sharing: Sharing::PerNeuron,
+        };
+        let held = SpikeInput::new(input.clone(), 2, steps, n_in).unwrap();
+        assert_eq!(held.shape(), (2, steps, n_in));
+        let x: Tensor<(usize, usize, usize), f64, Cpu> =
+            dev.tensor_from_vec(input.clone(), (2, steps, n_in));
+        for packing in [true, false] {
+            let mut layer = DynapSimLayer::<f64>::new(net.clone(), training.clone()).unwrap();
+            if !packing {
+                layer = layer.without_packing();
+            }
+            let params = layer.init_params(&dev);
+            let grads = |out: Raster<f64, OwnedTape<f64, Cpu>>| {
+                let spikes = out.as_vec();
+                let g = loss_on_tape(out, &loss).unwrap().backward();
+                let get = |t: &Tensor<(usize, usize), f64, Cpu>| g.get(t).as_vec();
+                (
+                    spikes,
+                    get(&params.w_in),
+                    get(&params.w_rec),
+                    get(&params.log_currents),
+                )
+            };
+            let from_tensor = grads(layer.forward(&params, x.leaky_trace()).unwrap());
+            // Twice: the second pass uses the kept packed layout.
+            for _ in 0..2 {
+                let out = layer.forward_input(&params, &held, OwnedTape::default());
+                assert_eq!(grads(out.unwrap()), from_tensor, "packing {packing}");
+            }
+            assert!(from_tensor.0.iter().sum::<f64>() > 5.0);
+            assert!(from_tensor.1.iter().any(|&v| v != 0.0));
+        }
+        assert!(SpikeInput::new(input, 2, steps, n_in + 1).is_err());
+        let wrong = SpikeInput::new(vec![0.0; 2 * steps * (n_in + 1)], 2, steps, n_in + 1).unwrap();
+        let layer = DynapSimLayer::<f64>::new(net, CurrentTraining::none()).unwrap();
+        let params = layer.init_params(&dev);
+        assert!(
+            layer
+                .forward_input(&params, &wrong, OwnedTape::default())
+                .is_err()
+        );
     }
 
     #[test]

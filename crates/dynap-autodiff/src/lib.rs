@@ -22,7 +22,7 @@ pub mod optimizer;
 mod reference;
 
 pub use error::Error;
-pub use layer::{CurrentTraining, DynapSimLayer, LayerParams, Raster, Sharing};
+pub use layer::{CurrentTraining, DynapSimLayer, LayerParams, Raster, Sharing, SpikeInput};
 pub use loss::{Loss, TargetShape, loss_on_tape};
 pub use optimizer::Adam;
 

@@ -4,8 +4,10 @@
 
 use crate::config::Config;
 use crate::task::{self, Metrics, Raster};
-use dynap_autodiff::dfdx::{Backward, Cpu, Tensor, TensorFromVec, Trace};
-use dynap_autodiff::{Adam, CurrentTraining, DynapSimLayer, LayerParams, Loss, loss_on_tape};
+use dynap_autodiff::dfdx::{Backward, Cpu, OwnedTape};
+use dynap_autodiff::{
+    Adam, CurrentTraining, DynapSimLayer, LayerParams, Loss, SpikeInput, loss_on_tape,
+};
 use dynap_mismatch::{Mismatch, monte_carlo};
 use dynap_model::{Input, Matrix, Network, RunOptions, Simulator};
 use rand::{Rng, SeedableRng};
@@ -254,10 +256,12 @@ pub fn train(
         config.training.batch_size
     };
     let noise = run == Run::Noise;
-    let full: Tensor<(usize, usize, usize), f32, Cpu> = dev.tensor_from_vec(
+    let full = SpikeInput::new(
         raster.data.iter().map(|&v| v as f32).collect(),
-        (raster.samples, steps, raster.channels),
-    );
+        raster.samples,
+        steps,
+        raster.channels,
+    )?;
     let started = Instant::now();
     let mut block = usize::MAX;
     for it in start_iteration..config.training.iterations {
@@ -280,9 +284,10 @@ pub fn train(
                 .map(|_| pool.swap_remove(rng.r#gen_range(0..pool.len())))
                 .collect()
         };
-        // The full batch is the same tensor every step; a minibatch is gathered.
-        let x: Tensor<(usize, usize, usize), f32, Cpu> = if batch == raster.samples {
-            full.clone()
+        // The full batch is the same input every step (held once); a minibatch is gathered.
+        let gathered;
+        let x = if batch == raster.samples {
+            &full
         } else {
             let len = steps * raster.channels;
             let data = classes
@@ -293,7 +298,8 @@ pub fn train(
                         .map(|&v| v as f32)
                 })
                 .collect();
-            dev.tensor_from_vec(data, (classes.len(), steps, raster.channels))
+            gathered = SpikeInput::new(data, classes.len(), steps, raster.channels)?;
+            &gathered
         };
         let loss = loss_for(config, &classes, steps, n);
         // Dynamic weight noise, every iteration: forward with w (1 + sigma z), d/dw = factor d/dw'.
@@ -324,7 +330,7 @@ pub fn train(
         } else {
             (params.clone(), None)
         };
-        let out = layer.forward(&used, x.leaky_trace())?;
+        let out = layer.forward_input(&used, x, OwnedTape::default())?;
         // The targets are built above for exactly this batch, so their shapes fit.
         let value = loss_on_tape(out, &loss).expect("targets built for this batch");
         let loss_value = f64::from(value.as_vec()[0]);
