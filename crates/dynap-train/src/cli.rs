@@ -30,6 +30,11 @@ golden harness are built. Quantization, mapping and devices are not built yet.";
 /// Runs the program with `args` (without the program name).
 pub fn run(args: &[String]) -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // `--help` anywhere (`dynap train --help`) prints the usage and does nothing else.
+    if args.iter().any(|a| matches!(*a, "--help" | "-h")) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match args.as_slice() {
         ["bench", rest @ ..] => match BenchArgs::parse(rest) {
             Ok(a) => run_bench(&a),
@@ -46,7 +51,7 @@ pub fn run(args: &[String]) -> ExitCode {
             );
             ExitCode::FAILURE
         }
-        ["help" | "--help" | "-h"] => {
+        ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }

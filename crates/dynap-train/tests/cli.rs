@@ -113,6 +113,16 @@ fn bad_configurations_and_arguments_get_clear_errors() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("trainig"));
     let o = dynap().args(["train", "--bogus"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // `--help` after a command prints the usage and runs nothing.
+    let o = dynap()
+        .args(["train", "--out"])
+        .arg(dir.join("help"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("usage: dynap"));
+    assert!(!dir.join("help").exists());
     let o = dynap()
         .args(["train", "--config", "/nonexistent/x.toml"])
         .output()
