@@ -835,19 +835,22 @@ impl<T: Real> Simulator<T> {
     }
 }
 
-/// Calls `f(k, v)` for every non-zero `v = xs[k]`, in order. Input spikes are sparse, so a vector test
-/// per 16 values skips the silent channels.
+/// Calls `f(k, v)` for every non-zero `v = xs[k]`, in order. Input spikes are sparse: a bit mask per
+/// 16 values (one vector compare) skips silent channels and visits the non-zero ones by their set bits,
+/// without a data-dependent branch per value.
 #[inline(always)]
 pub(crate) fn for_each_nonzero<T: Real>(xs: &[T], mut f: impl FnMut(usize, T)) {
     let chunks = xs.chunks_exact(16);
     let rest = chunks.remainder();
     for (c, chunk) in chunks.enumerate() {
-        if chunk.iter().fold(false, |any, &v| any | (v != T::ZERO)) {
-            for (k, &v) in chunk.iter().enumerate() {
-                if v != T::ZERO {
-                    f(c * 16 + k, v);
-                }
-            }
+        let mut mask = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (k, &v)| m | (u32::from(v != T::ZERO) << k));
+        while mask != 0 {
+            let k = mask.trailing_zeros() as usize;
+            f(c * 16 + k, chunk[k]);
+            mask &= mask - 1;
         }
     }
     let base = xs.len() - rest.len();
@@ -1461,6 +1464,26 @@ mod tests {
             Simulator::<f32>::new(&degenerate),
             Err(Error::Degenerate { neuron: 1, .. })
         ));
+    }
+
+    proptest! {
+        #[test]
+        fn the_nonzero_scan_visits_exactly_the_nonzero_values_in_order(
+            picks in prop::collection::vec(0usize..6, 0..70),
+        ) {
+            // Zeros (both signs) dominate; the rest are counts, a NaN and a negative value.
+            let values = [0.0f32, -0.0, 0.0, 1.0, f32::NAN, -2.5];
+            let xs: Vec<f32> = picks.iter().map(|&p| values[p]).collect();
+            let mut seen = Vec::new();
+            for_each_nonzero(&xs, |k, v| seen.push((k, v.to_bits())));
+            let expected: Vec<(usize, u32)> = xs
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(k, v)| (k, v.to_bits()))
+                .collect();
+            prop_assert_eq!(seen, expected);
+        }
     }
 
     proptest! {
