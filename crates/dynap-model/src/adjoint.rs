@@ -17,7 +17,8 @@
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
 use crate::dynapsim::{
-    Input, LANES, RunOptions, Scratch, Simulator, State, Trace, for_each_nonzero,
+    Input, LANES, RunOptions, Scratch, Simulator, State, Trace, external_drive, for_each_nonzero,
+    recurrent_drive,
 };
 use crate::error::Error;
 use crate::isa::Isa;
@@ -410,28 +411,9 @@ impl<T: Real> Simulator<T> {
                 let active = &mut scratch.active;
                 for_each_nonzero(&s_prev[..n], |i, _| active.push(i));
                 scratch.rec.fill(T::ZERO);
-                for &i in &scratch.active {
-                    let si = s_prev[i];
-                    for (r, &w) in scratch.rec[..n]
-                        .iter_mut()
-                        .zip(&self.w_rec[i * n..(i + 1) * n])
-                    {
-                        *r = *r + si * w;
-                    }
-                }
+                recurrent_drive(&mut scratch.rec[..n], &scratch.active, s_prev, &self.w_rec);
                 let xt = &xs[t * channels..(t + 1) * channels];
-                match w_in {
-                    Some(w) => {
-                        scratch.x[..n].fill(T::ZERO);
-                        let x = &mut scratch.x[..n];
-                        for_each_nonzero(xt, |kk, sk| {
-                            for (xj, &wv) in x.iter_mut().zip(&w[kk * n..(kk + 1) * n]) {
-                                *xj = *xj + sk * wv;
-                            }
-                        });
-                    }
-                    None => scratch.x[..n].copy_from_slice(xt),
-                }
+                external_drive(&mut scratch.x[..n], xt, w_in);
                 let c = &self.c;
                 let [
                     acc0,
@@ -738,7 +720,7 @@ fn reverse_step<T: Real>(
     g_thr: &mut [T],
 ) {
     let n = a_s.len() / LANES * LANES;
-    let [
+    let_cut!(n; [
         io,
         idc,
         f_dis_s,
@@ -765,42 +747,9 @@ fn reverse_step<T: Real>(
         p_timer,
         p_s,
         c_s,
-    ] = inputs;
-    macro_rules! cut {
-        ($($v:ident),*) => { $(let $v = &$v[..n];)* };
-    }
-    cut!(
-        io,
-        idc,
-        f_dis_s,
-        f_chg_s,
-        gain_s,
-        f_dis_a,
-        f_chg_a,
-        gain_a,
-        iw_ahp,
-        kappa_prime,
-        ut,
-        ut_over_kappa,
-        utk_cmem,
-        itau_m,
-        igain_m,
-        gain_m,
-        ispkthr,
-        rec,
-        x,
-        p_isyn,
-        p_iahp,
-        p_imem,
-        p_vmem,
-        p_timer,
-        p_s,
-        c_s
-    );
-    macro_rules! cut_mut {
-        ($($v:ident),*) => { $(let $v = &mut $v[..n];)* };
-    }
-    cut_mut!(
+    ] = inputs);
+    let_cut!(
+        mut n;
         a_isyn, a_iahp, a_imem, a_vmem, a_s, drive, g_fds, g_fcs, g_gs, g_fda, g_fca, g_ga, g_iwa,
         g_idc, g_itm, g_igm, g_gm, g_thr
     );

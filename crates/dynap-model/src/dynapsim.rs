@@ -742,26 +742,10 @@ impl<T: Real> Simulator<T> {
             // Recurrent drive: sum_i s_i w_rec[i][j], only over the neurons that spiked.
             rec[..n].fill(T::ZERO);
             if self.rec_nonzero {
-                for &i in active.iter() {
-                    let si = s[i];
-                    for (r, &w) in rec[..n].iter_mut().zip(&self.w_rec[i * n..(i + 1) * n]) {
-                        *r = *r + si * w;
-                    }
-                }
+                recurrent_drive(&mut rec[..n], active, s, &self.w_rec);
             }
             // External drive x_t: given, or input spikes times w_in (LinearJax), over non-zero channels.
-            let xt = &xs[t * channels..(t + 1) * channels];
-            match w_in {
-                Some(w_in) => {
-                    x[..n].fill(T::ZERO);
-                    for_each_nonzero(xt, |k, sk| {
-                        for (xj, &w) in x[..n].iter_mut().zip(&w_in[k * n..(k + 1) * n]) {
-                            *xj = *xj + sk * w;
-                        }
-                    });
-                }
-                None => x[..n].copy_from_slice(xt),
-            }
+            external_drive(&mut x[..n], &xs[t * channels..(t + 1) * channels], w_in);
             let c = &self.c;
             step_body(
                 [
@@ -835,6 +819,38 @@ impl<T: Real> Simulator<T> {
     }
 }
 
+/// Adds `s_i w_rec[i][..]` to `rec` (one row of `rec.len()` values per neuron) for every neuron `i` in
+/// `active`, in that order: the recurrent drive, shared by the forward kernel and the reverse pass's
+/// recomputation so both sum in the same order.
+#[inline(always)]
+pub(crate) fn recurrent_drive<T: Real>(rec: &mut [T], active: &[usize], s: &[T], w_rec: &[T]) {
+    let n = rec.len();
+    for &i in active {
+        let si = s[i];
+        for (r, &w) in rec.iter_mut().zip(&w_rec[i * n..(i + 1) * n]) {
+            *r = *r + si * w;
+        }
+    }
+}
+
+/// Sets `x` to the external drive of one step: the given currents `xt`, or with input weights
+/// (`[channels, x.len()]`) the input spikes `xt` times `w_in`, summed over non-zero channels in order.
+#[inline(always)]
+pub(crate) fn external_drive<T: Real>(x: &mut [T], xt: &[T], w_in: Option<&[T]>) {
+    let n = x.len();
+    match w_in {
+        Some(w_in) => {
+            x.fill(T::ZERO);
+            for_each_nonzero(xt, |k, sk| {
+                for (xj, &w) in x.iter_mut().zip(&w_in[k * n..(k + 1) * n]) {
+                    *xj = *xj + sk * w;
+                }
+            });
+        }
+        None => x.copy_from_slice(xt),
+    }
+}
+
 /// Calls `f(k, v)` for every non-zero `v = xs[k]`, in order. Input spikes are sparse: a bit mask per
 /// 16 values (one vector compare) skips silent channels and visits the non-zero ones by their set bits,
 /// without a data-dependent branch per value.
@@ -887,7 +903,7 @@ fn step_body<T: Real>(
 ) {
     // Every array is padded to a multiple of LANES; saying so lets the compiler run whole vectors.
     let n = s_s.len() / LANES * LANES;
-    let [
+    let_cut!(n; [
         rec,
         x,
         io,
@@ -908,36 +924,8 @@ fn step_body<T: Real>(
         itau_mem,
         igain_mem,
         gain_mem,
-    ] = inputs;
-    // Each slice re-cut to exactly n, one by one, so that the compiler sees every length and drops every
-    // bounds check; a check left in the loop would keep a scalar remainder loop alive.
-    macro_rules! cut {
-        ($($v:ident),*) => { $(let $v = &$v[..n];)* };
-    }
-    cut!(
-        rec,
-        x,
-        io,
-        idc,
-        ispkthr,
-        t_ref,
-        f_dis_syn,
-        f_chg_syn,
-        gain_syn,
-        f_dis_ahp,
-        f_chg_ahp,
-        gain_ahp,
-        iw_ahp,
-        kappa_prime,
-        ut,
-        ut_over_kappa,
-        utk_cmem,
-        itau_mem,
-        igain_mem,
-        gain_mem
-    );
-    let (s_isyn, s_iahp, s_imem) = (&mut s_isyn[..n], &mut s_iahp[..n], &mut s_imem[..n]);
-    let (s_vmem, s_timer) = (&mut s_vmem[..n], &mut s_timer[..n]);
+    ] = inputs);
+    let_cut!(mut n; s_isyn, s_iahp, s_imem, s_vmem, s_timer);
     // The update runs in three passes over the neurons rather than one. Each pass is a short chain of
     // operations per neuron, so the processor overlaps many neurons; in one long loop the chain
     // exp -> divisions -> ln of a single neuron left it waiting on latencies.

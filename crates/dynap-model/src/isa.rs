@@ -29,6 +29,20 @@ impl Isa {
     }
 }
 
+/// `let_cut!(n; [a, b, ...] = inputs)` binds the slices of the array `inputs`, each re-cut to exactly
+/// `n` values, and `let_cut!(mut n; a, b, ...)` re-cuts mutable slices in place. One by one, so that the
+/// compiler sees every length and drops every bounds check: a check left in a kernel's loop keeps a
+/// scalar remainder loop alive.
+macro_rules! let_cut {
+    (mut $n:expr; $($v:ident),* $(,)?) => {
+        $(let $v = &mut $v[..$n];)*
+    };
+    ($n:expr; [$($v:ident),* $(,)?] = $inputs:expr) => {
+        let [$($v),*] = $inputs;
+        $(let $v = &$v[..$n];)*
+    };
+}
+
 /// `isa_kernel!(name => body(arg: Type, ...))` defines `fn name<T: Real>(sim: &Simulator<T>, isa: Isa,
 /// args...)`, which runs the inline method `sim.body(args...)` compiled for `isa`.
 macro_rules! isa_kernel {
