@@ -7,18 +7,8 @@ mod simulation {
     use dynap_autodiff::dfdx::{Backward, Cpu, Tensor, TensorFromVec, Trace};
     use dynap_autodiff::{CurrentTraining, DynapSimLayer, Loss, loss_on_tape};
     use dynap_model::{Input, RunOptions, Simulator};
-    use dynap_train::bench::{BENCH_INPUTS, BENCH_STEPS, bench_input, bench_network};
+    use dynap_train::bench::{BENCH_INPUTS, BENCH_ROWS, BENCH_STEPS, bench_input, bench_network};
     use std::time::Duration;
-
-    const ROWS: [(usize, usize); 7] = [
-        (16, 1),
-        (16, 8),
-        (64, 1),
-        (64, 8),
-        (256, 1),
-        (256, 8),
-        (1024, 1),
-    ];
 
     fn configure<'a>(
         c: &'a mut Criterion,
@@ -36,7 +26,7 @@ mod simulation {
     /// f32, spikes only; N in {16, 64, 256} x batch {1, 8}, plus one full chip (N = 1024, batch 1).
     pub(crate) fn forward(c: &mut Criterion) {
         let mut group = configure(c, "forward_t1000");
-        for (n, batch) in ROWS {
+        for (n, batch) in BENCH_ROWS {
             let net = bench_network(n, 0);
             let input = bench_input(batch, BENCH_STEPS, n as u64);
             let sim = Simulator::<f32>::new(&net).expect("valid benchmark network");
@@ -67,7 +57,7 @@ mod simulation {
     pub(crate) fn forward_backward(c: &mut Criterion) {
         let mut group = configure(c, "forward_backward_t1000");
         let dev = Cpu::default();
-        for (n, batch) in ROWS {
+        for (n, batch) in BENCH_ROWS {
             let net = bench_network(n, 0);
             let layer = DynapSimLayer::<f32>::new(net, CurrentTraining::none())
                 .expect("valid benchmark network");

@@ -451,7 +451,12 @@ impl<E: Dtype + Real> SpikeInput<E> {
         match &*cache {
             Some((p, d)) if *p == pack => Arc::clone(d),
             _ => {
-                let d = Arc::new(pack.input(self.data.to_vec(), self.steps, self.channels));
+                let d = Arc::new(swap_outer(
+                    &self.data,
+                    pack.copies,
+                    self.steps,
+                    self.channels,
+                ));
                 *cache = Some((pack, Arc::clone(&d)));
                 d
             }
@@ -505,34 +510,21 @@ impl Pack {
         out
     }
 
-    /// `[batch, steps, k]` -> `[batch / copies, steps, copies * k]`.
+    /// `[batch, steps, k]` -> `[batch / copies, steps, copies * k]` (packing only ever happens with
+    /// `copies == batch`).
     fn input<E: Copy>(&self, data: Vec<E>, steps: usize, k: usize) -> Vec<E> {
-        let c = self.copies;
-        if c == 1 {
-            return data;
+        match self.copies {
+            1 => data,
+            c => swap_outer(&data, c, steps, k),
         }
-        let mut out = Vec::with_capacity(data.len());
-        for t in 0..steps {
-            for b in 0..c {
-                out.extend_from_slice(&data[(b * steps + t) * k..(b * steps + t + 1) * k]);
-            }
-        }
-        out
     }
 
     /// `[batch / copies, steps, copies * k]` -> `[batch, steps, k]`.
     fn output<E: Copy>(&self, data: Vec<E>, steps: usize, k: usize) -> Vec<E> {
-        let c = self.copies;
-        if c == 1 {
-            return data;
+        match self.copies {
+            1 => data,
+            c => swap_outer(&data, steps, c, k),
         }
-        let mut out = Vec::with_capacity(data.len());
-        for b in 0..c {
-            for t in 0..steps {
-                out.extend_from_slice(&data[(t * c + b) * k..(t * c + b + 1) * k]);
-            }
-        }
-        out
     }
 
     /// The gradient of a shared `[rows, cols]` matrix: the sum of the diagonal blocks.
@@ -561,6 +553,17 @@ impl Pack {
 
 /// A spike raster `[batch, steps, channels]` on dfdx's tape `T`.
 pub type Raster<E, T> = Tensor<(usize, usize, usize), E, Cpu, T>;
+
+/// `[a, b, k]` -> `[b, a, k]`: swaps the two outer axes of a row-major array of `k`-value rows.
+fn swap_outer<E: Copy>(data: &[E], a: usize, b: usize, k: usize) -> Vec<E> {
+    let mut out = Vec::with_capacity(data.len());
+    for j in 0..b {
+        for i in 0..a {
+            out.extend_from_slice(&data[(i * b + j) * k..(i * b + j + 1) * k]);
+        }
+    }
+    out
+}
 
 /// The tensors the backward closure reads or writes gradients for (clones share their data).
 struct Ghosts<E: Dtype> {

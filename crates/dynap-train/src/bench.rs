@@ -17,6 +17,16 @@ use std::time::{Duration, Instant};
 pub const BENCH_INPUTS: usize = 60;
 /// Time steps of the benchmark.
 pub const BENCH_STEPS: usize = 1000;
+/// The benchmark's rows `(N, batch)`: N in {16, 64, 256} x batch {1, 8}, and one full chip.
+pub const BENCH_ROWS: [(usize, usize); 7] = [
+    (16, 1),
+    (16, 8),
+    (64, 1),
+    (64, 8),
+    (256, 1),
+    (256, 8),
+    (1024, 1),
+];
 
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     // Box-Muller; one of the pair is enough here.

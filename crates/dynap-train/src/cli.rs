@@ -124,15 +124,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-const BENCH_ROWS: [(usize, usize); 7] = [
-    (16, 1),
-    (16, 8),
-    (64, 1),
-    (64, 8),
-    (256, 1),
-    (256, 8),
-    (1024, 1),
-];
 const ROCKPOOL_SCRIPT: &str = include_str!("../../../benches/reference/bench_rockpool.py");
 const ROCKPOOL_TRAIN_SCRIPT: &str = include_str!("../../../benches/reference/train_rockpool.py");
 
@@ -362,7 +353,7 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
         "spikes"
     );
     let mut rows = Vec::new();
-    for (n, batch) in BENCH_ROWS {
+    for (n, batch) in bench::BENCH_ROWS {
         let out = Command::new(&exe)
             .args([
                 "bench-row",
