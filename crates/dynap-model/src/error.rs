@@ -34,6 +34,40 @@ pub enum Error {
         /// Length found.
         found: usize,
     },
+    /// An entry of a quantized weight matrix is out of range.
+    QuantEntry {
+        /// The matrix.
+        matrix: WeightMatrix,
+        /// Row (pre-synaptic index).
+        pre: usize,
+        /// Column (post-synaptic neuron).
+        post: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A neuron is assigned to a core that has no base weight currents.
+    CoreMap {
+        /// The neuron.
+        neuron: usize,
+        /// Its core.
+        core: usize,
+        /// Number of cores with base currents.
+        cores: usize,
+    },
+    /// A base weight current is negative or not finite.
+    BaseCurrent {
+        /// The core.
+        core: usize,
+        /// Which of `Iw_0..Iw_3`.
+        index: usize,
+        /// The value (A).
+        value: f64,
+    },
+    /// Quantized weights and a network disagree on whether there are input weights.
+    QuantInputPresence {
+        /// Whether the network has `w_in`.
+        network_has_w_in: bool,
+    },
     /// A parameter is NaN or infinite.
     NonFinite {
         /// The parameter.
@@ -183,6 +217,33 @@ impl fmt::Display for Error {
                 f,
                 "parameter {} has {found} values, expected one per neuron ({expected})",
                 param.rockpool_name()
+            ),
+            Error::QuantEntry {
+                matrix,
+                pre,
+                post,
+                problem,
+            } => write!(f, "{matrix}[{pre}][{post}]: {problem}"),
+            Error::CoreMap {
+                neuron,
+                core,
+                cores,
+            } => write!(
+                f,
+                "neuron {neuron} is on core {core}, but base weight currents are given for {cores} cores only"
+            ),
+            Error::BaseCurrent { core, index, value } => write!(
+                f,
+                "base weight current Iw_{index} of core {core} is {value:e} A; it must be finite and >= 0"
+            ),
+            Error::QuantInputPresence { network_has_w_in } => write!(
+                f,
+                "{}",
+                if *network_has_w_in {
+                    "the network has input weights but the quantized weights have none"
+                } else {
+                    "the quantized weights have input weights but the network has none"
+                }
             ),
             Error::NonFinite {
                 param,

@@ -44,6 +44,8 @@
 //!
 //! ## Key types
 //! * [`Network`], [`NeuronParams`], [`Param`], [`Matrix`]: what is simulated;
+//! * [`QuantizedWeights`], [`QuantMatrix`], [`mask_levels`]: the chip's 4-bit weight format (per-core
+//!   base currents, masks, signs), decoded to the float weights the simulator runs;
 //! * [`Simulator`]: a network converted to `f32` or `f64`, run on an [`Input`] with [`RunOptions`],
 //!   returning a [`Trace`] whose final [`State`] continues the next run;
 //! * [`BiasGenerator`], [`BiasTable`], [`BiasCode`]: bias currents <-> (coarse, fine) codes;
@@ -57,6 +59,7 @@ mod adjoint;
 mod biasgen;
 mod dynapsim;
 mod error;
+mod hwweights;
 mod network;
 mod npy;
 mod param;
@@ -74,6 +77,9 @@ pub use dynapsim::{
     Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace,
 };
 pub use error::{Error, WeightMatrix};
+pub use hwweights::{
+    BASE_WEIGHTS, Dendrite, MASK_LEVELS, QuantMatrix, QuantizedWeights, mask_levels,
+};
 pub use network::{Matrix, Network, Variant};
 pub use npy::{NpyArray, read_npy};
 pub use param::{DEFAULT_DT, DEFAULT_ISCALE, NeuronParams, Param, Quantity};
