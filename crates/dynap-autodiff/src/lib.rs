@@ -1,7 +1,8 @@
 //! # dynap-autodiff: gradients through DynapSim
 //!
 //! The simulator as one operation on dfdx's tape ([`DynapSimLayer`]) whose backward pass is the fused
-//! adjoint of `dynap-model`; losses on output spikes ([`Loss`], also on the tape with
+//! adjoint of `dynap-model`; the loss and gradient of Rockpool's quantization autoencoder
+//! ([`BitAutoencoder`], trained by `dynap-quant`); losses on output spikes ([`Loss`], also on the tape with
 //! [`loss_on_tape`]); trainable bias currents in log space, per neuron or per core
 //! ([`CurrentTraining`]); and Adam ([`Adam`]) over weights and currents together.
 //!
@@ -14,6 +15,7 @@
 //!   central finite differences in `f64` with a smooth spike (in `dynap-model`);
 //! * the same inputs give the same bits, whatever the thread count.
 
+pub mod autoencoder;
 mod error;
 pub mod layer;
 pub mod loss;
@@ -21,6 +23,7 @@ pub mod optimizer;
 #[cfg(test)]
 mod reference;
 
+pub use autoencoder::{AutoencoderGrad, BitAutoencoder, TapeFloat, decoder_bit};
 pub use error::Error;
 pub use layer::{CurrentTraining, DynapSimLayer, LayerParams, Raster, Sharing, SpikeInput};
 pub use loss::{Loss, TargetShape, loss_on_tape};
