@@ -1,0 +1,282 @@
+//! Rockpool's autoencoder quantizer (`autoencoder_quantization` / `learn_weights`, model.md section
+//! 6.2), faithful, for one core at a time. The loss and its gradient come from dfdx's tape
+//! ([`dynap_autodiff::BitAutoencoder`]); this module runs Rockpool's loop around it:
+//!
+//! * magnitudes `w` (the core's non-zero weights, in Rockpool's order), scale `s = 1/(max w - min w + 1)`,
+//!   `x = s w`;
+//! * encoder `[n, 4]` ~ U(+-sqrt(6/n)) and decoder `[4, n]` ~ U(+-sqrt(6/4)), rounded to `f32` (Rockpool
+//!   draws them from numpy's global generator; we draw from ChaCha8 with the given seed and the core
+//!   number, or take them from the caller, as the golden cases do);
+//! * `jax.example_libraries.optimizers.adam`, whose step index restarts at 0 in every chunk of 1000
+//!   epochs (Quirk: its bias correction restarts, reproduced);
+//! * early stopping: after every chunk, the chunk's mean loss must improve on the best by 1e-6, or a
+//!   counter grows; more than 5 such chunks in a row stop the loop (or a fixed number of epochs);
+//! * the loss recorded for an epoch is the one evaluated before that epoch's update;
+//! * base currents `Iw_k = code_k Iscale / s`, masks from the final decoder's bits (bit k = `Iw_k`).
+//!
+//! It runs in `f32` (Rockpool's precision) or `f64`.
+
+use crate::Precision;
+use dynap_autodiff::{BitAutoencoder, TapeFloat, decoder_bit};
+use dynap_model::{BASE_WEIGHTS, Real};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Options of the autoencoder; the defaults are Rockpool's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoencoderOptions {
+    /// Run exactly `num_epoch` epochs (`true`) or chunks with early stopping (`false`, Rockpool's
+    /// default).
+    pub fixed_epoch: bool,
+    /// Epochs (fixed) or the upper limit on epochs (early stopping). Rockpool: 1e7.
+    pub num_epoch: usize,
+    /// Epochs per chunk (Rockpool: 1000).
+    pub chunk: usize,
+    /// Improvement of the chunk mean loss below which a chunk counts as not improving (1e-6).
+    pub eps: f64,
+    /// Non-improving chunks tolerated before stopping (5: the sixth stops).
+    pub patience: usize,
+    /// Adam's learning rate (Rockpool: 1e-4).
+    pub step_size: f64,
+    /// Factor of the negative-code penalty (1e3).
+    pub penalty: f64,
+    /// Seed of the initial encoder and decoder (stream = core number).
+    pub seed: u64,
+    /// Arithmetic precision (Rockpool: `f32`).
+    pub precision: Precision,
+}
+
+impl Default for AutoencoderOptions {
+    fn default() -> AutoencoderOptions {
+        AutoencoderOptions {
+            fixed_epoch: false,
+            num_epoch: 10_000_000,
+            chunk: 1000,
+            eps: 1e-6,
+            patience: 5,
+            step_size: 1e-4,
+            penalty: 1e3,
+            seed: 0,
+            precision: Precision::F32,
+        }
+    }
+}
+
+/// Initial encoder `[n, 4]` and decoder `[4, n]`, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoencoderInit {
+    /// Encoder weights.
+    pub encoder: Vec<f64>,
+    /// Decoder weights.
+    pub decoder: Vec<f64>,
+}
+
+impl AutoencoderInit {
+    /// Rockpool's Kaiming-uniform draws for `n` magnitudes, from ChaCha8 (`seed`, stream `core`),
+    /// rounded to `f32`.
+    pub fn draw(n: usize, seed: u64, core: usize) -> AutoencoderInit {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(core as u64);
+        let mut uniform = |bound: f64, count: usize| -> Vec<f64> {
+            (0..count)
+                .map(|_| f64::from((bound * (2.0 * rng.r#gen::<f64>() - 1.0)) as f32))
+                .collect()
+        };
+        let encoder = uniform((6.0 / n as f64).sqrt(), n * BASE_WEIGHTS);
+        let decoder = uniform((6.0 / BASE_WEIGHTS as f64).sqrt(), n * BASE_WEIGHTS);
+        AutoencoderInit { encoder, decoder }
+    }
+}
+
+/// Everything one core's autoencoder run produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoencoderRun {
+    /// The magnitudes, in Rockpool's order (as computed in the run's precision).
+    pub w_flat: Vec<f64>,
+    /// `s = 1 / (max - min + 1)`.
+    pub scale: f64,
+    /// Loss of every epoch, evaluated before its update.
+    pub loss: Vec<f64>,
+    /// Final code (base weights in scaled units).
+    pub code: [f64; BASE_WEIGHTS],
+    /// Final mask of every magnitude (bit k selects `Iw_k`).
+    pub masks: Vec<u8>,
+    /// `Iw_k = code_k Iscale / s` (A); may be negative, as in Rockpool.
+    pub iw: [f64; BASE_WEIGHTS],
+    /// Final encoder `[n, 4]`.
+    pub encoder: Vec<f64>,
+    /// Final decoder `[4, n]`.
+    pub decoder: Vec<f64>,
+}
+
+/// The code, masks and base currents the autoencoder's weights decode to, for magnitudes `w_flat`.
+/// Deterministic (no training): used to check decoding against Rockpool's final weights.
+pub fn decode(
+    w_flat: &[f64],
+    encoder: &[f64],
+    decoder: &[f64],
+    i_scale: f64,
+    precision: Precision,
+) -> AutoencoderRun {
+    match precision {
+        Precision::F32 => decode_in::<f32>(w_flat, encoder, decoder, i_scale, Vec::new()),
+        Precision::F64 => decode_in::<f64>(w_flat, encoder, decoder, i_scale, Vec::new()),
+    }
+}
+
+fn cast<E: Real>(v: &[f64]) -> Vec<E> {
+    v.iter().map(|&x| E::from_f64(x)).collect()
+}
+
+fn to_f64<E: Real>(v: &[E]) -> Vec<f64> {
+    v.iter().map(|x| x.to_f64()).collect()
+}
+
+/// `(w, s, x = s w)` in `E`.
+fn scaled<E: Real>(w_flat: &[f64]) -> (Vec<E>, E, Vec<E>) {
+    let w: Vec<E> = cast(w_flat);
+    let max = w.iter().copied().fold(
+        E::from_f64(f64::NEG_INFINITY),
+        |a, b| {
+            if b > a { b } else { a }
+        },
+    );
+    let min = w
+        .iter()
+        .copied()
+        .fold(E::from_f64(f64::INFINITY), |a, b| if b < a { b } else { a });
+    let one = E::from_f64(1.0);
+    let s = one / (max - min + one);
+    let x = w.iter().map(|&v| s * v).collect();
+    (w, s, x)
+}
+
+fn decode_in<E: Real>(
+    w_flat: &[f64],
+    encoder: &[f64],
+    decoder: &[f64],
+    i_scale: f64,
+    loss: Vec<f64>,
+) -> AutoencoderRun {
+    let n = w_flat.len();
+    let (w, s, x) = scaled::<E>(w_flat);
+    let enc: Vec<E> = cast(encoder);
+    let dec: Vec<E> = cast(decoder);
+    let mut code = [E::from_f64(0.0); BASE_WEIGHTS];
+    for (k, c) in code.iter_mut().enumerate() {
+        for j in 0..n {
+            *c = *c + x[j] * enc[j * BASE_WEIGHTS + k];
+        }
+    }
+    let one = E::from_f64(1.0);
+    let mut masks = vec![0u8; n];
+    for k in 0..BASE_WEIGHTS {
+        for (j, m) in masks.iter_mut().enumerate() {
+            let p = one / (one + (-dec[k * n + j]).exp());
+            if decoder_bit(p) {
+                *m |= 1 << k;
+            }
+        }
+    }
+    let iscale = E::from_f64(i_scale);
+    AutoencoderRun {
+        w_flat: to_f64(&w),
+        scale: s.to_f64(),
+        loss,
+        code: code.map(|c| c.to_f64()),
+        masks,
+        iw: code.map(|c| (c * iscale / s).to_f64()),
+        encoder: to_f64(&enc),
+        decoder: to_f64(&dec),
+    }
+}
+
+/// Trains the autoencoder on one core's magnitudes (`w_flat`, at least one, all non-zero) from `init`.
+pub fn train(
+    w_flat: &[f64],
+    init: &AutoencoderInit,
+    i_scale: f64,
+    opts: &AutoencoderOptions,
+) -> AutoencoderRun {
+    match opts.precision {
+        Precision::F32 => train_in::<f32>(w_flat, init, i_scale, opts),
+        Precision::F64 => train_in::<f64>(w_flat, init, i_scale, opts),
+    }
+}
+
+fn train_in<E: TapeFloat>(
+    w_flat: &[f64],
+    init: &AutoencoderInit,
+    i_scale: f64,
+    opts: &AutoencoderOptions,
+) -> AutoencoderRun {
+    let (_, _, x) = scaled::<E>(w_flat);
+    let mut params: [Vec<E>; 2] = [cast(&init.encoder), cast(&init.decoder)];
+    let mut m: [Vec<E>; 2] = [
+        vec![E::from_f64(0.0); x.len() * 4],
+        vec![E::from_f64(0.0); x.len() * 4],
+    ];
+    let mut v = m.clone();
+    let ae = BitAutoencoder::new();
+    let penalty = E::from_f64(opts.penalty);
+    // Rockpool's constants are Python floats, rounded to E where they meet E values.
+    let (b1, b2, eps) = (0.9, 0.999, 1e-8);
+    let b1e = E::from_f64(b1);
+    let b2e = E::from_f64(b2);
+    let (omb1, omb2) = (E::from_f64(1.0 - b1), E::from_f64(1.0 - b2));
+    let (lr, eps_e, one) = (
+        E::from_f64(opts.step_size),
+        E::from_f64(eps),
+        E::from_f64(1.0),
+    );
+    let mut loss = Vec::new();
+    let mut epoch = |params: &mut [Vec<E>; 2], i: usize, loss: &mut Vec<f64>| {
+        let g = ae.loss_and_grad(&x, &params[0], &params[1], penalty);
+        loss.push(g.loss.to_f64());
+        let t = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        let c1 = one - E::from_f64(b1e.to_f64().powi(t));
+        let c2 = one - E::from_f64(b2e.to_f64().powi(t));
+        for (p, grads) in [&g.encoder, &g.decoder].into_iter().enumerate() {
+            for (j, &gj) in grads.iter().enumerate() {
+                m[p][j] = omb1 * gj + b1e * m[p][j];
+                v[p][j] = omb2 * (gj * gj) + b2e * v[p][j];
+                let mhat = m[p][j] / c1;
+                let vhat = v[p][j] / c2;
+                let root = E::from_f64(vhat.to_f64().sqrt());
+                params[p][j] = params[p][j] - lr * mhat / (root + eps_e);
+            }
+        }
+    };
+    if opts.fixed_epoch {
+        for i in 0..opts.num_epoch {
+            epoch(&mut params, i, &mut loss);
+        }
+    } else {
+        let chunk = opts.chunk.max(1);
+        let (mut best, mut stalled) = (f64::INFINITY, 0);
+        for _ in 0..opts.num_epoch / chunk {
+            let start = loss.len();
+            for i in 0..chunk {
+                // Quirk: the step index restarts in every chunk.
+                epoch(&mut params, i, &mut loss);
+            }
+            let mean = loss[start..].iter().sum::<f64>() / chunk as f64;
+            if best - mean < opts.eps {
+                stalled += 1;
+                if stalled > opts.patience {
+                    break;
+                }
+            } else {
+                stalled = 0;
+                best = mean;
+            }
+        }
+    }
+    decode_in::<E>(
+        w_flat,
+        &to_f64(&params[0]),
+        &to_f64(&params[1]),
+        i_scale,
+        loss,
+    )
+}
