@@ -153,3 +153,60 @@ fn unknown_kinds_and_malformed_files_fail() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_perturbed_quantization_fails() {
+    let perturb = |f: &dyn Fn(&mut Value)| {
+        let mut c = case("quant_small.json");
+        f(&mut c);
+        check_case(&c.to_string()).unwrap_err()
+    };
+    // The loss trajectory: 0.1 % at epoch 5 is beyond rtol 1e-4.
+    let err = perturb(&|c| {
+        let l = &mut c["outputs_f32"]["trace"][0]["loss_per_epoch"][5];
+        *l = Value::from(l.as_f64().unwrap() * 1.001);
+    });
+    assert!(err.contains("loss_per_epoch (epochs 0..16)[5]"), "{err}");
+    // One bit of Rockpool's final bit mask.
+    let err = perturb(&|c| {
+        let b = &mut c["outputs_f32"]["trace"][0]["bit_mask_final"][2][7];
+        *b = Value::from(1 - b.as_i64().unwrap());
+    });
+    assert!(err.contains("bit_mask_final"), "{err}");
+    // A sign.
+    let err = perturb(&|c| {
+        let s = &mut c["outputs_f64"]["clusters"][0]["sign_in"][0][0];
+        *s = Value::from(-s.as_i64().unwrap());
+    });
+    assert!(err.contains("sign_in[0, 0]"), "{err}");
+    // The final quality.
+    let err = perturb(&|c| c["outputs_f32"]["reconstruction_rel_rmse"] = Value::from(0.1));
+    assert!(err.contains("within 25 %"), "{err}");
+}
+
+#[test]
+fn quantization_edge_cases_where_rockpool_crashes_pass() {
+    // Rockpool raises ZeroDivisionError on an all-zero cluster; we must return zero masks and Iw.
+    let zeros = |r: usize, c: usize| Value::from(vec![vec![0.0; c]; r]);
+    let failed = serde_json::json!({"ok": false, "error": "ZeroDivisionError: division by zero"});
+    let mut w_in = vec![vec![0.0; 4]; 3];
+    w_in[0][0] = 0.5;
+    w_in[2][1] = -1.5;
+    w_in[1][0] = 2.0;
+    let c = serde_json::json!({
+        "kind": "quant",
+        "Iscale": 1e-8,
+        "hyperparameters": {"fixed_epoch": true, "num_epoch": 200, "step_size": 1e-3, "f_penalty": 1e3},
+        "subcases": [
+            {"label": "all zero", "n_cluster": 1, "core_map": [0, 0, 0, 0],
+             "weights_in": zeros(3, 4), "weights_rec": zeros(4, 4),
+             "result_f32": failed.clone(), "result_f64": failed.clone()},
+            {"label": "empty cluster", "n_cluster": 2, "core_map": [0, 0, 1, 1],
+             "weights_in": w_in, "weights_rec": zeros(4, 4),
+             "result_f32": failed.clone()},
+            {"label": "absent matrices", "n_cluster": 1, "core_map": [0, 0],
+             "weights_in": null, "weights_rec": null, "result_f32": failed},
+        ]
+    });
+    check_case(&c.to_string()).unwrap();
+}

@@ -88,6 +88,16 @@ impl<'a> J<'a> {
         })
     }
 
+    pub(crate) fn bool(&self) -> JResult<bool> {
+        self.v.as_bool().ok_or_else(|| {
+            format!(
+                "`{}`: expected true or false, found {}",
+                self.path,
+                brief(self.v)
+            )
+        })
+    }
+
     pub(crate) fn str(&self) -> JResult<&'a str> {
         self.v.as_str().ok_or_else(|| {
             format!(

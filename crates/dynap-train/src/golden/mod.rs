@@ -6,6 +6,8 @@
 //! are checked the same way. A kind the harness does not know, or whose capability is not built yet, is a
 //! failure, never a skip.
 
+mod quant;
+
 use crate::json::{J, JResult};
 use dynap_autodiff::Loss;
 use dynap_model::translation::{gain_current, gain_ratio, pulse_converter, tau_converter};
@@ -101,8 +103,9 @@ pub fn check_case(text: &str) -> Result<(), String> {
         "translation_updates" => check_translation_updates(&c),
         "grad" => check_grad(&c),
         "mismatch" => check_mismatch(&c),
-        "quant" | "mapping" => Err(format!(
-            "kind `{kind}` is not built yet (quantization and mapping come with later issues)"
+        "quant" => quant::check_quant(&c),
+        "mapping" => Err(format!(
+            "kind `{kind}` is not built yet (mapping comes with the configuration issue)"
         )),
         other => Err(format!("unknown kind `{other}`")),
     }

@@ -1,0 +1,404 @@
+//! Golden `quant` cases: Rockpool's `autoencoder_quantization` (golden README sections 2.5 and 3).
+//!
+//! A case is one quantization problem (`weights_in`, `weights_rec`, `core_map`, hyperparameters) or a
+//! list of `subcases` of them. For every precision it has results for, the case is quantized with our
+//! faithful autoencoder, starting from the case's recorded initial encoder and decoder when it has
+//! them (`init`), and checked:
+//! * our run succeeds, also where Rockpool failed (`{"ok": false}`), and a cluster without non-zero
+//!   weights gets zero masks and zero base currents;
+//! * signs exactly; Rockpool's masks, signs and `Iw` decode with our decoder to its reconstructions;
+//! * with `init`: magnitudes and scale exactly (f32), the loss trajectory (epochs 0-15 rtol 1e-4,
+//!   0-250 rtol 1e-2), and decoding Rockpool's final encoder and decoder gives its bit masks and masks
+//!   exactly and its code and `Iw` to 1e-5; the final reconstruction error within 25 % of Rockpool's
+//!   (the end state after thousands of epochs is not reproducible across precisions, README section 3).
+
+use super::{first_difference, matrix};
+use crate::json::{J, JResult};
+use dynap_model::{Matrix, QuantMatrix, QuantizedWeights, Tolerance, WeightMatrix};
+use dynap_quant::{AutoencoderInit, AutoencoderOptions, Method, Options, Precision};
+use std::collections::BTreeMap;
+
+pub(super) fn check_quant(c: &J) -> JResult<()> {
+    match c.opt("subcases") {
+        Some(subs) => {
+            let n = subs.array()?.len();
+            if n == 0 {
+                return Err("`subcases` is empty".into());
+            }
+            for i in 0..n {
+                let sub = subs.at(i)?;
+                let label = sub
+                    .opt("label")
+                    .and_then(|l| l.str().ok().map(str::to_owned))
+                    .unwrap_or_else(|| format!("subcase {i}"));
+                check_one(c, &sub).map_err(|e| format!("{label}: {e}"))?;
+            }
+            Ok(())
+        }
+        None => check_one(c, c),
+    }
+}
+
+fn optional_matrix(case: &J, key: &str) -> JResult<Option<Matrix>> {
+    match case.opt(key) {
+        Some(m) if m.array()?.is_empty() => Ok(None),
+        Some(m) => Ok(Some(matrix(&m)?)),
+        None => Ok(None),
+    }
+}
+
+fn ints(j: &J) -> JResult<Vec<usize>> {
+    j.tensor()?
+        .1
+        .into_iter()
+        .map(|v| {
+            if v >= 0.0 && v.fract() == 0.0 {
+                Ok(v as usize)
+            } else {
+                Err(format!("`{}`: {v} is not a non-negative integer", j.path()))
+            }
+        })
+        .collect()
+}
+
+/// The positions (row of vstack(w_in, w_rec), column) of a cluster's non-zero weights, in Rockpool's
+/// order, and their magnitudes.
+fn cluster_entries(
+    w_in: Option<&Matrix>,
+    w_rec: Option<&Matrix>,
+    core_map: &[usize],
+    cluster: usize,
+) -> Vec<(usize, usize, f64)> {
+    let mut out = Vec::new();
+    let mut row0 = 0;
+    for m in [w_in, w_rec].into_iter().flatten() {
+        for r in 0..m.rows() {
+            for (j, &core) in core_map.iter().enumerate() {
+                let w = m.get(r, j);
+                if core == cluster && w != 0.0 {
+                    out.push((row0 + r, j, w.abs()));
+                }
+            }
+        }
+        row0 += m.rows();
+    }
+    out
+}
+
+fn check_one(top: &J, case: &J) -> JResult<()> {
+    let i_scale = match case.opt("Iscale").or_else(|| top.opt("Iscale")) {
+        Some(v) => v.f64()?,
+        None => 1e-8,
+    };
+    let core_map = ints(&case.get("core_map")?)?;
+    let w_in = optional_matrix(case, "weights_in")?;
+    let w_rec = optional_matrix(case, "weights_rec")?;
+    let n_cluster = match case.opt("n_cluster") {
+        Some(v) => v.f64()? as usize,
+        None => core_map.iter().max().map_or(0, |m| m + 1),
+    };
+    let hyper = top.opt("hyperparameters");
+    let h = |key: &str, default: f64| -> JResult<f64> {
+        match hyper.as_ref().and_then(|h| h.opt(key)) {
+            Some(v) => v.f64(),
+            None => Ok(default),
+        }
+    };
+    let fixed = match hyper.as_ref().and_then(|h| h.opt("fixed_epoch")) {
+        Some(v) => v.bool()?,
+        None => false,
+    };
+    let mut init = BTreeMap::new();
+    if let Some(inits) = case.opt("init") {
+        for (c, entry) in inits.array()?.iter().enumerate() {
+            if entry.is_null() {
+                continue;
+            }
+            let e = inits.at(c)?;
+            let cluster = match e.opt("cluster") {
+                Some(v) => v.f64()? as usize,
+                None => c,
+            };
+            init.insert(
+                cluster,
+                AutoencoderInit {
+                    encoder: e.get("w_en_init")?.tensor()?.1,
+                    decoder: e.get("w_dec_init")?.tensor()?.1,
+                },
+            );
+        }
+    }
+    let mut checked = 0;
+    for (precision, keys) in [
+        (Precision::F32, ["outputs_f32", "result_f32"]),
+        (Precision::F64, ["outputs_f64", "result_f64"]),
+    ] {
+        let Some((key, out)) = keys.iter().find_map(|k| case.opt(k).map(|o| (*k, o))) else {
+            continue;
+        };
+        let options = AutoencoderOptions {
+            fixed_epoch: fixed,
+            num_epoch: h("num_epoch", 1e7)? as usize,
+            step_size: h("step_size", 1e-4)?,
+            penalty: h("f_penalty", 1e3)?,
+            precision,
+            ..AutoencoderOptions::default()
+        };
+        let q = dynap_quant::quantize(
+            w_in.as_ref(),
+            w_rec.as_ref(),
+            &core_map,
+            i_scale,
+            &Options {
+                method: Method::Autoencoder {
+                    options,
+                    init: init.clone(),
+                },
+                snap: None,
+            },
+        )
+        .map_err(|e| format!("{key}: our quantizer failed: {e}"))?;
+        // A cluster with nothing to represent: zero masks and zero currents, whatever Rockpool did.
+        for report in &q.cores {
+            if report.weights == 0 && report.iw != [0.0; 4] {
+                return Err(format!(
+                    "{key}: cluster {} has no non-zero weight but Iw = {:?}",
+                    report.core, report.iw
+                ));
+            }
+        }
+        let rockpool_ok = out.opt("ok").map(|v| v.bool()).transpose()?.unwrap_or(true);
+        if rockpool_ok {
+            check_against_rockpool(
+                key, &out, &q, case, &core_map, n_cluster, &w_in, &w_rec, i_scale, precision,
+            )?;
+        }
+        checked += 1;
+    }
+    if checked == 0 {
+        return Err("the case has no `outputs_f32`/`outputs_f64` (or `result_*`)".into());
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_against_rockpool(
+    key: &str,
+    out: &J,
+    q: &dynap_quant::Quantized,
+    case: &J,
+    core_map: &[usize],
+    n_cluster: usize,
+    w_in: &Option<Matrix>,
+    w_rec: &Option<Matrix>,
+    i_scale: f64,
+    precision: Precision,
+) -> JResult<()> {
+    let n = core_map.len();
+    let clusters = out.get("clusters")?;
+    let n_out = clusters.array()?.len();
+    if n_out != n_cluster {
+        return Err(format!(
+            "{key}: {n_out} clusters in the results, n_cluster = {n_cluster}"
+        ));
+    }
+    let rel5 = Tolerance::relative(1e-5);
+    for c in 0..n_cluster {
+        let cl = clusters.at(c)?;
+        let what = |s: &str| format!("{key}: cluster {c}: {s}");
+        let iw_r = cl.get("Iw")?.tensor()?.1;
+        if iw_r.len() != 4 {
+            return Err(what("Iw does not have 4 values"));
+        }
+        let iw_r: [f64; 4] = std::array::from_fn(|k| iw_r[k]);
+        // Signs are deterministic: sign of the weight inside the cluster, 0 elsewhere.
+        for (mkey, skey, ours, orig) in [
+            (
+                "weights_in_mask",
+                "sign_in",
+                q.weights.w_in(),
+                w_in.as_ref(),
+            ),
+            (
+                "weights_rec_mask",
+                "sign_rec",
+                Some(q.weights.w_rec()),
+                w_rec.as_ref(),
+            ),
+        ] {
+            let (Some(sign_j), Some(mask_j)) = (cl.opt(skey), cl.opt(mkey)) else {
+                continue;
+            };
+            let (shape, signs) = sign_j.tensor()?;
+            if signs.is_empty() {
+                continue;
+            }
+            let Some(ours) = ours.filter(|_| orig.is_some()) else {
+                return Err(what(&format!(
+                    "Rockpool has `{skey}`, the case no such matrix"
+                )));
+            };
+            let ours_signs: Vec<f64> = ours
+                .signs()
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| {
+                    if core_map[i % n] == c {
+                        f64::from(s)
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            first_difference(&what(skey), &ours_signs, &signs, &shape, Tolerance::EXACT)?;
+            // Rockpool's masks, signs and Iw decode with our decoder to its reconstruction.
+            let masks = mask_j.tensor()?.1;
+            let matrix = if skey == "sign_in" {
+                WeightMatrix::Input
+            } else {
+                WeightMatrix::Recurrent
+            };
+            let qm = QuantMatrix::new(
+                matrix,
+                ours.rows(),
+                n,
+                masks.iter().map(|&m| m as u8).collect(),
+                signs.iter().map(|&s| s as i8).collect(),
+            )
+            .map_err(|e| what(&e.to_string()))?;
+            let mut base = vec![[0.0; 4]; core_map.iter().max().map_or(1, |m| m + 1)];
+            base[c] = iw_r.map(|i| i.max(0.0));
+            let rkey = if skey == "sign_in" {
+                "reconstructed_w_in"
+            } else {
+                "reconstructed_w_rec"
+            };
+            if let Some(recon) = cl.opt(rkey) {
+                let qw = if matrix == WeightMatrix::Input {
+                    QuantizedWeights::new(
+                        core_map.to_vec(),
+                        base,
+                        Some(qm),
+                        QuantMatrix::zeros(n, n),
+                        i_scale,
+                    )
+                } else {
+                    QuantizedWeights::new(core_map.to_vec(), base, None, qm, i_scale)
+                }
+                .map_err(|e| what(&e.to_string()))?;
+                let (d_in, d_rec) = qw.decode();
+                let decoded = d_in.unwrap_or(d_rec);
+                first_difference(
+                    &what(&format!("{rkey} decoded from Rockpool's masks")),
+                    decoded.as_slice(),
+                    &recon.tensor()?.1,
+                    &shape,
+                    Tolerance {
+                        rtol: 1e-5,
+                        atol: 1e-12,
+                    },
+                )?;
+            }
+        }
+        let ours = q.cores.iter().find(|r| r.core == c);
+        let entries = cluster_entries(w_in.as_ref(), w_rec.as_ref(), core_map, c);
+        if entries.is_empty() {
+            if iw_r.iter().any(|&i| i != 0.0) {
+                return Err(what(&format!("no weights, but Rockpool's Iw is {iw_r:?}")));
+            }
+            continue;
+        }
+        let (Some(ours), Some(init)) = (ours, case.opt("init").and_then(|i| i.at(c).ok())) else {
+            continue;
+        };
+        let run = ours
+            .autoencoder
+            .as_ref()
+            .ok_or_else(|| what("no autoencoder record"))?;
+        // Magnitudes and scale.
+        let g_flat = init.get("w_flat")?.tensor()?.1;
+        let exact = match precision {
+            Precision::F32 => Tolerance::EXACT,
+            Precision::F64 => Tolerance::relative(1e-7),
+        };
+        let round = |v: f64| match precision {
+            Precision::F32 => f64::from(v as f32),
+            Precision::F64 => v,
+        };
+        let g_flat_r: Vec<f64> = g_flat.iter().map(|&v| round(v)).collect();
+        first_difference(
+            &what("w_flat"),
+            &run.w_flat,
+            &g_flat_r,
+            &[g_flat.len()],
+            exact,
+        )?;
+        let g_scale = round(init.get("scale_factor")?.f64()?);
+        if !exact.close(run.scale, g_scale) {
+            return Err(what(&format!(
+                "scale_factor ours {:e}, Rockpool {g_scale:e}",
+                run.scale
+            )));
+        }
+        // Loss trajectory.
+        if let Some(trace) = out.opt("trace").and_then(|t| t.at(c).ok()) {
+            let g_loss = trace.get("loss_per_epoch")?.tensor()?.1;
+            for (upto, rtol) in [(16usize, 1e-4), (251, 1e-2)] {
+                let m = upto.min(g_loss.len()).min(run.loss.len());
+                first_difference(
+                    &what(&format!("loss_per_epoch (epochs 0..{upto})")),
+                    &run.loss[..m],
+                    &g_loss[..m],
+                    &[m],
+                    Tolerance::relative(rtol),
+                )?;
+            }
+            // Decoding Rockpool's final weights is deterministic.
+            let enc = trace.get("w_en_final")?.tensor()?.1;
+            let dec = trace.get("w_dec_final")?.tensor()?.1;
+            let d = dynap_quant::autoencoder::decode(&g_flat, &enc, &dec, i_scale, precision);
+            let (bshape, bits) = trace.get("bit_mask_final")?.tensor()?;
+            let size = g_flat.len();
+            let our_bits: Vec<f64> = (0..4 * size)
+                .map(|i| f64::from(d.masks[i % size] >> (i / size) & 1))
+                .collect();
+            first_difference(
+                &what("bit_mask_final decoded from Rockpool's final weights"),
+                &our_bits,
+                &bits,
+                &bshape,
+                Tolerance::EXACT,
+            )?;
+            let code = trace.get("code_final")?.tensor()?.1;
+            first_difference(&what("code_final"), &d.code, &code, &[4], rel5)?;
+            first_difference(&what("Iw"), &d.iw, &iw_r, &[4], rel5)?;
+            // The masks of Rockpool's final weights, placed in the matrices, are its masks.
+            let n_in = w_in.as_ref().map_or(0, Matrix::rows);
+            for (k, &(row, col, _)) in entries.iter().enumerate() {
+                let (mkey, r) = if row < n_in {
+                    ("weights_in_mask", row)
+                } else {
+                    ("weights_rec_mask", row - n_in)
+                };
+                let theirs = cl.get(mkey)?.at(r)?.at(col)?.f64()?;
+                if f64::from(d.masks[k]) != theirs {
+                    return Err(what(&format!(
+                        "{mkey}[{r}][{col}]: decoded {} but Rockpool's mask is {theirs}",
+                        d.masks[k]
+                    )));
+                }
+            }
+        }
+    }
+    // End state: quality only.
+    if let Some(g) = out.opt("reconstruction_rel_rmse") {
+        let g = g.f64()?;
+        if (q.relative_rms_error - g).abs() > 0.25 * g {
+            return Err(format!(
+                "{key}: reconstruction relative RMS error ours {:.4}, Rockpool {g:.4} (must be within 25 %)",
+                q.relative_rms_error
+            ));
+        }
+    }
+    Ok(())
+}
