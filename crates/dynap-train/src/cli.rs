@@ -19,13 +19,18 @@ commands:
                       time the forward pass at N in {16, 64, 256} x batch {1, 8} and one full chip
                       (N = 1024, batch 1), T = 1000, 60 inputs, recurrent; with a Python that has
                       Rockpool 3.1.0, time Rockpool's baseline in the same run and print the ratios
+  quantize IN OUT [--method alternating|autoencoder] [--no-snap] [--seed N]
+                      4-bit weight quantization per core: IN is a network JSON (w_in, w_rec, optional
+                      core_map, iscale, method); OUT gets masks, signs, dendrites, the base currents
+                      Iw_0..3 of every core (snapped to the bias generator unless --no-snap) and the
+                      relative RMS weight error per core before and after snapping
   golden <DIR>        check every *.json golden case in DIR against Rockpool 3.1.0's numbers;
                       one line per case, then 'N passed, M failed'; exit 1 if any failed
   deploy              deploy a trained network to a device (not built yet)
   help                this text
 
-Status: simulation, gradients, mismatch, training, the bias generator, parameter translation and the
-golden harness are built. Quantization, mapping and devices are not built yet.";
+Status: simulation, gradients, mismatch, training, quantization, the bias generator, parameter
+translation and the golden harness are built. Mapping and devices are not built yet.";
 
 /// Runs the program with `args` (without the program name).
 pub fn run(args: &[String]) -> ExitCode {
@@ -43,10 +48,14 @@ pub fn run(args: &[String]) -> ExitCode {
         ["bench-row", n, batch, reps] => run_bench_row(n, batch, reps, "0"),
         ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
         ["golden", dir] => run_golden(dir),
+        ["quantize", rest @ ..] => match crate::quantize::run(rest) {
+            Ok(code) => code,
+            Err(e) => usage_error(&e),
+        },
         ["train", rest @ ..] => run_train(rest),
         ["deploy", ..] => {
             eprintln!(
-                "dynap deploy: not built yet. Deployment needs quantization, the chip configuration and the \
+                "dynap deploy: not built yet. Deployment needs the chip configuration and the \
                  device layer, which come with later issues; nothing was written."
             );
             ExitCode::FAILURE

@@ -17,6 +17,28 @@ pub struct Config {
     pub noise: NoiseConfig,
     /// Evaluation after training.
     pub evaluation: EvaluationConfig,
+    /// 4-bit quantization of every trained network, evaluated like the float one.
+    pub quantization: QuantizationConfig,
+}
+
+/// Quantization after training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuantizationConfig {
+    /// Snap the base weight currents to what the bias generator makes (what the chip will use).
+    pub snap: bool,
+    /// Also quantize with Rockpool's autoencoder (its defaults) and report its weight error and
+    /// whether the network still classifies.
+    pub compare_autoencoder: bool,
+}
+
+impl Default for QuantizationConfig {
+    fn default() -> Self {
+        QuantizationConfig {
+            snap: true,
+            compare_autoencoder: true,
+        }
+    }
 }
 
 /// Which input rasters.

@@ -170,20 +170,27 @@ fn flatten(
                 out.push(x);
                 Ok(())
             }
-            None => Err(format!("`{path}`: expected numbers, found {}", brief(v))),
+            None => Err(format!("`{path}`: expected a number, found {}", brief(v))),
         };
     }
-    let a = v
-        .as_array()
-        .filter(|a| a.len() == shape[depth])
-        .ok_or_else(|| {
-            format!(
-                "`{path}`: ragged array (expected {} entries at depth {depth})",
-                shape[depth]
-            )
-        })?;
+    let a = v.as_array().ok_or_else(|| {
+        format!(
+            "`{path}`: expected an array of {} entries, found {}",
+            shape[depth],
+            brief(v)
+        )
+    })?;
+    if a.len() != shape[depth] {
+        return Err(format!(
+            "`{path}`: ragged array: {} entries where the first {} has {}",
+            a.len(),
+            if depth == 0 { "level" } else { "row" },
+            shape[depth]
+        ));
+    }
     a.iter()
-        .try_for_each(|x| flatten(x, shape, depth + 1, out, path))
+        .enumerate()
+        .try_for_each(|(i, x)| flatten(x, shape, depth + 1, out, &format!("{path}[{i}]")))
 }
 
 fn brief(v: &Value) -> String {

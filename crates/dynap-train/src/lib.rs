@@ -9,10 +9,11 @@
 //! * the built-in fixtures (the paper's frozen-noise raster and shipped weights) live in `data/` and are
 //!   compiled in, so the program needs nothing outside the repository.
 //!
-//! Status: simulation and the golden harness are built; training, quantization, mapping and devices come
+//! Status: simulation, training, quantization and the golden harness are built; mapping and devices come
 //! with later issues.
 //!
-//! Key items: [`golden::check_dir`] (the golden harness), [`task`] (the frozen-noise task and its metrics).
+//! Key items: [`golden::check_dir`] (the golden harness), [`task`] (the frozen-noise task and its
+//! metrics), [`quantize`] (`dynap quantize` and its file formats).
 
 pub mod bench;
 pub mod cli;
@@ -21,5 +22,6 @@ pub mod experiment;
 pub mod golden;
 mod json;
 pub mod plot;
+pub mod quantize;
 pub mod report;
 pub mod task;

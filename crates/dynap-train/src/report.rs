@@ -87,6 +87,61 @@ struct SeedResult {
     trained: Trained,
     evaluation: Evaluation,
     final_loss: f64,
+    quantized: QuantResult,
+}
+
+/// The trained network after 4-bit quantization (the default quantizer, snapped to the bias
+/// generator), evaluated like the float one, and Rockpool's autoencoder on the same weights.
+struct QuantResult {
+    quantized: dynap_quant::Quantized,
+    evaluation: Evaluation,
+    final_loss: f64,
+    /// Relative RMS weight error and nominal classification with Rockpool's autoencoder (its
+    /// defaults: early stopping, f32, unsnapped), when compared.
+    autoencoder: Option<(f64, bool)>,
+}
+
+fn quantize_seed(
+    config: &Config,
+    raster: &Raster,
+    net: &Network,
+    seed: u64,
+) -> Result<QuantResult, String> {
+    let options = dynap_quant::Options {
+        method: dynap_quant::Method::Alternating,
+        snap: config
+            .quantization
+            .snap
+            .then(dynap_model::BiasGenerator::dynapse2),
+    };
+    let (quantized, qnet) = crate::quantize::quantize_network(net, &options)?;
+    let evaluation = experiment::evaluate(config, &qnet, raster, 0).map_err(|e| e.to_string())?;
+    let final_loss = nominal_loss(config, raster, &evaluation.spikes, qnet.neurons());
+    let autoencoder = if config.quantization.compare_autoencoder {
+        let ae_options = dynap_quant::AutoencoderOptions {
+            seed,
+            ..Default::default()
+        };
+        let ae = dynap_quant::Options {
+            method: dynap_quant::Method::Autoencoder {
+                options: ae_options,
+                init: Default::default(),
+            },
+            snap: None,
+        };
+        let (ae_q, ae_net) = crate::quantize::quantize_network(net, &ae)?;
+        let spikes = experiment::simulate_patterns(&ae_net, raster).map_err(|e| e.to_string())?;
+        let metrics = crate::task::metrics(&spikes, raster.samples, raster.steps, ae_net.neurons());
+        Some((ae_q.relative_rms_error, metrics.correct))
+    } else {
+        None
+    };
+    Ok(QuantResult {
+        quantized,
+        evaluation,
+        final_loss,
+        autoencoder,
+    })
 }
 
 /// The configured loss of the nominal network's outputs (the `final_loss` of a seed).
@@ -135,8 +190,11 @@ fn by_level(config: &Config, f: impl Fn(u32) -> f64) -> Value {
 }
 
 fn robustness_at(r: &SeedResult, p: u32) -> f64 {
-    r.evaluation
-        .robustness
+    robustness_of(&r.evaluation, p)
+}
+
+fn robustness_of(e: &Evaluation, p: u32) -> f64 {
+    e.robustness
         .iter()
         .find(|x| x.0 == p)
         .map_or(f64::NAN, |x| x.1)
@@ -161,6 +219,33 @@ fn run_json(config: &Config, results: &[SeedResult]) -> Value {
             })
         })
         .collect();
+    let q_seeds: Vec<Value> = results
+        .iter()
+        .map(|r| {
+            let q = &r.quantized;
+            json!({
+                "seed": r.trained.seed,
+                "final_loss": q.final_loss,
+                "counts": q.evaluation.nominal.counts,
+                "correct": q.evaluation.nominal.correct,
+                "frr": q.evaluation.nominal.frr.iter().map(|&f| if f.is_finite() { json!(f) } else { json!(null) }).collect::<Vec<_>>(),
+                "mse": q.evaluation.nominal.mse,
+                "robustness": by_level(config, |p| robustness_of(&q.evaluation, p)),
+                "iterations_per_second": r.trained.iterations_per_second,
+                "relative_rms_error": q.quantized.relative_rms_error,
+                "cores": q.quantized.cores.iter().map(|c| json!({
+                    "core": c.core,
+                    "iw": c.iw,
+                    "error_before_snap": c.error_before_snap,
+                    "error_after_snap": c.error_after_snap,
+                })).collect::<Vec<_>>(),
+                "autoencoder": q.autoencoder.map(|(e, c)| json!({
+                    "relative_rms_error": e,
+                    "correct": c,
+                })),
+            })
+        })
+        .collect();
     json!({
         "final_loss": mean(&|r| r.final_loss),
         "counts": results.first().map(|r| r.evaluation.nominal.counts.clone()),
@@ -169,6 +254,24 @@ fn run_json(config: &Config, results: &[SeedResult]) -> Value {
         "robustness": by_level(config, |p| mean(&|r| robustness_at(r, p))),
         "iterations_per_second": mean(&|r| r.trained.iterations_per_second),
         "seeds": seeds,
+        "quantized": {
+            "method": if config.quantization.snap {
+                "alternating, snapped to the bias generator"
+            } else {
+                "alternating, not snapped"
+            },
+            "final_loss": mean(&|r| r.quantized.final_loss),
+            "counts": results.first().map(|r| r.quantized.evaluation.nominal.counts.clone()),
+            "correct": results.iter().all(|r| r.quantized.evaluation.nominal.correct),
+            "robustness": by_level(config, |p| mean(&|r| robustness_of(&r.quantized.evaluation, p))),
+            "iterations_per_second": mean(&|r| r.trained.iterations_per_second),
+            "relative_rms_error": mean(&|r| r.quantized.quantized.relative_rms_error),
+            "autoencoder": config.quantization.compare_autoencoder.then(|| json!({
+                "relative_rms_error": mean(&|r| r.quantized.autoencoder.map_or(f64::NAN, |a| a.0)),
+                "correct": results.iter().all(|r| r.quantized.autoencoder.is_some_and(|a| a.1)),
+            })),
+            "seeds": q_seeds,
+        },
     })
 }
 
@@ -337,10 +440,12 @@ fn train_all(a: &TrainArgs) -> Result<(), String> {
                 experiment::evaluate(&config, &t.network, &raster, 0).map_err(|e| e.to_string())?;
             let final_loss =
                 nominal_loss(&config, &raster, &evaluation.spikes, t.network.neurons());
+            let quantized = quantize_seed(&config, &raster, &t.network, t.seed)?;
             rs.push(SeedResult {
                 trained: t.clone(),
                 evaluation,
                 final_loss,
+                quantized,
             });
         }
         per_run.push((run, rs));
@@ -391,12 +496,30 @@ fn write_outputs(
             .map_err(|e| format!("cannot write {}: {e}", dir.join("raster.png").display()))?;
         }
         for r in results {
+            let seed_dir = dir.join(format!("seed{}", r.trained.seed));
             w(
-                dir.join(format!("seed{}", r.trained.seed))
-                    .join("network.json"),
+                seed_dir.join("network.json"),
                 serde_json::to_string_pretty(&network_json(&r.trained.network))
                     .unwrap_or_default()
                     .as_bytes(),
+            )?;
+            // The quantize output format (`dynap quantize`), with dt, variant and the currents.
+            let mut passthrough = network_json(&r.trained.network)
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            for k in ["w_in", "w_rec", "iscale"] {
+                passthrough.remove(k);
+            }
+            w(
+                seed_dir.join("quantized.json"),
+                serde_json::to_string_pretty(&crate::quantize::output_json(
+                    &r.quantized.quantized,
+                    &dynap_quant::Method::Alternating,
+                    &passthrough,
+                ))
+                .unwrap_or_default()
+                .as_bytes(),
             )?;
             curves.push((
                 format!("{} seed {}", run.name(), r.trained.seed),
@@ -460,6 +583,37 @@ fn print_table(config: &Config, per_run: &[(Run, Vec<SeedResult>)]) {
                     .collect::<String>(),
                 r.trained.iterations_per_second
             );
+            let q = &r.quantized;
+            let counts: Vec<String> = q
+                .evaluation
+                .nominal
+                .counts
+                .iter()
+                .map(|c| format!("{:?}", c.iter().map(|&x| x as i64).collect::<Vec<_>>()))
+                .collect();
+            println!(
+                "{:<6} {:>5} {:>10.4} {:<18} {:>8} {}  weight error {:.1}%{}",
+                " 4-bit",
+                "",
+                q.final_loss,
+                counts.join(""),
+                if q.evaluation.nominal.correct {
+                    "yes"
+                } else {
+                    "no"
+                },
+                q.evaluation
+                    .robustness
+                    .iter()
+                    .map(|(_, f)| format!("{:>5.0}%", f * 100.0))
+                    .collect::<String>(),
+                q.quantized.relative_rms_error * 100.0,
+                q.autoencoder.map_or(String::new(), |(e, c)| format!(
+                    " (Rockpool's autoencoder: {:.1}%, {})",
+                    e * 100.0,
+                    if c { "classifies" } else { "does not classify" }
+                ))
+            );
         }
     }
     println!();
@@ -489,5 +643,16 @@ fn print_table(config: &Config, per_run: &[(Run, Vec<SeedResult>)]) {
             all.join(", "),
             worst.join(" / ")
         );
+        let q_all: Vec<String> = levels
+            .iter()
+            .map(|&p| {
+                let sum: f64 = results
+                    .iter()
+                    .map(|r| robustness_of(&r.quantized.evaluation, p))
+                    .sum();
+                format!("{p}%: {:.0}%", sum / results.len().max(1) as f64 * 100.0)
+            })
+            .collect();
+        println!("{:<6} 4-bit, mean over seeds {}", "", q_all.join(", "));
     }
 }

@@ -22,7 +22,7 @@ fn a_small_experiment_writes_the_documented_outputs() {
     let cfg = dir.join("small.toml");
     std::fs::write(
         &cfg,
-        "[training]\niterations = 30\nseeds = [0, 1]\ncheckpoint_every = 10\n[evaluation]\nchips = 4\n[noise]\nredraw_every = 10\n",
+        "[training]\niterations = 30\nseeds = [0, 1]\ncheckpoint_every = 10\n[evaluation]\nchips = 4\n[noise]\nredraw_every = 10\n# the autoencoder runs ~30 000 epochs per network: slow in a debug build\n[quantization]\ncompare_autoencoder = false\n",
     )
     .unwrap();
     let out = dir.join("out");
@@ -47,6 +47,23 @@ fn a_small_experiment_writes_the_documented_outputs() {
         }
         assert!(r["iterations_per_second"].as_f64().unwrap() > 0.0);
         assert_eq!(r["seeds"].as_array().unwrap().len(), 2);
+        // After quantization: the same fields, and the weight errors of both quantizers.
+        let q = &r["quantized"];
+        assert!(q["final_loss"].is_f64(), "{run}: {q}");
+        assert_eq!(q["counts"].as_array().unwrap().len(), 2);
+        assert!(q["correct"].is_boolean());
+        for level in ["5", "10", "20", "30"] {
+            assert!((0.0..=1.0).contains(&q["robustness"][level].as_f64().unwrap()));
+        }
+        assert_eq!(q["seeds"].as_array().unwrap().len(), 2);
+        assert!(q["relative_rms_error"].as_f64().unwrap() >= 0.0);
+        assert!(q["autoencoder"].is_null(), "not asked for");
+        let qf: Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(run).join("seed1").join("quantized.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(qf["w_in_mask"].as_array().unwrap().len(), 60);
+        assert_eq!(qf["cores"][0]["iw"].as_array().unwrap().len(), 4);
         let net: Value = serde_json::from_str(
             &std::fs::read_to_string(out.join(run).join("network.json")).unwrap(),
         )
@@ -130,4 +147,53 @@ fn bad_configurations_and_arguments_get_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x.toml"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn quantize_writes_the_contract_and_refuses_bad_files() {
+    let dir = temp("quantize");
+    let input = dir.join("net.json");
+    std::fs::write(
+        &input,
+        r#"{"w_in": [[0.5, -1.0, 0.0], [2.0, 0.25, -0.75]], "w_rec": [[0, 0.3, 0], [-0.2, 0, 1.1], [0, 0, 0]],
+            "core_map": [0, 0, 1], "iscale": 1e-8}"#,
+    )
+    .unwrap();
+    let out = dir.join("q.json");
+    let o = dynap()
+        .arg("quantize")
+        .arg(&input)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let q: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(q["cores"].as_array().unwrap().len(), 2);
+    assert_eq!(q["w_in_sign"][0], serde_json::json!([1, -1, 0]));
+    assert!(q["relative_rms_error"].as_f64().unwrap() < 0.2);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("err snapped"));
+    // Ragged input: exit 1, the row named, nothing written.
+    std::fs::write(&input, r#"{"w_in": [[1, 2], [3]]}"#).unwrap();
+    let bad_out = dir.join("bad.json");
+    let o = dynap()
+        .arg("quantize")
+        .arg(&input)
+        .arg(&bad_out)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("w_in[1]"));
+    assert!(!bad_out.exists());
+    // Bad arguments: exit 2 with usage.
+    let o = dynap().args(["quantize", "only-one"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = dynap()
+        .arg("quantize")
+        .arg(&input)
+        .arg(&bad_out)
+        .args(["--method", "kmeans"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("kmeans"));
 }
