@@ -194,3 +194,82 @@ pub fn training_rate(iterations: usize) -> f64 {
     )
     .map_or(f64::NAN, |t| t.iterations_per_second)
 }
+
+/// The quantization workload of DESIGN.md: a dense 60 x 256 input matrix and a dense 256 x 256
+/// recurrent matrix (N(0, 1) weights, like trained networks), all 256 neurons on one core, seeded.
+pub fn quant_workload(seed: u64) -> (Matrix, Matrix) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut dense = |rows: usize, cols: usize| {
+        let data = (0..rows * cols)
+            .map(|_| f64::from(normal(&mut rng) as f32))
+            .collect();
+        Matrix::from_vec(rows, cols, data).expect("shape is consistent")
+    };
+    (dense(BENCH_INPUTS, 256), dense(256, 256))
+}
+
+/// Timing and quality of the quantizers on [`quant_workload`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantTiming {
+    /// Median time of the default quantizer (alternating, snapped).
+    pub alternating: Duration,
+    /// Its relative RMS weight error before and after snapping.
+    pub alternating_error: (f64, f64),
+    /// Time of Rockpool's autoencoder (our faithful port; 3000 epochs at step 1e-3, as the golden
+    /// cases; its default early stopping needs tens of thousands of epochs).
+    pub autoencoder: Duration,
+    /// Its relative RMS weight error (unsnapped).
+    pub autoencoder_error: f64,
+}
+
+/// Times the quantizers on [`quant_workload`] (`reps` runs of the default one).
+pub fn time_quantize(reps: usize) -> QuantTiming {
+    let (w_in, w_rec) = quant_workload(0);
+    let map = vec![0; 256];
+    let mut times = Vec::new();
+    let mut q = None;
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        q = Some(
+            dynap_quant::quantize(
+                Some(&w_in),
+                Some(&w_rec),
+                &map,
+                1e-8,
+                &dynap_quant::Options::default(),
+            )
+            .expect("valid workload"),
+        );
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let q = q.expect("one run");
+    let options = dynap_quant::AutoencoderOptions {
+        fixed_epoch: true,
+        num_epoch: 3000,
+        step_size: 1e-3,
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let ae = dynap_quant::quantize(
+        Some(&w_in),
+        Some(&w_rec),
+        &map,
+        1e-8,
+        &dynap_quant::Options {
+            method: dynap_quant::Method::Autoencoder {
+                options,
+                init: Default::default(),
+            },
+            snap: None,
+        },
+    )
+    .expect("valid workload");
+    let autoencoder = t.elapsed();
+    QuantTiming {
+        alternating: times[times.len() / 2],
+        alternating_error: (q.cores[0].error_before_snap, q.cores[0].error_after_snap),
+        autoencoder,
+        autoencoder_error: ae.relative_rms_error,
+    }
+}

@@ -14,7 +14,7 @@
 
 use super::{first_difference, matrix};
 use crate::json::{J, JResult};
-use dynap_model::{Matrix, QuantMatrix, QuantizedWeights, Tolerance, WeightMatrix};
+use dynap_model::{Matrix, Tolerance, mask_levels};
 use dynap_quant::{AutoencoderInit, AutoencoderOptions, Method, Options, Precision};
 use std::collections::BTreeMap;
 
@@ -253,44 +253,25 @@ fn check_against_rockpool(
             first_difference(&what(skey), &ours_signs, &signs, &shape, Tolerance::EXACT)?;
             // Rockpool's masks, signs and Iw decode with our decoder to its reconstruction.
             let masks = mask_j.tensor()?.1;
-            let matrix = if skey == "sign_in" {
-                WeightMatrix::Input
-            } else {
-                WeightMatrix::Recurrent
-            };
-            let qm = QuantMatrix::new(
-                matrix,
-                ours.rows(),
-                n,
-                masks.iter().map(|&m| m as u8).collect(),
-                signs.iter().map(|&s| s as i8).collect(),
-            )
-            .map_err(|e| what(&e.to_string()))?;
-            let mut base = vec![[0.0; 4]; core_map.iter().max().map_or(1, |m| m + 1)];
-            base[c] = iw_r.map(|i| i.max(0.0));
             let rkey = if skey == "sign_in" {
                 "reconstructed_w_in"
             } else {
                 "reconstructed_w_rec"
             };
             if let Some(recon) = cl.opt(rkey) {
-                let qw = if matrix == WeightMatrix::Input {
-                    QuantizedWeights::new(
-                        core_map.to_vec(),
-                        base,
-                        Some(qm),
-                        QuantMatrix::zeros(n, n),
-                        i_scale,
-                    )
-                } else {
-                    QuantizedWeights::new(core_map.to_vec(), base, None, qm, i_scale)
+                // Rockpool's Iw as they are (an unconverged autoencoder can leave one negative), through
+                // the level table our decoder uses.
+                let levels = mask_levels(&iw_r, i_scale);
+                let mut decoded = Vec::with_capacity(masks.len());
+                for (i, (&m, &sg)) in masks.iter().zip(&signs).enumerate() {
+                    if !(0.0..16.0).contains(&m) || m.fract() != 0.0 {
+                        return Err(what(&format!("{mkey}: entry {i} is {m}, not a 4-bit mask")));
+                    }
+                    decoded.push(sg * levels[m as usize]);
                 }
-                .map_err(|e| what(&e.to_string()))?;
-                let (d_in, d_rec) = qw.decode();
-                let decoded = d_in.unwrap_or(d_rec);
                 first_difference(
                     &what(&format!("{rkey} decoded from Rockpool's masks")),
-                    decoded.as_slice(),
+                    &decoded,
                     &recon.tensor()?.1,
                     &shape,
                     Tolerance {
@@ -333,10 +314,27 @@ fn check_against_rockpool(
             &[g_flat.len()],
             exact,
         )?;
-        let g_scale = round(init.get("scale_factor")?.f64()?);
-        if !exact.close(run.scale, g_scale) {
+        // The cases store `1 / (max - min + 1)` evaluated in f64 on the magnitudes; Rockpool's f32 run
+        // evaluates the same expression in f32 (which may differ from the rounded f64 value by an ulp).
+        let g_scale = init.get("scale_factor")?.f64()?;
+        let (max, min) = g_flat
+            .iter()
+            .fold((f64::NEG_INFINITY, f64::INFINITY), |(a, b), &v| {
+                (a.max(v), b.min(v))
+            });
+        let s64 = 1.0 / (max - min + 1.0);
+        if s64 != g_scale {
             return Err(what(&format!(
-                "scale_factor ours {:e}, Rockpool {g_scale:e}",
+                "scale_factor: 1/(max - min + 1) of the case's w_flat is {s64:e}, the case says {g_scale:e}"
+            )));
+        }
+        let expected = match precision {
+            Precision::F32 => f64::from(1.0f32 / (max as f32 - min as f32 + 1.0f32)),
+            Precision::F64 => s64,
+        };
+        if run.scale != expected {
+            return Err(what(&format!(
+                "scale_factor ours {:e}, expected {expected:e} (1/(max - min + 1) in the run's precision)",
                 run.scale
             )));
         }
