@@ -84,9 +84,36 @@ mod simulation {
     }
 }
 
+mod quantization {
+    use criterion::Criterion;
+    use dynap_train::bench::quant_workload;
+    use std::time::Duration;
+
+    /// DESIGN.md's quantization target: a dense 60 x 256 input and 256 x 256 recurrent matrix on one
+    /// core, the default quantizer (alternating, snapped to the bias generator); target < 1 s.
+    pub(crate) fn per_core(c: &mut Criterion) {
+        let (w_in, w_rec) = quant_workload(0);
+        let map = vec![0; 256];
+        let options = dynap_quant::Options::default();
+        let mut group = c.benchmark_group("quantize");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_millis(500));
+        group.bench_function("alternating_snapped_60x256_256x256", |b| {
+            b.iter(|| {
+                dynap_quant::quantize(Some(&w_in), Some(&w_rec), &map, 1e-8, &options)
+                    .expect("valid workload")
+            })
+        });
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     simulation::forward(c);
     simulation::forward_backward(c);
+    quantization::per_core(c);
 }
 
 criterion_group!(dynap, benches);
