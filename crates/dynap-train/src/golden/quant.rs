@@ -10,7 +10,8 @@
 //! * with `init`: magnitudes and scale exactly (f32), the loss trajectory (epochs 0-15 rtol 1e-4,
 //!   0-250 rtol 1e-2), and decoding Rockpool's final encoder and decoder gives its bit masks and masks
 //!   exactly and its code and `Iw` to 1e-5; the final reconstruction error within 25 % of Rockpool's
-//!   (the end state after thousands of epochs is not reproducible across precisions, README section 3).
+//!   f32 or f64 end state (the end state after thousands of epochs is not reproducible across
+//!   precisions, README section 3: Rockpool's own two runs of a case can end 40 % apart).
 
 use super::{first_difference, matrix};
 use crate::json::{J, JResult};
@@ -128,6 +129,13 @@ fn check_one(top: &J, case: &J) -> JResult<()> {
             );
         }
     }
+    // Rockpool's end states (reconstruction error after training), over both precisions.
+    let end_states: Vec<f64> = ["outputs_f32", "result_f32", "outputs_f64", "result_f64"]
+        .iter()
+        .filter_map(|k| case.opt(k))
+        .filter_map(|o| o.opt("reconstruction_rel_rmse"))
+        .map(|v| v.f64())
+        .collect::<JResult<_>>()?;
     let mut checked = 0;
     for (precision, keys) in [
         (Precision::F32, ["outputs_f32", "result_f32"]),
@@ -170,7 +178,17 @@ fn check_one(top: &J, case: &J) -> JResult<()> {
         let rockpool_ok = out.opt("ok").map(|v| v.bool()).transpose()?.unwrap_or(true);
         if rockpool_ok {
             check_against_rockpool(
-                key, &out, &q, case, &core_map, n_cluster, &w_in, &w_rec, i_scale, precision,
+                key,
+                &out,
+                &q,
+                case,
+                &core_map,
+                n_cluster,
+                &w_in,
+                &w_rec,
+                i_scale,
+                precision,
+                &end_states,
             )?;
         }
         checked += 1;
@@ -193,6 +211,7 @@ fn check_against_rockpool(
     w_rec: &Option<Matrix>,
     i_scale: f64,
     precision: Precision,
+    end_states: &[f64],
 ) -> JResult<()> {
     let n = core_map.len();
     let clusters = out.get("clusters")?;
@@ -388,13 +407,14 @@ fn check_against_rockpool(
             }
         }
     }
-    // End state: quality only.
-    if let Some(g) = out.opt("reconstruction_rel_rmse") {
-        let g = g.f64()?;
-        if (q.relative_rms_error - g).abs() > 0.25 * g {
+    // End state: quality only. After thousands of epochs the run has forgotten rounding differences in
+    // its own way; Rockpool's f32 and f64 runs of one case can end 40 % apart. Either of its end states
+    // is a reference: ours must be within 25 % of one of them.
+    if !end_states.is_empty() {
+        let ours = q.relative_rms_error;
+        if !end_states.iter().any(|&g| (ours - g).abs() <= 0.25 * g) {
             return Err(format!(
-                "{key}: reconstruction relative RMS error ours {:.4}, Rockpool {g:.4} (must be within 25 %)",
-                q.relative_rms_error
+                "{key}: reconstruction relative RMS error ours {ours:.4}, Rockpool {end_states:.4?} (must be within 25 % of one of them)"
             ));
         }
     }
