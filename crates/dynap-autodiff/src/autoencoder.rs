@@ -40,10 +40,11 @@ pub struct AutoencoderGrad<E> {
     pub decoder: Vec<E>,
 }
 
-/// The bit mask Rockpool's decoder makes from its weights: `max(floor(sigmoid(d) + 0.5), 0)`, with the
-/// sum and the floor in `E`'s precision.
+/// The bit mask Rockpool's decoder makes from a probability `p = sigmoid(d)` in `(0, 1)`:
+/// `max(floor(p + 0.5), 0)`, with the sum in `E`'s precision; `floor(y) >= 1` exactly when `y >= 1`.
+#[inline(always)]
 pub fn decoder_bit<E: Real>(p: E) -> bool {
-    (p + E::from_f64(0.5)).to_f64().floor() >= 1.0
+    p + E::from_f64(0.5) >= E::ONE
 }
 
 impl BitAutoencoder {

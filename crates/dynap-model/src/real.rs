@@ -43,6 +43,8 @@ pub trait Real:
     fn ceil(self) -> Self;
     /// Whether the value is neither infinite nor NaN.
     fn is_finite(self) -> bool;
+    /// Square root, correctly rounded (IEEE).
+    fn sqrt(self) -> Self;
     /// The logarithm used inside the time loop, for arguments `>= 1` (or +inf, NaN): branch-free and
     /// vectorisable for `f32` (within 2 ulp), the standard library's for `f64`.
     fn kernel_ln(self) -> Self;
@@ -91,6 +93,10 @@ impl Real for f32 {
         f32::is_finite(self)
     }
     #[inline(always)]
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    #[inline(always)]
     fn kernel_ln(self) -> Self {
         crate::transcendental::ln_f32_at_least_one(self)
     }
@@ -135,6 +141,10 @@ impl Real for f64 {
     #[inline(always)]
     fn is_finite(self) -> bool {
         f64::is_finite(self)
+    }
+    #[inline(always)]
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
     }
     #[inline(always)]
     fn kernel_ln(self) -> Self {
