@@ -213,3 +213,87 @@ fn quantization_edge_cases_where_rockpool_crashes_pass() {
     });
     check_case(&c.to_string()).unwrap();
 }
+
+/// Issue 5's comparison: on the matrices of every golden quantization case, the default quantizer
+/// (alternating, unsnapped) reconstructs the weights at least as well as Rockpool's autoencoder did.
+#[test]
+fn the_default_quantizer_beats_rockpools_autoencoder_on_the_golden_matrices() {
+    use dynap_model::Matrix;
+    let matrix = |v: &Value| -> Option<Matrix> {
+        let rows: Vec<Vec<f64>> = v
+            .as_array()?
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect()
+            })
+            .collect();
+        Matrix::from_rows(&rows).filter(|m| m.rows() > 0)
+    };
+    let mut compared = 0;
+    for dir in ["golden", "golden_generated"] {
+        for entry in std::fs::read_dir(fixtures(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if path.extension().is_none_or(|e| e != "json") || !text.contains("\"quant\"") {
+                continue;
+            }
+            let c: Value = serde_json::from_str(&text).unwrap();
+            if c["kind"] != "quant" {
+                continue;
+            }
+            let problems: Vec<&Value> = match c["subcases"].as_array() {
+                Some(s) => s.iter().collect(),
+                None => vec![&c],
+            };
+            for p in problems {
+                let core_map: Vec<usize> = p["core_map"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap() as usize)
+                    .collect();
+                let rockpool: Vec<f64> = ["outputs_f32", "outputs_f64", "result_f32", "result_f64"]
+                    .iter()
+                    .filter_map(|k| p[*k]["reconstruction_rel_rmse"].as_f64())
+                    .collect();
+                if rockpool.is_empty() {
+                    continue; // Rockpool failed on this one
+                }
+                let ours = dynap_quant::quantize(
+                    matrix(&p["weights_in"]).as_ref(),
+                    matrix(&p["weights_rec"]).as_ref(),
+                    &core_map,
+                    1e-8,
+                    &dynap_quant::Options {
+                        method: dynap_quant::Method::Alternating,
+                        snap: None,
+                    },
+                )
+                .unwrap()
+                .relative_rms_error;
+                let best = rockpool.iter().copied().fold(f64::INFINITY, f64::min);
+                println!(
+                    "{} {}: alternating {:.2}%, Rockpool's autoencoder {:.2}% (best of its runs)",
+                    path.file_stem().unwrap().to_string_lossy(),
+                    p["label"].as_str().unwrap_or(""),
+                    ours * 100.0,
+                    best * 100.0
+                );
+                assert!(
+                    ours <= best,
+                    "{}: ours {ours}, Rockpool {best}",
+                    path.display()
+                );
+                compared += 1;
+            }
+        }
+    }
+    assert!(
+        compared >= 4,
+        "only {compared} quantization problems compared"
+    );
+}
