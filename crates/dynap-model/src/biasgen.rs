@@ -577,4 +577,28 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        /// Fuzzing the table parser: arbitrary text, and the shipped table with lines cut or characters
+        /// replaced, give a table or an error naming a line, never a panic.
+        #[test]
+        fn arbitrary_and_corrupted_tables_never_panic(
+            text in "\\PC{0,300}",
+            edits in proptest::collection::vec((0usize..100_000, proptest::char::any()), 0..5),
+            cut in 0usize..100_000,
+        ) {
+            let _ = BiasTable::from_csv(&text);
+            let mut t: Vec<char> = MEASURED_TABLE_CSV.chars().collect();
+            for (i, c) in edits {
+                let n = t.len();
+                t[i % n] = c;
+            }
+            let n = t.len();
+            t.truncate(cut % n);
+            let corrupted: String = t.into_iter().collect();
+            if let Err(e) = BiasTable::from_csv(&corrupted) {
+                proptest::prop_assert!(e.to_string().contains("line") || e.to_string().contains("table"), "{e}");
+            }
+        }
+    }
 }

@@ -167,4 +167,26 @@ mod tests {
         f[8] = 0xff;
         assert!(read_npy(&f).is_err());
     }
+
+    proptest::proptest! {
+        /// Fuzzing: arbitrary bytes, and valid files with bytes overwritten or cut, give a value or an
+        /// error, never a panic (and never an allocation sized by a corrupt header beyond the data).
+        #[test]
+        fn arbitrary_and_corrupted_files_never_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            edits in proptest::collection::vec((0usize..200, proptest::num::u8::ANY), 0..6),
+            cut in 0usize..200,
+        ) {
+            let _ = read_npy(&bytes);
+            let body: Vec<u8> = [1.5f32, -2.0, 3.25, 4.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+            let mut f = npy("<f4", "(2, 2)", &body);
+            for (i, b) in edits {
+                let n = f.len();
+                f[i % n] = b;
+            }
+            let _ = read_npy(&f);
+            f.truncate(cut.min(f.len()));
+            let _ = read_npy(&f);
+        }
+    }
 }

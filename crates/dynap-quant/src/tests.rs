@@ -275,4 +275,28 @@ proptest! {
             prop_assert_eq!(d.as_slice()[i], f64::from(s) * level);
         }
     }
+
+    #[test]
+    fn decoding_then_encoding_reproduces_the_quantized_values_exactly(
+        rows in 1usize..10,
+        cols in 1usize..8,
+        seed in 0u64..1000,
+        density in 0.05f64..1.0,
+        cores in 1usize..4,
+        snap_on in any::<bool>(),
+    ) {
+        let w_in = matrix(rows, cols, density, 3.0, seed);
+        let w_rec = matrix(cols, cols, density, 1.0, seed + 1);
+        let core_map: Vec<usize> = (0..cols).map(|j| (j * 7 + seed as usize) % cores).collect();
+        let opts = if snap_on { Options::default() } else { no_snap(Method::Alternating) };
+        let q = quantize(Some(&w_in), Some(&w_rec), &core_map, 1e-8, &opts).unwrap();
+        let (d_in, d_rec) = q.weights.decode();
+        for m in [d_in.as_ref().unwrap(), &d_rec] {
+            for (i, &v) in m.as_slice().iter().enumerate() {
+                let levels = mask_levels(&q.weights.base_currents()[core_map[i % cols]], 1e-8);
+                let again = levels[alternating::nearest_mask(v.abs(), &levels) as usize];
+                prop_assert_eq!(again, v.abs());
+            }
+        }
+    }
 }

@@ -21,6 +21,9 @@ use std::process::ExitCode;
 /// Neurons per core of DYNAP-SE2, for the default core map.
 pub const NEURONS_PER_CORE: usize = 256;
 
+/// Largest number of cores a core map may address (4 cores per chip, 1024 chips).
+pub const MAX_CORES: usize = 4096;
+
 /// The default core map: neurons fill cores of 256 in order.
 pub fn default_core_map(n: usize) -> Vec<usize> {
     (0..n).map(|j| j / NEURONS_PER_CORE).collect()
@@ -99,11 +102,11 @@ pub fn read_input(text: &str) -> JResult<QuantizeInput> {
             vals.iter()
                 .enumerate()
                 .map(|(j, &x)| {
-                    if x >= 0.0 && x.fract() == 0.0 && x < 1e6 {
+                    if x >= 0.0 && x.fract() == 0.0 && x < MAX_CORES as f64 {
                         Ok(x as usize)
                     } else {
                         Err(format!(
-                            "`core_map[{j}]` is {x}; cores are non-negative integers"
+                            "`core_map[{j}]` is {x}; cores are integers in 0..{MAX_CORES}"
                         ))
                     }
                 })
@@ -438,5 +441,27 @@ mod tests {
         }
         let reported = out["relative_rms_error"].as_f64().unwrap();
         assert!(((diff / norm).sqrt() - reported).abs() < 1e-12);
+    }
+
+    proptest::proptest! {
+        /// Fuzzing: arbitrary text, and a valid file with characters replaced, is read into a request or
+        /// refused with a message; whatever is read quantizes or is refused; nothing panics.
+        #[test]
+        fn arbitrary_and_corrupted_files_never_panic(
+            text in "\\PC{0,200}",
+            edits in proptest::collection::vec((0usize..400, proptest::char::any()), 0..4),
+        ) {
+            let _ = read_input(&text);
+            let valid = r#"{"w_in": [[0.5, -1.0], [0.0, 2.0]], "w_rec": [[0, 0.3], [-0.2, 0]], "core_map": [0, 1], "iscale": 1e-8, "method": "alternating"}"#;
+            let mut t: Vec<char> = valid.chars().collect();
+            for (i, c) in edits {
+                let n = t.len();
+                t[i % n] = c;
+            }
+            let corrupted: String = t.into_iter().collect();
+            if let Ok(q) = read_input(&corrupted) {
+                let _ = dynap_quant::quantize(q.w_in.as_ref(), q.w_rec.as_ref(), &q.core_map, q.iscale, &q.options);
+            }
+        }
     }
 }
