@@ -1,11 +1,36 @@
-//! # dynap-config
+//! # dynap-config: the DYNAP-SE2 configuration
 //!
-//! The DYNAP-SE2 configuration: the object model (chips, cores, neurons, CAM, SRAM, biases, latches), samna-compatible JSON and a versioned binary encoding, validation of every hardware limit, mapping of quantized networks and reverse mapping.
+//! The object model of a board's configuration as samna has it ([`Configuration`]: chips of 4 cores of
+//! 256 neurons, each with 64 CAM synapses and 4 SRAM destinations, bias parameters per core and chip,
+//! latches), samna-compatible JSON in both directions ([`to_json`], [`from_json`]), a compact versioned
+//! binary encoding ([`to_binary`], [`from_binary`]), validation of every hardware limit
+//! ([`validate()`]), mapping of quantized networks onto cores ([`map()`]) and back ([`unmap`]).
 //!
-//! **Status: not built yet.** This crate holds only its documentation until issue 6 (configuration) lands; it exports
-//! nothing, so nothing can pretend to work.
-//!
-//! Invariants it will keep:
-//! * Does not depend on dfdx: a user who only reads, validates or writes configurations compiles no tensor library.
-//! * Maps quantized networks only; quantizing a float network first is orchestrated by dynap-train.
-//! * Validation reports every violation, each with where it failed (chip, core, neuron, slot) and the limit.
+//! Invariants of this crate:
+//! * no dfdx: a user who only reads, validates or writes configurations compiles no tensor library;
+//! * every field with a hardware range has a checked type, so a [`Configuration`] holds only values the
+//!   chip can take; readers report every problem with its place (chip, core, neuron, slot, or the JSON
+//!   path), not only the first;
+//! * JSON written by this crate reads back to the same configuration and writes the same bytes; fields it
+//!   does not model are kept and written back;
+//! * mapping is deterministic, and for a quantized network network -> configuration -> network is exact
+//!   (masks, signs, base currents after the bias generator, per-core currents);
+//! * it maps quantized networks only ([`dynap_model::QuantizedWeights`]); quantizing a float network
+//!   first is `dynap-train`'s job.
+
+mod binary;
+mod json;
+mod map;
+mod model;
+mod validate;
+
+pub use binary::{BinaryError, FORMAT_VERSION, MAGIC, from_binary, to_binary};
+pub use json::{JsonProblem, from_json, to_json};
+pub use map::{
+    MapError, MapOptions, Mapped, Mapping, NeuronPlace, Unmapped, cluster_by_parameters, map, unmap,
+};
+pub use model::*;
+pub use validate::{Location, Violation, is_known_bias, validate};
+
+#[cfg(test)]
+mod tests;

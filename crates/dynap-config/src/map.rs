@@ -1,0 +1,684 @@
+//! Mapping a quantized network onto cores and chips, and back (hardware.md section 4.10, the corrected
+//! semantics; Rockpool's allocator is only right for one cluster on chip 0 core 0, section 4.9).
+//!
+//! * Neurons: neuron `j` goes to global core `g = core_map[j]` (chip `g / 4`, core `g % 4`), local ids
+//!   0..255 in ascending `j` within each core.
+//! * Biases: one set per core, the mean of its neurons' 13 currents (Rockpool's cluster means), the
+//!   four base weights from the quantization; each current to its bias generator code.
+//! * Tags: one per source (input channel `i`, neuron `j`) that reaches some core, unique among the sources
+//!   reaching any one core, within every reached core's allow-list, never the control tag 2047. A source
+//!   gets its Rockpool tag (`i`, `Nin + j`) when that is free, so one core maps exactly as Rockpool does.
+//! * CAM (per post neuron, in its own core): inputs, then recurrent sources, in ascending order.
+//! * SRAM (per pre neuron, in its own core): slot 0 is the monitor route to the host (tag
+//!   `core * 256 + neuron`, all cores, hops -7/-7), then one entry per destination chip with the cores it
+//!   reaches there. Every neuron of a used core gets its monitor route.
+//! * Inputs: per channel, one destination per chip it reaches, hops counted from chip 0 (where the host's
+//!   events enter).
+//! * The DC latch is set on a core's neurons when the core's `Idc` is above 0.
+
+use crate::model::*;
+use crate::validate::validate;
+use dynap_model::{
+    BASE_WEIGHTS, BIAS_NAMES, BiasGenerator, Dendrite as ModelDendrite, Network, NeuronParams,
+    Param, QuantMatrix, QuantizedWeights, Variant, WeightMatrix,
+};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where a network's neuron lives on the board.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NeuronPlace {
+    /// Chip.
+    pub chip: usize,
+    /// Core on the chip.
+    pub core: usize,
+    /// Neuron in the core.
+    pub neuron: usize,
+}
+
+/// What the configuration does not hold and the way back needs: the network's neuron order, the input
+/// channels' destinations, `Iscale`, `dt` and the model variant (the `mapping.json` of `dynap map`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mapping {
+    /// Weight scale (A).
+    pub iscale: f64,
+    /// Time step (s).
+    pub dt: f64,
+    /// Model variant.
+    pub variant: Variant,
+    /// Neuron `j` of the network lives at `neurons[j]`.
+    pub neurons: Vec<NeuronPlace>,
+    /// Destinations of every input channel (empty for a channel without connections).
+    pub inputs: Vec<Vec<Destination>>,
+}
+
+/// Options of [`map`].
+#[derive(Clone, Debug)]
+pub struct MapOptions {
+    /// Allowed tags per global core (`chip * 4 + core`); cores not listed allow every tag but 2047.
+    pub tag_allow: BTreeMap<usize, Vec<u16>>,
+    /// The bias generator the currents are coded with.
+    pub generator: BiasGenerator,
+}
+
+impl Default for MapOptions {
+    fn default() -> MapOptions {
+        MapOptions {
+            tag_allow: BTreeMap::new(),
+            generator: BiasGenerator::dynapse2(),
+        }
+    }
+}
+
+/// A mapped network.
+#[derive(Clone, Debug)]
+pub struct Mapped {
+    /// The configuration.
+    pub config: Configuration,
+    /// The mapping (neuron order, input destinations, Iscale, dt, variant).
+    pub mapping: Mapping,
+    /// Per used global core, the mean currents written (A), in [`Param::CURRENTS`] order.
+    pub core_currents: BTreeMap<usize, [f64; 13]>,
+}
+
+/// Why a network does not fit the board: every problem found, each naming the neuron, core or
+/// channel and the limit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapError {
+    /// The problems.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the network does not fit the board:")?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for MapError {}
+
+/// The chip bias of each of the 23 exported simulator names: which network current feeds it.
+fn source_current(sim: &str) -> Option<Param> {
+    Some(match sim {
+        "Igain_ampa" | "Igain_gaba" | "Igain_nmda" | "Igain_shunt" => Param::IgainSyn,
+        "Itau_ampa" | "Itau_gaba" | "Itau_nmda" | "Itau_shunt" => Param::ItauSyn,
+        other => return Param::from_name(other),
+    })
+}
+
+fn base_index(sim: &str) -> Option<usize> {
+    sim.strip_prefix("Iw_")
+        .and_then(|k| k.parse::<usize>().ok())
+        .filter(|&k| k < BASE_WEIGHTS)
+}
+
+/// A connection's dendrite, from its sign.
+fn dendrite_of(mask: u8, sign: i8) -> Option<Dendrite> {
+    if mask == 0 {
+        return None;
+    }
+    ModelDendrite::for_sign(sign).map(Dendrite::from_model)
+}
+
+/// Maps a quantized network with per-neuron parameters `params` onto a board.
+pub fn map(
+    weights: &QuantizedWeights,
+    params: &NeuronParams,
+    dt: f64,
+    variant: Variant,
+    options: &MapOptions,
+) -> Result<Mapped, MapError> {
+    let mut problems = Vec::new();
+    let n = weights.neurons();
+    if params.len() != n {
+        return Err(MapError {
+            problems: vec![format!(
+                "the parameters are for {} neurons, the weights for {n}",
+                params.len()
+            )],
+        });
+    }
+    let core_map = weights.core_map();
+    let cores_used = core_map.iter().max().map_or(0, |&g| g + 1);
+    if cores_used > MAX_CHIPS * CORES {
+        return Err(MapError {
+            problems: vec![format!(
+                "the core map uses core {}; a board has at most {} cores ({MAX_CHIPS} chips of {CORES})",
+                cores_used - 1,
+                MAX_CHIPS * CORES
+            )],
+        });
+    }
+    let chips = cores_used.div_ceil(CORES).max(1);
+    // Places.
+    let mut count = vec![0usize; cores_used];
+    let mut places = Vec::with_capacity(n);
+    for &g in core_map {
+        places.push(NeuronPlace {
+            chip: g / CORES,
+            core: g % CORES,
+            neuron: count[g],
+        });
+        count[g] += 1;
+    }
+    for (g, &c) in count.iter().enumerate() {
+        if c > NEURONS {
+            problems.push(format!(
+                "chip {} core {} is given {c} neurons; a core has {NEURONS}",
+                g / CORES,
+                g % CORES
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(MapError { problems });
+    }
+    let empty_in = QuantMatrix::zeros(0, n);
+    let w_in = weights.w_in().unwrap_or(&empty_in);
+    let w_rec = weights.w_rec();
+    let n_in = w_in.rows();
+
+    // Which cores each source reaches.
+    let reach = |m: &QuantMatrix, pre: usize| -> Vec<usize> {
+        let mut r: Vec<usize> = (0..n)
+            .filter(|&post| dendrite_of(m.get(pre, post).0, m.get(pre, post).1).is_some())
+            .map(|post| core_map[post])
+            .collect();
+        r.sort_unstable();
+        r.dedup();
+        r
+    };
+    let sources: Vec<(Vec<usize>, u16)> = (0..n_in)
+        .map(|i| (reach(w_in, i), i as u16))
+        .chain((0..n).map(|j| (reach(w_rec, j), (n_in + j).min(u16::MAX as usize) as u16)))
+        .collect();
+
+    // Tags.
+    let mut used = vec![vec![false; TAGS as usize]; cores_used];
+    let allowed = |g: usize, t: u16| -> bool {
+        t != CONTROL_TAG && options.tag_allow.get(&g).is_none_or(|l| l.contains(&t))
+    };
+    let mut tags = vec![None; sources.len()];
+    for (s, (cores, preferred)) in sources.iter().enumerate() {
+        if cores.is_empty() {
+            continue;
+        }
+        let free = |t: u16| cores.iter().all(|&g| allowed(g, t) && !used[g][t as usize]);
+        let tag = if *preferred < TAGS && free(*preferred) {
+            Some(*preferred)
+        } else {
+            (0..TAGS).find(|&t| free(t))
+        };
+        match tag {
+            Some(t) => {
+                for &g in cores {
+                    used[g][t as usize] = true;
+                }
+                tags[s] = Some(t);
+            }
+            None => problems.push(format!(
+                "no tag left for {}: every tag allowed on the cores it reaches ({}) is taken by another source reaching them",
+                if s < n_in {
+                    format!("input channel {s}")
+                } else {
+                    format!("neuron {}", s - n_in)
+                },
+                cores
+                    .iter()
+                    .map(|g| format!("chip {} core {}", g / CORES, g % CORES))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(MapError { problems });
+    }
+
+    let mut config = Configuration::new(chips);
+    let mut core_currents = BTreeMap::new();
+    // Biases, monitor routes, DC latches.
+    for g in (0..cores_used).filter(|&g| count[g] > 0) {
+        let members: Vec<usize> = (0..n).filter(|&j| core_map[j] == g).collect();
+        let mut mean = [0.0; 13];
+        for (k, &p) in Param::CURRENTS.iter().enumerate() {
+            let v = params.get(p);
+            mean[k] = members.iter().map(|&j| v[j]).sum::<f64>() / members.len() as f64;
+        }
+        core_currents.insert(g, mean);
+        let core = &mut config.chips[g / CORES].cores[g % CORES];
+        for b in &BIAS_NAMES {
+            let current = match (base_index(b.sim), source_current(b.sim)) {
+                (Some(k), _) => weights.base_currents()[g][k],
+                (None, Some(p)) => {
+                    let k = Param::CURRENTS
+                        .iter()
+                        .position(|&q| q == p)
+                        .expect("a current");
+                    mean[k]
+                }
+                (None, None) => continue,
+            };
+            let code = options
+                .generator
+                .code_from_current(b.chip, current)
+                .expect("the exported biases have scale factors");
+            let p = Parameter::for_name(b.chip, code.coarse(), code.fine())
+                .expect("codes are in range");
+            set_param(&mut core.parameters, b.chip, p);
+        }
+        let dc = mean[0] > 0.0;
+        for (local, neuron) in core.neurons.iter_mut().enumerate() {
+            neuron.destinations[0] = Destination {
+                core: CoreMask::ALL,
+                x_hop: Hop::new(-7).expect("in range"),
+                y_hop: Hop::new(-7).expect("in range"),
+                tag: Tag::new(((g % CORES) * NEURONS + local) as i64).expect("below 1024"),
+            };
+            if dc && local < count[g] {
+                neuron.latches[0] = true;
+            }
+        }
+    }
+
+    // CAM.
+    for (post, &at) in places.iter().enumerate() {
+        let mut entries = Vec::new();
+        for (m, offset, rows) in [(w_in, 0, n_in), (w_rec, n_in, n)] {
+            for pre in 0..rows {
+                let (mask, sign) = m.get(pre, post);
+                if let Some(d) = dendrite_of(mask, sign) {
+                    entries.push(Synapse {
+                        dendrite: d,
+                        weight: WeightMask::new(i64::from(mask)).expect("4 bits"),
+                        tag: Tag::new(i64::from(
+                            tags[offset + pre].expect("a reaching source has a tag"),
+                        ))
+                        .expect("allocated below 2048"),
+                        ..Synapse::default()
+                    });
+                }
+            }
+        }
+        if entries.len() > SYNAPSES {
+            problems.push(format!(
+                "neuron {post} (chip {} core {} neuron {}) has {} incoming connections; a neuron has {SYNAPSES} CAM entries",
+                at.chip,
+                at.core,
+                at.neuron,
+                entries.len()
+            ));
+            continue;
+        }
+        let neuron = &mut config.chips[at.chip].cores[at.core].neurons[at.neuron];
+        neuron.synapses[..entries.len()].copy_from_slice(&entries);
+    }
+
+    // Per chip of a source's reached cores: one destination with the OR of the core masks.
+    let routes = |cores: &[usize], from_chip: usize, tag: u16| -> Vec<Destination> {
+        let mut by_chip: BTreeMap<usize, CoreMask> = BTreeMap::new();
+        for &g in cores {
+            let m = by_chip.entry(g / CORES).or_default();
+            *m = m.union(CoreMask::single(g % CORES));
+        }
+        by_chip
+            .into_iter()
+            .map(|(chip, mask)| {
+                let (x0, y0) = chip_position(from_chip);
+                let (x1, y1) = chip_position(chip);
+                Destination {
+                    core: mask,
+                    x_hop: Hop::new(x1 - x0).expect("at most 3 hops"),
+                    y_hop: Hop::new(y1 - y0).expect("one row"),
+                    tag: Tag::new(i64::from(tag)).expect("below 2048"),
+                }
+            })
+            .collect()
+    };
+    // SRAM.
+    for pre in 0..n {
+        let (cores, _) = &sources[n_in + pre];
+        let Some(tag) = tags[n_in + pre] else {
+            continue;
+        };
+        let at = places[pre];
+        let dests = routes(cores, at.chip, tag);
+        if dests.len() + 1 > DESTINATIONS {
+            problems.push(format!(
+                "neuron {pre} (chip {} core {} neuron {}) reaches {} chips; a neuron has {DESTINATIONS} SRAM entries, one of them the monitor route",
+                at.chip,
+                at.core,
+                at.neuron,
+                dests.len()
+            ));
+            continue;
+        }
+        let neuron = &mut config.chips[at.chip].cores[at.core].neurons[at.neuron];
+        neuron.destinations[1..=dests.len()].copy_from_slice(&dests);
+    }
+    // Inputs.
+    let inputs: Vec<Vec<Destination>> = (0..n_in)
+        .map(|i| match tags[i] {
+            Some(tag) => routes(&sources[i].0, 0, tag),
+            None => Vec::new(),
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(MapError { problems });
+    }
+    let violations = validate(&config, Some(&inputs));
+    if !violations.is_empty() {
+        return Err(MapError {
+            problems: violations.iter().map(ToString::to_string).collect(),
+        });
+    }
+    Ok(Mapped {
+        config,
+        mapping: Mapping {
+            iscale: weights.i_scale(),
+            dt,
+            variant,
+            neurons: places,
+            inputs,
+        },
+        core_currents,
+    })
+}
+
+/// A network restored from a configuration.
+#[derive(Clone, Debug)]
+pub struct Unmapped {
+    /// The weights in the chip's format (base currents as the bias generator makes them).
+    pub weights: QuantizedWeights,
+    /// The network the simulator runs: decoded weights, every neuron with its core's currents.
+    pub network: Network,
+    /// Where every neuron of `network` lives.
+    pub neurons: Vec<NeuronPlace>,
+    /// Things the reader had to assume (a core without some bias, ...).
+    pub notes: Vec<String>,
+}
+
+/// Restores a network from a configuration. With the `mapping` written by [`map`], the neuron and
+/// channel order, `Iscale`, `dt` and variant are those of the original; without it, neurons are the
+/// ones with a connection or a route, in (chip, core, neuron) order, input channels are the tags no
+/// neuron sends, in ascending order, and `iscale`/`dt` are the given defaults.
+pub fn unmap(
+    config: &Configuration,
+    mapping: Option<&Mapping>,
+    iscale: f64,
+    dt: f64,
+    generator: &BiasGenerator,
+) -> Result<Unmapped, MapError> {
+    let mut problems = Vec::new();
+    let mut notes = Vec::new();
+    let chips = config.chips.len();
+    let neuron_at = |p: &NeuronPlace| config.neuron(p.chip, p.core, p.neuron);
+    // Neurons.
+    let places: Vec<NeuronPlace> = match mapping {
+        Some(m) => m.neurons.clone(),
+        None => {
+            let mut v = Vec::new();
+            for (h, chip) in config.chips.iter().enumerate() {
+                for (c, core) in chip.cores.iter().enumerate() {
+                    for (k, neuron) in core.neurons.iter().enumerate() {
+                        let routes = neuron.destinations[1..].iter().any(Destination::is_used);
+                        if routes || neuron.synapses.iter().any(Synapse::is_active) {
+                            v.push(NeuronPlace {
+                                chip: h,
+                                core: c,
+                                neuron: k,
+                            });
+                        }
+                    }
+                }
+            }
+            v
+        }
+    };
+    for p in &places {
+        if neuron_at(p).is_none() {
+            problems.push(format!(
+                "the mapping places a neuron at chip {} core {} neuron {}, which this configuration does not have",
+                p.chip, p.core, p.neuron
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(MapError { problems });
+    }
+    let n = places.len();
+    // (chip, core, tag) -> source: input channel (Err) or neuron (Ok).
+    let mut by_tag: BTreeMap<(usize, usize, u16), Result<usize, usize>> = BTreeMap::new();
+    for (j, p) in places.iter().enumerate() {
+        let neuron = neuron_at(p).expect("checked");
+        for d in neuron.destinations.iter().filter(|d| d.is_used()) {
+            if let Some(t) = target_chip(p.chip, d, chips) {
+                for k in (0..CORES).filter(|&k| d.core.contains(k)) {
+                    by_tag.entry((t, k, d.tag.get())).or_insert(Ok(j));
+                }
+            }
+        }
+    }
+    let n_in = match mapping {
+        Some(m) => {
+            for (i, dests) in m.inputs.iter().enumerate() {
+                for d in dests {
+                    if let Some(t) = target_chip(0, d, chips) {
+                        for k in (0..CORES).filter(|&k| d.core.contains(k)) {
+                            by_tag.entry((t, k, d.tag.get())).or_insert(Err(i));
+                        }
+                    }
+                }
+            }
+            m.inputs.len()
+        }
+        None => {
+            // Tags no neuron sends to a core are input channels, numbered by ascending tag.
+            let mut input_tags: Vec<u16> = Vec::new();
+            for p in &places {
+                for s in neuron_at(p)
+                    .expect("checked")
+                    .synapses
+                    .iter()
+                    .filter(|s| s.is_active())
+                {
+                    if !by_tag.contains_key(&(p.chip, p.core, s.tag.get())) {
+                        input_tags.push(s.tag.get());
+                    }
+                }
+            }
+            input_tags.sort_unstable();
+            input_tags.dedup();
+            for p in &places {
+                for s in neuron_at(p)
+                    .expect("checked")
+                    .synapses
+                    .iter()
+                    .filter(|s| s.is_active())
+                {
+                    if let Ok(i) = input_tags.binary_search(&s.tag.get()) {
+                        by_tag
+                            .entry((p.chip, p.core, s.tag.get()))
+                            .or_insert(Err(i));
+                    }
+                }
+            }
+            input_tags.len()
+        }
+    };
+    // Weights.
+    let mut in_mask = vec![0u8; n_in * n];
+    let mut in_sign = vec![0i8; n_in * n];
+    let mut rec_mask = vec![0u8; n * n];
+    let mut rec_sign = vec![0i8; n * n];
+    for (post, p) in places.iter().enumerate() {
+        let neuron = neuron_at(p).expect("checked");
+        for (slot, s) in neuron
+            .synapses
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_active())
+        {
+            let (mask, sign) = (s.weight.bits(), s.dendrite.sign());
+            match by_tag.get(&(p.chip, p.core, s.tag.get())) {
+                Some(Err(i)) => {
+                    in_mask[i * n + post] = mask;
+                    in_sign[i * n + post] = sign;
+                }
+                Some(Ok(pre)) => {
+                    rec_mask[pre * n + post] = mask;
+                    rec_sign[pre * n + post] = sign;
+                }
+                None => problems.push(format!(
+                    "chip {} core {} neuron {} synapse {slot} listens to tag {}, which no source sends to this core",
+                    p.chip,
+                    p.core,
+                    p.neuron,
+                    s.tag.get()
+                )),
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(MapError { problems });
+    }
+    // Per-core currents and base weights.
+    let core_map: Vec<usize> = places.iter().map(|p| p.chip * CORES + p.core).collect();
+    let cores = core_map.iter().max().map_or(1, |&g| g + 1);
+    let mut base = vec![[0.0; BASE_WEIGHTS]; cores];
+    let mut params = NeuronParams::defaults(n);
+    let mut core_params: BTreeMap<usize, Vec<(Param, f64)>> = BTreeMap::new();
+    for &g in &core_map {
+        if core_params.contains_key(&g) {
+            continue;
+        }
+        let core = &config.chips[g / CORES].cores[g % CORES];
+        let mut values = Vec::new();
+        for b in &BIAS_NAMES {
+            let Some(p) = get_param(&core.parameters, b.chip) else {
+                notes.push(format!(
+                    "chip {} core {} has no {} ({}); the default is used",
+                    g / CORES,
+                    g % CORES,
+                    b.chip,
+                    b.sim
+                ));
+                continue;
+            };
+            let current = generator.table().current_from_code(
+                if p.kind == 'P' {
+                    dynap_model::TransistorType::P
+                } else {
+                    dynap_model::TransistorType::N
+                },
+                generator
+                    .scale(b.chip)
+                    .expect("exported biases have scale factors"),
+                p.code(),
+            );
+            match (base_index(b.sim), b.sim) {
+                (Some(k), _) => base[g][k] = current,
+                // The synapse's gain and time constant are read from the AMPA biases (the mapper writes
+                // the same code to all four dendrites).
+                (None, "Igain_ampa") => values.push((Param::IgainSyn, current)),
+                (None, "Itau_ampa") => values.push((Param::ItauSyn, current)),
+                (None, sim) => {
+                    if let Some(p) = Param::from_name(sim) {
+                        values.push((p, current));
+                    }
+                }
+            }
+        }
+        core_params.insert(g, values);
+    }
+    for (j, &g) in core_map.iter().enumerate() {
+        for &(p, v) in &core_params[&g] {
+            params.get_mut(p)[j] = v;
+        }
+    }
+    let (iscale, dt, variant) = match mapping {
+        Some(m) => (m.iscale, m.dt, m.variant),
+        None => (iscale, dt, Variant::Rockpool),
+    };
+    let to_err = |e: dynap_model::Error| MapError {
+        problems: vec![e.to_string()],
+    };
+    let q_in = (n_in > 0)
+        .then(|| QuantMatrix::new(WeightMatrix::Input, n_in, n, in_mask, in_sign))
+        .transpose()
+        .map_err(to_err)?;
+    let q_rec =
+        QuantMatrix::new(WeightMatrix::Recurrent, n, n, rec_mask, rec_sign).map_err(to_err)?;
+    let weights = QuantizedWeights::new(core_map, base, q_in, q_rec, iscale).map_err(to_err)?;
+    let (w_in, w_rec) = weights.decode();
+    let network = Network {
+        params,
+        w_in,
+        w_rec,
+        i_scale: iscale,
+        dt,
+        variant,
+    };
+    Ok(Unmapped {
+        weights,
+        network,
+        neurons: places,
+        notes,
+    })
+}
+
+/// Groups neurons with similar parameters into cores of at most 256 (a better split than Rockpool's
+/// greedy one, which ignores the parameters): the neurons are ordered along the direction in which
+/// their log-currents vary most and cut into `cores` consecutive groups of nearly equal size
+/// (`cores` = 0 chooses the fewest that fit). Deterministic.
+pub fn cluster_by_parameters(params: &NeuronParams, cores: usize) -> Vec<usize> {
+    let n = params.len();
+    let k = if cores == 0 {
+        n.div_ceil(NEURONS).max(1)
+    } else {
+        cores
+    };
+    if k <= 1 || n == 0 {
+        return vec![0; n];
+    }
+    // Features: log of each current, centred.
+    let feats: Vec<Vec<f64>> = Param::CURRENTS
+        .iter()
+        .map(|&p| {
+            let v: Vec<f64> = params.get(p).iter().map(|&x| x.max(1e-30).ln()).collect();
+            let mean = v.iter().sum::<f64>() / n as f64;
+            v.into_iter().map(|x| x - mean).collect()
+        })
+        .collect();
+    // First principal direction by power iteration from a fixed start.
+    let d = feats.len();
+    let mut dir = vec![1.0; d];
+    for _ in 0..50 {
+        let proj: Vec<f64> = (0..n)
+            .map(|j| (0..d).map(|f| feats[f][j] * dir[f]).sum())
+            .collect();
+        let mut next: Vec<f64> = (0..d)
+            .map(|f| (0..n).map(|j| feats[f][j] * proj[j]).sum())
+            .collect();
+        let norm = next.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm == 0.0 {
+            break;
+        }
+        next.iter_mut().for_each(|x| *x /= norm);
+        dir = next;
+    }
+    let score: Vec<f64> = (0..n)
+        .map(|j| (0..d).map(|f| feats[f][j] * dir[f]).sum())
+        .collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| score[a].total_cmp(&score[b]).then(a.cmp(&b)));
+    let mut map = vec![0; n];
+    for (rank, &j) in order.iter().enumerate() {
+        map[j] = rank * k / n;
+    }
+    map
+}

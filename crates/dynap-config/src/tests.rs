@@ -1,0 +1,547 @@
+//! Tests of the configuration: encodings, validation rules, mapping and reverse mapping.
+
+use super::*;
+use dynap_model::{NeuronParams, QuantMatrix, QuantizedWeights, Variant, WeightMatrix};
+use proptest::prelude::*;
+
+fn tag(t: i64) -> Tag {
+    Tag::new(t).unwrap()
+}
+
+fn dest(core: u8, x: i64, y: i64, t: i64) -> Destination {
+    Destination {
+        core: CoreMask::new(i64::from(core)).unwrap(),
+        x_hop: Hop::new(x).unwrap(),
+        y_hop: Hop::new(y).unwrap(),
+        tag: tag(t),
+    }
+}
+
+fn qm(which: WeightMatrix, rows: usize, cols: usize, m: &[u8], s: &[i8]) -> QuantMatrix {
+    QuantMatrix::new(which, rows, cols, m.to_vec(), s.to_vec()).unwrap()
+}
+
+/// Rockpool's worked single-core example (hardware.md section 4.8).
+fn worked_example() -> (QuantizedWeights, NeuronParams) {
+    let w_in = qm(
+        WeightMatrix::Input,
+        3,
+        3,
+        &[5, 0, 3, 0, 0, 0, 8, 1, 0],
+        &[1, 0, -1, 0, 0, 0, 1, -1, 0],
+    );
+    let w_rec = qm(
+        WeightMatrix::Recurrent,
+        3,
+        3,
+        &[0, 2, 0, 15, 0, 0, 0, 0, 4],
+        &[0, 1, 0, -1, 0, 0, 0, 0, 1],
+    );
+    let q = QuantizedWeights::new(
+        vec![0, 0, 0],
+        vec![[1e-9, 2e-9, 4e-9, 8e-9]],
+        Some(w_in),
+        w_rec,
+        1e-8,
+    )
+    .unwrap();
+    (q, NeuronParams::defaults(3))
+}
+
+fn syn(d: Dendrite, w: u8, t: i64) -> Synapse {
+    Synapse {
+        dendrite: d,
+        weight: WeightMask::new(i64::from(w)).unwrap(),
+        tag: tag(t),
+        ..Synapse::default()
+    }
+}
+
+#[test]
+fn the_worked_example_maps_as_rockpool_does() {
+    let (q, p) = worked_example();
+    let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    let core = &m.config.chips[0].cores[0];
+    let cam = |n: usize| -> Vec<Synapse> {
+        core.neurons[n]
+            .synapses
+            .iter()
+            .copied()
+            .filter(Synapse::is_active)
+            .collect()
+    };
+    // Weight masks: bit i = W_i, LSB first (5 = [1,0,1,0]).
+    assert_eq!(
+        cam(0),
+        vec![
+            syn(Dendrite::Ampa, 5, 0),
+            syn(Dendrite::Ampa, 8, 2),
+            syn(Dendrite::Gaba, 15, 4)
+        ]
+    );
+    assert_eq!(
+        cam(1),
+        vec![syn(Dendrite::Gaba, 1, 2), syn(Dendrite::Ampa, 2, 3)]
+    );
+    assert_eq!(
+        cam(2),
+        vec![syn(Dendrite::Gaba, 3, 0), syn(Dendrite::Ampa, 4, 5)]
+    );
+    for n in 0..3 {
+        assert_eq!(core.neurons[n].destinations[0], dest(15, -7, -7, n as i64));
+        assert_eq!(core.neurons[n].destinations[1], dest(1, 0, 0, 3 + n as i64));
+        assert!(!core.neurons[n].destinations[2].is_used());
+    }
+    assert_eq!(core.neurons[3].destinations[0], dest(15, -7, -7, 3));
+    assert!(!core.neurons[3].destinations[1].is_used());
+    assert_eq!(
+        m.mapping.inputs,
+        vec![vec![dest(1, 0, 0, 0)], vec![], vec![dest(1, 0, 0, 2)]]
+    );
+    // The base weights' codes are Rockpool's (hardware.md section 4.2).
+    let code = |name: &str| {
+        let p = get_param(&core.parameters, name).unwrap();
+        (p.coarse, p.fine)
+    };
+    assert_eq!(code("SYAM_W0_P"), (3, 31));
+    assert_eq!(code("SYAM_W3_P"), (4, 31));
+    assert_eq!(code("SOIF_LEAK_N"), (0, 29));
+    assert_eq!(code("DEAM_EGAIN_P"), (3, 92));
+    assert_eq!(core.parameters.len(), 23);
+    // Default Idc = 5e-13 > 0: the DC latch is on for the three neurons, off for the others.
+    assert!(core.neurons[2].latches[0] && !core.neurons[3].latches[0]);
+    // And back, exactly (base weights as the bias generator makes them).
+    let u = unmap(
+        &m.config,
+        Some(&m.mapping),
+        1.0,
+        1.0,
+        &dynap_model::BiasGenerator::dynapse2(),
+    )
+    .unwrap();
+    assert_eq!(u.weights.w_in(), q.w_in());
+    assert_eq!(u.weights.w_rec(), q.w_rec());
+    assert_eq!(u.weights.core_map(), q.core_map());
+    assert!((u.weights.base_currents()[0][0] - 1.0043e-9).abs() < 1e-13);
+    assert_eq!(u.network.i_scale, 1e-8);
+}
+
+#[test]
+fn json_round_trips_byte_for_byte_and_reads_samna_variants() {
+    let (q, p) = worked_example();
+    let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    let text = to_json(&m.config);
+    let back = from_json(&text).unwrap();
+    assert_eq!(back, m.config);
+    assert_eq!(to_json(&back), text);
+    // Lists as arrays, keys in another order, the other spelling, unknown keys kept.
+    let variant = r#"{"value0": {"chips": [{"cores": [{"neurons": [{"destinations": [{"tag": 5, "yHop": 0,
+        "xHop": 1, "core": [true, false, false, false]}], "synapses": {"value1": {"tag": 9, "dendrite": 512,
+        "weight": [false, true, false, false]}}}], "parameters": [{"key": "SOIF_LEAK_N", "value": {"type": 78,
+        "coarseValue": 2, "fineValue": 7, "_initialType": "N"}}], "sadcEnables": {"SoifRefractory": true},
+        "futureField": {"a": 1}}], "somethingNew": [1, 2]}], "rootExtra": true}}"#;
+    let c = from_json(variant).unwrap();
+    let n = &c.chips[0].cores[0].neurons[0];
+    assert_eq!(n.destinations[0], dest(1, 1, 0, 5));
+    assert_eq!(n.synapses[1], syn(Dendrite::Gaba, 2, 9));
+    let leak = get_param(&c.chips[0].cores[0].parameters, "SOIF_LEAK_N").unwrap();
+    assert_eq!(
+        (leak.kind, leak.coarse, leak.fine, leak.initial_type),
+        ('N', 2, 7, 1)
+    );
+    assert!(c.chips[0].cores[0].sadc_enables[1]);
+    let text = to_json(&c);
+    assert!(text.contains(r#""futureField":{"a":1}"#));
+    assert!(text.contains(r#""somethingNew":[1,2]"#));
+    assert!(text.contains(r#""rootExtra":true"#));
+    assert!(text.contains(r#""SoifRefectory":true"#));
+    assert_eq!(to_json(&from_json(&text).unwrap()), text);
+}
+
+#[test]
+fn json_reports_every_bad_value_with_its_path() {
+    let bad = r#"{"value0": {"chips": [{"cores": {"value1": {"neurons": {"value17": {"synapses": {"value3":
+        {"tag": 2048, "dendrite": 3}}, "destinations": {"value0": {"xHop": 9, "tag": 1}}}},
+        "parameters": [{"key": "SOIF_DC_P", "value": {"type": 81, "coarseValue": 6, "fineValue": 300}}]}}}]}}"#;
+    let problems: Vec<String> = from_json(bad)
+        .unwrap_err()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        problems,
+        vec![
+            "chips[0].cores[1].neurons[17].synapses[3].dendrite: dendrite = 3 is outside {0, 128, 256, 512, 1024}",
+            "chips[0].cores[1].neurons[17].synapses[3].tag: tag = 2048 is outside 0..=2047",
+            "chips[0].cores[1].neurons[17].destinations[0].xHop: hop = 9 is outside -7..=7",
+            "chips[0].cores[1].parameters.SOIF_DC_P.type: expected 78 ('N') or 80 ('P'), found 81",
+            "chips[0].cores[1].parameters.SOIF_DC_P.coarseValue: coarse = 6 is outside 0..=5",
+            "chips[0].cores[1].parameters.SOIF_DC_P.fineValue: fine = 300 is outside 0..=255",
+        ]
+    );
+    let e = from_json("{\"value0\": {\"chips\": [}}").unwrap_err();
+    assert!(e[0].to_string().starts_with("line 1, column"), "{:?}", e);
+    let too_many = format!(
+        "{{\"value0\":{{\"chips\":[{{\"cores\":[{{\"neurons\":[{{\"synapses\":[{}]}}]}}]}}]}}}}",
+        vec!["{}"; 65].join(",")
+    );
+    assert_eq!(
+        from_json(&too_many).unwrap_err()[0].to_string(),
+        "chips[0].cores[0].neurons[0].synapses: 65 entries, at most 64"
+    );
+}
+
+#[test]
+fn binary_round_trips_and_refuses_damage() {
+    let (q, p) = worked_example();
+    let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    let bytes = to_binary(&m.config);
+    assert_eq!(&bytes[..8], MAGIC);
+    assert_eq!(from_binary(&bytes).unwrap(), m.config);
+    let mut newer = bytes.clone();
+    newer[8] = 2;
+    assert_eq!(
+        from_binary(&newer).unwrap_err().to_string(),
+        "written by a newer format version (2); this program reads version 1: update it"
+    );
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert!(matches!(
+        from_binary(&flipped),
+        Err(BinaryError::Checksum { .. })
+    ));
+    assert!(matches!(
+        from_binary(&bytes[..bytes.len() - 3]),
+        Err(BinaryError::Truncated { .. })
+    ));
+    assert_eq!(
+        from_binary(b"{\"value0\"").unwrap_err(),
+        BinaryError::NotAConfiguration
+    );
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(matches!(
+        from_binary(&longer),
+        Err(BinaryError::TrailingBytes { count: 1 })
+    ));
+}
+
+#[test]
+fn each_validation_rule_has_its_exact_error() {
+    let mut c = Configuration::new(2);
+    // Unknown bias, wrong type.
+    set_param(
+        &mut c.chips[0].cores[1].parameters,
+        "SOIF_FOO_N",
+        Parameter::for_name("SOIF_FOO_N", 1, 1).unwrap(),
+    );
+    let mut wrong = Parameter::for_name("SOIF_LEAK_N", 1, 1).unwrap();
+    wrong.kind = 'P';
+    set_param(&mut c.chips[1].cores[0].parameters, "SOIF_LEAK_N", wrong);
+    // A route to a chip that does not exist (chip 0 + 3 hops on a 2-chip board).
+    c.chips[0].cores[0].neurons[5].destinations[1] = dest(1, 3, 0, 10);
+    // Two sources with one tag into chip 1 core 2.
+    c.chips[0].cores[0].neurons[1].destinations[1] = dest(4, 1, 0, 99);
+    c.chips[1].cores[3].neurons[7].destinations[2] = dest(4, 0, 0, 99);
+    // The control tag towards a core.
+    c.chips[1].cores[0].neurons[0].destinations[1] = dest(1, 0, 0, 2047);
+    // Monitor routes to the host are fine.
+    c.chips[1].cores[0].neurons[0].destinations[0] = dest(15, -7, -7, 0);
+    let v: Vec<String> = validate(&c, Some(&[vec![dest(4, 1, 0, 99)]]))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        v,
+        vec![
+            "chip 0, core 0, neuron 1, destination 1: tag 99 reaches chip 1 core 2 from input channel 0 and from chip 0 core 0 neuron 1: a core cannot tell them apart",
+            "chip 0, core 0, neuron 5, destination 1: destination (x_hop 3, y_hop 0) is not a chip of this board (2 chips at x = 1..2, y = 0) nor the host",
+            "chip 0, core 1: unknown bias name \"SOIF_FOO_N\"",
+            "chip 1, core 0: bias SOIF_LEAK_N has transistor type P, but its name says N",
+            "chip 1, core 0, neuron 0, destination 1: tag 2047 is reserved for control events, but this entry sends it to chip 1 core 0",
+            "chip 1, core 3, neuron 7, destination 2: tag 99 reaches chip 1 core 2 from input channel 0 and from chip 1 core 3 neuron 7: a core cannot tell them apart",
+        ]
+    );
+    assert!(validate(&Configuration::new(1), None).is_empty());
+}
+
+/// A random quantized network on `cores` global cores: inputs reach any neuron; neuron j's recurrent
+/// connections stay in its own core and the next one (so no neuron needs more than its SRAM entries).
+fn random_network(
+    n_in: usize,
+    n: usize,
+    cores: usize,
+    density: f64,
+    seed: u64,
+) -> QuantizedWeights {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let core_map: Vec<usize> = (0..n).map(|j| j * cores / n.max(1)).collect();
+    let entry = |mask: &mut u8, sign: &mut i8, next: &mut dyn FnMut() -> f64| {
+        if next() < density {
+            *mask = 1 + (next() * 15.0) as u8;
+            *sign = if next() < 0.5 { 1 } else { -1 };
+        }
+    };
+    let mut mi = vec![0u8; n_in * n];
+    let mut si = vec![0i8; n_in * n];
+    for i in 0..n_in * n {
+        entry(&mut mi[i], &mut si[i], &mut next);
+    }
+    let mut mr = vec![0u8; n * n];
+    let mut sr = vec![0i8; n * n];
+    for pre in 0..n {
+        for post in 0..n {
+            let (a, b) = (core_map[pre], core_map[post]);
+            if b == a || b == (a + 1) % cores {
+                entry(&mut mr[pre * n + post], &mut sr[pre * n + post], &mut next);
+            }
+        }
+    }
+    let generator = dynap_model::BiasGenerator::dynapse2();
+    let base: Vec<[f64; 4]> = (0..cores)
+        .map(|g| {
+            std::array::from_fn(|k| {
+                let name = ["SYAM_W0_P", "SYAM_W1_P", "SYAM_W2_P", "SYAM_W3_P"][k];
+                let code = generator
+                    .code_from_current(name, (1 + k + g) as f64 * 1e-9)
+                    .unwrap();
+                generator.current_from_code(name, code).unwrap()
+            })
+        })
+        .collect();
+    QuantizedWeights::new(
+        core_map,
+        base,
+        (n_in > 0).then(|| QuantMatrix::new(WeightMatrix::Input, n_in, n, mi, si).unwrap()),
+        QuantMatrix::new(WeightMatrix::Recurrent, n, n, mr, sr).unwrap(),
+        1e-8,
+    )
+    .unwrap()
+}
+
+fn assert_round_trip(q: &QuantizedWeights) {
+    let p = NeuronParams::defaults(q.neurons());
+    let m = map(q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    let u = unmap(
+        &m.config,
+        Some(&m.mapping),
+        1.0,
+        1.0,
+        &dynap_model::BiasGenerator::dynapse2(),
+    )
+    .unwrap();
+    assert_eq!(u.weights.core_map(), q.core_map());
+    assert_eq!(u.weights.base_currents(), q.base_currents());
+    for (ours, theirs) in [
+        (u.weights.w_in(), q.w_in()),
+        (Some(u.weights.w_rec()), Some(q.w_rec())),
+    ] {
+        assert_eq!(ours.is_some(), theirs.is_some());
+        if let (Some(a), Some(b)) = (ours, theirs) {
+            let first = (0..a.masks().len())
+                .find(|&i| a.masks()[i] != b.masks()[i] || a.signs()[i] != b.signs()[i]);
+            assert_eq!(
+                first,
+                None,
+                "first difference at flat index {first:?} of {}x{}",
+                a.rows(),
+                a.cols()
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn random_networks_round_trip_exactly(
+        n_in in 0usize..40,
+        n in 1usize..120,
+        cores in 1usize..16,
+        seed in 0u64..10_000,
+    ) {
+        let cores = cores.min(n);
+        // Fan-in stays within 64.
+        let per_core = n.div_ceil(cores) * 2;
+        let density = (40.0 / (n_in + per_core) as f64).min(0.5);
+        let q = random_network(n_in, n, cores, density, seed);
+        assert_round_trip(&q);
+    }
+
+}
+
+proptest! {
+    // Each case writes and reads full-size chips (65 536 CAM entries each): few cases.
+    #![proptest_config(ProptestConfig::with_cases(6))]
+
+    #[test]
+    fn random_configurations_round_trip_through_json_and_binary(
+        seed in 0u64..10_000,
+        chips in 1usize..3,
+    ) {
+        let q = random_network(10, 8 * chips, 4 * chips, 0.3, seed);
+        let p = NeuronParams::defaults(q.neurons());
+        let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+        let text = to_json(&m.config);
+        let back = from_json(&text).unwrap();
+        prop_assert_eq!(&back, &m.config);
+        prop_assert_eq!(to_json(&back), text);
+        prop_assert_eq!(from_binary(&to_binary(&m.config)).unwrap(), m.config);
+    }
+}
+
+#[test]
+fn a_full_board_round_trips() {
+    // 4 chips x 1024 neurons, every neuron used; about 12 connections into each neuron.
+    let q = random_network(60, 4096, 16, 0.02, 7);
+    assert_round_trip(&q);
+    let p = NeuronParams::defaults(q.neurons());
+    let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    assert_eq!(from_binary(&to_binary(&m.config)).unwrap(), m.config);
+}
+
+#[test]
+fn limits_are_errors_that_name_the_neuron() {
+    // Fan-in exactly 64 with zero rows after it is fine (Rockpool raises here).
+    let n_in = 70;
+    let mut m = vec![0u8; n_in];
+    let mut s = vec![0i8; n_in];
+    for i in 0..64 {
+        m[i] = 1;
+        s[i] = 1;
+    }
+    let ok = QuantizedWeights::new(
+        vec![0],
+        vec![[1e-9; 4]],
+        Some(qm(WeightMatrix::Input, n_in, 1, &m, &s)),
+        QuantMatrix::zeros(1, 1),
+        1e-8,
+    )
+    .unwrap();
+    let p = NeuronParams::defaults(1);
+    assert!(map(&ok, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).is_ok());
+    m[64] = 3;
+    s[64] = -1;
+    let over = QuantizedWeights::new(
+        vec![0],
+        vec![[1e-9; 4]],
+        Some(qm(WeightMatrix::Input, n_in, 1, &m, &s)),
+        QuantMatrix::zeros(1, 1),
+        1e-8,
+    )
+    .unwrap();
+    let e = map(&over, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec![
+            "neuron 0 (chip 0 core 0 neuron 0) has 65 incoming connections; a neuron has 64 CAM entries"
+        ]
+    );
+    // Fan-out: neuron 0 reaches 4 chips, but has 3 SRAM entries besides the monitor route.
+    let n = 4;
+    let mut mr = vec![0u8; n * n];
+    let mut sr = vec![0i8; n * n];
+    for post in 0..n {
+        mr[post] = 1;
+        sr[post] = 1;
+    }
+    let q = QuantizedWeights::new(
+        vec![0, 4, 8, 12],
+        vec![[1e-9; 4]; 13],
+        None,
+        qm(WeightMatrix::Recurrent, n, n, &mr, &sr),
+        1e-8,
+    )
+    .unwrap();
+    let e = map(
+        &q,
+        &NeuronParams::defaults(n),
+        1e-3,
+        Variant::Rockpool,
+        &MapOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec![
+            "neuron 0 (chip 0 core 0 neuron 0) reaches 4 chips; a neuron has 4 SRAM entries, one of them the monitor route"
+        ]
+    );
+    // Too many neurons on a core.
+    let q = QuantizedWeights::new(
+        vec![0; 257],
+        vec![[0.0; 4]],
+        None,
+        QuantMatrix::zeros(257, 257),
+        1e-8,
+    )
+    .unwrap();
+    let e = map(
+        &q,
+        &NeuronParams::defaults(257),
+        1e-3,
+        Variant::Rockpool,
+        &MapOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec!["chip 0 core 0 is given 257 neurons; a core has 256"]
+    );
+    // Tags: an allow-list of two tags for three sources into one core.
+    let (q, p) = worked_example();
+    let mut opts = MapOptions::default();
+    opts.tag_allow.insert(0, vec![0, 1]);
+    let e = map(&q, &p, 1e-3, Variant::Rockpool, &opts).unwrap_err();
+    // Inputs 0 and 2 take tags 0 and 1; neuron 0, which also reaches core 0, finds none.
+    assert!(
+        e.problems[0].starts_with(
+            "no tag left for neuron 0: every tag allowed on the cores it reaches (chip 0 core 0)"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn tags_are_reused_across_cores_and_respect_allow_lists() {
+    // 2 cores, each with its own inputs: the same tag can serve a different source on each core.
+    let q = random_network(30, 20, 2, 0.2, 3);
+    let p = NeuronParams::defaults(20);
+    let mut opts = MapOptions::default();
+    opts.tag_allow.insert(1, (1000..1100).collect());
+    let m = map(&q, &p, 1e-3, Variant::Rockpool, &opts).unwrap();
+    for neuron in &m.config.chips[0].cores[1].neurons {
+        for s in neuron.synapses.iter().filter(|s| s.is_active()) {
+            assert!((1000..1100).contains(&s.tag.get()));
+        }
+    }
+    assert_round_trip(&q);
+}
+
+#[test]
+fn clustering_groups_similar_neurons() {
+    let mut p = NeuronParams::defaults(6);
+    // Two kinds of neurons, interleaved: fast (large leak) and slow.
+    for j in 0..6 {
+        p.i_tau_mem[j] = if j % 2 == 0 { 1e-11 } else { 1e-12 };
+    }
+    let map = cluster_by_parameters(&p, 2);
+    assert_eq!(map[0], map[2]);
+    assert_eq!(map[2], map[4]);
+    assert_eq!(map[1], map[3]);
+    assert_ne!(map[0], map[1]);
+    assert_eq!(
+        cluster_by_parameters(&NeuronParams::defaults(300), 0)
+            .iter()
+            .max(),
+        Some(&1)
+    );
+}
