@@ -297,3 +297,38 @@ fn the_default_quantizer_beats_rockpools_autoencoder_on_the_golden_matrices() {
         "only {compared} quantization problems compared"
     );
 }
+
+#[test]
+fn a_perturbed_mapping_fails() {
+    let perturb = |f: &dyn Fn(&mut Value)| {
+        let mut c = case("mapping_small.json");
+        f(&mut c);
+        check_case(&c.to_string()).unwrap_err()
+    };
+    // A CAM tag of Rockpool's allocator.
+    let err = perturb(&|c| {
+        let t = &mut c["allocator_no_samna"][0]["CAM"]["3"][1]["tag"];
+        *t = Value::from(t.as_i64().unwrap() + 1);
+    });
+    assert!(err.starts_with("CAM of neuron 3"), "{err}");
+    // An SRAM route.
+    let err = perturb(&|c| c["allocator_no_samna"][0]["SRAM"]["5"][1]["x_hop"] = Value::from(1));
+    assert!(err.starts_with("SRAM of neuron 5"), "{err}");
+    // A bias code.
+    let err = perturb(&|c| {
+        c["allocator_no_samna"][0]["exported_coarse_fine"]["SOIF_LEAK_N"][1] = Value::from(32)
+    });
+    assert!(err.contains("SOIF_LEAK_N ours (0, 31)"), "{err}");
+    // A cluster mean.
+    let err = perturb(&|c| {
+        let v = &mut c["mapper_spec"]["Itau_mem"][0];
+        *v = Value::from(v.as_f64().unwrap() * 1.001);
+    });
+    assert!(err.contains("mapper_spec.Itau_mem[0]"), "{err}");
+    // The expected round trip.
+    let err = perturb(&|c| {
+        let v = &mut c["dynapsim_net_from_config"]["expected_roundtrip"]["w_rec"][0][3];
+        *v = Value::from(v.as_f64().unwrap() * 1.01);
+    });
+    assert!(err.contains("expected_roundtrip.w_rec[0, 3]"), "{err}");
+}

@@ -6,6 +6,7 @@
 //! are checked the same way. A kind the harness does not know, or whose capability is not built yet, is a
 //! failure, never a skip.
 
+mod mapping;
 mod quant;
 
 use crate::json::{J, JResult};
@@ -104,9 +105,7 @@ pub fn check_case(text: &str) -> Result<(), String> {
         "grad" => check_grad(&c),
         "mismatch" => check_mismatch(&c),
         "quant" => quant::check_quant(&c),
-        "mapping" => Err(format!(
-            "kind `{kind}` is not built yet (mapping comes with the configuration issue)"
-        )),
+        "mapping" => mapping::check_mapping(&c),
         other => Err(format!("unknown kind `{other}`")),
     }
 }
