@@ -545,3 +545,37 @@ fn clustering_groups_similar_neurons() {
         Some(&1)
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Fuzzing the readers: arbitrary text and bytes, and valid files with characters or bytes
+    /// replaced, give a configuration or errors, never a panic.
+    #[test]
+    fn readers_never_panic(
+        text in "\\PC{0,300}",
+        bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+        edits in proptest::collection::vec((0usize..1_000_000, proptest::num::u8::ANY), 1..6),
+    ) {
+        let _ = from_json(&text);
+        let _ = from_binary(&bytes);
+        let small = r#"{"value0":{"chips":[{"cores":{"value0":{"neurons":{"value3":{"synapses":{"value0":{"dendrite":1024,"weight":{"value0":true,"value1":false,"value2":false,"value3":false},"tag":17}},"destinations":{"value0":{"core":{"value0":true,"value1":false,"value2":false,"value3":false},"xHop":0,"yHop":0,"tag":17}}}},"parameters":[{"key":"SOIF_LEAK_N","value":{"type":78,"coarseValue":1,"fineValue":20}}]}}}]}}"#;
+        let mut t = small.as_bytes().to_vec();
+        for &(i, b) in &edits {
+            let n = t.len();
+            t[i % n] = b;
+        }
+        if let Ok(s) = String::from_utf8(t)
+            && let Ok(c) = from_json(&s)
+        {
+            let _ = validate(&c, None);
+            prop_assert_eq!(from_json(&to_json(&c)).unwrap(), c);
+        }
+        let mut b = to_binary(&Configuration::new(1));
+        for &(i, v) in &edits {
+            let n = b.len();
+            b[i % n] = v;
+        }
+        let _ = from_binary(&b);
+    }
+}

@@ -24,13 +24,24 @@ commands:
                       core_map, iscale, method); OUT gets masks, signs, dendrites, the base currents
                       Iw_0..3 of every core (snapped to the bias generator unless --no-snap) and the
                       relative RMS weight error per core before and after snapping
+  map IN --out DIR [--tags FILE]
+                      map a quantize output (or a network JSON, clustered by parameters and quantized
+                      first) onto DYNAP-SE2 cores: DIR/config.json (samna format), config.bin,
+                      mapping.json; --tags gives per-core tag allow-lists {\"chip:core\": [tags]}
+  unmap DIR --out NET.json [--iscale A]
+                      reverse mapping: the network a configuration implements (mapping.json, when
+                      present, restores neuron and channel order, iscale, dt and the variant)
+  config validate FILE          every hardware-limit violation of a configuration (.json or .bin)
+  config convert IN OUT         JSON <-> binary, by extension
+  config inspect FILE [--json]  cores, neurons, synapses per dendrite, biases as codes and currents
   golden <DIR>        check every *.json golden case in DIR against Rockpool 3.1.0's numbers;
                       one line per case, then 'N passed, M failed'; exit 1 if any failed
   deploy              deploy a trained network to a device (not built yet)
   help                this text
 
-Status: simulation, gradients, mismatch, training, quantization, the bias generator, parameter
-translation and the golden harness are built. Mapping and devices are not built yet.";
+Status: simulation, gradients, mismatch, training, quantization, the chip configuration (samna JSON,
+binary, validation, mapping and reverse mapping), the bias generator, parameter translation and the
+golden harness are built. Devices (emulator, USB, samna bridge) are not built yet.";
 
 /// Runs the program with `args` (without the program name).
 pub fn run(args: &[String]) -> ExitCode {
@@ -48,6 +59,10 @@ pub fn run(args: &[String]) -> ExitCode {
         ["bench-row", n, batch, reps] => run_bench_row(n, batch, reps, "0"),
         ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
         ["golden", dir] => run_golden(dir),
+        ["config" | "map" | "unmap", ..] => match crate::configcmd::run(&args) {
+            Ok(code) => code,
+            Err(e) => usage_error(&e),
+        },
         ["quantize", rest @ ..] => match crate::quantize::run(rest) {
             Ok(code) => code,
             Err(e) => usage_error(&e),

@@ -9,8 +9,8 @@
 //! * the built-in fixtures (the paper's frozen-noise raster and shipped weights) live in `data/` and are
 //!   compiled in, so the program needs nothing outside the repository.
 //!
-//! Status: simulation, training, quantization and the golden harness are built; mapping and devices come
-//! with later issues.
+//! Status: simulation, training, quantization, the chip configuration and mapping, and the golden harness
+//! are built; devices come with a later issue.
 //!
 //! Key items: [`golden::check_dir`] (the golden harness), [`task`] (the frozen-noise task and its
 //! metrics), [`quantize`] (`dynap quantize` and its file formats).
@@ -18,6 +18,7 @@
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod configcmd;
 pub mod experiment;
 pub mod golden;
 mod json;

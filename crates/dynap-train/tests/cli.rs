@@ -197,3 +197,112 @@ fn quantize_writes_the_contract_and_refuses_bad_files() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("kmeans"));
 }
+
+#[test]
+fn map_validate_convert_inspect_unmap() {
+    let dir = temp("map");
+    let net = dir.join("net.json");
+    std::fs::write(
+        &net,
+        r#"{"w_in": [[0.5, -1.0, 0.0], [2.0, 0.25, -0.75]], "w_rec": [[0, 0.3, 0], [-0.2, 0, 1.1], [0, 0, 0]],
+            "iscale": 1e-8, "dt": 0.001, "Itau_mem": [5e-12, 6e-12, 7e-12]}"#,
+    )
+    .unwrap();
+    let out = dir.join("m");
+    let o = dynap()
+        .arg("map")
+        .arg(&net)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["config.json", "config.bin", "mapping.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let mapping: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("mapping.json")).unwrap()).unwrap();
+    assert_eq!(mapping["neurons"].as_array().unwrap().len(), 3);
+    assert_eq!(mapping["inputs"].as_array().unwrap().len(), 2);
+    for f in ["config.json", "config.bin"] {
+        let o = dynap()
+            .args(["config", "validate"])
+            .arg(out.join(f))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let o = dynap()
+        .args(["config", "inspect"])
+        .arg(out.join("config.bin"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    let summary: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(summary["cores"][0]["neurons_used"], 3);
+    // Binary -> JSON gives the same bytes as the JSON written.
+    let again = dir.join("again.json");
+    let o = dynap()
+        .args(["config", "convert"])
+        .arg(out.join("config.bin"))
+        .arg(&again)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(out.join("config.json")).unwrap()
+    );
+    // Back to a network.
+    let back = dir.join("back.json");
+    let o = dynap()
+        .arg("unmap")
+        .arg(&out)
+        .arg("--out")
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b: Value = serde_json::from_str(&std::fs::read_to_string(&back).unwrap()).unwrap();
+    assert_eq!(b["w_in_sign"][0], serde_json::json!([1, -1, 0]));
+    assert_eq!(b["w_rec"].as_array().unwrap().len(), 3);
+    // A corrupted configuration: every problem, with its place, exit 1.
+    let text = std::fs::read_to_string(out.join("config.json")).unwrap();
+    let bad =
+        text.replacen("\"tag\":0}", "\"tag\":5000}", 2)
+            .replacen("\"xHop\":-7", "\"xHop\":-9", 1);
+    let bad_path = dir.join("bad.json");
+    std::fs::write(&bad_path, bad).unwrap();
+    let o = dynap()
+        .args(["config", "validate"])
+        .arg(&bad_path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("tag = 5000 is outside 0..=2047"), "{err}");
+    assert!(err.contains("xHop: hop = -9 is outside -7..=7"), "{err}");
+    assert!(err.contains("chips[0].cores[0].neurons[0]"), "{err}");
+    assert!(err.contains("invalid (3 problem(s))"), "{err}");
+    // A damaged binary, a missing file, bad arguments.
+    let mut bin = std::fs::read(out.join("config.bin")).unwrap();
+    let last = bin.len() - 1;
+    bin[last] ^= 0xff;
+    std::fs::write(dir.join("bad.bin"), bin).unwrap();
+    let o = dynap()
+        .args(["config", "validate"])
+        .arg(dir.join("bad.bin"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("checksum mismatch"));
+    let o = dynap()
+        .args(["config", "validate", "/nonexistent/c.json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let o = dynap().args(["map", "only-in"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = dynap().args(["config", "frobnicate"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -128,6 +128,7 @@ pub(super) fn check_mapping(c: &J) -> JResult<()> {
     let mut in_sign = vec![0i8; n_in * n];
     let mut rec_mask = vec![0u8; n * n];
     let mut rec_sign = vec![0i8; n * n];
+    #[allow(clippy::needless_range_loop)] // `cl` is also the cluster id in messages and `base`
     for cl in 0..clusters.array()?.len() {
         let q = clusters.at(cl)?;
         let iw = q.get("Iw")?.tensor()?.1;
