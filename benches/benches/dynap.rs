@@ -110,10 +110,39 @@ mod quantization {
     }
 }
 
+mod configuration {
+    use criterion::Criterion;
+    use dynap_train::bench::board_workload;
+    use std::time::Duration;
+
+    /// DESIGN's configuration target: mapping and encoding a full 4-chip board, under 1 s.
+    pub(crate) fn full_board(c: &mut Criterion) {
+        let (q, p) = board_workload(0);
+        let opts = dynap_config::MapOptions::default();
+        let mut group = c.benchmark_group("configuration");
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(5))
+            .warm_up_time(Duration::from_millis(500));
+        group.bench_function("map_and_encode_4_chips", |b| {
+            b.iter(|| {
+                let m = dynap_config::map(&q, &p, 1e-3, dynap_model::Variant::Rockpool, &opts)
+                    .expect("fits");
+                (
+                    dynap_config::to_json(&m.config).len(),
+                    dynap_config::to_binary(&m.config).len(),
+                )
+            })
+        });
+        group.finish();
+    }
+}
+
 fn benches(c: &mut Criterion) {
     simulation::forward(c);
     simulation::forward_backward(c);
     quantization::per_core(c);
+    configuration::full_board(c);
 }
 
 criterion_group!(dynap, benches);

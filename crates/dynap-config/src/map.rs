@@ -183,19 +183,29 @@ pub fn map(
     let n_in = w_in.rows();
 
     // Which cores each source reaches.
-    let reach = |m: &QuantMatrix, pre: usize| -> Vec<usize> {
-        let mut r: Vec<usize> = (0..n)
-            .filter(|&post| dendrite_of(m.get(pre, post).0, m.get(pre, post).1).is_some())
-            .map(|post| core_map[post])
-            .collect();
-        r.sort_unstable();
-        r.dedup();
-        r
-    };
-    let sources: Vec<(Vec<usize>, u16)> = (0..n_in)
-        .map(|i| (reach(w_in, i), i as u16))
-        .chain((0..n).map(|j| (reach(w_rec, j), (n_in + j).min(u16::MAX as usize) as u16)))
-        .collect();
+    // One pass over each matrix, row by row: the connections of every post neuron in source order
+    // (inputs, then neurons, ascending) and the cores every source reaches.
+    let mut incoming: Vec<Vec<(usize, u8, Dendrite)>> = vec![Vec::new(); n];
+    let mut sources: Vec<(Vec<usize>, u16)> = Vec::with_capacity(n_in + n);
+    for (m, offset, rows) in [(w_in, 0, n_in), (w_rec, n_in, n)] {
+        for pre in 0..rows {
+            let row = pre * n..(pre + 1) * n;
+            let mut cores: Vec<usize> = Vec::new();
+            for (post, (&mask, &sign)) in m.masks()[row.clone()]
+                .iter()
+                .zip(&m.signs()[row])
+                .enumerate()
+            {
+                if let Some(d) = dendrite_of(mask, sign) {
+                    incoming[post].push((offset + pre, mask, d));
+                    cores.push(core_map[post]);
+                }
+            }
+            cores.sort_unstable();
+            cores.dedup();
+            sources.push((cores, (offset + pre).min(u16::MAX as usize) as u16));
+        }
+    }
 
     // Tags.
     let mut used = vec![vec![false; TAGS as usize]; cores_used];
@@ -287,23 +297,16 @@ pub fn map(
 
     // CAM.
     for (post, &at) in places.iter().enumerate() {
-        let mut entries = Vec::new();
-        for (m, offset, rows) in [(w_in, 0, n_in), (w_rec, n_in, n)] {
-            for pre in 0..rows {
-                let (mask, sign) = m.get(pre, post);
-                if let Some(d) = dendrite_of(mask, sign) {
-                    entries.push(Synapse {
-                        dendrite: d,
-                        weight: WeightMask::new(i64::from(mask)).expect("4 bits"),
-                        tag: Tag::new(i64::from(
-                            tags[offset + pre].expect("a reaching source has a tag"),
-                        ))
-                        .expect("allocated below 2048"),
-                        ..Synapse::default()
-                    });
-                }
-            }
-        }
+        let entries: Vec<Synapse> = incoming[post]
+            .iter()
+            .map(|&(src, mask, d)| Synapse {
+                dendrite: d,
+                weight: WeightMask::new(i64::from(mask)).expect("4 bits"),
+                tag: Tag::new(i64::from(tags[src].expect("a reaching source has a tag")))
+                    .expect("allocated below 2048"),
+                ..Synapse::default()
+            })
+            .collect();
         if entries.len() > SYNAPSES {
             problems.push(format!(
                 "neuron {post} (chip {} core {} neuron {}) has {} incoming connections; a neuron has {SYNAPSES} CAM entries",

@@ -103,11 +103,15 @@ const OTHER_KNOWN_BIASES: [&str; 36] = [
 
 /// Whether `name` is a DYNAP-SE2 bias this crate knows.
 pub fn is_known_bias(name: &str) -> bool {
-    OTHER_KNOWN_BIASES.contains(&name)
-        || dynap_model::BiasGenerator::dynapse2()
+    static SCALED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let scaled = SCALED.get_or_init(|| {
+        dynap_model::BiasGenerator::dynapse2()
             .scale_factors()
             .iter()
-            .any(|(n, _)| n == name)
+            .map(|(n, _)| n.clone())
+            .collect()
+    });
+    OTHER_KNOWN_BIASES.contains(&name) || scaled.iter().any(|n| n == name)
 }
 
 /// The structural and range checks the types cannot express alone (used after binary decoding, whose

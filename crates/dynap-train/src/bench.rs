@@ -273,3 +273,90 @@ pub fn time_quantize(reps: usize) -> QuantTiming {
         autoencoder_error: ae.relative_rms_error,
     }
 }
+
+/// A full board: 4 chips x 1024 neurons, all used, 60 input channels; each neuron receives about 12
+/// connections from its own core and the next one and about 2 from the inputs. Seeded.
+pub fn board_workload(seed: u64) -> (dynap_model::QuantizedWeights, dynap_model::NeuronParams) {
+    use dynap_model::{QuantMatrix, QuantizedWeights, WeightMatrix};
+    let n = 4096;
+    let cores = 16;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let core_map: Vec<usize> = (0..n).map(|j| j / 256).collect();
+    let mut w_in = (vec![0u8; BENCH_INPUTS * n], vec![0i8; BENCH_INPUTS * n]);
+    let mut w_rec = (vec![0u8; n * n], vec![0i8; n * n]);
+    for (post, &g) in core_map.iter().enumerate() {
+        for _ in 0..2 {
+            let i = rng.gen_range(0..BENCH_INPUTS) * n + post;
+            w_in.0[i] = rng.gen_range(1..16);
+            w_in.1[i] = if rng.r#gen::<bool>() { 1 } else { -1 };
+        }
+        for _ in 0..12 {
+            let src_core = if rng.r#gen::<bool>() {
+                g
+            } else {
+                (g + cores - 1) % cores
+            };
+            let pre = src_core * 256 + rng.gen_range(0..256);
+            let i = pre * n + post;
+            w_rec.0[i] = rng.gen_range(1..16);
+            w_rec.1[i] = if rng.r#gen::<bool>() { 1 } else { -1 };
+        }
+    }
+    let q = QuantizedWeights::new(
+        core_map,
+        vec![[1e-9, 2e-9, 4e-9, 8e-9]; cores],
+        Some(
+            QuantMatrix::new(WeightMatrix::Input, BENCH_INPUTS, n, w_in.0, w_in.1).expect("valid"),
+        ),
+        QuantMatrix::new(WeightMatrix::Recurrent, n, n, w_rec.0, w_rec.1).expect("valid"),
+        1e-8,
+    )
+    .expect("valid workload");
+    (q, dynap_model::NeuronParams::defaults(n))
+}
+
+/// Mapping and encoding [`board_workload`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoardTiming {
+    /// Mapping (placement, tags, CAM, SRAM, biases, validation).
+    pub map: Duration,
+    /// samna JSON encoding.
+    pub json: Duration,
+    /// Binary encoding.
+    pub binary: Duration,
+    /// JSON size (bytes).
+    pub json_bytes: usize,
+    /// Binary size (bytes).
+    pub binary_bytes: usize,
+}
+
+/// Times mapping and encoding a full board (medians of `reps`).
+pub fn time_board(reps: usize) -> BoardTiming {
+    let (q, p) = board_workload(0);
+    let opts = dynap_config::MapOptions::default();
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (mut m, mut j, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut json_bytes, mut binary_bytes) = (0, 0);
+    for _ in 0..reps.max(1) {
+        let t = Instant::now();
+        let mapped = dynap_config::map(&q, &p, 1e-3, dynap_model::Variant::Rockpool, &opts)
+            .expect("the workload fits");
+        m.push(t.elapsed());
+        let t = Instant::now();
+        json_bytes = dynap_config::to_json(&mapped.config).len();
+        j.push(t.elapsed());
+        let t = Instant::now();
+        binary_bytes = dynap_config::to_binary(&mapped.config).len();
+        b.push(t.elapsed());
+    }
+    BoardTiming {
+        map: median(m),
+        json: median(j),
+        binary: median(b),
+        json_bytes,
+        binary_bytes,
+    }
+}

@@ -529,6 +529,16 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
             }
         }
     }
+    let b = bench::time_board(a.reps.min(5));
+    println!(
+        "full board (4 chips x 1024 neurons, ~14 connections each): map {:.0} ms, samna JSON {:.0} ms ({:.1} MB), binary {:.0} ms ({:.1} MB); total {:.0} ms",
+        b.map.as_secs_f64() * 1e3,
+        b.json.as_secs_f64() * 1e3,
+        b.json_bytes as f64 / 1e6,
+        b.binary.as_secs_f64() * 1e3,
+        b.binary_bytes as f64 / 1e6,
+        (b.map + b.json + b.binary).as_secs_f64() * 1e3
+    );
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
         if let Err(e) = write_atomic(path, text.as_bytes()) {
