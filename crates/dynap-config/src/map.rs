@@ -7,7 +7,8 @@
 //!   four base weights from the quantization; each current to its bias generator code.
 //! * Tags: one per source (input channel `i`, neuron `j`) that reaches some core, unique among the sources
 //!   reaching any one core, within every reached core's allow-list, never the control tag 2047. A source
-//!   gets its Rockpool tag (`i`, `Nin + j`) when that is free, so one core maps exactly as Rockpool does.
+//!   gets its Rockpool tag (`i`, `Nin + j`, or `N + j` without input weights) when that is free, so one
+//!   core maps exactly as Rockpool does.
 //! * CAM (per post neuron, in its own core): inputs, then recurrent sources, in ascending order.
 //! * SRAM (per pre neuron, in its own core): slot 0 is the monitor route to the host (tag
 //!   `core * 256 + neuron`, all cores, hops -7/-7), then one entry per destination chip with the cores it
@@ -187,7 +188,10 @@ pub fn map(
     // (inputs, then neurons, ascending) and the cores every source reaches.
     let mut incoming: Vec<Vec<(usize, u8, Dendrite)>> = vec![Vec::new(); n];
     let mut sources: Vec<(Vec<usize>, u16)> = Vec::with_capacity(n_in + n);
-    for (m, offset, rows) in [(w_in, 0, n_in), (w_rec, n_in, n)] {
+    // Rockpool's tag numbering: input channel i has tag i, neuron j tag Nin + j; without an input
+    // matrix it reserves N virtual tags all the same, so neuron j has tag N + j.
+    let rec_tag_base = if weights.w_in().is_some() { n_in } else { n };
+    for (m, offset, rows, tag_base) in [(w_in, 0, n_in, 0), (w_rec, n_in, n, rec_tag_base)] {
         for pre in 0..rows {
             let row = pre * n..(pre + 1) * n;
             let mut cores: Vec<usize> = Vec::new();
@@ -203,7 +207,7 @@ pub fn map(
             }
             cores.sort_unstable();
             cores.dedup();
-            sources.push((cores, (offset + pre).min(u16::MAX as usize) as u16));
+            sources.push((cores, (tag_base + pre).min(u16::MAX as usize) as u16));
         }
     }
 

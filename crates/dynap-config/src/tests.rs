@@ -579,3 +579,21 @@ proptest! {
         let _ = from_binary(&b);
     }
 }
+
+#[test]
+fn without_input_weights_recurrent_tags_start_after_n_as_in_rockpool() {
+    let w_rec = qm(WeightMatrix::Recurrent, 2, 2, &[0, 3, 5, 0], &[0, 1, -1, 0]);
+    let q = QuantizedWeights::new(vec![0, 0], vec![[1e-9; 4]], None, w_rec, 1e-8).unwrap();
+    let m = map(
+        &q,
+        &NeuronParams::defaults(2),
+        1e-3,
+        Variant::Rockpool,
+        &MapOptions::default(),
+    )
+    .unwrap();
+    let core = &m.config.chips[0].cores[0];
+    assert_eq!(core.neurons[0].destinations[1].tag.get(), 2);
+    assert_eq!(core.neurons[1].destinations[1].tag.get(), 3);
+    assert_eq!(core.neurons[1].synapses[0], syn(Dendrite::Ampa, 3, 2));
+}

@@ -245,6 +245,67 @@ pub(super) fn check_mapping(c: &J) -> JResult<()> {
             ));
         }
     }
+    // Whatever Rockpool's own reverse mapping did: the base weights and every neuron's currents come
+    // back as its cluster's exported codes make them.
+    let generator = BiasGenerator::dynapse2();
+    for a in 0..allocs.array()?.len() {
+        let alloc = allocs.at(a)?;
+        let cl = match alloc.opt("cluster") {
+            Some(v) => v.f64()? as usize,
+            None => a,
+        };
+        let Some(exported) = alloc.opt("exported_coarse_fine") else {
+            continue;
+        };
+        for (name, code) in exported.entries()? {
+            let (_, v) = code.tensor()?;
+            let code = dynap_model::BiasCode::new(v[0] as u8, v[1] as u8)
+                .ok_or_else(|| format!("`{}`: not a code", code.path()))?;
+            let current = generator
+                .current_from_code(name, code)
+                .map_err(|e| e.to_string())?;
+            let Some(sim) = dynap_model::sim_from_chip_bias(name) else {
+                continue;
+            };
+            let ours: Vec<(String, f64)> = if let Some(k) = sim
+                .strip_prefix("Iw_")
+                .and_then(|k| k.parse::<usize>().ok())
+            {
+                back.weights
+                    .base_currents()
+                    .get(cl)
+                    .map(|b| vec![(format!("Iw_{k}"), b[k])])
+                    .unwrap_or_default()
+            } else {
+                let param = match sim {
+                    "Igain_ampa" => Some(Param::IgainSyn),
+                    "Itau_ampa" => Some(Param::ItauSyn),
+                    other => Param::from_name(other),
+                };
+                match param {
+                    Some(p) => (0..n)
+                        .filter(|&j| core_map[j] == cl)
+                        .map(|j| {
+                            (
+                                format!("{sim} of neuron {j}"),
+                                back.network.params.get(p)[j],
+                            )
+                        })
+                        .collect(),
+                    None => Vec::new(),
+                }
+            };
+            for (what, v) in ours {
+                if !Tolerance::relative(1e-12).close(v, current) {
+                    return Err(format!(
+                        "reverse mapping, cluster {cl}: {what} is {v:e} A; {name} code ({}, {}) makes {current:e} A",
+                        code.coarse(),
+                        code.fine()
+                    ));
+                }
+            }
+        }
+    }
     if let Some(from_config) = c.opt("dynapsim_net_from_config") {
         if let Some(expected) = from_config.opt("expected_roundtrip") {
             if let Some(iw) = expected.opt("Iw_after_biasgen") {
