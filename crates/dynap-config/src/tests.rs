@@ -406,6 +406,10 @@ fn a_full_board_round_trips() {
     let p = NeuronParams::defaults(q.neurons());
     let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
     assert_eq!(from_binary(&to_binary(&m.config)).unwrap(), m.config);
+    let text = to_json(&m.config);
+    let back = from_json(&text).unwrap();
+    assert_eq!(back, m.config);
+    assert_eq!(to_json(&back), text);
 }
 
 #[test]
