@@ -606,6 +606,11 @@ pub fn unmap(
         for &(p, v) in &core_params[&g] {
             params.get_mut(p)[j] = v;
         }
+        // The chip injects the DC current only into neurons with the DC latch (Rockpool's reverse
+        // mapping ignores the latch and gives every neuron its core's Idc).
+        if !neuron_at(&places[j]).expect("checked").latches[0] {
+            params.i_dc[j] = 0.0;
+        }
     }
     let (iscale, dt, variant) = match mapping {
         Some(m) => (m.iscale, m.dt, m.variant),

@@ -1,11 +1,32 @@
-//! # dynap-hw
+//! # dynap-hw: devices
 //!
-//! Devices: a transport abstraction, the chip emulator (a digital twin with its own mismatch), USB discovery and identification with nusb, the samna bridge, the event codec and timing.
+//! The device interface ([`Transport`]), the chip emulator ([`Emulator`], a digital twin of a board
+//! with its own frozen mismatch), USB discovery of boards with nusb ([`list_boards`]), and the event
+//! wire format ([`encode`], [`decode`]).
 //!
-//! **Status: not built yet.** This crate holds only its documentation until issue 7 (devices and deployment) lands; it exports
-//! nothing, so nothing can pretend to work.
+//! Hardware honesty: the DYNAP-SE2 board is an Opal Kelly FPGA module (USB vendor id 0x151F) whose
+//! protocol only the vendor's samna software speaks, and it is not public. The USB layer therefore
+//! finds and identifies boards and says exactly that; no pretend protocol is implemented. Data moves
+//! through the emulator today.
 //!
-//! Invariants it will keep:
-//! * nusb is sealed here.
-//! * No pretend protocol: the vendor's USB protocol is not public, so the USB layer finds, identifies and claims boards and says what it cannot do; data moves through the emulator and the samna bridge.
-//! * A crash or fault never leaves a half-written output; timeouts never hang.
+//! Invariants of this crate:
+//! * nusb is sealed here: no nusb type in a public signature;
+//! * the emulator is deterministic for a seed; with its mismatch off it runs exactly the network the
+//!   configuration describes (the reverse-mapped simulation, spike for spike);
+//! * timestamps are the board's: microseconds on a 32-bit clock that wraps; nothing waits without a
+//!   bound.
+
+mod emulator;
+mod event;
+mod host;
+mod transport;
+mod usb;
+
+pub use emulator::{Emulator, EmulatorOptions};
+pub use event::{CodecError, EVENT_BYTES, Event, decode, encode, unwrap_time};
+pub use host::{PlayOptions, Played, control_event, play};
+pub use transport::{HwError, Transport};
+pub use usb::{OPAL_KELLY_VID, UsbBoard, list_boards, usb_transport};
+
+#[cfg(test)]
+mod tests;

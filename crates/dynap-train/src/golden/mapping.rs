@@ -285,6 +285,15 @@ pub(super) fn check_mapping(c: &J) -> JResult<()> {
                 match param {
                     Some(p) => (0..n)
                         .filter(|&j| core_map[j] == cl)
+                        .filter(|&j| {
+                            // Unlatched neurons get no DC (checked against Rockpool's currents below).
+                            let place = back.neurons[j];
+                            p != Param::Idc
+                                || mapped
+                                    .config
+                                    .neuron(place.chip, place.core, place.neuron)
+                                    .is_some_and(|nn| nn.latches[0])
+                        })
                         .map(|j| {
                             (
                                 format!("{sim} of neuron {j}"),
@@ -350,7 +359,20 @@ pub(super) fn check_mapping(c: &J) -> JResult<()> {
                 let Some(p) = Param::from_name(name) else {
                     continue;
                 };
-                let (_, v) = v.tensor()?;
+                let (_, mut v) = v.tensor()?;
+                if p == Param::Idc {
+                    // Rockpool's reverse mapping ignores the DC latch; the chip injects Idc only into
+                    // latched neurons, and so does ours: there, 0 exactly.
+                    for (j, place) in back.neurons.iter().enumerate() {
+                        let latched = mapped
+                            .config
+                            .neuron(place.chip, place.core, place.neuron)
+                            .is_some_and(|n| n.latches[0]);
+                        if !latched && j < v.len() {
+                            v[j] = 0.0;
+                        }
+                    }
+                }
                 first_difference(
                     &format!("dynapsim_net_from_config.currents.{name}"),
                     back.network.params.get(p),

@@ -1,0 +1,439 @@
+//! A software DYNAP-SE2: a digital twin that holds a configuration and behaves like the board.
+//!
+//! * Applying a configuration builds the routing the chips implement: for every (chip, core, tag), the
+//!   neurons whose CAM listens to it, with the synapse's weight (the sum of the core's base currents the
+//!   mask selects over `Iscale`, signed by the dendrite); for every neuron, where its SRAM entries send
+//!   its spikes (hops relative to its chip, core masks); the neurons' parameters from their core's
+//!   biases through the bias generator (the DC current only where the DC latch is set). A frozen mismatch
+//!   of its own (one seed, one chip) is drawn unless switched off.
+//! * Input events enter the grid at chip 0 with their destination; they are held until their time.
+//!   Every (target chip, core, tag) is one input line of the twin; an event with several cores in its
+//!   mask reaches each.
+//! * Time advances in steps of `dt` (1 ms by default) on a 64-bit microsecond clock whose low 32 bits are
+//!   the board's timestamps (so they wrap like the board's). Step `k` covers `[k dt, (k + 1) dt)`.
+//! * Neurons are simulated with `dynap-model` (the configuration's `rockpool` variant). A spike leaves
+//!   through every used SRAM entry: to another core (one step later, as the simulator's recurrence) or
+//!   off the grid to the host, where it arrives with the hop rewriting the board shows: each hop
+//!   westward adds one to `x_hop` (a monitor route sent with `x_hop = -7` from chip `h` arrives with
+//!   `h - 6`). Output events carry the end of their step as timestamp.
+//! * Control events (tag 2047, core mask all, hops -7/-7) come back at their time with `x_hop = -6`.
+
+use crate::event::Event;
+use crate::transport::{HwError, Transport};
+use dynap_config::{
+    CONTROL_TAG, CORES, Configuration, Destination, Hop, NEURONS, chip_position, target_chip,
+};
+use dynap_model::{
+    BIAS_NAMES, BiasGenerator, Input, Matrix, Network, NeuronParams, Param, RunOptions, Simulator,
+    State, TransistorType, Variant, mask_levels,
+};
+use std::collections::BTreeMap;
+
+/// How the twin differs from the configuration's nominal network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmulatorOptions {
+    /// Frozen mismatch of the simulation parameters, as a fraction (0.1 = 10 %, sigma 3.3 %); 0 for none.
+    pub mismatch: f64,
+    /// The twin's seed (which chip it is).
+    pub seed: u64,
+    /// Simulation step (s).
+    pub dt: f64,
+    /// Weight scale current (A) the synapses' currents are expressed in.
+    pub iscale: f64,
+    /// The clock at power-up (µs), to exercise the 32-bit wrap.
+    pub clock_start_us: u64,
+    /// Fault injection: drop every n-th output event (0: none).
+    pub drop_every: usize,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> EmulatorOptions {
+        EmulatorOptions {
+            mismatch: 0.1,
+            seed: 0,
+            dt: 1e-3,
+            iscale: dynap_model::DEFAULT_ISCALE,
+            clock_start_us: 0,
+            drop_every: 0,
+        }
+    }
+}
+
+/// What a configuration becomes inside the twin.
+struct Board {
+    /// (chip, core, neuron) of every simulated neuron, in that order.
+    places: Vec<(usize, usize, usize)>,
+    /// Input lines: (chip, core, tag), sorted.
+    lines: Vec<(usize, usize, u16)>,
+    sim: Simulator<f32>,
+    /// Per neuron, its used SRAM entries.
+    routes: Vec<Vec<Destination>>,
+    chips: usize,
+}
+
+/// The emulator.
+pub struct Emulator {
+    options: EmulatorOptions,
+    board: Option<Board>,
+    state: Option<State<f32>>,
+    /// Time of the next step to simulate (µs, 64-bit).
+    now_us: u64,
+    /// The 64-bit time of the newest event written, to unwrap the next timestamps.
+    last_written_us: u64,
+    pending: Vec<(u64, Destination)>,
+    output_count: usize,
+}
+
+impl Emulator {
+    /// A powered-up twin without a configuration.
+    pub fn new(options: EmulatorOptions) -> Emulator {
+        let now = options.clock_start_us;
+        Emulator {
+            options,
+            board: None,
+            state: None,
+            now_us: now,
+            last_written_us: now,
+            pending: Vec::new(),
+            output_count: 0,
+        }
+    }
+
+    fn step_us(&self) -> u64 {
+        (self.options.dt * 1e6).round().max(1.0) as u64
+    }
+
+    /// The network the twin simulates for `config` (nominal: before its mismatch), its neurons'
+    /// places, input lines and routes. Exposed for tests.
+    fn build(&self, config: &Configuration) -> Result<Board, HwError> {
+        let generator = BiasGenerator::dynapse2();
+        let chips = config.chips.len();
+        // Cores in use: any parameter set or any active synapse.
+        let mut places = Vec::new();
+        for (h, chip) in config.chips.iter().enumerate() {
+            for (c, core) in chip.cores.iter().enumerate() {
+                let used = !core.parameters.is_empty()
+                    || core
+                        .neurons
+                        .iter()
+                        .any(|n| n.synapses.iter().any(|s| s.is_active()));
+                if used {
+                    places.extend((0..NEURONS).map(|k| (h, c, k)));
+                }
+            }
+        }
+        let n = places.len();
+        // Parameters per neuron from its core.
+        let mut params = NeuronParams::defaults(n);
+        let mut core_levels: BTreeMap<(usize, usize), [f64; 16]> = BTreeMap::new();
+        for (i, &(h, c, k)) in places.iter().enumerate() {
+            let core = &config.chips[h].cores[c];
+            let mut iw = [0.0; 4];
+            for b in &BIAS_NAMES {
+                let Some(p) = dynap_config::get_param(&core.parameters, b.chip) else {
+                    continue;
+                };
+                let ttype = if p.kind == 'P' {
+                    TransistorType::P
+                } else {
+                    TransistorType::N
+                };
+                let scale = generator
+                    .scale(b.chip)
+                    .map_err(|e| HwError::Refused(e.to_string()))?;
+                let current = generator.table().current_from_code(ttype, scale, p.code());
+                let param = match b.sim {
+                    "Igain_ampa" => Some(Param::IgainSyn),
+                    "Itau_ampa" => Some(Param::ItauSyn),
+                    s if s.starts_with("Iw_") && s.len() == 4 => {
+                        if let Ok(q) = s[3..].parse::<usize>() {
+                            iw[q] = current;
+                        }
+                        None
+                    }
+                    s => Param::from_name(s),
+                };
+                if let Some(p) = param {
+                    params.get_mut(p)[i] = current;
+                }
+            }
+            if !core.neurons[k].latches[0] {
+                params.i_dc[i] = 0.0;
+            }
+            core_levels
+                .entry((h, c))
+                .or_insert_with(|| mask_levels(&iw, self.options.iscale));
+        }
+        // Input lines: every (chip, core, tag) some CAM listens to.
+        let mut lines: Vec<(usize, usize, u16)> = places
+            .iter()
+            .flat_map(|&(h, c, k)| {
+                config.chips[h].cores[c].neurons[k]
+                    .synapses
+                    .iter()
+                    .filter(|s| s.is_active())
+                    .map(move |s| (h, c, s.tag.get()))
+            })
+            .collect();
+        lines.sort_unstable();
+        lines.dedup();
+        let line_index: BTreeMap<(usize, usize, u16), usize> =
+            lines.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+        let mut w_in = Matrix::zeros(lines.len(), n);
+        for (post, &(h, c, k)) in places.iter().enumerate() {
+            let levels = core_levels[&(h, c)];
+            for s in config.chips[h].cores[c].neurons[k]
+                .synapses
+                .iter()
+                .filter(|s| s.is_active())
+            {
+                let row = line_index[&(h, c, s.tag.get())];
+                let w = f64::from(s.dendrite.sign()) * levels[s.weight.bits() as usize];
+                w_in.as_mut_slice()[row * n + post] += w;
+            }
+        }
+        // Recurrence: a neuron's routes reach lines of other cores; the simulator's recurrent matrix is
+        // the composition (route -> line -> weights), so a spike reaches its targets one step later.
+        let mut routes = vec![Vec::new(); n];
+        let mut w_rec = Matrix::zeros(n, n);
+        for (pre, &(h, c, k)) in places.iter().enumerate() {
+            for d in config.chips[h].cores[c].neurons[k]
+                .destinations
+                .iter()
+                .filter(|d| d.is_used())
+            {
+                routes[pre].push(*d);
+                let Some(t) = target_chip(h, d, chips) else {
+                    continue;
+                };
+                for core in (0..CORES).filter(|&q| d.core.contains(q)) {
+                    let Some(&row) = line_index.get(&(t, core, d.tag.get())) else {
+                        continue;
+                    };
+                    for post in 0..n {
+                        let w = w_in.as_slice()[row * n + post];
+                        if w != 0.0 {
+                            w_rec.as_mut_slice()[pre * n + post] += w;
+                        }
+                    }
+                }
+            }
+        }
+        let mut net = Network {
+            params,
+            w_in: Some(w_in),
+            w_rec,
+            i_scale: self.options.iscale,
+            dt: self.options.dt,
+            variant: Variant::Rockpool,
+        };
+        if self.options.mismatch > 0.0 {
+            net = dynap_mismatch::Mismatch::new(self.options.mismatch)
+                .frozen(&net, self.options.seed);
+        }
+        let sim = Simulator::<f32>::new(&net).map_err(|e| HwError::Refused(e.to_string()))?;
+        Ok(Board {
+            places,
+            lines,
+            sim,
+            routes,
+            chips,
+        })
+    }
+
+    /// Steps of one 2^32 µs epoch of the 32-bit clock: boundaries at multiples of the step in the
+    /// 32-bit timestamps the host sees (the last step of an epoch is shorter).
+    fn per_epoch(&self) -> u64 {
+        (1u64 << 32).div_ceil(self.step_us())
+    }
+
+    fn step_of(&self, t: u64) -> u64 {
+        (t >> 32) * self.per_epoch() + (t & 0xFFFF_FFFF) / self.step_us()
+    }
+
+    fn step_start(&self, id: u64) -> u64 {
+        let (epoch, bin) = (id / self.per_epoch(), id % self.per_epoch());
+        (epoch << 32) + bin * self.step_us()
+    }
+
+    fn step_end(&self, id: u64) -> u64 {
+        let epoch_end = ((id / self.per_epoch()) + 1) << 32;
+        (self.step_start(id) + self.step_us()).min(epoch_end) - 1
+    }
+
+    /// Simulates the steps before step `last` (exclusive), delivering the pending events that fall in
+    /// them.
+    fn run_until(&mut self, last: u64) -> Result<Vec<Event>, HwError> {
+        let first = self.step_of(self.now_us);
+        let mut out = Vec::new();
+        // Control events bounce back at their time, whatever is configured.
+        let (due, keep): (Vec<_>, Vec<_>) = self
+            .pending
+            .iter()
+            .copied()
+            .partition(|&(t, _)| self.step_of(t) < last);
+        self.pending = keep;
+        let mut delivered = Vec::new();
+        for (t, d) in due {
+            if d.tag.get() == CONTROL_TAG && d.x_hop.get() == -7 {
+                out.push(Event {
+                    destination: Destination {
+                        x_hop: Hop::new(-6).expect("in range"),
+                        ..d
+                    },
+                    timestamp: t as u32,
+                });
+            } else {
+                delivered.push((t, d));
+            }
+        }
+        let Some(board) = &self.board else {
+            self.now_us = self.now_us.max(self.step_start(last));
+            return Ok(out);
+        };
+        if last <= first {
+            return Ok(out);
+        }
+        let steps = (last - first) as usize;
+        if steps > 100_000_000 {
+            return Err(HwError::Refused(format!(
+                "an event {steps} steps ahead of the clock; the twin does not simulate more than 100 000 000 steps at once"
+            )));
+        }
+        let n_lines = board.lines.len();
+        let mut raster = vec![0.0f32; steps * n_lines];
+        for (t, d) in delivered {
+            let Some(k) = self.step_of(t).checked_sub(first) else {
+                continue; // late: its step has already been simulated
+            };
+            let k = k as usize;
+            // Input events enter at chip 0.
+            let Some(chip) = target_chip(0, &d, board.chips) else {
+                continue;
+            };
+            for core in (0..CORES).filter(|&q| d.core.contains(q)) {
+                if let Ok(line) = board.lines.binary_search(&(chip, core, d.tag.get())) {
+                    raster[k * n_lines + line] += 1.0;
+                }
+            }
+        }
+        let trace = board
+            .sim
+            .run(
+                Input::Spikes {
+                    data: &raster,
+                    batch: 1,
+                    steps,
+                },
+                self.state.as_ref(),
+                &RunOptions {
+                    threads: 1,
+                    ..RunOptions::default()
+                },
+            )
+            .map_err(|e| HwError::Refused(e.to_string()))?;
+        let n = board.places.len();
+        for k in 0..steps {
+            let end = self.step_end(first + k as u64);
+            for i in 0..n {
+                let count = trace.spikes[k * n + i] as usize;
+                if count == 0 {
+                    continue;
+                }
+                let (h, _, _) = board.places[i];
+                for d in &board.routes[i] {
+                    if target_chip(h, d, board.chips).is_some() {
+                        continue; // on the grid: already in the simulator's recurrence
+                    }
+                    // Off the grid to the host: every hop west of chip h towards the FPGA adds one.
+                    let (x, _) = chip_position(h);
+                    let arrived = i64::from(d.x_hop.get()) + x;
+                    let Ok(x_hop) = Hop::new(arrived) else {
+                        continue;
+                    };
+                    for _ in 0..count {
+                        self.output_count += 1;
+                        if self.options.drop_every > 0
+                            && self.output_count.is_multiple_of(self.options.drop_every)
+                        {
+                            continue;
+                        }
+                        out.push(Event {
+                            destination: Destination { x_hop, ..*d },
+                            timestamp: end as u32,
+                        });
+                    }
+                }
+            }
+        }
+        self.state = Some(trace.final_state);
+        self.now_us = self.step_start(last);
+        out.sort_by_key(|e| e.timestamp);
+        Ok(out)
+    }
+
+    /// Where the neuron behind a monitor event sits: (chip, core, neuron), for monitor routes sent with
+    /// `x_hop = -7` and tag `core * 256 + neuron` (the mapper's scheme).
+    pub fn decode_monitor(e: &Event) -> Option<(usize, usize, usize)> {
+        let chip = i64::from(e.destination.x_hop.get()) + 6;
+        let tag = usize::from(e.destination.tag.get());
+        (0..4)
+            .contains(&chip)
+            .then_some((chip as usize, tag / NEURONS, tag % NEURONS))
+            .filter(|&(_, c, _)| c < CORES)
+    }
+}
+
+impl Transport for Emulator {
+    fn name(&self) -> String {
+        format!(
+            "emulator (mismatch {:.0} %, seed {})",
+            self.options.mismatch * 100.0,
+            self.options.seed
+        )
+    }
+
+    fn reset(&mut self) -> Result<(), HwError> {
+        self.state = None;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn apply(&mut self, config: &Configuration) -> Result<(), HwError> {
+        let violations = dynap_config::validate(config, None);
+        if let Some(v) = violations.first() {
+            return Err(HwError::Refused(format!(
+                "the configuration breaks {} hardware rule(s), first: {v}",
+                violations.len()
+            )));
+        }
+        self.board = Some(self.build(config)?);
+        self.state = None;
+        Ok(())
+    }
+
+    fn write_events(&mut self, events: &[Event]) -> Result<(), HwError> {
+        for e in events {
+            let t = crate::event::unwrap_time(self.last_written_us, e.timestamp);
+            self.last_written_us = self.last_written_us.max(t);
+            self.pending.push((t, e.destination));
+        }
+        Ok(())
+    }
+
+    fn read_events(&mut self) -> Result<Vec<Event>, HwError> {
+        // The twin runs as fast as it can: through the step of the newest event written.
+        let last = self
+            .pending
+            .iter()
+            .map(|&(t, _)| self.step_of(t) + 1)
+            .max()
+            .unwrap_or(0)
+            .max(self.step_of(self.now_us));
+        self.run_until(last)
+    }
+
+    fn time_us(&mut self) -> Result<u32, HwError> {
+        Ok(self.now_us as u32)
+    }
+}

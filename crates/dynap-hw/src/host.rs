@@ -1,0 +1,150 @@
+//! The host's side of a run: an input raster becomes timed events through the mapping's input routes,
+//! the output events become a raster with the network's neuron order.
+
+use crate::event::Event;
+use crate::transport::{HwError, Transport};
+use dynap_config::{CONTROL_TAG, CoreMask, Destination, Hop, Mapping, NEURONS, Tag};
+
+/// How a raster is played.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlayOptions {
+    /// Duration of one raster step (µs).
+    pub step_us: u32,
+    /// How far in the future of the device clock the stimulus starts (µs), so that no event is late.
+    pub lead_us: u32,
+    /// How many reads without the end marker before giving up.
+    pub max_reads: usize,
+}
+
+impl Default for PlayOptions {
+    fn default() -> PlayOptions {
+        PlayOptions {
+            step_us: 1000,
+            lead_us: 100_000,
+            max_reads: 10_000,
+        }
+    }
+}
+
+/// What came back from a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Played {
+    /// Output spikes `[step, neuron]` in the network's neuron order.
+    pub raster: Vec<f64>,
+    /// Output events that did not decode to a mapped neuron or came after the stimulus.
+    pub unexpected: usize,
+}
+
+/// The control event marking the end of a stimulus (tag 2047, all cores, hops -7/-7).
+pub fn control_event(timestamp: u32) -> Event {
+    Event {
+        destination: Destination {
+            core: CoreMask::ALL,
+            x_hop: Hop::new(-7).expect("in range"),
+            y_hop: Hop::new(-7).expect("in range"),
+            tag: Tag::new(i64::from(CONTROL_TAG)).expect("in range"),
+        },
+        timestamp,
+    }
+}
+
+fn is_control(e: &Event) -> bool {
+    e.destination.tag.get() == CONTROL_TAG && e.destination.y_hop.get() == -7
+}
+
+/// Plays `raster` `[steps, channels]` (spike counts) on a configured device and reads the output back
+/// into `[steps, neurons]`, neurons in `mapping` order (monitor routes decoded by the mapper's scheme:
+/// chip from the hop residue, tag = core * 256 + neuron).
+pub fn play(
+    device: &mut dyn Transport,
+    mapping: &Mapping,
+    raster: &[f64],
+    steps: usize,
+    options: &PlayOptions,
+) -> Result<Played, HwError> {
+    let channels = mapping.inputs.len();
+    if raster.len() != steps * channels {
+        return Err(HwError::Refused(format!(
+            "the raster holds {} values; {steps} steps x {channels} channels need {}",
+            raster.len(),
+            steps * channels
+        )));
+    }
+    let step = options.step_us;
+    let now = device.time_us()?;
+    // Start on a step boundary, `lead` in the future.
+    let start = (now.wrapping_add(options.lead_us) / step + 1).wrapping_mul(step);
+    let mut events = Vec::new();
+    for k in 0..steps {
+        let bin = start.wrapping_add(step.wrapping_mul(k as u32));
+        let mut rank = 0u32;
+        for (i, dests) in mapping.inputs.iter().enumerate() {
+            let count = raster[k * channels + i];
+            if !(count.is_finite() && count >= 0.0) {
+                return Err(HwError::Refused(format!(
+                    "raster step {k}, channel {i}: {count} is not a spike count"
+                )));
+            }
+            for _ in 0..count as usize {
+                for d in dests {
+                    if rank >= step {
+                        return Err(HwError::Refused(format!(
+                            "step {k} has more than {step} input events: they cannot be told apart within one step of {step} µs"
+                        )));
+                    }
+                    events.push(Event {
+                        destination: *d,
+                        timestamp: bin.wrapping_add(rank),
+                    });
+                    rank += 1;
+                }
+            }
+        }
+    }
+    // The end marker at the start of the last step, as Rockpool stamps it: the device runs no step
+    // beyond the stimulus.
+    let end = start.wrapping_add(step.wrapping_mul(steps.saturating_sub(1) as u32));
+    events.extend((0..3).map(|_| control_event(end)));
+    device.write_events(&events)?;
+
+    let index = |chip: usize, core: usize, neuron: usize| {
+        mapping
+            .neurons
+            .iter()
+            .position(|p| (p.chip, p.core, p.neuron) == (chip, core, neuron))
+    };
+    let n = mapping.neurons.len();
+    let mut out = vec![0.0; steps * n];
+    let mut unexpected = 0;
+    let mut ended = false;
+    for _ in 0..options.max_reads {
+        for e in device.read_events()? {
+            if is_control(&e) {
+                ended = true;
+                continue;
+            }
+            let bin = (e.timestamp.wrapping_sub(start) / step) as usize;
+            let chip = i64::from(e.destination.x_hop.get()) + 6;
+            let tag = usize::from(e.destination.tag.get());
+            let neuron = (0..4)
+                .contains(&chip)
+                .then(|| index(chip as usize, tag / NEURONS, tag % NEURONS))
+                .flatten();
+            match neuron {
+                Some(j) if bin < steps => out[bin * n + j] += 1.0,
+                _ => unexpected += 1,
+            }
+        }
+        if ended {
+            return Ok(Played {
+                raster: out,
+                unexpected,
+            });
+        }
+    }
+    Err(HwError::Timeout(format!(
+        "the end-of-stimulus marker did not come back after {} reads ({})",
+        options.max_reads,
+        device.name()
+    )))
+}

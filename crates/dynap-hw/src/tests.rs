@@ -1,0 +1,270 @@
+//! The emulator against the simulator, and its faults.
+
+use super::*;
+use dynap_config::{MapOptions, map, unmap};
+use dynap_model::{
+    BiasGenerator, Input, NeuronParams, QuantMatrix, QuantizedWeights, RunOptions, Simulator,
+    Variant, WeightMatrix,
+};
+
+/// A small excitatory/inhibitory network that spikes, mapped; the raster `[steps, channels]`.
+fn setup(cores: usize) -> (dynap_config::Mapped, Vec<f64>, usize) {
+    let (n_in, n, steps) = (20, 12, 300);
+    let mut s = 12345u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut mi = vec![0u8; n_in * n];
+    let mut si = vec![0i8; n_in * n];
+    for i in 0..n_in * n {
+        if next() < 0.4 {
+            mi[i] = 4 + (next() * 11.0) as u8;
+            si[i] = if next() < 0.8 { 1 } else { -1 };
+        }
+    }
+    let mut mr = vec![0u8; n * n];
+    let mut sr = vec![0i8; n * n];
+    for i in 0..n * n {
+        if next() < 0.3 {
+            mr[i] = 1 + (next() * 14.0) as u8;
+            sr[i] = if next() < 0.5 { 1 } else { -1 };
+        }
+    }
+    let core_map: Vec<usize> = (0..n).map(|j| j * cores / n).collect();
+    let q = QuantizedWeights::new(
+        core_map,
+        vec![[5e-9, 1e-8, 2e-8, 4e-8]; cores],
+        Some(QuantMatrix::new(WeightMatrix::Input, n_in, n, mi, si).unwrap()),
+        QuantMatrix::new(WeightMatrix::Recurrent, n, n, mr, sr).unwrap(),
+        1e-8,
+    )
+    .unwrap();
+    let mapped = map(
+        &q,
+        &NeuronParams::defaults(n),
+        1e-3,
+        Variant::Rockpool,
+        &MapOptions::default(),
+    )
+    .unwrap();
+    let raster: Vec<f64> = (0..steps * n_in)
+        .map(|_| f64::from(u8::from(next() < 0.05)))
+        .collect();
+    (mapped, raster, steps)
+}
+
+fn simulate_reverse_mapped(
+    mapped: &dynap_config::Mapped,
+    raster: &[f64],
+    steps: usize,
+) -> Vec<f64> {
+    let u = unmap(
+        &mapped.config,
+        Some(&mapped.mapping),
+        1e-8,
+        1e-3,
+        &BiasGenerator::dynapse2(),
+    )
+    .unwrap();
+    let sim = Simulator::<f32>::new(&u.network).unwrap();
+    let data: Vec<f32> = raster.iter().map(|&v| v as f32).collect();
+    let t = sim
+        .run(
+            Input::Spikes {
+                data: &data,
+                batch: 1,
+                steps,
+            },
+            None,
+            &RunOptions::default(),
+        )
+        .unwrap();
+    t.spikes.iter().map(|&x| f64::from(x)).collect()
+}
+
+fn exact_twin() -> EmulatorOptions {
+    EmulatorOptions {
+        mismatch: 0.0,
+        ..EmulatorOptions::default()
+    }
+}
+
+#[test]
+fn without_mismatch_the_twin_equals_the_reverse_mapped_simulation_spike_for_spike() {
+    let (mapped, raster, steps) = setup(1);
+    let expected = simulate_reverse_mapped(&mapped, &raster, steps);
+    assert!(
+        expected.iter().sum::<f64>() > 20.0,
+        "the network must spike"
+    );
+    let mut emu = Emulator::new(exact_twin());
+    emu.apply(&mapped.config).unwrap();
+    let played = play(
+        &mut emu,
+        &mapped.mapping,
+        &raster,
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(played.unexpected, 0);
+    assert_eq!(played.raster, expected);
+    // Again after a reset: the same.
+    emu.reset().unwrap();
+    let again = play(
+        &mut emu,
+        &mapped.mapping,
+        &raster,
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(again.raster, expected);
+}
+
+#[test]
+fn across_cores_and_across_the_clock_wrap_too() {
+    let (mapped, raster, steps) = setup(2);
+    let expected = simulate_reverse_mapped(&mapped, &raster, steps);
+    let mut emu = Emulator::new(EmulatorOptions {
+        clock_start_us: u64::from(u32::MAX) - 150_000, // wraps during the stimulus
+        ..exact_twin()
+    });
+    emu.apply(&mapped.config).unwrap();
+    let played = play(
+        &mut emu,
+        &mapped.mapping,
+        &raster,
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap();
+    let total = |r: &[f64]| r.iter().sum::<f64>();
+    assert!(total(&expected) > 20.0);
+    // Two cores: the twin sums a neuron's inputs per core line; counts must agree closely, and the
+    // raster exactly unless one rounding moved a spike.
+    let diff: f64 = played
+        .raster
+        .iter()
+        .zip(&expected)
+        .map(|(a, b)| (a - b).abs())
+        .sum();
+    assert!(
+        diff <= 0.02 * total(&expected),
+        "{diff} of {}",
+        total(&expected)
+    );
+    assert!(emu.time_us().unwrap() < 1_000_000, "the clock wrapped");
+}
+
+#[test]
+fn mismatch_makes_a_different_chip_and_the_same_seed_the_same_chip() {
+    let (mapped, raster, steps) = setup(1);
+    let run = |seed: u64| {
+        let mut emu = Emulator::new(EmulatorOptions {
+            mismatch: 0.2,
+            seed,
+            ..EmulatorOptions::default()
+        });
+        emu.apply(&mapped.config).unwrap();
+        play(
+            &mut emu,
+            &mapped.mapping,
+            &raster,
+            steps,
+            &PlayOptions::default(),
+        )
+        .unwrap()
+        .raster
+    };
+    assert_eq!(run(3), run(3));
+    assert_ne!(run(3), run(4));
+}
+
+#[test]
+fn control_events_come_back_with_the_hop_rewritten() {
+    let mut emu = Emulator::new(exact_twin());
+    emu.write_events(&[control_event(5000)]).unwrap();
+    let back = emu.read_events().unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].destination.x_hop.get(), -6);
+    assert_eq!(back[0].destination.y_hop.get(), -7);
+    assert_eq!(back[0].timestamp, 5000);
+}
+
+#[test]
+fn faults_are_errors_not_hangs() {
+    let (mapped, raster, steps) = setup(1);
+    // Dropped output events: fewer spikes, no hang.
+    let mut emu = Emulator::new(EmulatorOptions {
+        drop_every: 3,
+        ..exact_twin()
+    });
+    emu.apply(&mapped.config).unwrap();
+    let lossy = play(
+        &mut emu,
+        &mapped.mapping,
+        &raster,
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap();
+    let full = simulate_reverse_mapped(&mapped, &raster, steps);
+    assert!(lossy.raster.iter().sum::<f64>() < full.iter().sum::<f64>());
+    // A device that never answers: a timeout after the bounded number of reads.
+    struct Silent;
+    impl Transport for Silent {
+        fn name(&self) -> String {
+            "silent".into()
+        }
+        fn reset(&mut self) -> Result<(), HwError> {
+            Ok(())
+        }
+        fn apply(&mut self, _: &dynap_config::Configuration) -> Result<(), HwError> {
+            Ok(())
+        }
+        fn write_events(&mut self, _: &[Event]) -> Result<(), HwError> {
+            Ok(())
+        }
+        fn read_events(&mut self) -> Result<Vec<Event>, HwError> {
+            Ok(Vec::new())
+        }
+        fn time_us(&mut self) -> Result<u32, HwError> {
+            Ok(0)
+        }
+    }
+    let e = play(
+        &mut Silent,
+        &mapped.mapping,
+        &raster,
+        steps,
+        &PlayOptions {
+            max_reads: 5,
+            ..PlayOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(e, HwError::Timeout(_)), "{e}");
+    // A configuration the device refuses.
+    let mut bad = mapped.config.clone();
+    dynap_config::set_param(
+        &mut bad.chips[0].cores[0].parameters,
+        "NOT_A_BIAS_N",
+        dynap_config::Parameter::for_name("NOT_A_BIAS_N", 0, 0).unwrap(),
+    );
+    let e = Emulator::new(exact_twin()).apply(&bad).unwrap_err();
+    assert!(e.to_string().contains("unknown bias name"), "{e}");
+    // A raster of the wrong size.
+    let e = play(
+        &mut Emulator::new(exact_twin()),
+        &mapped.mapping,
+        &raster[1..],
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("raster holds"), "{e}");
+}
