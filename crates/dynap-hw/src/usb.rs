@@ -51,7 +51,7 @@ impl std::fmt::Display for UsbBoard {
 /// not be read (no USB subsystem, no permission to list devices).
 pub fn list_boards(vid: u16, pid: Option<u16>) -> Result<Vec<UsbBoard>, HwError> {
     let devices = nusb::list_devices().wait().map_err(|e| {
-        HwError::Gone(format!(
+        HwError::Unsupported(format!(
             "cannot list USB devices ({e}); is there a USB subsystem (e.g. /sys/bus/usb on Linux) in this environment?"
         ))
     })?;

@@ -36,12 +36,19 @@ commands:
   config inspect FILE [--json]  cores, neurons, synapses per dendrite, biases as codes and currents
   golden <DIR>        check every *.json golden case in DIR against Rockpool 3.1.0's numbers;
                       one line per case, then 'N passed, M failed'; exit 1 if any failed
-  deploy              deploy a trained network to a device (not built yet)
+  deploy [--from DIR] [--run plain|noise] [--device emulator|usb|samna] [--out DIR]
+         [--mismatch F] [--seed S] [--quiet]
+                      a trained network (default runs/train, run noise) quantized, mapped and run on a
+                      device (default: the emulator, a digital twin with 10 % frozen mismatch); writes
+                      DIR (default runs/deploy): config.json, config.bin, mapping.json, metrics.json
+                      (stages float, quantized, reverse_mapped, device), raster_<stage>.png
+  devices             the DYNAP-SE2 boards visible on USB (Opal Kelly vendor id 151f)
   help                this text
 
 Status: simulation, gradients, mismatch, training, quantization, the chip configuration (samna JSON,
 binary, validation, mapping and reverse mapping), the bias generator, parameter translation and the
-golden harness are built. Devices (emulator, USB, samna bridge) are not built yet.";
+golden harness, the emulator, USB discovery and deployment are built. The samna bridge is not built
+yet (the board's USB protocol is not public: a board can be found, not driven).";
 
 /// Runs the program with `args` (without the program name).
 pub fn run(args: &[String]) -> ExitCode {
@@ -68,18 +75,42 @@ pub fn run(args: &[String]) -> ExitCode {
             Err(e) => usage_error(&e),
         },
         ["train", rest @ ..] => run_train(rest),
-        ["deploy", ..] => {
-            eprintln!(
-                "dynap deploy: not built yet. Deployment needs the chip configuration and the \
-                 device layer, which come with later issues; nothing was written."
-            );
-            ExitCode::FAILURE
-        }
+        ["deploy", rest @ ..] => match crate::deploy::run(rest) {
+            Ok(code) => code,
+            Err(e) => usage_error(&e),
+        },
+        ["devices"] => run_devices(),
         ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
         }
         _ => usage_error(&format!("bad arguments: {}", args.join(" "))),
+    }
+}
+
+fn run_devices() -> ExitCode {
+    match dynap_hw::list_boards(dynap_hw::OPAL_KELLY_VID, None) {
+        Err(e) => {
+            println!("no boards: {e}");
+            ExitCode::SUCCESS
+        }
+        Ok(boards) if boards.is_empty() => {
+            println!(
+                "no boards: no USB device with the Opal Kelly vendor id 151f (plugged in and powered? on Linux, a udev \
+                 rule SUBSYSTEM==\"usb\", ATTRS{{idVendor}}==\"151f\", MODE=\"0666\" gives access); the emulator is \
+                 always available: dynap deploy --device emulator"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(boards) => {
+            for b in boards {
+                println!("{b}");
+            }
+            println!(
+                "(driving a board needs the vendor's protocol, which is not public; see dynap deploy --device samna)"
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

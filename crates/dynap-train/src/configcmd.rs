@@ -170,7 +170,7 @@ pub fn read_mapping(text: &str) -> JResult<Mapping> {
 }
 
 /// Per-neuron parameters from a network or quantize file (Rockpool's names), defaults otherwise.
-fn params_from(v: &Value, n: usize) -> JResult<NeuronParams> {
+pub(crate) fn params_from(v: &Value, n: usize) -> JResult<NeuronParams> {
     let r = J::root(v);
     let mut p = NeuronParams::defaults(n);
     for param in Param::ALL {

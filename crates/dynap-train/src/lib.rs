@@ -19,6 +19,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod configcmd;
+pub mod deploy;
 pub mod experiment;
 pub mod golden;
 mod json;

@@ -306,3 +306,74 @@ fn map_validate_convert_inspect_unmap() {
     let o = dynap().args(["config", "frobnicate"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn deploy_runs_every_stage_and_the_exact_twin_equals_the_reverse_mapping() {
+    let dir = temp("deploy");
+    let cfg = dir.join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[training]\niterations = 20\nseeds = [0]\n[evaluation]\nchips = 2\n[quantization]\ncompare_autoencoder = false\n",
+    )
+    .unwrap();
+    let train = dir.join("train");
+    let st = dynap()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&train)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = dir.join("deploy");
+    let o = dynap()
+        .args(["deploy", "--quiet", "--mismatch", "0", "--from"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    for stage in ["float", "quantized", "reverse_mapped", "device"] {
+        assert_eq!(
+            m["stages"][stage]["counts"].as_array().unwrap().len(),
+            2,
+            "{stage}"
+        );
+        assert!(m["stages"][stage]["correct"].is_boolean());
+        assert!(out.join(format!("raster_{stage}.png")).exists());
+    }
+    assert_eq!(m["device_equals_reverse_mapped"], true);
+    assert_eq!(
+        m["stages"]["device"]["counts"],
+        m["stages"]["reverse_mapped"]["counts"]
+    );
+    for f in ["config.json", "config.bin", "mapping.json"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // The USB device: found or not, a clear message and exit 1; bad arguments exit 2.
+    let o = dynap()
+        .args(["deploy", "--device", "usb", "--from"])
+        .arg(&train)
+        .arg("--out")
+        .arg(dir.join("usb"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--device usb"));
+    let o = dynap()
+        .args(["deploy", "--device", "fpga"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let o = dynap()
+        .args(["deploy", "--from", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cargo xtask train"));
+    let o = dynap().arg("devices").output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+}
