@@ -1,13 +1,14 @@
 //! # dynap-hw: devices
 //!
 //! The device interface ([`Transport`]), the chip emulator ([`Emulator`], a digital twin of a board
-//! with its own frozen mismatch), USB discovery of boards with nusb ([`list_boards`]), and the event
-//! wire format ([`encode`], [`decode`]).
+//! with its own frozen mismatch), the samna bridge ([`SamnaBridge`]: our Python program that drives a
+//! real board through the vendor's samna package), USB discovery of boards with nusb
+//! ([`list_boards`]), and the event wire format ([`encode`], [`decode`]).
 //!
 //! Hardware honesty: the DYNAP-SE2 board is an Opal Kelly FPGA module (USB vendor id 0x151F) whose
 //! protocol only the vendor's samna software speaks, and it is not public. The USB layer therefore
 //! finds and identifies boards and says exactly that; no pretend protocol is implemented. Data moves
-//! through the emulator today.
+//! through the emulator, and to real boards through samna with the bridge.
 //!
 //! Invariants of this crate:
 //! * nusb is sealed here: no nusb type in a public signature;
@@ -16,12 +17,14 @@
 //! * timestamps are the board's: microseconds on a 32-bit clock that wraps; nothing waits without a
 //!   bound.
 
+mod bridge;
 mod emulator;
 mod event;
 mod host;
 mod transport;
 mod usb;
 
+pub use bridge::{BRIDGE_SCRIPT, BridgeOptions, SamnaBridge};
 pub use emulator::{Emulator, EmulatorOptions};
 pub use event::{CodecError, EVENT_BYTES, Event, decode, encode, unwrap_time};
 pub use host::{PlayOptions, Played, control_event, play};

@@ -268,3 +268,76 @@ fn faults_are_errors_not_hangs() {
     .unwrap_err();
     assert!(e.to_string().contains("raster holds"), "{e}");
 }
+
+/// The bridge against the fake samna module (`bridge/fake_samna`), which records calls and echoes
+/// events with `x_hop + 1`.
+#[test]
+fn the_samna_bridge_speaks_to_samna() {
+    let log = std::env::temp_dir().join(format!("dynap-fake-samna-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&log);
+    let fake = concat!(env!("CARGO_MANIFEST_DIR"), "/bridge/fake_samna");
+    let options = BridgeOptions {
+        env: vec![
+            ("PYTHONPATH".into(), fake.into()),
+            ("FAKE_SAMNA_LOG".into(), log.display().to_string()),
+        ],
+        ..BridgeOptions::default()
+    };
+    let mut b = SamnaBridge::start(&options).expect("python3 and the fake samna");
+    assert!(b.name().contains("FAKE0001"), "{}", b.name());
+    let (mapped, _, _) = setup(1);
+    b.apply(&mapped.config).unwrap();
+    let sent = vec![
+        control_event(1234),
+        Event {
+            timestamp: 99,
+            ..control_event(0)
+        },
+    ];
+    b.write_events(&sent).unwrap();
+    let back = b.read_events().unwrap();
+    assert_eq!(back.len(), 2);
+    assert_eq!(back[0].destination.x_hop.get(), -6);
+    assert_eq!(back[0].timestamp, 1234);
+    assert_eq!(b.time_us().unwrap(), 0);
+    b.reset().unwrap();
+    drop(b);
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let json_len = dynap_config::to_json(&mapped.config).len();
+    assert!(calls.contains("open_device FAKE0001"), "{calls}");
+    assert!(
+        calls.contains(&format!("apply_configuration {json_len}")),
+        "{calls}"
+    );
+    assert!(calls.contains("grid_bus_write_events 2"), "{calls}");
+    // No board: a clear refusal; no samna at all: says so.
+    let e = SamnaBridge::start(&BridgeOptions {
+        env: vec![
+            ("PYTHONPATH".into(), fake.into()),
+            ("FAKE_SAMNA_NO_BOARD".into(), "1".into()),
+        ],
+        ..BridgeOptions::default()
+    })
+    .err()
+    .unwrap();
+    assert!(
+        e.to_string().contains("samna sees no DYNAP-SE2 board"),
+        "{e}"
+    );
+    let e = SamnaBridge::start(&BridgeOptions {
+        env: vec![("PYTHONPATH".into(), "/nonexistent".into())],
+        ..BridgeOptions::default()
+    })
+    .err()
+    .unwrap();
+    assert!(matches!(e, HwError::Unsupported(_)), "{e}");
+    assert!(e.to_string().contains("no samna"), "{e}");
+    // A Python that does not exist: gone, with the reason.
+    let e = SamnaBridge::start(&BridgeOptions {
+        python: "/nonexistent/python".into(),
+        ..BridgeOptions::default()
+    })
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("cannot start"), "{e}");
+}

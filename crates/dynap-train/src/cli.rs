@@ -37,18 +37,20 @@ commands:
   golden <DIR>        check every *.json golden case in DIR against Rockpool 3.1.0's numbers;
                       one line per case, then 'N passed, M failed'; exit 1 if any failed
   deploy [--from DIR] [--run plain|noise] [--device emulator|usb|samna] [--out DIR]
-         [--mismatch F] [--seed S] [--quiet]
+         [--mismatch F] [--seed S] [--python PY] [--quiet]
                       a trained network (default runs/train, run noise) quantized, mapped and run on a
                       device (default: the emulator, a digital twin with 10 % frozen mismatch); writes
                       DIR (default runs/deploy): config.json, config.bin, mapping.json, metrics.json
-                      (stages float, quantized, reverse_mapped, device), raster_<stage>.png
-  devices             the DYNAP-SE2 boards visible on USB (Opal Kelly vendor id 151f)
+                      (stages float, quantized, reverse_mapped, device), raster_<stage>.png;
+                      --device samna drives a real board through samna (--python: the Python with it)
+  devices [--python PY]
+                      the DYNAP-SE2 boards visible on USB (Opal Kelly vendor id 151f) and through samna
   help                this text
 
 Status: simulation, gradients, mismatch, training, quantization, the chip configuration (samna JSON,
 binary, validation, mapping and reverse mapping), the bias generator, parameter translation and the
-golden harness, the emulator, USB discovery and deployment are built. The samna bridge is not built
-yet (the board's USB protocol is not public: a board can be found, not driven).";
+golden harness, the emulator, USB discovery, the samna bridge and deployment are built (the board's
+USB protocol is not public: on USB a board can be found, not driven; samna drives it).";
 
 /// Runs the program with `args` (without the program name).
 pub fn run(args: &[String]) -> ExitCode {
@@ -79,7 +81,8 @@ pub fn run(args: &[String]) -> ExitCode {
             Ok(code) => code,
             Err(e) => usage_error(&e),
         },
-        ["devices"] => run_devices(),
+        ["devices"] => run_devices("python3"),
+        ["devices", "--python", py] => run_devices(py),
         ["help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -88,30 +91,31 @@ pub fn run(args: &[String]) -> ExitCode {
     }
 }
 
-fn run_devices() -> ExitCode {
+fn run_devices(python: &str) -> ExitCode {
     match dynap_hw::list_boards(dynap_hw::OPAL_KELLY_VID, None) {
-        Err(e) => {
-            println!("no boards: {e}");
-            ExitCode::SUCCESS
-        }
-        Ok(boards) if boards.is_empty() => {
-            println!(
-                "no boards: no USB device with the Opal Kelly vendor id 151f (plugged in and powered? on Linux, a udev \
-                 rule SUBSYSTEM==\"usb\", ATTRS{{idVendor}}==\"151f\", MODE=\"0666\" gives access); the emulator is \
-                 always available: dynap deploy --device emulator"
-            );
-            ExitCode::SUCCESS
-        }
+        Err(e) => println!("usb: none ({e})"),
+        Ok(boards) if boards.is_empty() => println!(
+            "usb: none (no device with the Opal Kelly vendor id 151f: plugged in and powered? on Linux, the udev \
+             rule SUBSYSTEM==\"usb\", ATTRS{{idVendor}}==\"151f\", MODE=\"0666\" gives access)"
+        ),
         Ok(boards) => {
             for b in boards {
-                println!("{b}");
+                println!(
+                    "usb: {b} (found; driving it needs the vendor's protocol: use --device samna)"
+                );
             }
-            println!(
-                "(driving a board needs the vendor's protocol, which is not public; see dynap deploy --device samna)"
-            );
-            ExitCode::SUCCESS
         }
     }
+    match dynap_hw::SamnaBridge::start(&dynap_hw::BridgeOptions {
+        python: PathBuf::from(python),
+        timeout: std::time::Duration::from_secs(10),
+        ..dynap_hw::BridgeOptions::default()
+    }) {
+        Ok(b) => println!("samna: {}", dynap_hw::Transport::name(&b)),
+        Err(e) => println!("samna: none ({e})"),
+    }
+    println!("emulator: always available (dynap deploy --device emulator)");
+    ExitCode::SUCCESS
 }
 
 fn usage_error(problem: &str) -> ExitCode {

@@ -8,8 +8,9 @@
 //! 4. `reverse_mapped`: restores the network from the configuration and simulates it;
 //! 5. `device`: applies the configuration to the device (`--device emulator`, the default, with its own
 //!    frozen mismatch, `--mismatch` 0.1 and `--seed` 0; `usb` finds the board and says what is missing;
-//!    `samna` is the bridge, not built yet), plays each stimulus as timed events and reads the output
-//!    events back into a raster.
+//!    `samna` drives a real board through the vendor's samna package with our bridge, `--python` the
+//!    Python that has it), plays each stimulus as timed events and reads the output events back into a
+//!    raster.
 //!
 //! Writes `--out` (default `runs/deploy`): the configurations, `metrics.json` = `{"stages": {"float",
 //! "quantized", "reverse_mapped", "device"}}` (each with `counts`, `correct`, `frr`, `mse`), raster plots
@@ -43,6 +44,8 @@ pub struct DeployArgs {
     pub seed: u64,
     /// Print nothing.
     pub quiet: bool,
+    /// The Python that has samna, for `--device samna`.
+    pub python: PathBuf,
 }
 
 impl DeployArgs {
@@ -56,6 +59,7 @@ impl DeployArgs {
             mismatch: 0.1,
             seed: 0,
             quiet: false,
+            python: PathBuf::from("python3"),
         };
         let mut it = args.iter();
         while let Some(&flag) = it.next() {
@@ -99,6 +103,7 @@ impl DeployArgs {
                         .map_err(|_| format!("--seed {v}: expected an integer"))?;
                 }
                 "--quiet" => a.quiet = true,
+                "--python" => a.python = PathBuf::from(value()?),
                 other => return Err(format!("deploy: unknown option {other}")),
             }
         }
@@ -242,13 +247,13 @@ pub fn deploy(a: &DeployArgs) -> Result<Deployed, String> {
             Err(e) => return Err(format!("--device usb: {e}")),
             Ok(never) => match never {},
         },
-        _ => {
-            return Err(
-                "--device samna: the samna bridge is not built yet (it needs a machine with the vendor's samna \
-                 package); the configuration for samna is in config.json"
-                    .into(),
-            );
-        }
+        _ => Box::new(
+            dynap_hw::SamnaBridge::start(&dynap_hw::BridgeOptions {
+                python: a.python.clone(),
+                ..dynap_hw::BridgeOptions::default()
+            })
+            .map_err(|e| format!("--device samna: {e}"))?,
+        ),
     };
     device
         .apply(&mapped.config)

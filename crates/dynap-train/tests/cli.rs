@@ -363,6 +363,22 @@ fn deploy_runs_every_stage_and_the_exact_twin_equals_the_reverse_mapping() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--device usb"));
+    // The samna bridge against the fake samna module: the pipeline runs through it.
+    let fake = concat!(env!("CARGO_MANIFEST_DIR"), "/../dynap-hw/bridge/fake_samna");
+    let o = dynap()
+        .env("PYTHONPATH", fake)
+        .args(["deploy", "--quiet", "--device", "samna", "--from"])
+        .arg(&train)
+        .arg("--out")
+        .arg(dir.join("samna"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("samna").join("metrics.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(m["device"].as_str().unwrap().contains("samna bridge"));
     let o = dynap()
         .args(["deploy", "--device", "fpga"])
         .output()

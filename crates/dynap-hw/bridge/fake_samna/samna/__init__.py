@@ -1,0 +1,93 @@
+"""A stand-in for the vendor's samna package, for testing dynap's samna bridge without a board.
+
+It records every call in the file named by the environment variable FAKE_SAMNA_LOG (one line each) and
+echoes written events back on read (with x_hop + 1, like a route leaving the grid).
+"""
+
+import os
+import types
+
+
+def _log(line):
+    path = os.environ.get("FAKE_SAMNA_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(line + "\n")
+
+
+class _Info:
+    device_type_name = "DYNAP-SE2 Stack (fake)"
+    serial_number = "FAKE0001"
+    usb_bus_number = 1
+    usb_device_address = 7
+
+
+class Dynapse2Destination:
+    def __init__(self):
+        self.core = [False] * 4
+        self.x_hop = 0
+        self.y_hop = 0
+        self.tag = 0
+
+
+class NormalGridEvent:
+    def __init__(self):
+        self.event = Dynapse2Destination()
+        self.timestamp = 0
+
+
+class Dynapse2Configuration:
+    def __init__(self):
+        self.json = None
+
+    def from_json(self, text):
+        self.json = text
+        _log("from_json %d" % len(text))
+
+
+class _Model:
+    def apply_configuration(self, config):
+        _log("apply_configuration %d" % len(config.json or ""))
+
+
+class _Board:
+    def __init__(self):
+        self.pending = []
+
+    def get_model(self):
+        _log("get_model")
+        return _Model()
+
+    def grid_bus_write_events(self, events):
+        _log("grid_bus_write_events %d" % len(events))
+        for e in events:
+            back = NormalGridEvent()
+            back.event.core = list(e.event.core)
+            back.event.x_hop = e.event.x_hop + 1
+            back.event.y_hop = e.event.y_hop
+            back.event.tag = e.event.tag
+            back.timestamp = e.timestamp
+            self.pending.append(back)
+
+    def read_events(self):
+        out, self.pending = self.pending, []
+        _log("read_events %d" % len(out))
+        return out
+
+
+def _get_all_devices():
+    _log("get_all_devices")
+    return [] if os.environ.get("FAKE_SAMNA_NO_BOARD") else [_Info()]
+
+
+def _open_device(info):
+    _log("open_device %s" % info.serial_number)
+    return _Board()
+
+
+device = types.SimpleNamespace(get_all_devices=_get_all_devices, open_device=_open_device)
+dynapse2 = types.SimpleNamespace(
+    Dynapse2Configuration=Dynapse2Configuration,
+    Dynapse2Destination=Dynapse2Destination,
+    NormalGridEvent=NormalGridEvent,
+)

@@ -1,0 +1,230 @@
+//! The samna bridge: a transport that drives a real board through the vendor's samna package, by
+//! running our Python program `bridge/samna_bridge.py` (compiled in, written to a temporary file) and
+//! speaking its pipe protocol (documented in the script). For people who have a board and samna.
+//!
+//! Every request waits for its reply at most `timeout`; a bridge that exits is reported as gone with
+//! the last lines it wrote to stderr.
+
+use crate::event::{Event, decode, encode};
+use crate::transport::{HwError, Transport};
+use dynap_config::Configuration;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::Duration;
+
+/// The bridge program.
+pub const BRIDGE_SCRIPT: &str = include_str!("../bridge/samna_bridge.py");
+
+/// How to start the bridge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BridgeOptions {
+    /// The Python that has samna (`python3` by default).
+    pub python: PathBuf,
+    /// The device name samna reports (`DYNAP-SE2`).
+    pub device: String,
+    /// Longest wait for one reply.
+    pub timeout: Duration,
+    /// Extra environment for the Python process (for example `PYTHONPATH`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for BridgeOptions {
+    fn default() -> BridgeOptions {
+        BridgeOptions {
+            python: PathBuf::from("python3"),
+            device: "DYNAP-SE2".into(),
+            timeout: Duration::from_secs(20),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A board driven through samna.
+pub struct SamnaBridge {
+    child: Child,
+    stdin: ChildStdin,
+    replies: Receiver<Result<(u8, Vec<u8>), String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    timeout: Duration,
+    description: String,
+    script: PathBuf,
+}
+
+const OPEN: u8 = 1;
+const APPLY: u8 = 2;
+const WRITE: u8 = 3;
+const READ: u8 = 4;
+const RESET: u8 = 5;
+const CLOSE: u8 = 6;
+
+impl SamnaBridge {
+    /// Starts the bridge and opens the first board samna reports.
+    pub fn start(options: &BridgeOptions) -> Result<SamnaBridge, HwError> {
+        let script =
+            std::env::temp_dir().join(format!("dynap-samna-bridge-{}.py", std::process::id()));
+        std::fs::write(&script, BRIDGE_SCRIPT).map_err(|e| {
+            HwError::Gone(format!(
+                "cannot write the bridge to {}: {e}",
+                script.display()
+            ))
+        })?;
+        let mut child = Command::new(&options.python)
+            .arg(&script)
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                HwError::Gone(format!("cannot start {}: {e}", options.python.display()))
+            })?;
+        let stdin = child.stdin.take().expect("piped");
+        let mut stdout = child.stdout.take().expect("piped");
+        let mut err_pipe = child.stderr.take().expect("piped");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err_pipe.read_to_string(&mut s);
+            if let Ok(mut g) = sink.lock() {
+                *g = s;
+            }
+        });
+        let (tx, replies) = channel();
+        std::thread::spawn(move || {
+            loop {
+                let mut header = [0u8; 5];
+                if stdout.read_exact(&mut header).is_err() {
+                    let _ = tx.send(Err("the bridge closed its output".to_owned()));
+                    return;
+                }
+                let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
+                let mut payload = vec![0u8; len.min(1 << 30)];
+                if stdout.read_exact(&mut payload).is_err() {
+                    let _ = tx.send(Err("the bridge stopped in the middle of a reply".to_owned()));
+                    return;
+                }
+                if tx.send(Ok((header[0], payload))).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut bridge = SamnaBridge {
+            child,
+            stdin,
+            replies,
+            stderr,
+            timeout: options.timeout,
+            description: String::new(),
+            script,
+        };
+        let reply = bridge.request(OPEN, options.device.as_bytes())?;
+        bridge.description = String::from_utf8_lossy(&reply).into_owned();
+        Ok(bridge)
+    }
+
+    fn gone(&mut self, why: &str) -> HwError {
+        let _ = self.child.try_wait();
+        std::thread::sleep(Duration::from_millis(50));
+        let err = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+        let tail: Vec<&str> = err.lines().rev().take(3).collect();
+        HwError::Gone(format!(
+            "{why}{}",
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (stderr: {})",
+                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+                )
+            }
+        ))
+    }
+
+    fn request(&mut self, op: u8, payload: &[u8]) -> Result<Vec<u8>, HwError> {
+        let mut msg = Vec::with_capacity(5 + payload.len());
+        msg.push(op);
+        msg.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        msg.extend_from_slice(payload);
+        if self
+            .stdin
+            .write_all(&msg)
+            .and_then(|()| self.stdin.flush())
+            .is_err()
+        {
+            return Err(self.gone("the samna bridge is not running"));
+        }
+        match self.replies.recv_timeout(self.timeout) {
+            Ok(Ok((0, payload))) => Ok(payload),
+            Ok(Ok((_, message))) => {
+                let m = String::from_utf8_lossy(&message).into_owned();
+                if m.starts_with("ModuleNotFoundError") || m.starts_with("ImportError") {
+                    Err(HwError::Unsupported(format!(
+                        "{m}: the Python running the bridge has no samna (install the vendor's samna package, or give the Python that has it)"
+                    )))
+                } else {
+                    Err(HwError::Refused(m))
+                }
+            }
+            Ok(Err(why)) => Err(self.gone(&why)),
+            Err(RecvTimeoutError::Timeout) => Err(HwError::Timeout(format!(
+                "the samna bridge did not answer within {:?}",
+                self.timeout
+            ))),
+            Err(RecvTimeoutError::Disconnected) => Err(self.gone("the samna bridge exited")),
+        }
+    }
+}
+
+impl Drop for SamnaBridge {
+    fn drop(&mut self) {
+        let _ = self.request(CLOSE, &[]);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.script);
+    }
+}
+
+impl Transport for SamnaBridge {
+    fn name(&self) -> String {
+        format!("samna bridge: {}", self.description)
+    }
+
+    fn reset(&mut self) -> Result<(), HwError> {
+        self.request(RESET, &[]).map(|_| ())
+    }
+
+    fn apply(&mut self, config: &Configuration) -> Result<(), HwError> {
+        self.request(APPLY, dynap_config::to_json(config).as_bytes())
+            .map(|_| ())
+    }
+
+    fn write_events(&mut self, events: &[Event]) -> Result<(), HwError> {
+        self.request(WRITE, &encode(events)).map(|_| ())
+    }
+
+    fn read_events(&mut self) -> Result<Vec<Event>, HwError> {
+        let bytes = self.request(READ, &[])?;
+        decode(&bytes)
+            .map_err(|e| HwError::Refused(format!("the bridge sent a malformed event: {e}")))
+    }
+
+    fn time_us(&mut self) -> Result<u32, HwError> {
+        // The board's clock, read as Rockpool does: a control event comes back stamped.
+        self.write_events(&[crate::host::control_event(0)])?;
+        for _ in 0..200 {
+            if let Some(e) = self
+                .read_events()?
+                .into_iter()
+                .rev()
+                .find(|e| e.destination.tag.get() == dynap_config::CONTROL_TAG)
+            {
+                return Ok(e.timestamp);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Err(HwError::Timeout("the clock probe did not come back".into()))
+    }
+}
