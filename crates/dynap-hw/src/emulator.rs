@@ -82,6 +82,7 @@ pub struct Emulator {
     last_written_us: u64,
     pending: Vec<(u64, Destination)>,
     output_count: usize,
+    late: usize,
 }
 
 impl Emulator {
@@ -96,7 +97,13 @@ impl Emulator {
             last_written_us: now,
             pending: Vec::new(),
             output_count: 0,
+            late: 0,
         }
+    }
+
+    /// Input events that arrived after their time had passed (delivered at once), since power-up.
+    pub fn late_events(&self) -> usize {
+        self.late
     }
 
     fn step_us(&self) -> u64 {
@@ -287,6 +294,8 @@ impl Emulator {
                 delivered.push((t, d));
             }
         }
+        // Late events still need a step to be delivered in.
+        let last = if delivered.is_empty() { last } else { last.max(first + 1) };
         let Some(board) = &self.board else {
             self.now_us = self.now_us.max(self.step_start(last));
             return Ok(out);
@@ -303,10 +312,15 @@ impl Emulator {
         let n_lines = board.lines.len();
         let mut raster = vec![0.0f32; steps * n_lines];
         for (t, d) in delivered {
-            let Some(k) = self.step_of(t).checked_sub(first) else {
-                continue; // late: its step has already been simulated
+            // A late event (its step already simulated) is delivered in the next step, as the FPGA
+            // forwards an event whose time has passed at once; it is counted.
+            let k = match self.step_of(t).checked_sub(first) {
+                Some(k) => k as usize,
+                None => {
+                    self.late += 1;
+                    0
+                }
             };
-            let k = k as usize;
             // Input events enter at chip 0.
             let Some(chip) = target_chip(0, &d, board.chips) else {
                 continue;

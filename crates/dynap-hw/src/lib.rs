@@ -29,7 +29,7 @@ pub use emulator::{Emulator, EmulatorOptions};
 pub use event::{CodecError, EVENT_BYTES, Event, decode, encode, unwrap_time};
 pub use host::{PlayOptions, Played, control_event, play};
 pub use transport::{HwError, Transport};
-pub use usb::{OPAL_KELLY_VID, UsbBoard, list_boards, usb_transport};
+pub use usb::{OPAL_KELLY_VID, UsbBoard, list_boards, open_and_claim, usb_transport};
 
 #[cfg(test)]
 mod tests;

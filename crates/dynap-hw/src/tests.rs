@@ -214,6 +214,28 @@ fn faults_are_errors_not_hangs() {
     .unwrap();
     let full = simulate_reverse_mapped(&mapped, &raster, steps);
     assert!(lossy.raster.iter().sum::<f64>() < full.iter().sum::<f64>());
+    // Late input events are delivered at once and counted.
+    let mut emu = Emulator::new(exact_twin());
+    emu.apply(&mapped.config).unwrap();
+    let input = mapped
+        .mapping
+        .inputs
+        .iter()
+        .find(|d| !d.is_empty())
+        .unwrap()[0];
+    emu.write_events(&[Event {
+        destination: input,
+        timestamp: 50_000,
+    }])
+    .unwrap();
+    emu.read_events().unwrap();
+    emu.write_events(&[Event {
+        destination: input,
+        timestamp: 1_000,
+    }])
+    .unwrap();
+    emu.read_events().unwrap();
+    assert_eq!(emu.late_events(), 1);
     // A device that never answers: a timeout after the bounded number of reads.
     struct Silent;
     impl Transport for Silent {

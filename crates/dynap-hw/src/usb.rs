@@ -69,9 +69,47 @@ pub fn list_boards(vid: u16, pid: Option<u16>) -> Result<Vec<UsbBoard>, HwError>
         .collect())
 }
 
-/// What `--device usb` can do: find the board, then say what is missing.
+/// Opens the first matching board and claims its interface 0: proves the board is there and this user
+/// may use it (a permission error comes with the udev rule that fixes it).
+pub fn open_and_claim(vid: u16, pid: Option<u16>) -> Result<UsbBoard, HwError> {
+    let devices = nusb::list_devices()
+        .wait()
+        .map_err(|e| HwError::Unsupported(format!("cannot list USB devices ({e})")))?;
+    let Some(info) = devices
+        .into_iter()
+        .find(|d| d.vendor_id() == vid && pid.is_none_or(|p| d.product_id() == p))
+    else {
+        return Err(HwError::Gone(format!(
+            "no USB device with vendor id {vid:04x}"
+        )));
+    };
+    let board = UsbBoard {
+        bus: info.bus_id().to_owned(),
+        address: info.device_address(),
+        vendor_id: info.vendor_id(),
+        product_id: info.product_id(),
+        manufacturer: info.manufacturer_string().map(str::to_owned),
+        product: info.product_string().map(str::to_owned),
+        serial: info.serial_number().map(str::to_owned),
+    };
+    let permission = "on Linux, add the udev rule SUBSYSTEM==\"usb\", ATTRS{idVendor}==\"151f\", MODE=\"0666\" and replug the board";
+    let device = info
+        .open()
+        .wait()
+        .map_err(|e| HwError::Refused(format!("cannot open {board}: {e} ({permission})")))?;
+    device
+        .claim_interface(0)
+        .wait()
+        .map_err(|e| HwError::Refused(format!("cannot claim interface 0 of {board}: {e} (another program, e.g. samna, may hold it; {permission})")))?;
+    Ok(board)
+}
+
+/// What `--device usb` can do: find, open and claim the board, then say what is missing.
 pub fn usb_transport(vid: u16, pid: Option<u16>) -> Result<std::convert::Infallible, HwError> {
     let boards = list_boards(vid, pid)?;
+    if !boards.is_empty() {
+        open_and_claim(vid, pid)?;
+    }
     match boards.first() {
         None => Err(HwError::Gone(format!(
             "no USB device with vendor id {vid:04x}{} (is the board plugged in and powered? on Linux, without permission \
@@ -79,7 +117,7 @@ pub fn usb_transport(vid: u16, pid: Option<u16>) -> Result<std::convert::Infalli
             pid.map_or(String::new(), |p| format!(" and product id {p:04x}"))
         ))),
         Some(b) => Err(HwError::Unsupported(format!(
-            "found {b}, but configuring a DYNAP-SE2 board needs the vendor's protocol (Opal Kelly FrontPanel \
+            "found, opened and claimed {b}, but configuring a DYNAP-SE2 board needs the vendor's protocol (Opal Kelly FrontPanel \
              and the Dynapse2Stack bitstream's endpoints), which is not public; run with --device samna to drive \
              it through the samna bridge on a machine with samna installed"
         ))),
