@@ -278,6 +278,20 @@ impl Reader {
         }
     }
 
+    fn unsigned(&mut self, v: Option<&Value>, path: &str) -> u64 {
+        match v {
+            None => 0,
+            Some(Value::Number(n)) if n.as_u64().is_some() => n.as_u64().unwrap_or(0),
+            Some(other) => {
+                self.problem(
+                    path,
+                    format!("expected an unsigned integer, found {}", brief(other)),
+                );
+                0
+            }
+        }
+    }
+
     fn boolean(&mut self, v: Option<&Value>, path: &str) -> bool {
         match v {
             None => false,
@@ -416,12 +430,8 @@ impl Reader {
                 range: "0..=255",
             })
         });
-        p.address = self
-            .int(o.get("_address"), &format!("{path}._address"))
-            .map_or(0, |i| i as u64);
-        p.cookie = self
-            .int(o.get("_cookie"), &format!("{path}._cookie"))
-            .map_or(0, |i| i as u64);
+        p.address = self.unsigned(o.get("_address"), &format!("{path}._address"));
+        p.cookie = self.unsigned(o.get("_cookie"), &format!("{path}._cookie"));
         p.initial_type = match o.get("_initialType") {
             // The alias writes the type letter when it is not given; read it as samna means it.
             Some(Value::String(s)) => u8::from(s == "N"),
@@ -771,6 +781,9 @@ pub fn from_json(text: &str) -> Result<Configuration, Vec<JsonProblem>> {
             Vec::new()
         }
     };
+    if chips.is_empty() && o.get("chips").is_some() {
+        r.problem("chips", "no chip: a configuration needs at least one");
+    }
     if chips.len() > MAX_CHIPS {
         r.problem(
             "chips",

@@ -432,7 +432,11 @@ pub fn unmap(
             for (h, chip) in config.chips.iter().enumerate() {
                 for (c, core) in chip.cores.iter().enumerate() {
                     for (k, neuron) in core.neurons.iter().enumerate() {
-                        let routes = neuron.destinations[1..].iter().any(Destination::is_used);
+                        // Any route that stays on the board (whatever its slot).
+                        let routes = neuron
+                            .destinations
+                            .iter()
+                            .any(|d| d.is_used() && target_chip(h, d, chips).is_some());
                         if routes || neuron.synapses.iter().any(Synapse::is_active) {
                             v.push(NeuronPlace {
                                 chip: h,
@@ -458,6 +462,19 @@ pub fn unmap(
         return Err(MapError { problems });
     }
     let n = places.len();
+    // Two sources with one tag into one core cannot be told apart: refuse, as the hardware would mix
+    // them.
+    let inputs = mapping.map(|m| m.inputs.as_slice());
+    let conflicts: Vec<String> = validate(config, inputs)
+        .iter()
+        .filter(|v| v.problem.contains("cannot tell them apart"))
+        .map(ToString::to_string)
+        .collect();
+    if !conflicts.is_empty() {
+        return Err(MapError {
+            problems: conflicts,
+        });
+    }
     // (chip, core, tag) -> source: input channel (Err) or neuron (Ok).
     let mut by_tag: BTreeMap<(usize, usize, u16), Result<usize, usize>> = BTreeMap::new();
     for (j, p) in places.iter().enumerate() {
@@ -532,13 +549,22 @@ pub fn unmap(
         {
             let (mask, sign) = (s.weight.bits(), s.dendrite.sign());
             match by_tag.get(&(p.chip, p.core, s.tag.get())) {
-                Some(Err(i)) => {
-                    in_mask[i * n + post] = mask;
-                    in_sign[i * n + post] = sign;
-                }
-                Some(Ok(pre)) => {
-                    rec_mask[pre * n + post] = mask;
-                    rec_sign[pre * n + post] = sign;
+                Some(&src) => {
+                    let (masks, signs, pre) = match src {
+                        Err(i) => (&mut in_mask, &mut in_sign, i),
+                        Ok(j) => (&mut rec_mask, &mut rec_sign, j),
+                    };
+                    if masks[pre * n + post] != 0 {
+                        problems.push(format!(
+                            "chip {} core {} neuron {} synapse {slot}: a second CAM entry for tag {} (the chip adds both; one connection per source and target can be restored)",
+                            p.chip,
+                            p.core,
+                            p.neuron,
+                            s.tag.get()
+                        ));
+                    }
+                    masks[pre * n + post] = mask;
+                    signs[pre * n + post] = sign;
                 }
                 None => problems.push(format!(
                     "chip {} core {} neuron {} synapse {slot} listens to tag {}, which no source sends to this core",

@@ -601,3 +601,42 @@ fn without_input_weights_recurrent_tags_start_after_n_as_in_rockpool() {
     assert_eq!(core.neurons[1].destinations[1].tag.get(), 3);
     assert_eq!(core.neurons[1].synapses[0], syn(Dendrite::Ampa, 3, 2));
 }
+
+#[test]
+fn unmap_refuses_sources_it_cannot_tell_apart() {
+    let (q, p) = worked_example();
+    let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    let mut c = m.config.clone();
+    // Neuron 2 now also sends tag 3 (neuron 0's) to core 0.
+    c.chips[0].cores[0].neurons[2].destinations[1].tag = tag(3);
+    let e = unmap(
+        &c,
+        Some(&m.mapping),
+        1.0,
+        1.0,
+        &dynap_model::BiasGenerator::dynapse2(),
+    )
+    .unwrap_err();
+    assert!(e.problems[0].contains("tag 3 reaches chip 0 core 0 from chip 0 core 0 neuron 0 and from chip 0 core 0 neuron 2"), "{e}");
+    // Two CAM entries for one source in one neuron.
+    let mut c = m.config.clone();
+    c.chips[0].cores[0].neurons[0].synapses[5] = syn(Dendrite::Ampa, 1, 0);
+    let e = unmap(
+        &c,
+        Some(&m.mapping),
+        1.0,
+        1.0,
+        &dynap_model::BiasGenerator::dynapse2(),
+    )
+    .unwrap_err();
+    assert!(
+        e.problems[0].contains("a second CAM entry for tag 0"),
+        "{e}"
+    );
+    // No chip at all.
+    assert!(
+        from_json(r#"{"value0":{"chips":[]}}"#).unwrap_err()[0]
+            .problem
+            .contains("no chip")
+    );
+}

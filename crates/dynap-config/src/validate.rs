@@ -125,6 +125,9 @@ pub(crate) fn check_ranges(config: &Configuration) -> Result<(), String> {
         ));
     }
     let json_ok = |s: &str| serde_json::from_str::<serde_json::Value>(s).is_ok();
+    if let Some((k, _)) = config.extra.iter().find(|(_, v)| !json_ok(v)) {
+        return Err(format!("the unmodelled key {k:?} is not valid JSON"));
+    }
     for (h, chip) in config.chips.iter().enumerate() {
         if chip.cores.len() != CORES {
             return Err(format!(
@@ -174,6 +177,11 @@ pub(crate) fn check_ranges(config: &Configuration) -> Result<(), String> {
                 if !json_ok(v) {
                     return Err(format!("{at}: an unmodelled key is not valid JSON"));
                 }
+            }
+        }
+        for (_, v) in &chip.extra {
+            if !json_ok(v) {
+                return Err(format!("chip {h}: an unmodelled key is not valid JSON"));
             }
         }
     }
@@ -278,6 +286,14 @@ pub fn validate(config: &Configuration, inputs: Option<&[Vec<Destination>]>) -> 
                 };
                 match target_chip(0, d, chips) {
                     Some(t) => {
+                        if d.tag.get() == CONTROL_TAG {
+                            out.push(Violation {
+                                at,
+                                problem: format!(
+                                    "input channel {i}: tag {CONTROL_TAG} is reserved for control events"
+                                ),
+                            });
+                        }
                         for k in (0..CORES).filter(|&k| d.core.contains(k)) {
                             claim((t, k, d.tag.get()), Source::Input(i), at, &mut out);
                         }

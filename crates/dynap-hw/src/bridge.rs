@@ -62,14 +62,27 @@ const CLOSE: u8 = 6;
 impl SamnaBridge {
     /// Starts the bridge and opens the first board samna reports.
     pub fn start(options: &BridgeOptions) -> Result<SamnaBridge, HwError> {
-        let script =
-            std::env::temp_dir().join(format!("dynap-samna-bridge-{}.py", std::process::id()));
-        std::fs::write(&script, BRIDGE_SCRIPT).map_err(|e| {
-            HwError::Gone(format!(
-                "cannot write the bridge to {}: {e}",
-                script.display()
-            ))
-        })?;
+        // A file of our own: created new (never through an existing file or link), unique per bridge.
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let script = std::env::temp_dir().join(format!(
+            "dynap-samna-bridge-{}-{}-{nanos}.py",
+            std::process::id(),
+            COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&script)
+            .and_then(|mut f| f.write_all(BRIDGE_SCRIPT.as_bytes()))
+            .map_err(|e| {
+                HwError::Gone(format!(
+                    "cannot write the bridge to {}: {e}",
+                    script.display()
+                ))
+            })?;
         let mut child = Command::new(&options.python)
             .arg(&script)
             .envs(options.env.iter().map(|(k, v)| (k, v)))
@@ -101,7 +114,11 @@ impl SamnaBridge {
                     return;
                 }
                 let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
-                let mut payload = vec![0u8; len.min(1 << 30)];
+                if len > 1 << 30 {
+                    let _ = tx.send(Err(format!("the bridge announced a reply of {len} bytes")));
+                    return;
+                }
+                let mut payload = vec![0u8; len];
                 if stdout.read_exact(&mut payload).is_err() {
                     let _ = tx.send(Err("the bridge stopped in the middle of a reply".to_owned()));
                     return;
@@ -169,10 +186,14 @@ impl SamnaBridge {
                 }
             }
             Ok(Err(why)) => Err(self.gone(&why)),
-            Err(RecvTimeoutError::Timeout) => Err(HwError::Timeout(format!(
-                "the samna bridge did not answer within {:?}",
-                self.timeout
-            ))),
+            Err(RecvTimeoutError::Timeout) => {
+                // A late reply would be taken for the next request's: this bridge is done.
+                let _ = self.child.kill();
+                Err(HwError::Timeout(format!(
+                    "the samna bridge did not answer within {:?}; it was stopped",
+                    self.timeout
+                )))
+            }
             Err(RecvTimeoutError::Disconnected) => Err(self.gone("the samna bridge exited")),
         }
     }
@@ -213,6 +234,8 @@ impl Transport for SamnaBridge {
 
     fn time_us(&mut self) -> Result<u32, HwError> {
         // The board's clock, read as Rockpool does: a control event comes back stamped.
+        // Drain first, so that an older control event is not taken for the probe's.
+        self.read_events()?;
         self.write_events(&[crate::host::control_event(0)])?;
         for _ in 0..200 {
             if let Some(e) = self

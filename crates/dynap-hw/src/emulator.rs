@@ -295,7 +295,11 @@ impl Emulator {
             }
         }
         // Late events still need a step to be delivered in.
-        let last = if delivered.is_empty() { last } else { last.max(first + 1) };
+        let last = if delivered.is_empty() {
+            last
+        } else {
+            last.max(first + 1)
+        };
         let Some(board) = &self.board else {
             self.now_us = self.now_us.max(self.step_start(last));
             return Ok(out);
@@ -310,7 +314,8 @@ impl Emulator {
             )));
         }
         let n_lines = board.lines.len();
-        let mut raster = vec![0.0f32; steps * n_lines];
+        // Each input event's step and line.
+        let mut hits: Vec<(usize, usize)> = Vec::new();
         for (t, d) in delivered {
             // A late event (its step already simulated) is delivered in the next step, as the FPGA
             // forwards an event whose time has passed at once; it is counted.
@@ -327,62 +332,84 @@ impl Emulator {
             };
             for core in (0..CORES).filter(|&q| d.core.contains(q)) {
                 if let Ok(line) = board.lines.binary_search(&(chip, core, d.tag.get())) {
-                    raster[k * n_lines + line] += 1.0;
+                    hits.push((k, line));
                 }
             }
         }
-        let trace = board
-            .sim
-            .run(
-                Input::Spikes {
-                    data: &raster,
-                    batch: 1,
-                    steps,
-                },
-                self.state.as_ref(),
-                &RunOptions {
-                    threads: 1,
-                    ..RunOptions::default()
-                },
-            )
-            .map_err(|e| HwError::Refused(e.to_string()))?;
+        hits.sort_unstable();
+        // Simulate in chunks, carrying the state, so memory stays bounded however long the stimulus.
+        const CHUNK: usize = 4096;
         let n = board.places.len();
-        for k in 0..steps {
-            let end = self.step_end(first + k as u64);
-            for i in 0..n {
-                let count = trace.spikes[k * n + i] as usize;
-                if count == 0 {
-                    continue;
-                }
-                let (h, _, _) = board.places[i];
-                for d in &board.routes[i] {
-                    if target_chip(h, d, board.chips).is_some() {
-                        continue; // on the grid: already in the simulator's recurrence
-                    }
-                    // Off the grid to the host: every hop west of chip h towards the FPGA adds one.
-                    let (x, _) = chip_position(h);
-                    let arrived = i64::from(d.x_hop.get()) + x;
-                    let Ok(x_hop) = Hop::new(arrived) else {
+        let mut timed: Vec<(u64, Event)> = Vec::new();
+        let mut next_hit = 0;
+        let mut chunk_start = 0;
+        while chunk_start < steps {
+            let len = CHUNK.min(steps - chunk_start);
+            let mut raster = vec![0.0f32; len * n_lines];
+            while next_hit < hits.len() && hits[next_hit].0 < chunk_start + len {
+                let (k, line) = hits[next_hit];
+                raster[(k - chunk_start) * n_lines + line] += 1.0;
+                next_hit += 1;
+            }
+            let trace = board
+                .sim
+                .run(
+                    Input::Spikes {
+                        data: &raster,
+                        batch: 1,
+                        steps: len,
+                    },
+                    self.state.as_ref(),
+                    &RunOptions {
+                        threads: 1,
+                        ..RunOptions::default()
+                    },
+                )
+                .map_err(|e| HwError::Refused(e.to_string()))?;
+            for k in 0..len {
+                let end = self.step_end(first + (chunk_start + k) as u64);
+                for i in 0..n {
+                    let count = trace.spikes[k * n + i] as usize;
+                    if count == 0 {
                         continue;
-                    };
-                    for _ in 0..count {
-                        self.output_count += 1;
-                        if self.options.drop_every > 0
-                            && self.output_count.is_multiple_of(self.options.drop_every)
-                        {
-                            continue;
+                    }
+                    let (h, _, _) = board.places[i];
+                    for d in &board.routes[i] {
+                        if target_chip(h, d, board.chips).is_some() {
+                            continue; // on the grid: already in the simulator's recurrence
                         }
-                        out.push(Event {
-                            destination: Destination { x_hop, ..*d },
-                            timestamp: end as u32,
-                        });
+                        // Off the grid to the host: every hop west of chip h towards the FPGA adds one.
+                        let (x, _) = chip_position(h);
+                        let arrived = i64::from(d.x_hop.get()) + x;
+                        let Ok(x_hop) = Hop::new(arrived) else {
+                            continue;
+                        };
+                        for _ in 0..count {
+                            self.output_count += 1;
+                            if self.options.drop_every > 0
+                                && self.output_count.is_multiple_of(self.options.drop_every)
+                            {
+                                continue;
+                            }
+                            timed.push((
+                                end,
+                                Event {
+                                    destination: Destination { x_hop, ..*d },
+                                    timestamp: end as u32,
+                                },
+                            ));
+                        }
                     }
                 }
             }
+            self.state = Some(trace.final_state);
+            chunk_start += len;
         }
-        self.state = Some(trace.final_state);
         self.now_us = self.step_start(last);
-        out.sort_by_key(|e| e.timestamp);
+        // In time order on the 64-bit clock (the 32-bit timestamps may have wrapped), after the control
+        // events.
+        timed.sort_by_key(|&(t, _)| t);
+        out.extend(timed.into_iter().map(|(_, e)| e));
         Ok(out)
     }
 

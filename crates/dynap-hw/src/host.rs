@@ -71,18 +71,32 @@ pub fn play(
         )));
     }
     let step = options.step_us;
+    if step == 0 {
+        return Err(HwError::Refused("a step of 0 µs".into()));
+    }
     let now = device.time_us()?;
-    // Start on a step boundary, `lead` in the future.
-    let start = (now.wrapping_add(options.lead_us) / step + 1).wrapping_mul(step);
+    // Start on a step boundary, `lead` in the future; boundaries are multiples of the step in the
+    // 32-bit clock, and a start past the wrap is the wrap itself (the next epoch's first boundary).
+    let start64 = (u64::from(now) + u64::from(options.lead_us)) / u64::from(step) * u64::from(step)
+        + u64::from(step);
+    let start = if start64 >= 1 << 32 {
+        0
+    } else {
+        start64 as u32
+    };
     let mut events = Vec::new();
     for k in 0..steps {
         let bin = start.wrapping_add(step.wrapping_mul(k as u32));
         let mut rank = 0u32;
         for (i, dests) in mapping.inputs.iter().enumerate() {
             let count = raster[k * channels + i];
-            if !(count.is_finite() && count >= 0.0) {
+            if !(count.is_finite()
+                && count >= 0.0
+                && count.fract() == 0.0
+                && count <= f64::from(step))
+            {
                 return Err(HwError::Refused(format!(
-                    "raster step {k}, channel {i}: {count} is not a spike count"
+                    "raster step {k}, channel {i}: {count} is not a spike count (a whole number, at most one event per µs of a step)"
                 )));
             }
             for _ in 0..count as usize {
@@ -120,7 +134,8 @@ pub fn play(
     for _ in 0..options.max_reads {
         for e in device.read_events()? {
             if is_control(&e) {
-                ended = true;
+                // Only this stimulus's end marker ends it (a board may still return older ones).
+                ended |= e.timestamp == end;
                 continue;
             }
             let bin = (e.timestamp.wrapping_sub(start) / step) as usize;

@@ -108,14 +108,31 @@ pub fn read_mapping(text: &str) -> JResult<Mapping> {
                 Err(format!("`{}.{key}`: {x} is outside 0..{limit}", e.path()))
             }
         };
-        neurons.push(NeuronPlace {
+        let p = NeuronPlace {
             chip: place("chip", dynap_config::MAX_CHIPS as i64)?,
             core: place("core", dynap_config::CORES as i64)?,
             neuron: place("neuron", dynap_config::NEURONS as i64)?,
-        });
+        };
+        if let Some(first) = neurons.iter().position(|q| *q == p) {
+            return Err(format!(
+                "`{}`: chip {} core {} neuron {} is already network neuron {first}; a place holds one neuron",
+                e.path(),
+                p.chip,
+                p.core,
+                p.neuron
+            ));
+        }
+        neurons.push(p);
     }
     let mut inputs = Vec::new();
     if let Some(list) = r.opt("inputs") {
+        const MAX_INPUTS: usize = 1 << 16;
+        if list.array()?.len() > MAX_INPUTS {
+            return Err(format!(
+                "`inputs`: {} channels; at most {MAX_INPUTS}",
+                list.array()?.len()
+            ));
+        }
         for i in 0..list.array()?.len() {
             let e = list.at(i)?;
             let ds = e.get("destinations")?;
@@ -195,29 +212,40 @@ pub(crate) fn params_from(v: &Value, n: usize) -> JResult<NeuronParams> {
 /// A quantize output read back into the hardware format.
 fn quantized_from(v: &Value) -> JResult<QuantizedWeights> {
     let r = J::root(v);
-    let core_map: Vec<usize> = r
-        .get("core_map")?
+    let cm = r.get("core_map")?;
+    let core_map: Vec<usize> = cm
         .tensor_rank(1)?
         .1
         .iter()
-        .map(|&x| x as usize)
-        .collect();
+        .enumerate()
+        .map(|(j, &x)| {
+            let cores = (dynap_config::MAX_CHIPS * dynap_config::CORES) as f64;
+            if x >= 0.0 && x.fract() == 0.0 && x < cores {
+                Ok(x as usize)
+            } else {
+                Err(format!(
+                    "`{}[{j}]` is {x}; cores are integers in 0..{cores} (4 chips of 4 cores)",
+                    cm.path()
+                ))
+            }
+        })
+        .collect::<JResult<_>>()?;
     let n = core_map.len();
     let cores = core_map.iter().max().map_or(1, |m| m + 1);
     let mut base = vec![[0.0; 4]; cores];
     let list = r.get("cores")?;
     for i in 0..list.array()?.len() {
         let c = list.at(i)?;
-        let core = c.get("core")?.f64()? as usize;
+        let core = c.get("core")?.f64()?;
         let iw = c.get("iw")?.tensor_rank(1)?.1;
-        if core >= cores || iw.len() != 4 {
+        if !(core >= 0.0 && core.fract() == 0.0 && core < cores as f64) || iw.len() != 4 {
             return Err(format!(
                 "`{}`: core {core} with {} currents",
                 c.path(),
                 iw.len()
             ));
         }
-        base[core] = std::array::from_fn(|k| iw[k]);
+        base[core as usize] = std::array::from_fn(|k| iw[k]);
     }
     let matrix = |mkey: &str, skey: &str, which: WeightMatrix| -> JResult<Option<QuantMatrix>> {
         let (Some(m), Some(s)) = (r.opt(mkey), r.opt(skey)) else {
@@ -643,4 +671,29 @@ pub fn run(args: &[&str]) -> Result<ExitCode, String> {
         }
         _ => return Err(format!("bad arguments: {}", args.join(" "))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_files_are_refused_before_allocating() {
+        let dup = r#"{"neurons": [{"chip": 0, "core": 0, "neuron": 1}, {"chip": 0, "core": 0, "neuron": 1}]}"#;
+        assert!(
+            read_mapping(dup)
+                .unwrap_err()
+                .contains("is already network neuron 0")
+        );
+        let v: Value = serde_json::from_str(
+            r#"{"w_rec_mask": [[1]], "w_rec_sign": [[1]], "core_map": [1e15], "cores": []}"#,
+        )
+        .unwrap();
+        assert!(quantized_from(&v).unwrap_err().contains("core_map[0]"));
+        let v: Value = serde_json::from_str(
+            r#"{"w_rec_mask": [[1]], "w_rec_sign": [[1]], "core_map": [0], "cores": [{"core": -1, "iw": [0, 0, 0, 0]}]}"#,
+        )
+        .unwrap();
+        assert!(quantized_from(&v).unwrap_err().contains("core -1"));
+    }
 }

@@ -258,7 +258,14 @@ pub fn deploy(a: &DeployArgs) -> Result<Deployed, String> {
     device
         .apply(&mapped.config)
         .map_err(|e| format!("{}: {e}", device.name()))?;
-    let step_us = (net.dt * 1e6).round() as u32;
+    let step_us = (net.dt * 1e6).round();
+    if !((1.0..1e9).contains(&step_us) && (step_us - net.dt * 1e6).abs() < 1e-6) {
+        return Err(format!(
+            "dt = {} s: a device plays steps of whole microseconds (the board's clock), at least 1 µs",
+            net.dt
+        ));
+    }
+    let step_us = step_us as u32;
     let mut spikes = Vec::with_capacity(raster.samples * raster.steps * n);
     let mut unexpected = 0;
     let per = raster.steps * raster.channels;

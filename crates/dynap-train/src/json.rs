@@ -164,33 +164,64 @@ fn flatten(
     out: &mut Vec<f64>,
     path: &str,
 ) -> JResult<()> {
+    let mut index = Vec::with_capacity(shape.len());
+    flatten_at(v, shape, depth, out, path, &mut index)
+}
+
+/// The path of an element, built only when there is an error to report (a large tensor has millions
+/// of elements).
+fn element_path(path: &str, index: &[usize]) -> String {
+    let mut p = path.to_owned();
+    for i in index {
+        p.push_str(&format!("[{i}]"));
+    }
+    p
+}
+
+fn flatten_at(
+    v: &Value,
+    shape: &[usize],
+    depth: usize,
+    out: &mut Vec<f64>,
+    path: &str,
+    index: &mut Vec<usize>,
+) -> JResult<()> {
     if depth == shape.len() {
         return match v.as_f64() {
             Some(x) => {
                 out.push(x);
                 Ok(())
             }
-            None => Err(format!("`{path}`: expected a number, found {}", brief(v))),
+            None => Err(format!(
+                "`{}`: expected a number, found {}",
+                element_path(path, index),
+                brief(v)
+            )),
         };
     }
     let a = v.as_array().ok_or_else(|| {
         format!(
-            "`{path}`: expected an array of {} entries, found {}",
+            "`{}`: expected an array of {} entries, found {}",
+            element_path(path, index),
             shape[depth],
             brief(v)
         )
     })?;
     if a.len() != shape[depth] {
         return Err(format!(
-            "`{path}`: ragged array: {} entries where the first {} has {}",
+            "`{}`: ragged array: {} entries where the first {} has {}",
+            element_path(path, index),
             a.len(),
             if depth == 0 { "level" } else { "row" },
             shape[depth]
         ));
     }
-    a.iter()
-        .enumerate()
-        .try_for_each(|(i, x)| flatten(x, shape, depth + 1, out, &format!("{path}[{i}]")))
+    for (i, x) in a.iter().enumerate() {
+        index.push(i);
+        flatten_at(x, shape, depth + 1, out, path, index)?;
+        index.pop();
+    }
+    Ok(())
 }
 
 fn brief(v: &Value) -> String {
