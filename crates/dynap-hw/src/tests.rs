@@ -344,6 +344,19 @@ fn the_samna_bridge_speaks_to_samna() {
     .unwrap();
     assert!(matches!(e, HwError::Unsupported(_)), "{e}");
     assert!(e.to_string().contains("no samna"), "{e}");
+    // The bridge dies in the middle of a run: gone, not a hang.
+    let mut b = SamnaBridge::start(&BridgeOptions {
+        env: vec![
+            ("PYTHONPATH".into(), fake.into()),
+            ("FAKE_SAMNA_DIE_ON_READ".into(), "1".into()),
+        ],
+        ..BridgeOptions::default()
+    })
+    .unwrap();
+    b.write_events(&[control_event(5)]).unwrap();
+    let e = b.read_events().unwrap_err();
+    assert!(matches!(e, HwError::Gone(_)), "{e}");
+    assert!(b.read_events().is_err(), "and it stays gone");
     // A Python that does not exist: gone, with the reason.
     let e = SamnaBridge::start(&BridgeOptions {
         python: "/nonexistent/python".into(),

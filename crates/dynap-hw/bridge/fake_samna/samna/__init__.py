@@ -1,7 +1,8 @@
 """A stand-in for the vendor's samna package, for testing dynap's samna bridge without a board.
 
 It records every call in the file named by the environment variable FAKE_SAMNA_LOG (one line each) and
-echoes written events back on read (with x_hop + 1, like a route leaving the grid).
+echoes written events back on read (with x_hop + 1, like a route leaving the grid). FAKE_SAMNA_NO_BOARD
+makes it see no board; FAKE_SAMNA_DIE_ON_READ makes the process exit on the first read.
 """
 
 import os
@@ -70,6 +71,9 @@ class _Board:
             self.pending.append(back)
 
     def read_events(self):
+        if os.environ.get("FAKE_SAMNA_DIE_ON_READ"):
+            _log("dying")
+            os._exit(3)  # the board (or samna) goes away in the middle of a run
         out, self.pending = self.pending, []
         _log("read_events %d" % len(out))
         return out
