@@ -46,6 +46,10 @@ pub struct AutoencoderOptions {
     pub seed: u64,
     /// Arithmetic precision (Rockpool: `f32`).
     pub precision: Precision,
+    /// Rockpool's quirks (compatibility mode, the default): the scale `1 / (max - min + 1)`, Adam's step
+    /// index restarting in every chunk, and the step's derivative `p` instead of 1. Off: the scale
+    /// `1 / max`, one continuous step index, the plain straight-through derivative.
+    pub rockpool_quirks: bool,
 }
 
 impl Default for AutoencoderOptions {
@@ -60,6 +64,7 @@ impl Default for AutoencoderOptions {
             penalty: 1e3,
             seed: 0,
             precision: Precision::F32,
+            rockpool_quirks: true,
         }
     }
 }
@@ -121,8 +126,8 @@ pub fn decode(
     precision: Precision,
 ) -> AutoencoderRun {
     match precision {
-        Precision::F32 => decode_in::<f32>(w_flat, encoder, decoder, i_scale, Vec::new()),
-        Precision::F64 => decode_in::<f64>(w_flat, encoder, decoder, i_scale, Vec::new()),
+        Precision::F32 => decode_in::<f32>(w_flat, encoder, decoder, i_scale, Vec::new(), true),
+        Precision::F64 => decode_in::<f64>(w_flat, encoder, decoder, i_scale, Vec::new(), true),
     }
 }
 
@@ -134,8 +139,8 @@ fn to_f64<E: Real>(v: &[E]) -> Vec<f64> {
     v.iter().map(|x| x.to_f64()).collect()
 }
 
-/// `(w, s, x = s w)` in `E`.
-fn scaled<E: Real>(w_flat: &[f64]) -> (Vec<E>, E, Vec<E>) {
+/// `(w, s, x = s w)` in `E`; `s = 1 / (max - min + 1)` with Rockpool's quirk, `1 / max` without.
+fn scaled<E: Real>(w_flat: &[f64], quirks: bool) -> (Vec<E>, E, Vec<E>) {
     let w: Vec<E> = cast(w_flat);
     let max = w.iter().copied().fold(
         E::from_f64(f64::NEG_INFINITY),
@@ -148,7 +153,11 @@ fn scaled<E: Real>(w_flat: &[f64]) -> (Vec<E>, E, Vec<E>) {
         .copied()
         .fold(E::from_f64(f64::INFINITY), |a, b| if b < a { b } else { a });
     let one = E::from_f64(1.0);
-    let s = one / (max - min + one);
+    let s = if quirks {
+        one / (max - min + one)
+    } else {
+        one / max
+    };
     let x = w.iter().map(|&v| s * v).collect();
     (w, s, x)
 }
@@ -159,9 +168,10 @@ fn decode_in<E: Real>(
     decoder: &[f64],
     i_scale: f64,
     loss: Vec<f64>,
+    quirks: bool,
 ) -> AutoencoderRun {
     let n = w_flat.len();
-    let (w, s, x) = scaled::<E>(w_flat);
+    let (w, s, x) = scaled::<E>(w_flat, quirks);
     let enc: Vec<E> = cast(encoder);
     let dec: Vec<E> = cast(decoder);
     let mut code = [E::from_f64(0.0); BASE_WEIGHTS];
@@ -206,6 +216,8 @@ fn sigmoid<E: Real>(d: E) -> E {
 /// `dL/dcode_k = sum_j (2 r_j / n) B_kj - penalty exp(-code_k) [code_k < 0]` (half at a tie, JAX's
 /// rule for `min`), `dL/dE_jk = x_j dL/dcode_k`, `dL/dD_kj = (2 r_j / n) code_k p_kj p_kj (1 - p_kj)`.
 struct Fused<E> {
+    /// Rockpool's derivative of the step, `p` (true), or the plain straight-through 1.
+    probability_weighted: bool,
     p: Vec<E>,
     bits: Vec<E>,
     g_recon: Vec<E>,
@@ -217,6 +229,7 @@ impl<E: Real> Fused<E> {
     fn new(n: usize) -> Fused<E> {
         let z = E::from_f64(0.0);
         Fused {
+            probability_weighted: true,
             p: vec![z; 4 * n],
             bits: vec![z; 4 * n],
             g_recon: vec![z; n],
@@ -282,7 +295,8 @@ impl<E: Real> Fused<E> {
                 .iter_mut()
                 .zip(&self.p[k * n..(k + 1) * n]);
             for ((g, &p), &gr) in rows.zip(&self.g_recon) {
-                *g = gr * c * p * (p * (one - p));
+                let ste = if self.probability_weighted { p } else { one };
+                *g = gr * c * ste * (p * (one - p));
             }
         }
         sse * inv_n + (pen - E::from_f64(BASE_WEIGHTS as f64)) * penalty
@@ -308,7 +322,8 @@ fn train_in<E: Real>(
     i_scale: f64,
     opts: &AutoencoderOptions,
 ) -> AutoencoderRun {
-    let (_, _, x) = scaled::<E>(w_flat);
+    let quirks = opts.rockpool_quirks;
+    let (_, _, x) = scaled::<E>(w_flat, quirks);
     let mut params: [Vec<E>; 2] = [cast(&init.encoder), cast(&init.decoder)];
     let mut m: [Vec<E>; 2] = [
         vec![E::from_f64(0.0); x.len() * 4],
@@ -316,6 +331,7 @@ fn train_in<E: Real>(
     ];
     let mut v = m.clone();
     let mut fused = Fused::<E>::new(x.len());
+    fused.probability_weighted = quirks;
     let penalty = E::from_f64(opts.penalty);
     // Rockpool's constants are Python floats, rounded to E where they meet E values.
     let (b1, b2, eps) = (0.9, 0.999, 1e-8);
@@ -357,7 +373,8 @@ fn train_in<E: Real>(
             let start = loss.len();
             for i in 0..chunk {
                 // Quirk: the step index restarts in every chunk.
-                epoch(&mut params, i, &mut loss);
+                let index = if quirks { i } else { loss.len() };
+                epoch(&mut params, index, &mut loss);
             }
             let mean = loss[start..].iter().sum::<f64>() / chunk as f64;
             if best - mean < opts.eps {
@@ -377,6 +394,7 @@ fn train_in<E: Real>(
         &to_f64(&params[1]),
         i_scale,
         loss,
+        quirks,
     )
 }
 

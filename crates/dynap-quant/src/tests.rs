@@ -300,3 +300,36 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_autoencoder_without_rockpools_quirks_is_a_different_run() {
+    let w_in = matrix(16, 8, 0.7, 2.0, 11);
+    let run = |quirks: bool| {
+        let options = AutoencoderOptions {
+            fixed_epoch: true,
+            num_epoch: 1500,
+            step_size: 1e-3,
+            rockpool_quirks: quirks,
+            ..AutoencoderOptions::default()
+        };
+        quantize(
+            Some(&w_in),
+            None,
+            &[0; 8],
+            1e-8,
+            &no_snap(Method::Autoencoder {
+                options,
+                init: BTreeMap::new(),
+            }),
+        )
+        .unwrap()
+    };
+    let (with, without) = (run(true), run(false));
+    let scale = |q: &Quantized| q.cores[0].autoencoder.as_ref().unwrap().scale;
+    // The scale is 1/(max - min + 1) with the quirk, 1/max without.
+    let max = w_in.as_slice().iter().fold(0.0f64, |a, b| a.max(b.abs()));
+    assert!((scale(&without) - f64::from(1.0f32 / max as f32)).abs() < 1e-6);
+    assert!(scale(&with) < scale(&without));
+    assert_ne!(with.weights, without.weights);
+    assert!(without.relative_rms_error.is_finite());
+}
