@@ -10,8 +10,9 @@
 //!   sums; non-negative least squares for the four currents) from several starts, including the
 //!   binary-weighted 1:2:4:8 one. Deterministic; the error never increases along the alternation.
 //! * [`Method::Autoencoder`]: Rockpool 3.1.0's `autoencoder_quantization`, faithful (its loss,
-//!   straight-through estimator, Adam with the restarting step index, early stopping), trained through
-//!   dfdx ([`dynap_autodiff::BitAutoencoder`]); kept to reproduce the paper's pipeline.
+//!   straight-through estimator, Adam with the restarting step index, early stopping; the quirks are a
+//!   compatibility mode, on by default), with a fused loss-and-gradient pass checked against dfdx's tape
+//!   ([`dynap_autodiff::BitAutoencoder`]); kept to reproduce the paper's pipeline.
 //!
 //! Then, unless disabled, every base current is snapped to a current its bias generator
 //! (`SYAM_W0_P..SYAM_W3_P`) can make and the masks are refit, so the result is exactly what the chip
