@@ -326,15 +326,24 @@ fn parse_tags(text: &str) -> JResult<std::collections::BTreeMap<usize, Vec<u16>>
 
 fn map_command(input: &Path, out: &Path, tags: Option<&Path>) -> Result<String, String> {
     let text = read_text(input)?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not valid JSON: {e}", input.display()))?;
     let here = |e: String| format!("{}: {e}", input.display());
-    let is_quantized = v.get("w_in_mask").is_some() || v.get("w_rec_mask").is_some();
-    let (weights, note) = if is_quantized {
-        (quantized_from(&v).map_err(here)?, "quantized input")
+    // Which kind of file, without building a value tree of its matrices.
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        w_in_mask: Option<serde::de::IgnoredAny>,
+        w_rec_mask: Option<serde::de::IgnoredAny>,
+    }
+    let probe: Probe = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not valid JSON: {e}", input.display()))?;
+    let is_quantized = probe.w_in_mask.is_some() || probe.w_rec_mask.is_some();
+    let (weights, note, v) = if is_quantized {
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not valid JSON: {e}", input.display()))?;
+        (quantized_from(&v).map_err(here)?, "quantized input", v)
     } else {
         let mut q_in = read_input(&text).map_err(here)?;
-        if v.get("core_map").is_none() {
+        let v = Value::Object(q_in.passthrough.clone());
+        if !q_in.core_map_given {
             let n = q_in.core_map.len();
             q_in.core_map =
                 dynap_config::cluster_by_parameters(&params_from(&v, n).map_err(here)?, 0);
@@ -347,7 +356,7 @@ fn map_command(input: &Path, out: &Path, tags: Option<&Path>) -> Result<String, 
             &q_in.options,
         )
         .map_err(|e| here(e.to_string()))?;
-        (q.weights, "quantized with the default quantizer")
+        (q.weights, "quantized with the default quantizer", v)
     };
     let params = params_from(&v, weights.neurons()).map_err(here)?;
     let dt = v

@@ -114,7 +114,7 @@ impl DeployArgs {
 /// A network JSON (as `dynap train` writes it) read back.
 pub fn read_network(text: &str) -> Result<Network, String> {
     let q = crate::quantize::read_input(text)?;
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let v = Value::Object(q.passthrough.clone());
     let n = q.core_map.len();
     let params = crate::configcmd::params_from(&v, n)?;
     let net = Network {

@@ -38,6 +38,8 @@ pub struct QuantizeInput {
     pub w_rec: Option<Matrix>,
     /// Core of every neuron.
     pub core_map: Vec<usize>,
+    /// Whether the file gave the core map (otherwise it is the default one).
+    pub core_map_given: bool,
     /// Weight scale (A).
     pub iscale: f64,
     /// Quantization options.
@@ -52,15 +54,119 @@ fn matrix_of(j: &J) -> JResult<Matrix> {
     Matrix::from_vec(r, c, data).ok_or_else(|| format!("`{}`: malformed matrix", j.path()))
 }
 
+/// A network file split while parsing: the weight matrices straight into flat vectors (a dense
+/// 4096-neuron network is 16 M numbers: no JSON value tree for them), every other field as JSON.
+struct Split {
+    w_in: Option<(usize, usize, Vec<f64>)>,
+    w_rec: Option<(usize, usize, Vec<f64>)>,
+    rest: serde_json::Map<String, Value>,
+}
+
+/// Rows of numbers into one flat vector; `None` inside if the rows are ragged (the slow reader then
+/// says where).
+struct Rows(Option<(usize, usize, Vec<f64>)>);
+
+impl<'de> serde::Deserialize<'de> for Rows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Rows, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Rows;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a matrix (an array of rows of numbers)")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Rows, A::Error> {
+                let (mut data, mut rows, mut cols, mut ragged) = (Vec::new(), 0usize, None, false);
+                while let Some(row) = seq.next_element::<Vec<f64>>()? {
+                    match cols {
+                        None => cols = Some(row.len()),
+                        Some(c) if c != row.len() => ragged = true,
+                        _ => {}
+                    }
+                    data.extend_from_slice(&row);
+                    rows += 1;
+                }
+                Ok(Rows((!ragged).then(|| (rows, cols.unwrap_or(0), data))))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Split {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Split, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Split;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object with `w_in` and/or `w_rec`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Split, A::Error> {
+                let mut out = Split {
+                    w_in: None,
+                    w_rec: None,
+                    rest: serde_json::Map::new(),
+                };
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "w_in" | "w_rec" => {
+                            let rows: Option<Rows> = map.next_value()?;
+                            let Some(Rows(m)) = rows else { continue };
+                            let Some(m) = m else {
+                                return Err(serde::de::Error::custom("ragged"));
+                            };
+                            if key == "w_in" {
+                                out.w_in = Some(m);
+                            } else {
+                                out.w_rec = Some(m);
+                            }
+                        }
+                        _ => {
+                            out.rest.insert(key, map.next_value()?);
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Reads a network JSON for quantization; errors name the field (and row) at fault.
 pub fn read_input(text: &str) -> JResult<QuantizeInput> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    // The fast reader; on any problem, the path-aware one finds and names it.
+    if let Ok(split) = serde_json::from_str::<Split>(text) {
+        let to_matrix = |m: Option<(usize, usize, Vec<f64>)>| {
+            m.and_then(|(r, c, data)| Matrix::from_vec(r, c, data))
+        };
+        let (w_in, w_rec) = (to_matrix(split.w_in), to_matrix(split.w_rec));
+        return read_parts(w_in, w_rec, Value::Object(split.rest));
+    }
+    read_slow(text)
+}
+
+/// The path-aware reader (a JSON value tree; used when the fast one meets a problem).
+fn read_slow(text: &str) -> JResult<QuantizeInput> {
+    let mut v: Value = serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
     if !v.is_object() {
         return Err("expected a JSON object with `w_in` and/or `w_rec`".into());
     }
     let root = J::root(&v);
     let w_in = root.opt("w_in").map(|j| matrix_of(&j)).transpose()?;
     let w_rec = root.opt("w_rec").map(|j| matrix_of(&j)).transpose()?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("w_in");
+        o.remove("w_rec");
+    }
+    read_parts(w_in, w_rec, v)
+}
+
+/// The rest of a network file, once its matrices are read.
+fn read_parts(w_in: Option<Matrix>, w_rec: Option<Matrix>, v: Value) -> JResult<QuantizeInput> {
+    let root = J::root(&v);
     let n = match (&w_in, &w_rec) {
         (Some(a), Some(b)) => {
             if a.cols() != b.cols() || b.rows() != b.cols() {
@@ -146,6 +252,7 @@ pub fn read_input(text: &str) -> JResult<QuantizeInput> {
         passthrough.remove(key);
     }
     Ok(QuantizeInput {
+        core_map_given: root.opt("core_map").is_some(),
         w_in,
         w_rec,
         core_map,
@@ -382,6 +489,21 @@ mod tests {
         assert!(read_input("[1]").is_err());
         assert!(read_input("{").unwrap_err().starts_with("not valid JSON"));
         assert!(read_input("{}").unwrap_err().contains("neither"));
+    }
+
+    #[test]
+    fn the_fast_reader_reads_what_the_path_aware_one_reads() {
+        for text in [
+            r#"{"w_in": [[0.5, -1.0], [0.0, 2.0]], "w_rec": [[0, 0.3], [-0.2, 0]], "Iscale": 1e-8, "dt": 0.001, "Itau_mem": [1e-12, 2e-12]}"#,
+            r#"{"w_rec": [[1.5]], "core_map": [0], "method": "autoencoder", "seed": 3, "w_in": null}"#,
+            r#"{"w_in": [[1, 2, 3]], "extra": {"nested": [1, "a"]}, "iscale": 2e-8}"#,
+        ] {
+            assert_eq!(
+                read_input(text).unwrap(),
+                read_slow(text).unwrap(),
+                "{text}"
+            );
+        }
     }
 
     #[test]
