@@ -27,7 +27,8 @@ mod validate;
 pub use binary::{BinaryError, FORMAT_VERSION, MAGIC, from_binary, to_binary};
 pub use json::{JsonProblem, from_json, to_json};
 pub use map::{
-    MapError, MapOptions, Mapped, Mapping, NeuronPlace, Unmapped, cluster_by_parameters, map, unmap,
+    CoreBiases, MapError, MapOptions, Mapped, Mapping, NeuronPlace, Unmapped,
+    cluster_by_parameters, core_biases, map, unmap,
 };
 pub use model::*;
 pub use validate::{Location, Violation, is_known_bias, validate};

@@ -396,6 +396,54 @@ pub fn map(
     })
 }
 
+/// A core's biases as currents: what its (coarse, fine) codes make through the bias generator (each
+/// decoded with the transistor type the parameter records).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CoreBiases {
+    /// The neuron currents, by parameter (the synapse's gain and time constant read from the AMPA
+    /// biases: the mapper writes the same code to all four dendrites).
+    pub currents: Vec<(Param, f64)>,
+    /// The base weights `Iw_0..Iw_3` (A); 0 where absent.
+    pub base: [f64; BASE_WEIGHTS],
+    /// Simulator names of the exported biases the core does not set.
+    pub missing: Vec<&'static str>,
+}
+
+/// Decodes a core's biases (see [`CoreBiases`]).
+pub fn core_biases(core: &Core, generator: &BiasGenerator) -> CoreBiases {
+    let mut out = CoreBiases {
+        currents: Vec::new(),
+        base: [0.0; BASE_WEIGHTS],
+        missing: Vec::new(),
+    };
+    for b in &BIAS_NAMES {
+        let Some(p) = get_param(&core.parameters, b.chip) else {
+            out.missing.push(b.sim);
+            continue;
+        };
+        let ttype = if p.kind == 'P' {
+            dynap_model::TransistorType::P
+        } else {
+            dynap_model::TransistorType::N
+        };
+        let scale = generator
+            .scale(b.chip)
+            .expect("exported biases have scale factors");
+        let current = generator.table().current_from_code(ttype, scale, p.code());
+        match (base_index(b.sim), b.sim) {
+            (Some(k), _) => out.base[k] = current,
+            (None, "Igain_ampa") => out.currents.push((Param::IgainSyn, current)),
+            (None, "Itau_ampa") => out.currents.push((Param::ItauSyn, current)),
+            (None, sim) => {
+                if let Some(q) = Param::from_name(sim) {
+                    out.currents.push((q, current));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A network restored from a configuration.
 #[derive(Clone, Debug)]
 pub struct Unmapped {
@@ -589,43 +637,17 @@ pub fn unmap(
         if core_params.contains_key(&g) {
             continue;
         }
-        let core = &config.chips[g / CORES].cores[g % CORES];
-        let mut values = Vec::new();
-        for b in &BIAS_NAMES {
-            let Some(p) = get_param(&core.parameters, b.chip) else {
-                notes.push(format!(
-                    "chip {} core {} has no {} ({}); the default is used",
-                    g / CORES,
-                    g % CORES,
-                    b.chip,
-                    b.sim
-                ));
-                continue;
-            };
-            let current = generator.table().current_from_code(
-                if p.kind == 'P' {
-                    dynap_model::TransistorType::P
-                } else {
-                    dynap_model::TransistorType::N
-                },
-                generator
-                    .scale(b.chip)
-                    .expect("exported biases have scale factors"),
-                p.code(),
-            );
-            match (base_index(b.sim), b.sim) {
-                (Some(k), _) => base[g][k] = current,
-                // The synapse's gain and time constant are read from the AMPA biases (the mapper writes
-                // the same code to all four dendrites).
-                (None, "Igain_ampa") => values.push((Param::IgainSyn, current)),
-                (None, "Itau_ampa") => values.push((Param::ItauSyn, current)),
-                (None, sim) => {
-                    if let Some(p) = Param::from_name(sim) {
-                        values.push((p, current));
-                    }
-                }
-            }
+        let decoded = core_biases(&config.chips[g / CORES].cores[g % CORES], generator);
+        for sim in decoded.missing {
+            notes.push(format!(
+                "chip {} core {} has no {} ({sim}); the default is used",
+                g / CORES,
+                g % CORES,
+                dynap_model::chip_bias_from_sim(sim).unwrap_or("?"),
+            ));
         }
+        base[g] = decoded.base;
+        let values = decoded.currents;
         core_params.insert(g, values);
     }
     for (j, &g) in core_map.iter().enumerate() {

@@ -24,8 +24,8 @@ use dynap_config::{
     CONTROL_TAG, CORES, Configuration, Destination, Hop, NEURONS, chip_position, target_chip,
 };
 use dynap_model::{
-    BIAS_NAMES, BiasGenerator, Input, Matrix, Network, NeuronParams, Param, RunOptions, Simulator,
-    State, TransistorType, Variant, mask_levels,
+    BiasGenerator, Input, Matrix, Network, NeuronParams, RunOptions, Simulator, State, Variant,
+    mask_levels,
 };
 use std::collections::BTreeMap;
 
@@ -110,8 +110,8 @@ impl Emulator {
         (self.options.dt * 1e6).round().max(1.0) as u64
     }
 
-    /// The network the twin simulates for `config` (nominal: before its mismatch), its neurons'
-    /// places, input lines and routes. Exposed for tests.
+    /// What the twin simulates for `config`: its network (with the twin's mismatch), the neurons'
+    /// places, the input lines and the routes.
     fn build(&self, config: &Configuration) -> Result<Board, HwError> {
         let generator = BiasGenerator::dynapse2();
         let chips = config.chips.len();
@@ -132,45 +132,28 @@ impl Emulator {
         let n = places.len();
         // Parameters per neuron from its core.
         let mut params = NeuronParams::defaults(n);
-        let mut core_levels: BTreeMap<(usize, usize), [f64; 16]> = BTreeMap::new();
+        // Each used core's biases, decoded once.
+        let mut cores: BTreeMap<(usize, usize), (dynap_config::CoreBiases, [f64; 16])> =
+            BTreeMap::new();
+        for &(h, c, _) in &places {
+            cores.entry((h, c)).or_insert_with(|| {
+                let b = dynap_config::core_biases(&config.chips[h].cores[c], &generator);
+                let levels = mask_levels(&b.base, self.options.iscale);
+                (b, levels)
+            });
+        }
         for (i, &(h, c, k)) in places.iter().enumerate() {
-            let core = &config.chips[h].cores[c];
-            let mut iw = [0.0; 4];
-            for b in &BIAS_NAMES {
-                let Some(p) = dynap_config::get_param(&core.parameters, b.chip) else {
-                    continue;
-                };
-                let ttype = if p.kind == 'P' {
-                    TransistorType::P
-                } else {
-                    TransistorType::N
-                };
-                let scale = generator
-                    .scale(b.chip)
-                    .map_err(|e| HwError::Refused(e.to_string()))?;
-                let current = generator.table().current_from_code(ttype, scale, p.code());
-                let param = match b.sim {
-                    "Igain_ampa" => Some(Param::IgainSyn),
-                    "Itau_ampa" => Some(Param::ItauSyn),
-                    s if s.starts_with("Iw_") && s.len() == 4 => {
-                        if let Ok(q) = s[3..].parse::<usize>() {
-                            iw[q] = current;
-                        }
-                        None
-                    }
-                    s => Param::from_name(s),
-                };
-                if let Some(p) = param {
-                    params.get_mut(p)[i] = current;
-                }
+            for &(p, v) in &cores[&(h, c)].0.currents {
+                params.get_mut(p)[i] = v;
             }
-            if !core.neurons[k].latches[0] {
+            if !config.chips[h].cores[c].neurons[k].latches[0] {
                 params.i_dc[i] = 0.0;
             }
-            core_levels
-                .entry((h, c))
-                .or_insert_with(|| mask_levels(&iw, self.options.iscale));
         }
+        let core_levels: BTreeMap<(usize, usize), [f64; 16]> = cores
+            .iter()
+            .map(|(&key, (_, levels))| (key, *levels))
+            .collect();
         // Input lines: every (chip, core, tag) some CAM listens to.
         let mut lines: Vec<(usize, usize, u16)> = places
             .iter()
@@ -411,17 +394,6 @@ impl Emulator {
         timed.sort_by_key(|&(t, _)| t);
         out.extend(timed.into_iter().map(|(_, e)| e));
         Ok(out)
-    }
-
-    /// Where the neuron behind a monitor event sits: (chip, core, neuron), for monitor routes sent with
-    /// `x_hop = -7` and tag `core * 256 + neuron` (the mapper's scheme).
-    pub fn decode_monitor(e: &Event) -> Option<(usize, usize, usize)> {
-        let chip = i64::from(e.destination.x_hop.get()) + 6;
-        let tag = usize::from(e.destination.tag.get());
-        (0..4)
-            .contains(&chip)
-            .then_some((chip as usize, tag / NEURONS, tag % NEURONS))
-            .filter(|&(_, c, _)| c < CORES)
     }
 }
 

@@ -48,6 +48,18 @@ pub fn control_event(timestamp: u32) -> Event {
     }
 }
 
+/// Where the neuron behind a monitor event sits, (chip, core, neuron): monitor routes are sent with
+/// `x_hop = -7` and arrive with `chip - 6`; the mapper's tag is `core * 256 + neuron`.
+pub fn monitor_place(e: &Event) -> Option<(usize, usize, usize)> {
+    let chip = i64::from(e.destination.x_hop.get()) + 6;
+    let tag = usize::from(e.destination.tag.get());
+    ((0..4).contains(&chip) && tag / NEURONS < dynap_config::CORES).then_some((
+        chip as usize,
+        tag / NEURONS,
+        tag % NEURONS,
+    ))
+}
+
 fn is_control(e: &Event) -> bool {
     e.destination.tag.get() == CONTROL_TAG && e.destination.y_hop.get() == -7
 }
@@ -121,12 +133,15 @@ pub fn play(
     events.extend((0..3).map(|_| control_event(end)));
     device.write_events(&events)?;
 
-    let index = |chip: usize, core: usize, neuron: usize| {
-        mapping
-            .neurons
-            .iter()
-            .position(|p| (p.chip, p.core, p.neuron) == (chip, core, neuron))
-    };
+    // Network index of every place, looked up once per output event.
+    let places: std::collections::HashMap<(usize, usize, usize), usize> = mapping
+        .neurons
+        .iter()
+        .enumerate()
+        .map(|(j, p)| ((p.chip, p.core, p.neuron), j))
+        .collect();
+    let index =
+        |chip: usize, core: usize, neuron: usize| places.get(&(chip, core, neuron)).copied();
     let n = mapping.neurons.len();
     let mut out = vec![0.0; steps * n];
     let mut unexpected = 0;
@@ -139,12 +154,7 @@ pub fn play(
                 continue;
             }
             let bin = (e.timestamp.wrapping_sub(start) / step) as usize;
-            let chip = i64::from(e.destination.x_hop.get()) + 6;
-            let tag = usize::from(e.destination.tag.get());
-            let neuron = (0..4)
-                .contains(&chip)
-                .then(|| index(chip as usize, tag / NEURONS, tag % NEURONS))
-                .flatten();
+            let neuron = monitor_place(&e).and_then(|(h, c, k)| index(h, c, k));
             match neuron {
                 Some(j) if bin < steps => out[bin * n + j] += 1.0,
                 _ => unexpected += 1,

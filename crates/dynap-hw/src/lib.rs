@@ -27,7 +27,7 @@ mod usb;
 pub use bridge::{BRIDGE_SCRIPT, BridgeOptions, SamnaBridge};
 pub use emulator::{Emulator, EmulatorOptions};
 pub use event::{CodecError, EVENT_BYTES, Event, decode, encode, unwrap_time};
-pub use host::{PlayOptions, Played, control_event, play};
+pub use host::{PlayOptions, Played, control_event, monitor_place, play};
 pub use transport::{HwError, Transport};
 pub use usb::{OPAL_KELLY_VID, UsbBoard, list_boards, open_and_claim, usb_transport};
 
