@@ -158,15 +158,6 @@ pub struct Deployed {
     pub device: String,
 }
 
-fn metrics_json(m: &Metrics) -> Value {
-    json!({
-        "counts": m.counts,
-        "correct": m.correct,
-        "frr": m.frr.iter().map(|&f| if f.is_finite() { json!(f) } else { json!(null) }).collect::<Vec<_>>(),
-        "mse": m.mse,
-    })
-}
-
 /// Runs the deployment (see the module documentation); writes nothing but the configurations until
 /// every stage has run.
 pub fn deploy(a: &DeployArgs) -> Result<Deployed, String> {
@@ -305,7 +296,10 @@ pub fn deploy(a: &DeployArgs) -> Result<Deployed, String> {
 fn write_outputs(a: &DeployArgs, d: &Deployed, raster: &task::Raster) -> Result<(), String> {
     let mut stages = serde_json::Map::new();
     for (name, s) in &d.stages {
-        stages.insert((*name).into(), metrics_json(&s.metrics));
+        stages.insert(
+            (*name).into(),
+            Value::Object(task::metrics_json(&s.metrics)),
+        );
         let n = s.metrics.counts.first().map_or(0, Vec::len);
         let path = a.out.join(format!("raster_{name}.png"));
         crate::plot::raster(

@@ -200,79 +200,136 @@ fn robustness_of(e: &Evaluation, p: u32) -> f64 {
         .map_or(f64::NAN, |x| x.1)
 }
 
-fn run_json(config: &Config, results: &[SeedResult]) -> Value {
+/// One seed's evaluation as JSON: the task metrics, its loss, robustness and training speed.
+fn seed_json(
+    config: &Config,
+    r: &SeedResult,
+    e: &Evaluation,
+    final_loss: f64,
+) -> serde_json::Map<String, Value> {
+    let mut o = crate::task::metrics_json(&e.nominal);
+    o.insert("seed".into(), json!(r.trained.seed));
+    o.insert("final_loss".into(), json!(final_loss));
+    o.insert(
+        "robustness".into(),
+        by_level(config, |p| robustness_of(e, p)),
+    );
+    o.insert(
+        "iterations_per_second".into(),
+        json!(r.trained.iterations_per_second),
+    );
+    o
+}
+
+/// A stage over all seeds (`R` of DESIGN.md): mean loss, the first seed's counts, whether every seed
+/// classifies, robustness over all chips, training speed; `stage` picks the evaluation and loss.
+fn summary_json(
+    config: &Config,
+    results: &[SeedResult],
+    stage: &dyn Fn(&SeedResult) -> (&Evaluation, f64),
+) -> serde_json::Map<String, Value> {
     let mean = |f: &dyn Fn(&SeedResult) -> f64| {
         results.iter().map(f).sum::<f64>() / results.len().max(1) as f64
     };
-    let seeds: Vec<Value> = results
-        .iter()
-        .map(|r| {
-            json!({
-                "seed": r.trained.seed,
-                "final_loss": r.final_loss,
-                "counts": r.evaluation.nominal.counts,
-                "correct": r.evaluation.nominal.correct,
-                "frr": r.evaluation.nominal.frr.iter().map(|&f| if f.is_finite() { json!(f) } else { json!(null) }).collect::<Vec<_>>(),
-                "mse": r.evaluation.nominal.mse,
-                "robustness": by_level(config, |p| robustness_at(r, p)),
-                "iterations_per_second": r.trained.iterations_per_second,
+    let mut o = serde_json::Map::new();
+    o.insert("final_loss".into(), json!(mean(&|r| stage(r).1)));
+    o.insert(
+        "counts".into(),
+        json!(results.first().map(|r| stage(r).0.nominal.counts.clone())),
+    );
+    o.insert(
+        "correct".into(),
+        json!(results.iter().all(|r| stage(r).0.nominal.correct)),
+    );
+    // Every seed evaluates the same number of chips, so the mean over seeds is the share over all.
+    o.insert(
+        "robustness".into(),
+        by_level(config, |p| mean(&|r| robustness_of(stage(r).0, p))),
+    );
+    o.insert(
+        "iterations_per_second".into(),
+        json!(mean(&|r| r.trained.iterations_per_second)),
+    );
+    o
+}
+
+fn run_json(config: &Config, results: &[SeedResult]) -> Value {
+    fn float(r: &SeedResult) -> (&Evaluation, f64) {
+        (&r.evaluation, r.final_loss)
+    }
+    fn quant(r: &SeedResult) -> (&Evaluation, f64) {
+        (&r.quantized.evaluation, r.quantized.final_loss)
+    }
+    let mean = |f: &dyn Fn(&SeedResult) -> f64| {
+        results.iter().map(f).sum::<f64>() / results.len().max(1) as f64
+    };
+    let mut run = summary_json(config, results, &float);
+    run.insert(
+        "seeds".into(),
+        results
+            .iter()
+            .map(|r| Value::Object(seed_json(config, r, &r.evaluation, r.final_loss)))
+            .collect(),
+    );
+    let mut q = summary_json(config, results, &quant);
+    q.insert(
+        "method".into(),
+        json!(if config.quantization.snap {
+            "alternating, snapped to the bias generator"
+        } else {
+            "alternating, not snapped"
+        }),
+    );
+    q.insert(
+        "relative_rms_error".into(),
+        json!(mean(&|r| r.quantized.quantized.relative_rms_error)),
+    );
+    q.insert(
+        "autoencoder".into(),
+        json!(config.quantization.compare_autoencoder.then(|| json!({
+            "relative_rms_error": mean(&|r| r.quantized.autoencoder.map_or(f64::NAN, |a| a.0)),
+            "correct": results.iter().all(|r| r.quantized.autoencoder.is_some_and(|a| a.1)),
+        }))),
+    );
+    q.insert(
+        "seeds".into(),
+        results
+            .iter()
+            .map(|r| {
+                let qr = &r.quantized;
+                let mut o = seed_json(config, r, &qr.evaluation, qr.final_loss);
+                o.insert(
+                    "relative_rms_error".into(),
+                    json!(qr.quantized.relative_rms_error),
+                );
+                o.insert(
+                    "cores".into(),
+                    qr.quantized
+                        .cores
+                        .iter()
+                        .map(|c| {
+                            json!({
+                                "core": c.core,
+                                "iw": c.iw,
+                                "error_before_snap": c.error_before_snap,
+                                "error_after_snap": c.error_after_snap,
+                            })
+                        })
+                        .collect(),
+                );
+                o.insert(
+                    "autoencoder".into(),
+                    json!(
+                        qr.autoencoder
+                            .map(|(e, c)| json!({"relative_rms_error": e, "correct": c}))
+                    ),
+                );
+                Value::Object(o)
             })
-        })
-        .collect();
-    let q_seeds: Vec<Value> = results
-        .iter()
-        .map(|r| {
-            let q = &r.quantized;
-            json!({
-                "seed": r.trained.seed,
-                "final_loss": q.final_loss,
-                "counts": q.evaluation.nominal.counts,
-                "correct": q.evaluation.nominal.correct,
-                "frr": q.evaluation.nominal.frr.iter().map(|&f| if f.is_finite() { json!(f) } else { json!(null) }).collect::<Vec<_>>(),
-                "mse": q.evaluation.nominal.mse,
-                "robustness": by_level(config, |p| robustness_of(&q.evaluation, p)),
-                "iterations_per_second": r.trained.iterations_per_second,
-                "relative_rms_error": q.quantized.relative_rms_error,
-                "cores": q.quantized.cores.iter().map(|c| json!({
-                    "core": c.core,
-                    "iw": c.iw,
-                    "error_before_snap": c.error_before_snap,
-                    "error_after_snap": c.error_after_snap,
-                })).collect::<Vec<_>>(),
-                "autoencoder": q.autoencoder.map(|(e, c)| json!({
-                    "relative_rms_error": e,
-                    "correct": c,
-                })),
-            })
-        })
-        .collect();
-    json!({
-        "final_loss": mean(&|r| r.final_loss),
-        "counts": results.first().map(|r| r.evaluation.nominal.counts.clone()),
-        "correct": results.iter().all(|r| r.evaluation.nominal.correct),
-        // Every seed evaluates the same number of chips, so the mean over seeds is the share over all.
-        "robustness": by_level(config, |p| mean(&|r| robustness_at(r, p))),
-        "iterations_per_second": mean(&|r| r.trained.iterations_per_second),
-        "seeds": seeds,
-        "quantized": {
-            "method": if config.quantization.snap {
-                "alternating, snapped to the bias generator"
-            } else {
-                "alternating, not snapped"
-            },
-            "final_loss": mean(&|r| r.quantized.final_loss),
-            "counts": results.first().map(|r| r.quantized.evaluation.nominal.counts.clone()),
-            "correct": results.iter().all(|r| r.quantized.evaluation.nominal.correct),
-            "robustness": by_level(config, |p| mean(&|r| robustness_of(&r.quantized.evaluation, p))),
-            "iterations_per_second": mean(&|r| r.trained.iterations_per_second),
-            "relative_rms_error": mean(&|r| r.quantized.quantized.relative_rms_error),
-            "autoencoder": config.quantization.compare_autoencoder.then(|| json!({
-                "relative_rms_error": mean(&|r| r.quantized.autoencoder.map_or(f64::NAN, |a| a.0)),
-                "correct": results.iter().all(|r| r.quantized.autoencoder.is_some_and(|a| a.1)),
-            })),
-            "seeds": q_seeds,
-        },
-    })
+            .collect(),
+    );
+    run.insert("quantized".into(), Value::Object(q));
+    Value::Object(run)
 }
 
 /// Shows progress on stderr until `done` reaches `total` or `stop` is set.
@@ -538,6 +595,25 @@ fn write_outputs(
     )
 }
 
+/// A table row: run, seed, loss, counts, correct, robustness per level.
+fn table_row(run: &str, seed: &str, final_loss: f64, e: &Evaluation) -> String {
+    let counts: Vec<String> = e
+        .nominal
+        .counts
+        .iter()
+        .map(|c| format!("{:?}", c.iter().map(|&x| x as i64).collect::<Vec<_>>()))
+        .collect();
+    format!(
+        "{run:<6} {seed:>5} {final_loss:>10.4} {:<18} {:>8} {}",
+        counts.join(""),
+        if e.nominal.correct { "yes" } else { "no" },
+        e.robustness
+            .iter()
+            .map(|(_, f)| format!("{:>5.0}%", f * 100.0))
+            .collect::<String>()
+    )
+}
+
 fn print_table(config: &Config, per_run: &[(Run, Vec<SeedResult>)]) {
     let levels: Vec<String> = config
         .evaluation
@@ -558,55 +634,20 @@ fn print_table(config: &Config, per_run: &[(Run, Vec<SeedResult>)]) {
     );
     for (run, results) in per_run {
         for r in results {
-            let counts: Vec<String> = r
-                .evaluation
-                .nominal
-                .counts
-                .iter()
-                .map(|c| format!("{:?}", c.iter().map(|&x| x as i64).collect::<Vec<_>>()))
-                .collect();
             println!(
-                "{:<6} {:>5} {:>10.4} {:<18} {:>8} {}  {:>8.0}",
-                run.name(),
-                r.trained.seed,
-                r.final_loss,
-                counts.join(""),
-                if r.evaluation.nominal.correct {
-                    "yes"
-                } else {
-                    "no"
-                },
-                r.evaluation
-                    .robustness
-                    .iter()
-                    .map(|(_, f)| format!("{:>5.0}%", f * 100.0))
-                    .collect::<String>(),
+                "{}  {:>8.0}",
+                table_row(
+                    run.name(),
+                    &r.trained.seed.to_string(),
+                    r.final_loss,
+                    &r.evaluation
+                ),
                 r.trained.iterations_per_second
             );
             let q = &r.quantized;
-            let counts: Vec<String> = q
-                .evaluation
-                .nominal
-                .counts
-                .iter()
-                .map(|c| format!("{:?}", c.iter().map(|&x| x as i64).collect::<Vec<_>>()))
-                .collect();
             println!(
-                "{:<6} {:>5} {:>10.4} {:<18} {:>8} {}  weight error {:.1}%{}",
-                " 4-bit",
-                "",
-                q.final_loss,
-                counts.join(""),
-                if q.evaluation.nominal.correct {
-                    "yes"
-                } else {
-                    "no"
-                },
-                q.evaluation
-                    .robustness
-                    .iter()
-                    .map(|(_, f)| format!("{:>5.0}%", f * 100.0))
-                    .collect::<String>(),
+                "{}  weight error {:.1}%{}",
+                table_row(" 4-bit", "", q.final_loss, &q.evaluation),
                 q.quantized.relative_rms_error * 100.0,
                 q.autoencoder.map_or(String::new(), |(e, c)| format!(
                     " (Rockpool's autoencoder: {:.1}%, {})",

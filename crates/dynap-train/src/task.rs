@@ -3,7 +3,7 @@
 
 use crate::json::J;
 use dynap_model::{Matrix, Network, read_npy};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const SEED2022_JSON: &str = include_str!("../data/frozen_noise/frozen_noise_seed2022.json");
 const W_IN_NPY: &[u8] = include_bytes!("../data/frozen_noise/w_in_optimized.npy");
@@ -93,6 +93,17 @@ pub struct Metrics {
     pub frr: Vec<f64>,
     /// MSE between the output raster and the one-hot target held at every step.
     pub mse: f64,
+}
+
+/// The metrics as JSON: `counts`, `correct`, `frr` (null where infinite), `mse`.
+pub fn metrics_json(m: &Metrics) -> serde_json::Map<String, Value> {
+    let v = json!({
+        "counts": m.counts,
+        "correct": m.correct,
+        "frr": m.frr.iter().map(|&f| if f.is_finite() { json!(f) } else { json!(null) }).collect::<Vec<_>>(),
+        "mse": m.mse,
+    });
+    v.as_object().cloned().unwrap_or_default()
 }
 
 /// Computes the metrics of output spikes `[samples, steps, neurons]`.

@@ -7,48 +7,12 @@
 //! `expected_roundtrip`, per-neuron currents as Rockpool's reverse mapping reads them). With one cluster,
 //! the CAM, SRAM and input channel contents must in addition equal Rockpool's allocator's.
 
-use super::{first_difference, matrix};
+use super::{first_difference, ints, matrix};
 use crate::json::{J, JResult};
 use dynap_config::{Dendrite, Destination, MapOptions, map, unmap};
 use dynap_model::{
-    BiasGenerator, NeuronParams, Param, QuantMatrix, QuantizedWeights, Tolerance, Variant,
-    WeightMatrix,
+    BiasGenerator, Param, QuantMatrix, QuantizedWeights, Tolerance, Variant, WeightMatrix,
 };
-
-fn ints(j: &J) -> JResult<Vec<usize>> {
-    j.tensor()?
-        .1
-        .into_iter()
-        .map(|v| {
-            if v >= 0.0 && v.fract() == 0.0 {
-                Ok(v as usize)
-            } else {
-                Err(format!("`{}`: {v} is not a non-negative integer", j.path()))
-            }
-        })
-        .collect()
-}
-
-/// The network's per-neuron parameters: the listed currents (vectors or scalars), defaults otherwise.
-fn params_of(net: &J, n: usize) -> JResult<NeuronParams> {
-    let mut p = NeuronParams::defaults(n);
-    for param in Param::ALL {
-        if let Some(v) = net.opt(param.rockpool_name()) {
-            let (shape, data) = v.tensor()?;
-            *p.get_mut(param) = match (shape.len(), data.len()) {
-                (0, 1) => vec![data[0]; n],
-                (1, len) if len == n => data,
-                _ => {
-                    return Err(format!(
-                        "`{}`: expected {n} values or one, found shape {shape:?}",
-                        v.path()
-                    ));
-                }
-            };
-        }
-    }
-    Ok(p)
-}
 
 fn bools(j: &J) -> JResult<u8> {
     let a = j.array()?;
@@ -94,7 +58,7 @@ pub(super) fn check_mapping(c: &J) -> JResult<()> {
         None => None,
     };
     let n_in = w_in.as_ref().map_or(0, |m| m.rows());
-    let params = params_of(&net, n)?;
+    let params = crate::configcmd::params_from(net.v, n)?;
     let i_scale = spec.get("Iscale")?.f64()?;
 
     // Cluster means.

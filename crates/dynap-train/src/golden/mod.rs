@@ -191,6 +191,21 @@ pub(crate) fn network_from_case(c: &J) -> JResult<Network> {
     Ok(net)
 }
 
+/// Non-negative integers (core maps, masks) from a numeric array.
+fn ints(j: &J) -> JResult<Vec<usize>> {
+    j.tensor()?
+        .1
+        .into_iter()
+        .map(|v| {
+            if v >= 0.0 && v.fract() == 0.0 {
+                Ok(v as usize)
+            } else {
+                Err(format!("`{}`: {v} is not a non-negative integer", j.path()))
+            }
+        })
+        .collect()
+}
+
 fn matrix(j: &J) -> JResult<Matrix> {
     let (shape, data) = j.tensor_rank(2)?;
     let (r, c) = (shape[0], shape.get(1).copied().unwrap_or(0));

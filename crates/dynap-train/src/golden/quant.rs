@@ -13,7 +13,7 @@
 //!   f32 or f64 end state (the end state after thousands of epochs is not reproducible across
 //!   precisions, README section 3: Rockpool's own two runs of a case can end 40 % apart).
 
-use super::{first_difference, matrix};
+use super::{first_difference, ints, matrix};
 use crate::json::{J, JResult};
 use dynap_model::{Matrix, Tolerance, mask_levels};
 use dynap_quant::{AutoencoderInit, AutoencoderOptions, Method, Options, Precision};
@@ -46,20 +46,6 @@ fn optional_matrix(case: &J, key: &str) -> JResult<Option<Matrix>> {
         Some(m) => Ok(Some(matrix(&m)?)),
         None => Ok(None),
     }
-}
-
-fn ints(j: &J) -> JResult<Vec<usize>> {
-    j.tensor()?
-        .1
-        .into_iter()
-        .map(|v| {
-            if v >= 0.0 && v.fract() == 0.0 {
-                Ok(v as usize)
-            } else {
-                Err(format!("`{}`: {v} is not a non-negative integer", j.path()))
-            }
-        })
-        .collect()
 }
 
 /// The positions (row of vstack(w_in, w_rec), column) of a cluster's non-zero weights, in Rockpool's
