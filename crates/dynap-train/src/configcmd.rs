@@ -213,23 +213,9 @@ pub(crate) fn params_from(v: &Value, n: usize) -> JResult<NeuronParams> {
 fn quantized_from(v: &Value) -> JResult<QuantizedWeights> {
     let r = J::root(v);
     let cm = r.get("core_map")?;
-    let core_map: Vec<usize> = cm
-        .tensor_rank(1)?
-        .1
-        .iter()
-        .enumerate()
-        .map(|(j, &x)| {
-            let cores = (dynap_config::MAX_CHIPS * dynap_config::CORES) as f64;
-            if x >= 0.0 && x.fract() == 0.0 && x < cores {
-                Ok(x as usize)
-            } else {
-                Err(format!(
-                    "`{}[{j}]` is {x}; cores are integers in 0..{cores} (4 chips of 4 cores)",
-                    cm.path()
-                ))
-            }
-        })
-        .collect::<JResult<_>>()?;
+    cm.tensor_rank(1)?;
+    // A board has 4 chips of 4 cores.
+    let core_map = cm.indices(dynap_config::MAX_CHIPS * dynap_config::CORES)?;
     let n = core_map.len();
     let cores = core_map.iter().max().map_or(1, |m| m + 1);
     let mut base = vec![[0.0; 4]; cores];

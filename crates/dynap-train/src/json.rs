@@ -144,6 +144,25 @@ impl<'a> J<'a> {
         Ok((shape, out))
     }
 
+    /// A flat list of integers in `0..limit` (indices: core ids, masks); the error names the entry.
+    pub(crate) fn indices(&self, limit: usize) -> JResult<Vec<usize>> {
+        let (_, values) = self.tensor()?;
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                if x >= 0.0 && x.fract() == 0.0 && x < limit as f64 {
+                    Ok(x as usize)
+                } else {
+                    Err(format!(
+                        "`{}[{i}]` is {x}; expected an integer in 0..{limit}",
+                        self.path
+                    ))
+                }
+            })
+            .collect()
+    }
+
     /// A tensor of exactly `rank` dimensions.
     pub(crate) fn tensor_rank(&self, rank: usize) -> JResult<(Vec<usize>, Vec<f64>)> {
         let (shape, data) = self.tensor()?;

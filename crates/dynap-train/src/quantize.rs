@@ -198,25 +198,15 @@ fn read_parts(w_in: Option<Matrix>, w_rec: Option<Matrix>, v: Value) -> JResult<
     };
     let core_map = match root.opt("core_map") {
         Some(c) => {
-            let (_, vals) = c.tensor_rank(1)?;
-            if vals.len() != n {
+            c.tensor_rank(1)?;
+            let cores = c.indices(MAX_CORES)?;
+            if cores.len() != n {
                 return Err(format!(
                     "`core_map` has {} entries; the network has {n} neurons",
-                    vals.len()
+                    cores.len()
                 ));
             }
-            vals.iter()
-                .enumerate()
-                .map(|(j, &x)| {
-                    if x >= 0.0 && x.fract() == 0.0 && x < MAX_CORES as f64 {
-                        Ok(x as usize)
-                    } else {
-                        Err(format!(
-                            "`core_map[{j}]` is {x}; cores are integers in 0..{MAX_CORES}"
-                        ))
-                    }
-                })
-                .collect::<JResult<Vec<usize>>>()?
+            cores
         }
         None => default_core_map(n),
     };

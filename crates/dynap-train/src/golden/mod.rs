@@ -193,17 +193,7 @@ pub(crate) fn network_from_case(c: &J) -> JResult<Network> {
 
 /// Non-negative integers (core maps, masks) from a numeric array.
 fn ints(j: &J) -> JResult<Vec<usize>> {
-    j.tensor()?
-        .1
-        .into_iter()
-        .map(|v| {
-            if v >= 0.0 && v.fract() == 0.0 {
-                Ok(v as usize)
-            } else {
-                Err(format!("`{}`: {v} is not a non-negative integer", j.path()))
-            }
-        })
-        .collect()
+    j.indices(usize::MAX)
 }
 
 fn matrix(j: &J) -> JResult<Matrix> {
