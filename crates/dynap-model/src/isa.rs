@@ -1,9 +1,10 @@
 //! The instruction sets the kernels are compiled for, and the one place that dispatches to them.
 //!
-//! Each kernel is an `#[inline(always)]` method compiled twice by [`isa_kernel!`]: for the target's
-//! baseline and with AVX2 and FMA enabled. Both compile the same operations (IEEE-exact adds,
-//! multiplies, divisions, selects and explicit fused multiply-adds; Rust never contracts a multiply and
-//! an add by itself), so they give the same bits; AVX2 does 8 `f32` lanes per instruction instead of 4.
+//! Each kernel is an `#[inline(always)]` method compiled three times by [`isa_kernel!`]: for the
+//! target's baseline, with AVX2 and FMA, and with AVX-512. All compile the same operations (IEEE-exact
+//! adds, multiplies, divisions, selects and explicit fused multiply-adds; Rust never contracts a
+//! multiply and an add by itself), so they give the same bits; AVX2 does 8 `f32` lanes per instruction
+//! instead of 4, AVX-512 16.
 
 /// The instruction set chosen once per simulator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +14,9 @@ pub(crate) enum Isa {
     /// AVX2 and FMA, detected at run time.
     #[cfg(target_arch = "x86_64")]
     Avx2,
+    /// AVX-512 (F, VL, BW, DQ) with AVX2 and FMA, detected at run time.
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
 }
 
 impl Isa {
@@ -21,11 +25,32 @@ impl Isa {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") && has!("fma") {
+            let avx2 = has!("avx2") && has!("fma");
+            if avx2 && has!("avx512f") && has!("avx512vl") && has!("avx512bw") && has!("avx512dq") {
+                return Isa::Avx512;
+            }
+            if avx2 {
                 return Isa::Avx2;
             }
         }
         Isa::Baseline
+    }
+
+    /// Every instruction set this CPU can run, baseline first (for the tests that compare them).
+    #[cfg(test)]
+    pub(crate) fn available() -> Vec<Isa> {
+        let mut out = vec![Isa::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                out.push(Isa::Avx2);
+            }
+            if Isa::detect() == Isa::Avx512 {
+                out.push(Isa::Avx512);
+            }
+        }
+        out
     }
 }
 
@@ -61,15 +86,27 @@ macro_rules! isa_kernel {
             fn avx2<T: Real>(sim: &Simulator<T>, $($arg: $ty),*) {
                 sim.$body($($arg),*)
             }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+            #[inline(never)]
+            #[allow(clippy::too_many_arguments)]
+            fn avx512<T: Real>(sim: &Simulator<T>, $($arg: $ty),*) {
+                sim.$body($($arg),*)
+            }
             match isa {
                 Isa::Baseline => baseline(sim, $($arg),*),
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `Isa::Avx2` is only ever produced by `Isa::detect`, after the CPU reported AVX2
                 // and FMA, which is all `avx2` requires. The unit tests
-                // `both_instruction_sets_give_the_same_bits` and
-                // `both_instruction_sets_give_the_same_gradients` check this path against the baseline.
+                // `every_instruction_set_gives_the_same_bits` and
+                // `every_instruction_set_gives_the_same_gradients` check this path against the baseline.
                 #[allow(unsafe_code)]
                 Isa::Avx2 => unsafe { avx2(sim, $($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above: `Isa::Avx512` comes only from `Isa::detect`, after the CPU reported
+                // every feature `avx512` enables. The same tests check it against the other sets.
+                #[allow(unsafe_code)]
+                Isa::Avx512 => unsafe { avx512(sim, $($arg),*) },
             }
         }
     };

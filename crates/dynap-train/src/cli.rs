@@ -67,6 +67,13 @@ pub fn run(args: &[String]) -> ExitCode {
         },
         ["bench-row", n, batch, reps] => run_bench_row(n, batch, reps, "0"),
         ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
+        ["bench-train", iterations] => match iterations.parse::<usize>() {
+            Ok(i) => {
+                println!("{:.1}", bench::training_rate(i));
+                ExitCode::SUCCESS
+            }
+            Err(e) => usage_error(&format!("bench-train: iterations {iterations:?}: {e}")),
+        },
         ["golden", dir] => run_golden(dir),
         ["config" | "map" | "unmap", ..] => match crate::configcmd::run(&args) {
             Ok(code) => code,
