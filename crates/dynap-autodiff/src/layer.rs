@@ -472,9 +472,9 @@ struct Pack {
 }
 
 impl Pack {
-    /// Packs the whole batch into one element when a vector of 8 lanes holds all its copies.
+    /// Packs the whole batch into one element when a vector of 16 lanes (AVX-512) holds all its copies.
     fn choose(n: usize, batch: usize, allowed: bool) -> Pack {
-        if allowed && batch > 1 && n > 0 && batch * n <= 8 {
+        if allowed && batch > 1 && n > 0 && batch * n <= 16 {
             Pack { copies: batch }
         } else {
             Pack { copies: 1 }

@@ -792,6 +792,7 @@ fn reverse_step<T: Real>(
         let av = imem0 / den;
         let m = imem0 + av * bv * dt;
         let imem_c = clip_lo(m, o);
+        let inv_imem_c = T::ONE / imem_c;
         let s1 = c_s[j];
 
         // Reverse. Reset imem1 = (1 - b) imem_c + b Io.
@@ -806,26 +807,32 @@ fn reverse_step<T: Real>(
             ),
             Some(beta) => {
                 let k = beta * s1 * (T::ONE - s1);
-                (s1, T::ONE, k / imem_c, -(k / ispkthr[j]))
+                (s1, T::ONE, k * inv_imem_c, -(k / ispkthr[j]))
             }
         };
         let g_imem1 = a_imem[j];
         let g_b = g_imem1 * (o - imem_c);
         let g_s = a_s[j] + g_b * db_ds;
         let g_imem_c =
-            g_imem1 * (T::ONE - b) + g_s * ds_dimem + a_vmem[j] * ut_over_kappa[j] / imem_c;
+            g_imem1 * (T::ONE - b) + g_s * ds_dimem + a_vmem[j] * ut_over_kappa[j] * inv_imem_c;
         g_thr[j] = g_thr[j] + g_s * ds_dthr;
         let g_m = g_imem_c * d_clip(m, o);
         let g_d = g_m * dt;
         let g_av = g_d * bv;
         let g_bv = g_d * av;
-        let mut g_imem0 = g_m + g_av / den - g_bv * (T::ONE + r);
-        let g_tau = -(g_av * av / tau_m);
-        let g_p = -(g_av * av / p) + g_bv * q;
-        let mut g_iahp1 = a_iahp[j] - g_bv * imem0 / itau_m[j];
-        let mut g_itau = g_bv * imem0 * r / itau_m[j];
-        let g_ffb = g_bv * (o * p / ileak);
-        let mut g_ileak = -(g_tau * tau_m / ileak) - g_bv * f_imem / ileak - g_bv * gain_m[j];
+        // The backward expressions divide through reciprocals: 5 divisions instead of 10 (the divider
+        // bounds this kernel). The recomputed forward values above keep the forward's divisions.
+        let inv_den = T::ONE / den;
+        let inv_itau = T::ONE / itau_m[j];
+        let inv_ileak = T::ONE / ileak;
+        let mut g_imem0 = g_m + g_av * inv_den - g_bv * (T::ONE + r);
+        // 1/tau_m = p/den and 1/p = tau_m/den.
+        let g_tau = -(g_av * av * p * inv_den);
+        let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
+        let mut g_iahp1 = a_iahp[j] - g_bv * imem0 * inv_itau;
+        let mut g_itau = g_bv * imem0 * r * inv_itau;
+        let g_ffb = g_bv * (o * p * inv_ileak);
+        let mut g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j];
         g_gm[j] = g_gm[j] + g_bv * (iin - ileak);
         let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
         let g_isyn1 = a_isyn[j] + g_pre;
@@ -836,7 +843,7 @@ fn reverse_step<T: Real>(
         g_itau = g_itau + g_ileak;
         g_iahp1 = g_iahp1 + g_ileak;
         g_itm[j] = g_itm[j] + g_itau;
-        a_vmem[j] = g_ffb * ffb * kappa_prime[j] / ut[j];
+        a_vmem[j] = g_ffb * ffb * (kappa_prime[j] / ut[j]);
         let g_a = g_iahp1 * d_clip(a, o);
         a_iahp[j] = g_a * f_dis_a[j];
         g_fda[j] = g_fda[j] + g_a * iahp0;
