@@ -442,21 +442,26 @@ impl<T: Real> Simulator<T> {
     /// the spiking neurons in `active`. (Padding lanes are never listed, so they drive nothing.)
     #[inline(always)]
     fn spike_counts(&self, s: &mut [T], n: usize, active: &mut Vec<usize>) {
-        // Spikes are sparse: a vector test per LANES neurons skips the quiet ones.
+        // Spikes are sparse: one vector comparison per LANES neurons gives a bit mask of the spiking
+        // ones, the chunk is cleared with one store, and only the set bits are visited.
         for (c, chunk) in s.chunks_exact_mut(LANES).enumerate() {
-            if !chunk.iter().fold(false, |any, &r| any | (r > T::ONE)) {
-                chunk.fill(T::ZERO);
-                continue;
+            let chunk: &mut [T; LANES] = chunk.try_into().expect("LANES values");
+            let base = c * LANES;
+            let mut mask = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |m, (k, &r)| m | (u32::from(r > T::ONE) << k));
+            if base + LANES > n {
+                // Padding lanes never spike.
+                mask &= (1u32 << (n - base)) - 1;
             }
-            for (k, si) in chunk.iter_mut().enumerate() {
-                let i = c * LANES + k;
-                let ratio = *si;
-                *si = if ratio > T::ONE && i < n {
-                    active.push(i);
-                    ratio.kernel_ln().kernel_ceil()
-                } else {
-                    T::ZERO
-                };
+            let ratios = *chunk;
+            *chunk = [T::ZERO; LANES];
+            while mask != 0 {
+                let k = mask.trailing_zeros() as usize;
+                chunk[k] = ratios[k].kernel_ln().kernel_ceil();
+                active.push(base + k);
+                mask &= mask - 1;
             }
         }
     }
@@ -1149,6 +1154,8 @@ impl<T: Real> Scratch<T> {
 /// kernel is padded to a multiple of it with copies of neuron 0 (valid parameters, zero drive), whose
 /// results are never read. 16 is the `f32` width of AVX-512 (two AVX2 vectors, four SSE ones).
 pub(crate) const LANES: usize = 16;
+// The spike scan keeps one bit per lane in a `u32`.
+const _: () = assert!(LANES <= 32);
 
 #[cfg(test)]
 mod tests {
