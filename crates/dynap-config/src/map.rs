@@ -682,6 +682,9 @@ pub fn unmap(
         i_scale: iscale,
         dt,
         variant,
+        // The NMDA, GABA and SHUNT biases and the CAM's synapse types are not read back yet (issue
+        // 8): a `chip` network gets their defaults.
+        chip: None,
     };
     Ok(Unmapped {
         weights,

@@ -216,6 +216,7 @@ impl Emulator {
             i_scale: self.options.iscale,
             dt: self.options.dt,
             variant: Variant::Rockpool,
+            chip: None,
         };
         if self.options.mismatch > 0.0 {
             net = dynap_mismatch::Mismatch::new(self.options.mismatch)

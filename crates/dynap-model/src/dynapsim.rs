@@ -26,7 +26,7 @@
 
 use crate::error::Error;
 use crate::isa::Isa;
-use crate::network::Network;
+use crate::network::{Network, Variant};
 use crate::param::NeuronParams;
 use crate::real::Real;
 
@@ -295,6 +295,12 @@ struct Job<'a, T> {
 impl<T: Real> Simulator<T> {
     /// Validates the network ([`Network::validate`]) and converts it to precision `T`.
     pub fn new(net: &Network) -> Result<Simulator<T>, Error> {
+        if net.variant != Variant::Rockpool {
+            return Err(Error::WrongVariant {
+                simulator: Variant::Rockpool.name(),
+                network: net.variant.name(),
+            });
+        }
         net.validate()?;
         let n = net.neurons();
         let p = &net.params;

@@ -96,6 +96,33 @@ pub enum Error {
         /// The derived quantity and the parameters it comes from.
         quantity: &'static str,
     },
+    /// A per-dendrite parameter of the `chip` variant is not finite or out of its range.
+    DendriteParam {
+        /// The dendrite (`nmda`, `gaba`, `shunt`).
+        dendrite: &'static str,
+        /// The parameter (`Itau`, `Igain`, `C`).
+        param: &'static str,
+        /// The neuron index.
+        neuron: usize,
+        /// The value found.
+        value: f64,
+    },
+    /// A per-connection synapse-type table does not have one entry per weight.
+    SynapseTypes {
+        /// The matrix it belongs to.
+        matrix: WeightMatrix,
+        /// Entries expected (the matrix's size).
+        expected: usize,
+        /// Entries found.
+        found: usize,
+    },
+    /// A network of one model variant was given to the simulator of another.
+    WrongVariant {
+        /// The variant the simulator runs.
+        simulator: &'static str,
+        /// The network's variant.
+        network: &'static str,
+    },
     /// The time step is not finite and strictly positive.
     TimeStep {
         /// The value found (s).
@@ -268,6 +295,28 @@ impl fmt::Display for Error {
             Error::Degenerate { neuron, quantity } => {
                 write!(f, "neuron {neuron}: {quantity} is undefined")
             }
+            Error::DendriteParam {
+                dendrite,
+                param,
+                neuron,
+                value,
+            } => write!(
+                f,
+                "{param}_{dendrite} of neuron {neuron} is {value:e}; it must be finite and {}",
+                if *param == "C" { "> 0" } else { ">= 0" }
+            ),
+            Error::SynapseTypes {
+                matrix,
+                expected,
+                found,
+            } => write!(
+                f,
+                "the synapse types of {matrix} have {found} entries, expected one per weight ({expected})"
+            ),
+            Error::WrongVariant { simulator, network } => write!(
+                f,
+                "this network is of the `{network}` model variant; the `{simulator}` simulator cannot run it"
+            ),
             Error::TimeStep { value } => {
                 write!(f, "time step dt = {value} s; it must be finite and > 0")
             }

@@ -47,7 +47,10 @@
 //! * [`QuantizedWeights`], [`QuantMatrix`], [`mask_levels`]: the chip's 4-bit weight format (per-core
 //!   base currents, masks, signs), decoded to the float weights the simulator runs;
 //! * [`Simulator`]: a network converted to `f32` or `f64`, run on an [`Input`] with [`RunOptions`],
-//!   returning a [`Trace`] whose final [`State`] continues the next run;
+//!   returning a [`Trace`] whose final [`State`] continues the next run (the `rockpool` variant);
+//! * [`ChipSimulator`]: the same for the `chip` variant (four dendrites per neuron, inhibition that
+//!   inhibits; its equations and every difference from Rockpool are in its module documentation),
+//!   with [`ChipSynapses`] for its dendrites' parameters and each connection's synapse type;
 //! * [`BiasGenerator`], [`BiasTable`], [`BiasCode`]: bias currents <-> (coarse, fine) codes;
 //! * [`CoreParams`] and the converters of [`translation`]: high-level values <-> currents;
 //! * [`read_npy`]: NumPy arrays, for weights saved by Python tools;
@@ -57,6 +60,7 @@
 mod isa;
 mod adjoint;
 mod biasgen;
+mod chip;
 mod dynapsim;
 mod error;
 mod hwweights;
@@ -72,6 +76,10 @@ pub use adjoint::{GradientOptions, Gradients, OutputGradients, Tape};
 pub use biasgen::{
     BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS,
     TransistorType, chip_bias_from_sim, sim_from_chip_bias,
+};
+pub use chip::{
+    ChipRecords, ChipSimulator, ChipState, ChipSynapses, ChipTrace, DENDRITES, DendriteParams,
+    SynapseChoice, dendrite_index,
 };
 pub use dynapsim::{
     Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace,

@@ -1,6 +1,7 @@
 //! Network descriptions shared by every crate: dense weight matrices and a DynapSim population with
 //! its input and recurrent weights, in SI units.
 
+use crate::chip::ChipSynapses;
 use crate::error::{Error, WeightMatrix};
 use crate::param::{DEFAULT_DT, DEFAULT_ISCALE, NeuronParams};
 
@@ -103,6 +104,9 @@ pub enum Variant {
     /// Rockpool 3.1.0's DynapSim, exactly, quirks included (model.md section 1.5).
     #[default]
     Rockpool,
+    /// The physically faithful model of the silicon: four dendrites per neuron, inhibition that
+    /// inhibits, the leak counted once (see the `chip` module documentation of [`crate::ChipSimulator`]).
+    Chip,
 }
 
 impl Variant {
@@ -110,6 +114,7 @@ impl Variant {
     pub fn name(self) -> &'static str {
         match self {
             Variant::Rockpool => "rockpool",
+            Variant::Chip => "chip",
         }
     }
 
@@ -117,6 +122,7 @@ impl Variant {
     pub fn from_name(name: &str) -> Option<Variant> {
         match name {
             "rockpool" => Some(Variant::Rockpool),
+            "chip" => Some(Variant::Chip),
             _ => None,
         }
     }
@@ -140,6 +146,9 @@ pub struct Network {
     pub dt: f64,
     /// The model variant.
     pub variant: Variant,
+    /// What only the `chip` variant reads: the parameters of the NMDA, GABA and SHUNT dendrites and
+    /// the synapse type of every connection; `None` means their defaults ([`ChipSynapses::defaults`]).
+    pub chip: Option<ChipSynapses>,
 }
 
 impl Network {
@@ -153,6 +162,7 @@ impl Network {
             i_scale: DEFAULT_ISCALE,
             dt: DEFAULT_DT,
             variant: Variant::Rockpool,
+            chip: None,
         }
     }
 
@@ -182,7 +192,11 @@ impl Network {
         if let Some(w) = &self.w_in {
             w.check(WeightMatrix::Input, (w.rows(), n))?;
         }
-        self.w_rec.check(WeightMatrix::Recurrent, (n, n))
+        self.w_rec.check(WeightMatrix::Recurrent, (n, n))?;
+        if let Some(c) = &self.chip {
+            c.validate(n, self.w_in.as_ref().map(Matrix::rows))?;
+        }
+        Ok(())
     }
 }
 

@@ -131,6 +131,9 @@ pub fn read_network(text: &str) -> Result<Network, String> {
             .and_then(Value::as_str)
             .and_then(Variant::from_name)
             .unwrap_or_default(),
+        // Network files do not carry the `chip` variant's dendrite parameters and synapse types yet
+        // (issue 8): its defaults.
+        chip: None,
     };
     net.validate().map_err(|e| e.to_string())?;
     Ok(net)

@@ -185,6 +185,7 @@ pub(crate) fn network_from_case(c: &J) -> JResult<Network> {
         i_scale: c.get("Iscale")?.f64()?,
         dt: c.get("dt")?.f64()?,
         variant: Variant::Rockpool,
+        chip: None,
     };
     net.validate()
         .map_err(|e| format!("the case's network is invalid: {e}"))?;
