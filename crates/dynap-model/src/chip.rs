@@ -367,7 +367,24 @@ pub struct ChipSimulator<T: Real> {
     /// Per dendrite, `[N][N]` non-negative weights (`[pre][post]`).
     w_rec: [Vec<T>; DENDRITES],
     w_rec_used: [bool; DENDRITES],
+    /// The signed weights and synapse types as given, for the weight gradients.
+    signed_in: Option<Matrix>,
+    signed_rec: Matrix,
+    types_in: Option<Vec<SynapseChoice>>,
+    types_rec: Option<Vec<SynapseChoice>>,
     dt: T,
+    /// The smooth spike's steepness `beta` (tests of the gradient only), or `None` for the chip's
+    /// threshold.
+    smooth: Option<T>,
+}
+
+/// The states recorded by [`ChipSimulator::run_taped`] for the reverse pass.
+#[derive(Clone, Debug)]
+pub struct ChipTape<T> {
+    batch: usize,
+    steps: usize,
+    /// `[batch][steps + 1][FIELDS][N]`.
+    states: Vec<T>,
 }
 
 /// One batch element's view of the state.
@@ -380,11 +397,60 @@ struct Element<'a, T> {
     s: &'a mut [T],
 }
 
-/// One batch element's outputs: spikes `[steps][N]` and the records.
+/// One batch element's outputs: spikes `[steps][N]`, the records, and the tape of states.
 struct Outputs<'a, T> {
     spikes: &'a mut [T],
     /// imem, vmem, iahp, then the four dendrites.
     records: Option<[&'a mut [T]; 3 + DENDRITES]>,
+    /// `[steps + 1][FIELDS][N]`: the state before the first step (written by the caller) and after
+    /// every step.
+    tape: Option<&'a mut [T]>,
+}
+
+/// The values per neuron of one tape entry: the four dendrites, iahp, imem, the refractory timer and
+/// the spike.
+const FIELDS: usize = DENDRITES + 4;
+
+impl<T: Real> Element<'_, T> {
+    /// Writes the state in tape order into `dst` (`FIELDS * n` values).
+    fn save(&self, dst: &mut [T], n: usize) {
+        for k in 0..DENDRITES {
+            dst[k * n..(k + 1) * n].copy_from_slice(self.dendrites[k]);
+        }
+        dst[4 * n..5 * n].copy_from_slice(self.iahp);
+        dst[5 * n..6 * n].copy_from_slice(self.imem);
+        dst[6 * n..7 * n].copy_from_slice(self.timer);
+        dst[7 * n..8 * n].copy_from_slice(self.s);
+    }
+}
+
+/// One neuron's step, with the intermediate values the reverse pass needs.
+#[derive(Clone, Copy, Debug)]
+struct NeuronStep<T> {
+    /// The new dendrite currents.
+    d: [T; DENDRITES],
+    /// The new adaptation current.
+    a: T,
+    /// `1 + If_nmda / Imem`: the NMDA gate's divisor.
+    h: T,
+    ileak: T,
+    open: bool,
+    pre: T,
+    iin: T,
+    /// `Imem / (tau (Imem + Igain))`.
+    p: T,
+    /// `Imem_inf + f - Imem (1 + Iahp / I_leak)`.
+    q: T,
+    ia: T,
+    f: T,
+    /// Imem after the Euler step, before and after its floor.
+    m: T,
+    mc: T,
+    /// The spike (0 or 1; a fraction with smooth spikes).
+    b: T,
+    /// Imem after the reset.
+    next: T,
+    timer: T,
 }
 
 impl<T: Real> ChipSimulator<T> {
@@ -494,8 +560,78 @@ impl<T: Real> ChipSimulator<T> {
             w_in_used,
             w_rec,
             w_rec_used,
+            signed_in: net.w_in.clone(),
+            signed_rec: net.w_rec.clone(),
+            types_in: chip.w_in_types.clone(),
+            types_rec: chip.w_rec_types.clone(),
             dt: T::from_f64(dt),
+            smooth: None,
         })
+    }
+
+    /// The same simulator with a smooth spike `s = 1 / (1 + (Ispkthr / Imem)^beta)` (also the reset
+    /// fraction) instead of the threshold: differentiable everywhere, for checking gradients against
+    /// finite differences. Not a model of the chip.
+    pub fn with_smooth_spikes(mut self, beta: f64) -> ChipSimulator<T> {
+        self.smooth = Some(T::from_f64(beta));
+        self
+    }
+
+    /// One neuron's step from its previous state (tape order) and the drive of its four dendrites
+    /// (weight units): the equations of the module documentation, shared by the forward and the
+    /// reverse pass so that both compute the same values.
+    #[inline(always)]
+    fn neuron_step(&self, j: usize, prev: [T; FIELDS], u: [T; DENDRITES]) -> NeuronStep<T> {
+        let c = &self.c;
+        let io = c.io[j];
+        let d: [T; DENDRITES] =
+            std::array::from_fn(|k| io + (prev[k] - io) * c.decay[k][j] + c.jump[k][j] * u[k]);
+        let [i_ampa, i_nmda, i_gaba, i_shunt] = d;
+        let a = io + (prev[4] - io) * c.ahp_decay[j] + c.ahp_jump[j] * prev[7];
+        let imem = prev[5];
+        let h = T::ONE + c.if_nmda[j] / imem;
+        let ileak = c.itau_mem[j] + i_shunt;
+        let open = prev[6] == T::ZERO;
+        let pre = i_ampa + i_nmda / h + c.idc[j] - i_gaba;
+        let iin = if open { pre.max_with(T::ZERO) } else { T::ZERO };
+        let igain = c.igain_mem[j];
+        let tau = c.utk_cmem[j] / ileak;
+        let imem_inf = (igain / ileak) * (iin - a - ileak);
+        let ia = io * (c.fb_exp[j] * (imem / io).ln()).exp();
+        let f = (ia / ileak) * (imem + igain);
+        let p = imem / (tau * (imem + igain));
+        let q = imem_inf + f - imem * (T::ONE + a / ileak);
+        let m = imem + p * q * self.dt;
+        let mc = m.max_with(io);
+        let b = match self.smooth {
+            None => {
+                if mc > c.ispkthr[j] {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            Some(beta) => T::ONE / (T::ONE + (beta * (c.ispkthr[j] / mc).ln()).exp()),
+        };
+        let nb = T::ONE - b;
+        NeuronStep {
+            d,
+            a,
+            h,
+            ileak,
+            open,
+            pre,
+            iin,
+            p,
+            q,
+            ia,
+            f,
+            m,
+            mc,
+            b,
+            next: nb * mc + b * io,
+            timer: nb * (prev[6] - self.dt).max_with(T::ZERO) + b * c.t_ref[j],
+        }
     }
 
     /// Number of neurons.
@@ -526,6 +662,37 @@ impl<T: Real> ChipSimulator<T> {
         input: Input<'_, T>,
         initial: Option<&ChipState<T>>,
         options: &RunOptions,
+    ) -> Result<ChipTrace<T>, Error> {
+        self.run_impl(input, initial, options, None)
+    }
+
+    /// [`ChipSimulator::run`], recording the state before and after every step for
+    /// [`ChipSimulator::gradient`] (`8 N` values per step and batch element).
+    pub fn run_taped(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&ChipState<T>>,
+        options: &RunOptions,
+    ) -> Result<(ChipTrace<T>, ChipTape<T>), Error> {
+        let (batch, steps) = input.dims();
+        let mut states = vec![T::ZERO; batch * (steps + 1) * FIELDS * self.n];
+        let trace = self.run_impl(input, initial, options, Some(&mut states))?;
+        Ok((
+            trace,
+            ChipTape {
+                batch,
+                steps,
+                states,
+            },
+        ))
+    }
+
+    fn run_impl(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&ChipState<T>>,
+        options: &RunOptions,
+        tape: Option<&mut [T]>,
     ) -> Result<ChipTrace<T>, Error> {
         let (batch, steps) = input.dims();
         let n = self.n;
@@ -597,6 +764,7 @@ impl<T: Real> ChipSimulator<T> {
                             records: Some(std::array::from_fn(|k| {
                                 its[k].next().expect("one chunk per element")
                             })),
+                            tape: None,
                         })
                         .collect()
                 }
@@ -605,9 +773,18 @@ impl<T: Real> ChipSimulator<T> {
                     .map(|sp| Outputs {
                         spikes: sp,
                         records: None,
+                        tape: None,
                     })
                     .collect(),
             };
+            if let Some(tape) = tape {
+                for (out, t) in outs
+                    .iter_mut()
+                    .zip(tape.chunks_mut((steps + 1) * FIELDS * n))
+                {
+                    out.tape = Some(t);
+                }
+            }
             let ChipState {
                 dendrites,
                 iahp,
@@ -692,10 +869,12 @@ impl<T: Real> ChipSimulator<T> {
     ) {
         let n = self.n;
         let c = &self.c;
-        let dt = self.dt;
         let Scratch { drive, active } = scratch;
         active.clear();
         active.extend((0..n).filter(|&i| el.s[i] != T::ZERO));
+        if let Some(tape) = out.tape.as_mut() {
+            el.save(&mut tape[..FIELDS * n], n);
+        }
         for t in 0..steps {
             // 1. The drive of each dendrite, in weight units (Iscale is in `jump`).
             for d in drive.iter_mut() {
@@ -743,45 +922,34 @@ impl<T: Real> ChipSimulator<T> {
             // 2.-7. Every neuron.
             active.clear();
             for j in 0..n {
-                let io = c.io[j];
-                let mut cur = [T::ZERO; DENDRITES];
+                let prev = [
+                    el.dendrites[0][j],
+                    el.dendrites[1][j],
+                    el.dendrites[2][j],
+                    el.dendrites[3][j],
+                    el.iahp[j],
+                    el.imem[j],
+                    el.timer[j],
+                    el.s[j],
+                ];
+                let u = [drive[0][j], drive[1][j], drive[2][j], drive[3][j]];
+                let st = self.neuron_step(j, prev, u);
                 for k in 0..DENDRITES {
-                    let i = el.dendrites[k][j];
-                    let v = io + (i - io) * c.decay[k][j] + c.jump[k][j] * drive[k][j];
-                    el.dendrites[k][j] = v;
-                    cur[k] = v;
+                    el.dendrites[k][j] = st.d[k];
                 }
-                let [i_ampa, i_nmda, i_gaba, i_shunt] = cur;
-                let iahp = io + (el.iahp[j] - io) * c.ahp_decay[j] + c.ahp_jump[j] * el.s[j];
-                el.iahp[j] = iahp;
-                let imem = el.imem[j];
-                let nmda = i_nmda / (T::ONE + c.if_nmda[j] / imem);
-                let ileak = c.itau_mem[j] + i_shunt;
-                let open = el.timer[j] == T::ZERO;
-                let iin = if open {
-                    (i_ampa + nmda + c.idc[j] - i_gaba).max_with(T::ZERO)
-                } else {
-                    T::ZERO
-                };
-                let igain = c.igain_mem[j];
-                let tau = c.utk_cmem[j] / ileak;
-                let imem_inf = (igain / ileak) * (iin - iahp - ileak);
-                let ia = io * (c.fb_exp[j] * (imem / io).ln()).exp();
-                let f = (ia / ileak) * (imem + igain);
-                let dimem =
-                    imem / (tau * (imem + igain)) * (imem_inf + f - imem * (T::ONE + iahp / ileak));
-                let mut next = (imem + dimem * dt).max_with(io);
-                let spike = next > c.ispkthr[j];
-                if spike {
-                    next = io;
-                    el.timer[j] = c.t_ref[j];
+                el.iahp[j] = st.a;
+                el.imem[j] = st.next;
+                el.timer[j] = st.timer;
+                el.vmem[j] = c.ut_over_kappa[j] * (st.next / c.io[j]).ln();
+                el.s[j] = st.b;
+                if st.b != T::ZERO {
                     active.push(j);
-                } else {
-                    el.timer[j] = (el.timer[j] - dt).max_with(T::ZERO);
                 }
-                el.imem[j] = next;
-                el.vmem[j] = c.ut_over_kappa[j] * (next / io).ln();
-                el.s[j] = if spike { T::ONE } else { T::ZERO };
+            }
+            if let Some(tape) = out.tape.as_mut() {
+                let e = FIELDS * n;
+                let dst = &mut tape[(t + 1) * e..(t + 2) * e];
+                el.save(dst, n);
             }
             let row = t * n..(t + 1) * n;
             out.spikes[row.clone()].copy_from_slice(el.s);
@@ -793,6 +961,467 @@ impl<T: Real> ChipSimulator<T> {
                     r[3 + k][row.clone()].copy_from_slice(el.dendrites[k]);
                 }
             }
+        }
+    }
+}
+
+/// The gradient of a loss with respect to the recorded outputs of a `chip` run, each `[batch, steps,
+/// N]` (`None`: the loss does not depend on it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChipOutputGradients<'a, T> {
+    /// d loss / d spike.
+    pub spikes: Option<&'a [T]>,
+    /// d loss / d Imem (A^-1).
+    pub imem: Option<&'a [T]>,
+    /// d loss / d Vmem (V^-1).
+    pub vmem: Option<&'a [T]>,
+    /// d loss / d Iahp (A^-1).
+    pub iahp: Option<&'a [T]>,
+    /// d loss / d each dendrite current (A^-1), [`Dendrite::ALL`] order.
+    pub dendrites: [Option<&'a [T]>; DENDRITES],
+}
+
+/// Gradients of a loss through a `chip` run, summed over the batch, in `f64`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChipGradients {
+    /// d loss / d w_in `[Nin, N]`, when the input was spikes through `w_in`.
+    pub w_in: Option<Matrix>,
+    /// d loss / d w_rec `[N, N]`.
+    pub w_rec: Matrix,
+    /// d loss / d input `[batch, steps, channels]`.
+    pub input: Vec<f64>,
+    /// d loss / d Idc per neuron (A^-1).
+    pub i_dc: Vec<f64>,
+}
+
+/// One batch element's share of the gradients.
+struct ChipElementGradients<T> {
+    /// Per dendrite, `[N][N]`.
+    w_rec: [Vec<T>; DENDRITES],
+    /// Per dendrite, `[Nin][N]`.
+    w_in: [Vec<T>; DENDRITES],
+    input: Vec<T>,
+    i_dc: Vec<T>,
+}
+
+/// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
+#[inline(always)]
+fn d_floor<T: Real>(x: T, lo: T) -> T {
+    if x > lo {
+        T::ONE
+    } else if x == lo {
+        T::ONE / (T::ONE + T::ONE)
+    } else {
+        T::ZERO
+    }
+}
+
+impl<T: Real> ChipSimulator<T> {
+    /// The gradients of a loss through the run recorded in `tape`, given the loss's gradient with
+    /// respect to the run's outputs. `input` must be the input of that run.
+    ///
+    /// The reverse pass walks the steps backwards, recomputes each step from the recorded state with
+    /// [`ChipSimulator`]'s own step function, and propagates the adjoints (the chain rule of the
+    /// equations in the module documentation). The threshold's derivative is Rockpool's `step_pwl`
+    /// surrogate (`d spike / d Imem = 1 A^-1` wherever `Imem > Io`); the refractory gate passes
+    /// nothing; floors pass 1 above, 0.5 at a tie, 0 below. A weight's gradient is that of the dendrite
+    /// its sign selects; at exactly 0, the mean of its excitatory side and its inhibitory side (so a
+    /// zero weight can grow either way).
+    pub fn gradient(
+        &self,
+        tape: &ChipTape<T>,
+        input: Input<'_, T>,
+        outputs: &ChipOutputGradients<'_, T>,
+        threads: usize,
+    ) -> Result<ChipGradients, Error> {
+        let (batch, steps) = input.dims();
+        if (batch, steps) != (tape.batch, tape.steps) {
+            return Err(Error::TapeMismatch {
+                tape_batch: tape.batch,
+                tape_steps: tape.steps,
+                batch,
+                steps,
+            });
+        }
+        let n = self.n;
+        let (data, channels, spikes_in) = match input {
+            Input::Weighted { data, .. } => (data, n, false),
+            Input::Spikes { data, .. } => (data, self.n_in.ok_or(Error::NoInputWeights)?, true),
+        };
+        if data.len() != batch * steps * channels {
+            return Err(Error::InputShape {
+                batch,
+                steps,
+                channels,
+                found_len: data.len(),
+            });
+        }
+        let len = batch * steps * n;
+        let all = [outputs.spikes, outputs.imem, outputs.vmem, outputs.iahp]
+            .into_iter()
+            .chain(outputs.dendrites);
+        for g in all.flatten() {
+            if g.len() != len {
+                return Err(Error::InputShape {
+                    batch,
+                    steps,
+                    channels: n,
+                    found_len: g.len(),
+                });
+            }
+        }
+        let n_in = self.n_in.unwrap_or(0);
+        let mut elements: Vec<ChipElementGradients<T>> = (0..batch)
+            .map(|_| ChipElementGradients {
+                w_rec: std::array::from_fn(|_| vec![T::ZERO; n * n]),
+                w_in: std::array::from_fn(|_| vec![T::ZERO; if spikes_in { n_in * n } else { 0 }]),
+                input: vec![T::ZERO; steps * channels],
+                i_dc: vec![T::ZERO; n],
+            })
+            .collect();
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+            t => t,
+        }
+        .clamp(1, batch.max(1));
+        let per_tape = (steps + 1) * FIELDS * n;
+        let work = |first: usize, chunk: &mut [ChipElementGradients<T>]| {
+            let mut scratch = ReverseScratch::new(n);
+            for (k, g) in chunk.iter_mut().enumerate() {
+                let b = first + k;
+                let xs = &data[b * steps * channels..(b + 1) * steps * channels];
+                let range = b * steps * n..(b + 1) * steps * n;
+                fn pick<'a, T>(o: Option<&'a [T]>, r: &std::ops::Range<usize>) -> Option<&'a [T]> {
+                    o.map(|v| &v[r.clone()])
+                }
+                let outs = ChipOutputGradients {
+                    spikes: pick(outputs.spikes, &range),
+                    imem: pick(outputs.imem, &range),
+                    vmem: pick(outputs.vmem, &range),
+                    iahp: pick(outputs.iahp, &range),
+                    dendrites: outputs.dendrites.map(|o| pick(o, &range)),
+                };
+                let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
+                self.reverse_element(
+                    tape_b,
+                    xs,
+                    channels,
+                    spikes_in,
+                    steps,
+                    &outs,
+                    g,
+                    &mut scratch,
+                );
+            }
+        };
+        if threads == 1 {
+            work(0, &mut elements);
+        } else {
+            let per_thread = batch.div_ceil(threads);
+            std::thread::scope(|scope| {
+                for (c, chunk) in elements.chunks_mut(per_thread).enumerate() {
+                    let work = &work;
+                    scope.spawn(move || work(c * per_thread, chunk));
+                }
+            });
+        }
+        // Sum over the batch in a fixed order, then carry each dendrite's gradient to the signed
+        // weight that drives it.
+        let sum_k = |f: &dyn Fn(&ChipElementGradients<T>) -> &[Vec<T>; DENDRITES], size: usize| {
+            let mut out: [Vec<f64>; DENDRITES] = std::array::from_fn(|_| vec![0.0; size]);
+            for e in &elements {
+                for (o, v) in out.iter_mut().zip(f(e)) {
+                    for (a, b) in o.iter_mut().zip(v) {
+                        *a += b.to_f64();
+                    }
+                }
+            }
+            out
+        };
+        let signed = |m: &Matrix, g: [Vec<f64>; DENDRITES], types: Option<&[SynapseChoice]>| {
+            let v = m
+                .as_slice()
+                .iter()
+                .enumerate()
+                .map(|(idx, &w)| {
+                    let choice = types.map_or(SynapseChoice::default(), |t| t[idx]);
+                    let exc = dendrite_index(if choice.nmda {
+                        Dendrite::Nmda
+                    } else {
+                        Dendrite::Ampa
+                    });
+                    let inh = dendrite_index(if choice.shunt {
+                        Dendrite::Shunt
+                    } else {
+                        Dendrite::Gaba
+                    });
+                    if w > 0.0 {
+                        g[exc][idx]
+                    } else if w < 0.0 {
+                        -g[inh][idx]
+                    } else {
+                        0.5 * (g[exc][idx] - g[inh][idx])
+                    }
+                })
+                .collect();
+            Matrix::from_vec(m.rows(), m.cols(), v).expect("same shape")
+        };
+        let w_rec = signed(
+            &self.signed_rec,
+            sum_k(&|e| &e.w_rec, n * n),
+            self.types_rec.as_deref(),
+        );
+        let w_in = self
+            .signed_in
+            .as_ref()
+            .filter(|_| spikes_in)
+            .map(|m| signed(m, sum_k(&|e| &e.w_in, n_in * n), self.types_in.as_deref()));
+        let mut i_dc = vec![0.0; n];
+        for e in &elements {
+            for (o, v) in i_dc.iter_mut().zip(&e.i_dc) {
+                *o += v.to_f64();
+            }
+        }
+        let input = elements
+            .iter()
+            .flat_map(|e| e.input.iter().map(|v| v.to_f64()))
+            .collect();
+        Ok(ChipGradients {
+            w_in,
+            w_rec,
+            input,
+            i_dc,
+        })
+    }
+
+    /// The reverse pass of one batch element.
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    fn reverse_element(
+        &self,
+        tape: &[T],
+        xs: &[T],
+        channels: usize,
+        spikes_in: bool,
+        steps: usize,
+        outs: &ChipOutputGradients<'_, T>,
+        g: &mut ChipElementGradients<T>,
+        sc: &mut ReverseScratch<T>,
+    ) {
+        let n = self.n;
+        let c = &self.c;
+        let e = FIELDS * n;
+        let dt = self.dt;
+        for v in [&mut sc.a_a, &mut sc.a_m, &mut sc.a_s]
+            .into_iter()
+            .chain(sc.a_d.iter_mut())
+        {
+            v.fill(T::ZERO);
+        }
+        for t in (0..steps).rev() {
+            let prev = &tape[t * e..(t + 1) * e];
+            let row = t * n..(t + 1) * n;
+            let add = |a: &mut [T], o: Option<&[T]>| {
+                if let Some(o) = o {
+                    for (x, &v) in a.iter_mut().zip(&o[row.clone()]) {
+                        *x = *x + v;
+                    }
+                }
+            };
+            add(&mut sc.a_s, outs.spikes);
+            add(&mut sc.a_m, outs.imem);
+            add(&mut sc.a_a, outs.iahp);
+            for k in 0..DENDRITES {
+                add(&mut sc.a_d[k], outs.dendrites[k]);
+            }
+            // The drive of step t, recomputed.
+            let s_prev = &prev[7 * n..8 * n];
+            let xt = &xs[t * channels..(t + 1) * channels];
+            self.drive(s_prev, xt, spikes_in, &mut sc.u);
+            for j in 0..n {
+                let pj: [T; FIELDS] = std::array::from_fn(|f| prev[f * n + j]);
+                let u = [sc.u[0][j], sc.u[1][j], sc.u[2][j], sc.u[3][j]];
+                let st = self.neuron_step(j, pj, u);
+                let io = c.io[j];
+                let (m_prev, a_new) = (pj[5], st.a);
+                let (l, igm, ucm) = (st.ileak, c.igain_mem[j], c.utk_cmem[j]);
+                // Vmem = (UT/kappa) ln(Imem'/Io) and the reset Imem' = (1 - b) mc + b Io.
+                let a_v = outs.vmem.map_or(T::ZERO, |v| v[t * n + j]);
+                let g_next = sc.a_m[j] + a_v * c.ut_over_kappa[j] / st.next;
+                let g_b = g_next * (io - st.mc) + sc.a_s[j];
+                let sigma = match self.smooth {
+                    None => {
+                        if st.mc > io {
+                            T::ONE
+                        } else {
+                            T::ZERO
+                        }
+                    }
+                    Some(beta) => beta * st.b * (T::ONE - st.b) / st.mc,
+                };
+                let g_mc = g_next * (T::ONE - st.b) + g_b * sigma;
+                let g_m = g_mc * d_floor(st.m, io);
+                // m = Imem + p q dt.
+                let mut g_mprev = g_m;
+                let g_p = g_m * dt * st.q;
+                let g_q = g_m * dt * st.p;
+                let mpg = m_prev + igm;
+                let dp_dm = l * igm / (ucm * mpg * mpg);
+                let dp_dl = st.p / l;
+                let dq_diin = igm / l;
+                let dq_da = -(igm / l) - m_prev / l;
+                let dq_dl =
+                    -(igm * (st.iin - a_new) / (l * l)) - st.f / l + m_prev * a_new / (l * l);
+                let df_dm = (st.ia / l) * (c.fb_exp[j] * mpg / m_prev + T::ONE);
+                let dq_dm = df_dm - (T::ONE + a_new / l);
+                g_mprev = g_mprev + g_p * dp_dm + g_q * dq_dm;
+                let g_l = g_p * dp_dl + g_q * dq_dl;
+                let g_iin = g_q * dq_diin;
+                let g_a = sc.a_a[j] + g_q * dq_da;
+                let g_pre = if st.open {
+                    g_iin * d_floor(st.pre, T::ZERO)
+                } else {
+                    T::ZERO
+                };
+                g.i_dc[j] = g.i_dc[j] + g_pre;
+                // The NMDA gate nmda = D_nmda / (1 + If_nmda / Imem).
+                let g_nmda = g_pre;
+                g_mprev =
+                    g_mprev + g_nmda * st.d[1] * c.if_nmda[j] / (st.h * st.h * m_prev * m_prev);
+                let g_d = [
+                    sc.a_d[0][j] + g_pre,
+                    sc.a_d[1][j] + g_nmda / st.h,
+                    sc.a_d[2][j] - g_pre,
+                    sc.a_d[3][j] + g_l,
+                ];
+                for k in 0..DENDRITES {
+                    sc.a_d[k][j] = g_d[k] * c.decay[k][j];
+                    sc.gu[k][j] = g_d[k] * c.jump[k][j];
+                }
+                sc.a_a[j] = g_a * c.ahp_decay[j];
+                sc.a_m[j] = g_mprev;
+                // The previous spike's own path (adaptation); the recurrent one is added below.
+                sc.a_s[j] = g_a * c.ahp_jump[j];
+            }
+            // Through the weights: the previous spikes drive every dendrite of every neuron. The
+            // weight gradients are kept for every dendrite (a zero weight needs both of its sides).
+            for k in 0..DENDRITES {
+                let gu = &sc.gu[k];
+                let w = &self.w_rec[k];
+                for i in 0..n {
+                    if self.w_rec_used[k] {
+                        let mut acc = T::ZERO;
+                        for (wij, gj) in w[i * n..(i + 1) * n].iter().zip(gu) {
+                            acc = acc + *wij * *gj;
+                        }
+                        sc.a_s[i] = sc.a_s[i] + acc;
+                    }
+                    let si = s_prev[i];
+                    if si != T::ZERO {
+                        for (gw, gj) in g.w_rec[k][i * n..(i + 1) * n].iter_mut().zip(gu) {
+                            *gw = *gw + si * *gj;
+                        }
+                    }
+                }
+            }
+            if spikes_in {
+                let w_in = self.w_in.as_ref().expect("input spikes need w_in");
+                for (ch, &x) in xt.iter().enumerate() {
+                    let mut gx = T::ZERO;
+                    for k in 0..DENDRITES {
+                        let gu = &sc.gu[k];
+                        if self.w_in_used[k] {
+                            for (wj, gj) in w_in[k][ch * n..(ch + 1) * n].iter().zip(gu) {
+                                gx = gx + *wj * *gj;
+                            }
+                        }
+                        if x != T::ZERO {
+                            for (gw, gj) in g.w_in[k][ch * n..(ch + 1) * n].iter_mut().zip(gu) {
+                                *gw = *gw + x * *gj;
+                            }
+                        }
+                    }
+                    g.input[t * channels + ch] = gx;
+                }
+            } else {
+                let half = T::ONE / (T::ONE + T::ONE);
+                for j in 0..n {
+                    let x = xt[j];
+                    g.input[t * n + j] = if x > T::ZERO {
+                        sc.gu[0][j]
+                    } else if x < T::ZERO {
+                        -sc.gu[2][j]
+                    } else {
+                        half * (sc.gu[0][j] - sc.gu[2][j])
+                    };
+                }
+            }
+        }
+    }
+
+    /// The drive of each dendrite (weight units) from the previous spikes and one step's input.
+    fn drive(&self, s_prev: &[T], xt: &[T], spikes_in: bool, drive: &mut [Vec<T>; DENDRITES]) {
+        let n = self.n;
+        for d in drive.iter_mut() {
+            d.fill(T::ZERO);
+        }
+        for (k, dk) in drive.iter_mut().enumerate() {
+            if self.w_rec_used[k] {
+                let w = &self.w_rec[k];
+                for (i, &si) in s_prev.iter().enumerate() {
+                    if si != T::ZERO {
+                        for (dj, &wij) in dk.iter_mut().zip(&w[i * n..(i + 1) * n]) {
+                            *dj = *dj + si * wij;
+                        }
+                    }
+                }
+            }
+        }
+        if spikes_in {
+            let w_in = self.w_in.as_ref().expect("input spikes need w_in");
+            for (ch, &x) in xt.iter().enumerate() {
+                if x == T::ZERO {
+                    continue;
+                }
+                for (k, dk) in drive.iter_mut().enumerate() {
+                    if self.w_in_used[k] {
+                        for (dj, &w) in dk.iter_mut().zip(&w_in[k][ch * n..(ch + 1) * n]) {
+                            *dj = *dj + x * w;
+                        }
+                    }
+                }
+            }
+        } else {
+            let [ampa, _, gaba, _] = drive;
+            for (j, &x) in xt.iter().enumerate() {
+                if x > T::ZERO {
+                    ampa[j] = ampa[j] + x;
+                } else {
+                    gaba[j] = gaba[j] - x;
+                }
+            }
+        }
+    }
+}
+
+/// Per-thread buffers of a `chip` reverse pass, allocated once.
+struct ReverseScratch<T> {
+    a_d: [Vec<T>; DENDRITES],
+    a_a: Vec<T>,
+    a_m: Vec<T>,
+    a_s: Vec<T>,
+    u: [Vec<T>; DENDRITES],
+    gu: [Vec<T>; DENDRITES],
+}
+
+impl<T: Real> ReverseScratch<T> {
+    fn new(n: usize) -> ReverseScratch<T> {
+        ReverseScratch {
+            a_d: std::array::from_fn(|_| vec![T::ZERO; n]),
+            a_a: vec![T::ZERO; n],
+            a_m: vec![T::ZERO; n],
+            a_s: vec![T::ZERO; n],
+            u: std::array::from_fn(|_| vec![T::ZERO; n]),
+            gu: std::array::from_fn(|_| vec![T::ZERO; n]),
         }
     }
 }
@@ -1207,5 +1836,300 @@ mod tests {
             .unwrap();
         let joined: Vec<f32> = a.spikes.iter().chain(&b.spikes).copied().collect();
         assert_eq!(joined, one.spikes[..steps * 5]);
+    }
+
+    /// A small network in which every path of the gradient is active: input and recurrent weights
+    /// of both signs on all four dendrites, NMDA gating, adaptation, no refractory period (its gate is
+    /// not differentiable).
+    fn gradient_net() -> Network {
+        let (n, n_in) = (3, 2);
+        let mut net = chip_net(n);
+        net.w_in = Matrix::from_vec(n_in, n, vec![3.0, -2.0, 4.0, 2.5, 3.5, -1.5]);
+        net.w_rec =
+            Matrix::from_vec(n, n, vec![0.0, 1.5, -2.0, -1.0, 0.0, 2.0, 1.2, -0.8, 0.0]).unwrap();
+        let mut chip = ChipSynapses::defaults(n);
+        chip.w_in_types = Some(
+            (0..n_in * n)
+                .map(|k| SynapseChoice {
+                    nmda: k % 2 == 1,
+                    shunt: k % 3 == 0,
+                })
+                .collect(),
+        );
+        chip.w_rec_types = Some(
+            (0..n * n)
+                .map(|k| SynapseChoice {
+                    nmda: k % 3 == 1,
+                    shunt: k % 2 == 1,
+                })
+                .collect(),
+        );
+        chip.nmda = DendriteParams::with_time_constant(n, 30e-3, 100.0, 25e-12);
+        chip.gaba = DendriteParams::with_time_constant(n, 6e-3, 80.0, 25e-12);
+        net.chip = Some(chip);
+        for j in 0..n {
+            net.params.c_ref[j] = 0.0;
+            net.params.i_dc[j] = 8e-12 + 2e-12 * j as f64;
+            net.params.i_f_nmda[j] = 2e-11;
+            net.params.i_w_ahp[j] = 1e-10;
+            net.params.i_gain_ahp[j] *= 4.0;
+        }
+        net
+    }
+
+    fn coefficients(len: usize, seed: usize) -> Vec<f64> {
+        (0..len)
+            .map(|k| (((k + 1) * (seed * 2 + 7919)) % 101) as f64 / 101.0 - 0.4)
+            .collect()
+    }
+
+    /// Scales that bring every output to order 1 in the loss.
+    const SCALES: [f64; 8] = [1.0, 1e10, 1.0, 1e10, 1e9, 1e9, 1e9, 1e9];
+
+    /// `L = sum of c_k * output_k * scale_k` over spikes, imem, vmem, iahp and the four dendrites.
+    fn loss_of(trace: &ChipTrace<f64>) -> f64 {
+        let r = trace.records.as_ref().unwrap();
+        let outs: [&Vec<f64>; 8] = [
+            &trace.spikes,
+            &r.imem,
+            &r.vmem,
+            &r.iahp,
+            &r.dendrites[0],
+            &r.dendrites[1],
+            &r.dendrites[2],
+            &r.dendrites[3],
+        ];
+        outs.iter()
+            .enumerate()
+            .map(|(k, v)| {
+                v.iter()
+                    .zip(coefficients(v.len(), k))
+                    .map(|(a, c)| a * c * SCALES[k])
+                    .sum::<f64>()
+            })
+            .sum()
+    }
+
+    fn smooth_run(net: &Network, x: &[f64], batch: usize, steps: usize, spikes: bool) -> f64 {
+        let sim = ChipSimulator::<f64>::new(net)
+            .unwrap()
+            .with_smooth_spikes(5.0);
+        let input = if spikes {
+            Input::Spikes {
+                data: x,
+                batch,
+                steps,
+            }
+        } else {
+            Input::Weighted {
+                data: x,
+                batch,
+                steps,
+            }
+        };
+        let opts = RunOptions {
+            recording: Recording::Full,
+            threads: 1,
+        };
+        loss_of(&sim.run(input, None, &opts).unwrap())
+    }
+
+    fn adjoint(
+        net: &Network,
+        x: &[f64],
+        batch: usize,
+        steps: usize,
+        spikes: bool,
+    ) -> ChipGradients {
+        let sim = ChipSimulator::<f64>::new(net)
+            .unwrap()
+            .with_smooth_spikes(5.0);
+        let input = || {
+            if spikes {
+                Input::Spikes {
+                    data: x,
+                    batch,
+                    steps,
+                }
+            } else {
+                Input::Weighted {
+                    data: x,
+                    batch,
+                    steps,
+                }
+            }
+        };
+        let opts = RunOptions {
+            recording: Recording::Full,
+            threads: 2,
+        };
+        let (_, tape) = sim.run_taped(input(), None, &opts).unwrap();
+        let len = batch * steps * net.neurons();
+        let c: Vec<Vec<f64>> = (0..8)
+            .map(|k| coefficients(len, k).iter().map(|c| c * SCALES[k]).collect())
+            .collect();
+        let outs = ChipOutputGradients {
+            spikes: Some(&c[0]),
+            imem: Some(&c[1]),
+            vmem: Some(&c[2]),
+            iahp: Some(&c[3]),
+            dendrites: [Some(&c[4]), Some(&c[5]), Some(&c[6]), Some(&c[7])],
+        };
+        sim.gradient(&tape, input(), &outs, 2).unwrap()
+    }
+
+    fn assert_close(what: &str, adjoint: f64, fd: f64) {
+        let scale = adjoint.abs().max(fd.abs()).max(1e-6);
+        assert!(
+            (adjoint - fd).abs() <= 1e-5 * scale,
+            "{what}: adjoint {adjoint:e}, finite difference {fd:e}"
+        );
+    }
+
+    #[test]
+    fn the_adjoint_equals_central_finite_differences() {
+        let net = gradient_net();
+        let (batch, steps) = (2, 80);
+        let x: Vec<f64> = (0..batch * steps * 2)
+            .map(|k| f64::from(u8::from((k * 2654435761) % 7 < 2)) * (1.0 + (k % 3) as f64 * 0.5))
+            .collect();
+        // The run is active: some smooth spikes are nearly whole.
+        let sim = ChipSimulator::<f64>::new(&net).unwrap();
+        let hard = sim
+            .run(
+                Input::Spikes {
+                    data: &x,
+                    batch,
+                    steps,
+                },
+                None,
+                &RunOptions::default(),
+            )
+            .unwrap();
+        assert!(
+            hard.spikes.iter().sum::<f64>() >= 4.0,
+            "{}",
+            hard.spikes.iter().sum::<f64>()
+        );
+        let g = adjoint(&net, &x, batch, steps, true);
+        // Steps of 1e-4 on values of order 1: the truncation error (h^2) is far below the tolerance,
+        // and so is the rounding (smaller steps are dominated by it: 1e-6 is off by 0.4 %).
+        let fd = |f: &dyn Fn(&mut Network, f64)| {
+            let h = 1e-4;
+            let (mut up, mut down) = (net.clone(), net.clone());
+            f(&mut up, h);
+            f(&mut down, -h);
+            (smooth_run(&up, &x, batch, steps, true) - smooth_run(&down, &x, batch, steps, true))
+                / (2.0 * h)
+        };
+        for k in 0..net.w_rec.as_slice().len() {
+            if net.w_rec.as_slice()[k] != 0.0 {
+                let d = fd(&|m: &mut Network, h| m.w_rec.as_mut_slice()[k] += h);
+                assert_close(&format!("w_rec[{k}]"), g.w_rec.as_slice()[k], d);
+            }
+        }
+        let w_in = g.w_in.as_ref().unwrap();
+        for k in 0..w_in.as_slice().len() {
+            let d = fd(&|m: &mut Network, h| m.w_in.as_mut().unwrap().as_mut_slice()[k] += h);
+            assert_close(&format!("w_in[{k}]"), w_in.as_slice()[k], d);
+        }
+        for j in 0..net.neurons() {
+            let d = fd(&|m: &mut Network, h| m.params.i_dc[j] += h * 1e-11) / 1e-11;
+            assert_close(&format!("Idc[{j}]"), g.i_dc[j], d);
+        }
+        // The input, given as input spikes through w_in (a few entries).
+        for k in [0, 5, 37, 160, 301] {
+            let h = 1e-4;
+            let mut up = x.clone();
+            up[k] += h;
+            let mut down = x.clone();
+            down[k] -= h;
+            let d = (smooth_run(&net, &up, batch, steps, true)
+                - smooth_run(&net, &down, batch, steps, true))
+                / (2.0 * h);
+            assert_close(&format!("input[{k}]"), g.input[k], d);
+        }
+    }
+
+    #[test]
+    fn the_adjoint_of_weighted_input_equals_finite_differences() {
+        let mut net = gradient_net();
+        net.w_in = None;
+        net.chip.as_mut().unwrap().w_in_types = None;
+        let (batch, steps) = (1, 60);
+        let x: Vec<f64> = (0..batch * steps * 3)
+            .map(|k| ((k * 37) % 11) as f64 / 11.0 * 4.0 - 1.5)
+            .collect();
+        let g = adjoint(&net, &x, batch, steps, false);
+        // Richardson's extrapolation of central differences at h and h/2 (error O(h^4)): these
+        // gradients span six orders of magnitude, and no single plain step is both above the rounding
+        // of the small ones and below the truncation of the large ones.
+        let richardson = |at: &dyn Fn(f64) -> f64, h: f64| {
+            let d = |h: f64| (at(h) - at(-h)) / (2.0 * h);
+            (4.0 * d(h / 2.0) - d(h)) / 3.0
+        };
+        for k in [0, 4, 11, 50, 99, 170] {
+            let at = |h: f64| {
+                let mut v = x.clone();
+                v[k] += h;
+                smooth_run(&net, &v, batch, steps, false)
+            };
+            assert_close(&format!("input[{k}]"), g.input[k], richardson(&at, 2e-3));
+        }
+        for k in 0..9 {
+            if net.w_rec.as_slice()[k] != 0.0 {
+                let at = |h: f64| {
+                    let mut m = net.clone();
+                    m.w_rec.as_mut_slice()[k] += h;
+                    smooth_run(&m, &x, batch, steps, false)
+                };
+                assert_close(
+                    &format!("w_rec[{k}]"),
+                    g.w_rec.as_slice()[k],
+                    richardson(&at, 2e-3),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hard_spike_gradients_are_finite_and_independent_of_threads() {
+        let net = gradient_net();
+        let (batch, steps) = (3, 120);
+        let x: Vec<f32> = (0..batch * steps * 2)
+            .map(|k| f32::from(u8::from((k * 2654435761) % 5 < 2)) * 1.5)
+            .collect();
+        let sim = ChipSimulator::<f32>::new(&net).unwrap();
+        let input = Input::Spikes {
+            data: &x,
+            batch,
+            steps,
+        };
+        let (trace, tape) = sim.run_taped(input, None, &RunOptions::default()).unwrap();
+        assert!(trace.spikes.iter().sum::<f32>() > 5.0);
+        // The count MSE's gradient: 2 (count - 3) on every step.
+        let counts = trace.spike_counts();
+        let g: Vec<f32> = (0..batch * steps * 3)
+            .map(|k| {
+                let (b, j) = (k / (steps * 3), k % 3);
+                2.0 * (counts[b][j] as f32 - 3.0)
+            })
+            .collect();
+        let outs = ChipOutputGradients {
+            spikes: Some(&g),
+            ..Default::default()
+        };
+        let one = sim.gradient(&tape, input, &outs, 1).unwrap();
+        assert_eq!(sim.gradient(&tape, input, &outs, 3).unwrap(), one);
+        assert!(one.w_rec.as_slice().iter().all(|v| v.is_finite()));
+        assert!(
+            one.w_in
+                .as_ref()
+                .unwrap()
+                .as_slice()
+                .iter()
+                .any(|&v| v != 0.0)
+        );
+        assert!(one.i_dc.iter().all(|v| v.is_finite()));
     }
 }

@@ -78,8 +78,8 @@ pub use biasgen::{
     TransistorType, chip_bias_from_sim, sim_from_chip_bias,
 };
 pub use chip::{
-    ChipRecords, ChipSimulator, ChipState, ChipSynapses, ChipTrace, DENDRITES, DendriteParams,
-    SynapseChoice, dendrite_index,
+    ChipGradients, ChipOutputGradients, ChipRecords, ChipSimulator, ChipState, ChipSynapses,
+    ChipTape, ChipTrace, DENDRITES, DendriteParams, SynapseChoice, dendrite_index,
 };
 pub use dynapsim::{
     Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace,
