@@ -16,6 +16,8 @@
 //! * the same inputs give the same bits, whatever the thread count.
 
 pub mod autoencoder;
+#[cfg(test)]
+mod chip_reference;
 mod error;
 pub mod layer;
 pub mod loss;
