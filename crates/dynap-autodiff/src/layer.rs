@@ -12,8 +12,8 @@ use dfdx::dtypes::Dtype;
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dynap_model::{
-    GradientOptions, Input, Matrix, Network, OutputGradients, Param, Real, RunOptions, Simulator,
-    SpikeFunction,
+    ChipOutputGradients, ChipSimulator, GradientOptions, Input, Matrix, Network, OutputGradients,
+    Param, Real, RunOptions, Simulator, SpikeFunction, Variant,
 };
 use std::sync::{Arc, Mutex};
 
@@ -105,6 +105,11 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         {
             return Err(Error::NotACurrent { param: p });
         }
+        if base.variant == Variant::Chip
+            && let Some(&p) = training.currents.iter().find(|&&p| p != Param::Idc)
+        {
+            return Err(Error::NotTrainableInChip { param: p });
+        }
         if let Sharing::PerCore { core_map } = &training.sharing
             && core_map.len() != base.neurons()
         {
@@ -156,6 +161,11 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     pub fn without_packing(mut self) -> DynapSimLayer<E> {
         self.pack = false;
         self
+    }
+
+    /// Whether batch copies may run side by side: the `rockpool` kernel only.
+    fn packs(&self) -> bool {
+        self.pack && self.base.variant == Variant::Rockpool
     }
 
     /// Neurons.
@@ -243,7 +253,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     ) -> Result<Raster<E, T>, Error> {
         let (batch, steps, channels) = *input.shape();
         self.check_channels(batch, steps, channels)?;
-        let pack = Pack::choose(self.neurons(), batch, self.pack);
+        let pack = Pack::choose(self.neurons(), batch, self.packs());
         let (input, tape) = input.split_tape();
         let data = Arc::new(pack.input(values(&input), steps, channels));
         self.run(
@@ -267,7 +277,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     ) -> Result<Raster<E, T>, Error> {
         let shape = (input.batch, input.steps, input.channels);
         self.check_channels(shape.0, shape.1, shape.2)?;
-        let pack = Pack::choose(self.neurons(), input.batch, self.pack);
+        let pack = Pack::choose(self.neurons(), input.batch, self.packs());
         let data = input.packed(pack);
         self.run(params, data, shape, pack, tape, None)
     }
@@ -297,6 +307,9 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     ) -> Result<Raster<E, T>, Error> {
         let n = self.neurons();
         let net = self.network(params);
+        if net.variant == Variant::Chip {
+            return self.run_chip(params, net, data, (batch, steps, channels), tape, input);
+        }
         // A small network wastes most of a vector's lanes on padding; its batch copies then run side by
         // side as one element (block-diagonal weights): the same arithmetic per neuron, half the steps.
         let sim_net = pack.network(&net);
@@ -387,6 +400,90 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                         // d loss / d log I = I d loss / d I, summed over the neurons sharing the value.
                         g_log[k * groups + training.group_of(j)] += gp[j] * currents[k][j];
                     }
+                }
+                add_into(grads.get_or_alloc_mut(&ghosts.log_currents)?, &g_log);
+            }
+            Ok(())
+        });
+        Ok(out.put_tape(tape))
+    }
+
+    /// [`DynapSimLayer::run`] for the `chip` variant: `ChipSimulator` forward, its reverse pass
+    /// backward (batch elements unpacked: the chip model has no packed kernel).
+    fn run_chip<T: Tape<E, Cpu>>(
+        &self,
+        params: &LayerParams<E>,
+        net: Network,
+        data: Arc<Vec<E>>,
+        (batch, steps, channels): (usize, usize, usize),
+        mut tape: T,
+        input: Option<Tensor<(usize, usize, usize), E, Cpu>>,
+    ) -> Result<Raster<E, T>, Error> {
+        let n = self.neurons();
+        let mut sim = ChipSimulator::<E>::new(&net)?;
+        if let SpikeFunction::Smooth { beta } = self.spike {
+            sim = sim.with_smooth_spikes(beta);
+        }
+        // Never packed (see `packs`).
+        debug_assert_eq!(data.len(), batch * steps * channels);
+        let plain = data;
+        let options = RunOptions {
+            threads: self.threads,
+            ..RunOptions::default()
+        };
+        let x = Input::Spikes {
+            data: &plain,
+            batch,
+            steps,
+        };
+        let dev = params.w_rec.device().clone();
+        if !T::OWNS_TAPE {
+            let trace = sim.run(x, None, &options)?;
+            return Ok(dev
+                .tensor_from_vec(trace.spikes, (batch, steps, n))
+                .put_tape(tape));
+        }
+        let (trace, sim_tape) = sim.run_taped(x, None, &options)?;
+        let out: Tensor<(usize, usize, usize), E, Cpu> =
+            dev.tensor_from_vec(trace.spikes, (batch, steps, n));
+        let ghosts = Ghosts {
+            out: out.clone(),
+            input,
+            w_in: params.w_in.clone(),
+            w_rec: params.w_rec.clone(),
+            log_currents: params.log_currents.clone(),
+        };
+        let training = self.training.clone();
+        let idc = net.params.i_dc.clone();
+        let threads = self.threads;
+        let input_gradient = self.input_gradient;
+        tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
+            let x = Input::Spikes {
+                data: plain.as_slice(),
+                batch,
+                steps,
+            };
+            let g = {
+                let g_out: &[E] = grads.get_or_alloc_mut(&ghosts.out)?;
+                let outs = ChipOutputGradients {
+                    spikes: Some(g_out),
+                    ..Default::default()
+                };
+                sim.gradient(&sim_tape, x, &outs, threads)
+                    .expect("the recorded run matches")
+            };
+            let g_w_in = g.w_in.as_ref().map(Matrix::as_slice).unwrap_or_default();
+            add_into(grads.get_or_alloc_mut(&ghosts.w_in)?, g_w_in);
+            add_into(grads.get_or_alloc_mut(&ghosts.w_rec)?, g.w_rec.as_slice());
+            if let (true, Some(input)) = (input_gradient, &ghosts.input) {
+                add_into(grads.get_or_alloc_mut(input)?, &g.input);
+            }
+            if !training.currents.is_empty() {
+                // Only Idc (checked in `new`).
+                let groups = training.groups(n);
+                let mut g_log = vec![0.0; groups];
+                for j in 0..n {
+                    g_log[training.group_of(j)] += g.i_dc[j] * idc[j];
                 }
                 add_into(grads.get_or_alloc_mut(&ghosts.log_currents)?, &g_log);
             }
@@ -692,6 +789,79 @@ mod tests {
         let trained = layer.network(&params);
         assert!(trained.params.i_tau_mem.iter().all(|&v| v > 0.0));
         assert_ne!(trained.params.i_tau_mem, net.params.i_tau_mem);
+    }
+
+    #[test]
+    fn a_chip_layer_gives_the_chip_reverse_pass_and_trains_idc_only() {
+        let dev = Cpu::default();
+        let (n_in, steps) = (20, 200);
+        let (mut net, input, loss) = task(n_in, steps);
+        net.variant = Variant::Chip;
+        // Mutual inhibition: negative weights drive GABA synapses in this variant.
+        net.w_rec = Matrix::from_vec(2, 2, vec![0.5, -1.5, -1.5, 0.5]).unwrap();
+        let bad = CurrentTraining {
+            currents: vec![Param::ItauMem],
+            sharing: Sharing::PerNeuron,
+        };
+        assert_eq!(
+            DynapSimLayer::<f64>::new(net.clone(), bad)
+                .unwrap_err()
+                .to_string(),
+            "the chip variant trains the weights and Idc only; Itau_mem cannot be trained with it yet"
+        );
+        let training = CurrentTraining {
+            currents: vec![Param::Idc],
+            sharing: Sharing::PerNeuron,
+        };
+        let layer = DynapSimLayer::<f64>::new(net.clone(), training)
+            .unwrap()
+            .with_threads(1);
+        let mut params = layer.init_params(&dev);
+        let x: Tensor<(usize, usize, usize), f64, Cpu> =
+            dev.tensor_from_vec(input.clone(), (2, steps, n_in));
+        let out = layer.forward(&params, x.leaky_trace()).unwrap();
+        let grads = loss_on_tape(out, &loss).unwrap().backward();
+        let layer_net = layer.network(&params);
+        let sim = ChipSimulator::<f64>::new(&layer_net).unwrap();
+        let xi = Input::Spikes {
+            data: &input,
+            batch: 2,
+            steps,
+        };
+        let (trace, tape) = sim.run_taped(xi, None, &RunOptions::default()).unwrap();
+        assert!(trace.spikes.iter().sum::<f64>() > 10.0);
+        let (_, g_spikes) = loss.value_and_gradient(&trace.spikes, 2, steps, 2).unwrap();
+        let direct = sim
+            .gradient(
+                &tape,
+                xi,
+                &ChipOutputGradients {
+                    spikes: Some(&g_spikes),
+                    ..Default::default()
+                },
+                1,
+            )
+            .unwrap();
+        assert_eq!(grads.get(&params.w_rec).as_vec(), direct.w_rec.as_slice());
+        assert_eq!(
+            grads.get(&params.w_in).as_vec(),
+            direct.w_in.as_ref().unwrap().as_slice()
+        );
+        let g_log = grads.get(&params.log_currents).as_vec();
+        assert_eq!(g_log[1], direct.i_dc[1] * layer_net.params.i_dc[1]);
+        // Adam lowers the loss.
+        let value = |params: &LayerParams<f64>| {
+            let out = layer.forward(params, x.clone()).unwrap();
+            loss_on_tape(out, &loss).unwrap().as_vec()[0]
+        };
+        let before = value(&params);
+        let mut adam = Adam::new(1e-2);
+        for _ in 0..30 {
+            let out = layer.forward(&params, x.leaky_trace()).unwrap();
+            let grads = loss_on_tape(out, &loss).unwrap().backward();
+            adam.step(&mut params, &grads);
+        }
+        assert!(value(&params) < before);
     }
 
     #[test]

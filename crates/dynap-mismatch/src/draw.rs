@@ -1,6 +1,9 @@
 //! Mismatch draws: which values, which distribution, which random stream.
 
-use dynap_model::{Matrix, Network, Param};
+use dynap_model::{ChipSynapses, Matrix, Network, Param, Variant};
+
+/// The first random stream of the `chip` variant's dendrite parameters (see [`Mismatch::frozen`]).
+const CHIP_STREAMS: u64 = 32;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -41,6 +44,10 @@ impl Mismatch {
     /// The network as fabricated on chip `seed`: every one of the [`FROZEN`] parameters of every neuron
     /// multiplied by its own `1 + sigma z`. Parameter `k` draws from stream `k` of the seed, neuron by
     /// neuron, so a chip does not depend on which other parameters are drawn.
+    ///
+    /// A `chip` network's NMDA, GABA and SHUNT dendrites (their `Itau`, `Igain` and `C`, the chip's
+    /// DENM, DEGA and DESC biases and capacitors) are perturbed alike, from streams 32 to 40, so the
+    /// draws of the 24 shared parameters are the same for both variants.
     pub fn frozen(&self, net: &Network, seed: u64) -> Network {
         let mut out = net.clone();
         for (k, &p) in FROZEN.iter().enumerate() {
@@ -48,6 +55,24 @@ impl Mismatch {
             let f = normal_factors(seed, k as u64, values.len(), self.sigma(), self.truncated);
             for (v, f) in values.iter_mut().zip(f) {
                 *v *= f;
+            }
+        }
+        if out.variant == Variant::Chip {
+            let n = out.neurons();
+            let chip = out.chip.get_or_insert_with(|| ChipSynapses::defaults(n));
+            let dendrites = [&mut chip.nmda, &mut chip.gaba, &mut chip.shunt];
+            for (d, params) in dendrites.into_iter().enumerate() {
+                for (q, values) in [&mut params.i_tau, &mut params.i_gain, &mut params.c]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let stream = CHIP_STREAMS + (3 * d + q) as u64;
+                    let f =
+                        normal_factors(seed, stream, values.len(), self.sigma(), self.truncated);
+                    for (v, f) in values.iter_mut().zip(f) {
+                        *v *= f;
+                    }
+                }
             }
         }
         out
@@ -165,6 +190,46 @@ mod tests {
         // Parameters draw from their own streams: two parameters do not move together.
         let r = |p: Param| chip.params.get(p)[0] / net.params.get(p)[0];
         assert_ne!(r(Param::ItauMem), r(Param::ItauSyn));
+    }
+
+    #[test]
+    fn a_chip_network_also_draws_its_dendrites() {
+        let n = 4000;
+        let plain = Network::with_defaults(n);
+        let mut chip_net = plain.clone();
+        chip_net.variant = Variant::Chip;
+        let m = Mismatch::new(0.3);
+        let (a, b) = (m.frozen(&plain, 9), m.frozen(&chip_net, 9));
+        // The 24 shared parameters draw the same numbers in both variants.
+        assert_eq!(a.params, b.params);
+        assert!(a.chip.is_none());
+        let d = b.chip.expect("drawn from the defaults");
+        let nominal = ChipSynapses::defaults(n);
+        let mut seen = Vec::new();
+        for (got, nom) in [
+            (&d.nmda, &nominal.nmda),
+            (&d.gaba, &nominal.gaba),
+            (&d.shunt, &nominal.shunt),
+        ] {
+            for (g, v) in [
+                (&got.i_tau, &nom.i_tau),
+                (&got.i_gain, &nom.i_gain),
+                (&got.c, &nom.c),
+            ] {
+                let f: Vec<f64> = g.iter().zip(v).map(|(x, y)| x / y).collect();
+                let mean = f.iter().sum::<f64>() / n as f64;
+                let sd = (f.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
+                assert!(
+                    (mean - 1.0).abs() < 0.01 && (sd / 0.1 - 1.0).abs() < 0.05,
+                    "{mean} {sd}"
+                );
+                seen.push(f[0]);
+            }
+        }
+        // Nine independent streams.
+        seen.sort_by(f64::total_cmp);
+        seen.dedup();
+        assert_eq!(seen.len(), 9);
     }
 
     #[test]

@@ -965,6 +965,27 @@ impl<T: Real> ChipSimulator<T> {
     }
 }
 
+/// The output spikes `[batch, steps, N]` of a network of either variant: [`crate::Simulator`] for
+/// `rockpool`, [`ChipSimulator`] for `chip` (a new simulator per call; keep one for repeated runs).
+pub fn simulate_spikes<T: Real>(
+    net: &Network,
+    input: Input<'_, T>,
+    options: &RunOptions,
+) -> Result<Vec<T>, Error> {
+    let options = RunOptions {
+        recording: Recording::Spikes,
+        ..*options
+    };
+    match net.variant {
+        Variant::Rockpool => Ok(crate::Simulator::<T>::new(net)?
+            .run(input, None, &options)?
+            .spikes),
+        Variant::Chip => Ok(ChipSimulator::<T>::new(net)?
+            .run(input, None, &options)?
+            .spikes),
+    }
+}
+
 /// The gradient of a loss with respect to the recorded outputs of a `chip` run, each `[batch, steps,
 /// N]` (`None`: the loss does not depend on it).
 #[derive(Clone, Copy, Debug, Default)]

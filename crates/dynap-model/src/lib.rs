@@ -79,7 +79,7 @@ pub use biasgen::{
 };
 pub use chip::{
     ChipGradients, ChipOutputGradients, ChipRecords, ChipSimulator, ChipState, ChipSynapses,
-    ChipTape, ChipTrace, DENDRITES, DendriteParams, SynapseChoice, dendrite_index,
+    ChipTape, ChipTrace, DENDRITES, DendriteParams, SynapseChoice, dendrite_index, simulate_spikes,
 };
 pub use dynapsim::{
     Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace,

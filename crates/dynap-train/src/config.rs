@@ -72,7 +72,8 @@ pub struct NetworkConfig {
     pub dt: f64,
     /// Recurrent weights trained (the paper's network is recurrent).
     pub recurrent: bool,
-    /// Model variant (`"rockpool"`).
+    /// Model variant: `"rockpool"` (Rockpool's DynapSim, the paper's) or `"chip"` (four dendrites,
+    /// inhibition that inhibits).
     pub variant: String,
 }
 
@@ -290,10 +291,13 @@ impl Config {
                 format!("{} s is not a positive time step", n.dt),
             );
         }
-        if n.variant != "rockpool" {
+        if n.variant != "rockpool" && n.variant != "chip" {
             return bad(
                 "network.variant",
-                format!("{:?}: only \"rockpool\" is built", n.variant),
+                format!(
+                    "{:?}: the variants are \"rockpool\" and \"chip\"",
+                    n.variant
+                ),
             );
         }
         let tr = &self.training;

@@ -9,7 +9,7 @@ use dynap_autodiff::{
     Adam, CurrentTraining, DynapSimLayer, LayerParams, Loss, SpikeInput, loss_on_tape,
 };
 use dynap_mismatch::{Mismatch, monte_carlo};
-use dynap_model::{Input, Matrix, Network, RunOptions, Simulator};
+use dynap_model::{ChipSynapses, Input, Matrix, Network, RunOptions, Variant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,10 @@ pub fn initial_network(config: &Config, seed: u64) -> Network {
         Matrix::from_vec(rows, cols, data).expect("shape")
     };
     let mut net = Network::with_defaults(n);
+    if config.network.variant == "chip" {
+        net.variant = Variant::Chip;
+        net.chip = Some(ChipSynapses::defaults(n));
+    }
     net.w_in = Some(uniform(n_in, n, n_in));
     net.w_rec = if config.network.recurrent {
         uniform(n, n, n)
@@ -407,24 +411,24 @@ pub struct Evaluation {
     pub robustness: Vec<(u32, f64)>,
 }
 
-/// Simulates `net` (f32, as trained) on every pattern and returns the spikes `[class, step, neuron]`.
+/// Simulates `net` (f32, as trained, either variant) on every pattern and returns the spikes
+/// `[class, step, neuron]`.
 pub fn simulate_patterns(net: &Network, raster: &Raster) -> Result<Vec<f64>, dynap_model::Error> {
-    let sim = Simulator::<f32>::new(net)?;
     let data: Vec<f32> = raster.data.iter().map(|&v| v as f32).collect();
     let input = Input::Spikes {
         data: &data,
         batch: raster.samples,
         steps: raster.steps,
     };
-    let trace = sim.run(
+    let spikes = dynap_model::simulate_spikes(
+        net,
         input,
-        None,
         &RunOptions {
             threads: 1,
             ..RunOptions::default()
         },
     )?;
-    Ok(trace.spikes.iter().map(|&s| f64::from(s)).collect())
+    Ok(spikes.iter().map(|&s| f64::from(s)).collect())
 }
 
 /// Evaluates a trained network: nominal metrics, and robustness over `evaluation.chips` simulated
@@ -537,6 +541,39 @@ mod tests {
             a.network,
             initial_network(&small(12), 5),
             "training moved the weights"
+        );
+    }
+
+    #[test]
+    fn the_chip_variant_trains_to_discriminate_and_its_inhibition_matters() {
+        let mut c = small(400);
+        c.network.variant = "chip".into();
+        let raster = rasters(&c);
+        let p = Progress::default();
+        let t = train(&c, &raster, Run::Plain, 0, None, false, &p).unwrap();
+        assert_eq!(t.network.variant, dynap_model::Variant::Chip);
+        let spikes = simulate_patterns(&t.network, &raster).unwrap();
+        let m = task::metrics(&spikes, raster.samples, raster.steps, t.network.neurons());
+        assert!(m.correct, "{:?}", m.counts);
+        // The trained network has inhibitory weights, and they do work: the other neuron's
+        // count rises when they are removed.
+        let mut excitatory = t.network.clone();
+        for w in excitatory
+            .w_rec
+            .as_mut_slice()
+            .iter_mut()
+            .chain(excitatory.w_in.as_mut().unwrap().as_mut_slice().iter_mut())
+        {
+            *w = w.max(0.0);
+        }
+        let loose = simulate_patterns(&excitatory, &raster).unwrap();
+        let lm = task::metrics(&loose, raster.samples, raster.steps, t.network.neurons());
+        let others = |m: &Metrics| m.counts[0][1] + m.counts[1][0];
+        assert!(
+            others(&lm) > others(&m),
+            "{:?} vs {:?}",
+            lm.counts,
+            m.counts
         );
     }
 }

@@ -88,6 +88,33 @@ struct SeedResult {
     evaluation: Evaluation,
     final_loss: f64,
     quantized: QuantResult,
+    /// `chip` variant only: the nominal metrics with every negative (inhibitory) weight set to 0, to
+    /// show what the trained inhibition does.
+    without_inhibition: Option<crate::task::Metrics>,
+}
+
+/// The nominal metrics of `net` with its negative weights removed (`chip` variant: no GABA or SHUNT
+/// input at all).
+fn without_inhibition(
+    net: &dynap_model::Network,
+    raster: &crate::task::Raster,
+) -> Result<crate::task::Metrics, String> {
+    let mut excitatory = net.clone();
+    let clear = |m: &mut dynap_model::Matrix| {
+        m.as_mut_slice().iter_mut().for_each(|w| *w = w.max(0.0));
+    };
+    if let Some(w) = excitatory.w_in.as_mut() {
+        clear(w);
+    }
+    clear(&mut excitatory.w_rec);
+    let spikes =
+        crate::experiment::simulate_patterns(&excitatory, raster).map_err(|e| e.to_string())?;
+    Ok(crate::task::metrics(
+        &spikes,
+        raster.samples,
+        raster.steps,
+        net.neurons(),
+    ))
 }
 
 /// The trained network after 4-bit quantization (the default quantizer, snapped to the bias
@@ -329,6 +356,28 @@ fn run_json(config: &Config, results: &[SeedResult]) -> Value {
             .collect(),
     );
     run.insert("quantized".into(), Value::Object(q));
+    if results.iter().any(|r| r.without_inhibition.is_some()) {
+        run.insert(
+            "without_inhibition".into(),
+            json!({
+                "correct": results
+                    .iter()
+                    .all(|r| r.without_inhibition.as_ref().is_some_and(|m| m.correct)),
+                "seeds": results
+                    .iter()
+                    .map(|r| {
+                        let mut o = r
+                            .without_inhibition
+                            .as_ref()
+                            .map(crate::task::metrics_json)
+                            .unwrap_or_default();
+                        o.insert("seed".into(), json!(r.trained.seed));
+                        Value::Object(o)
+                    })
+                    .collect::<Vec<Value>>(),
+            }),
+        );
+    }
     Value::Object(run)
 }
 
@@ -498,11 +547,15 @@ fn train_all(a: &TrainArgs) -> Result<(), String> {
             let final_loss =
                 nominal_loss(&config, &raster, &evaluation.spikes, t.network.neurons());
             let quantized = quantize_seed(&config, &raster, &t.network, t.seed)?;
+            let without_inhibition = (t.network.variant == dynap_model::Variant::Chip)
+                .then(|| without_inhibition(&t.network, &raster))
+                .transpose()?;
             rs.push(SeedResult {
                 trained: t.clone(),
                 evaluation,
                 final_loss,
                 quantized,
+                without_inhibition,
             });
         }
         per_run.push((run, rs));
@@ -655,6 +708,19 @@ fn print_table(config: &Config, per_run: &[(Run, Vec<SeedResult>)]) {
                     if c { "classifies" } else { "does not classify" }
                 ))
             );
+            if let Some(m) = &r.without_inhibition {
+                let counts: Vec<String> = m
+                    .counts
+                    .iter()
+                    .map(|c| format!("{:?}", c.iter().map(|&x| x as i64).collect::<Vec<_>>()))
+                    .collect();
+                println!(
+                    " no inh {:>16} {:<18} {:>8}  (negative weights set to 0)",
+                    "",
+                    counts.join(""),
+                    if m.correct { "yes" } else { "no" }
+                );
+            }
         }
     }
     println!();
