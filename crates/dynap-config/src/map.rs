@@ -20,8 +20,8 @@
 use crate::model::*;
 use crate::validate::validate;
 use dynap_model::{
-    BASE_WEIGHTS, BIAS_NAMES, BiasGenerator, Dendrite as ModelDendrite, Network, NeuronParams,
-    Param, QuantMatrix, QuantizedWeights, Variant, WeightMatrix,
+    BASE_WEIGHTS, BIAS_NAMES, BiasGenerator, ChipSynapses, Dendrite as ModelDendrite, Network,
+    NeuronParams, Param, QuantMatrix, QuantizedWeights, SynapseChoice, Variant, WeightMatrix,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,6 +60,10 @@ pub struct MapOptions {
     pub tag_allow: BTreeMap<usize, Vec<u16>>,
     /// The bias generator the currents are coded with.
     pub generator: BiasGenerator,
+    /// A `chip` network's dendrites: their currents become each core's DENM, DEGA and DESC biases
+    /// (per-core means), and each connection goes to the dendrite its synapse type names. `None`:
+    /// Rockpool's mapping (the synapse's currents on all four dendrites, AMPA or GABA by sign).
+    pub chip: Option<ChipSynapses>,
 }
 
 impl Default for MapOptions {
@@ -67,6 +71,7 @@ impl Default for MapOptions {
         MapOptions {
             tag_allow: BTreeMap::new(),
             generator: BiasGenerator::dynapse2(),
+            chip: None,
         }
     }
 }
@@ -117,12 +122,31 @@ fn base_index(sim: &str) -> Option<usize> {
         .filter(|&k| k < BASE_WEIGHTS)
 }
 
-/// A connection's dendrite, from its sign.
-fn dendrite_of(mask: u8, sign: i8) -> Option<Dendrite> {
+/// A connection's dendrite, from its sign and its synapse type (AMPA or GABA without one).
+fn dendrite_of(mask: u8, sign: i8, choice: Option<SynapseChoice>) -> Option<Dendrite> {
     if mask == 0 {
         return None;
     }
-    ModelDendrite::for_sign(sign).map(Dendrite::from_model)
+    match choice {
+        Some(c) => c.dendrite(f64::from(sign)).map(Dendrite::from_model),
+        None => ModelDendrite::for_sign(sign).map(Dendrite::from_model),
+    }
+}
+
+/// The `chip` variant's dendrite parameters for a chip bias name (`Itau_nmda` ...), if it names one.
+fn chip_dendrite_current(chip: &ChipSynapses, sim: &str) -> Option<Vec<f64>> {
+    let (kind, d) = sim.split_once('_')?;
+    let params = match d {
+        "nmda" => &chip.nmda,
+        "gaba" => &chip.gaba,
+        "shunt" => &chip.shunt,
+        _ => return None,
+    };
+    match kind {
+        "Itau" => Some(params.i_tau.clone()),
+        "Igain" => Some(params.i_gain.clone()),
+        _ => None,
+    }
 }
 
 /// Maps a quantized network with per-neuron parameters `params` onto a board.
@@ -191,7 +215,20 @@ pub fn map(
     // Rockpool's tag numbering: input channel i has tag i, neuron j tag Nin + j; without an input
     // matrix it reserves N virtual tags all the same, so neuron j has tag N + j.
     let rec_tag_base = if weights.w_in().is_some() { n_in } else { n };
-    for (m, offset, rows, tag_base) in [(w_in, 0, n_in, 0), (w_rec, n_in, n, rec_tag_base)] {
+    let chip = options.chip.as_ref();
+    if let Some(c) = chip
+        && let Err(e) = c.validate(n, weights.w_in().map(|_| n_in))
+    {
+        return Err(MapError {
+            problems: vec![e.to_string()],
+        });
+    }
+    let types_in = chip.and_then(|c| c.w_in_types.as_deref());
+    let types_rec = chip.and_then(|c| c.w_rec_types.as_deref());
+    for (m, offset, rows, tag_base, types) in [
+        (w_in, 0, n_in, 0, types_in),
+        (w_rec, n_in, n, rec_tag_base, types_rec),
+    ] {
         for pre in 0..rows {
             let row = pre * n..(pre + 1) * n;
             let mut cores: Vec<usize> = Vec::new();
@@ -200,7 +237,9 @@ pub fn map(
                 .zip(&m.signs()[row])
                 .enumerate()
             {
-                if let Some(d) = dendrite_of(mask, sign) {
+                let choice =
+                    chip.map(|_| types.map_or(SynapseChoice::default(), |t| t[pre * n + post]));
+                if let Some(d) = dendrite_of(mask, sign, choice) {
                     incoming[post].push((offset + pre, mask, d));
                     cores.push(core_map[post]);
                 }
@@ -266,8 +305,13 @@ pub fn map(
         core_currents.insert(g, mean);
         let core = &mut config.chips[g / CORES].cores[g % CORES];
         for b in &BIAS_NAMES {
+            let dendrite = chip.and_then(|c| chip_dendrite_current(c, b.sim));
             let current = match (base_index(b.sim), source_current(b.sim)) {
                 (Some(k), _) => weights.base_currents()[g][k],
+                _ if dendrite.is_some() => {
+                    let v = dendrite.expect("checked");
+                    members.iter().map(|&j| v[j]).sum::<f64>() / members.len() as f64
+                }
                 (None, Some(p)) => {
                     let k = Param::CURRENTS
                         .iter()
@@ -405,6 +449,9 @@ pub struct CoreBiases {
     pub currents: Vec<(Param, f64)>,
     /// The base weights `Iw_0..Iw_3` (A); 0 where absent.
     pub base: [f64; BASE_WEIGHTS],
+    /// The NMDA, GABA and SHUNT dendrites' currents by simulator name (`Itau_nmda`, `Igain_gaba`,
+    /// ...), which the `chip` variant reads.
+    pub dendrites: Vec<(&'static str, f64)>,
     /// Simulator names of the exported biases the core does not set.
     pub missing: Vec<&'static str>,
 }
@@ -414,6 +461,7 @@ pub fn core_biases(core: &Core, generator: &BiasGenerator) -> CoreBiases {
     let mut out = CoreBiases {
         currents: Vec::new(),
         base: [0.0; BASE_WEIGHTS],
+        dendrites: Vec::new(),
         missing: Vec::new(),
     };
     for b in &BIAS_NAMES {
@@ -434,6 +482,15 @@ pub fn core_biases(core: &Core, generator: &BiasGenerator) -> CoreBiases {
             (Some(k), _) => out.base[k] = current,
             (None, "Igain_ampa") => out.currents.push((Param::IgainSyn, current)),
             (None, "Itau_ampa") => out.currents.push((Param::ItauSyn, current)),
+            (None, sim)
+                if sim.ends_with("_nmda") || sim.ends_with("_gaba") || sim.ends_with("_shunt") =>
+            {
+                if sim != "If_nmda" {
+                    out.dendrites.push((b.sim, current));
+                } else if let Some(q) = Param::from_name(sim) {
+                    out.currents.push((q, current));
+                }
+            }
             (None, sim) => {
                 if let Some(q) = Param::from_name(sim) {
                     out.currents.push((q, current));
@@ -587,6 +644,9 @@ pub fn unmap(
     let mut in_sign = vec![0i8; n_in * n];
     let mut rec_mask = vec![0u8; n * n];
     let mut rec_sign = vec![0i8; n * n];
+    // The synapse type of every connection (the `chip` variant reads it).
+    let mut in_types = vec![SynapseChoice::default(); n_in * n];
+    let mut rec_types = vec![SynapseChoice::default(); n * n];
     for (post, p) in places.iter().enumerate() {
         let neuron = neuron_at(p).expect("checked");
         for (slot, s) in neuron
@@ -598,9 +658,13 @@ pub fn unmap(
             let (mask, sign) = (s.weight.bits(), s.dendrite.sign());
             match by_tag.get(&(p.chip, p.core, s.tag.get())) {
                 Some(&src) => {
-                    let (masks, signs, pre) = match src {
-                        Err(i) => (&mut in_mask, &mut in_sign, i),
-                        Ok(j) => (&mut rec_mask, &mut rec_sign, j),
+                    let (masks, signs, types, pre) = match src {
+                        Err(i) => (&mut in_mask, &mut in_sign, &mut in_types, i),
+                        Ok(j) => (&mut rec_mask, &mut rec_sign, &mut rec_types, j),
+                    };
+                    types[pre * n + post] = SynapseChoice {
+                        nmda: s.dendrite == Dendrite::Nmda,
+                        shunt: s.dendrite == Dendrite::Shunt,
                     };
                     if masks[pre * n + post] != 0 {
                         problems.push(format!(
@@ -633,6 +697,7 @@ pub fn unmap(
     let mut base = vec![[0.0; BASE_WEIGHTS]; cores];
     let mut params = NeuronParams::defaults(n);
     let mut core_params: BTreeMap<usize, Vec<(Param, f64)>> = BTreeMap::new();
+    let mut core_dendrites: BTreeMap<usize, Vec<(&'static str, f64)>> = BTreeMap::new();
     for &g in &core_map {
         if core_params.contains_key(&g) {
             continue;
@@ -647,6 +712,7 @@ pub fn unmap(
             ));
         }
         base[g] = decoded.base;
+        core_dendrites.insert(g, decoded.dendrites);
         let values = decoded.currents;
         core_params.insert(g, values);
     }
@@ -675,6 +741,28 @@ pub fn unmap(
         QuantMatrix::new(WeightMatrix::Recurrent, n, n, rec_mask, rec_sign).map_err(to_err)?;
     let weights = QuantizedWeights::new(core_map, base, q_in, q_rec, iscale).map_err(to_err)?;
     let (w_in, w_rec) = weights.decode();
+    // A `chip` network gets its dendrites back: each neuron its core's DENM, DEGA and DESC currents
+    // (capacitances are the layout's, the defaults), each connection the type of its CAM entry.
+    let chip = (variant == Variant::Chip).then(|| {
+        let mut c = ChipSynapses::defaults(n);
+        for (j, &g) in weights.core_map().iter().enumerate() {
+            for &(sim, v) in &core_dendrites[&g] {
+                let (kind, d) = sim.split_once('_').expect("a dendrite name");
+                let params = match d {
+                    "nmda" => &mut c.nmda,
+                    "gaba" => &mut c.gaba,
+                    _ => &mut c.shunt,
+                };
+                match kind {
+                    "Itau" => params.i_tau[j] = v,
+                    _ => params.i_gain[j] = v,
+                }
+            }
+        }
+        c.w_in_types = (n_in > 0).then_some(in_types);
+        c.w_rec_types = Some(rec_types);
+        c
+    });
     let network = Network {
         params,
         w_in,
@@ -682,9 +770,7 @@ pub fn unmap(
         i_scale: iscale,
         dt,
         variant,
-        // The NMDA, GABA and SHUNT biases and the CAM's synapse types are not read back yet (issue
-        // 8): a `chip` network gets their defaults.
-        chip: None,
+        chip,
     };
     Ok(Unmapped {
         weights,

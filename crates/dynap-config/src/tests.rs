@@ -640,3 +640,77 @@ fn unmap_refuses_sources_it_cannot_tell_apart() {
             .contains("no chip")
     );
 }
+
+#[test]
+fn a_chip_network_maps_to_its_dendrites_and_comes_back() {
+    use dynap_model::{ChipSynapses, DendriteParams, SynapseChoice};
+    let (q, p) = worked_example();
+    let mut chip = ChipSynapses::defaults(3);
+    chip.nmda = DendriteParams::with_time_constant(3, 50e-3, 20.0, 25e-12);
+    chip.gaba = DendriteParams::with_time_constant(3, 5e-3, 200.0, 25e-12);
+    chip.shunt = DendriteParams::with_time_constant(3, 20e-3, 50.0, 24.5e-12);
+    // Input 0 -> neuron 0 on NMDA; input 2 -> neuron 1 (negative) on SHUNT; the rest AMPA/GABA.
+    let mut in_types = vec![SynapseChoice::default(); 9];
+    in_types[0].nmda = true;
+    in_types[2 * 3 + 1].shunt = true;
+    chip.w_in_types = Some(in_types.clone());
+    chip.w_rec_types = Some(vec![SynapseChoice::default(); 9]);
+    let opts = MapOptions {
+        chip: Some(chip.clone()),
+        ..MapOptions::default()
+    };
+    let m = map(&q, &p, 1e-3, Variant::Chip, &opts).unwrap();
+    let core = &m.config.chips[0].cores[0];
+    let dendrites = |post: usize| -> Vec<Dendrite> {
+        core.neurons[post]
+            .synapses
+            .iter()
+            .filter(|s| s.is_active())
+            .map(|s| s.dendrite)
+            .collect()
+    };
+    // Neuron 0 listens to input 0 (NMDA) and input 2 (AMPA); neuron 1 to input 2 (SHUNT) and neuron
+    // 0 (AMPA).
+    assert_eq!(
+        dendrites(0),
+        vec![Dendrite::Nmda, Dendrite::Ampa, Dendrite::Gaba]
+    );
+    assert_eq!(dendrites(1), vec![Dendrite::Shunt, Dendrite::Ampa]);
+    // Each dendrite's biases are its own currents, coded.
+    let g = dynap_model::BiasGenerator::dynapse2();
+    let decoded = core_biases(core, &g);
+    let get = |name: &str| {
+        decoded
+            .dendrites
+            .iter()
+            .find(|(s, _)| *s == name)
+            .map(|&(_, v)| v)
+            .unwrap()
+    };
+    for (name, value) in [
+        ("Itau_nmda", chip.nmda.i_tau[0]),
+        ("Igain_nmda", chip.nmda.i_gain[0]),
+        ("Itau_gaba", chip.gaba.i_tau[0]),
+        ("Itau_shunt", chip.shunt.i_tau[0]),
+        ("Igain_shunt", chip.shunt.i_gain[0]),
+    ] {
+        let chip_name = dynap_model::chip_bias_from_sim(name).unwrap();
+        let code = g.code_from_current(chip_name, value).unwrap();
+        let snapped = g.current_from_code(chip_name, code).unwrap();
+        assert_eq!(get(name), snapped, "{name}");
+    }
+    // Back: the variant, the synapse types and the dendrites' currents.
+    let u = unmap(&m.config, Some(&m.mapping), 1e-8, 1e-3, &g).unwrap();
+    assert_eq!(u.network.variant, Variant::Chip);
+    let back = u.network.chip.as_ref().unwrap();
+    assert_eq!(back.w_in_types.as_ref().unwrap(), &in_types);
+    for j in 0..3 {
+        assert_eq!(back.nmda.i_tau[j], get("Itau_nmda"));
+        assert_eq!(back.gaba.i_tau[j], get("Itau_gaba"));
+        assert_eq!(back.shunt.i_gain[j], get("Igain_shunt"));
+    }
+    // A Rockpool mapping of the same weights writes AMPA and GABA only, and restores no dendrites.
+    let r = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    let u = unmap(&r.config, Some(&r.mapping), 1e-8, 1e-3, &g).unwrap();
+    assert!(u.network.chip.is_none());
+}

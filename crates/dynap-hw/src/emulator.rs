@@ -24,8 +24,8 @@ use dynap_config::{
     CONTROL_TAG, CORES, Configuration, Destination, Hop, NEURONS, chip_position, target_chip,
 };
 use dynap_model::{
-    BiasGenerator, Input, Matrix, Network, NeuronParams, RunOptions, Simulator, State, Variant,
-    mask_levels,
+    BiasGenerator, ChipSimulator, ChipState, ChipSynapses, Input, Matrix, Network, NeuronParams,
+    RunOptions, Simulator, State, SynapseChoice, Variant, mask_levels,
 };
 use std::collections::BTreeMap;
 
@@ -44,6 +44,10 @@ pub struct EmulatorOptions {
     pub clock_start_us: u64,
     /// Fault injection: drop every n-th output event (0: none).
     pub drop_every: usize,
+    /// The model the twin's neurons follow: `rockpool` (one synapse per neuron, Rockpool's DynapSim)
+    /// or `chip` (four dendrites per neuron from each core's DEAM, DENM, DEGA and DESC biases, each
+    /// CAM entry on its own dendrite type).
+    pub variant: Variant,
 }
 
 impl Default for EmulatorOptions {
@@ -55,7 +59,59 @@ impl Default for EmulatorOptions {
             iscale: dynap_model::DEFAULT_ISCALE,
             clock_start_us: 0,
             drop_every: 0,
+            variant: Variant::Rockpool,
         }
+    }
+}
+
+/// The twin's simulator, of either variant (boxed: they differ in size, and there is one per board).
+enum BoardSim {
+    Rockpool(Box<Simulator<f32>>),
+    Chip(Box<ChipSimulator<f32>>),
+}
+
+/// The state it carries between runs.
+enum BoardState {
+    Rockpool(State<f32>),
+    Chip(ChipState<f32>),
+}
+
+impl BoardSim {
+    /// Spikes `[steps, N]` of one batch element from `state` (the resting state if `None` or of the
+    /// other variant), and the state after.
+    fn run(
+        &self,
+        raster: &[f32],
+        steps: usize,
+        state: Option<&BoardState>,
+    ) -> Result<(Vec<f32>, BoardState), dynap_model::Error> {
+        let input = Input::Spikes {
+            data: raster,
+            batch: 1,
+            steps,
+        };
+        let options = RunOptions {
+            threads: 1,
+            ..RunOptions::default()
+        };
+        Ok(match self {
+            BoardSim::Rockpool(sim) => {
+                let s = match state {
+                    Some(BoardState::Rockpool(s)) => Some(s),
+                    _ => None,
+                };
+                let t = sim.run(input, s, &options)?;
+                (t.spikes, BoardState::Rockpool(t.final_state))
+            }
+            BoardSim::Chip(sim) => {
+                let s = match state {
+                    Some(BoardState::Chip(s)) => Some(s),
+                    _ => None,
+                };
+                let t = sim.run(input, s, &options)?;
+                (t.spikes, BoardState::Chip(t.final_state))
+            }
+        })
     }
 }
 
@@ -65,7 +121,7 @@ struct Board {
     places: Vec<(usize, usize, usize)>,
     /// Input lines: (chip, core, tag), sorted.
     lines: Vec<(usize, usize, u16)>,
-    sim: Simulator<f32>,
+    sim: BoardSim,
     /// Per neuron, its used SRAM entries.
     routes: Vec<Vec<Destination>>,
     chips: usize,
@@ -75,7 +131,7 @@ struct Board {
 pub struct Emulator {
     options: EmulatorOptions,
     board: Option<Board>,
-    state: Option<State<f32>>,
+    state: Option<BoardState>,
     /// Time of the next step to simulate (µs, 64-bit).
     now_us: u64,
     /// The 64-bit time of the newest event written, to unwrap the next timestamps.
@@ -170,6 +226,8 @@ impl Emulator {
         let line_index: BTreeMap<(usize, usize, u16), usize> =
             lines.iter().enumerate().map(|(i, &l)| (l, i)).collect();
         let mut w_in = Matrix::zeros(lines.len(), n);
+        // The dendrite type of every line's connection to every neuron (the `chip` variant's).
+        let mut in_types = vec![SynapseChoice::default(); lines.len() * n];
         for (post, &(h, c, k)) in places.iter().enumerate() {
             let levels = core_levels[&(h, c)];
             for s in config.chips[h].cores[c].neurons[k]
@@ -180,12 +238,17 @@ impl Emulator {
                 let row = line_index[&(h, c, s.tag.get())];
                 let w = f64::from(s.dendrite.sign()) * levels[s.weight.bits() as usize];
                 w_in.as_mut_slice()[row * n + post] += w;
+                in_types[row * n + post] = SynapseChoice {
+                    nmda: s.dendrite == dynap_config::Dendrite::Nmda,
+                    shunt: s.dendrite == dynap_config::Dendrite::Shunt,
+                };
             }
         }
         // Recurrence: a neuron's routes reach lines of other cores; the simulator's recurrent matrix is
         // the composition (route -> line -> weights), so a spike reaches its targets one step later.
         let mut routes = vec![Vec::new(); n];
         let mut w_rec = Matrix::zeros(n, n);
+        let mut rec_types = vec![SynapseChoice::default(); n * n];
         for (pre, &(h, c, k)) in places.iter().enumerate() {
             for d in config.chips[h].cores[c].neurons[k]
                 .destinations
@@ -203,7 +266,15 @@ impl Emulator {
                     for post in 0..n {
                         let w = w_in.as_slice()[row * n + post];
                         if w != 0.0 {
-                            w_rec.as_mut_slice()[pre * n + post] += w;
+                            let k = pre * n + post;
+                            let t = in_types[row * n + post];
+                            if w_rec.as_slice()[k] != 0.0 && rec_types[k] != t {
+                                return Err(HwError::Refused(format!(
+                                    "neuron {pre} reaches neuron {post} through two CAM entries of different synapse types; the twin simulates one type per connection"
+                                )));
+                            }
+                            w_rec.as_mut_slice()[k] += w;
+                            rec_types[k] = t;
                         }
                     }
                 }
@@ -215,14 +286,43 @@ impl Emulator {
             w_rec,
             i_scale: self.options.iscale,
             dt: self.options.dt,
-            variant: Variant::Rockpool,
+            variant: self.options.variant,
             chip: None,
         };
+        if self.options.variant == Variant::Chip {
+            // Each neuron's dendrites from its core's DENM, DEGA and DESC biases.
+            let mut chip = ChipSynapses::defaults(n);
+            for (i, &(h, c, _)) in places.iter().enumerate() {
+                for &(sim, v) in &cores[&(h, c)].0.dendrites {
+                    let (kind, d) = sim.split_once('_').expect("a dendrite name");
+                    let params = match d {
+                        "nmda" => &mut chip.nmda,
+                        "gaba" => &mut chip.gaba,
+                        _ => &mut chip.shunt,
+                    };
+                    match kind {
+                        "Itau" => params.i_tau[i] = v,
+                        _ => params.i_gain[i] = v,
+                    }
+                }
+            }
+            chip.w_in_types = Some(in_types);
+            chip.w_rec_types = Some(rec_types);
+            net.chip = Some(chip);
+        }
         if self.options.mismatch > 0.0 {
             net = dynap_mismatch::Mismatch::new(self.options.mismatch)
                 .frozen(&net, self.options.seed);
         }
-        let sim = Simulator::<f32>::new(&net).map_err(|e| HwError::Refused(e.to_string()))?;
+        let refused = |e: dynap_model::Error| HwError::Refused(e.to_string());
+        let sim = match self.options.variant {
+            Variant::Rockpool => {
+                BoardSim::Rockpool(Box::new(Simulator::<f32>::new(&net).map_err(refused)?))
+            }
+            Variant::Chip => {
+                BoardSim::Chip(Box::new(ChipSimulator::<f32>::new(&net).map_err(refused)?))
+            }
+        };
         Ok(Board {
             places,
             lines,
@@ -335,25 +435,14 @@ impl Emulator {
                 raster[(k - chunk_start) * n_lines + line] += 1.0;
                 next_hit += 1;
             }
-            let trace = board
+            let (spikes, state) = board
                 .sim
-                .run(
-                    Input::Spikes {
-                        data: &raster,
-                        batch: 1,
-                        steps: len,
-                    },
-                    self.state.as_ref(),
-                    &RunOptions {
-                        threads: 1,
-                        ..RunOptions::default()
-                    },
-                )
+                .run(&raster, len, self.state.as_ref())
                 .map_err(|e| HwError::Refused(e.to_string()))?;
             for k in 0..len {
                 let end = self.step_end(first + (chunk_start + k) as u64);
                 for i in 0..n {
-                    let count = trace.spikes[k * n + i] as usize;
+                    let count = spikes[k * n + i] as usize;
                     if count == 0 {
                         continue;
                     }
@@ -386,7 +475,7 @@ impl Emulator {
                     }
                 }
             }
-            self.state = Some(trace.final_state);
+            self.state = Some(state);
             chunk_start += len;
         }
         self.now_us = self.step_start(last);

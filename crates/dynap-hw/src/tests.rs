@@ -3,12 +3,17 @@
 use super::*;
 use dynap_config::{MapOptions, map, unmap};
 use dynap_model::{
-    BiasGenerator, Input, NeuronParams, QuantMatrix, QuantizedWeights, RunOptions, Simulator,
-    Variant, WeightMatrix,
+    BiasGenerator, Input, NeuronParams, QuantMatrix, QuantizedWeights, RunOptions, Variant,
+    WeightMatrix,
 };
 
 /// A small excitatory/inhibitory network that spikes, mapped; the raster `[steps, channels]`.
 fn setup(cores: usize) -> (dynap_config::Mapped, Vec<f64>, usize) {
+    setup_variant(cores, Variant::Rockpool)
+}
+
+/// [`setup`] for a model variant; a `chip` network puts some connections on NMDA and SHUNT.
+fn setup_variant(cores: usize, variant: Variant) -> (dynap_config::Mapped, Vec<f64>, usize) {
     let (n_in, n, steps) = (20, 12, 300);
     let mut s = 12345u64;
     let mut next = || {
@@ -42,14 +47,33 @@ fn setup(cores: usize) -> (dynap_config::Mapped, Vec<f64>, usize) {
         1e-8,
     )
     .unwrap();
-    let mapped = map(
-        &q,
-        &NeuronParams::defaults(n),
-        1e-3,
-        Variant::Rockpool,
-        &MapOptions::default(),
-    )
-    .unwrap();
+    let mut options = MapOptions::default();
+    if variant == Variant::Chip {
+        let mut chip = dynap_model::ChipSynapses::defaults(n);
+        chip.nmda = dynap_model::DendriteParams::with_time_constant(n, 40e-3, 100.0, 25e-12);
+        chip.w_in_types = Some(
+            (0..n_in * n)
+                .map(|k| dynap_model::SynapseChoice {
+                    nmda: k % 3 == 0,
+                    shunt: k % 2 == 0,
+                })
+                .collect(),
+        );
+        chip.w_rec_types = Some(
+            (0..n * n)
+                .map(|k| dynap_model::SynapseChoice {
+                    nmda: k % 4 == 1,
+                    shunt: k % 5 == 0,
+                })
+                .collect(),
+        );
+        options.chip = Some(chip);
+    }
+    // No DC current: the twin runs from power-up, before the stimulus starts, and with a DC current
+    // its neurons would not be at rest when it does.
+    let mut params = NeuronParams::defaults(n);
+    params.i_dc = vec![0.0; n];
+    let mapped = map(&q, &params, 1e-3, variant, &options).unwrap();
     let raster: Vec<f64> = (0..steps * n_in)
         .map(|_| f64::from(u8::from(next() < 0.05)))
         .collect();
@@ -69,20 +93,70 @@ fn simulate_reverse_mapped(
         &BiasGenerator::dynapse2(),
     )
     .unwrap();
-    let sim = Simulator::<f32>::new(&u.network).unwrap();
     let data: Vec<f32> = raster.iter().map(|&v| v as f32).collect();
-    let t = sim
-        .run(
-            Input::Spikes {
-                data: &data,
-                batch: 1,
-                steps,
-            },
-            None,
-            &RunOptions::default(),
+    let spikes = dynap_model::simulate_spikes(
+        &u.network,
+        Input::Spikes {
+            data: &data,
+            batch: 1,
+            steps,
+        },
+        &RunOptions::default(),
+    )
+    .unwrap();
+    spikes.iter().map(|&x| f64::from(x)).collect()
+}
+
+#[test]
+fn a_chip_twin_equals_the_reverse_mapped_chip_simulation_spike_for_spike() {
+    let (mapped, raster, steps) = setup_variant(2, Variant::Chip);
+    assert_eq!(mapped.mapping.variant, Variant::Chip);
+    let expected = simulate_reverse_mapped(&mapped, &raster, steps);
+    assert!(
+        expected.iter().sum::<f64>() > 20.0,
+        "the network must spike"
+    );
+    // The same configuration run as Rockpool's model spikes differently: the variant matters.
+    let rockpool_twin = {
+        let mut emu = Emulator::new(exact_twin());
+        emu.apply(&mapped.config).unwrap();
+        play(
+            &mut emu,
+            &mapped.mapping,
+            &raster,
+            steps,
+            &PlayOptions::default(),
         )
-        .unwrap();
-    t.spikes.iter().map(|&x| f64::from(x)).collect()
+        .unwrap()
+        .raster
+    };
+    assert_ne!(rockpool_twin, expected);
+    let mut emu = Emulator::new(EmulatorOptions {
+        variant: Variant::Chip,
+        ..exact_twin()
+    });
+    emu.apply(&mapped.config).unwrap();
+    let played = play(
+        &mut emu,
+        &mapped.mapping,
+        &raster,
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(played.unexpected, 0);
+    let first = played
+        .raster
+        .iter()
+        .zip(&expected)
+        .position(|(a, b)| a != b);
+    assert!(
+        first.is_none(),
+        "first difference at {first:?} of {} ({} vs {} spikes)",
+        expected.len(),
+        played.raster.iter().sum::<f64>(),
+        expected.iter().sum::<f64>()
+    );
 }
 
 fn exact_twin() -> EmulatorOptions {

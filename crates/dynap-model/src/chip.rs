@@ -215,7 +215,9 @@ impl ChipSynapses {
         }
     }
 
-    pub(crate) fn validate(&self, n: usize, n_in: Option<usize>) -> Result<(), Error> {
+    /// Checks the parameters (finite, currents >= 0, capacitances > 0, one per neuron of `n`) and the
+    /// synapse-type tables (one per weight, `n_in` input channels).
+    pub fn validate(&self, n: usize, n_in: Option<usize>) -> Result<(), Error> {
         self.nmda.validate("nmda", n)?;
         self.gaba.validate("gaba", n)?;
         self.shunt.validate("shunt", n)?;

@@ -355,6 +355,13 @@ fn map_command(input: &Path, out: &Path, tags: Option<&Path>) -> Result<String, 
         .and_then(Variant::from_name)
         .unwrap_or_default();
     let mut options = MapOptions::default();
+    if variant == Variant::Chip
+        && let Value::Object(obj) = &v
+    {
+        let n = weights.neurons();
+        let n_in = weights.w_in().map_or(0, |m| m.rows());
+        options.chip = Some(crate::report::chip_synapses_from(obj, n, n_in).map_err(here)?);
+    }
     if let Some(t) = tags {
         options.tag_allow =
             parse_tags(&read_text(t)?).map_err(|e| format!("{}: {e}", t.display()))?;

@@ -117,7 +117,7 @@ pub fn read_network(text: &str) -> Result<Network, String> {
     let v = Value::Object(q.passthrough.clone());
     let n = q.core_map.len();
     let params = crate::configcmd::params_from(&v, n)?;
-    let net = Network {
+    let mut net = Network {
         params,
         w_in: q.w_in,
         w_rec: q.w_rec.unwrap_or_else(|| dynap_model::Matrix::zeros(n, n)),
@@ -131,10 +131,12 @@ pub fn read_network(text: &str) -> Result<Network, String> {
             .and_then(Value::as_str)
             .and_then(Variant::from_name)
             .unwrap_or_default(),
-        // Network files do not carry the `chip` variant's dendrite parameters and synapse types yet
-        // (issue 8): its defaults.
         chip: None,
     };
+    if net.variant == Variant::Chip {
+        let n_in = net.w_in.as_ref().map_or(0, |m| m.rows());
+        net.chip = Some(crate::report::chip_synapses_from(&q.passthrough, n, n_in)?);
+    }
     net.validate().map_err(|e| e.to_string())?;
     Ok(net)
 }
@@ -199,7 +201,10 @@ pub fn deploy(a: &DeployArgs) -> Result<Deployed, String> {
         &net.params,
         net.dt,
         net.variant,
-        &dynap_config::MapOptions::default(),
+        &dynap_config::MapOptions {
+            chip: net.chip.clone(),
+            ..dynap_config::MapOptions::default()
+        },
     )
     .map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&a.out)
@@ -235,6 +240,7 @@ pub fn deploy(a: &DeployArgs) -> Result<Deployed, String> {
             seed: a.seed,
             dt: net.dt,
             iscale: net.i_scale,
+            variant: net.variant,
             ..EmulatorOptions::default()
         })),
         "usb" => match dynap_hw::usb_transport(dynap_hw::OPAL_KELLY_VID, None) {

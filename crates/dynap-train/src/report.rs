@@ -78,8 +78,126 @@ pub fn network_json(net: &Network) -> Value {
         for p in Param::ALL {
             obj.insert(p.rockpool_name().into(), json!(net.params.get(p)));
         }
+        if net.variant == dynap_model::Variant::Chip {
+            let defaults;
+            let chip = match &net.chip {
+                Some(c) => c,
+                None => {
+                    defaults = dynap_model::ChipSynapses::defaults(net.neurons());
+                    &defaults
+                }
+            };
+            for (name, d) in [
+                ("nmda", &chip.nmda),
+                ("gaba", &chip.gaba),
+                ("shunt", &chip.shunt),
+            ] {
+                obj.insert(format!("Itau_{name}"), json!(d.i_tau));
+                obj.insert(format!("Igain_{name}"), json!(d.i_gain));
+                obj.insert(format!("C_{name}"), json!(d.c));
+            }
+            let n = net.neurons();
+            let flags = |t: &[dynap_model::SynapseChoice],
+                         f: fn(&dynap_model::SynapseChoice) -> bool| {
+                t.chunks(n.max(1))
+                    .map(|row| row.iter().map(|c| u8::from(f(c))).collect::<Vec<u8>>())
+                    .collect::<Vec<_>>()
+            };
+            for (key, types) in [("w_in", &chip.w_in_types), ("w_rec", &chip.w_rec_types)] {
+                if let Some(t) = types {
+                    obj.insert(format!("{key}_nmda"), json!(flags(t, |c| c.nmda)));
+                    obj.insert(format!("{key}_shunt"), json!(flags(t, |c| c.shunt)));
+                }
+            }
+        }
     }
     v
+}
+
+/// The `chip` variant's dendrites from a network JSON object (the keys [`network_json`] writes:
+/// `Itau_nmda`, `Igain_gaba`, `C_shunt`, ... per neuron, and optional `w_in_nmda`, `w_rec_shunt`, ...
+/// 0/1 matrices); absent keys keep their defaults. Errors name the key and the entry.
+pub fn chip_synapses_from(
+    v: &serde_json::Map<String, Value>,
+    n: usize,
+    n_in: usize,
+) -> Result<dynap_model::ChipSynapses, String> {
+    let mut chip = dynap_model::ChipSynapses::defaults(n);
+    let numbers = |key: &str, len: usize| -> Result<Option<Vec<f64>>, String> {
+        let Some(x) = v.get(key) else {
+            return Ok(None);
+        };
+        let a = x
+            .as_array()
+            .ok_or_else(|| format!("{key}: expected an array of {len} numbers"))?;
+        if a.len() != len {
+            return Err(format!("{key}: {} values, expected {len}", a.len()));
+        }
+        a.iter()
+            .enumerate()
+            .map(|(i, e)| {
+                e.as_f64()
+                    .ok_or_else(|| format!("{key}[{i}]: {e} is not a number"))
+            })
+            .collect::<Result<Vec<f64>, String>>()
+            .map(Some)
+    };
+    for (name, d) in [
+        ("nmda", &mut chip.nmda),
+        ("gaba", &mut chip.gaba),
+        ("shunt", &mut chip.shunt),
+    ] {
+        if let Some(x) = numbers(&format!("Itau_{name}"), n)? {
+            d.i_tau = x;
+        }
+        if let Some(x) = numbers(&format!("Igain_{name}"), n)? {
+            d.i_gain = x;
+        }
+        if let Some(x) = numbers(&format!("C_{name}"), n)? {
+            d.c = x;
+        }
+    }
+    for (key, rows) in [("w_in", n_in), ("w_rec", n)] {
+        let flat = |suffix: &str| -> Result<Option<Vec<bool>>, String> {
+            let k = format!("{key}_{suffix}");
+            let Some(x) = v.get(&k) else {
+                return Ok(None);
+            };
+            let bad = || format!("{k}: expected {rows} rows of {n} 0/1 values");
+            let r = x.as_array().ok_or_else(bad)?;
+            if r.len() != rows {
+                return Err(bad());
+            }
+            let mut out = Vec::with_capacity(rows * n);
+            for (i, row) in r.iter().enumerate() {
+                let row = row.as_array().filter(|a| a.len() == n).ok_or_else(bad)?;
+                for (j, e) in row.iter().enumerate() {
+                    match e.as_u64() {
+                        Some(0) => out.push(false),
+                        Some(1) => out.push(true),
+                        _ => return Err(format!("{k}[{i}][{j}]: {e} is not 0 or 1")),
+                    }
+                }
+            }
+            Ok(Some(out))
+        };
+        let (nm, sh) = (flat("nmda")?, flat("shunt")?);
+        if nm.is_some() || sh.is_some() {
+            let types = (0..rows * n)
+                .map(|k| dynap_model::SynapseChoice {
+                    nmda: nm.as_ref().is_some_and(|f| f[k]),
+                    shunt: sh.as_ref().is_some_and(|f| f[k]),
+                })
+                .collect();
+            if key == "w_in" {
+                chip.w_in_types = Some(types);
+            } else {
+                chip.w_rec_types = Some(types);
+            }
+        }
+    }
+    chip.validate(n, Some(n_in)).map_err(|e| e.to_string())?;
+    Ok(chip)
 }
 
 /// One seed's results.
