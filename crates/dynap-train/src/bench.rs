@@ -362,3 +362,94 @@ pub fn time_board(reps: usize) -> BoardTiming {
         binary_bytes,
     }
 }
+
+/// Medians of the two model variants on the same network and input (the benchmark's, N neurons,
+/// batch, T = 1000): forward, and forward + backward (the gradient of a spike-count MSE through the
+/// model crate's fused passes, without the dfdx layer, so that only the kernels differ).
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantTiming {
+    /// `rockpool` forward, forward + backward.
+    pub rockpool: (Duration, Duration),
+    /// `chip` forward, forward + backward.
+    pub chip: (Duration, Duration),
+}
+
+/// Times both variants (see [`VariantTiming`]), `reps` repetitions after one warm-up each.
+pub fn time_variants(n: usize, batch: usize, reps: usize) -> VariantTiming {
+    use dynap_model::{
+        ChipOutputGradients, ChipSimulator, GradientOptions, OutputGradients, Variant,
+    };
+    let net = bench_network(n, 0);
+    let mut chip_net = net.clone();
+    chip_net.variant = Variant::Chip;
+    let input = bench_input(batch, BENCH_STEPS, n as u64);
+    let x = Input::Spikes {
+        data: &input,
+        batch,
+        steps: BENCH_STEPS,
+    };
+    let options = RunOptions::default();
+    let median = |f: &mut dyn FnMut()| {
+        f();
+        let mut t: Vec<Duration> = (0..reps.max(1))
+            .map(|_| {
+                let s = Instant::now();
+                f();
+                s.elapsed()
+            })
+            .collect();
+        t.sort();
+        t[t.len() / 2]
+    };
+    // d loss / d spikes of mean((count - 5)^2), the same for both.
+    let grad = |spikes: &[f32]| -> Vec<f32> {
+        let mut g = vec![0.0f32; spikes.len()];
+        for b in 0..batch {
+            for j in 0..n {
+                let c: f32 = (0..BENCH_STEPS)
+                    .map(|t| spikes[(b * BENCH_STEPS + t) * n + j])
+                    .sum();
+                let d = 2.0 * (c - 5.0) / (batch * n) as f32;
+                for t in 0..BENCH_STEPS {
+                    g[(b * BENCH_STEPS + t) * n + j] = d;
+                }
+            }
+        }
+        g
+    };
+    let rp = Simulator::<f32>::new(&net).expect("valid");
+    let ch = ChipSimulator::<f32>::new(&chip_net).expect("valid");
+    let rockpool = (
+        median(&mut || {
+            std::hint::black_box(rp.run(x, None, &options).expect("fits"));
+        }),
+        median(&mut || {
+            let (trace, tape) = rp.run_taped(x, None, &options, 1).expect("fits");
+            let g = grad(&trace.spikes);
+            let outs = OutputGradients {
+                spikes: Some(&g),
+                ..Default::default()
+            };
+            let opts = GradientOptions {
+                threads: 0,
+                input: false,
+            };
+            std::hint::black_box(rp.gradient(&tape, x, &outs, &opts).expect("fits"));
+        }),
+    );
+    let chip = (
+        median(&mut || {
+            std::hint::black_box(ch.run(x, None, &options).expect("fits"));
+        }),
+        median(&mut || {
+            let (trace, tape) = ch.run_taped(x, None, &options).expect("fits");
+            let g = grad(&trace.spikes);
+            let outs = ChipOutputGradients {
+                spikes: Some(&g),
+                ..Default::default()
+            };
+            std::hint::black_box(ch.gradient(&tape, x, &outs, 0).expect("fits"));
+        }),
+    );
+    VariantTiming { rockpool, chip }
+}

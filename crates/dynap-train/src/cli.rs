@@ -67,6 +67,14 @@ pub fn run(args: &[String]) -> ExitCode {
         },
         ["bench-row", n, batch, reps] => run_bench_row(n, batch, reps, "0"),
         ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
+        ["bench-variants", n, batch] => match (n.parse::<usize>(), batch.parse::<usize>()) {
+            (Ok(n), Ok(batch)) => {
+                let v = bench::time_variants(n, batch, 5);
+                println!("{v:?}");
+                ExitCode::SUCCESS
+            }
+            _ => usage_error("bench-variants N BATCH"),
+        },
         ["bench-train", iterations] => match iterations.parse::<usize>() {
             Ok(i) => {
                 println!("{:.1}", bench::training_rate(i));
@@ -525,6 +533,20 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
             );
         }
         rows.push(row);
+    }
+    // The chip variant against the rockpool variant, same network and input, kernels only.
+    for (n, batch) in [(16, 1), (256, 8)] {
+        let v = bench::time_variants(n, batch, a.reps.min(5));
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "chip variant, N = {n}, batch {batch}: forward {:.2} ms ({:.1}x the rockpool variant's {:.2} ms), forward + backward {:.2} ms ({:.1}x its {:.2} ms)",
+            ms(v.chip.0),
+            ms(v.chip.0) / ms(v.rockpool.0),
+            ms(v.rockpool.0),
+            ms(v.chip.1),
+            ms(v.chip.1) / ms(v.rockpool.1),
+            ms(v.rockpool.1),
+        );
     }
     // Training speed on the paper's network, one core (the other core is left idle).
     let ours = bench::training_rate(2000);
