@@ -74,6 +74,7 @@
 use crate::dynapsim::{Input, Recording, RunOptions};
 use crate::error::{Error, WeightMatrix};
 use crate::hwweights::Dendrite;
+use crate::isa::Isa;
 use crate::network::{Matrix, Network, Variant};
 use crate::real::Real;
 
@@ -289,6 +290,48 @@ struct ChipConsts<T> {
     ahp_jump: Vec<T>,
 }
 
+/// [`ChipConsts`] as slices of exactly `N` values.
+struct ChipView<'a, T> {
+    io: &'a [T],
+    idc: &'a [T],
+    ispkthr: &'a [T],
+    t_ref: &'a [T],
+    if_nmda: &'a [T],
+    itau_mem: &'a [T],
+    igain_mem: &'a [T],
+    utk_cmem: &'a [T],
+    ut_over_kappa: &'a [T],
+    fb_exp: &'a [T],
+    decay: [&'a [T]; DENDRITES],
+    jump: [&'a [T]; DENDRITES],
+    ahp_decay: &'a [T],
+    ahp_jump: &'a [T],
+}
+
+impl<'a, T> ChipView<'a, T> {
+    /// The same view with every slice re-cut to `n` values where it is used, so that the compiler
+    /// sees every length (a bounds check left in the neuron loop stops it vectorising).
+    #[inline(always)]
+    fn cut(&self, n: usize) -> ChipView<'a, T> {
+        ChipView {
+            io: &self.io[..n],
+            idc: &self.idc[..n],
+            ispkthr: &self.ispkthr[..n],
+            t_ref: &self.t_ref[..n],
+            if_nmda: &self.if_nmda[..n],
+            itau_mem: &self.itau_mem[..n],
+            igain_mem: &self.igain_mem[..n],
+            utk_cmem: &self.utk_cmem[..n],
+            ut_over_kappa: &self.ut_over_kappa[..n],
+            fb_exp: &self.fb_exp[..n],
+            decay: self.decay.map(|d| &d[..n]),
+            jump: self.jump.map(|d| &d[..n]),
+            ahp_decay: &self.ahp_decay[..n],
+            ahp_jump: &self.ahp_jump[..n],
+        }
+    }
+}
+
 /// The state of a `chip` run, `[batch, N]` per variable.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChipState<T> {
@@ -375,6 +418,7 @@ pub struct ChipSimulator<T: Real> {
     types_in: Option<Vec<SynapseChoice>>,
     types_rec: Option<Vec<SynapseChoice>>,
     dt: T,
+    isa: Isa,
     /// The smooth spike's steepness `beta` (tests of the gradient only), or `None` for the chip's
     /// threshold.
     smooth: Option<T>,
@@ -567,6 +611,7 @@ impl<T: Real> ChipSimulator<T> {
             types_in: chip.w_in_types.clone(),
             types_rec: chip.w_rec_types.clone(),
             dt: T::from_f64(dt),
+            isa: Isa::detect(),
             smooth: None,
         })
     }
@@ -579,12 +624,43 @@ impl<T: Real> ChipSimulator<T> {
         self
     }
 
+    /// The per-neuron constants, every slice cut to exactly `n` values (so that loops over `0..n`
+    /// carry no bounds checks and vectorise).
+    #[inline(always)]
+    fn view(&self) -> ChipView<'_, T> {
+        let n = self.n;
+        let c = &self.c;
+        ChipView {
+            io: &c.io[..n],
+            idc: &c.idc[..n],
+            ispkthr: &c.ispkthr[..n],
+            t_ref: &c.t_ref[..n],
+            if_nmda: &c.if_nmda[..n],
+            itau_mem: &c.itau_mem[..n],
+            igain_mem: &c.igain_mem[..n],
+            utk_cmem: &c.utk_cmem[..n],
+            ut_over_kappa: &c.ut_over_kappa[..n],
+            fb_exp: &c.fb_exp[..n],
+            decay: std::array::from_fn(|k| &c.decay[k][..n]),
+            jump: std::array::from_fn(|k| &c.jump[k][..n]),
+            ahp_decay: &c.ahp_decay[..n],
+            ahp_jump: &c.ahp_jump[..n],
+        }
+    }
+
     /// One neuron's step from its previous state (tape order) and the drive of its four dendrites
     /// (weight units): the equations of the module documentation, shared by the forward and the
-    /// reverse pass so that both compute the same values.
+    /// reverse pass so that both compute the same values. Branch-free (selects), with the kernels'
+    /// logarithm and exponential, so that a loop over the neurons vectorises.
     #[inline(always)]
-    fn neuron_step(&self, j: usize, prev: [T; FIELDS], u: [T; DENDRITES]) -> NeuronStep<T> {
-        let c = &self.c;
+    fn neuron_step(
+        &self,
+        c: &ChipView<'_, T>,
+        j: usize,
+        prev: [T; FIELDS],
+        u: [T; DENDRITES],
+        smooth: Option<T>,
+    ) -> NeuronStep<T> {
         let io = c.io[j];
         let d: [T; DENDRITES] =
             std::array::from_fn(|k| io + (prev[k] - io) * c.decay[k][j] + c.jump[k][j] * u[k]);
@@ -599,13 +675,14 @@ impl<T: Real> ChipSimulator<T> {
         let igain = c.igain_mem[j];
         let tau = c.utk_cmem[j] / ileak;
         let imem_inf = (igain / ileak) * (iin - a - ileak);
-        let ia = io * (c.fb_exp[j] * (imem / io).ln()).exp();
+        // Imem >= Io, so the logarithm's argument is >= 1 and the exponential's >= 0.
+        let ia = io * (c.fb_exp[j] * (imem / io).kernel_ln()).kernel_exp();
         let f = (ia / ileak) * (imem + igain);
         let p = imem / (tau * (imem + igain));
         let q = imem_inf + f - imem * (T::ONE + a / ileak);
         let m = imem + p * q * self.dt;
         let mc = m.max_with(io);
-        let b = match self.smooth {
+        let b = match smooth {
             None => {
                 if mc > c.ispkthr[j] {
                     T::ONE
@@ -633,6 +710,46 @@ impl<T: Real> ChipSimulator<T> {
             b,
             next: nb * mc + b * io,
             timer: nb * (prev[6] - self.dt).max_with(T::ZERO) + b * c.t_ref[j],
+        }
+    }
+
+    /// Steps every neuron of one batch element from its state and the drive. Inlined into the
+    /// per-instruction-set entry points of [`chip_step_kernel`].
+    #[inline(always)]
+    fn step_neurons_body(&self, drive: &[Vec<T>; DENDRITES], el: &mut Element<'_, T>) {
+        let n = self.n;
+        let c = self.view();
+        let [u0, u1, u2, u3] = drive;
+        let (u0, u1, u2, u3) = (&u0[..n], &u1[..n], &u2[..n], &u3[..n]);
+        let [d0, d1, d2, d3] = &mut el.dendrites;
+        let (d0, d1, d2, d3) = (&mut d0[..n], &mut d1[..n], &mut d2[..n], &mut d3[..n]);
+        let (ahp, imem, vmem) = (&mut el.iahp[..n], &mut el.imem[..n], &mut el.vmem[..n]);
+        let (timer, s) = (&mut el.timer[..n], &mut el.s[..n]);
+        // Two loops, so that the threshold's one (the only one that is not a test) has no call in
+        // it and vectorises.
+        let smooth = self.smooth;
+        match smooth {
+            None => neurons_loop(
+                self, &c, u0, u1, u2, u3, d0, d1, d2, d3, ahp, imem, vmem, timer, s, None,
+            ),
+            Some(beta) => neurons_loop(
+                self,
+                &c,
+                u0,
+                u1,
+                u2,
+                u3,
+                d0,
+                d1,
+                d2,
+                d3,
+                ahp,
+                imem,
+                vmem,
+                timer,
+                s,
+                Some(beta),
+            ),
         }
     }
 
@@ -870,7 +987,6 @@ impl<T: Real> ChipSimulator<T> {
         scratch: &mut Scratch<T>,
     ) {
         let n = self.n;
-        let c = &self.c;
         let Scratch { drive, active } = scratch;
         active.clear();
         active.extend((0..n).filter(|&i| el.s[i] != T::ZERO));
@@ -921,33 +1037,10 @@ impl<T: Real> ChipSimulator<T> {
                     }
                 }
             }
-            // 2.-7. Every neuron.
+            // 2.-7. Every neuron, then the spiking ones listed for the next step's drive.
+            chip_step_kernel(self, self.isa, drive, el);
             active.clear();
-            for j in 0..n {
-                let prev = [
-                    el.dendrites[0][j],
-                    el.dendrites[1][j],
-                    el.dendrites[2][j],
-                    el.dendrites[3][j],
-                    el.iahp[j],
-                    el.imem[j],
-                    el.timer[j],
-                    el.s[j],
-                ];
-                let u = [drive[0][j], drive[1][j], drive[2][j], drive[3][j]];
-                let st = self.neuron_step(j, prev, u);
-                for k in 0..DENDRITES {
-                    el.dendrites[k][j] = st.d[k];
-                }
-                el.iahp[j] = st.a;
-                el.imem[j] = st.next;
-                el.timer[j] = st.timer;
-                el.vmem[j] = c.ut_over_kappa[j] * (st.next / c.io[j]).ln();
-                el.s[j] = st.b;
-                if st.b != T::ZERO {
-                    active.push(j);
-                }
-            }
+            crate::dynapsim::for_each_nonzero(&el.s[..n], |j, _| active.push(j));
             if let Some(tape) = out.tape.as_mut() {
                 let e = FIELDS * n;
                 let dst = &mut tape[(t + 1) * e..(t + 2) * e];
@@ -1232,6 +1325,7 @@ impl<T: Real> ChipSimulator<T> {
     ) {
         let n = self.n;
         let c = &self.c;
+        let view = self.view();
         let e = FIELDS * n;
         let dt = self.dt;
         for v in [&mut sc.a_a, &mut sc.a_m, &mut sc.a_s]
@@ -1263,7 +1357,7 @@ impl<T: Real> ChipSimulator<T> {
             for j in 0..n {
                 let pj: [T; FIELDS] = std::array::from_fn(|f| prev[f * n + j]);
                 let u = [sc.u[0][j], sc.u[1][j], sc.u[2][j], sc.u[3][j]];
-                let st = self.neuron_step(j, pj, u);
+                let st = self.neuron_step(&view, j, pj, u, self.smooth);
                 let io = c.io[j];
                 let (m_prev, a_new) = (pj[5], st.a);
                 let (l, igm, ucm) = (st.ileak, c.igain_mem[j], c.utk_cmem[j]);
@@ -1448,6 +1542,55 @@ impl<T: Real> ReverseScratch<T> {
         }
     }
 }
+
+/// The neuron loop of [`ChipSimulator::step_neurons_body`]. A free function whose written slices are
+/// separate parameters on purpose: the compiler then knows they do not alias each other or the
+/// constants, and vectorises the loop (see `dynapsim.rs`'s `step_body`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn neurons_loop<T: Real>(
+    sim: &ChipSimulator<T>,
+    c: &ChipView<'_, T>,
+    u0: &[T],
+    u1: &[T],
+    u2: &[T],
+    u3: &[T],
+    d0: &mut [T],
+    d1: &mut [T],
+    d2: &mut [T],
+    d3: &mut [T],
+    ahp: &mut [T],
+    imem: &mut [T],
+    vmem: &mut [T],
+    timer: &mut [T],
+    s: &mut [T],
+    smooth: Option<T>,
+) {
+    let n = sim.n;
+    let (u0, u1, u2, u3) = (&u0[..n], &u1[..n], &u2[..n], &u3[..n]);
+    let (d0, d1, d2, d3) = (&mut d0[..n], &mut d1[..n], &mut d2[..n], &mut d3[..n]);
+    let (ahp, imem, vmem) = (&mut ahp[..n], &mut imem[..n], &mut vmem[..n]);
+    let (timer, s) = (&mut timer[..n], &mut s[..n]);
+    let c = &c.cut(n);
+    for j in 0..n {
+        let prev = [d0[j], d1[j], d2[j], d3[j], ahp[j], imem[j], timer[j], s[j]];
+        let st = sim.neuron_step(c, j, prev, [u0[j], u1[j], u2[j], u3[j]], smooth);
+        d0[j] = st.d[0];
+        d1[j] = st.d[1];
+        d2[j] = st.d[2];
+        d3[j] = st.d[3];
+        ahp[j] = st.a;
+        imem[j] = st.next;
+        timer[j] = st.timer;
+        vmem[j] = c.ut_over_kappa[j] * (st.next / c.io[j]).kernel_ln();
+        s[j] = st.b;
+    }
+}
+
+isa_kernel!(ChipSimulator: chip_step_kernel => step_neurons_body(
+    drive: &[Vec<T>; DENDRITES],
+    el: &mut Element<'_, T>,
+));
 
 /// Per-thread buffers of a `chip` run, allocated once.
 struct Scratch<T> {

@@ -72,25 +72,28 @@ macro_rules! let_cut {
 /// args...)`, which runs the inline method `sim.body(args...)` compiled for `isa`.
 macro_rules! isa_kernel {
     ($name:ident => $body:ident ($($arg:ident : $ty:ty),* $(,)?)) => {
+        isa_kernel!(Simulator: $name => $body($($arg: $ty),*));
+    };
+    ($recv:ident : $name:ident => $body:ident ($($arg:ident : $ty:ty),* $(,)?)) => {
         #[allow(clippy::too_many_arguments)]
-        fn $name<T: Real>(sim: &Simulator<T>, isa: Isa, $($arg: $ty),*) {
+        fn $name<T: Real>(sim: &$recv<T>, isa: Isa, $($arg: $ty),*) {
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
-            fn baseline<T: Real>(sim: &Simulator<T>, $($arg: $ty),*) {
+            fn baseline<T: Real>(sim: &$recv<T>, $($arg: $ty),*) {
                 sim.$body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
-            fn avx2<T: Real>(sim: &Simulator<T>, $($arg: $ty),*) {
+            fn avx2<T: Real>(sim: &$recv<T>, $($arg: $ty),*) {
                 sim.$body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
             #[inline(never)]
             #[allow(clippy::too_many_arguments)]
-            fn avx512<T: Real>(sim: &Simulator<T>, $($arg: $ty),*) {
+            fn avx512<T: Real>(sim: &$recv<T>, $($arg: $ty),*) {
                 sim.$body($($arg),*)
             }
             match isa {
