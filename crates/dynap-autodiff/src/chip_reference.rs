@@ -388,7 +388,11 @@ mod tests {
                     Some(&coeff[7]),
                 ],
             };
-            let g = sim.gradient(&tape, x, &outs, 1).unwrap();
+            let options = dynap_model::GradientOptions {
+                threads: 1,
+                input: false,
+            };
+            let g = sim.gradient(&tape, x, &outs, &options).unwrap();
             let what = format!("recurrent {recurrent}, varied {vary}, batch {batch}");
             close(
                 &format!("{what}: w_in"),

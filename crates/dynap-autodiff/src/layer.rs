@@ -469,14 +469,18 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                     spikes: Some(g_out),
                     ..Default::default()
                 };
-                sim.gradient(&sim_tape, x, &outs, threads)
+                let options = GradientOptions {
+                    threads,
+                    input: input_gradient && ghosts.input.is_some(),
+                };
+                sim.gradient(&sim_tape, x, &outs, &options)
                     .expect("the recorded run matches")
             };
             let g_w_in = g.w_in.as_ref().map(Matrix::as_slice).unwrap_or_default();
             add_into(grads.get_or_alloc_mut(&ghosts.w_in)?, g_w_in);
             add_into(grads.get_or_alloc_mut(&ghosts.w_rec)?, g.w_rec.as_slice());
-            if let (true, Some(input)) = (input_gradient, &ghosts.input) {
-                add_into(grads.get_or_alloc_mut(input)?, &g.input);
+            if let (Some(gi), Some(input)) = (&g.input, &ghosts.input) {
+                add_into(grads.get_or_alloc_mut(input)?, gi);
             }
             if !training.currents.is_empty() {
                 // Only Idc (checked in `new`).
@@ -839,7 +843,10 @@ mod tests {
                     spikes: Some(&g_spikes),
                     ..Default::default()
                 },
-                1,
+                &GradientOptions {
+                    threads: 1,
+                    input: false,
+                },
             )
             .unwrap();
         assert_eq!(grads.get(&params.w_rec).as_vec(), direct.w_rec.as_slice());

@@ -411,6 +411,8 @@ pub struct ChipSimulator<T: Real> {
     w_in_used: [bool; DENDRITES],
     /// Per dendrite, `[N][N]` non-negative weights (`[pre][post]`).
     w_rec: [Vec<T>; DENDRITES],
+    /// Their transposes (`[post][pre]`), for the reverse pass.
+    w_rec_t: [Vec<T>; DENDRITES],
     w_rec_used: [bool; DENDRITES],
     /// The signed weights and synapse types as given, for the weight gradients.
     signed_in: Option<Matrix>,
@@ -598,6 +600,9 @@ impl<T: Real> ChipSimulator<T> {
             None => (None, [false; DENDRITES]),
         };
         let (w_rec, w_rec_used) = split(&net.w_rec, chip.w_rec_types.as_deref());
+        let w_rec_t = w_rec
+            .each_ref()
+            .map(|w| (0..n * n).map(|k| w[(k % n) * n + k / n]).collect());
         Ok(ChipSimulator {
             n,
             n_in: net.w_in.as_ref().map(Matrix::rows),
@@ -605,6 +610,7 @@ impl<T: Real> ChipSimulator<T> {
             w_in,
             w_in_used,
             w_rec,
+            w_rec_t,
             w_rec_used,
             signed_in: net.w_in.clone(),
             signed_rec: net.w_rec.clone(),
@@ -662,8 +668,9 @@ impl<T: Real> ChipSimulator<T> {
         smooth: Option<T>,
     ) -> NeuronStep<T> {
         let io = c.io[j];
-        let d: [T; DENDRITES] =
-            std::array::from_fn(|k| io + (prev[k] - io) * c.decay[k][j] + c.jump[k][j] * u[k]);
+        // Written out (not `array::from_fn`, which the compiler may leave as a call in the loop).
+        let dk = |k: usize| io + (prev[k] - io) * c.decay[k][j] + c.jump[k][j] * u[k];
+        let d: [T; DENDRITES] = [dk(0), dk(1), dk(2), dk(3)];
         let [i_ampa, i_nmda, i_gaba, i_shunt] = d;
         let a = io + (prev[4] - io) * c.ahp_decay[j] + c.ahp_jump[j] * prev[7];
         let imem = prev[5];
@@ -714,7 +721,7 @@ impl<T: Real> ChipSimulator<T> {
     }
 
     /// Steps every neuron of one batch element from its state and the drive. Inlined into the
-    /// per-instruction-set entry points of [`chip_step_kernel`].
+    /// per-instruction-set entry points of [`chip_run_element`].
     #[inline(always)]
     fn step_neurons_body(&self, drive: &[Vec<T>; DENDRITES], el: &mut Element<'_, T>) {
         let n = self.n;
@@ -948,7 +955,17 @@ impl<T: Real> ChipSimulator<T> {
                 let mut scratch = Scratch::new(n);
                 for (b, el, out) in chunk {
                     let xs = &data[*b * steps * channels..(*b + 1) * steps * channels];
-                    self.run_element(xs, channels, spikes_in, steps, el, out, &mut scratch);
+                    chip_run_element(
+                        self,
+                        self.isa,
+                        xs,
+                        channels,
+                        spikes_in,
+                        steps,
+                        el,
+                        out,
+                        &mut scratch,
+                    );
                 }
             };
             if threads == 1 {
@@ -976,7 +993,8 @@ impl<T: Real> ChipSimulator<T> {
     /// The time loop of one batch element. No allocation.
     // The neuron loop reads a dozen per-neuron arrays by index; iterators would hide that.
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-    fn run_element(
+    #[inline(always)]
+    fn run_element_body(
         &self,
         xs: &[T],
         channels: usize,
@@ -1038,7 +1056,7 @@ impl<T: Real> ChipSimulator<T> {
                 }
             }
             // 2.-7. Every neuron, then the spiking ones listed for the next step's drive.
-            chip_step_kernel(self, self.isa, drive, el);
+            self.step_neurons_body(drive, el);
             active.clear();
             crate::dynapsim::for_each_nonzero(&el.s[..n], |j, _| active.push(j));
             if let Some(tape) = out.tape.as_mut() {
@@ -1104,8 +1122,8 @@ pub struct ChipGradients {
     pub w_in: Option<Matrix>,
     /// d loss / d w_rec `[N, N]`.
     pub w_rec: Matrix,
-    /// d loss / d input `[batch, steps, channels]`.
-    pub input: Vec<f64>,
+    /// d loss / d input `[batch, steps, channels]`, when asked for.
+    pub input: Option<Vec<f64>>,
     /// d loss / d Idc per neuron (A^-1).
     pub i_dc: Vec<f64>,
 }
@@ -1148,8 +1166,9 @@ impl<T: Real> ChipSimulator<T> {
         tape: &ChipTape<T>,
         input: Input<'_, T>,
         outputs: &ChipOutputGradients<'_, T>,
-        threads: usize,
+        options: &crate::GradientOptions,
     ) -> Result<ChipGradients, Error> {
+        let want_input = options.input;
         let (batch, steps) = input.dims();
         if (batch, steps) != (tape.batch, tape.steps) {
             return Err(Error::TapeMismatch {
@@ -1191,11 +1210,11 @@ impl<T: Real> ChipSimulator<T> {
             .map(|_| ChipElementGradients {
                 w_rec: std::array::from_fn(|_| vec![T::ZERO; n * n]),
                 w_in: std::array::from_fn(|_| vec![T::ZERO; if spikes_in { n_in * n } else { 0 }]),
-                input: vec![T::ZERO; steps * channels],
+                input: vec![T::ZERO; if want_input { steps * channels } else { 0 }],
                 i_dc: vec![T::ZERO; n],
             })
             .collect();
-        let threads = match threads {
+        let threads = match options.threads {
             0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
             t => t,
         }
@@ -1218,11 +1237,14 @@ impl<T: Real> ChipSimulator<T> {
                     dendrites: outputs.dendrites.map(|o| pick(o, &range)),
                 };
                 let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
-                self.reverse_element(
+                chip_reverse_element(
+                    self,
+                    self.isa,
                     tape_b,
                     xs,
                     channels,
                     spikes_in,
+                    want_input,
                     steps,
                     &outs,
                     g,
@@ -1298,10 +1320,12 @@ impl<T: Real> ChipSimulator<T> {
                 *o += v.to_f64();
             }
         }
-        let input = elements
-            .iter()
-            .flat_map(|e| e.input.iter().map(|v| v.to_f64()))
-            .collect();
+        let input = want_input.then(|| {
+            elements
+                .iter()
+                .flat_map(|e| e.input.iter().map(|v| v.to_f64()))
+                .collect()
+        });
         Ok(ChipGradients {
             w_in,
             w_rec,
@@ -1312,22 +1336,21 @@ impl<T: Real> ChipSimulator<T> {
 
     /// The reverse pass of one batch element.
     #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
-    fn reverse_element(
+    #[inline(always)]
+    fn reverse_element_body(
         &self,
         tape: &[T],
         xs: &[T],
         channels: usize,
         spikes_in: bool,
+        want_input: bool,
         steps: usize,
         outs: &ChipOutputGradients<'_, T>,
         g: &mut ChipElementGradients<T>,
         sc: &mut ReverseScratch<T>,
     ) {
         let n = self.n;
-        let c = &self.c;
-        let view = self.view();
         let e = FIELDS * n;
-        let dt = self.dt;
         for v in [&mut sc.a_a, &mut sc.a_m, &mut sc.a_s]
             .into_iter()
             .chain(sc.a_d.iter_mut())
@@ -1354,84 +1377,41 @@ impl<T: Real> ChipSimulator<T> {
             let s_prev = &prev[7 * n..8 * n];
             let xt = &xs[t * channels..(t + 1) * channels];
             self.drive(s_prev, xt, spikes_in, &mut sc.u);
-            for j in 0..n {
-                let pj: [T; FIELDS] = std::array::from_fn(|f| prev[f * n + j]);
-                let u = [sc.u[0][j], sc.u[1][j], sc.u[2][j], sc.u[3][j]];
-                let st = self.neuron_step(&view, j, pj, u, self.smooth);
-                let io = c.io[j];
-                let (m_prev, a_new) = (pj[5], st.a);
-                let (l, igm, ucm) = (st.ileak, c.igain_mem[j], c.utk_cmem[j]);
-                // Vmem = (UT/kappa) ln(Imem'/Io) and the reset Imem' = (1 - b) mc + b Io.
-                let a_v = outs.vmem.map_or(T::ZERO, |v| v[t * n + j]);
-                let g_next = sc.a_m[j] + a_v * c.ut_over_kappa[j] / st.next;
-                let g_b = g_next * (io - st.mc) + sc.a_s[j];
-                let sigma = match self.smooth {
-                    None => {
-                        if st.mc > io {
-                            T::ONE
-                        } else {
-                            T::ZERO
-                        }
-                    }
-                    Some(beta) => beta * st.b * (T::ONE - st.b) / st.mc,
-                };
-                let g_mc = g_next * (T::ONE - st.b) + g_b * sigma;
-                let g_m = g_mc * d_floor(st.m, io);
-                // m = Imem + p q dt.
-                let mut g_mprev = g_m;
-                let g_p = g_m * dt * st.q;
-                let g_q = g_m * dt * st.p;
-                let mpg = m_prev + igm;
-                let dp_dm = l * igm / (ucm * mpg * mpg);
-                let dp_dl = st.p / l;
-                let dq_diin = igm / l;
-                let dq_da = -(igm / l) - m_prev / l;
-                let dq_dl =
-                    -(igm * (st.iin - a_new) / (l * l)) - st.f / l + m_prev * a_new / (l * l);
-                let df_dm = (st.ia / l) * (c.fb_exp[j] * mpg / m_prev + T::ONE);
-                let dq_dm = df_dm - (T::ONE + a_new / l);
-                g_mprev = g_mprev + g_p * dp_dm + g_q * dq_dm;
-                let g_l = g_p * dp_dl + g_q * dq_dl;
-                let g_iin = g_q * dq_diin;
-                let g_a = sc.a_a[j] + g_q * dq_da;
-                let g_pre = if st.open {
-                    g_iin * d_floor(st.pre, T::ZERO)
-                } else {
-                    T::ZERO
-                };
-                g.i_dc[j] = g.i_dc[j] + g_pre;
-                // The NMDA gate nmda = D_nmda / (1 + If_nmda / Imem).
-                let g_nmda = g_pre;
-                g_mprev =
-                    g_mprev + g_nmda * st.d[1] * c.if_nmda[j] / (st.h * st.h * m_prev * m_prev);
-                let g_d = [
-                    sc.a_d[0][j] + g_pre,
-                    sc.a_d[1][j] + g_nmda / st.h,
-                    sc.a_d[2][j] - g_pre,
-                    sc.a_d[3][j] + g_l,
-                ];
-                for k in 0..DENDRITES {
-                    sc.a_d[k][j] = g_d[k] * c.decay[k][j];
-                    sc.gu[k][j] = g_d[k] * c.jump[k][j];
-                }
-                sc.a_a[j] = g_a * c.ahp_decay[j];
-                sc.a_m[j] = g_mprev;
-                // The previous spike's own path (adaptation); the recurrent one is added below.
-                sc.a_s[j] = g_a * c.ahp_jump[j];
-            }
+            let zeros = &sc.zeros;
+            let a_v = outs.vmem.map_or(&zeros[..], |v| &v[row.clone()]);
+            let [u0, u1, u2, u3] = &sc.u;
+            let [ad0, ad1, ad2, ad3] = &mut sc.a_d;
+            let [gu0, gu1, gu2, gu3] = &mut sc.gu;
+            self.reverse_neurons_body(
+                prev,
+                [u0, u1, u2, u3],
+                a_v,
+                [ad0, ad1, ad2, ad3],
+                [gu0, gu1, gu2, gu3],
+                &mut sc.a_a,
+                &mut sc.a_m,
+                &mut sc.a_s,
+                &mut g.i_dc,
+            );
             // Through the weights: the previous spikes drive every dendrite of every neuron. The
             // weight gradients are kept for every dendrite (a zero weight needs both of its sides).
             for k in 0..DENDRITES {
                 let gu = &sc.gu[k];
-                let w = &self.w_rec[k];
+                if self.w_rec_used[k] {
+                    // a_s_i += sum_j W_ij gu_j, as a sum of rows of the transpose over the neurons
+                    // whose drive matters (vectorised, and sparse where the gradient is).
+                    let rows = &mut sc.rows;
+                    rows.clear();
+                    crate::dynapsim::for_each_nonzero(gu, |j, _| rows.push(j));
+                    crate::dynapsim::add_rows(
+                        &mut sc.a_s,
+                        &sc.rows,
+                        |j| gu[j],
+                        &self.w_rec_t[k],
+                        |a, w, d| w.mul_add(d, a),
+                    );
+                }
                 for i in 0..n {
-                    if self.w_rec_used[k] {
-                        let mut acc = T::ZERO;
-                        for (wij, gj) in w[i * n..(i + 1) * n].iter().zip(gu) {
-                            acc = acc + *wij * *gj;
-                        }
-                        sc.a_s[i] = sc.a_s[i] + acc;
-                    }
                     let si = s_prev[i];
                     if si != T::ZERO {
                         for (gw, gj) in g.w_rec[k][i * n..(i + 1) * n].iter_mut().zip(gu) {
@@ -1446,7 +1426,7 @@ impl<T: Real> ChipSimulator<T> {
                     let mut gx = T::ZERO;
                     for k in 0..DENDRITES {
                         let gu = &sc.gu[k];
-                        if self.w_in_used[k] {
+                        if want_input && self.w_in_used[k] {
                             for (wj, gj) in w_in[k][ch * n..(ch + 1) * n].iter().zip(gu) {
                                 gx = gx + *wj * *gj;
                             }
@@ -1457,9 +1437,11 @@ impl<T: Real> ChipSimulator<T> {
                             }
                         }
                     }
-                    g.input[t * channels + ch] = gx;
+                    if want_input {
+                        g.input[t * channels + ch] = gx;
+                    }
                 }
-            } else {
+            } else if want_input {
                 let half = T::ONE / (T::ONE + T::ONE);
                 for j in 0..n {
                     let x = xt[j];
@@ -1522,6 +1504,10 @@ impl<T: Real> ChipSimulator<T> {
 
 /// Per-thread buffers of a `chip` reverse pass, allocated once.
 struct ReverseScratch<T> {
+    /// `N` zeros (the vmem gradient when the loss has none).
+    zeros: Vec<T>,
+    /// The neurons whose drive gradient is not zero, in order.
+    rows: Vec<usize>,
     a_d: [Vec<T>; DENDRITES],
     a_a: Vec<T>,
     a_m: Vec<T>,
@@ -1533,6 +1519,8 @@ struct ReverseScratch<T> {
 impl<T: Real> ReverseScratch<T> {
     fn new(n: usize) -> ReverseScratch<T> {
         ReverseScratch {
+            zeros: vec![T::ZERO; n],
+            rows: Vec::with_capacity(n),
             a_d: std::array::from_fn(|_| vec![T::ZERO; n]),
             a_a: vec![T::ZERO; n],
             a_m: vec![T::ZERO; n],
@@ -1542,6 +1530,188 @@ impl<T: Real> ReverseScratch<T> {
         }
     }
 }
+
+impl<T: Real> ChipSimulator<T> {
+    /// The reverse of one step for every neuron of one batch element (see `reverse_element`).
+    /// Inlined into the per-instruction-set entry points of [`chip_reverse_element`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn reverse_neurons_body(
+        &self,
+        prev: &[T],
+        u: [&Vec<T>; DENDRITES],
+        a_v: &[T],
+        a_d: [&mut Vec<T>; DENDRITES],
+        gu: [&mut Vec<T>; DENDRITES],
+        a_a: &mut [T],
+        a_m: &mut [T],
+        a_s: &mut [T],
+        g_idc: &mut [T],
+    ) {
+        let c = self.view();
+        let [u0, u1, u2, u3] = u;
+        let [ad0, ad1, ad2, ad3] = a_d;
+        let [gu0, gu1, gu2, gu3] = gu;
+        match self.smooth {
+            None => reverse_loop(
+                self, &c, prev, u0, u1, u2, u3, a_v, ad0, ad1, ad2, ad3, gu0, gu1, gu2, gu3, a_a,
+                a_m, a_s, g_idc, None,
+            ),
+            Some(beta) => reverse_loop(
+                self,
+                &c,
+                prev,
+                u0,
+                u1,
+                u2,
+                u3,
+                a_v,
+                ad0,
+                ad1,
+                ad2,
+                ad3,
+                gu0,
+                gu1,
+                gu2,
+                gu3,
+                a_a,
+                a_m,
+                a_s,
+                g_idc,
+                Some(beta),
+            ),
+        }
+    }
+}
+
+/// The reverse of one step, neuron by neuron: the chain rule of [`ChipSimulator::neuron_step`]
+/// (recomputed from the previous state `prev`, tape order). On entry `a_*` hold the adjoints of this
+/// step's state; on return those of the previous state (for the spike, its adaptation path only);
+/// `gu` receives the adjoint of each dendrite's drive and `g_idc` accumulates that of `Idc`. A free
+/// function over separate slices so that it vectorises (see [`neurons_loop`]).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn reverse_loop<T: Real>(
+    sim: &ChipSimulator<T>,
+    c: &ChipView<'_, T>,
+    prev: &[T],
+    u0: &[T],
+    u1: &[T],
+    u2: &[T],
+    u3: &[T],
+    a_v: &[T],
+    ad0: &mut [T],
+    ad1: &mut [T],
+    ad2: &mut [T],
+    ad3: &mut [T],
+    gu0: &mut [T],
+    gu1: &mut [T],
+    gu2: &mut [T],
+    gu3: &mut [T],
+    a_a: &mut [T],
+    a_m: &mut [T],
+    a_s: &mut [T],
+    g_idc: &mut [T],
+    smooth: Option<T>,
+) {
+    let n = sim.n;
+    let dt = sim.dt;
+    let c = &c.cut(n);
+    let prev = &prev[..FIELDS * n];
+    let (p0, p1, p2, p3) = (
+        &prev[..n],
+        &prev[n..2 * n],
+        &prev[2 * n..3 * n],
+        &prev[3 * n..4 * n],
+    );
+    let (p4, p5, p6, p7) = (
+        &prev[4 * n..5 * n],
+        &prev[5 * n..6 * n],
+        &prev[6 * n..7 * n],
+        &prev[7 * n..8 * n],
+    );
+    let (u0, u1, u2, u3, a_v) = (&u0[..n], &u1[..n], &u2[..n], &u3[..n], &a_v[..n]);
+    let (ad0, ad1, ad2, ad3) = (&mut ad0[..n], &mut ad1[..n], &mut ad2[..n], &mut ad3[..n]);
+    let (gu0, gu1, gu2, gu3) = (&mut gu0[..n], &mut gu1[..n], &mut gu2[..n], &mut gu3[..n]);
+    let (a_a, a_m, a_s, g_idc) = (&mut a_a[..n], &mut a_m[..n], &mut a_s[..n], &mut g_idc[..n]);
+    for j in 0..n {
+        let pj: [T; FIELDS] = [p0[j], p1[j], p2[j], p3[j], p4[j], p5[j], p6[j], p7[j]];
+        let st = sim.neuron_step(c, j, pj, [u0[j], u1[j], u2[j], u3[j]], smooth);
+        let io = c.io[j];
+        let (m_prev, a_new) = (pj[5], st.a);
+        let (l, igm, ucm) = (st.ileak, c.igain_mem[j], c.utk_cmem[j]);
+        // Vmem = (UT/kappa) ln(Imem'/Io) and the reset Imem' = (1 - b) mc + b Io.
+        let g_next = a_m[j] + a_v[j] * c.ut_over_kappa[j] / st.next;
+        let g_b = g_next * (io - st.mc) + a_s[j];
+        let sigma = match smooth {
+            None => {
+                if st.mc > io {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            }
+            Some(beta) => beta * st.b * (T::ONE - st.b) / st.mc,
+        };
+        let g_mc = g_next * (T::ONE - st.b) + g_b * sigma;
+        let g_m = g_mc * d_floor(st.m, io);
+        // m = Imem + p q dt.
+        let mut g_mprev = g_m;
+        let g_p = g_m * dt * st.q;
+        let g_q = g_m * dt * st.p;
+        let mpg = m_prev + igm;
+        let dp_dm = l * igm / (ucm * mpg * mpg);
+        let dp_dl = st.p / l;
+        let dq_diin = igm / l;
+        let dq_da = -(igm / l) - m_prev / l;
+        let dq_dl = -(igm * (st.iin - a_new) / (l * l)) - st.f / l + m_prev * a_new / (l * l);
+        let df_dm = (st.ia / l) * (c.fb_exp[j] * mpg / m_prev + T::ONE);
+        let dq_dm = df_dm - (T::ONE + a_new / l);
+        g_mprev = g_mprev + g_p * dp_dm + g_q * dq_dm;
+        let g_l = g_p * dp_dl + g_q * dq_dl;
+        let g_iin = g_q * dq_diin;
+        let g_a = a_a[j] + g_q * dq_da;
+        let g_pre = if st.open {
+            g_iin * d_floor(st.pre, T::ZERO)
+        } else {
+            T::ZERO
+        };
+        g_idc[j] = g_idc[j] + g_pre;
+        // The NMDA gate nmda = D_nmda / (1 + If_nmda / Imem).
+        let g_nmda = g_pre;
+        g_mprev = g_mprev + g_nmda * st.d[1] * c.if_nmda[j] / (st.h * st.h * m_prev * m_prev);
+        let g_d = [
+            ad0[j] + g_pre,
+            ad1[j] + g_nmda / st.h,
+            ad2[j] - g_pre,
+            ad3[j] + g_l,
+        ];
+        ad0[j] = g_d[0] * c.decay[0][j];
+        ad1[j] = g_d[1] * c.decay[1][j];
+        ad2[j] = g_d[2] * c.decay[2][j];
+        ad3[j] = g_d[3] * c.decay[3][j];
+        gu0[j] = g_d[0] * c.jump[0][j];
+        gu1[j] = g_d[1] * c.jump[1][j];
+        gu2[j] = g_d[2] * c.jump[2][j];
+        gu3[j] = g_d[3] * c.jump[3][j];
+        a_a[j] = g_a * c.ahp_decay[j];
+        a_m[j] = g_mprev;
+        // The previous spike's own path (adaptation); the recurrent one is added by the caller.
+        a_s[j] = g_a * c.ahp_jump[j];
+    }
+}
+
+isa_kernel!(ChipSimulator: chip_reverse_element => reverse_element_body(
+    tape: &[T],
+    xs: &[T],
+    channels: usize,
+    spikes_in: bool,
+    want_input: bool,
+    steps: usize,
+    outs: &ChipOutputGradients<'_, T>,
+    g: &mut ChipElementGradients<T>,
+    sc: &mut ReverseScratch<T>,
+));
 
 /// The neuron loop of [`ChipSimulator::step_neurons_body`]. A free function whose written slices are
 /// separate parameters on purpose: the compiler then knows they do not alias each other or the
@@ -1587,9 +1757,14 @@ fn neurons_loop<T: Real>(
     }
 }
 
-isa_kernel!(ChipSimulator: chip_step_kernel => step_neurons_body(
-    drive: &[Vec<T>; DENDRITES],
+isa_kernel!(ChipSimulator: chip_run_element => run_element_body(
+    xs: &[T],
+    channels: usize,
+    spikes_in: bool,
+    steps: usize,
     el: &mut Element<'_, T>,
+    out: &mut Outputs<'_, T>,
+    scratch: &mut Scratch<T>,
 ));
 
 /// Per-thread buffers of a `chip` run, allocated once.
@@ -2141,7 +2316,11 @@ mod tests {
             iahp: Some(&c[3]),
             dendrites: [Some(&c[4]), Some(&c[5]), Some(&c[6]), Some(&c[7])],
         };
-        sim.gradient(&tape, input(), &outs, 2).unwrap()
+        let options = crate::GradientOptions {
+            threads: 2,
+            input: true,
+        };
+        sim.gradient(&tape, input(), &outs, &options).unwrap()
     }
 
     fn assert_close(what: &str, adjoint: f64, fd: f64) {
@@ -2213,7 +2392,7 @@ mod tests {
             let d = (smooth_run(&net, &up, batch, steps, true)
                 - smooth_run(&net, &down, batch, steps, true))
                 / (2.0 * h);
-            assert_close(&format!("input[{k}]"), g.input[k], d);
+            assert_close(&format!("input[{k}]"), g.input.as_ref().unwrap()[k], d);
         }
     }
 
@@ -2240,7 +2419,11 @@ mod tests {
                 v[k] += h;
                 smooth_run(&net, &v, batch, steps, false)
             };
-            assert_close(&format!("input[{k}]"), g.input[k], richardson(&at, 2e-3));
+            assert_close(
+                &format!("input[{k}]"),
+                g.input.as_ref().unwrap()[k],
+                richardson(&at, 2e-3),
+            );
         }
         for k in 0..9 {
             if net.w_rec.as_slice()[k] != 0.0 {
@@ -2285,8 +2468,12 @@ mod tests {
             spikes: Some(&g),
             ..Default::default()
         };
-        let one = sim.gradient(&tape, input, &outs, 1).unwrap();
-        assert_eq!(sim.gradient(&tape, input, &outs, 3).unwrap(), one);
+        let opts = |threads: usize| crate::GradientOptions {
+            threads,
+            input: true,
+        };
+        let one = sim.gradient(&tape, input, &outs, &opts(1)).unwrap();
+        assert_eq!(sim.gradient(&tape, input, &outs, &opts(3)).unwrap(), one);
         assert!(one.w_rec.as_slice().iter().all(|v| v.is_finite()));
         assert!(
             one.w_in

@@ -448,7 +448,11 @@ pub fn time_variants(n: usize, batch: usize, reps: usize) -> VariantTiming {
                 spikes: Some(&g),
                 ..Default::default()
             };
-            std::hint::black_box(ch.gradient(&tape, x, &outs, 0).expect("fits"));
+            let opts = GradientOptions {
+                threads: 0,
+                input: false,
+            };
+            std::hint::black_box(ch.gradient(&tape, x, &outs, &opts).expect("fits"));
         }),
     );
     VariantTiming { rockpool, chip }
