@@ -280,7 +280,7 @@ mod tests {
         ChipOutputGradients, ChipSimulator, DendriteParams, Input, RunOptions, Variant,
     };
 
-    fn net(n: usize, n_in: usize, recurrent: bool, vary: bool) -> Network {
+    fn net(n: usize, n_in: usize, recurrent: bool, vary: bool, types: bool) -> Network {
         let mut net = Network::with_defaults(n);
         net.variant = Variant::Chip;
         let w = |k: usize| ((k * 7919 + 13) % 17) as f64 / 17.0;
@@ -304,14 +304,16 @@ mod tests {
                 })
                 .collect(),
         );
-        chip.w_rec_types = Some(
+        // Without types the recurrent weights are on AMPA and GABA only, which the reverse pass
+        // handles in one signed pass.
+        chip.w_rec_types = types.then(|| {
             (0..n * n)
                 .map(|k| SynapseChoice {
                     nmda: k % 2 == 0,
                     shunt: k % 3 == 0,
                 })
-                .collect(),
-        );
+                .collect()
+        });
         if vary {
             chip.nmda = DendriteParams::with_time_constant(n, 40e-3, 60.0, 25e-12);
             chip.shunt = DendriteParams::with_time_constant(n, 4e-3, 150.0, 24.5e-12);
@@ -356,9 +358,14 @@ mod tests {
     /// f64: with and without recurrence, batch > 1, per-neuron parameters, all four dendrites.
     #[test]
     fn the_chip_reverse_pass_equals_the_dfdx_composition() {
-        for (recurrent, vary, batch) in [(false, false, 1), (true, false, 2), (true, true, 3)] {
+        for (recurrent, vary, batch, types) in [
+            (false, false, 1, true),
+            (true, false, 2, true),
+            (true, true, 3, true),
+            (true, true, 2, false),
+        ] {
             let (n, n_in, steps) = (3, 4, 70);
-            let net = net(n, n_in, recurrent, vary);
+            let net = net(n, n_in, recurrent, vary, types);
             let input: Vec<f64> = (0..batch * steps * n_in)
                 .map(|k| f64::from(u8::from((k * 2654435761) % 7 < 2)))
                 .collect();
@@ -393,7 +400,8 @@ mod tests {
                 input: false,
             };
             let g = sim.gradient(&tape, x, &outs, &options).unwrap();
-            let what = format!("recurrent {recurrent}, varied {vary}, batch {batch}");
+            let what =
+                format!("recurrent {recurrent}, varied {vary}, batch {batch}, types {types}");
             close(
                 &format!("{what}: w_in"),
                 g.w_in.as_ref().unwrap().as_slice(),

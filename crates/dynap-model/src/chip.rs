@@ -413,6 +413,8 @@ pub struct ChipSimulator<T: Real> {
     w_rec: [Vec<T>; DENDRITES],
     /// Their transposes (`[post][pre]`), for the reverse pass.
     w_rec_t: [Vec<T>; DENDRITES],
+    /// The signed recurrent weights transposed, for the reverse pass of AMPA/GABA-only networks.
+    w_rec_signed_t: Vec<T>,
     w_rec_used: [bool; DENDRITES],
     /// The signed weights and synapse types as given, for the weight gradients.
     signed_in: Option<Matrix>,
@@ -603,6 +605,10 @@ impl<T: Real> ChipSimulator<T> {
         let w_rec_t = w_rec
             .each_ref()
             .map(|w| (0..n * n).map(|k| w[(k % n) * n + k / n]).collect());
+        let signed = net.w_rec.as_slice();
+        let w_rec_signed_t = (0..n * n)
+            .map(|k| T::from_f64(signed[(k % n) * n + k / n]))
+            .collect();
         Ok(ChipSimulator {
             n,
             n_in: net.w_in.as_ref().map(Matrix::rows),
@@ -611,6 +617,7 @@ impl<T: Real> ChipSimulator<T> {
             w_in_used,
             w_rec,
             w_rec_t,
+            w_rec_signed_t,
             w_rec_used,
             signed_in: net.w_in.clone(),
             signed_rec: net.w_rec.clone(),
@@ -1395,9 +1402,30 @@ impl<T: Real> ChipSimulator<T> {
             );
             // Through the weights: the previous spikes drive every dendrite of every neuron. The
             // weight gradients are kept for every dendrite (a zero weight needs both of its sides).
+            // Recurrent weights on AMPA and GABA only (the deployment's default): one pass over the
+            // signed transpose, each weight taking its sign's dendrite gradient (half the memory
+            // traffic of one pass per dendrite).
+            let signed_pass = !self.w_rec_used[1] && !self.w_rec_used[3];
+            if signed_pass && (self.w_rec_used[0] || self.w_rec_used[2]) {
+                let rows = &mut sc.rows;
+                rows.clear();
+                let (ga, gg) = (&sc.gu[0], &sc.gu[2]);
+                for j in 0..n {
+                    if ga[j] != T::ZERO || gg[j] != T::ZERO {
+                        rows.push(j);
+                    }
+                }
+                crate::dynapsim::add_rows(
+                    &mut sc.a_s,
+                    &sc.rows,
+                    |j| (ga[j], -gg[j]),
+                    &self.w_rec_signed_t,
+                    |a, w, (pos, neg)| w.mul_add(if w > T::ZERO { pos } else { neg }, a),
+                );
+            }
             for k in 0..DENDRITES {
                 let gu = &sc.gu[k];
-                if self.w_rec_used[k] {
+                if self.w_rec_used[k] && !signed_pass {
                     // a_s_i += sum_j W_ij gu_j, as a sum of rows of the transpose over the neurons
                     // whose drive matters (vectorised, and sparse where the gradient is).
                     let rows = &mut sc.rows;

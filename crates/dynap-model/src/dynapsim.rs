@@ -838,7 +838,8 @@ pub(crate) fn recurrent_drive<T: Real>(rec: &mut [T], active: &[usize], s: &[T],
     add_rows(rec, active, |i| s[i], w_rec, |acc, w, si| acc + si * w);
 }
 
-/// `out[k] = step(out[k], m[i][k], coef(i))` for every row `i` of `rows`, in that order, where `m` has
+/// `out[k] = step(out[k], m[i][k], coef(i))` (a coefficient of any copyable type) for every row `i` of
+/// `rows`, in that order, where `m` has
 /// rows of `out.len()` values: a sum of scaled matrix rows, with the same operations per value as the
 /// plain row-by-row loop, so the same bits.
 ///
@@ -846,19 +847,19 @@ pub(crate) fn recurrent_drive<T: Real>(rec: &mut [T], active: &[usize], s: &[T],
 /// being stored once, instead of loading and storing `out` again for every row (which bound the
 /// row-by-row loop on the processor's stores); the rest is done row by row.
 #[inline(always)]
-pub(crate) fn add_rows<T: Real>(
+pub(crate) fn add_rows<T: Real, C: Copy>(
     out: &mut [T],
     rows: &[usize],
-    coef: impl Fn(usize) -> T,
+    coef: impl Fn(usize) -> C,
     m: &[T],
-    step: impl Fn(T, T, T) -> T,
+    step: impl Fn(T, T, C) -> T,
 ) {
     let n = out.len();
     let mut c = 0;
-    c = add_rows_blocks::<T, 128>(out, c, rows, &coef, m, &step);
-    c = add_rows_blocks::<T, 64>(out, c, rows, &coef, m, &step);
-    c = add_rows_blocks::<T, 32>(out, c, rows, &coef, m, &step);
-    c = add_rows_blocks::<T, 16>(out, c, rows, &coef, m, &step);
+    c = add_rows_blocks::<T, C, 128>(out, c, rows, &coef, m, &step);
+    c = add_rows_blocks::<T, C, 64>(out, c, rows, &coef, m, &step);
+    c = add_rows_blocks::<T, C, 32>(out, c, rows, &coef, m, &step);
+    c = add_rows_blocks::<T, C, 16>(out, c, rows, &coef, m, &step);
     if c < n {
         for &i in rows {
             let a = coef(i);
@@ -872,13 +873,13 @@ pub(crate) fn add_rows<T: Real>(
 /// The blocks of `B` columns of [`add_rows`] from column `c` on, while a whole block fits; returns the
 /// first column not done.
 #[inline(always)]
-fn add_rows_blocks<T: Real, const B: usize>(
+fn add_rows_blocks<T: Real, C: Copy, const B: usize>(
     out: &mut [T],
     mut c: usize,
     rows: &[usize],
-    coef: &impl Fn(usize) -> T,
+    coef: &impl Fn(usize) -> C,
     m: &[T],
-    step: &impl Fn(T, T, T) -> T,
+    step: &impl Fn(T, T, C) -> T,
 ) -> usize {
     let n = out.len();
     while c + B <= n {
