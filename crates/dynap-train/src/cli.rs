@@ -10,11 +10,12 @@ const USAGE: &str = "\
 usage: dynap <command> [options]
 
 commands:
-  train [--config FILE.toml] [--out DIR] [--resume] [--variant rockpool] [--quiet]
+  train [--config FILE.toml] [--out DIR] [--resume] [--variant rockpool|chip] [--quiet]
                       the paper's frozen-noise experiment: trains the network twice (`plain`, and
                       `noise` with mismatch injected), evaluates each on 100 simulated chips per
                       mismatch level, writes DIR (default runs/train): metrics.json, config.toml,
-                      <run>/network.json, loss.png, <run>/raster.png, checkpoints
+                      <run>/network.json, loss.png, <run>/raster.png, checkpoints;
+                      --variant chip: the chip's own model (four dendrites, inhibition that inhibits)
   bench [--json FILE] [--rockpool-python PATH] [--reps N]
                       time the forward pass at N in {16, 64, 256} x batch {1, 8} and one full chip
                       (N = 1024, batch 1), T = 1000, 60 inputs, recurrent; with a Python that has
@@ -47,10 +48,11 @@ commands:
                       the DYNAP-SE2 boards visible on USB (Opal Kelly vendor id 151f) and through samna
   help                this text
 
-Status: simulation, gradients, mismatch, training, quantization, the chip configuration (samna JSON,
-binary, validation, mapping and reverse mapping), the bias generator, parameter translation and the
-golden harness, the emulator, USB discovery, the samna bridge and deployment are built (the board's
-USB protocol is not public: on USB a board can be found, not driven; samna drives it).";
+Status: simulation (Rockpool's model and the chip's four-dendrite model), gradients, mismatch,
+training, quantization, the chip configuration (samna JSON, binary, validation, mapping and reverse
+mapping), the bias generator, parameter translation and the golden harness, the emulator, USB
+discovery, the samna bridge and deployment are built (the board's USB protocol is not public: on USB a
+board can be found, not driven; samna drives it).";
 
 /// Runs the program with `args` (without the program name).
 pub fn run(args: &[String]) -> ExitCode {

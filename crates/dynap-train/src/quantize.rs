@@ -263,14 +263,23 @@ fn rows<T: Copy + Into<Value>>(data: &[T], cols: usize) -> Value {
     )
 }
 
-fn dendrites(m: &QuantMatrix) -> Value {
+/// Each connection's dendrite: by its sign (AMPA or GABA), or for a `chip` network by its synapse
+/// type too (NMDA, SHUNT).
+fn dendrites(m: &QuantMatrix, types: Option<&[dynap_model::SynapseChoice]>) -> Value {
     let names: Vec<&str> = m
         .masks()
         .iter()
         .zip(m.signs())
-        .map(|(&q, &s)| match Dendrite::for_sign(s) {
-            Some(d) if q > 0 => d.name(),
-            _ => "none",
+        .enumerate()
+        .map(|(k, (&q, &s))| {
+            let d = match types {
+                Some(t) => t[k].dendrite(f64::from(s)),
+                None => Dendrite::for_sign(s),
+            };
+            match d {
+                Some(d) if q > 0 => d.name(),
+                _ => "none",
+            }
         })
         .collect();
     rows(&names, m.cols())
@@ -297,6 +306,13 @@ pub fn output_json(
             })
         })
         .collect();
+    // A `chip` network's synapse types (its file's `w_in_nmda`, `w_rec_shunt`, ...), if valid.
+    let chip = (passthrough.get("variant").and_then(Value::as_str) == Some("chip"))
+        .then(|| {
+            let n_in = w.w_in().map_or(0, |m| m.rows());
+            crate::report::chip_synapses_from(passthrough, w.neurons(), n_in).ok()
+        })
+        .flatten();
     let mut out = passthrough.clone();
     let mut put = |k: &str, v: Value| {
         out.insert(k.into(), v);
@@ -310,7 +326,10 @@ pub fn output_json(
         Some(m) => {
             put("w_in_mask", rows(m.masks(), n));
             put("w_in_sign", rows(m.signs(), n));
-            put("w_in_dendrite", dendrites(m));
+            put(
+                "w_in_dendrite",
+                dendrites(m, chip.as_ref().and_then(|c| c.w_in_types.as_deref())),
+            );
         }
         None => {
             for k in ["w_in_mask", "w_in_sign", "w_in_dendrite"] {
@@ -320,7 +339,10 @@ pub fn output_json(
     }
     put("w_rec_mask", rows(w.w_rec().masks(), n));
     put("w_rec_sign", rows(w.w_rec().signs(), n));
-    put("w_rec_dendrite", dendrites(w.w_rec()));
+    put(
+        "w_rec_dendrite",
+        dendrites(w.w_rec(), chip.as_ref().and_then(|c| c.w_rec_types.as_deref())),
+    );
     put("relative_rms_error", json!(q.relative_rms_error));
     Value::Object(out)
 }

@@ -393,3 +393,85 @@ fn deploy_runs_every_stage_and_the_exact_twin_equals_the_reverse_mapping() {
     let o = dynap().arg("devices").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
 }
+
+#[test]
+fn the_chip_variant_trains_deploys_and_keeps_its_synapse_types() {
+    let dir = temp("chip");
+    let cfg = dir.join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[training]\niterations = 20\nseeds = [0]\n[evaluation]\nchips = 2\n[quantization]\ncompare_autoencoder = false\n",
+    )
+    .unwrap();
+    let train = dir.join("train");
+    let st = dynap()
+        .args(["train", "--quiet", "--variant", "chip", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&train)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(train.join("metrics.json")).unwrap())
+            .unwrap();
+    assert!(m["runs"]["plain"]["without_inhibition"]["seeds"][0]["counts"].is_array());
+    let net_file = train.join("plain").join("network.json");
+    let mut net: Value = serde_json::from_str(&std::fs::read_to_string(&net_file).unwrap()).unwrap();
+    assert_eq!(net["variant"], "chip");
+    assert_eq!(net["Itau_nmda"].as_array().unwrap().len(), 2);
+    // Deployed on the exact twin: the chip's own model, spike for spike.
+    let out = dir.join("deploy");
+    let o = dynap()
+        .args(["deploy", "--quiet", "--mismatch", "0", "--run", "plain", "--from"])
+        .arg(&train)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(d["device_equals_reverse_mapped"], true);
+    let mapping = std::fs::read_to_string(out.join("mapping.json")).unwrap();
+    assert!(mapping.contains("\"chip\""));
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    for bias in ["DENM_ETAU_P", "DEGA_ITAU_P", "DESC_IGAIN_P"] {
+        assert!(config.contains(bias), "{bias}");
+    }
+    // Synapse types in the file reach the quantizer's output: w_rec[0][1] (positive after forcing)
+    // on NMDA, w_rec[1][0] (negative) on SHUNT.
+    net["w_rec"] = serde_json::json!([[0.5, 2.0], [-2.0, 0.5]]);
+    net["w_rec_nmda"] = serde_json::json!([[0, 1], [0, 0]]);
+    net["w_rec_shunt"] = serde_json::json!([[0, 0], [1, 0]]);
+    let typed = dir.join("typed.json");
+    std::fs::write(&typed, net.to_string()).unwrap();
+    let q = dir.join("q.json");
+    let st = dynap()
+        .arg("quantize")
+        .arg(&typed)
+        .arg(&q)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let qv: Value = serde_json::from_str(&std::fs::read_to_string(&q).unwrap()).unwrap();
+    assert_eq!(qv["w_rec_dendrite"][0][1], "nmda");
+    assert_eq!(qv["w_rec_dendrite"][1][0], "shunt");
+    assert_eq!(qv["w_rec_dendrite"][0][0], "ampa");
+    // A bad type table is refused by name.
+    net["w_rec_nmda"] = serde_json::json!([[0, 2], [0, 0]]);
+    std::fs::write(&typed, net.to_string()).unwrap();
+    let o = dynap()
+        .arg("map")
+        .arg(&typed)
+        .arg("--out")
+        .arg(dir.join("m"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("w_rec_nmda[0][1]"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
