@@ -341,7 +341,10 @@ pub fn output_json(
     put("w_rec_sign", rows(w.w_rec().signs(), n));
     put(
         "w_rec_dendrite",
-        dendrites(w.w_rec(), chip.as_ref().and_then(|c| c.w_rec_types.as_deref())),
+        dendrites(
+            w.w_rec(),
+            chip.as_ref().and_then(|c| c.w_rec_types.as_deref()),
+        ),
     );
     put("relative_rms_error", json!(q.relative_rms_error));
     Value::Object(out)

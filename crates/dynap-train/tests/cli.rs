@@ -417,13 +417,22 @@ fn the_chip_variant_trains_deploys_and_keeps_its_synapse_types() {
             .unwrap();
     assert!(m["runs"]["plain"]["without_inhibition"]["seeds"][0]["counts"].is_array());
     let net_file = train.join("plain").join("network.json");
-    let mut net: Value = serde_json::from_str(&std::fs::read_to_string(&net_file).unwrap()).unwrap();
+    let mut net: Value =
+        serde_json::from_str(&std::fs::read_to_string(&net_file).unwrap()).unwrap();
     assert_eq!(net["variant"], "chip");
     assert_eq!(net["Itau_nmda"].as_array().unwrap().len(), 2);
     // Deployed on the exact twin: the chip's own model, spike for spike.
     let out = dir.join("deploy");
     let o = dynap()
-        .args(["deploy", "--quiet", "--mismatch", "0", "--run", "plain", "--from"])
+        .args([
+            "deploy",
+            "--quiet",
+            "--mismatch",
+            "0",
+            "--run",
+            "plain",
+            "--from",
+        ])
         .arg(&train)
         .arg("--out")
         .arg(&out)
