@@ -245,6 +245,20 @@ impl ChipSynapses {
     }
 }
 
+/// The dendrites `len` connections with synapse types `types` (default: AMPA and GABA) can drive.
+fn candidates(len: usize, types: Option<&[SynapseChoice]>) -> [bool; DENDRITES] {
+    let mut out = [false; DENDRITES];
+    for k in 0..len {
+        let c = types.map_or(SynapseChoice::default(), |t| t[k]);
+        for w in [1.0, -1.0] {
+            if let Some(d) = c.dendrite(w) {
+                out[dendrite_index(d)] = true;
+            }
+        }
+    }
+    out
+}
+
 /// Splits a signed weight matrix into one non-negative matrix per dendrite (`|w|` where the connection
 /// drives that dendrite, 0 elsewhere); also says which dendrites receive anything.
 fn split<T: Real>(
@@ -416,6 +430,10 @@ pub struct ChipSimulator<T: Real> {
     /// The signed recurrent weights transposed, for the reverse pass of AMPA/GABA-only networks.
     w_rec_signed_t: Vec<T>,
     w_rec_used: [bool; DENDRITES],
+    /// The dendrites a connection of each matrix can drive (its type's excitatory and inhibitory
+    /// one, whatever its sign): the reverse pass keeps weight gradients for these only.
+    w_in_candidates: [bool; DENDRITES],
+    w_rec_candidates: [bool; DENDRITES],
     /// The signed weights and synapse types as given, for the weight gradients.
     signed_in: Option<Matrix>,
     signed_rec: Matrix,
@@ -619,6 +637,11 @@ impl<T: Real> ChipSimulator<T> {
             w_rec_t,
             w_rec_signed_t,
             w_rec_used,
+            w_in_candidates: candidates(
+                net.w_in.as_ref().map_or(0, |m| m.as_slice().len()),
+                chip.w_in_types.as_deref(),
+            ),
+            w_rec_candidates: candidates(n * n, chip.w_rec_types.as_deref()),
             signed_in: net.w_in.clone(),
             signed_rec: net.w_rec.clone(),
             types_in: chip.w_in_types.clone(),
@@ -1439,6 +1462,10 @@ impl<T: Real> ChipSimulator<T> {
                         |a, w, d| w.mul_add(d, a),
                     );
                 }
+                // Only the dendrites some connection can take (by its sign or, at zero, either side).
+                if !self.w_rec_candidates[k] {
+                    continue;
+                }
                 for i in 0..n {
                     let si = s_prev[i];
                     if si != T::ZERO {
@@ -1459,7 +1486,7 @@ impl<T: Real> ChipSimulator<T> {
                                 gx = gx + *wj * *gj;
                             }
                         }
-                        if x != T::ZERO {
+                        if x != T::ZERO && self.w_in_candidates[k] {
                             for (gw, gj) in g.w_in[k][ch * n..(ch + 1) * n].iter_mut().zip(gu) {
                                 *gw = *gw + x * *gj;
                             }
@@ -1486,6 +1513,7 @@ impl<T: Real> ChipSimulator<T> {
     }
 
     /// The drive of each dendrite (weight units) from the previous spikes and one step's input.
+    #[inline(always)]
     fn drive(&self, s_prev: &[T], xt: &[T], spikes_in: bool, drive: &mut [Vec<T>; DENDRITES]) {
         let n = self.n;
         for d in drive.iter_mut() {
