@@ -13,11 +13,6 @@ pub enum Error {
         /// The parameter.
         param: Param,
     },
-    /// A current the `chip` variant cannot train yet (it trains the weights and `Idc`).
-    NotTrainableInChip {
-        /// The parameter.
-        param: Param,
-    },
     /// A per-core sharing map does not give every neuron a core.
     CoreMap {
         /// Neurons in the network.
@@ -44,11 +39,6 @@ impl fmt::Display for Error {
                     param.rockpool_name()
                 )
             }
-            Error::NotTrainableInChip { param } => write!(
-                f,
-                "the chip variant trains the weights and Idc only; {} cannot be trained with it yet",
-                param.rockpool_name()
-            ),
             Error::CoreMap { neurons, found } => {
                 write!(
                     f,

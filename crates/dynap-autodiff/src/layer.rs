@@ -105,11 +105,6 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         {
             return Err(Error::NotACurrent { param: p });
         }
-        if base.variant == Variant::Chip
-            && let Some(&p) = training.currents.iter().find(|&&p| p != Param::Idc)
-        {
-            return Err(Error::NotTrainableInChip { param: p });
-        }
         if let Sharing::PerCore { core_map } = &training.sharing
             && core_map.len() != base.neurons()
         {
@@ -454,7 +449,11 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             log_currents: params.log_currents.clone(),
         };
         let training = self.training.clone();
-        let idc = net.params.i_dc.clone();
+        let currents: Vec<Vec<f64>> = training
+            .currents
+            .iter()
+            .map(|&p| net.params.get(p).to_vec())
+            .collect();
         let threads = self.threads;
         let input_gradient = self.input_gradient;
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
@@ -483,11 +482,14 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 add_into(grads.get_or_alloc_mut(input)?, gi);
             }
             if !training.currents.is_empty() {
-                // Only Idc (checked in `new`).
                 let groups = training.groups(n);
-                let mut g_log = vec![0.0; groups];
-                for j in 0..n {
-                    g_log[training.group_of(j)] += g.i_dc[j] * idc[j];
+                let mut g_log = vec![0.0; training.currents.len() * groups];
+                for (k, &p) in training.currents.iter().enumerate() {
+                    let gp = g.current(p).expect("a current");
+                    for j in 0..n {
+                        // d loss / d log I = I d loss / d I, summed over the neurons sharing it.
+                        g_log[k * groups + training.group_of(j)] += gp[j] * currents[k][j];
+                    }
                 }
                 add_into(grads.get_or_alloc_mut(&ghosts.log_currents)?, &g_log);
             }
@@ -796,25 +798,15 @@ mod tests {
     }
 
     #[test]
-    fn a_chip_layer_gives_the_chip_reverse_pass_and_trains_idc_only() {
+    fn a_chip_layer_gives_the_chip_reverse_pass_and_trains_currents() {
         let dev = Cpu::default();
         let (n_in, steps) = (20, 200);
         let (mut net, input, loss) = task(n_in, steps);
         net.variant = Variant::Chip;
         // Mutual inhibition: negative weights drive GABA synapses in this variant.
         net.w_rec = Matrix::from_vec(2, 2, vec![0.5, -1.5, -1.5, 0.5]).unwrap();
-        let bad = CurrentTraining {
-            currents: vec![Param::ItauMem],
-            sharing: Sharing::PerNeuron,
-        };
-        assert_eq!(
-            DynapSimLayer::<f64>::new(net.clone(), bad)
-                .unwrap_err()
-                .to_string(),
-            "the chip variant trains the weights and Idc only; Itau_mem cannot be trained with it yet"
-        );
         let training = CurrentTraining {
-            currents: vec![Param::Idc],
+            currents: vec![Param::Idc, Param::ItauMem],
             sharing: Sharing::PerNeuron,
         };
         let layer = DynapSimLayer::<f64>::new(net.clone(), training)
@@ -856,6 +848,8 @@ mod tests {
         );
         let g_log = grads.get(&params.log_currents).as_vec();
         assert_eq!(g_log[1], direct.i_dc[1] * layer_net.params.i_dc[1]);
+        let itau = direct.current(Param::ItauMem).unwrap();
+        assert_eq!(g_log[2 + 1], itau[1] * layer_net.params.i_tau_mem[1]);
         // Adam lowers the loss.
         let value = |params: &LayerParams<f64>| {
             let out = layer.forward(params, x.clone()).unwrap();

@@ -441,6 +441,11 @@ pub struct ChipSimulator<T: Real> {
     types_rec: Option<Vec<SynapseChoice>>,
     dt: T,
     isa: Isa,
+    /// The network's parameters, its dendrites' and `Iscale`, in `f64`, for the chain rule to the
+    /// bias currents.
+    params: crate::NeuronParams,
+    chip_params: Option<ChipSynapses>,
+    i_scale: f64,
     /// The smooth spike's steepness `beta` (tests of the gradient only), or `None` for the chip's
     /// threshold.
     smooth: Option<T>,
@@ -648,6 +653,9 @@ impl<T: Real> ChipSimulator<T> {
             types_rec: chip.w_rec_types.clone(),
             dt: T::from_f64(dt),
             isa: Isa::detect(),
+            params: net.params.clone(),
+            chip_params: Some(chip.clone()),
+            i_scale: net.i_scale,
             smooth: None,
         })
     }
@@ -1156,6 +1164,23 @@ pub struct ChipGradients {
     pub input: Option<Vec<f64>>,
     /// d loss / d Idc per neuron (A^-1).
     pub i_dc: Vec<f64>,
+    /// d loss / d each of the 13 bias currents (A^-1), per neuron, in [`crate::Param::CURRENTS`]
+    /// order (the synapse's `Itau_syn`, `Igain_syn`, `Ipulse` are AMPA's; `Ipulse` also sets the
+    /// other dendrites' pulse). `Iref` and `Ispkthr` get 0: the refractory gate and the surrogate
+    /// pass nothing.
+    pub currents: Vec<Vec<f64>>,
+    /// d loss / d (`Itau`, `Igain`) of the NMDA, GABA and SHUNT dendrites, per neuron (A^-1).
+    pub dendrites: [(Vec<f64>, Vec<f64>); 3],
+}
+
+impl ChipGradients {
+    /// The gradient with respect to one of the 13 bias currents, per neuron.
+    pub fn current(&self, p: crate::Param) -> Option<&[f64]> {
+        crate::Param::CURRENTS
+            .iter()
+            .position(|&q| q == p)
+            .map(|i| self.currents[i].as_slice())
+    }
 }
 
 /// One batch element's share of the gradients.
@@ -1166,7 +1191,13 @@ struct ChipElementGradients<T> {
     w_in: [Vec<T>; DENDRITES],
     input: Vec<T>,
     i_dc: Vec<T>,
+    /// Adjoints of the per-neuron constants, accumulated over steps (see [`ACC`]).
+    acc: [Vec<T>; ACC],
 }
+
+/// Accumulated constant adjoints: `decay` of the four dendrites (0..4), their `jump` (4..8), the AHP's
+/// decay (8) and jump (9), `If_nmda` (10), the floored `Itau_mem` (11) and `Igain_mem` (12).
+const ACC: usize = 13;
 
 /// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
 #[inline(always)]
@@ -1190,7 +1221,8 @@ impl<T: Real> ChipSimulator<T> {
     /// surrogate (`d spike / d Imem = 1 A^-1` wherever `Imem > Io`); the refractory gate passes
     /// nothing; floors pass 1 above, 0.5 at a tie, 0 below. A weight's gradient is that of the dendrite
     /// its sign selects; at exactly 0, the mean of its excitatory side and its inhibitory side (so a
-    /// zero weight can grow either way).
+    /// zero weight can grow either way). The bias currents' gradients come from the per-neuron
+    /// constants' adjoints, accumulated over the steps and carried to the currents in `f64`.
     pub fn gradient(
         &self,
         tape: &ChipTape<T>,
@@ -1242,6 +1274,7 @@ impl<T: Real> ChipSimulator<T> {
                 w_in: std::array::from_fn(|_| vec![T::ZERO; if spikes_in { n_in * n } else { 0 }]),
                 input: vec![T::ZERO; if want_input { steps * channels } else { 0 }],
                 i_dc: vec![T::ZERO; n],
+                acc: std::array::from_fn(|_| vec![T::ZERO; n]),
             })
             .collect();
         let threads = match options.threads {
@@ -1345,11 +1378,18 @@ impl<T: Real> ChipSimulator<T> {
             .filter(|_| spikes_in)
             .map(|m| signed(m, sum_k(&|e| &e.w_in, n_in * n), self.types_in.as_deref()));
         let mut i_dc = vec![0.0; n];
+        let mut acc = vec![vec![0.0; n]; ACC];
         for e in &elements {
             for (o, v) in i_dc.iter_mut().zip(&e.i_dc) {
                 *o += v.to_f64();
             }
+            for (a, v) in acc.iter_mut().zip(&e.acc) {
+                for (o, x) in a.iter_mut().zip(v) {
+                    *o += x.to_f64();
+                }
+            }
         }
+        let (currents, dendrites) = self.current_gradients(&acc, &i_dc);
         let input = want_input.then(|| {
             elements
                 .iter()
@@ -1361,7 +1401,144 @@ impl<T: Real> ChipSimulator<T> {
             w_rec,
             input,
             i_dc,
+            currents,
+            dendrites,
         })
+    }
+
+    /// Carries the accumulated adjoints of the per-neuron constants to the bias currents, in `f64`,
+    /// through the once-per-run expressions of [`ChipSimulator::new`] (JAX's tie rule at the `Io`
+    /// floors).
+    #[allow(clippy::type_complexity)]
+    fn current_gradients(
+        &self,
+        acc: &[Vec<f64>],
+        i_dc: &[f64],
+    ) -> (Vec<Vec<f64>>, [(Vec<f64>, Vec<f64>); 3]) {
+        use crate::Param;
+        let p = &self.params;
+        let n = self.n;
+        let dt = self.dt.to_f64();
+        let i_scale = self.i_scale;
+        let mut out = vec![vec![0.0; n]; Param::CURRENTS.len()];
+        let mut dend: [(Vec<f64>, Vec<f64>); 3] =
+            std::array::from_fn(|_| (vec![0.0; n], vec![0.0; n]));
+        let idx = |q: Param| {
+            Param::CURRENTS
+                .iter()
+                .position(|&c| c == q)
+                .expect("a current")
+        };
+        let dclip = |x: f64, lo: f64| {
+            if x > lo {
+                1.0
+            } else if x == lo {
+                0.5
+            } else {
+                0.0
+            }
+        };
+        for j in 0..n {
+            let io = p.i_o[j];
+            let utk = p.u_t[j] / ((p.kappa_n[j] + p.kappa_p[j]) / 2.0);
+            // One DPI: decay exp(-dt/tau), jump g (1 - e^(-tp/tau)) e^(-max(dt - tp, 0)/tau) scale.
+            // Returns d/d (Itau, Igain, Ipulse, scale).
+            let dpi = |i_tau: f64,
+                       i_gain: f64,
+                       c: f64,
+                       i_pulse: f64,
+                       c_pulse: f64,
+                       scale: f64,
+                       a_dec: f64,
+                       a_jmp: f64| {
+                let itau = i_tau.max(io);
+                let igain = i_gain.max(io);
+                let tau = utk * c / itau;
+                let g = igain / itau;
+                let tp = p.v_th[j] * c_pulse / i_pulse;
+                let dec = (-dt / tau).exp();
+                let (charge, dch_dtau, dch_dtp) = if tp.is_nan() {
+                    (0.0, 0.0, 0.0)
+                } else {
+                    let e1 = (-tp / tau).exp();
+                    let r = (dt - tp).max(0.0);
+                    let e2 = (-r / tau).exp();
+                    let dtau = -e1 * tp / (tau * tau) * e2 + (1.0 - e1) * e2 * r / (tau * tau);
+                    let dtp = if tp.is_finite() {
+                        e1 * e2 / tau + if dt > tp { (1.0 - e1) * e2 / tau } else { 0.0 }
+                    } else {
+                        0.0
+                    };
+                    ((1.0 - e1) * e2, dtau, dtp)
+                };
+                let g_tau = a_dec * dec * dt / (tau * tau) + a_jmp * g * scale * dch_dtau;
+                let g_itau = g_tau * (-tau / itau) + a_jmp * charge * scale * (-g / itau);
+                let g_igain = a_jmp * charge * scale / itau;
+                let g_tp = a_jmp * g * scale * dch_dtp;
+                let g_ipulse = if tp.is_finite() && i_pulse > 0.0 {
+                    g_tp * (-tp / i_pulse)
+                } else {
+                    0.0
+                };
+                let g_scale = a_jmp * g * charge;
+                (
+                    g_itau * dclip(i_tau, io),
+                    g_igain * dclip(i_gain, io),
+                    g_ipulse,
+                    g_scale,
+                )
+            };
+            let chip = self.chip_params.as_ref();
+            let mut g_ipulse = 0.0;
+            for k in 0..DENDRITES {
+                let (i_tau, i_gain, c) = match (k, chip) {
+                    (0, _) => (p.i_tau_syn[j], p.i_gain_syn[j], p.c_syn[j]),
+                    (_, Some(ch)) => {
+                        let d = [&ch.nmda, &ch.gaba, &ch.shunt][k - 1];
+                        (d.i_tau[j], d.i_gain[j], d.c[j])
+                    }
+                    (_, None) => unreachable!("chip_params is always set"),
+                };
+                let (gt, gg, gp, _) = dpi(
+                    i_tau,
+                    i_gain,
+                    c,
+                    p.i_pulse[j],
+                    p.c_pulse[j],
+                    i_scale,
+                    acc[k][j],
+                    acc[4 + k][j],
+                );
+                g_ipulse += gp;
+                if k == 0 {
+                    out[idx(Param::ItauSyn)][j] = gt;
+                    out[idx(Param::IgainSyn)][j] = gg;
+                } else {
+                    dend[k - 1].0[j] = gt;
+                    dend[k - 1].1[j] = gg;
+                }
+            }
+            out[idx(Param::Ipulse)][j] = g_ipulse;
+            let (gt, gg, gp, gw) = dpi(
+                p.i_tau_ahp[j],
+                p.i_gain_ahp[j],
+                p.c_ahp[j],
+                p.i_pulse_ahp[j],
+                p.c_pulse_ahp[j],
+                p.i_w_ahp[j],
+                acc[8][j],
+                acc[9][j],
+            );
+            out[idx(Param::ItauAhp)][j] = gt;
+            out[idx(Param::IgainAhp)][j] = gg;
+            out[idx(Param::IpulseAhp)][j] = gp;
+            out[idx(Param::IwAhp)][j] = gw;
+            out[idx(Param::IfNmda)][j] = acc[10][j];
+            out[idx(Param::ItauMem)][j] = acc[11][j] * dclip(p.i_tau_mem[j], io);
+            out[idx(Param::IgainMem)][j] = acc[12][j] * dclip(p.i_gain_mem[j], io);
+            out[idx(Param::Idc)][j] = i_dc[j];
+        }
+        (out, dend)
     }
 
     /// The reverse pass of one batch element.
@@ -1422,6 +1599,7 @@ impl<T: Real> ChipSimulator<T> {
                 &mut sc.a_m,
                 &mut sc.a_s,
                 &mut g.i_dc,
+                &mut g.acc,
             );
             // Through the weights: the previous spikes drive every dendrite of every neuron. The
             // weight gradients are kept for every dendrite (a zero weight needs both of its sides).
@@ -1603,15 +1781,17 @@ impl<T: Real> ChipSimulator<T> {
         a_m: &mut [T],
         a_s: &mut [T],
         g_idc: &mut [T],
+        acc: &mut [Vec<T>; ACC],
     ) {
         let c = self.view();
         let [u0, u1, u2, u3] = u;
         let [ad0, ad1, ad2, ad3] = a_d;
         let [gu0, gu1, gu2, gu3] = gu;
+        let [c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12] = acc;
         match self.smooth {
             None => reverse_loop(
                 self, &c, prev, u0, u1, u2, u3, a_v, ad0, ad1, ad2, ad3, gu0, gu1, gu2, gu3, a_a,
-                a_m, a_s, g_idc, None,
+                a_m, a_s, g_idc, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, None,
             ),
             Some(beta) => reverse_loop(
                 self,
@@ -1634,6 +1814,19 @@ impl<T: Real> ChipSimulator<T> {
                 a_m,
                 a_s,
                 g_idc,
+                c0,
+                c1,
+                c2,
+                c3,
+                c4,
+                c5,
+                c6,
+                c7,
+                c8,
+                c9,
+                c10,
+                c11,
+                c12,
                 Some(beta),
             ),
         }
@@ -1668,10 +1861,27 @@ fn reverse_loop<T: Real>(
     a_m: &mut [T],
     a_s: &mut [T],
     g_idc: &mut [T],
+    c0: &mut [T],
+    c1: &mut [T],
+    c2: &mut [T],
+    c3: &mut [T],
+    c4: &mut [T],
+    c5: &mut [T],
+    c6: &mut [T],
+    c7: &mut [T],
+    c8: &mut [T],
+    c9: &mut [T],
+    c10: &mut [T],
+    c11: &mut [T],
+    c12: &mut [T],
     smooth: Option<T>,
 ) {
     let n = sim.n;
     let dt = sim.dt;
+    let (c0, c1, c2, c3) = (&mut c0[..n], &mut c1[..n], &mut c2[..n], &mut c3[..n]);
+    let (c4, c5, c6, c7) = (&mut c4[..n], &mut c5[..n], &mut c6[..n], &mut c7[..n]);
+    let (c8, c9, c10) = (&mut c8[..n], &mut c9[..n], &mut c10[..n]);
+    let (c11, c12) = (&mut c11[..n], &mut c12[..n]);
     let c = &c.cut(n);
     let prev = &prev[..FIELDS * n];
     let (p0, p1, p2, p3) = (
@@ -1742,6 +1952,23 @@ fn reverse_loop<T: Real>(
             ad2[j] - g_pre,
             ad3[j] + g_l,
         ];
+        // The constants' adjoints: decay and jump of each dendrite and of the AHP, If_nmda, the
+        // membrane's floored leak and gain.
+        c0[j] = c0[j] + g_d[0] * (pj[0] - io);
+        c1[j] = c1[j] + g_d[1] * (pj[1] - io);
+        c2[j] = c2[j] + g_d[2] * (pj[2] - io);
+        c3[j] = c3[j] + g_d[3] * (pj[3] - io);
+        c4[j] = c4[j] + g_d[0] * u0[j];
+        c5[j] = c5[j] + g_d[1] * u1[j];
+        c6[j] = c6[j] + g_d[2] * u2[j];
+        c7[j] = c7[j] + g_d[3] * u3[j];
+        c8[j] = c8[j] + g_a * (pj[4] - io);
+        c9[j] = c9[j] + g_a * pj[7];
+        c10[j] = c10[j] - g_nmda * st.d[1] / (st.h * st.h * m_prev);
+        c11[j] = c11[j] + g_l;
+        let dp_digm = -(m_prev * l / (ucm * mpg * mpg));
+        let dq_digm = (st.iin - a_new) / l - T::ONE + st.ia / l;
+        c12[j] = c12[j] + g_p * dp_digm + g_q * dq_digm;
         ad0[j] = g_d[0] * c.decay[0][j];
         ad1[j] = g_d[1] * c.decay[1][j];
         ad2[j] = g_d[2] * c.decay[2][j];
@@ -2540,5 +2767,94 @@ mod tests {
                 .any(|&v| v != 0.0)
         );
         assert!(one.i_dc.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn current_gradients_equal_finite_differences() {
+        use crate::Param;
+        // Strong DC input keeps the input current and Imem above their floors, whose kinks would
+        // otherwise put the finite differences' noise at 1e-4 (the adjoint sat within it).
+        let mut net = gradient_net();
+        for j in 0..net.neurons() {
+            net.params.i_dc[j] = 6e-11 * (1.0 + 0.3 * j as f64);
+        }
+        let (batch, steps) = (2, 40);
+        let x: Vec<f64> = (0..batch * steps * 2)
+            .map(|k| f64::from(u8::from((k * 2654435761) % 7 < 2)) * (1.0 + (k % 3) as f64 * 0.5))
+            .collect();
+        let g = adjoint(&net, &x, batch, steps, true);
+        // d L / d I by Richardson's extrapolation of central differences in relative steps, at the
+        // step (from 2e-2 down to 2.4e-6) where halving it changes the estimate least: the currents'
+        // sensitivities span seven orders of magnitude and some responses are sharply nonlinear, so
+        // no single step suits them all. Returns (estimate, its estimated error).
+        let fd = |at: &dyn Fn(f64) -> f64, v: f64| -> (f64, f64) {
+            let r = |h: f64| {
+                let d = |h: f64| (at(h) - at(-h)) / (2.0 * h);
+                (4.0 * d(h / 2.0) - d(h)) / 3.0 / v
+            };
+            let hs: Vec<f64> = (0..14).map(|k| 2e-2 / f64::from(1u32 << k)).collect();
+            let est: Vec<f64> = hs.iter().map(|&h| r(h)).collect();
+            est.windows(2)
+                .map(|w| (w[1], (w[1] - w[0]).abs()))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("steps")
+        };
+        // As the dfdx comparisons do, relative to the largest gradient of the parameter over the
+        // neurons (the differences' rounding noise is about absolute).
+        let check = |what: &str, ours: &[f64], fds: &[(f64, f64)]| {
+            let max = ours.iter().fold(0f64, |m, v| m.max(v.abs()));
+            for (j, (o, (f, err))) in ours.iter().zip(fds).enumerate() {
+                assert!(
+                    (o - f).abs() <= 1e-5 * max + err,
+                    "{what}[{j}]: adjoint {o:e}, finite difference {f:e} (+- {err:e}, max {max:e})"
+                );
+            }
+        };
+        for p in Param::CURRENTS.iter().filter(|&&p| p != Param::Ispkthr) {
+            let mut fds = Vec::new();
+            for j in 0..net.neurons() {
+                let v = net.params.get(*p)[j];
+                let at = |h: f64| {
+                    let mut m = net.clone();
+                    m.params.get_mut(*p)[j] = v * (1.0 + h);
+                    smooth_run(&m, &x, batch, steps, true)
+                };
+                fds.push(if v == 0.0 { (0.0, 0.0) } else { fd(&at, v) });
+            }
+            check(p.rockpool_name(), g.current(*p).unwrap(), &fds);
+        }
+        fn get(m: &mut Network, d: usize, q: usize, j: usize) -> &mut f64 {
+            let c = m.chip.as_mut().unwrap();
+            let dp = match d {
+                0 => &mut c.nmda,
+                1 => &mut c.gaba,
+                _ => &mut c.shunt,
+            };
+            if q == 0 {
+                &mut dp.i_tau[j]
+            } else {
+                &mut dp.i_gain[j]
+            }
+        }
+        for (d, name) in ["nmda", "gaba", "shunt"].iter().enumerate() {
+            for (q, which) in ["Itau", "Igain"].iter().enumerate() {
+                let mut fds = Vec::new();
+                for j in 0..net.neurons() {
+                    let v = *get(&mut net.clone(), d, q, j);
+                    let at = |h: f64| {
+                        let mut m = net.clone();
+                        *get(&mut m, d, q, j) = v * (1.0 + h);
+                        smooth_run(&m, &x, batch, steps, true)
+                    };
+                    fds.push(fd(&at, v));
+                }
+                let ours = if q == 0 {
+                    &g.dendrites[d].0
+                } else {
+                    &g.dendrites[d].1
+                };
+                check(&format!("{which}_{name}"), ours, &fds);
+            }
+        }
     }
 }
