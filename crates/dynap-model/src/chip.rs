@@ -1050,49 +1050,10 @@ impl<T: Real> ChipSimulator<T> {
             el.save(&mut tape[..FIELDS * n], n);
         }
         for t in 0..steps {
-            // 1. The drive of each dendrite, in weight units (Iscale is in `jump`).
-            for d in drive.iter_mut() {
-                d.fill(T::ZERO);
-            }
-            for k in 0..DENDRITES {
-                if self.w_rec_used[k] {
-                    let w = &self.w_rec[k];
-                    for &i in active.iter() {
-                        let si = el.s[i];
-                        for (dj, &wij) in drive[k].iter_mut().zip(&w[i * n..(i + 1) * n]) {
-                            *dj = *dj + si * wij;
-                        }
-                    }
-                }
-            }
+            // 1. The drive of each dendrite, in weight units (Iscale is in `jump`): the same helper
+            // as the reverse pass's recomputation, so both sum in the same order.
             let xt = &xs[t * channels..(t + 1) * channels];
-            if spikes_in {
-                let w_in = self.w_in.as_ref().expect("checked: input spikes need w_in");
-                for (ch, &x) in xt.iter().enumerate() {
-                    if x == T::ZERO {
-                        continue;
-                    }
-                    for k in 0..DENDRITES {
-                        if self.w_in_used[k] {
-                            let row = &w_in[k][ch * n..(ch + 1) * n];
-                            for (dj, &w) in drive[k].iter_mut().zip(row) {
-                                *dj = *dj + x * w;
-                            }
-                        }
-                    }
-                }
-            } else {
-                // Weighted input per neuron: positive to AMPA, negative to GABA.
-                let [ampa, _, gaba, _] = drive;
-                for j in 0..n {
-                    let x = xt[j];
-                    if x > T::ZERO {
-                        ampa[j] = ampa[j] + x;
-                    } else {
-                        gaba[j] = gaba[j] - x;
-                    }
-                }
-            }
+            self.drive(&el.s[..n], xt, spikes_in, drive);
             // 2.-7. Every neuron, then the spiking ones listed for the next step's drive.
             self.step_neurons_body(drive, el);
             active.clear();
@@ -1653,7 +1614,26 @@ impl<T: Real> ChipSimulator<T> {
                     }
                 }
             }
-            if spikes_in {
+            if spikes_in && !want_input {
+                // Only the weight gradients: the channels that spiked, the candidate dendrites.
+                let g_w_in = &mut g.w_in;
+                let gu = &sc.gu;
+                let candidates = self.w_in_candidates;
+                crate::dynapsim::for_each_nonzero(
+                    xt,
+                    #[inline(always)]
+                    |ch, x| {
+                        for k in 0..DENDRITES {
+                            if candidates[k] {
+                                let row = &mut g_w_in[k][ch * n..(ch + 1) * n];
+                                for (gw, gj) in row.iter_mut().zip(&gu[k]) {
+                                    *gw = *gw + x * *gj;
+                                }
+                            }
+                        }
+                    },
+                );
+            } else if spikes_in {
                 let w_in = self.w_in.as_ref().expect("input spikes need w_in");
                 for (ch, &x) in xt.iter().enumerate() {
                     let mut gx = T::ZERO;
@@ -1700,29 +1680,32 @@ impl<T: Real> ChipSimulator<T> {
         for (k, dk) in drive.iter_mut().enumerate() {
             if self.w_rec_used[k] {
                 let w = &self.w_rec[k];
-                for (i, &si) in s_prev.iter().enumerate() {
-                    if si != T::ZERO {
+                crate::dynapsim::for_each_nonzero(
+                    s_prev,
+                    #[inline(always)]
+                    |i, si| {
                         for (dj, &wij) in dk.iter_mut().zip(&w[i * n..(i + 1) * n]) {
                             *dj = *dj + si * wij;
                         }
-                    }
-                }
+                    },
+                );
             }
         }
         if spikes_in {
             let w_in = self.w_in.as_ref().expect("input spikes need w_in");
-            for (ch, &x) in xt.iter().enumerate() {
-                if x == T::ZERO {
-                    continue;
-                }
-                for (k, dk) in drive.iter_mut().enumerate() {
-                    if self.w_in_used[k] {
-                        for (dj, &w) in dk.iter_mut().zip(&w_in[k][ch * n..(ch + 1) * n]) {
-                            *dj = *dj + x * w;
+            crate::dynapsim::for_each_nonzero(
+                xt,
+                #[inline(always)]
+                |ch, x| {
+                    for (k, dk) in drive.iter_mut().enumerate() {
+                        if self.w_in_used[k] {
+                            for (dj, &w) in dk.iter_mut().zip(&w_in[k][ch * n..(ch + 1) * n]) {
+                                *dj = *dj + x * w;
+                            }
                         }
                     }
-                }
-            }
+                },
+            );
         } else {
             let [ampa, _, gaba, _] = drive;
             for (j, &x) in xt.iter().enumerate() {
