@@ -71,7 +71,7 @@ pub fn run(args: &[String]) -> ExitCode {
         ["bench-row", n, batch, reps, threads] => run_bench_row(n, batch, reps, threads),
         ["bench-variants", n, batch] => match (n.parse::<usize>(), batch.parse::<usize>()) {
             (Ok(n), Ok(batch)) => {
-                let v = bench::time_variants(n, batch, 5);
+                let v = bench::time_variants(n, batch, 21);
                 println!("{v:?}");
                 ExitCode::SUCCESS
             }
@@ -538,7 +538,7 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
     }
     // The chip variant against the rockpool variant, same network and input, kernels only.
     for (n, batch) in [(16, 1), (256, 8)] {
-        let v = bench::time_variants(n, batch, a.reps.min(5));
+        let v = bench::time_variants(n, batch, a.reps.max(10));
         let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         println!(
             "chip variant, N = {n}, batch {batch}: forward {:.2} ms ({:.1}x the rockpool variant's {:.2} ms), forward + backward {:.2} ms ({:.1}x its {:.2} ms)",
