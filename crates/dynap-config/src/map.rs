@@ -133,22 +133,6 @@ fn dendrite_of(mask: u8, sign: i8, choice: Option<SynapseChoice>) -> Option<Dend
     }
 }
 
-/// The `chip` variant's dendrite parameters for a chip bias name (`Itau_nmda` ...), if it names one.
-fn chip_dendrite_current(chip: &ChipSynapses, sim: &str) -> Option<Vec<f64>> {
-    let (kind, d) = sim.split_once('_')?;
-    let params = match d {
-        "nmda" => &chip.nmda,
-        "gaba" => &chip.gaba,
-        "shunt" => &chip.shunt,
-        _ => return None,
-    };
-    match kind {
-        "Itau" => Some(params.i_tau.clone()),
-        "Igain" => Some(params.i_gain.clone()),
-        _ => None,
-    }
-}
-
 /// Maps a quantized network with per-neuron parameters `params` onto a board.
 pub fn map(
     weights: &QuantizedWeights,
@@ -305,7 +289,7 @@ pub fn map(
         core_currents.insert(g, mean);
         let core = &mut config.chips[g / CORES].cores[g % CORES];
         for b in &BIAS_NAMES {
-            let dendrite = chip.and_then(|c| chip_dendrite_current(c, b.sim));
+            let dendrite = chip.and_then(|c| c.current(b.sim));
             let current = match (base_index(b.sim), source_current(b.sim)) {
                 (Some(k), _) => weights.base_currents()[g][k],
                 _ if dendrite.is_some() => {
@@ -747,16 +731,7 @@ pub fn unmap(
         let mut c = ChipSynapses::defaults(n);
         for (j, &g) in weights.core_map().iter().enumerate() {
             for &(sim, v) in &core_dendrites[&g] {
-                let (kind, d) = sim.split_once('_').expect("a dendrite name");
-                let params = match d {
-                    "nmda" => &mut c.nmda,
-                    "gaba" => &mut c.gaba,
-                    _ => &mut c.shunt,
-                };
-                match kind {
-                    "Itau" => params.i_tau[j] = v,
-                    _ => params.i_gain[j] = v,
-                }
+                c.current_mut(sim).expect("a dendrite current")[j] = v;
             }
         }
         c.w_in_types = (n_in > 0).then_some(in_types);

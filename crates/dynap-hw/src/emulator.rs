@@ -294,16 +294,7 @@ impl Emulator {
             let mut chip = ChipSynapses::defaults(n);
             for (i, &(h, c, _)) in places.iter().enumerate() {
                 for &(sim, v) in &cores[&(h, c)].0.dendrites {
-                    let (kind, d) = sim.split_once('_').expect("a dendrite name");
-                    let params = match d {
-                        "nmda" => &mut chip.nmda,
-                        "gaba" => &mut chip.gaba,
-                        _ => &mut chip.shunt,
-                    };
-                    match kind {
-                        "Itau" => params.i_tau[i] = v,
-                        _ => params.i_gain[i] = v,
-                    }
+                    chip.current_mut(sim).expect("a dendrite current")[i] = v;
                 }
             }
             chip.w_in_types = Some(in_types);

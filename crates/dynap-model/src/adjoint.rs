@@ -28,7 +28,7 @@ use crate::real::Real;
 
 /// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
 #[inline(always)]
-fn d_clip<T: Real>(x: T, lo: T) -> T {
+pub(crate) fn d_clip<T: Real>(x: T, lo: T) -> T {
     let half = T::ONE / (T::ONE + T::ONE);
     if x > lo {
         T::ONE

@@ -71,6 +71,7 @@
 //! The NMDA, GABA and SHUNT dendrites' parameters are in [`ChipSynapses`]; AMPA's are the network's
 //! `Itau_syn`, `Igain_syn` and `C_syn`, so a network moves between the variants unchanged.
 
+use crate::adjoint::d_clip;
 use crate::dynapsim::{Input, Recording, RunOptions};
 use crate::error::{Error, WeightMatrix};
 use crate::hwweights::Dendrite;
@@ -108,6 +109,17 @@ impl SynapseChoice {
         } else {
             None
         }
+    }
+}
+
+/// `(0 NMDA | 1 GABA | 2 SHUNT, whether Itau (else Igain))` for a dendrite current's simulator name.
+fn dendrite_current_name(sim: &str) -> Option<(usize, bool)> {
+    let (kind, d) = sim.split_once('_')?;
+    let d = ["nmda", "gaba", "shunt"].iter().position(|&x| x == d)?;
+    match kind {
+        "Itau" => Some((d, true)),
+        "Igain" => Some((d, false)),
+        _ => None,
     }
 }
 
@@ -214,6 +226,31 @@ impl ChipSynapses {
             Dendrite::Gaba => Some(&self.gaba),
             Dendrite::Shunt => Some(&self.shunt),
         }
+    }
+
+    /// The per-neuron values of the NMDA, GABA or SHUNT current that a simulator bias name names
+    /// (`Itau_nmda`, `Igain_gaba`, ..., as in [`crate::BIAS_NAMES`]); `None` for any other name
+    /// (AMPA's are the network's synapse currents).
+    pub fn current(&self, sim: &str) -> Option<&[f64]> {
+        let (d, tau) = dendrite_current_name(sim)?;
+        let p = [&self.nmda, &self.gaba, &self.shunt][d];
+        Some(if tau { &p.i_tau } else { &p.i_gain })
+    }
+
+    /// Whether a simulator bias name names one of these currents.
+    pub fn names_current(sim: &str) -> bool {
+        dendrite_current_name(sim).is_some()
+    }
+
+    /// [`ChipSynapses::current`], to change.
+    pub fn current_mut(&mut self, sim: &str) -> Option<&mut [f64]> {
+        let (d, tau) = dendrite_current_name(sim)?;
+        let p = match d {
+            0 => &mut self.nmda,
+            1 => &mut self.gaba,
+            _ => &mut self.shunt,
+        };
+        Some(if tau { &mut p.i_tau } else { &mut p.i_gain })
     }
 
     /// Checks the parameters (finite, currents >= 0, capacitances > 0, one per neuron of `n`) and the
@@ -1160,18 +1197,6 @@ struct ChipElementGradients<T> {
 /// decay (8) and jump (9), `If_nmda` (10), the floored `Itau_mem` (11) and `Igain_mem` (12).
 const ACC: usize = 13;
 
-/// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
-#[inline(always)]
-fn d_floor<T: Real>(x: T, lo: T) -> T {
-    if x > lo {
-        T::ONE
-    } else if x == lo {
-        T::ONE / (T::ONE + T::ONE)
-    } else {
-        T::ZERO
-    }
-}
-
 impl<T: Real> ChipSimulator<T> {
     /// The gradients of a loss through the run recorded in `tape`, given the loss's gradient with
     /// respect to the run's outputs. `input` must be the input of that run.
@@ -1390,15 +1415,6 @@ impl<T: Real> ChipSimulator<T> {
                 .position(|&c| c == q)
                 .expect("a current")
         };
-        let dclip = |x: f64, lo: f64| {
-            if x > lo {
-                1.0
-            } else if x == lo {
-                0.5
-            } else {
-                0.0
-            }
-        };
         for j in 0..n {
             let io = p.i_o[j];
             let utk = p.u_t[j] / ((p.kappa_n[j] + p.kappa_p[j]) / 2.0);
@@ -1443,8 +1459,8 @@ impl<T: Real> ChipSimulator<T> {
                 };
                 let g_scale = a_jmp * g * charge;
                 (
-                    g_itau * dclip(i_tau, io),
-                    g_igain * dclip(i_gain, io),
+                    g_itau * d_clip(i_tau, io),
+                    g_igain * d_clip(i_gain, io),
                     g_ipulse,
                     g_scale,
                 )
@@ -1495,8 +1511,8 @@ impl<T: Real> ChipSimulator<T> {
             out[idx(Param::IpulseAhp)][j] = gp;
             out[idx(Param::IwAhp)][j] = gw;
             out[idx(Param::IfNmda)][j] = acc[10][j];
-            out[idx(Param::ItauMem)][j] = acc[11][j] * dclip(p.i_tau_mem[j], io);
-            out[idx(Param::IgainMem)][j] = acc[12][j] * dclip(p.i_gain_mem[j], io);
+            out[idx(Param::ItauMem)][j] = acc[11][j] * d_clip(p.i_tau_mem[j], io);
+            out[idx(Param::IgainMem)][j] = acc[12][j] * d_clip(p.i_gain_mem[j], io);
             out[idx(Param::Idc)][j] = i_dc[j];
         }
         (out, dend)
@@ -1903,7 +1919,7 @@ fn reverse_loop<T: Real>(
             Some(beta) => beta * st.b * (T::ONE - st.b) / st.mc,
         };
         let g_mc = g_next * (T::ONE - st.b) + g_b * sigma;
-        let g_m = g_mc * d_floor(st.m, io);
+        let g_m = g_mc * d_clip(st.m, io);
         // m = Imem + p q dt.
         let mut g_mprev = g_m;
         let g_p = g_m * dt * st.q;
@@ -1921,7 +1937,7 @@ fn reverse_loop<T: Real>(
         let g_iin = g_q * dq_diin;
         let g_a = a_a[j] + g_q * dq_da;
         let g_pre = if st.open {
-            g_iin * d_floor(st.pre, T::ZERO)
+            g_iin * d_clip(st.pre, T::ZERO)
         } else {
             T::ZERO
         };
