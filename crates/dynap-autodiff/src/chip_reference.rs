@@ -5,46 +5,13 @@
 //! split of a signed weight into its dendrite (`W_k = +-W * mask_k`) and every chain rule are dfdx's.
 //! The fused reverse pass of `ChipSimulator` must agree with it to 1e-10 relative.
 
-use dfdx::shapes::{Axis, HasShape};
-use dfdx::tensor::{Cpu, Gradients, OwnedTape, PutTape, SplitTape, Tensor, TensorFromVec};
-use dfdx::tensor_ops::{Backward, BroadcastTo, SumTo, TryMatMul};
+use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tensor, TensorFromVec};
+use dfdx::tensor_ops::{Backward, SumTo, TryMatMul};
 use dynap_model::{
     ChipSynapses, DENDRITES, Dendrite, Matrix, Network, SynapseChoice, dendrite_index,
 };
 
-type Tape = OwnedTape<f64, Cpu>;
-type V = Tensor<(usize,), f64, Cpu>;
-type M = Tensor<(usize, usize), f64, Cpu>;
-
-struct Graph {
-    dev: Cpu,
-    tapes: Vec<Tape>,
-}
-
-impl Graph {
-    fn park<S: dfdx::shapes::Shape>(
-        &mut self,
-        t: Tensor<S, f64, Cpu, Tape>,
-    ) -> Tensor<S, f64, Cpu> {
-        let (t, tape) = t.split_tape();
-        self.tapes.push(tape);
-        t
-    }
-
-    fn t<S: dfdx::shapes::Shape>(&self, t: &Tensor<S, f64, Cpu>) -> Tensor<S, f64, Cpu, Tape> {
-        t.clone().put_tape(Tape::default())
-    }
-
-    fn mat(&self, v: Vec<f64>, r: usize, c: usize) -> M {
-        self.dev.tensor_from_vec(v, (r, c))
-    }
-
-    fn rows(&mut self, v: &V, b: usize) -> M {
-        let n = v.shape().0;
-        let t = self.t(v).broadcast_like::<_, Axis<0>>(&(b, n));
-        self.park(t)
-    }
-}
+use crate::reference::{Graph, M, V};
 
 /// The reference's spikes and gradients (w_in, w_rec, Idc).
 pub(crate) struct ChipReference {

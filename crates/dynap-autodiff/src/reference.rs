@@ -9,18 +9,18 @@ use dfdx::tensor::{Cpu, Gradients, OwnedTape, PutTape, SplitTape, Tensor, Tensor
 use dfdx::tensor_ops::{Backward, BroadcastTo, SumTo, TryMatMul};
 use dynap_model::{Network, Param};
 
-type Tape = OwnedTape<f64, Cpu>;
-type V = Tensor<(usize,), f64, Cpu>;
-type M = Tensor<(usize, usize), f64, Cpu>;
+pub(crate) type Tape = OwnedTape<f64, Cpu>;
+pub(crate) type V = Tensor<(usize,), f64, Cpu>;
+pub(crate) type M = Tensor<(usize, usize), f64, Cpu>;
 
 /// Collects the tape of every operation so that all of them reach the loss's backward pass.
-struct Graph {
-    dev: Cpu,
-    tapes: Vec<Tape>,
+pub(crate) struct Graph {
+    pub(crate) dev: Cpu,
+    pub(crate) tapes: Vec<Tape>,
 }
 
 impl Graph {
-    fn park<S: dfdx::shapes::Shape>(
+    pub(crate) fn park<S: dfdx::shapes::Shape>(
         &mut self,
         t: Tensor<S, f64, Cpu, Tape>,
     ) -> Tensor<S, f64, Cpu> {
@@ -29,21 +29,24 @@ impl Graph {
         t
     }
 
-    fn t<S: dfdx::shapes::Shape>(&self, t: &Tensor<S, f64, Cpu>) -> Tensor<S, f64, Cpu, Tape> {
+    pub(crate) fn t<S: dfdx::shapes::Shape>(
+        &self,
+        t: &Tensor<S, f64, Cpu>,
+    ) -> Tensor<S, f64, Cpu, Tape> {
         t.clone().put_tape(Tape::default())
     }
 
-    fn vec(&self, v: Vec<f64>) -> V {
+    pub(crate) fn vec(&self, v: Vec<f64>) -> V {
         let n = v.len();
         self.dev.tensor_from_vec(v, (n,))
     }
 
-    fn mat(&self, v: Vec<f64>, r: usize, c: usize) -> M {
+    pub(crate) fn mat(&self, v: Vec<f64>, r: usize, c: usize) -> M {
         self.dev.tensor_from_vec(v, (r, c))
     }
 
     /// A per-neuron vector broadcast over the batch.
-    fn rows(&mut self, v: &V, b: usize) -> M {
+    pub(crate) fn rows(&mut self, v: &V, b: usize) -> M {
         let n = v.shape().0;
         let t = self.t(v).broadcast_like::<_, Axis<0>>(&(b, n));
         self.park(t)
