@@ -55,6 +55,26 @@ impl CurrentTraining {
         }
     }
 
+    /// `d loss / d log I` of the trained values (`[currents, groups]`): `I d loss / d I` summed over
+    /// the neurons sharing a value; `values[k]` are current `k`'s values per neuron and `grad(p)` the
+    /// gradient with respect to current `p` per neuron.
+    fn log_gradient(
+        &self,
+        n: usize,
+        values: &[Vec<f64>],
+        grad: impl Fn(Param) -> Vec<f64>,
+    ) -> Vec<f64> {
+        let groups = self.groups(n);
+        let mut g_log = vec![0.0; self.currents.len() * groups];
+        for (k, &p) in self.currents.iter().enumerate() {
+            let gp = grad(p);
+            for j in 0..n {
+                g_log[k * groups + self.group_of(j)] += gp[j] * values[k][j];
+            }
+        }
+        g_log
+    }
+
     fn group_of(&self, j: usize) -> usize {
         match &self.sharing {
             Sharing::PerNeuron => j,
@@ -387,15 +407,9 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 );
             }
             if !training.currents.is_empty() {
-                let groups = training.groups(n);
-                let mut g_log = vec![0.0; training.currents.len() * groups];
-                for (k, &p) in training.currents.iter().enumerate() {
-                    let gp = pack.fold_vector(g.current(p).expect("a current"), n);
-                    for j in 0..n {
-                        // d loss / d log I = I d loss / d I, summed over the neurons sharing the value.
-                        g_log[k * groups + training.group_of(j)] += gp[j] * currents[k][j];
-                    }
-                }
+                let g_log = training.log_gradient(n, &currents, |p| {
+                    pack.fold_vector(g.current(p).expect("a current"), n)
+                });
                 add_into(grads.get_or_alloc_mut(&ghosts.log_currents)?, &g_log);
             }
             Ok(())
@@ -482,15 +496,8 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 add_into(grads.get_or_alloc_mut(input)?, gi);
             }
             if !training.currents.is_empty() {
-                let groups = training.groups(n);
-                let mut g_log = vec![0.0; training.currents.len() * groups];
-                for (k, &p) in training.currents.iter().enumerate() {
-                    let gp = g.current(p).expect("a current");
-                    for j in 0..n {
-                        // d loss / d log I = I d loss / d I, summed over the neurons sharing it.
-                        g_log[k * groups + training.group_of(j)] += gp[j] * currents[k][j];
-                    }
-                }
+                let g_log = training
+                    .log_gradient(n, &currents, |p| g.current(p).expect("a current").to_vec());
                 add_into(grads.get_or_alloc_mut(&ghosts.log_currents)?, &g_log);
             }
             Ok(())
