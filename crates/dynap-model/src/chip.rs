@@ -341,7 +341,7 @@ struct ChipConsts<T> {
     ahp_jump: Vec<T>,
 }
 
-/// [`ChipConsts`] as slices of exactly `N` values.
+/// [`ChipConsts`] as slices (of `N` values; see [`ChipView::cut`]).
 struct ChipView<'a, T> {
     io: &'a [T],
     idc: &'a [T],
@@ -705,27 +705,25 @@ impl<T: Real> ChipSimulator<T> {
         self
     }
 
-    /// The per-neuron constants, every slice cut to exactly `n` values (so that loops over `0..n`
-    /// carry no bounds checks and vectorise).
+    /// The per-neuron constants as slices; loops re-cut them with [`ChipView::cut`].
     #[inline(always)]
     fn view(&self) -> ChipView<'_, T> {
-        let n = self.n;
         let c = &self.c;
         ChipView {
-            io: &c.io[..n],
-            idc: &c.idc[..n],
-            ispkthr: &c.ispkthr[..n],
-            t_ref: &c.t_ref[..n],
-            if_nmda: &c.if_nmda[..n],
-            itau_mem: &c.itau_mem[..n],
-            igain_mem: &c.igain_mem[..n],
-            utk_cmem: &c.utk_cmem[..n],
-            ut_over_kappa: &c.ut_over_kappa[..n],
-            fb_exp: &c.fb_exp[..n],
-            decay: std::array::from_fn(|k| &c.decay[k][..n]),
-            jump: std::array::from_fn(|k| &c.jump[k][..n]),
-            ahp_decay: &c.ahp_decay[..n],
-            ahp_jump: &c.ahp_jump[..n],
+            io: &c.io,
+            idc: &c.idc,
+            ispkthr: &c.ispkthr,
+            t_ref: &c.t_ref,
+            if_nmda: &c.if_nmda,
+            itau_mem: &c.itau_mem,
+            igain_mem: &c.igain_mem,
+            utk_cmem: &c.utk_cmem,
+            ut_over_kappa: &c.ut_over_kappa,
+            fb_exp: &c.fb_exp,
+            decay: c.decay.each_ref().map(Vec::as_slice),
+            jump: c.jump.each_ref().map(Vec::as_slice),
+            ahp_decay: &c.ahp_decay,
+            ahp_jump: &c.ahp_jump,
         }
     }
 
@@ -799,15 +797,12 @@ impl<T: Real> ChipSimulator<T> {
     /// per-instruction-set entry points of [`chip_run_element`].
     #[inline(always)]
     fn step_neurons_body(&self, drive: &[Vec<T>; DENDRITES], el: &mut Element<'_, T>) {
-        let n = self.n;
         let c = self.view();
         let [u0, u1, u2, u3] = drive;
-        let (u0, u1, u2, u3) = (&u0[..n], &u1[..n], &u2[..n], &u3[..n]);
         let [d0, d1, d2, d3] = &mut el.dendrites;
-        let (d0, d1, d2, d3) = (&mut d0[..n], &mut d1[..n], &mut d2[..n], &mut d3[..n]);
-        let (ahp, imem, vmem) = (&mut el.iahp[..n], &mut el.imem[..n], &mut el.vmem[..n]);
-        let (timer, s) = (&mut el.timer[..n], &mut el.s[..n]);
-        // Two loops, so that the threshold's one (the only one that is not a test) has no call in
+        let (ahp, imem, vmem) = (&mut *el.iahp, &mut *el.imem, &mut *el.vmem);
+        let (timer, s) = (&mut *el.timer, &mut *el.s);
+        // The slices are cut to N in `neurons_loop`. Two loops, so that the threshold's one (the only one that is not a test) has no call in
         // it and vectorises.
         let smooth = self.smooth;
         match smooth {
