@@ -16,6 +16,28 @@ fn temp(name: &str) -> PathBuf {
     d
 }
 
+/// A one-seed, 20-iteration training (with `extra` arguments) into `dir/train`, which it returns.
+fn train_small(dir: &std::path::Path, extra: &[&str]) -> PathBuf {
+    let cfg = dir.join("small.toml");
+    std::fs::write(
+        &cfg,
+        "[training]\niterations = 20\nseeds = [0]\n[evaluation]\nchips = 2\n[quantization]\ncompare_autoencoder = false\n",
+    )
+    .unwrap();
+    let train = dir.join("train");
+    let st = dynap()
+        .args(["train", "--quiet"])
+        .args(extra)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&train)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    train
+}
+
 #[test]
 fn a_small_experiment_writes_the_documented_outputs() {
     let dir = temp("small");
@@ -310,21 +332,7 @@ fn map_validate_convert_inspect_unmap() {
 #[test]
 fn deploy_runs_every_stage_and_the_exact_twin_equals_the_reverse_mapping() {
     let dir = temp("deploy");
-    let cfg = dir.join("small.toml");
-    std::fs::write(
-        &cfg,
-        "[training]\niterations = 20\nseeds = [0]\n[evaluation]\nchips = 2\n[quantization]\ncompare_autoencoder = false\n",
-    )
-    .unwrap();
-    let train = dir.join("train");
-    let st = dynap()
-        .args(["train", "--quiet", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&train)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let train = train_small(&dir, &[]);
     let out = dir.join("deploy");
     let o = dynap()
         .args(["deploy", "--quiet", "--mismatch", "0", "--from"])
@@ -397,21 +405,7 @@ fn deploy_runs_every_stage_and_the_exact_twin_equals_the_reverse_mapping() {
 #[test]
 fn the_chip_variant_trains_deploys_and_keeps_its_synapse_types() {
     let dir = temp("chip");
-    let cfg = dir.join("small.toml");
-    std::fs::write(
-        &cfg,
-        "[training]\niterations = 20\nseeds = [0]\n[evaluation]\nchips = 2\n[quantization]\ncompare_autoencoder = false\n",
-    )
-    .unwrap();
-    let train = dir.join("train");
-    let st = dynap()
-        .args(["train", "--quiet", "--variant", "chip", "--config"])
-        .arg(&cfg)
-        .arg("--out")
-        .arg(&train)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    let train = train_small(&dir, &["--variant", "chip"]);
     let m: Value =
         serde_json::from_str(&std::fs::read_to_string(train.join("metrics.json")).unwrap())
             .unwrap();
