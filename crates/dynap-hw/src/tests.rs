@@ -117,33 +117,13 @@ fn a_chip_twin_equals_the_reverse_mapped_chip_simulation_spike_for_spike() {
         "the network must spike"
     );
     // The same configuration run as Rockpool's model spikes differently: the variant matters.
-    let rockpool_twin = {
-        let mut emu = Emulator::new(exact_twin());
-        emu.apply(&mapped.config).unwrap();
-        play(
-            &mut emu,
-            &mapped.mapping,
-            &raster,
-            steps,
-            &PlayOptions::default(),
-        )
-        .unwrap()
-        .raster
-    };
+    let rockpool_twin = play_fresh(exact_twin(), &mapped, &raster, steps).raster;
     assert_ne!(rockpool_twin, expected);
-    let mut emu = Emulator::new(EmulatorOptions {
+    let chip_twin = EmulatorOptions {
         variant: Variant::Chip,
         ..exact_twin()
-    });
-    emu.apply(&mapped.config).unwrap();
-    let played = play(
-        &mut emu,
-        &mapped.mapping,
-        &raster,
-        steps,
-        &PlayOptions::default(),
-    )
-    .unwrap();
+    };
+    let played = play_fresh(chip_twin, &mapped, &raster, steps);
     assert_eq!(played.unexpected, 0);
     let first = played
         .raster
@@ -157,6 +137,25 @@ fn a_chip_twin_equals_the_reverse_mapped_chip_simulation_spike_for_spike() {
         played.raster.iter().sum::<f64>(),
         expected.iter().sum::<f64>()
     );
+}
+
+/// A new twin with `options`, configured with `mapped`, playing `raster`.
+fn play_fresh(
+    options: EmulatorOptions,
+    mapped: &dynap_config::Mapped,
+    raster: &[f64],
+    steps: usize,
+) -> Played {
+    let mut emu = Emulator::new(options);
+    emu.apply(&mapped.config).unwrap();
+    play(
+        &mut emu,
+        &mapped.mapping,
+        raster,
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap()
 }
 
 fn exact_twin() -> EmulatorOptions {
