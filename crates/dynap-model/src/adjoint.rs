@@ -17,14 +17,21 @@
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
 use crate::dynapsim::{
-    Input, LANES, RunOptions, Scratch, Simulator, State, Trace, add_rows, external_drive,
-    for_each_nonzero, recurrent_drive,
+    Input, LANES, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Trace, add_rows,
+    for_each_nonzero,
 };
 use crate::error::Error;
 use crate::isa::Isa;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
 use crate::real::Real;
+
+/// `take!(it; a, b, ...)` binds the next items of the iterator `it` (which has them) to `a, b, ...`.
+macro_rules! take {
+    ($it:ident; $($v:ident),* $(,)?) => {
+        $(let $v = $it.next().expect("one slice per coefficient");)*
+    };
+}
 
 /// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
 #[inline(always)]
@@ -46,8 +53,8 @@ pub struct Tape<T> {
     steps: usize,
     n_pad: usize,
     every: usize,
-    /// `[batch][entry][6][n_pad]`; entry `k` is the state after step `k * every` (entry 0: before the
-    /// first step).
+    /// `[batch][entry][7][n_pad]`; entry `k` is the state after step `k * every` and the drive of that
+    /// step (entry 0: the state before the first step).
     states: Vec<T>,
 }
 
@@ -72,7 +79,7 @@ impl<T> Tape<T> {
     }
 
     fn entry_len(&self) -> usize {
-        6 * self.n_pad
+        TAPE_FIELDS * self.n_pad
     }
 }
 
@@ -150,11 +157,10 @@ struct ElementGradients<T> {
 struct ReverseScratch<T> {
     forward: Scratch<T>,
     segment: Vec<T>,
-    rec: Vec<T>,
-    x: Vec<T>,
+    /// The coefficients of one chunk of steps, `[step][COEF][n_pad]`.
+    coef: Vec<T>,
     adj: [Vec<T>; 5],
     drive: Vec<T>,
-    active: Vec<usize>,
     /// The neurons whose drive adjoint is not zero, in order.
     rows: Vec<usize>,
 }
@@ -268,11 +274,9 @@ impl<T: Real> Simulator<T> {
                         0
                     }
                 ],
-                rec: vec![T::ZERO; tape.n_pad],
-                x: vec![T::ZERO; tape.n_pad],
+                coef: vec![T::ZERO; chunk_steps(tape.n_pad) * COEF * tape.n_pad],
                 adj: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
                 drive: vec![T::ZERO; tape.n_pad],
-                active: Vec::with_capacity(n),
                 rows: Vec::with_capacity(n),
             };
             for (k, g) in chunk.iter_mut().enumerate() {
@@ -363,6 +367,7 @@ impl<T: Real> Simulator<T> {
         let channels = xs.len() / steps.max(1);
         let e = tape.entry_len();
         let np = tape.n_pad;
+        let chunk = chunk_steps(np);
         for a in scratch.adj.iter_mut() {
             a.fill(T::ZERO);
         }
@@ -388,157 +393,218 @@ impl<T: Real> Simulator<T> {
                 );
                 &scratch.segment
             };
-            for k in (0..len).rev() {
-                let t = start + k;
-                let prev = &states[k * e..(k + 1) * e];
-                let cur = &states[(k + 1) * e..(k + 2) * e];
-                fn field<T>(s: &[T], f: usize, np: usize) -> &[T] {
-                    &s[f * np..(f + 1) * np]
-                }
-                // The loss's own gradient with respect to this step's outputs.
-                let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = &mut scratch.adj;
-                for (adj, out) in [
-                    (&mut *a_s, outs[0]),
-                    (&mut *a_imem, outs[1]),
-                    (&mut *a_isyn, outs[2]),
-                    (&mut *a_iahp, outs[3]),
-                    (&mut *a_vmem, outs[4]),
-                ] {
-                    if let Some(o) = out {
-                        add_assign(&mut adj[..n], &o[t * n..(t + 1) * n]);
-                    }
-                }
-                // The drive of step t, recomputed: recurrent from the previous spikes, external input.
-                let s_prev = field(prev, 5, np);
-                scratch.active.clear();
-                let active = &mut scratch.active;
-                for_each_nonzero(&s_prev[..n], |i, _| active.push(i));
-                scratch.rec.fill(T::ZERO);
-                recurrent_drive(&mut scratch.rec[..n], &scratch.active, s_prev, &self.w_rec);
-                let xt = &xs[t * channels..(t + 1) * channels];
-                external_drive(&mut scratch.x[..n], xt, w_in);
-                let c = &self.c;
-                let [
-                    acc0,
-                    acc1,
-                    acc2,
-                    acc3,
-                    acc4,
-                    acc5,
-                    acc6,
-                    acc7,
-                    acc8,
-                    acc9,
-                    acc10,
-                    acc11,
-                ] = &mut g.acc;
-                reverse_step(
-                    [
-                        &c.io,
-                        &c.idc,
-                        &c.f_dis_syn,
-                        &c.f_chg_syn,
-                        &c.gain_syn,
-                        &c.f_dis_ahp,
-                        &c.f_chg_ahp,
-                        &c.gain_ahp,
-                        &c.iw_ahp,
-                        &c.kappa_prime,
-                        &c.ut,
-                        &c.ut_over_kappa,
-                        &c.utk_cmem,
-                        &c.itau_mem,
-                        &c.igain_mem,
-                        &c.gain_mem,
-                        &c.ispkthr,
-                        &scratch.rec,
-                        &scratch.x,
-                        field(prev, 0, np),
-                        field(prev, 1, np),
-                        field(prev, 2, np),
-                        field(prev, 3, np),
-                        field(prev, 4, np),
-                        field(prev, 5, np),
-                        field(cur, 5, np),
-                    ],
-                    self.dt,
-                    self.i_scale,
-                    self.smooth_beta(),
-                    a_isyn,
-                    a_iahp,
-                    a_imem,
-                    a_vmem,
-                    a_s,
-                    &mut scratch.drive,
-                    acc0,
-                    acc1,
-                    acc2,
-                    acc3,
-                    acc4,
-                    acc5,
-                    acc6,
-                    acc7,
-                    acc8,
-                    acc9,
-                    acc10,
-                    acc11,
-                );
-                let drive = &scratch.drive[..n];
-                // w_rec: d/dW_ij = s_i(t-1) * drive_j, over the neurons that spiked.
-                for &i in &scratch.active {
-                    let si = s_prev[i];
-                    for (gw, &d) in g.w_rec[i * n..(i + 1) * n].iter_mut().zip(drive) {
-                        *gw = si.mul_add(d, *gw);
-                    }
-                }
-                // The previous spikes also reach every neuron through w_rec: a_s_i += sum_j W_ij drive_j,
-                // as a sum of rows of the transpose over the neurons whose drive matters (no horizontal
-                // sums, and the quiet synapses, whose target sat on its floor, are skipped).
-                if self.rec_nonzero {
-                    let rows = &mut scratch.rows;
-                    rows.clear();
-                    for_each_nonzero(drive, |j, _| rows.push(j));
-                    add_rows(
-                        &mut a_s[..n],
-                        &scratch.rows,
-                        |j| drive[j],
-                        &self.w_rec_t,
-                        |a, w, d| w.mul_add(d, a),
+            fn field<T>(s: &[T], f: usize, np: usize) -> &[T] {
+                &s[f * np..(f + 1) * np]
+            }
+            let c = &self.c;
+            // The segment's steps in chunks, last chunk first.
+            let mut hi = len;
+            while hi > 0 {
+                let lo = hi.saturating_sub(chunk);
+                // Pass 1, over the chunk's steps in any order: each step's coefficients. They depend
+                // on the recorded states only, not on the adjoints, so the steps overlap freely.
+                for k in lo..hi {
+                    let prev = &states[k * e..(k + 1) * e];
+                    let cur = &states[(k + 1) * e..(k + 2) * e];
+                    let co = &mut scratch.coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
+                    let mut co = co.chunks_exact_mut(np);
+                    take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
+                    reverse_coefficients(
+                        [
+                            &c.io,
+                            &c.idc,
+                            &c.f_dis_syn,
+                            &c.f_chg_syn,
+                            &c.gain_syn,
+                            &c.f_dis_ahp,
+                            &c.f_chg_ahp,
+                            &c.gain_ahp,
+                            &c.iw_ahp,
+                            &c.kappa_prime,
+                            &c.ut,
+                            &c.ut_over_kappa,
+                            &c.utk_cmem,
+                            &c.itau_mem,
+                            &c.igain_mem,
+                            &c.gain_mem,
+                            &c.ispkthr,
+                            field(cur, 6, np),
+                            field(prev, 0, np),
+                            field(prev, 1, np),
+                            field(prev, 2, np),
+                            field(prev, 3, np),
+                            field(prev, 4, np),
+                            field(prev, 5, np),
+                            field(cur, 5, np),
+                        ],
+                        self.dt,
+                        self.smooth_beta(),
+                        c0,
+                        c1,
+                        c2,
+                        c3,
+                        c4,
+                        c5,
+                        c6,
+                        c7,
+                        c8,
+                        c9,
+                        c10,
+                        c11,
+                        c12,
+                        c13,
+                        c14,
+                        c15,
                     );
                 }
-                // Zero the padding lanes' adjoints: they belong to no neuron.
-                for a in [
-                    &mut *a_isyn,
-                    &mut *a_iahp,
-                    &mut *a_imem,
-                    &mut *a_vmem,
-                    &mut *a_s,
-                ] {
-                    a[n..].fill(T::ZERO);
-                }
-                match w_in {
-                    Some(w) => {
-                        let g_w_in = &mut g.w_in;
-                        for_each_nonzero(xt, |kk, sk| {
-                            for (gw, &d) in g_w_in[kk * n..(kk + 1) * n].iter_mut().zip(drive) {
-                                *gw = sk.mul_add(d, *gw);
+                // Pass 2, backwards through the chunk: the adjoints, a short chain per step.
+                for k in (lo..hi).rev() {
+                    let t = start + k;
+                    let prev = &states[k * e..(k + 1) * e];
+                    let cur = &states[(k + 1) * e..(k + 2) * e];
+                    let co = &scratch.coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
+                    // The loss's own gradient with respect to this step's outputs.
+                    let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = &mut scratch.adj;
+                    for (adj, out) in [
+                        (&mut *a_s, outs[0]),
+                        (&mut *a_imem, outs[1]),
+                        (&mut *a_isyn, outs[2]),
+                        (&mut *a_iahp, outs[3]),
+                        (&mut *a_vmem, outs[4]),
+                    ] {
+                        if let Some(o) = out {
+                            add_assign(&mut adj[..n], &o[t * n..(t + 1) * n]);
+                        }
+                    }
+                    let [
+                        acc0,
+                        acc1,
+                        acc2,
+                        acc3,
+                        acc4,
+                        acc5,
+                        acc6,
+                        acc7,
+                        acc8,
+                        acc9,
+                        acc10,
+                        acc11,
+                    ] = &mut g.acc;
+                    reverse_chain(
+                        {
+                            let co = |i: usize| &co[i * np..(i + 1) * np];
+                            [
+                                co(0),
+                                co(1),
+                                co(2),
+                                co(3),
+                                co(4),
+                                co(5),
+                                co(6),
+                                co(7),
+                                co(8),
+                                co(9),
+                                co(10),
+                                co(11),
+                                co(12),
+                                co(13),
+                                co(14),
+                                co(15),
+                            ]
+                        },
+                        [
+                            &c.f_dis_syn,
+                            &c.f_dis_ahp,
+                            &c.f_chg_ahp,
+                            &c.gain_ahp,
+                            &c.iw_ahp,
+                            &c.gain_syn,
+                            field(cur, 6, np),
+                            field(prev, 0, np),
+                            field(prev, 1, np),
+                            field(prev, 5, np),
+                        ],
+                        self.i_scale,
+                        a_isyn,
+                        a_iahp,
+                        a_imem,
+                        a_vmem,
+                        a_s,
+                        &mut scratch.drive,
+                        acc0,
+                        acc1,
+                        acc2,
+                        acc3,
+                        acc4,
+                        acc5,
+                        acc6,
+                        acc7,
+                        acc8,
+                        acc9,
+                        acc10,
+                        acc11,
+                    );
+                    let drive = &scratch.drive[..n];
+                    // w_rec: d/dW_ij = s_i(t-1) * drive_j, over the neurons that spiked.
+                    let s_prev = field(prev, 5, np);
+                    let g_w_rec = &mut g.w_rec;
+                    for_each_nonzero(&s_prev[..n], |i, si| {
+                        for (gw, &d) in g_w_rec[i * n..(i + 1) * n].iter_mut().zip(drive) {
+                            *gw = si.mul_add(d, *gw);
+                        }
+                    });
+                    // The previous spikes also reach every neuron through w_rec: a_s_i += sum_j W_ij
+                    // drive_j, as a sum of rows of the transpose over the neurons whose drive matters
+                    // (no horizontal sums, and the quiet synapses, whose target sat on its floor, are
+                    // skipped).
+                    if self.rec_nonzero {
+                        let rows = &mut scratch.rows;
+                        rows.clear();
+                        for_each_nonzero(drive, |j, _| rows.push(j));
+                        add_rows(
+                            &mut a_s[..n],
+                            &scratch.rows,
+                            |j| drive[j],
+                            &self.w_rec_t,
+                            |a, w, d| w.mul_add(d, a),
+                        );
+                    }
+                    // Zero the padding lanes' adjoints: they belong to no neuron.
+                    for a in [
+                        &mut *a_isyn,
+                        &mut *a_iahp,
+                        &mut *a_imem,
+                        &mut *a_vmem,
+                        &mut *a_s,
+                    ] {
+                        a[n..].fill(T::ZERO);
+                    }
+                    let xt = &xs[t * channels..(t + 1) * channels];
+                    match w_in {
+                        Some(w) => {
+                            let g_w_in = &mut g.w_in;
+                            for_each_nonzero(xt, |kk, sk| {
+                                for (gw, &d) in g_w_in[kk * n..(kk + 1) * n].iter_mut().zip(drive) {
+                                    *gw = sk.mul_add(d, *gw);
+                                }
+                            });
+                            if !g.input.is_empty() {
+                                for (kk, gi) in g.input[t * channels..(t + 1) * channels]
+                                    .iter_mut()
+                                    .enumerate()
+                                {
+                                    *gi = dot(&w[kk * n..(kk + 1) * n], drive);
+                                }
                             }
-                        });
-                        if !g.input.is_empty() {
-                            for (kk, gi) in g.input[t * channels..(t + 1) * channels]
-                                .iter_mut()
-                                .enumerate()
-                            {
-                                *gi = dot(&w[kk * n..(kk + 1) * n], drive);
+                        }
+                        None => {
+                            if !g.input.is_empty() {
+                                g.input[t * n..(t + 1) * n].copy_from_slice(drive);
                             }
                         }
                     }
-                    None => {
-                        if !g.input.is_empty() {
-                            g.input[t * n..(t + 1) * n].copy_from_slice(drive);
-                        }
-                    }
                 }
+                hi = lo;
             }
         }
     }
@@ -684,26 +750,201 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     s
 }
 
-/// The reverse of one time step for every neuron of one batch element.
+/// Steps per chunk of the reverse pass: the coefficients of a chunk (`COEF` values per neuron and
+/// step) stay within the first-level cache.
+fn chunk_steps(n_pad: usize) -> usize {
+    (512 / n_pad).max(1)
+}
+
+/// Coefficients per neuron and step that [`reverse_coefficients`] hands to [`reverse_chain`].
+const COEF: usize = 16;
+
+/// The first half of the reverse of one time step: everything that depends on the recorded states
+/// only, not on the adjoints.
 ///
 /// `inputs`: the per-neuron constants `io, idc, f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp,
 /// gain_ahp, iw_ahp, kappa_prime, ut, ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem, ispkthr`,
-/// the drive `rec, x`, the previous state `isyn, iahp, imem, vmem, timer_ref, s` and this step's spikes
-/// `s`. On entry the five adjoint slices hold the adjoints of this step's state (isyn, iahp, imem post
-/// reset, vmem, spike count); on return those of the previous state (for the spike count, only its own
-/// adaptation path: the caller adds the recurrent one). `drive` receives `d loss / d (rec + x)` and
-/// `acc` accumulates the adjoints of `f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp,
-/// iw_ahp, idc, itau_mem, igain_mem, gain_mem, ispkthr` (one parameter each).
+/// the step's drive `iws = (rec + x) Iscale` (from the tape), the previous state `isyn, iahp, imem,
+/// vmem, timer_ref, s` and this step's spikes `s`.
 ///
-/// Like the forward kernel, a free function with its written slices as separate parameters (so the
-/// compiler knows they do not alias) and selects instead of branches, so that it vectorises.
+/// The step is recomputed with the forward kernel's operations, in its order (so the same values), and
+/// its reverse, which is linear in the adjoints of the step's state, is reduced to coefficients
+/// (the written slices, in this order, the `COEF` values per neuron):
+/// * `k_imem, k_s, k_v`: `g_m = a_imem k_imem + a_s k_s + a_vmem k_v` is the adjoint of the Euler
+///   update `m` (through the reset, the surrogate, the voltage readout and the floor at `Io`);
+/// * `c_imem0, c_pre, c_iahp, c_vmem`: per unit of `g_m`, the adjoint of the previous `imem`, of the
+///   floored input current (which reaches `isyn` and `Idc`), of this step's `iahp` and of the
+///   previous `vmem`;
+/// * `d_a, d_u`: the derivatives of the AHP floor and of the synapse's charge through its floor;
+/// * `c_gm, c_p, c_itm`: per unit of `g_m`, the adjoints of `gain_mem`, `igain_mem` and `itau_mem`;
+/// * `isyn_inf, iahp_inf`: the targets of the synapse and the AHP (their charge factors' adjoints);
+/// * `thr_i, thr_s`: the threshold's adjoint per unit of `a_imem` and `a_s` (smooth spikes only).
+///
+/// Derivatives follow JAX's rules (see the module documentation). Like the forward kernel, a free
+/// function with its written slices as separate values and selects instead of branches, so that it
+/// vectorises.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn reverse_step<T: Real>(
-    inputs: [&[T]; 26],
+fn reverse_coefficients<T: Real>(
+    inputs: [&[T]; 25],
     dt: T,
-    i_scale: T,
     smooth: Option<T>,
+    k_imem: &mut [T],
+    k_s: &mut [T],
+    k_v: &mut [T],
+    c_imem0: &mut [T],
+    c_pre: &mut [T],
+    c_iahp: &mut [T],
+    c_vmem: &mut [T],
+    d_a: &mut [T],
+    d_u: &mut [T],
+    c_gm: &mut [T],
+    c_p: &mut [T],
+    c_itm: &mut [T],
+    o_isyn_inf: &mut [T],
+    o_iahp_inf: &mut [T],
+    thr_i: &mut [T],
+    thr_s: &mut [T],
+) {
+    let n = k_imem.len() / LANES * LANES;
+    let_cut!(n; [
+        io,
+        idc,
+        f_dis_s,
+        f_chg_s,
+        gain_s,
+        f_dis_a,
+        f_chg_a,
+        gain_a,
+        iw_ahp,
+        kappa_prime,
+        ut,
+        ut_over_kappa,
+        utk_cmem,
+        itau_m,
+        igain_m,
+        gain_m,
+        ispkthr,
+        iws,
+        p_isyn,
+        p_iahp,
+        p_imem,
+        p_vmem,
+        p_timer,
+        p_s,
+        c_s,
+    ] = inputs);
+    let_cut!(
+        mut n;
+        k_imem, k_s, k_v, c_imem0, c_pre, c_iahp, c_vmem, d_a, d_u, c_gm, c_p, c_itm, o_isyn_inf,
+        o_iahp_inf, thr_i, thr_s
+    );
+    let half = T::ONE / (T::ONE + T::ONE);
+    for j in 0..n {
+        // Recompute step t from the previous state: the forward kernel's operations, in its order.
+        let o = io[j];
+        let iws = iws[j];
+        let u = gain_s[j] * iws;
+        let isyn_inf = clip_lo(u, o);
+        let s0 = p_s[j];
+        let iahp0 = p_iahp[j];
+        let iahp_inf = gain_a[j] * (iw_ahp[j] * s0);
+        let a = f_dis_a[j] * iahp0 + f_chg_a[j] * iahp_inf;
+        let iahp1 = clip_lo(a, o);
+        let ffb = (kappa_prime[j] * (p_vmem[j] / ut[j])).kernel_exp();
+        let ileak = itau_m[j] + iahp1;
+        let gate = if p_timer[j] == T::ZERO {
+            T::ONE
+        } else {
+            T::ZERO
+        };
+        // isyn1 = f_dis_s isyn0 + f_chg_s isyn_inf, as the forward kernel forms it.
+        let isyn1 = f_dis_s[j] * p_isyn[j] + f_chg_s[j] * isyn_inf;
+        let pre = (isyn1 - ileak + idc[j]) * gate;
+        let iin = clip_lo(pre, o);
+        let imem_inf = gain_m[j] * (iin - ileak);
+        let imem0 = p_imem[j];
+        let p = imem0 + igain_m[j];
+        let q = (o * ffb) / ileak;
+        let f_imem = q * p;
+        let tau_m = utk_cmem[j] / ileak;
+        let r = iahp1 / itau_m[j];
+        let bv = imem_inf + f_imem - imem0 * (T::ONE + r);
+        let den = tau_m * p;
+        let av = imem0 / den;
+        let m = imem0 + av * bv * dt;
+        let imem_c = clip_lo(m, o);
+        let inv_imem_c = T::ONE / imem_c;
+        let s1 = c_s[j];
+
+        // Reset imem1 = (1 - b) imem_c + b Io, spike s1 = S(imem_c), vmem1 = (Ut/kappa) ln(imem_c/Io).
+        let (b, db_ds, ds_dimem, ds_dthr) = match smooth {
+            None => (
+                if s1 > T::ONE { T::ONE } else { s1 },
+                // clip(s, 0, 1) at its ties: s is a count, 0 or 1 is a tie, >= 2 is above.
+                if s1 > T::ONE { T::ZERO } else { half },
+                // Rockpool's step_pwl surrogate.
+                if imem_c > o { T::ONE } else { T::ZERO },
+                T::ZERO,
+            ),
+            Some(beta) => {
+                let k = beta * s1 * (T::ONE - s1);
+                (s1, T::ONE, k * inv_imem_c, -(k / ispkthr[j]))
+            }
+        };
+        // g_s = a_s + a_imem (Io - imem_c) db_ds;
+        // g_imem_c = a_imem (1 - b) + g_s ds_dimem + a_vmem (Ut/kappa) / imem_c; g_m = g_imem_c dclip.
+        let reset = (o - imem_c) * db_ds;
+        let dm = d_clip(m, o);
+        k_imem[j] = ((T::ONE - b) + reset * ds_dimem) * dm;
+        k_s[j] = ds_dimem * dm;
+        k_v[j] = ut_over_kappa[j] * inv_imem_c * dm;
+        thr_i[j] = reset * ds_dthr;
+        thr_s[j] = ds_dthr;
+        // Per unit of g_m: m = imem0 + av bv dt.
+        let g_av = dt * bv;
+        let g_bv = dt * av;
+        // The backward expressions divide through reciprocals (the divider bounds this kernel); the
+        // recomputed forward values above keep the forward's divisions.
+        let inv_den = T::ONE / den;
+        let inv_itau = T::ONE / itau_m[j];
+        let inv_ileak = T::ONE / ileak;
+        // 1/tau_m = p/den and 1/p = tau_m/den.
+        let g_tau = -(g_av * av * p * inv_den);
+        let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
+        c_imem0[j] = T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p;
+        c_p[j] = g_p;
+        let g_ffb = g_bv * (o * p * inv_ileak);
+        c_vmem[j] = g_ffb * ffb * (kappa_prime[j] / ut[j]);
+        let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
+        c_pre[j] = g_pre;
+        c_gm[j] = g_bv * (iin - ileak);
+        let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j] - g_pre;
+        c_iahp[j] = g_ileak - g_bv * imem0 * inv_itau;
+        c_itm[j] = g_ileak + g_bv * imem0 * r * inv_itau;
+        d_a[j] = d_clip(a, o);
+        d_u[j] = f_chg_s[j] * d_clip(u, o);
+        o_isyn_inf[j] = isyn_inf;
+        o_iahp_inf[j] = iahp_inf;
+    }
+}
+
+/// The second half of the reverse of one time step: the adjoints of the previous state from those of
+/// this step's, through the coefficients of [`reverse_coefficients`] (`coef`).
+///
+/// `inputs`: the constants `f_dis_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp, gain_syn`, the step's
+/// drive `iws` and the previous `isyn, iahp, s`. On entry the five adjoint slices hold the adjoints of
+/// this step's state (isyn, iahp, imem post reset, vmem, spike count); on return those of the previous
+/// state (for the spike count, only its own adaptation path: the caller adds the recurrent one).
+/// `drive` receives `d loss / d (rec + x)` and the accumulators the adjoints of `f_dis_syn,
+/// f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp, idc, itau_mem, igain_mem, gain_mem,
+/// ispkthr` (one parameter each).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn reverse_chain<T: Real>(
+    coef: [&[T]; COEF],
+    inputs: [&[T]; 10],
+    i_scale: T,
     a_isyn: &mut [T],
     a_iahp: &mut [T],
     a_imem: &mut [T],
@@ -725,140 +966,58 @@ fn reverse_step<T: Real>(
 ) {
     let n = a_s.len() / LANES * LANES;
     let_cut!(n; [
-        io,
-        idc,
-        f_dis_s,
-        f_chg_s,
-        gain_s,
-        f_dis_a,
-        f_chg_a,
-        gain_a,
-        iw_ahp,
-        kappa_prime,
-        ut,
-        ut_over_kappa,
-        utk_cmem,
-        itau_m,
-        igain_m,
-        gain_m,
-        ispkthr,
-        rec,
-        x,
-        p_isyn,
-        p_iahp,
-        p_imem,
-        p_vmem,
-        p_timer,
-        p_s,
-        c_s,
-    ] = inputs);
+        k_imem,
+        k_s,
+        k_v,
+        c_imem0,
+        c_pre,
+        c_iahp,
+        c_vmem,
+        d_a,
+        d_u,
+        c_gm,
+        c_p,
+        c_itm,
+        isyn_inf,
+        iahp_inf,
+        thr_i,
+        thr_s,
+    ] = coef);
+    let_cut!(n; [f_dis_s, f_dis_a, f_chg_a, gain_a, iw_ahp, gain_s, iws, p_isyn, p_iahp, p_s] = inputs);
     let_cut!(
         mut n;
         a_isyn, a_iahp, a_imem, a_vmem, a_s, drive, g_fds, g_fcs, g_gs, g_fda, g_fca, g_ga, g_iwa,
         g_idc, g_itm, g_igm, g_gm, g_thr
     );
-    let half = T::ONE / (T::ONE + T::ONE);
     for j in 0..n {
-        // Recompute step t from the previous state: the forward kernel's operations, in its order.
-        let o = io[j];
-        let iws = (rec[j] + x[j]) * i_scale;
-        let u = gain_s[j] * iws;
-        let isyn_inf = clip_lo(u, o);
-        let isyn0 = p_isyn[j];
-        let isyn1 = f_dis_s[j] * isyn0 + f_chg_s[j] * isyn_inf;
-        let s0 = p_s[j];
-        let iahp0 = p_iahp[j];
-        let iahp_inf = gain_a[j] * (iw_ahp[j] * s0);
-        let a = f_dis_a[j] * iahp0 + f_chg_a[j] * iahp_inf;
-        let iahp1 = clip_lo(a, o);
-        let ffb = (kappa_prime[j] * (p_vmem[j] / ut[j])).kernel_exp();
-        let ileak = itau_m[j] + iahp1;
-        let gate = if p_timer[j] == T::ZERO {
-            T::ONE
-        } else {
-            T::ZERO
-        };
-        let pre = (isyn1 - ileak + idc[j]) * gate;
-        let iin = clip_lo(pre, o);
-        let imem_inf = gain_m[j] * (iin - ileak);
-        let imem0 = p_imem[j];
-        let p = imem0 + igain_m[j];
-        let q = (o * ffb) / ileak;
-        let f_imem = q * p;
-        let tau_m = utk_cmem[j] / ileak;
-        let r = iahp1 / itau_m[j];
-        let bv = imem_inf + f_imem - imem0 * (T::ONE + r);
-        let den = tau_m * p;
-        let av = imem0 / den;
-        let m = imem0 + av * bv * dt;
-        let imem_c = clip_lo(m, o);
-        let inv_imem_c = T::ONE / imem_c;
-        let s1 = c_s[j];
-
-        // Reverse. Reset imem1 = (1 - b) imem_c + b Io.
-        let (b, db_ds, ds_dimem, ds_dthr) = match smooth {
-            None => (
-                if s1 > T::ONE { T::ONE } else { s1 },
-                // clip(s, 0, 1) at its ties: s is a count, 0 or 1 is a tie, >= 2 is above.
-                if s1 > T::ONE { T::ZERO } else { half },
-                // Rockpool's step_pwl surrogate.
-                if imem_c > o { T::ONE } else { T::ZERO },
-                T::ZERO,
-            ),
-            Some(beta) => {
-                let k = beta * s1 * (T::ONE - s1);
-                (s1, T::ONE, k * inv_imem_c, -(k / ispkthr[j]))
-            }
-        };
-        let g_imem1 = a_imem[j];
-        let g_b = g_imem1 * (o - imem_c);
-        let g_s = a_s[j] + g_b * db_ds;
-        let g_imem_c =
-            g_imem1 * (T::ONE - b) + g_s * ds_dimem + a_vmem[j] * ut_over_kappa[j] * inv_imem_c;
-        g_thr[j] = g_thr[j] + g_s * ds_dthr;
-        let g_m = g_imem_c * d_clip(m, o);
-        let g_d = g_m * dt;
-        let g_av = g_d * bv;
-        let g_bv = g_d * av;
-        // The backward expressions divide through reciprocals: 5 divisions instead of 10 (the divider
-        // bounds this kernel). The recomputed forward values above keep the forward's divisions.
-        let inv_den = T::ONE / den;
-        let inv_itau = T::ONE / itau_m[j];
-        let inv_ileak = T::ONE / ileak;
-        let mut g_imem0 = g_m + g_av * inv_den - g_bv * (T::ONE + r);
-        // 1/tau_m = p/den and 1/p = tau_m/den.
-        let g_tau = -(g_av * av * p * inv_den);
-        let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
-        let mut g_iahp1 = a_iahp[j] - g_bv * imem0 * inv_itau;
-        let mut g_itau = g_bv * imem0 * r * inv_itau;
-        let g_ffb = g_bv * (o * p * inv_ileak);
-        let mut g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j];
-        g_gm[j] = g_gm[j] + g_bv * (iin - ileak);
-        let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
-        let g_isyn1 = a_isyn[j] + g_pre;
-        g_ileak = g_ileak - g_pre;
-        g_idc[j] = g_idc[j] + g_pre;
-        g_imem0 = g_imem0 + g_p;
-        g_igm[j] = g_igm[j] + g_p;
-        g_itau = g_itau + g_ileak;
-        g_iahp1 = g_iahp1 + g_ileak;
-        g_itm[j] = g_itm[j] + g_itau;
-        a_vmem[j] = g_ffb * ffb * (kappa_prime[j] / ut[j]);
-        let g_a = g_iahp1 * d_clip(a, o);
+        let (ai, asp) = (a_imem[j], a_s[j]);
+        let g_m = ai * k_imem[j] + asp * k_s[j] + a_vmem[j] * k_v[j];
+        g_thr[j] = g_thr[j] + (ai * thr_i[j] + asp * thr_s[j]);
+        let g_isyn1 = a_isyn[j] + g_m * c_pre[j];
+        let g_iahp1 = a_iahp[j] + g_m * c_iahp[j];
+        a_imem[j] = g_m * c_imem0[j];
+        a_vmem[j] = g_m * c_vmem[j];
+        g_gm[j] = g_gm[j] + g_m * c_gm[j];
+        g_idc[j] = g_idc[j] + g_m * c_pre[j];
+        g_igm[j] = g_igm[j] + g_m * c_p[j];
+        g_itm[j] = g_itm[j] + g_m * c_itm[j];
+        // AHP: iahp1 = max(f_dis_a iahp0 + f_chg_a iahp_inf, Io), iahp_inf = gain_a iw_ahp s0.
+        let g_a = g_iahp1 * d_a[j];
         a_iahp[j] = g_a * f_dis_a[j];
-        g_fda[j] = g_fda[j] + g_a * iahp0;
-        g_fca[j] = g_fca[j] + g_a * iahp_inf;
+        g_fda[j] = g_fda[j] + g_a * p_iahp[j];
+        g_fca[j] = g_fca[j] + g_a * iahp_inf[j];
         let g_iahp_inf = g_a * f_chg_a[j];
+        let s0 = p_s[j];
         g_ga[j] = g_ga[j] + g_iahp_inf * (iw_ahp[j] * s0);
         g_iwa[j] = g_iwa[j] + g_iahp_inf * gain_a[j] * s0;
         a_s[j] = g_iahp_inf * gain_a[j] * iw_ahp[j];
+        // Synapse: isyn1 = f_dis_s isyn0 + f_chg_s max(gain_s iws, Io).
         a_isyn[j] = g_isyn1 * f_dis_s[j];
-        g_fds[j] = g_fds[j] + g_isyn1 * isyn0;
-        g_fcs[j] = g_fcs[j] + g_isyn1 * isyn_inf;
-        let g_u = g_isyn1 * f_chg_s[j] * d_clip(u, o);
-        g_gs[j] = g_gs[j] + g_u * iws;
+        g_fds[j] = g_fds[j] + g_isyn1 * p_isyn[j];
+        g_fcs[j] = g_fcs[j] + g_isyn1 * isyn_inf[j];
+        let g_u = g_isyn1 * d_u[j];
+        g_gs[j] = g_gs[j] + g_u * iws[j];
         drive[j] = g_u * gain_s[j] * i_scale;
-        a_imem[j] = g_imem0;
     }
 }
 

@@ -816,13 +816,19 @@ impl<T: Real> Simulator<T> {
             {
                 {
                     let entry = (t + 1) / *every;
-                    let len = 6 * isyn.len();
+                    let np = isyn.len();
+                    let len = TAPE_FIELDS * np;
                     let dst = &mut tp[entry * len..(entry + 1) * len];
                     for (k, v) in [&*isyn, &*iahp, &*imem, &*vmem, &*timer, &*s]
                         .into_iter()
                         .enumerate()
                     {
-                        dst[k * v.len()..(k + 1) * v.len()].copy_from_slice(v);
+                        dst[k * np..(k + 1) * np].copy_from_slice(v);
+                    }
+                    // The step's drive, as `step_body` formed it (the same operations, so the same
+                    // bits): the reverse pass reads it instead of recomputing it.
+                    for ((d, &r), &xv) in dst[6 * np..7 * np].iter_mut().zip(&rec[..]).zip(&x[..]) {
+                        *d = (r + xv) * self.i_scale;
                     }
                 }
             }
@@ -1127,9 +1133,10 @@ impl<T: Real> Scratch<T> {
         }
     }
 
-    /// Writes the padded state as tape entry `entry`.
+    /// Writes the padded state as tape entry `entry` (its drive field is left as it was: the drive of
+    /// the step that led to a checkpoint is never read).
     pub(crate) fn record(&self, tape: &mut [T], entry: usize) {
-        let len = 6 * self.state[0].len();
+        let len = TAPE_FIELDS * self.state[0].len();
         let dst = &mut tape[entry * len..(entry + 1) * len];
         for (k, v) in self.state.iter().enumerate() {
             dst[k * v.len()..(k + 1) * v.len()].copy_from_slice(v);
@@ -1138,7 +1145,7 @@ impl<T: Real> Scratch<T> {
 
     /// Sets the padded state from tape entry `entry`.
     pub(crate) fn restore(&mut self, tape: &[T], entry: usize) {
-        let len = 6 * self.state[0].len();
+        let len = TAPE_FIELDS * self.state[0].len();
         let src = &tape[entry * len..(entry + 1) * len];
         for (k, v) in self.state.iter_mut().enumerate() {
             let m = v.len();
@@ -1156,6 +1163,10 @@ impl<T: Real> Scratch<T> {
         }
     }
 }
+
+/// Values per neuron in one tape entry: the padded state `isyn, iahp, imem, vmem, timer_ref, s` after a
+/// step, and the drive `(rec + x) Iscale` of that step.
+pub(crate) const TAPE_FIELDS: usize = 7;
 
 /// The neuron loop runs in whole vectors of this many neurons: every per-neuron array inside the
 /// kernel is padded to a multiple of it with copies of neuron 0 (valid parameters, zero drive), whose
