@@ -11,6 +11,7 @@ use crate::error::Error;
 use dfdx::dtypes::Dtype;
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor_ops::ReshapeTo;
 use dynap_model::{
     ChipOutputGradients, ChipSimulator, GradientOptions, Input, Matrix, Network, OutputGradients,
     Param, Real, RunOptions, Simulator, SpikeFunction, Variant,
@@ -378,9 +379,15 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             };
             let g = {
                 let g_out: &[E] = grads.get_or_alloc_mut(&ghosts.out)?;
-                let g_out = pack.input(g_out.to_vec(), steps, n);
+                let packed;
+                let g_out = if pack.copies == 1 {
+                    g_out
+                } else {
+                    packed = pack.input(g_out.to_vec(), steps, n);
+                    &packed
+                };
                 let outs = OutputGradients {
-                    spikes: Some(&g_out),
+                    spikes: Some(g_out),
                     ..Default::default()
                 };
                 // The input, shapes and tape are this run's own, so the reverse pass cannot refuse them.
@@ -685,12 +692,18 @@ struct Ghosts<E: Dtype> {
 }
 
 /// A tensor's values; empty for a tensor with no element (where dfdx's `as_vec` panics).
-pub(crate) fn values<S: dfdx::shapes::Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
-    if t.shape().num_elements() == 0 {
-        Vec::new()
-    } else {
-        t.as_vec()
+/// A tensor's values in logical (row-major) order. A contiguous tensor (every tensor this crate makes,
+/// and most a user passes) is one copy of its memory; others are made contiguous first (dfdx's own
+/// element-by-element iteration costs nanoseconds per value, milliseconds per raster).
+pub(crate) fn values<S: dfdx::shapes::Shape, E: Dtype>(t: &Tensor<S, E, Cpu>) -> Vec<E> {
+    let len = t.shape().num_elements();
+    if len == 0 {
+        return Vec::new();
     }
+    let contiguous = t.clone().contiguous();
+    let mut out = vec![E::default(); len];
+    contiguous.copy_into(&mut out);
+    out
 }
 
 fn add_into<E: Real>(dst: &mut [E], src: &[f64]) {

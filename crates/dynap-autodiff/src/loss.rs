@@ -119,6 +119,7 @@ impl Loss {
                 let scale = 1.0 / (batch * n).max(1) as f64;
                 let mut loss = 0.0;
                 let mut counts = vec![0.0; n];
+                let mut per: Vec<E> = Vec::with_capacity(n);
                 // Row by row (the raster is [B, T, N]), so that the loops read memory in order.
                 for b in 0..batch {
                     counts.fill(0.0);
@@ -133,9 +134,15 @@ impl Loss {
                         loss += e * e * scale;
                         *c = 2.0 * e * scale;
                     }
-                    for t in 0..steps {
-                        for (j, &g) in counts.iter().enumerate() {
-                            add(at(b, t, j), g);
+                    // The same gradient at every step: converted once per neuron, added per step.
+                    if let Some((g, s)) = grad.as_mut() {
+                        per.clear();
+                        per.extend(counts.iter().map(|&c| E::from_f64(c * *s)));
+                        for t in 0..steps {
+                            let row = &mut g[at(b, t, 0)..at(b, t, 0) + n];
+                            for (gk, &v) in row.iter_mut().zip(&per) {
+                                *gk = *gk + v;
+                            }
                         }
                     }
                 }

@@ -5,7 +5,7 @@
 /// threads.
 pub fn monte_carlo<R: Send>(chips: usize, threads: usize, f: impl Fn(usize) -> R + Sync) -> Vec<R> {
     let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+        0 => dynap_model::cores(),
         t => t,
     }
     .clamp(1, chips.max(1));

@@ -259,7 +259,7 @@ impl<T: Real> Simulator<T> {
             })
             .collect();
         let threads = match options.threads {
-            0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+            0 => crate::cores(),
             t => t,
         }
         .clamp(1, batch.max(1));

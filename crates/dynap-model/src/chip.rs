@@ -1017,7 +1017,7 @@ impl<T: Real> ChipSimulator<T> {
                 jobs.push((b, el, out));
             }
             let threads = match options.threads {
-                0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+                0 => crate::cores(),
                 t => t,
             }
             .clamp(1, batch);
@@ -1259,7 +1259,7 @@ impl<T: Real> ChipSimulator<T> {
             })
             .collect();
         let threads = match options.threads {
-            0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+            0 => crate::cores(),
             t => t,
         }
         .clamp(1, batch.max(1));

@@ -651,7 +651,7 @@ impl<T: Real> Simulator<T> {
                 });
             }
             let threads = match options.threads {
-                0 => std::thread::available_parallelism().map_or(1, |x| x.get()),
+                0 => crate::cores(),
                 t => t,
             }
             .min(jobs.len().max(1));

@@ -94,3 +94,11 @@ pub use param::{DEFAULT_DT, DEFAULT_ISCALE, NeuronParams, Param, Quantity};
 pub use real::Real;
 pub use tolerance::Tolerance;
 pub use translation::CoreParams;
+
+/// The number of worker threads that `threads: 0` means: one per core this process may use. Read from
+/// the operating system once (on Linux that reads cgroup files, tens of microseconds, which a small
+/// network's whole run can cost) and remembered.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |x| x.get()))
+}

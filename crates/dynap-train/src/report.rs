@@ -599,9 +599,7 @@ fn train_all(a: &TrainArgs) -> Result<(), String> {
             Arc::clone(&stop),
         )
     });
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |x| x.get())
-        .min(jobs.len().max(1));
+    let workers = dynap_model::cores().min(jobs.len().max(1));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<Trained, String>>>> = Mutex::new(vec![None; jobs.len()]);
     std::thread::scope(|scope| {
