@@ -14,7 +14,7 @@ use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromV
 use dfdx::tensor_ops::ReshapeTo;
 use dynap_model::{
     ChipOutputGradients, ChipSimulator, GradientOptions, Input, Matrix, Network, OutputGradients,
-    Param, Real, RunOptions, Simulator, SpikeFunction, Variant,
+    Param, Real, RunOptions, Simulator, SpikeEvents, SpikeFunction, Variant,
 };
 use std::sync::{Arc, Mutex};
 
@@ -272,9 +272,11 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let pack = Pack::choose(self.neurons(), batch, self.packs());
         let (input, tape) = input.split_tape();
         let data = Arc::new(pack.input(values(&input), steps, channels));
+        let events = None;
         self.run(
             params,
             data,
+            events,
             (batch, steps, channels),
             pack,
             tape,
@@ -294,8 +296,8 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let shape = (input.batch, input.steps, input.channels);
         self.check_channels(shape.0, shape.1, shape.2)?;
         let pack = Pack::choose(self.neurons(), input.batch, self.packs());
-        let data = input.packed(pack);
-        self.run(params, data, shape, pack, tape, None)
+        let (data, events) = input.packed(pack)?;
+        self.run(params, data, Some(events), shape, pack, tape, None)
     }
 
     fn check_channels(&self, batch: usize, steps: usize, channels: usize) -> Result<(), Error> {
@@ -311,11 +313,14 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         Ok(())
     }
 
-    /// The simulation and its backward operation on `tape`; `data` is the input already packed.
+    /// The simulation and its backward operation on `tape`; `data` is the input already packed, and
+    /// `events` the same as events when the caller holds them (the `rockpool` kernels read events, the
+    /// `chip` kernels the dense raster).
     fn run<T: Tape<E, Cpu>>(
         &self,
         params: &LayerParams<E>,
         data: Arc<Vec<E>>,
+        events: Option<Arc<SpikeEvents<E>>>,
         (batch, steps, channels): (usize, usize, usize),
         pack: Pack,
         mut tape: T,
@@ -331,11 +336,17 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let sim_net = pack.network(&net);
         let sim = Simulator::<E>::new(&sim_net)?.with_spike_function(self.spike);
         let (sim_batch, sim_steps) = (batch / pack.copies, steps);
-        let x = Input::Spikes {
-            data: &data,
-            batch: sim_batch,
-            steps: sim_steps,
+        let events = match events {
+            Some(ev) => ev,
+            None => Arc::new(SpikeEvents::from_dense(
+                &data,
+                sim_batch,
+                sim_steps,
+                channels * pack.copies,
+            )?),
         };
+        drop(data);
+        let x = Input::Events(&events);
         let options = RunOptions {
             threads: self.threads,
             ..RunOptions::default()
@@ -372,11 +383,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         };
         let n_in = channels;
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
-            let x = Input::Spikes {
-                data: data.as_slice(),
-                batch: sim_batch,
-                steps: sim_steps,
-            };
+            let x = Input::Events(&events);
             let g = {
                 let g_out: &[E] = grads.get_or_alloc_mut(&ghosts.out)?;
                 let packed;
@@ -521,8 +528,11 @@ pub struct SpikeInput<E> {
     batch: usize,
     steps: usize,
     channels: usize,
-    packed: Mutex<Option<(Pack, Arc<Vec<E>>)>>,
+    packed: Mutex<Option<Packed<E>>>,
 }
+
+/// A [`SpikeInput`] laid out for one packing: dense, and as events.
+type Packed<E> = (Pack, Arc<Vec<E>>, Arc<SpikeEvents<E>>);
 
 impl<E: Dtype + Real> SpikeInput<E> {
     /// Spike counts `[batch, steps, channels]`, row-major; the length must be their product.
@@ -559,25 +569,33 @@ impl<E: Dtype + Real> SpikeInput<E> {
         (self.batch, self.steps, self.channels)
     }
 
-    /// The values laid out for `pack`, made on first use and kept.
-    fn packed(&self, pack: Pack) -> Arc<Vec<E>> {
-        if pack.copies == 1 {
-            return Arc::clone(&self.data);
-        }
+    /// The values laid out for `pack`, dense and as events, made on first use and kept. Errors when a
+    /// value is not finite (naming the first one, in the packed layout's coordinates).
+    fn packed(&self, pack: Pack) -> Result<(Arc<Vec<E>>, Arc<SpikeEvents<E>>), Error> {
         let mut cache = self.packed.lock().unwrap_or_else(|e| e.into_inner());
-        match &*cache {
-            Some((p, d)) if *p == pack => Arc::clone(d),
-            _ => {
-                let d = Arc::new(swap_outer(
-                    &self.data,
-                    pack.copies,
-                    self.steps,
-                    self.channels,
-                ));
-                *cache = Some((pack, Arc::clone(&d)));
-                d
-            }
+        if let Some((p, d, ev)) = &*cache
+            && *p == pack
+        {
+            return Ok((Arc::clone(d), Arc::clone(ev)));
         }
+        let d = if pack.copies == 1 {
+            Arc::clone(&self.data)
+        } else {
+            Arc::new(swap_outer(
+                &self.data,
+                pack.copies,
+                self.steps,
+                self.channels,
+            ))
+        };
+        let ev = Arc::new(SpikeEvents::from_dense(
+            &d,
+            self.batch / pack.copies,
+            self.steps,
+            self.channels * pack.copies,
+        )?);
+        *cache = Some((pack, Arc::clone(&d), Arc::clone(&ev)));
+        Ok((d, ev))
     }
 }
 

@@ -17,7 +17,7 @@
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
 use crate::dynapsim::{
-    Input, LANES, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Trace, add_rows,
+    Drive, Input, LANES, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Trace, add_rows,
     for_each_nonzero,
 };
 use crate::error::Error;
@@ -226,7 +226,11 @@ impl<T: Real> Simulator<T> {
         }
         // The forward pass checked the input's values; here only its shape (a different input of the
         // same shape gives a gradient at the wrong point, not a crash).
-        let (data, channels, w_in) = self.input_parts(&input)?;
+        // The forward pass checked the input; checking it again here costs one pass over it (and a
+        // dense raster is converted to events again).
+        let source = self.source(&input)?;
+        let channels = source.channels(self.n);
+        let spikes_in = matches!(source, crate::dynapsim::Source::Events(_));
         let n = self.n;
         let len = batch * steps * n;
         for g in [
@@ -248,12 +252,12 @@ impl<T: Real> Simulator<T> {
                 });
             }
         }
-        let n_in = w_in.map_or(0, |w| w.len() / n.max(1));
+        let n_in = if spikes_in { channels } else { 0 };
         let per_tape = tape.entries() * tape.entry_len();
         let mut elements: Vec<ElementGradients<T>> = (0..batch)
             .map(|_| ElementGradients {
                 w_rec: vec![T::ZERO; n * n],
-                w_in: vec![T::ZERO; n_in * n],
+                w_in: vec![T::ZERO; n_in * tape.n_pad],
                 input: vec![T::ZERO; if options.input { steps * channels } else { 0 }],
                 acc: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
             })
@@ -281,7 +285,7 @@ impl<T: Real> Simulator<T> {
             };
             for (k, g) in chunk.iter_mut().enumerate() {
                 let b = first + k;
-                let xs = &data[b * steps * channels..(b + 1) * steps * channels];
+                let drive = source.element(b, steps, n);
                 let range = b * steps * n..(b + 1) * steps * n;
                 let outs = [
                     outputs.spikes,
@@ -292,7 +296,7 @@ impl<T: Real> Simulator<T> {
                 ]
                 .map(|o| o.map(|v| &v[range.clone()]));
                 let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
-                self.reverse_one(tape, tape_b, xs, w_in, outs, g, &mut scratch);
+                self.reverse_one(tape, tape_b, drive, outs, g, &mut scratch);
             }
         };
         if threads <= 1 {
@@ -317,8 +321,15 @@ impl<T: Real> Simulator<T> {
             out
         };
         let w_rec = Matrix::from_vec(n, n, sum(&|e| &e.w_rec, n * n)).expect("n x n");
-        let w_in_grad =
-            w_in.map(|_| Matrix::from_vec(n_in, n, sum(&|e| &e.w_in, n_in * n)).expect("nin x n"));
+        // The input weights' gradient was accumulated in padded rows.
+        let w_in_grad = spikes_in.then(|| {
+            let padded = sum(&|e| &e.w_in, n_in * tape.n_pad);
+            let data = padded
+                .chunks_exact(tape.n_pad)
+                .flat_map(|row| row[..n].iter().copied())
+                .collect();
+            Matrix::from_vec(n_in, n, data).expect("nin x n")
+        });
         let input_grad = options.input.then(|| {
             elements
                 .iter()
@@ -340,13 +351,12 @@ impl<T: Real> Simulator<T> {
         &self,
         tape: &Tape<T>,
         tape_b: &[T],
-        xs: &[T],
-        w_in: Option<&[T]>,
+        drive: Drive<'_, T>,
         outs: [Option<&[T]>; 5],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
-        reverse_kernel(self, self.isa, tape, tape_b, xs, w_in, outs, g, scratch);
+        reverse_kernel(self, self.isa, tape, tape_b, drive, outs, g, scratch);
     }
 
     /// The reverse pass of one batch element. Inlined into the per-instruction-set entry points.
@@ -356,15 +366,13 @@ impl<T: Real> Simulator<T> {
         &self,
         tape: &Tape<T>,
         tape_b: &[T],
-        xs: &[T],
-        w_in: Option<&[T]>,
+        src: Drive<'_, T>,
         outs: [Option<&[T]>; 5],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
         let n = self.n;
         let steps = tape.steps;
-        let channels = xs.len() / steps.max(1);
         let e = tape.entry_len();
         let np = tape.n_pad;
         let chunk = chunk_steps(np);
@@ -381,11 +389,9 @@ impl<T: Real> Simulator<T> {
             } else {
                 scratch.forward.restore(tape_b, seg);
                 scratch.forward.record(&mut scratch.segment, 0);
-                let seg_xs = &xs[start * channels..(start + len) * channels];
                 self.run_steps(
                     &mut scratch.forward,
-                    seg_xs,
-                    w_in,
+                    src.steps(start, len, n),
                     len,
                     None,
                     None,
@@ -579,16 +585,20 @@ impl<T: Real> Simulator<T> {
                     ] {
                         a[n..].fill(T::ZERO);
                     }
-                    let xt = &xs[t * channels..(t + 1) * channels];
-                    match w_in {
-                        Some(w) => {
+                    match src {
+                        Drive::Events(ev) => {
+                            // w_in (padded rows): d/dW_kj = count_k * drive_j, over the step's events.
                             let g_w_in = &mut g.w_in;
-                            for_each_nonzero(xt, |kk, sk| {
-                                for (gw, &d) in g_w_in[kk * n..(kk + 1) * n].iter_mut().zip(drive) {
+                            let drive = &scratch.drive[..np];
+                            ev.for_each(t, |kk, sk| {
+                                for (gw, &d) in g_w_in[kk * np..(kk + 1) * np].iter_mut().zip(drive)
+                                {
                                     *gw = sk.mul_add(d, *gw);
                                 }
                             });
                             if !g.input.is_empty() {
+                                let w = self.w_in.as_deref().expect("events come with w_in");
+                                let channels = w.len() / n;
                                 for (kk, gi) in g.input[t * channels..(t + 1) * channels]
                                     .iter_mut()
                                     .enumerate()
@@ -597,7 +607,7 @@ impl<T: Real> Simulator<T> {
                                 }
                             }
                         }
-                        None => {
+                        Drive::Weighted(_) => {
                             if !g.input.is_empty() {
                                 g.input[t * n..(t + 1) * n].copy_from_slice(drive);
                             }
@@ -708,8 +718,7 @@ impl<T: Real> Simulator<T> {
 isa_kernel!(reverse_kernel => reverse_one_body(
     tape: &Tape<T>,
     tape_b: &[T],
-    xs: &[T],
-    w_in: Option<&[T]>,
+    drive: Drive<'_, T>,
     outs: [Option<&[T]>; 5],
     g: &mut ElementGradients<T>,
     scratch: &mut ReverseScratch<T>,

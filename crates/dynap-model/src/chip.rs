@@ -892,9 +892,15 @@ impl<T: Real> ChipSimulator<T> {
     ) -> Result<ChipTrace<T>, Error> {
         let (batch, steps) = input.dims();
         let n = self.n;
+        // The chip kernels read dense input; events are expanded (one allocation per call).
+        let dense: Vec<T>;
         let (data, channels, spikes_in) = match input {
             Input::Weighted { data, .. } => (data, n, false),
             Input::Spikes { data, .. } => (data, self.n_in.ok_or(Error::NoInputWeights)?, true),
+            Input::Events(ev) => {
+                dense = ev.to_dense();
+                (&dense[..], self.n_in.ok_or(Error::NoInputWeights)?, true)
+            }
         };
         if data.len() != batch * steps * channels {
             return Err(Error::InputShape {
@@ -1222,9 +1228,15 @@ impl<T: Real> ChipSimulator<T> {
             });
         }
         let n = self.n;
+        // The chip kernels read dense input; events are expanded (one allocation per call).
+        let dense: Vec<T>;
         let (data, channels, spikes_in) = match input {
             Input::Weighted { data, .. } => (data, n, false),
             Input::Spikes { data, .. } => (data, self.n_in.ok_or(Error::NoInputWeights)?, true),
+            Input::Events(ev) => {
+                dense = ev.to_dense();
+                (&dense[..], self.n_in.ok_or(Error::NoInputWeights)?, true)
+            }
         };
         if data.len() != batch * steps * channels {
             return Err(Error::InputShape {

@@ -25,10 +25,12 @@
 //! pulse widths `t(I, C) = Vth C / I`, and primes marking the floor at `Io`.
 
 use crate::error::Error;
+use crate::events::{ElementEvents, SpikeEvents};
 use crate::isa::Isa;
 use crate::network::{Network, Variant};
 use crate::param::NeuronParams;
 use crate::real::Real;
+use std::borrow::Cow;
 
 /// `jnp.clip(x, lo)`: `lo` when `x < lo`, otherwise `x`. A NaN passes through, as XLA's `max` does.
 #[inline(always)]
@@ -111,8 +113,49 @@ impl<T: Real> Consts<T> {
     }
 }
 
-/// A checked input: its data, its channel count, and the input weights it goes through.
-pub(crate) type CheckedInput<'i, T> = (&'i [T], usize, Option<&'i [T]>);
+/// A checked input: the weighted input per neuron `[batch][steps][N]`, or input spikes as events
+/// (converted from a dense raster, or the caller's).
+pub(crate) enum Source<'i, T: Clone> {
+    Weighted(&'i [T]),
+    Events(Cow<'i, SpikeEvents<T>>),
+}
+
+impl<T: Real> Source<'_, T> {
+    /// The input of batch element `b` (`steps` steps of `n` neurons).
+    pub(crate) fn element(&self, b: usize, steps: usize, n: usize) -> Drive<'_, T> {
+        match self {
+            Source::Weighted(data) => Drive::Weighted(&data[b * steps * n..(b + 1) * steps * n]),
+            Source::Events(ev) => Drive::Events(ev.element(b)),
+        }
+    }
+
+    /// Input channels: N for weighted input, Nin for spikes.
+    pub(crate) fn channels(&self, n: usize) -> usize {
+        match self {
+            Source::Weighted(_) => n,
+            Source::Events(ev) => ev.channels(),
+        }
+    }
+}
+
+/// The input of one batch element, as the kernels read it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Drive<'a, T> {
+    /// Weighted input per neuron, `[steps][N]`.
+    Weighted(&'a [T]),
+    /// Input spikes, through the padded `w_in`.
+    Events(ElementEvents<'a, T>),
+}
+
+impl<'a, T: Real> Drive<'a, T> {
+    /// The input of steps `from..from + steps`.
+    pub(crate) fn steps(self, from: usize, steps: usize, n: usize) -> Drive<'a, T> {
+        match self {
+            Drive::Weighted(xs) => Drive::Weighted(&xs[from * n..(from + steps) * n]),
+            Drive::Events(ev) => Drive::Events(ev.steps(from, steps)),
+        }
+    }
+}
 
 /// The simulator of one network in precision `T`: the network's parameters and weights converted once,
 /// ready to run any number of inputs.
@@ -122,6 +165,9 @@ pub struct Simulator<T: Real> {
     pub(crate) n_in: Option<usize>,
     pub(crate) c: Consts<T>,
     pub(crate) w_in: Option<Vec<T>>,
+    /// `w_in` with each row padded to a multiple of [`LANES`] with zeros: one whole-vector update per
+    /// input event.
+    pub(crate) w_in_pad: Option<Vec<T>>,
     pub(crate) w_rec: Vec<T>,
     /// `w_rec` transposed (`[post][pre]`), for the reverse pass.
     pub(crate) w_rec_t: Vec<T>,
@@ -194,15 +240,20 @@ pub enum Input<'a, T> {
         /// Time steps.
         steps: usize,
     },
+    /// Input spike counts held as events (channels = Nin), weighted by the network's `w_in`: the same
+    /// run as [`Input::Spikes`] with the same counts, without scanning the raster (for an input that is
+    /// run many times).
+    Events(&'a SpikeEvents<T>),
 }
 
-impl<T> Input<'_, T> {
+impl<T: Real> Input<'_, T> {
     /// `(batch, steps)`.
     pub fn dims(&self) -> (usize, usize) {
         match *self {
             Input::Weighted { batch, steps, .. } | Input::Spikes { batch, steps, .. } => {
                 (batch, steps)
             }
+            Input::Events(ev) => (ev.batch(), ev.steps()),
         }
     }
 }
@@ -412,6 +463,14 @@ impl<T: Real> Simulator<T> {
         };
         c.pad(n.div_ceil(LANES) * LANES);
         let w_in = net.w_in.as_ref().map(|w| cv(w.as_slice()));
+        let n_pad = n.div_ceil(LANES) * LANES;
+        let w_in_pad = w_in.as_ref().map(|w| {
+            let mut pad = vec![T::ZERO; w.len() / n.max(1) * n_pad];
+            for (dst, src) in pad.chunks_exact_mut(n_pad).zip(w.chunks_exact(n.max(1))) {
+                dst[..n].copy_from_slice(src);
+            }
+            pad
+        });
         let w_rec = cv(net.w_rec.as_slice());
         let rec_nonzero = w_rec.iter().any(|&w| w != T::ZERO);
         let w_rec_t = (0..n * n).map(|k| w_rec[(k % n) * n + k / n]).collect();
@@ -420,6 +479,7 @@ impl<T: Real> Simulator<T> {
             n_in: net.w_in.as_ref().map(|w| w.rows()),
             c,
             w_in,
+            w_in_pad,
             w_rec,
             w_rec_t,
             rec_nonzero,
@@ -508,52 +568,35 @@ impl<T: Real> Simulator<T> {
         self.run_impl(input, initial, options, None)
     }
 
-    /// The input's data, its channel count and the input weights it goes through, after checking its
-    /// shape and values.
-    /// The input's data, channel count and input weights, after checking its shape only.
-    pub(crate) fn input_parts<'i>(
-        &'i self,
-        input: &Input<'i, T>,
-    ) -> Result<CheckedInput<'i, T>, Error> {
+    /// The input, checked: its shape and channel count against the network, its values finite. Input
+    /// spikes given as a dense raster are converted to events here, once per run.
+    pub(crate) fn source<'i>(&self, input: &Input<'i, T>) -> Result<Source<'i, T>, Error> {
         let (batch, steps) = input.dims();
-        let (data, channels, w_in) = match *input {
-            Input::Weighted { data, .. } => (data, self.n, None),
-            Input::Spikes { data, .. } => (
-                data,
-                self.n_in.ok_or(Error::NoInputWeights)?,
-                self.w_in.as_deref(),
-            ),
-        };
-        if data.len() != batch * steps * channels {
-            return Err(Error::InputShape {
-                batch,
-                steps,
-                channels,
-                found_len: data.len(),
-            });
+        match *input {
+            Input::Weighted { data, .. } => {
+                // Weighted input is checked as a raster of N channels.
+                SpikeEvents::check_dense(data, batch, steps, self.n)?;
+                Ok(Source::Weighted(data))
+            }
+            Input::Spikes { data, .. } => {
+                let channels = self.n_in.ok_or(Error::NoInputWeights)?;
+                Ok(Source::Events(Cow::Owned(SpikeEvents::from_dense(
+                    data, batch, steps, channels,
+                )?)))
+            }
+            Input::Events(ev) => {
+                let channels = self.n_in.ok_or(Error::NoInputWeights)?;
+                if ev.channels() != channels {
+                    return Err(Error::InputShape {
+                        batch,
+                        steps,
+                        channels,
+                        found_len: batch * steps * ev.channels(),
+                    });
+                }
+                Ok(Source::Events(Cow::Borrowed(ev)))
+            }
         }
-        Ok((data, channels, w_in))
-    }
-
-    pub(crate) fn check_input<'i>(
-        &'i self,
-        input: &Input<'i, T>,
-    ) -> Result<CheckedInput<'i, T>, Error> {
-        let (_, steps) = input.dims();
-        let (data, channels, w_in) = self.input_parts(input)?;
-        // A branch-free pass first (it vectorises); the position only when something is wrong.
-        let all_finite = data.iter().fold(true, |ok, x| ok & x.is_finite());
-        if let Some(i) = (!all_finite)
-            .then(|| data.iter().position(|x| !x.is_finite()))
-            .flatten()
-        {
-            return Err(Error::NonFiniteInput {
-                batch: i / (steps * channels),
-                step: (i / channels) % steps,
-                channel: i % channels,
-            });
-        }
-        Ok((data, channels, w_in))
     }
 
     /// [`Simulator::run`], optionally recording the padded state every `tape_every` steps into a tape
@@ -566,7 +609,7 @@ impl<T: Real> Simulator<T> {
         tape: Option<(&mut [T], usize)>,
     ) -> Result<Trace<T>, Error> {
         let (batch, steps) = input.dims();
-        let (data, channels, w_in) = self.check_input(&input)?;
+        let source = self.source(&input)?;
         let mut state = match initial {
             Some(s) => {
                 let ok = s.batch == batch
@@ -658,7 +701,7 @@ impl<T: Real> Simulator<T> {
             let run_jobs = |jobs: &mut [Job<'_, T>]| {
                 let mut scratch = Scratch::new(n);
                 for job in jobs {
-                    let xs = &data[job.batch * steps * channels..][..steps * channels];
+                    let drive = source.element(job.batch, steps, n);
                     scratch.load(job, &self.c.io);
                     let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
                     if let Some((t, _)) = tape.as_mut() {
@@ -670,8 +713,7 @@ impl<T: Real> Simulator<T> {
                         .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
                     self.run_steps(
                         &mut scratch,
-                        xs,
-                        w_in,
+                        drive,
                         steps,
                         Some(&mut *job.spikes),
                         traces,
@@ -707,16 +749,13 @@ impl<T: Real> Simulator<T> {
     pub(crate) fn run_steps(
         &self,
         scratch: &mut Scratch<T>,
-        xs: &[T],
-        w_in: Option<&[T]>,
+        drive: Drive<'_, T>,
         steps: usize,
         spikes: Option<&mut [T]>,
         traces: Option<[&mut [T]; 4]>,
         tape: Option<(&mut [T], usize)>,
     ) {
-        run_steps_kernel(
-            self, self.isa, scratch, xs, w_in, steps, spikes, traces, tape,
-        );
+        run_steps_kernel(self, self.isa, scratch, drive, steps, spikes, traces, tape);
     }
 
     /// Runs `steps` steps of one batch element from the padded state in `scratch`, writing the spikes
@@ -728,15 +767,13 @@ impl<T: Real> Simulator<T> {
     fn run_steps_body(
         &self,
         scratch: &mut Scratch<T>,
-        xs: &[T],
-        w_in: Option<&[T]>,
+        drive: Drive<'_, T>,
         steps: usize,
         mut spikes: Option<&mut [T]>,
         mut traces: Option<[&mut [T]; 4]>,
         mut tape: Option<(&mut [T], usize)>,
     ) {
         let n = self.n;
-        let channels = xs.len() / steps.max(1);
         let Scratch {
             rec,
             x,
@@ -755,8 +792,8 @@ impl<T: Real> Simulator<T> {
             if self.rec_nonzero {
                 recurrent_drive(&mut rec[..n], active, s, &self.w_rec);
             }
-            // External drive x_t: given, or input spikes times w_in (LinearJax), over non-zero channels.
-            external_drive(&mut x[..n], &xs[t * channels..(t + 1) * channels], w_in);
+            // External drive x_t: given, or input spikes times w_in (LinearJax), event by event.
+            external_drive(x, drive, t, n, self.w_in_pad.as_deref());
             let c = &self.c;
             step_body(
                 [
@@ -904,21 +941,30 @@ fn add_rows_blocks<T: Real, C: Copy, const B: usize>(
     c
 }
 
-/// Sets `x` to the external drive of one step: the given currents `xt`, or with input weights
-/// (`[channels, x.len()]`) the input spikes `xt` times `w_in`, summed over non-zero channels in order.
+/// Sets `x` (padded) to the external drive of step `t`: the given currents, or the input spikes of
+/// the step times the padded `w_in` (rows of `x.len()` values), summed over the events in channel
+/// order (the padding lanes stay 0).
 #[inline(always)]
-pub(crate) fn external_drive<T: Real>(x: &mut [T], xt: &[T], w_in: Option<&[T]>) {
-    let n = x.len();
-    match w_in {
-        Some(w_in) => {
+pub(crate) fn external_drive<T: Real>(
+    x: &mut [T],
+    drive: Drive<'_, T>,
+    t: usize,
+    n: usize,
+    w_in_pad: Option<&[T]>,
+) {
+    let np = x.len() / LANES * LANES;
+    let x = &mut x[..np];
+    match drive {
+        Drive::Weighted(xs) => x[..n].copy_from_slice(&xs[t * n..(t + 1) * n]),
+        Drive::Events(ev) => {
             x.fill(T::ZERO);
-            for_each_nonzero(xt, |k, sk| {
-                for (xj, &w) in x.iter_mut().zip(&w_in[k * n..(k + 1) * n]) {
-                    *xj = *xj + sk * w;
+            let w_in = w_in_pad.expect("input events come with input weights");
+            ev.for_each(t, |k, v| {
+                for (xj, &w) in x.iter_mut().zip(&w_in[k * np..(k + 1) * np]) {
+                    *xj = *xj + v * w;
                 }
             });
         }
-        None => x.copy_from_slice(xt),
     }
 }
 
@@ -1077,8 +1123,7 @@ fn step_body<T: Real>(
 
 isa_kernel!(run_steps_kernel => run_steps_body(
     scratch: &mut Scratch<T>,
-    xs: &[T],
-    w_in: Option<&[T]>,
+    drive: Drive<'_, T>,
     steps: usize,
     spikes: Option<&mut [T]>,
     traces: Option<[&mut [T]; 4]>,

@@ -63,6 +63,7 @@ mod biasgen;
 mod chip;
 mod dynapsim;
 mod error;
+mod events;
 mod hwweights;
 mod network;
 mod npy;
@@ -85,6 +86,7 @@ pub use dynapsim::{
     Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace,
 };
 pub use error::{Error, WeightMatrix};
+pub use events::SpikeEvents;
 pub use hwweights::{
     BASE_WEIGHTS, Dendrite, MASK_LEVELS, QuantMatrix, QuantizedWeights, mask_levels,
 };
