@@ -271,12 +271,13 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         self.check_channels(batch, steps, channels)?;
         let pack = Pack::choose(self.neurons(), batch, self.packs());
         let (input, tape) = input.split_tape();
-        let data = Arc::new(pack.input(values(&input), steps, channels));
-        let events = None;
+        let data = LayerInput {
+            dense: Arc::new(pack.input(values(&input), steps, channels)),
+            events: None,
+        };
         self.run(
             params,
             data,
-            events,
             (batch, steps, channels),
             pack,
             tape,
@@ -296,8 +297,8 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let shape = (input.batch, input.steps, input.channels);
         self.check_channels(shape.0, shape.1, shape.2)?;
         let pack = Pack::choose(self.neurons(), input.batch, self.packs());
-        let (data, events) = input.packed(pack)?;
-        self.run(params, data, Some(events), shape, pack, tape, None)
+        let data = input.packed(pack)?;
+        self.run(params, data, shape, pack, tape, None)
     }
 
     fn check_channels(&self, batch: usize, steps: usize, channels: usize) -> Result<(), Error> {
@@ -319,8 +320,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     fn run<T: Tape<E, Cpu>>(
         &self,
         params: &LayerParams<E>,
-        data: Arc<Vec<E>>,
-        events: Option<Arc<SpikeEvents<E>>>,
+        data: LayerInput<E>,
         (batch, steps, channels): (usize, usize, usize),
         pack: Pack,
         mut tape: T,
@@ -329,23 +329,29 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let n = self.neurons();
         let net = self.network(params);
         if net.variant == Variant::Chip {
-            return self.run_chip(params, net, data, (batch, steps, channels), tape, input);
+            return self.run_chip(
+                params,
+                net,
+                data.dense,
+                (batch, steps, channels),
+                tape,
+                input,
+            );
         }
         // A small network wastes most of a vector's lanes on padding; its batch copies then run side by
         // side as one element (block-diagonal weights): the same arithmetic per neuron, half the steps.
         let sim_net = pack.network(&net);
         let sim = Simulator::<E>::new(&sim_net)?.with_spike_function(self.spike);
         let (sim_batch, sim_steps) = (batch / pack.copies, steps);
-        let events = match events {
+        let events = match data.events {
             Some(ev) => ev,
             None => Arc::new(SpikeEvents::from_dense(
-                &data,
+                &data.dense,
                 sim_batch,
                 sim_steps,
                 channels * pack.copies,
             )?),
         };
-        drop(data);
         let x = Input::Events(&events);
         let options = RunOptions {
             threads: self.threads,
@@ -534,6 +540,13 @@ pub struct SpikeInput<E> {
 /// A [`SpikeInput`] laid out for one packing: dense, and as events.
 type Packed<E> = (Pack, Arc<Vec<E>>, Arc<SpikeEvents<E>>);
 
+/// The input of one run, already packed: dense (what the `chip` kernels read), and as events (what the
+/// `rockpool` kernels read) when the caller holds them.
+struct LayerInput<E> {
+    dense: Arc<Vec<E>>,
+    events: Option<Arc<SpikeEvents<E>>>,
+}
+
 impl<E: Dtype + Real> SpikeInput<E> {
     /// Spike counts `[batch, steps, channels]`, row-major; the length must be their product.
     pub fn new(
@@ -571,12 +584,15 @@ impl<E: Dtype + Real> SpikeInput<E> {
 
     /// The values laid out for `pack`, dense and as events, made on first use and kept. Errors when a
     /// value is not finite (naming the first one, in the packed layout's coordinates).
-    fn packed(&self, pack: Pack) -> Result<(Arc<Vec<E>>, Arc<SpikeEvents<E>>), Error> {
+    fn packed(&self, pack: Pack) -> Result<LayerInput<E>, Error> {
         let mut cache = self.packed.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((p, d, ev)) = &*cache
             && *p == pack
         {
-            return Ok((Arc::clone(d), Arc::clone(ev)));
+            return Ok(LayerInput {
+                dense: Arc::clone(d),
+                events: Some(Arc::clone(ev)),
+            });
         }
         let d = if pack.copies == 1 {
             Arc::clone(&self.data)
@@ -595,7 +611,10 @@ impl<E: Dtype + Real> SpikeInput<E> {
             self.channels * pack.copies,
         )?);
         *cache = Some((pack, Arc::clone(&d), Arc::clone(&ev)));
-        Ok((d, ev))
+        Ok(LayerInput {
+            dense: d,
+            events: Some(ev),
+        })
     }
 }
 
