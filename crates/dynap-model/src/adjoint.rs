@@ -413,55 +413,7 @@ impl<T: Real> Simulator<T> {
                     let prev = &states[k * e..(k + 1) * e];
                     let cur = &states[(k + 1) * e..(k + 2) * e];
                     let co = &mut scratch.coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
-                    let mut co = co.chunks_exact_mut(np);
-                    take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
-                    reverse_coefficients(
-                        [
-                            &c.io,
-                            &c.idc,
-                            &c.f_dis_syn,
-                            &c.f_chg_syn,
-                            &c.gain_syn,
-                            &c.f_dis_ahp,
-                            &c.f_chg_ahp,
-                            &c.gain_ahp,
-                            &c.iw_ahp,
-                            &c.kappa_prime,
-                            &c.ut,
-                            &c.ut_over_kappa,
-                            &c.utk_cmem,
-                            &c.itau_mem,
-                            &c.igain_mem,
-                            &c.gain_mem,
-                            &c.ispkthr,
-                            field(cur, 6, np),
-                            field(prev, 0, np),
-                            field(prev, 1, np),
-                            field(prev, 2, np),
-                            field(prev, 3, np),
-                            field(prev, 4, np),
-                            field(prev, 5, np),
-                            field(cur, 5, np),
-                        ],
-                        self.dt,
-                        self.smooth_beta(),
-                        c0,
-                        c1,
-                        c2,
-                        c3,
-                        c4,
-                        c5,
-                        c6,
-                        c7,
-                        c8,
-                        c9,
-                        c10,
-                        c11,
-                        c12,
-                        c13,
-                        c14,
-                        c15,
-                    );
+                    self.step_coefficients(prev, cur, co);
                 }
                 // Pass 2, backwards through the chunk: the adjoints, a short chain per step.
                 for k in (lo..hi).rev() {
@@ -575,16 +527,9 @@ impl<T: Real> Simulator<T> {
                             |a, w, d| w.mul_add(d, a),
                         );
                     }
-                    // Zero the padding lanes' adjoints: they belong to no neuron.
-                    for a in [
-                        &mut *a_isyn,
-                        &mut *a_iahp,
-                        &mut *a_imem,
-                        &mut *a_vmem,
-                        &mut *a_s,
-                    ] {
-                        a[n..].fill(T::ZERO);
-                    }
+                    // The padding lanes' adjoints stay 0: they start at 0, the loss and w_rec add only
+                    // to real lanes, and the chain multiplies them by the finite coefficients of a
+                    // quiet copy of neuron 0. Nothing reads them.
                     match src {
                         Drive::Events(ev) => {
                             // w_in (padded rows): d/dW_kj = count_k * drive_j, over the step's events.
@@ -617,6 +562,66 @@ impl<T: Real> Simulator<T> {
                 hi = lo;
             }
         }
+    }
+
+    /// The coefficients of one step (see [`reverse_coefficients`]) into `co` (`[COEF][n_pad]`), from
+    /// the tape entries before (`prev`) and after (`cur`) the step. Inlined into the reverse kernel.
+    #[inline(always)]
+    fn step_coefficients(&self, prev: &[T], cur: &[T], co: &mut [T]) {
+        let np = co.len() / COEF;
+        let c = &self.c;
+        fn field<T>(s: &[T], f: usize, np: usize) -> &[T] {
+            &s[f * np..(f + 1) * np]
+        }
+        let mut co = co.chunks_exact_mut(np);
+        take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
+        reverse_coefficients(
+            [
+                &c.io,
+                &c.idc,
+                &c.f_dis_syn,
+                &c.f_chg_syn,
+                &c.gain_syn,
+                &c.f_dis_ahp,
+                &c.f_chg_ahp,
+                &c.gain_ahp,
+                &c.iw_ahp,
+                &c.kappa_prime,
+                &c.ut,
+                &c.ut_over_kappa,
+                &c.utk_cmem,
+                &c.itau_mem,
+                &c.igain_mem,
+                &c.gain_mem,
+                &c.ispkthr,
+                field(cur, 6, np),
+                field(prev, 0, np),
+                field(prev, 1, np),
+                field(prev, 2, np),
+                field(prev, 3, np),
+                field(prev, 4, np),
+                field(prev, 5, np),
+                field(cur, 5, np),
+            ],
+            self.dt,
+            self.smooth_beta(),
+            c0,
+            c1,
+            c2,
+            c3,
+            c4,
+            c5,
+            c6,
+            c7,
+            c8,
+            c9,
+            c10,
+            c11,
+            c12,
+            c13,
+            c14,
+            c15,
+        );
     }
 
     /// Carries the accumulated adjoints of the per-neuron constants to the 13 bias currents, in `f64`,

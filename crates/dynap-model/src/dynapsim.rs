@@ -599,8 +599,8 @@ impl<T: Real> Simulator<T> {
         }
     }
 
-    /// [`Simulator::run`], optionally recording the padded state every `tape_every` steps into a tape
-    /// (`[batch][entries][6][padded N]`) for the reverse pass.
+    /// [`Simulator::run`], optionally recording the padded state every `tape.1` steps into a tape
+    /// (`tape.0`, `[batch][entries][TAPE_FIELDS][padded N]`) for the reverse pass.
     pub(crate) fn run_impl(
         &self,
         input: Input<'_, T>,
@@ -860,7 +860,7 @@ impl<T: Real> Simulator<T> {
                         .into_iter()
                         .enumerate()
                     {
-                        dst[k * np..(k + 1) * np].copy_from_slice(v);
+                        copy_lanes(&mut dst[k * np..(k + 1) * np], v);
                     }
                     // The step's drive, as `step_body` formed it (the same operations, so the same
                     // bits): the reverse pass reads it instead of recomputing it.
@@ -1206,6 +1206,17 @@ impl<T: Real> Scratch<T> {
             active: Vec::with_capacity(n),
             state: std::array::from_fn(|_| vec![T::ZERO; padded]),
         }
+    }
+}
+
+/// `dst = src` (equal lengths, a multiple of [`LANES`]) in whole vectors written inline: the kernels
+/// copy a few vectors per step, for which a call to `memcpy` costs more than the copy.
+#[inline(always)]
+pub(crate) fn copy_lanes<T: Real>(dst: &mut [T], src: &[T]) {
+    for (d, s) in dst.chunks_exact_mut(LANES).zip(src.chunks_exact(LANES)) {
+        let d: &mut [T; LANES] = d.try_into().expect("LANES values");
+        let s: &[T; LANES] = s.try_into().expect("LANES values");
+        *d = *s;
     }
 }
 
