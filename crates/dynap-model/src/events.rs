@@ -38,14 +38,18 @@ impl<T: Real> SpikeEvents<T> {
         let mut channel = Vec::new();
         let mut count = Vec::new();
         starts.push(0);
-        for row in 0..rows {
-            let xs = &data[row * channels..(row + 1) * channels];
-            crate::dynapsim::for_each_nonzero(xs, |k, v| {
-                channel.push(k as u32);
-                count.push(v);
-            });
-            starts.push(channel.len());
-        }
+        // One scan of the whole raster (rows of a few dozen channels would each end in a short
+        // remainder loop), following the row boundaries as the events come in order.
+        let mut row_start = 0;
+        crate::dynapsim::for_each_nonzero(data, |i, v| {
+            while i >= row_start + channels {
+                starts.push(channel.len());
+                row_start += channels;
+            }
+            channel.push((i - row_start) as u32);
+            count.push(v);
+        });
+        starts.resize(rows + 1, channel.len());
         Ok(SpikeEvents {
             batch,
             steps,
