@@ -2,11 +2,14 @@
 //! step like the forward pass.
 //!
 //! The forward pass records a compact tape: the padded state `(isyn, iahp, imem, vmem, timer_ref, s)`
-//! after every step, or only every K-th step (checkpoints; the steps in between are recomputed segment
-//! by segment during the reverse pass). The reverse pass walks the steps backwards; at each step it
-//! recomputes that step's intermediate values from the previous state (the same operations as the
-//! forward kernel, so the same values) and propagates the adjoints of the state, of the drive and of
-//! the per-neuron constants. Derivatives follow JAX's rules, so that gradients match Rockpool's:
+//! and the step's drive `(rec + x) Iscale` after every step, or only every K-th step (checkpoints; the
+//! steps in between are recomputed segment by segment during the reverse pass). The reverse pass walks
+//! the steps backwards in chunks. For each step of a chunk it first recomputes the step's intermediate
+//! values from the recorded states (the same operations as the forward kernel, so the same values) and
+//! reduces the step's reverse, which is linear in the adjoints, to a few coefficients per neuron; these
+//! do not depend on the adjoints, so the steps of a chunk overlap in the processor. It then carries the
+//! adjoints of the state, of the drive and of the per-neuron constants backwards through the chunk, a
+//! short chain of multiply-adds per step. Derivatives follow JAX's rules, so that gradients match Rockpool's:
 //! * `max(x, lo)` (`jnp.clip(x, lo)`) passes 1 above `lo`, 0.5 at a tie, 0 below;
 //! * the reset bit `b = clip(s, 0, 1)` passes 0.5 when `s` is 0 or 1 and 0 when `s >= 2`;
 //! * the spike count uses Rockpool's `step_pwl` surrogate: `d s / d imem = 1` wherever `imem > Io`,
