@@ -339,6 +339,51 @@ fn run_bench_row(n: &str, batch: &str, reps: &str, threads: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The speed and memory targets of DESIGN.md (and the training target of the training issue), each with
+/// this run's figure and whether it is met.
+fn print_targets(rows: &[Value], training_ratio: Option<f64>) {
+    let row = |n: u64, b: u64| rows.iter().find(|r| r["n"] == n && r["batch"] == b);
+    let ratio = |n: u64, b: u64, theirs: &str, ours: &str| {
+        row(n, b).and_then(|r| Some(r[theirs].as_f64()? / r[ours].as_f64()?))
+    };
+    let speed = |what: &str, got: Option<f64>, goal: f64| match got {
+        Some(x) => println!(
+            "  {what}: {x:.1}x (target {goal:.0}x) {}",
+            if x >= goal { "met" } else { "NOT met" }
+        ),
+        None => println!("  {what}: not measured"),
+    };
+    println!("targets, this run:");
+    speed(
+        "forward, N = 256, batch 8",
+        ratio(256, 8, "rockpool_fwd_ms", "fwd_ms"),
+        5.0,
+    );
+    speed(
+        "forward + backward, N = 256, batch 8",
+        ratio(256, 8, "rockpool_fwdbwd_ms", "fwdbwd_ms"),
+        10.0,
+    );
+    speed(
+        "forward + backward, N = 16, batch 1",
+        ratio(16, 1, "rockpool_fwdbwd_ms", "fwdbwd_ms"),
+        20.0,
+    );
+    speed(
+        "less peak memory, N = 256, batch 8",
+        ratio(256, 8, "rockpool_peak_rss_mb", "peak_rss_mb"),
+        5.0,
+    );
+    speed(
+        "faster than real time, N = 1024",
+        row(1024, 1)
+            .and_then(|r| r["fwd_ms"].as_f64())
+            .map(|ms| bench::BENCH_STEPS as f64 / ms),
+        10.0,
+    );
+    speed("training iterations per second", training_ratio, 20.0);
+}
+
 /// Rockpool's medians for one (N, batch), from `bench_rockpool.py`'s table.
 struct RockpoolRow {
     n: usize,
@@ -605,6 +650,9 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
         b.binary_bytes as f64 / 1e6,
         (b.map + b.json + b.binary).as_secs_f64() * 1e3
     );
+    if rockpool.is_some() {
+        print_targets(&rows, theirs.map(|r| ours / r));
+    }
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
         if let Err(e) = write_atomic(path, text.as_bytes()) {
