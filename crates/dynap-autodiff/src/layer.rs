@@ -98,9 +98,12 @@ pub struct LayerParams<E: Dtype> {
 /// A DynapSim layer behind an input weight matrix (Rockpool's `LinearJax + DynapSim`), trainable on
 /// dfdx's tape, simulated in precision `E`.
 #[derive(Clone, Debug)]
-pub struct DynapSimLayer<E> {
+pub struct DynapSimLayer<E: Real> {
     /// Forward-pass tapes whose backward pass has run, kept for the next forward pass to record into.
     tapes: Arc<Mutex<Vec<dynap_model::Tape<E>>>>,
+    /// Simulators of this layer's network (by packing), whose weights are replaced for each pass when
+    /// no current is trained (the converted parameters do not change then).
+    sims: Arc<Mutex<Vec<(usize, Simulator<E>)>>>,
     base: Network,
     training: CurrentTraining,
     spike: SpikeFunction,
@@ -136,6 +139,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         }
         Ok(DynapSimLayer {
             tapes: Arc::default(),
+            sims: Arc::default(),
             base,
             training,
             spike: SpikeFunction::Rockpool,
@@ -259,6 +263,40 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         net
     }
 
+    /// The simulator of the network `params` describe, laid out for `pack`: a kept one with the new
+    /// weights when no current is trained (the same simulator, without converting every parameter
+    /// again), else a new one.
+    fn simulator(&self, params: &LayerParams<E>, pack: Pack) -> Result<Simulator<E>, Error> {
+        if self.training.currents.is_empty() {
+            let kept = self.sims.lock().ok().and_then(|mut pool| {
+                let i = pool.iter().position(|(c, _)| *c == pack.copies)?;
+                Some(pool.swap_remove(i).1)
+            });
+            if let Some(mut sim) = kept {
+                let n = self.neurons();
+                let matrix = |t: &Tensor<(usize, usize), E, Cpu>,
+                              rows: usize,
+                              which: dynap_model::WeightMatrix| {
+                    let data = values(t).into_iter().map(Real::to_f64).collect();
+                    Matrix::from_vec(rows, n, data).ok_or(dynap_model::Error::WeightShape {
+                        matrix: which,
+                        expected: (rows, n),
+                        found: *t.shape(),
+                    })
+                };
+                let n_in = self.input_channels();
+                let w_in = matrix(&params.w_in, n_in, dynap_model::WeightMatrix::Input)?;
+                let w_rec = matrix(&params.w_rec, n, dynap_model::WeightMatrix::Recurrent)?;
+                sim.set_weights(Some(&pack.block(&w_in)), &pack.block(&w_rec))?;
+                return Ok(sim);
+            }
+        }
+        // A small network wastes most of a vector's lanes on padding; its batch copies then run side by
+        // side as one element (block-diagonal weights): the same arithmetic per neuron, half the steps.
+        let net = self.network(params);
+        Ok(Simulator::<E>::new(&pack.network(&net))?.with_spike_function(self.spike))
+    }
+
     /// Runs the layer on input spikes `[batch, steps, Nin]` and returns the output spike counts
     /// `[batch, steps, N]`. With a tape, the backward pass is the fused adjoint (and, with
     /// [`DynapSimLayer::with_input_gradient`], reaches the input tensor).
@@ -327,8 +365,8 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         input: Option<Tensor<(usize, usize, usize), E, Cpu>>,
     ) -> Result<Raster<E, T>, Error> {
         let n = self.neurons();
-        let net = self.network(params);
-        if net.variant == Variant::Chip {
+        if self.base.variant == Variant::Chip {
+            let net = self.network(params);
             return self.run_chip(
                 params,
                 net,
@@ -338,10 +376,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 input,
             );
         }
-        // A small network wastes most of a vector's lanes on padding; its batch copies then run side by
-        // side as one element (block-diagonal weights): the same arithmetic per neuron, half the steps.
-        let sim_net = pack.network(&net);
-        let sim = Simulator::<E>::new(&sim_net)?.with_spike_function(self.spike);
+        let sim = self.simulator(params, pack)?;
         let (sim_batch, sim_steps) = (batch / pack.copies, steps);
         let events = match data.events {
             Some(ev) => ev,
@@ -360,6 +395,11 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let dev = params.w_rec.device().clone();
         if !T::OWNS_TAPE {
             let trace = sim.run(x, None, &options)?;
+            if self.training.currents.is_empty()
+                && let Ok(mut pool) = self.sims.lock()
+            {
+                pool.push((pack.copies, sim));
+            }
             return Ok(dev
                 .tensor_from_vec(pack.output(trace.spikes, steps, n), (batch, steps, n))
                 .put_tape(tape));
@@ -378,11 +418,17 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             log_currents: params.log_currents.clone(),
         };
         let training = self.training.clone();
-        let currents: Vec<Vec<f64>> = training
-            .currents
-            .iter()
-            .map(|&p| net.params.get(p).to_vec())
-            .collect();
+        let currents: Vec<Vec<f64>> = if training.currents.is_empty() {
+            Vec::new()
+        } else {
+            let net = self.network(params);
+            training
+                .currents
+                .iter()
+                .map(|&p| net.params.get(p).to_vec())
+                .collect()
+        };
+        let sims = Arc::clone(&self.sims);
         let grad_options = GradientOptions {
             threads: self.threads,
             input: self.input_gradient && ghosts.input.is_some(),
@@ -409,6 +455,11 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             };
             if let Ok(mut pool) = pool.lock() {
                 pool.push(sim_tape);
+            }
+            if training.currents.is_empty()
+                && let Ok(mut pool) = sims.lock()
+            {
+                pool.push((pack.copies, sim));
             }
             let g_w_in = g
                 .w_in
@@ -646,22 +697,27 @@ impl Pack {
             let v = net.params.get(p).to_vec();
             *out.params.get_mut(p) = (0..c).flat_map(|_| v.iter().copied()).collect();
         }
-        let block = |m: &Matrix| {
-            let (r, k) = (m.rows(), m.cols());
-            let mut big = Matrix::zeros(c * r, c * k);
-            for b in 0..c {
-                for i in 0..r {
-                    big.as_mut_slice()
-                        [(b * r + i) * c * k + b * k..(b * r + i) * c * k + (b + 1) * k]
-                        .copy_from_slice(m.row(i));
-                }
-            }
-            big
-        };
-        out.w_in = net.w_in.as_ref().map(block);
-        out.w_rec = block(&net.w_rec);
+        out.w_in = net.w_in.as_ref().map(|m| self.block(m));
+        out.w_rec = self.block(&net.w_rec);
         debug_assert_eq!(out.neurons(), c * n);
         out
+    }
+
+    /// A shared weight matrix for the copies: the block-diagonal matrix of `copies` copies of `m`.
+    fn block(&self, m: &Matrix) -> Matrix {
+        let c = self.copies;
+        if c == 1 {
+            return m.clone();
+        }
+        let (r, k) = (m.rows(), m.cols());
+        let mut big = Matrix::zeros(c * r, c * k);
+        for b in 0..c {
+            for i in 0..r {
+                big.as_mut_slice()[(b * r + i) * c * k + b * k..(b * r + i) * c * k + (b + 1) * k]
+                    .copy_from_slice(m.row(i));
+            }
+        }
+        big
     }
 
     /// `[batch, steps, k]` -> `[batch / copies, steps, copies * k]` (packing only ever happens with

@@ -25,9 +25,10 @@
 //! pulse widths `t(I, C) = Vth C / I`, and primes marking the floor at `Io`.
 
 use crate::error::Error;
+use crate::error::WeightMatrix;
 use crate::events::{ElementEvents, SpikeEvents};
 use crate::isa::Isa;
-use crate::network::{Network, Variant};
+use crate::network::{Matrix, Network, Variant};
 use crate::param::NeuronParams;
 use crate::real::Real;
 use std::borrow::Cow;
@@ -494,6 +495,39 @@ impl<T: Real> Simulator<T> {
     /// Number of neurons.
     pub fn neurons(&self) -> usize {
         self.n
+    }
+
+    /// Replaces the weights, keeping every converted parameter: for a training loop, whose weights change
+    /// at every step and its currents not. The matrices must have the network's shapes (`w_in` exactly
+    /// when the network has input weights) and finite values; the result is the simulator that
+    /// [`Simulator::new`] makes of the network with these weights.
+    pub fn set_weights(&mut self, w_in: Option<&Matrix>, w_rec: &Matrix) -> Result<(), Error> {
+        let n = self.n;
+        match (w_in, self.n_in) {
+            (Some(w), Some(n_in)) => w.check(WeightMatrix::Input, (n_in, n))?,
+            (None, None) => {}
+            _ => return Err(Error::NoInputWeights),
+        }
+        w_rec.check(WeightMatrix::Recurrent, (n, n))?;
+        let cv = |v: &[f64], out: &mut Vec<T>| {
+            out.clear();
+            out.extend(v.iter().map(|&x| T::from_f64(x)));
+        };
+        if let (Some(w), Some(dst)) = (w_in, self.w_in.as_mut()) {
+            cv(w.as_slice(), dst);
+            let n_pad = n.div_ceil(LANES) * LANES;
+            if let Some(pad) = self.w_in_pad.as_mut() {
+                for (row, src) in pad.chunks_exact_mut(n_pad).zip(dst.chunks_exact(n.max(1))) {
+                    row[..n].copy_from_slice(src);
+                }
+            }
+        }
+        cv(w_rec.as_slice(), &mut self.w_rec);
+        self.rec_nonzero = self.w_rec.iter().any(|&w| w != T::ZERO);
+        for (k, t) in self.w_rec_t.iter_mut().enumerate() {
+            *t = self.w_rec[(k % n) * n + k / n];
+        }
+        Ok(())
     }
 
     /// The sharpness of the smooth spike function, `None` for Rockpool's.
@@ -1279,6 +1313,65 @@ mod tests {
                 },
             )
             .unwrap()
+    }
+
+    /// A simulator whose weights were replaced is the simulator of the network with those weights, bit
+    /// for bit; bad weights are refused with the matrix named.
+    #[test]
+    fn replaced_weights_give_the_new_networks_simulator() {
+        let (net, input) = small_net(6, 5);
+        let (mut other, _) = small_net(6, 5);
+        let w_in = other.w_in.as_mut().unwrap();
+        for (k, w) in w_in.as_mut_slice().iter_mut().enumerate() {
+            *w = -0.7 * *w + (k % 5) as f64 * 0.3;
+        }
+        other.w_rec =
+            Matrix::from_vec(6, 6, (0..36).map(|k| (k % 7) as f64 * 0.4 - 1.0).collect()).unwrap();
+        let mut sim = Simulator::<f32>::new(&net).unwrap();
+        sim.set_weights(other.w_in.as_ref(), &other.w_rec).unwrap();
+        let data: Vec<f32> = input.iter().map(|&x| x as f32).collect();
+        let run = |s: &Simulator<f32>| {
+            s.run(
+                Input::Spikes {
+                    data: &data,
+                    batch: 3,
+                    steps: 400,
+                },
+                None,
+                &RunOptions {
+                    recording: Recording::Full,
+                    threads: 1,
+                },
+            )
+            .unwrap()
+        };
+        let fresh = run(&Simulator::<f32>::new(&other).unwrap());
+        let replaced = run(&sim);
+        assert_eq!(fresh, replaced);
+        assert_ne!(
+            fresh.spikes,
+            run(&Simulator::<f32>::new(&net).unwrap()).spikes
+        );
+        let mut bad = other.w_rec.clone();
+        bad.as_mut_slice()[7] = f64::NAN;
+        assert!(matches!(
+            sim.set_weights(other.w_in.as_ref(), &bad),
+            Err(Error::NonFiniteWeight {
+                matrix: WeightMatrix::Recurrent,
+                ..
+            })
+        ));
+        assert!(matches!(
+            sim.set_weights(other.w_in.as_ref(), &Matrix::zeros(6, 5)),
+            Err(Error::WeightShape {
+                matrix: WeightMatrix::Recurrent,
+                ..
+            })
+        ));
+        assert_eq!(
+            sim.set_weights(None, &other.w_rec),
+            Err(Error::NoInputWeights)
+        );
     }
 
     #[test]

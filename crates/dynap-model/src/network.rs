@@ -71,7 +71,11 @@ impl Matrix {
         &self.data[r * self.cols..(r + 1) * self.cols]
     }
 
-    fn check(&self, matrix: WeightMatrix, expected: (usize, usize)) -> Result<(), Error> {
+    pub(crate) fn check(
+        &self,
+        matrix: WeightMatrix,
+        expected: (usize, usize),
+    ) -> Result<(), Error> {
         if self.data.len() != self.rows * self.cols {
             return Err(Error::WeightData {
                 matrix,
