@@ -103,7 +103,7 @@ pub struct DynapSimLayer<E: Real> {
     tapes: Arc<Mutex<Vec<dynap_model::Tape<E>>>>,
     /// Simulators of this layer's network (by packing), whose weights are replaced for each pass when
     /// no current is trained (the converted parameters do not change then).
-    sims: Arc<Mutex<Vec<(usize, Simulator<E>)>>>,
+    sims: SimulatorPool<E>,
     base: Network,
     training: CurrentTraining,
     spike: SpikeFunction,
@@ -576,6 +576,9 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         Ok(out.put_tape(tape))
     }
 }
+
+/// Kept simulators, each with the number of batch copies it runs side by side.
+type SimulatorPool<E> = Arc<Mutex<Vec<(usize, Simulator<E>)>>>;
 
 /// Input spikes `[batch, steps, Nin]` kept outside dfdx for [`DynapSimLayer::forward_input`]: the
 /// values and their packed layout are made once and shared by every pass that uses them.
