@@ -74,10 +74,12 @@
 use crate::adjoint::d_clip;
 use crate::dynapsim::{Input, Recording, RunOptions};
 use crate::error::{Error, WeightMatrix};
+use crate::events::SpikeEvents;
 use crate::hwweights::Dendrite;
 use crate::isa::Isa;
 use crate::network::{Matrix, Network, Variant};
 use crate::real::Real;
+use std::borrow::Cow;
 
 /// Number of dendrites per neuron.
 pub const DENDRITES: usize = 4;
@@ -883,6 +885,28 @@ impl<T: Real> ChipSimulator<T> {
         ))
     }
 
+    /// The input as the chip kernels read it, checked (shape against the network, values finite; errors
+    /// name the entry): the dense values (events expanded, one allocation per call), the channel count,
+    /// and whether they are spikes through `w_in`.
+    fn dense_input<'i>(&self, input: &Input<'i, T>) -> Result<(Cow<'i, [T]>, usize, bool), Error> {
+        let (batch, steps) = input.dims();
+        let (data, channels, spikes_in) = match *input {
+            Input::Weighted { data, .. } => (Cow::Borrowed(data), self.n, false),
+            Input::Spikes { data, .. } => (
+                Cow::Borrowed(data),
+                self.n_in.ok_or(Error::NoInputWeights)?,
+                true,
+            ),
+            Input::Events(ev) => (
+                Cow::Owned(ev.to_dense()),
+                self.n_in.ok_or(Error::NoInputWeights)?,
+                true,
+            ),
+        };
+        SpikeEvents::check_dense(&data, batch, steps, channels)?;
+        Ok((data, channels, spikes_in))
+    }
+
     fn run_impl(
         &self,
         input: Input<'_, T>,
@@ -892,31 +916,8 @@ impl<T: Real> ChipSimulator<T> {
     ) -> Result<ChipTrace<T>, Error> {
         let (batch, steps) = input.dims();
         let n = self.n;
-        // The chip kernels read dense input; events are expanded (one allocation per call).
-        let dense: Vec<T>;
-        let (data, channels, spikes_in) = match input {
-            Input::Weighted { data, .. } => (data, n, false),
-            Input::Spikes { data, .. } => (data, self.n_in.ok_or(Error::NoInputWeights)?, true),
-            Input::Events(ev) => {
-                dense = ev.to_dense();
-                (&dense[..], self.n_in.ok_or(Error::NoInputWeights)?, true)
-            }
-        };
-        if data.len() != batch * steps * channels {
-            return Err(Error::InputShape {
-                batch,
-                steps,
-                channels,
-                found_len: data.len(),
-            });
-        }
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteInput {
-                batch: i / (steps * channels).max(1),
-                step: (i / channels.max(1)) % steps.max(1),
-                channel: i % channels.max(1),
-            });
-        }
+        let (data, channels, spikes_in) = self.dense_input(&input)?;
+        let data = &data[..];
         let mut state = match initial {
             Some(s) => {
                 let ok = s.batch == batch
@@ -1228,24 +1229,8 @@ impl<T: Real> ChipSimulator<T> {
             });
         }
         let n = self.n;
-        // The chip kernels read dense input; events are expanded (one allocation per call).
-        let dense: Vec<T>;
-        let (data, channels, spikes_in) = match input {
-            Input::Weighted { data, .. } => (data, n, false),
-            Input::Spikes { data, .. } => (data, self.n_in.ok_or(Error::NoInputWeights)?, true),
-            Input::Events(ev) => {
-                dense = ev.to_dense();
-                (&dense[..], self.n_in.ok_or(Error::NoInputWeights)?, true)
-            }
-        };
-        if data.len() != batch * steps * channels {
-            return Err(Error::InputShape {
-                batch,
-                steps,
-                channels,
-                found_len: data.len(),
-            });
-        }
+        let (data, channels, spikes_in) = self.dense_input(&input)?;
+        let data = &data[..];
         let len = batch * steps * n;
         let all = [outputs.spikes, outputs.imem, outputs.vmem, outputs.iahp]
             .into_iter()
@@ -2437,6 +2422,23 @@ mod tests {
         let one = full(1);
         assert_eq!(full(2), one);
         assert!(one.spikes.iter().sum::<f32>() > 20.0);
+        // The same spikes held as events give the same run; events of another width are refused.
+        let events = crate::SpikeEvents::from_dense(&x, batch, steps, 3).unwrap();
+        let opts_full = RunOptions {
+            recording: Recording::Full,
+            threads: 1,
+        };
+        assert_eq!(
+            sim.run(Input::Events(&events), None, &opts_full).unwrap(),
+            one
+        );
+        let wide =
+            crate::SpikeEvents::from_dense(&vec![0.0f32; batch * steps * 4], batch, steps, 4)
+                .unwrap();
+        assert!(matches!(
+            sim.run(Input::Events(&wide), None, &opts_full),
+            Err(Error::InputShape { channels: 3, .. })
+        ));
         // Two halves, the second from the first's final state, equal the whole (spikes of batch 0).
         let half = steps / 2;
         let first: Vec<f32> = x[..half * 3].to_vec();
