@@ -545,13 +545,13 @@ impl<T: Real> Simulator<T> {
                                 }
                             });
                             if !g.input.is_empty() {
-                                let w = self.w_in.as_deref().expect("events come with w_in");
-                                let channels = w.len() / n;
+                                let w = self.w_in_pad.as_deref().expect("events come with w_in");
+                                let channels = w.len() / np;
                                 for (kk, gi) in g.input[t * channels..(t + 1) * channels]
                                     .iter_mut()
                                     .enumerate()
                                 {
-                                    *gi = dot(&w[kk * n..(kk + 1) * n], drive);
+                                    *gi = dot(&w[kk * np..kk * np + n], &drive[..n]);
                                 }
                             }
                         }
@@ -1294,6 +1294,77 @@ mod tests {
         for isa in Isa::available() {
             sim.isa = isa;
             assert_eq!(run(&sim), baseline, "{isa:?}");
+        }
+    }
+
+    /// For a network whose padded width differs from its size (20 neurons in 32 lanes), the gradient
+    /// with respect to input spikes is `w_in` times the gradient with respect to the weighted input of
+    /// the same run (given as that weighted input, formed in the kernel's order).
+    #[test]
+    fn the_input_spike_gradient_is_w_in_times_the_drive_gradient() {
+        let (n, n_in, steps, batch) = (20, 7, 50, 2);
+        let mut net = Network::with_defaults(n);
+        let w = |k: usize| ((k * 7919 + 13) % 19) as f64 / 19.0;
+        net.w_in = Some(
+            Matrix::from_vec(n_in, n, (0..n_in * n).map(|k| 1.0 + 6.0 * w(k)).collect()).unwrap(),
+        );
+        net.w_rec =
+            Matrix::from_vec(n, n, (0..n * n).map(|k| 2.0 * w(k + 3) - 1.0).collect()).unwrap();
+        let x = input(batch, steps, n_in);
+        // The weighted input as the kernel forms it: channel by channel, non-zero counts only.
+        let w_in = net.w_in.as_ref().unwrap();
+        let mut weighted = vec![0.0; batch * steps * n];
+        for row in 0..batch * steps {
+            for k in 0..n_in {
+                let v = x[row * n_in + k];
+                if v != 0.0 {
+                    for j in 0..n {
+                        weighted[row * n + j] += v * w_in.get(k, j);
+                    }
+                }
+            }
+        }
+        let sim = Simulator::<f64>::new(&net).unwrap();
+        let opts = RunOptions {
+            recording: Recording::Spikes,
+            threads: 1,
+        };
+        let c = coeffs(batch * steps * n, 2);
+        let outs = OutputGradients {
+            spikes: Some(&c),
+            vmem: Some(&c),
+            ..Default::default()
+        };
+        let grad = |input: Input<'_, f64>| {
+            let (trace, tape) = sim.run_taped(input, None, &opts, 1).unwrap();
+            let g = sim
+                .gradient(&tape, input, &outs, &GradientOptions::default())
+                .unwrap();
+            (trace.spikes, g.input.unwrap())
+        };
+        let (spikes_a, g_spikes) = grad(Input::Spikes {
+            data: &x,
+            batch,
+            steps,
+        });
+        let (spikes_b, g_weighted) = grad(Input::Weighted {
+            data: &weighted,
+            batch,
+            steps,
+        });
+        assert_eq!(spikes_a, spikes_b, "the two inputs are the same run");
+        assert!(g_weighted.iter().any(|&v| v != 0.0));
+        for row in 0..batch * steps {
+            for k in 0..n_in {
+                let want: f64 = (0..n)
+                    .map(|j| w_in.get(k, j) * g_weighted[row * n + j])
+                    .sum();
+                let got = g_spikes[row * n_in + k];
+                assert!(
+                    (got - want).abs() <= 1e-12 * want.abs().max(1e-300),
+                    "row {row}, channel {k}: {got:e} vs {want:e}"
+                );
+            }
         }
     }
 

@@ -165,8 +165,7 @@ pub struct Simulator<T: Real> {
     pub(crate) n: usize,
     pub(crate) n_in: Option<usize>,
     pub(crate) c: Consts<T>,
-    pub(crate) w_in: Option<Vec<T>>,
-    /// `w_in` with each row padded to a multiple of [`LANES`] with zeros: one whole-vector update per
+    /// `w_in` (`[Nin][N]`) with each row padded to a multiple of [`LANES`] with zeros: one whole-vector update per
     /// input event.
     pub(crate) w_in_pad: Option<Vec<T>>,
     pub(crate) w_rec: Vec<T>,
@@ -463,12 +462,16 @@ impl<T: Real> Simulator<T> {
             io,
         };
         c.pad(n.div_ceil(LANES) * LANES);
-        let w_in = net.w_in.as_ref().map(|w| cv(w.as_slice()));
         let n_pad = n.div_ceil(LANES) * LANES;
-        let w_in_pad = w_in.as_ref().map(|w| {
-            let mut pad = vec![T::ZERO; w.len() / n.max(1) * n_pad];
-            for (dst, src) in pad.chunks_exact_mut(n_pad).zip(w.chunks_exact(n.max(1))) {
-                dst[..n].copy_from_slice(src);
+        let w_in_pad = net.w_in.as_ref().map(|w| {
+            let mut pad = vec![T::ZERO; w.rows() * n_pad];
+            for (dst, src) in pad
+                .chunks_exact_mut(n_pad)
+                .zip(w.as_slice().chunks_exact(n.max(1)))
+            {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = T::from_f64(v);
+                }
             }
             pad
         });
@@ -479,7 +482,6 @@ impl<T: Real> Simulator<T> {
             n,
             n_in: net.w_in.as_ref().map(|w| w.rows()),
             c,
-            w_in,
             w_in_pad,
             w_rec,
             w_rec_t,
@@ -509,20 +511,20 @@ impl<T: Real> Simulator<T> {
             _ => return Err(Error::NoInputWeights),
         }
         w_rec.check(WeightMatrix::Recurrent, (n, n))?;
-        let cv = |v: &[f64], out: &mut Vec<T>| {
-            out.clear();
-            out.extend(v.iter().map(|&x| T::from_f64(x)));
-        };
-        if let (Some(w), Some(dst)) = (w_in, self.w_in.as_mut()) {
-            cv(w.as_slice(), dst);
+        if let (Some(w), Some(pad)) = (w_in, self.w_in_pad.as_mut()) {
             let n_pad = n.div_ceil(LANES) * LANES;
-            if let Some(pad) = self.w_in_pad.as_mut() {
-                for (row, src) in pad.chunks_exact_mut(n_pad).zip(dst.chunks_exact(n.max(1))) {
-                    row[..n].copy_from_slice(src);
+            for (row, src) in pad
+                .chunks_exact_mut(n_pad)
+                .zip(w.as_slice().chunks_exact(n.max(1)))
+            {
+                for (d, &v) in row.iter_mut().zip(src) {
+                    *d = T::from_f64(v);
                 }
             }
         }
-        cv(w_rec.as_slice(), &mut self.w_rec);
+        self.w_rec.clear();
+        self.w_rec
+            .extend(w_rec.as_slice().iter().map(|&x| T::from_f64(x)));
         self.rec_nonzero = self.w_rec.iter().any(|&w| w != T::ZERO);
         for (k, t) in self.w_rec_t.iter_mut().enumerate() {
             *t = self.w_rec[(k % n) * n + k / n];
