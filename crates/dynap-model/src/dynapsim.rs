@@ -559,9 +559,18 @@ impl<T: Real> Simulator<T> {
             }
             let ratios = *chunk;
             *chunk = [T::ZERO; LANES];
+            // A count above 1 needs ln(ratio) > 1, i.e. a ratio above e; below 2.5 (ln 2.5 = 0.92, far
+            // from 1 whatever the logarithm's last bits) the count is 1, as `ceil(ln(ratio))` gives it,
+            // without the logarithm's long chain for almost every spike.
+            let one_below = T::from_f64(2.5);
             while mask != 0 {
                 let k = mask.trailing_zeros() as usize;
-                chunk[k] = ratios[k].kernel_ln().kernel_ceil();
+                let r = ratios[k];
+                chunk[k] = if r <= one_below {
+                    T::ONE
+                } else {
+                    count_above(r)
+                };
                 active.push(base + k);
                 mask &= mask - 1;
             }
@@ -907,6 +916,14 @@ impl<T: Real> Simulator<T> {
             }
         }
     }
+}
+
+/// Rockpool's spike count `ceil(ln(ratio))` for a ratio imem/Ispkthr above 2.5: rare, so kept out of
+/// line (inlined, the compiler computes it for every spike and selects).
+#[cold]
+#[inline(never)]
+fn count_above<T: Real>(ratio: T) -> T {
+    ratio.kernel_ln().kernel_ceil()
 }
 
 /// Adds `s_i w_rec[i][..]` to `rec` (one row of `rec.len()` values per neuron) for every neuron `i` in
@@ -1675,6 +1692,53 @@ mod tests {
             Simulator::<f32>::new(&degenerate),
             Err(Error::Degenerate { neuron: 1, .. })
         ));
+    }
+
+    /// The spike counts `spike_counts` writes, for one chunk of ratios imem/Ispkthr.
+    fn counts<T: Real>(ratios: &[f64]) -> (Vec<T>, Vec<usize>) {
+        let sim = Simulator::<T>::new(&Network::with_defaults(ratios.len())).unwrap();
+        let mut s: Vec<T> = ratios.iter().map(|&r| T::from_f64(r)).collect();
+        s.resize(ratios.len().div_ceil(LANES) * LANES, T::ZERO);
+        let mut active = Vec::new();
+        sim.spike_counts(&mut s, ratios.len(), &mut active);
+        s.truncate(ratios.len());
+        (s, active)
+    }
+
+    proptest! {
+        #[test]
+        fn spike_counts_are_the_ceiling_of_the_log_ratio(
+            ratios in prop::collection::vec(
+                prop_oneof![
+                    0.0f64..1.0,
+                    1.0f64..1.000_01,
+                    1.0f64..3.0,
+                    2.4f64..2.8,
+                    2.718f64..2.7183,
+                    1.0f64..1e4,
+                    Just(1.0),
+                    Just(std::f64::consts::E),
+                    Just(2.5),
+                ],
+                1..40,
+            ),
+        ) {
+            // The reference: Rockpool's max(ceil(ln(imem/Ispkthr)), 0), with the kernel's logarithm.
+            fn expected<T: Real>(r: f64) -> T {
+                let r = T::from_f64(r);
+                if r > T::ONE { r.kernel_ln().kernel_ceil() } else { T::ZERO }
+            }
+            let (got, active) = counts::<f32>(&ratios);
+            for (k, &r) in ratios.iter().enumerate() {
+                prop_assert_eq!(got[k].to_bits(), expected::<f32>(r).to_bits(), "f32 ratio {}", r);
+            }
+            let spiking: Vec<usize> = (0..ratios.len()).filter(|&k| got[k] != 0.0).collect();
+            prop_assert_eq!(active, spiking);
+            let (got, _) = counts::<f64>(&ratios);
+            for (k, &r) in ratios.iter().enumerate() {
+                prop_assert_eq!(got[k].to_bits(), expected::<f64>(r).to_bits(), "f64 ratio {}", r);
+            }
+        }
     }
 
     proptest! {
