@@ -365,6 +365,7 @@ mod tests {
             let options = dynap_model::GradientOptions {
                 threads: 1,
                 input: false,
+                currents: true,
             };
             let g = sim.gradient(&tape, x, &outs, &options).unwrap();
             let what =

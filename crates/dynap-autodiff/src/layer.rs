@@ -432,6 +432,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let grad_options = GradientOptions {
             threads: self.threads,
             input: self.input_gradient && ghosts.input.is_some(),
+            currents: !training.currents.is_empty(),
         };
         let n_in = channels;
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
@@ -556,6 +557,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 let options = GradientOptions {
                     threads,
                     input: input_gradient && ghosts.input.is_some(),
+                    currents: !training.currents.is_empty(),
                 };
                 sim.gradient(&sim_tape, x, &outs, &options)
                     .expect("the recorded run matches")
@@ -954,6 +956,7 @@ mod tests {
                 &GradientOptions {
                     threads: 1,
                     input: false,
+                    currents: true,
                 },
             )
             .unwrap();

@@ -379,6 +379,7 @@ mod tests {
                     &GradientOptions {
                         threads: 1,
                         input: false,
+                        currents: true,
                     },
                 )
                 .unwrap();

@@ -110,6 +110,11 @@ pub struct GradientOptions {
     pub threads: usize,
     /// Also compute the gradient with respect to the input.
     pub input: bool,
+    /// Also compute the gradients with respect to the 13 bias currents. Without them (a network that
+    /// trains only its weights) the `rockpool` variant's reverse pass skips the per-neuron constants'
+    /// adjoints and [`Gradients::currents`] is empty; the weight gradients are the same bits. (The
+    /// `chip` variant computes them regardless.)
+    pub currents: bool,
 }
 
 impl Default for GradientOptions {
@@ -117,6 +122,7 @@ impl Default for GradientOptions {
         GradientOptions {
             threads: 0,
             input: true,
+            currents: true,
         }
     }
 }
@@ -130,18 +136,20 @@ pub struct Gradients {
     pub w_rec: Matrix,
     /// d loss / d input `[batch, steps, channels]`, when asked for.
     pub input: Option<Vec<f64>>,
-    /// d loss / d each of the 13 bias currents (A^-1), per neuron, in [`Param::CURRENTS`] order.
+    /// d loss / d each of the 13 bias currents (A^-1), per neuron, in [`Param::CURRENTS`] order; empty
+    /// when [`GradientOptions::currents`] was off.
     pub currents: Vec<Vec<f64>>,
 }
 
 impl Gradients {
     /// The gradient with respect to one bias current, per neuron; `None` for a parameter that is not
-    /// one of the 13 currents.
+    /// one of the 13 currents, or when the current gradients were not asked for.
     pub fn current(&self, p: Param) -> Option<&[f64]> {
         Param::CURRENTS
             .iter()
             .position(|&q| q == p)
-            .map(|i| self.currents[i].as_slice())
+            .and_then(|i| self.currents.get(i))
+            .map(Vec::as_slice)
     }
 }
 
@@ -166,6 +174,8 @@ struct ReverseScratch<T> {
     drive: Vec<T>,
     /// The neurons whose drive adjoint is not zero, in order.
     rows: Vec<usize>,
+    /// Whether the bias currents' adjoints are accumulated.
+    currents: bool,
 }
 
 impl<T: Real> Simulator<T> {
@@ -285,6 +295,7 @@ impl<T: Real> Simulator<T> {
                 adj: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
                 drive: vec![T::ZERO; tape.n_pad],
                 rows: Vec::with_capacity(n),
+                currents: options.currents,
             };
             for (k, g) in chunk.iter_mut().enumerate() {
                 let b = first + k;
@@ -344,7 +355,11 @@ impl<T: Real> Simulator<T> {
             w_in: w_in_grad,
             w_rec,
             input: input_grad,
-            currents: self.current_gradients(&acc),
+            currents: if options.currents {
+                self.current_gradients(&acc)
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -362,10 +377,30 @@ impl<T: Real> Simulator<T> {
         reverse_kernel(self, self.isa, tape, tape_b, drive, outs, g, scratch);
     }
 
-    /// The reverse pass of one batch element. Inlined into the per-instruction-set entry points.
+    /// The reverse pass of one batch element. Inlined into the per-instruction-set entry points, in two
+    /// versions: with the bias currents' adjoints, and without.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn reverse_one_body(
+        &self,
+        tape: &Tape<T>,
+        tape_b: &[T],
+        src: Drive<'_, T>,
+        outs: [Option<&[T]>; 5],
+        g: &mut ElementGradients<T>,
+        scratch: &mut ReverseScratch<T>,
+    ) {
+        if scratch.currents {
+            self.reverse_element::<true>(tape, tape_b, src, outs, g, scratch);
+        } else {
+            self.reverse_element::<false>(tape, tape_b, src, outs, g, scratch);
+        }
+    }
+
+    /// [`Simulator::reverse_one_body`], accumulating the per-neuron constants' adjoints if `CUR`.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn reverse_element<const CUR: bool>(
         &self,
         tape: &Tape<T>,
         tape_b: &[T],
@@ -416,7 +451,7 @@ impl<T: Real> Simulator<T> {
                     let prev = &states[k * e..(k + 1) * e];
                     let cur = &states[(k + 1) * e..(k + 2) * e];
                     let co = &mut scratch.coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
-                    self.step_coefficients(prev, cur, co);
+                    self.step_coefficients::<CUR>(prev, cur, co);
                 }
                 // Pass 2, backwards through the chunk: the adjoints, a short chain per step.
                 for k in (lo..hi).rev() {
@@ -451,7 +486,7 @@ impl<T: Real> Simulator<T> {
                         acc10,
                         acc11,
                     ] = &mut g.acc;
-                    reverse_chain(
+                    reverse_chain::<T, CUR>(
                         {
                             let co = |i: usize| &co[i * np..(i + 1) * np];
                             [
@@ -570,7 +605,7 @@ impl<T: Real> Simulator<T> {
     /// The coefficients of one step (see [`reverse_coefficients`]) into `co` (`[COEF][n_pad]`), from
     /// the tape entries before (`prev`) and after (`cur`) the step. Inlined into the reverse kernel.
     #[inline(always)]
-    fn step_coefficients(&self, prev: &[T], cur: &[T], co: &mut [T]) {
+    fn step_coefficients<const CUR: bool>(&self, prev: &[T], cur: &[T], co: &mut [T]) {
         let np = co.len() / COEF;
         let c = &self.c;
         fn field<T>(s: &[T], f: usize, np: usize) -> &[T] {
@@ -578,7 +613,7 @@ impl<T: Real> Simulator<T> {
         }
         let mut co = co.chunks_exact_mut(np);
         take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
-        reverse_coefficients(
+        reverse_coefficients::<T, CUR>(
             [
                 &c.io,
                 &c.idc,
@@ -802,7 +837,7 @@ const COEF: usize = 16;
 /// vectorises.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn reverse_coefficients<T: Real>(
+fn reverse_coefficients<T: Real, const CUR: bool>(
     inputs: [&[T]; 25],
     dt: T,
     smooth: Option<T>,
@@ -916,8 +951,10 @@ fn reverse_coefficients<T: Real>(
         k_imem[j] = ((T::ONE - b) + reset * ds_dimem) * dm;
         k_s[j] = ds_dimem * dm;
         k_v[j] = ut_over_kappa[j] * inv_imem_c * dm;
-        thr_i[j] = reset * ds_dthr;
-        thr_s[j] = ds_dthr;
+        if CUR {
+            thr_i[j] = reset * ds_dthr;
+            thr_s[j] = ds_dthr;
+        }
         // Per unit of g_m: m = imem0 + av bv dt.
         let g_av = dt * bv;
         let g_bv = dt * av;
@@ -930,19 +967,22 @@ fn reverse_coefficients<T: Real>(
         let g_tau = -(g_av * av * p * inv_den);
         let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
         c_imem0[j] = T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p;
-        c_p[j] = g_p;
         let g_ffb = g_bv * (o * p * inv_ileak);
         c_vmem[j] = g_ffb * ffb * (kappa_prime[j] / ut[j]);
         let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
         c_pre[j] = g_pre;
-        c_gm[j] = g_bv * (iin - ileak);
         let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j] - g_pre;
         c_iahp[j] = g_ileak - g_bv * imem0 * inv_itau;
-        c_itm[j] = g_ileak + g_bv * imem0 * r * inv_itau;
         d_a[j] = d_clip(a, o);
         d_u[j] = f_chg_s[j] * d_clip(u, o);
-        o_isyn_inf[j] = isyn_inf;
-        o_iahp_inf[j] = iahp_inf;
+        // The rest serves only the per-neuron constants' adjoints.
+        if CUR {
+            c_p[j] = g_p;
+            c_gm[j] = g_bv * (iin - ileak);
+            c_itm[j] = g_ileak + g_bv * imem0 * r * inv_itau;
+            o_isyn_inf[j] = isyn_inf;
+            o_iahp_inf[j] = iahp_inf;
+        }
     }
 }
 
@@ -958,7 +998,7 @@ fn reverse_coefficients<T: Real>(
 /// ispkthr` (one parameter each).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn reverse_chain<T: Real>(
+fn reverse_chain<T: Real, const CUR: bool>(
     coef: [&[T]; COEF],
     inputs: [&[T]; 10],
     i_scale: T,
@@ -1009,32 +1049,35 @@ fn reverse_chain<T: Real>(
     for j in 0..n {
         let (ai, asp) = (a_imem[j], a_s[j]);
         let g_m = ai * k_imem[j] + asp * k_s[j] + a_vmem[j] * k_v[j];
-        g_thr[j] = g_thr[j] + (ai * thr_i[j] + asp * thr_s[j]);
         let g_isyn1 = a_isyn[j] + g_m * c_pre[j];
         let g_iahp1 = a_iahp[j] + g_m * c_iahp[j];
         a_imem[j] = g_m * c_imem0[j];
         a_vmem[j] = g_m * c_vmem[j];
-        g_gm[j] = g_gm[j] + g_m * c_gm[j];
-        g_idc[j] = g_idc[j] + g_m * c_pre[j];
-        g_igm[j] = g_igm[j] + g_m * c_p[j];
-        g_itm[j] = g_itm[j] + g_m * c_itm[j];
         // AHP: iahp1 = max(f_dis_a iahp0 + f_chg_a iahp_inf, Io), iahp_inf = gain_a iw_ahp s0.
         let g_a = g_iahp1 * d_a[j];
         a_iahp[j] = g_a * f_dis_a[j];
-        g_fda[j] = g_fda[j] + g_a * p_iahp[j];
-        g_fca[j] = g_fca[j] + g_a * iahp_inf[j];
         let g_iahp_inf = g_a * f_chg_a[j];
-        let s0 = p_s[j];
-        g_ga[j] = g_ga[j] + g_iahp_inf * (iw_ahp[j] * s0);
-        g_iwa[j] = g_iwa[j] + g_iahp_inf * gain_a[j] * s0;
         a_s[j] = g_iahp_inf * gain_a[j] * iw_ahp[j];
         // Synapse: isyn1 = f_dis_s isyn0 + f_chg_s max(gain_s iws, Io).
         a_isyn[j] = g_isyn1 * f_dis_s[j];
-        g_fds[j] = g_fds[j] + g_isyn1 * p_isyn[j];
-        g_fcs[j] = g_fcs[j] + g_isyn1 * isyn_inf[j];
         let g_u = g_isyn1 * d_u[j];
-        g_gs[j] = g_gs[j] + g_u * iws[j];
         drive[j] = g_u * gain_s[j] * i_scale;
+        // The per-neuron constants' adjoints, when the currents' gradients are asked for.
+        if CUR {
+            g_thr[j] = g_thr[j] + (ai * thr_i[j] + asp * thr_s[j]);
+            g_gm[j] = g_gm[j] + g_m * c_gm[j];
+            g_idc[j] = g_idc[j] + g_m * c_pre[j];
+            g_igm[j] = g_igm[j] + g_m * c_p[j];
+            g_itm[j] = g_itm[j] + g_m * c_itm[j];
+            g_fda[j] = g_fda[j] + g_a * p_iahp[j];
+            g_fca[j] = g_fca[j] + g_a * iahp_inf[j];
+            let s0 = p_s[j];
+            g_ga[j] = g_ga[j] + g_iahp_inf * (iw_ahp[j] * s0);
+            g_iwa[j] = g_iwa[j] + g_iahp_inf * gain_a[j] * s0;
+            g_fds[j] = g_fds[j] + g_isyn1 * p_isyn[j];
+            g_fcs[j] = g_fcs[j] + g_isyn1 * isyn_inf[j];
+            g_gs[j] = g_gs[j] + g_u * iws[j];
+        }
     }
 }
 
@@ -1155,6 +1198,7 @@ mod tests {
             &GradientOptions {
                 threads: 1,
                 input: true,
+                currents: true,
             },
         )
         .unwrap()
@@ -1375,7 +1419,7 @@ mod tests {
         let x = input(batch, steps, 3);
         let sim = Simulator::<f32>::new(&net).unwrap();
         let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        let grads = |every: usize, threads: usize| {
+        let grads = |every: usize, threads: usize, currents: bool| {
             let opts = RunOptions {
                 recording: Recording::Spikes,
                 threads,
@@ -1402,18 +1446,31 @@ mod tests {
                 &GradientOptions {
                     threads,
                     input: true,
+                    currents,
                 },
             )
             .unwrap()
         };
-        let reference = grads(1, 1);
+        let reference = grads(1, 1, true);
         assert!(reference.w_rec.as_slice().iter().any(|&v| v != 0.0));
+        assert!(reference.currents.iter().flatten().any(|&v| v != 0.0));
         for (every, threads) in [(1, 2), (7, 1), (10, 3), (70, 2), (200, 1)] {
             assert_eq!(
-                grads(every, threads),
+                grads(every, threads, true),
                 reference,
                 "every {every}, threads {threads}"
             );
+            // Without the currents' gradients: the same weight and input gradients, no currents.
+            let weights_only = grads(every, threads, false);
+            assert_eq!(
+                weights_only,
+                Gradients {
+                    currents: Vec::new(),
+                    ..reference.clone()
+                },
+                "weights only, every {every}, threads {threads}"
+            );
+            assert_eq!(weights_only.current(Param::IgainMem), None);
         }
     }
 }

@@ -2610,6 +2610,7 @@ mod tests {
         let options = crate::GradientOptions {
             threads: 2,
             input: true,
+            currents: true,
         };
         sim.gradient(&tape, input(), &outs, &options).unwrap()
     }
@@ -2762,6 +2763,7 @@ mod tests {
         let opts = |threads: usize| crate::GradientOptions {
             threads,
             input: true,
+            currents: true,
         };
         let one = sim.gradient(&tape, input, &outs, &opts(1)).unwrap();
         assert_eq!(sim.gradient(&tape, input, &outs, &opts(3)).unwrap(), one);

@@ -438,9 +438,12 @@ pub fn time_variants(n: usize, batch: usize, reps: usize) -> VariantTiming {
                 spikes: Some(&g),
                 ..Default::default()
             };
+            // The chip variant computes the currents' gradients regardless: both do, for a like
+            // comparison.
             let opts = GradientOptions {
                 threads: 0,
                 input: false,
+                currents: true,
             };
             std::hint::black_box(rp.gradient(&tape, x, &outs, &opts).expect("fits"));
         }),
@@ -456,9 +459,12 @@ pub fn time_variants(n: usize, batch: usize, reps: usize) -> VariantTiming {
                 spikes: Some(&g),
                 ..Default::default()
             };
+            // The chip variant computes the currents' gradients regardless: both do, for a like
+            // comparison.
             let opts = GradientOptions {
                 threads: 0,
                 input: false,
+                currents: true,
             };
             std::hint::black_box(ch.gradient(&tape, x, &outs, &opts).expect("fits"));
         }),

@@ -770,6 +770,7 @@ fn grad_run<T: Real>(
             &GradientOptions {
                 threads: 0,
                 input: false,
+                currents: true,
             },
         )
         .map_err(|e| e.to_string())?;
