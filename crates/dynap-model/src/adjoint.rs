@@ -280,50 +280,37 @@ impl<T: Real> Simulator<T> {
             t => t,
         }
         .clamp(1, batch.max(1));
-        let work = |first: usize, chunk: &mut [ElementGradients<T>]| {
-            let mut scratch = ReverseScratch {
-                forward: Scratch::new(n),
-                segment: vec![
-                    T::ZERO;
-                    if tape.every > 1 {
-                        (tape.every + 1) * tape.entry_len()
-                    } else {
-                        0
-                    }
-                ],
-                coef: vec![T::ZERO; chunk_steps(tape.n_pad) * COEF * tape.n_pad],
-                adj: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
-                drive: vec![T::ZERO; tape.n_pad],
-                rows: Vec::with_capacity(n),
-                currents: options.currents,
-            };
-            for (k, g) in chunk.iter_mut().enumerate() {
-                let b = first + k;
-                let drive = source.element(b, steps, n);
-                let range = b * steps * n..(b + 1) * steps * n;
-                let outs = [
-                    outputs.spikes,
-                    outputs.imem,
-                    outputs.isyn,
-                    outputs.iahp,
-                    outputs.vmem,
-                ]
-                .map(|o| o.map(|v| &v[range.clone()]));
-                let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
-                self.reverse_one(tape, tape_b, drive, outs, g, &mut scratch);
-            }
-        };
-        if threads <= 1 {
-            work(0, &mut elements);
-        } else {
-            let per_thread = batch.div_ceil(threads);
-            std::thread::scope(|scope| {
-                for (c, chunk) in elements.chunks_mut(per_thread).enumerate() {
-                    let work = &work;
-                    scope.spawn(move || work(c * per_thread, chunk));
+        let scratch = || ReverseScratch {
+            forward: Scratch::new(n),
+            segment: vec![
+                T::ZERO;
+                if tape.every > 1 {
+                    (tape.every + 1) * tape.entry_len()
+                } else {
+                    0
                 }
-            });
-        }
+            ],
+            coef: vec![T::ZERO; chunk_steps(tape.n_pad) * COEF * tape.n_pad],
+            adj: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
+            drive: vec![T::ZERO; tape.n_pad],
+            rows: Vec::with_capacity(n),
+            currents: options.currents,
+        };
+        let work = |scratch: &mut ReverseScratch<T>, b: usize, g: &mut ElementGradients<T>| {
+            let drive = source.element(b, steps, n);
+            let range = b * steps * n..(b + 1) * steps * n;
+            let outs = [
+                outputs.spikes,
+                outputs.imem,
+                outputs.isyn,
+                outputs.iahp,
+                outputs.vmem,
+            ]
+            .map(|o| o.map(|v| &v[range.clone()]));
+            let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
+            self.reverse_one(tape, tape_b, drive, outs, g, scratch);
+        };
+        crate::for_each_item(&mut elements, threads, scratch, work);
         // Reduce over the batch in a fixed order, so that the result does not depend on the threads.
         let sum = |f: &dyn Fn(&ElementGradients<T>) -> &[T], len: usize| -> Vec<f64> {
             let mut out = vec![0.0; len];

@@ -1028,34 +1028,16 @@ impl<T: Real> ChipSimulator<T> {
                 t => t,
             }
             .clamp(1, batch);
-            let work = |chunk: &mut [(usize, Element<'_, T>, Outputs<'_, T>)]| {
-                let mut scratch = Scratch::new(n);
-                for (b, el, out) in chunk {
+            let work =
+                |scratch: &mut Scratch<T>,
+                 _: usize,
+                 (b, el, out): &mut (usize, Element<'_, T>, Outputs<'_, T>)| {
                     let xs = &data[*b * steps * channels..(*b + 1) * steps * channels];
                     chip_run_element(
-                        self,
-                        self.isa,
-                        xs,
-                        channels,
-                        spikes_in,
-                        steps,
-                        el,
-                        out,
-                        &mut scratch,
+                        self, self.isa, xs, channels, spikes_in, steps, el, out, scratch,
                     );
-                }
-            };
-            if threads == 1 {
-                work(&mut jobs);
-            } else {
-                let per_thread = batch.div_ceil(threads);
-                std::thread::scope(|scope| {
-                    for chunk in jobs.chunks_mut(per_thread) {
-                        let work = &work;
-                        scope.spawn(move || work(chunk));
-                    }
-                });
-            }
+                };
+            crate::for_each_item(&mut jobs, threads, || Scratch::new(n), work);
         }
         Ok(ChipTrace {
             batch,
@@ -1261,49 +1243,26 @@ impl<T: Real> ChipSimulator<T> {
         }
         .clamp(1, batch.max(1));
         let per_tape = (steps + 1) * FIELDS * n;
-        let work = |first: usize, chunk: &mut [ChipElementGradients<T>]| {
-            let mut scratch = ReverseScratch::new(n);
-            for (k, g) in chunk.iter_mut().enumerate() {
-                let b = first + k;
-                let xs = &data[b * steps * channels..(b + 1) * steps * channels];
-                let range = b * steps * n..(b + 1) * steps * n;
-                fn pick<'a, T>(o: Option<&'a [T]>, r: &std::ops::Range<usize>) -> Option<&'a [T]> {
-                    o.map(|v| &v[r.clone()])
-                }
-                let outs = ChipOutputGradients {
-                    spikes: pick(outputs.spikes, &range),
-                    imem: pick(outputs.imem, &range),
-                    vmem: pick(outputs.vmem, &range),
-                    iahp: pick(outputs.iahp, &range),
-                    dendrites: outputs.dendrites.map(|o| pick(o, &range)),
-                };
-                let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
-                chip_reverse_element(
-                    self,
-                    self.isa,
-                    tape_b,
-                    xs,
-                    channels,
-                    spikes_in,
-                    want_input,
-                    steps,
-                    &outs,
-                    g,
-                    &mut scratch,
-                );
+        let work = |scratch: &mut ReverseScratch<T>, b: usize, g: &mut ChipElementGradients<T>| {
+            let xs = &data[b * steps * channels..(b + 1) * steps * channels];
+            let range = b * steps * n..(b + 1) * steps * n;
+            fn pick<'a, T>(o: Option<&'a [T]>, r: &std::ops::Range<usize>) -> Option<&'a [T]> {
+                o.map(|v| &v[r.clone()])
             }
+            let outs = ChipOutputGradients {
+                spikes: pick(outputs.spikes, &range),
+                imem: pick(outputs.imem, &range),
+                vmem: pick(outputs.vmem, &range),
+                iahp: pick(outputs.iahp, &range),
+                dendrites: outputs.dendrites.map(|o| pick(o, &range)),
+            };
+            let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
+            chip_reverse_element(
+                self, self.isa, tape_b, xs, channels, spikes_in, want_input, steps, &outs, g,
+                scratch,
+            );
         };
-        if threads == 1 {
-            work(0, &mut elements);
-        } else {
-            let per_thread = batch.div_ceil(threads);
-            std::thread::scope(|scope| {
-                for (c, chunk) in elements.chunks_mut(per_thread).enumerate() {
-                    let work = &work;
-                    scope.spawn(move || work(c * per_thread, chunk));
-                }
-            });
-        }
+        crate::for_each_item(&mut elements, threads, || ReverseScratch::new(n), work);
         // Sum over the batch in a fixed order, then carry each dendrite's gradient to the signed
         // weight that drives it.
         let sum_k = |f: &dyn Fn(&ChipElementGradients<T>) -> &[Vec<T>; DENDRITES], size: usize| {

@@ -743,40 +743,21 @@ impl<T: Real> Simulator<T> {
                 t => t,
             }
             .min(jobs.len().max(1));
-            let run_jobs = |jobs: &mut [Job<'_, T>]| {
-                let mut scratch = Scratch::new(n);
-                for job in jobs {
-                    let drive = source.element(job.batch, steps, n);
-                    scratch.load(job, &self.c.io);
-                    let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
-                    if let Some((t, _)) = tape.as_mut() {
-                        scratch.record(t, 0);
-                    }
-                    let traces = job
-                        .traces
-                        .as_mut()
-                        .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
-                    self.run_steps(
-                        &mut scratch,
-                        drive,
-                        steps,
-                        Some(&mut *job.spikes),
-                        traces,
-                        tape,
-                    );
-                    scratch.store(job);
+            let run_job = |scratch: &mut Scratch<T>, _: usize, job: &mut Job<'_, T>| {
+                let drive = source.element(job.batch, steps, n);
+                scratch.load(job, &self.c.io);
+                let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
+                if let Some((t, _)) = tape.as_mut() {
+                    scratch.record(t, 0);
                 }
+                let traces = job
+                    .traces
+                    .as_mut()
+                    .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
+                self.run_steps(scratch, drive, steps, Some(&mut *job.spikes), traces, tape);
+                scratch.store(job);
             };
-            if threads <= 1 {
-                run_jobs(&mut jobs);
-            } else {
-                let per_thread = jobs.len().div_ceil(threads);
-                std::thread::scope(|scope| {
-                    for chunk in jobs.chunks_mut(per_thread) {
-                        scope.spawn(|| run_jobs(chunk));
-                    }
-                });
-            }
+            crate::for_each_item(&mut jobs, threads, || Scratch::new(n), run_job);
         }
         Ok(Trace {
             batch,

@@ -104,3 +104,43 @@ pub fn cores() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |x| x.get()))
 }
+
+/// Calls `work(&mut state, i, &mut items[i])` for every item, on `threads` threads (the calling thread
+/// among them). Each thread takes the next item nobody has taken yet, so that uneven items (batch
+/// elements with more spikes than others) do not leave a thread idle while another still has several
+/// to do; each makes its `state` (scratch buffers) once with `init`. The items are independent, so the
+/// results do not depend on the number of threads or on which thread ran which item.
+pub(crate) fn for_each_item<I: Send, S>(
+    items: &mut [I],
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, usize, &mut I) + Sync,
+) {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        let mut state = init();
+        for (i, item) in items.iter_mut().enumerate() {
+            work(&mut state, i, item);
+        }
+        return;
+    }
+    let queue = std::sync::Mutex::new(items.iter_mut().enumerate());
+    let run = || {
+        let mut state = init();
+        loop {
+            // A worker that panicked poisons the lock; the scope re-raises its panic anyway.
+            let next = queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .next();
+            let Some((i, item)) = next else { break };
+            work(&mut state, i, item);
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            scope.spawn(&run);
+        }
+        run();
+    });
+}
