@@ -139,7 +139,7 @@ pub(crate) fn for_each_item<I: Send, S>(
     };
     std::thread::scope(|scope| {
         for _ in 1..threads {
-            scope.spawn(&run);
+            scope.spawn(run);
         }
         run();
     });
