@@ -19,6 +19,7 @@
 //! over steps and batch, then carried to the 13 bias currents in `f64` through the once-per-run
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
+use crate::aligned::Aligned;
 use crate::dynapsim::{
     Drive, Input, LANES, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Trace, add_rows,
     for_each_nonzero,
@@ -58,7 +59,7 @@ pub struct Tape<T> {
     every: usize,
     /// `[batch][entry][7][n_pad]`; entry `k` is the state after step `k * every` and the drive of that
     /// step (entry 0: the state before the first step).
-    states: Vec<T>,
+    states: Aligned<T>,
 }
 
 impl<T> Tape<T> {
@@ -158,20 +159,20 @@ const ACC: usize = 12;
 
 /// One batch element's share of the gradients, in the working precision.
 struct ElementGradients<T> {
-    w_rec: Vec<T>,
-    w_in: Vec<T>,
+    w_rec: Aligned<T>,
+    w_in: Aligned<T>,
     input: Vec<T>,
-    acc: [Vec<T>; ACC],
+    acc: [Aligned<T>; ACC],
 }
 
 /// Per-thread buffers of the reverse pass, allocated once.
 struct ReverseScratch<T> {
     forward: Scratch<T>,
-    segment: Vec<T>,
+    segment: Aligned<T>,
     /// The coefficients of one chunk of steps, `[step][COEF][n_pad]`.
-    coef: Vec<T>,
-    adj: [Vec<T>; 5],
-    drive: Vec<T>,
+    coef: Aligned<T>,
+    adj: [Aligned<T>; 5],
+    drive: Aligned<T>,
     /// The neurons whose drive adjoint is not zero, in order.
     rows: Vec<usize>,
     /// Whether the bias currents' adjoints are accumulated.
@@ -269,10 +270,10 @@ impl<T: Real> Simulator<T> {
         let per_tape = tape.entries() * tape.entry_len();
         let mut elements: Vec<ElementGradients<T>> = (0..batch)
             .map(|_| ElementGradients {
-                w_rec: vec![T::ZERO; n * n],
-                w_in: vec![T::ZERO; n_in * tape.n_pad],
+                w_rec: Aligned::filled(n * n, T::ZERO),
+                w_in: Aligned::filled(n_in * tape.n_pad, T::ZERO),
                 input: vec![T::ZERO; if options.input { steps * channels } else { 0 }],
-                acc: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
+                acc: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
             })
             .collect();
         let threads = match options.threads {
@@ -282,17 +283,17 @@ impl<T: Real> Simulator<T> {
         .clamp(1, batch.max(1));
         let scratch = || ReverseScratch {
             forward: Scratch::new(n),
-            segment: vec![
-                T::ZERO;
+            segment: Aligned::filled(
                 if tape.every > 1 {
                     (tape.every + 1) * tape.entry_len()
                 } else {
                     0
-                }
-            ],
-            coef: vec![T::ZERO; chunk_steps(tape.n_pad) * COEF * tape.n_pad],
-            adj: std::array::from_fn(|_| vec![T::ZERO; tape.n_pad]),
-            drive: vec![T::ZERO; tape.n_pad],
+                },
+                T::ZERO,
+            ),
+            coef: Aligned::filled(chunk_steps(tape.n_pad) * COEF * tape.n_pad, T::ZERO),
+            adj: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
+            drive: Aligned::filled(tape.n_pad, T::ZERO),
             rows: Vec::with_capacity(n),
             currents: options.currents,
         };

@@ -24,6 +24,7 @@
 //! with `kappa = (kappa_n + kappa_p)/2`, `kappa' = kappa^2/(kappa + 1)`, `tau(I, C) = (Ut/kappa) C / I`,
 //! pulse widths `t(I, C) = Vth C / I`, and primes marking the floor at `Io`.
 
+use crate::aligned::Aligned;
 use crate::error::Error;
 use crate::error::WeightMatrix;
 use crate::events::{ElementEvents, SpikeEvents};
@@ -43,25 +44,25 @@ fn clip_lo<T: Real>(x: T, lo: T) -> T {
 /// (model.md section 1.4), stored as one vector per constant.
 #[derive(Clone, Debug)]
 pub(crate) struct Consts<T> {
-    pub(crate) io: Vec<T>,
-    pub(crate) idc: Vec<T>,
-    pub(crate) f_dis_syn: Vec<T>,
-    pub(crate) f_chg_syn: Vec<T>,
-    pub(crate) gain_syn: Vec<T>,
-    pub(crate) f_dis_ahp: Vec<T>,
-    pub(crate) f_chg_ahp: Vec<T>,
-    pub(crate) gain_ahp: Vec<T>,
-    pub(crate) iw_ahp: Vec<T>,
-    pub(crate) kappa_prime: Vec<T>,
-    pub(crate) ut: Vec<T>,
-    pub(crate) ut_over_kappa: Vec<T>,
+    pub(crate) io: Aligned<T>,
+    pub(crate) idc: Aligned<T>,
+    pub(crate) f_dis_syn: Aligned<T>,
+    pub(crate) f_chg_syn: Aligned<T>,
+    pub(crate) gain_syn: Aligned<T>,
+    pub(crate) f_dis_ahp: Aligned<T>,
+    pub(crate) f_chg_ahp: Aligned<T>,
+    pub(crate) gain_ahp: Aligned<T>,
+    pub(crate) iw_ahp: Aligned<T>,
+    pub(crate) kappa_prime: Aligned<T>,
+    pub(crate) ut: Aligned<T>,
+    pub(crate) ut_over_kappa: Aligned<T>,
     /// `(Ut/kappa) * C_mem`: the numerator of `tau(Ileak, C_mem)`.
-    pub(crate) utk_cmem: Vec<T>,
-    pub(crate) itau_mem: Vec<T>,
-    pub(crate) igain_mem: Vec<T>,
-    pub(crate) gain_mem: Vec<T>,
-    pub(crate) ispkthr: Vec<T>,
-    pub(crate) t_ref: Vec<T>,
+    pub(crate) utk_cmem: Aligned<T>,
+    pub(crate) itau_mem: Aligned<T>,
+    pub(crate) igain_mem: Aligned<T>,
+    pub(crate) gain_mem: Aligned<T>,
+    pub(crate) ispkthr: Aligned<T>,
+    pub(crate) t_ref: Aligned<T>,
 }
 
 impl<T: Real> Consts<T> {
@@ -167,10 +168,10 @@ pub struct Simulator<T: Real> {
     pub(crate) c: Consts<T>,
     /// `w_in` (`[Nin][N]`) with each row padded to a multiple of [`LANES`] with zeros: one whole-vector update per
     /// input event.
-    pub(crate) w_in_pad: Option<Vec<T>>,
-    pub(crate) w_rec: Vec<T>,
+    pub(crate) w_in_pad: Option<Aligned<T>>,
+    pub(crate) w_rec: Aligned<T>,
     /// `w_rec` transposed (`[post][pre]`), for the reverse pass.
-    pub(crate) w_rec_t: Vec<T>,
+    pub(crate) w_rec_t: Aligned<T>,
     pub(crate) rec_nonzero: bool,
     pub(crate) i_scale: T,
     pub(crate) dt: T,
@@ -440,31 +441,38 @@ impl<T: Real> Simulator<T> {
         let ratio =
             |g: &[T], t: &[T]| -> Vec<T> { g.iter().zip(t).map(|(&g, &t)| g / t).collect() };
         let mut c = Consts {
-            idc: cv(&p.i_dc),
-            f_dis_syn,
-            f_chg_syn,
-            gain_syn: ratio(&igain_syn, &itau_syn),
-            f_dis_ahp,
-            f_chg_ahp,
-            gain_ahp: ratio(&igain_ahp, &itau_ahp),
-            iw_ahp: cv(&p.i_w_ahp),
-            kappa_prime: kappa.iter().map(|&k| (k * k) / (k + T::ONE)).collect(),
-            utk_cmem: (0..n)
-                .map(|j| ut_over_kappa[j] * T::from_f64(p.c_mem[j]))
-                .collect(),
-            ut_over_kappa,
-            ut,
-            gain_mem: ratio(&igain_mem, &itau_mem),
-            itau_mem,
-            igain_mem,
-            ispkthr: cv(&p.i_spkthr),
-            t_ref,
-            io,
+            idc: Aligned::from_slice(&cv(&p.i_dc)),
+            f_dis_syn: Aligned::from_slice(&f_dis_syn),
+            f_chg_syn: Aligned::from_slice(&f_chg_syn),
+            gain_syn: Aligned::from_slice(&ratio(&igain_syn, &itau_syn)),
+            f_dis_ahp: Aligned::from_slice(&f_dis_ahp),
+            f_chg_ahp: Aligned::from_slice(&f_chg_ahp),
+            gain_ahp: Aligned::from_slice(&ratio(&igain_ahp, &itau_ahp)),
+            iw_ahp: Aligned::from_slice(&cv(&p.i_w_ahp)),
+            kappa_prime: Aligned::from_slice(
+                &kappa
+                    .iter()
+                    .map(|&k| (k * k) / (k + T::ONE))
+                    .collect::<Vec<T>>(),
+            ),
+            utk_cmem: Aligned::from_slice(
+                &(0..n)
+                    .map(|j| ut_over_kappa[j] * T::from_f64(p.c_mem[j]))
+                    .collect::<Vec<T>>(),
+            ),
+            ut_over_kappa: Aligned::from_slice(&ut_over_kappa),
+            ut: Aligned::from_slice(&ut),
+            gain_mem: Aligned::from_slice(&ratio(&igain_mem, &itau_mem)),
+            itau_mem: Aligned::from_slice(&itau_mem),
+            igain_mem: Aligned::from_slice(&igain_mem),
+            ispkthr: Aligned::from_slice(&cv(&p.i_spkthr)),
+            t_ref: Aligned::from_slice(&t_ref),
+            io: Aligned::from_slice(&io),
         };
         c.pad(n.div_ceil(LANES) * LANES);
         let n_pad = n.div_ceil(LANES) * LANES;
         let w_in_pad = net.w_in.as_ref().map(|w| {
-            let mut pad = vec![T::ZERO; w.rows() * n_pad];
+            let mut pad = Aligned::filled(w.rows() * n_pad, T::ZERO);
             for (dst, src) in pad
                 .chunks_exact_mut(n_pad)
                 .zip(w.as_slice().chunks_exact(n.max(1)))
@@ -475,9 +483,13 @@ impl<T: Real> Simulator<T> {
             }
             pad
         });
-        let w_rec = cv(net.w_rec.as_slice());
+        let w_rec = Aligned::from_slice(&cv(net.w_rec.as_slice()));
         let rec_nonzero = w_rec.iter().any(|&w| w != T::ZERO);
-        let w_rec_t = (0..n * n).map(|k| w_rec[(k % n) * n + k / n]).collect();
+        let w_rec_t = Aligned::from_slice(
+            &(0..n * n)
+                .map(|k| w_rec[(k % n) * n + k / n])
+                .collect::<Vec<T>>(),
+        );
         Ok(Simulator {
             n,
             n_in: net.w_in.as_ref().map(|w| w.rows()),
@@ -522,9 +534,9 @@ impl<T: Real> Simulator<T> {
                 }
             }
         }
-        self.w_rec.clear();
-        self.w_rec
-            .extend(w_rec.as_slice().iter().map(|&x| T::from_f64(x)));
+        for (d, &x) in self.w_rec.iter_mut().zip(w_rec.as_slice()) {
+            *d = T::from_f64(x);
+        }
         self.rec_nonzero = self.w_rec.iter().any(|&w| w != T::ZERO);
         for (k, t) in self.w_rec_t.iter_mut().enumerate() {
             *t = self.w_rec[(k % n) * n + k / n];
@@ -1166,12 +1178,12 @@ isa_kernel!(run_steps_kernel => run_steps_body(
 
 /// Per-thread buffers of one run, allocated once.
 pub(crate) struct Scratch<T> {
-    rec: Vec<T>,
-    x: Vec<T>,
+    rec: Aligned<T>,
+    x: Aligned<T>,
     active: Vec<usize>,
     /// isyn, iahp, imem, vmem, timer_ref, spikes, padded to a multiple of [`LANES`]; the state during a
     /// run, and the layout of one tape entry.
-    pub(crate) state: [Vec<T>; 6],
+    pub(crate) state: [Aligned<T>; 6],
 }
 
 impl<T: Real> Scratch<T> {
@@ -1235,10 +1247,10 @@ impl<T: Real> Scratch<T> {
     pub(crate) fn new(n: usize) -> Self {
         let padded = n.div_ceil(LANES) * LANES;
         Scratch {
-            rec: vec![T::ZERO; padded],
-            x: vec![T::ZERO; padded],
+            rec: Aligned::filled(padded, T::ZERO),
+            x: Aligned::filled(padded, T::ZERO),
             active: Vec::with_capacity(n),
-            state: std::array::from_fn(|_| vec![T::ZERO; padded]),
+            state: std::array::from_fn(|_| Aligned::filled(padded, T::ZERO)),
         }
     }
 }

@@ -59,6 +59,7 @@
 #[macro_use]
 mod isa;
 mod adjoint;
+mod aligned;
 mod biasgen;
 mod chip;
 mod dynapsim;
