@@ -84,8 +84,23 @@ pub struct RowTiming {
     pub spikes: f64,
 }
 
-/// Times the forward pass (f32, spikes only, as Rockpool's `record=False`) `reps` times after one
-/// warm-up run, on `threads` threads (0: one per core), and returns the median.
+/// Runs `f` once, then again until [`WARM_UP`] has passed, before anything is timed: Rockpool's timings
+/// are taken after compiling the function and one call, seconds of work that leave the processor's
+/// caches, branch predictors and clock warm; a small network's single call (well under a millisecond)
+/// does not.
+fn warm_up(f: &mut dyn FnMut()) {
+    let start = Instant::now();
+    f();
+    while start.elapsed() < WARM_UP {
+        f();
+    }
+}
+
+/// How long [`warm_up`] runs a timed function before timing it.
+pub const WARM_UP: Duration = Duration::from_millis(200);
+
+/// Times the forward pass (f32, spikes only, as Rockpool's `record=False`) `reps` times after a
+/// warm-up (see [`warm_up`]), on `threads` threads (0: one per core), and returns the median.
 pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowTiming {
     let net = bench_network(n, 0);
     let input = bench_input(batch, BENCH_STEPS, n as u64);
@@ -107,6 +122,9 @@ pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowT
         .expect("the benchmark input fits")
     };
     let spikes = run().spikes.iter().map(|&s| f64::from(s)).sum();
+    warm_up(&mut || {
+        std::hint::black_box(run());
+    });
     let mut times: Vec<Duration> = (0..reps.max(1))
         .map(|_| {
             let t = Instant::now();
@@ -129,7 +147,7 @@ pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowT
 /// What `bench_rockpool.py` times as `vg`: the value and gradient of
 /// `mean over b, n of (sum_t s[b,t,n] - 5)^2` with respect to both weight matrices, here through the
 /// training path (the dfdx layer, its fused adjoint and the loss on the tape). Median of `reps` after
-/// one warm-up.
+/// a warm-up (see [`warm_up`]).
 fn time_value_and_grad(
     net: &Network,
     input: &[f32],
@@ -156,7 +174,9 @@ fn time_value_and_grad(
         let value = loss_on_tape(out, &loss).expect("the target fits");
         std::hint::black_box(value.backward())
     };
-    once();
+    warm_up(&mut || {
+        once();
+    });
     let mut times: Vec<Duration> = (0..reps.max(1))
         .map(|_| {
             let t = Instant::now();
@@ -382,7 +402,8 @@ pub struct VariantTiming {
     pub chip: (Duration, Duration),
 }
 
-/// Times both variants (see [`VariantTiming`]), `reps` repetitions after one warm-up each.
+/// Times both variants (see [`VariantTiming`]), `reps` repetitions after a warm-up each (see
+/// [`warm_up`]).
 pub fn time_variants(n: usize, batch: usize, reps: usize) -> VariantTiming {
     use dynap_model::{
         ChipOutputGradients, ChipSimulator, GradientOptions, OutputGradients, Variant,
@@ -398,7 +419,7 @@ pub fn time_variants(n: usize, batch: usize, reps: usize) -> VariantTiming {
     };
     let options = RunOptions::default();
     let median = |f: &mut dyn FnMut()| {
-        f();
+        warm_up(f);
         let mut t: Vec<Duration> = (0..reps.max(1))
             .map(|_| {
                 let s = Instant::now();
