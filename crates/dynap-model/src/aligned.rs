@@ -94,6 +94,22 @@ impl<T> DerefMut for Aligned<T> {
     }
 }
 
+impl<'a, T> IntoIterator for &'a Aligned<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a mut Aligned<T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter_mut()
+    }
+}
+
 impl<T: Clone> Clone for Aligned<T> {
     fn clone(&self) -> Self {
         Aligned::from_slice(self)

@@ -72,6 +72,7 @@
 //! `Itau_syn`, `Igain_syn` and `C_syn`, so a network moves between the variants unchanged.
 
 use crate::adjoint::d_clip;
+use crate::aligned::Aligned;
 use crate::dynapsim::{Input, Recording, RunOptions};
 use crate::error::{Error, WeightMatrix};
 use crate::events::SpikeEvents;
@@ -320,27 +321,27 @@ fn split<T: Real>(
 /// Per-neuron constants of the `chip` variant, computed once.
 #[derive(Clone, Debug)]
 struct ChipConsts<T> {
-    io: Vec<T>,
-    idc: Vec<T>,
-    ispkthr: Vec<T>,
-    t_ref: Vec<T>,
-    if_nmda: Vec<T>,
-    itau_mem: Vec<T>,
-    igain_mem: Vec<T>,
+    io: Aligned<T>,
+    idc: Aligned<T>,
+    ispkthr: Aligned<T>,
+    t_ref: Aligned<T>,
+    if_nmda: Aligned<T>,
+    itau_mem: Aligned<T>,
+    igain_mem: Aligned<T>,
     /// `(UT / kappa) C_mem`.
-    utk_cmem: Vec<T>,
+    utk_cmem: Aligned<T>,
     /// `UT / kappa`.
-    ut_over_kappa: Vec<T>,
+    ut_over_kappa: Aligned<T>,
     /// `kappa / (kappa + 1)`: the exponent of the feedback current.
-    fb_exp: Vec<T>,
+    fb_exp: Aligned<T>,
     /// Per dendrite: `exp(-dt/tau)`.
-    decay: [Vec<T>; DENDRITES],
+    decay: [Aligned<T>; DENDRITES],
     /// Per dendrite: `g (1 - exp(-t_pulse/tau)) exp(-max(dt - t_pulse, 0)/tau) Iscale`: the jump per
     /// unit of weight.
-    jump: [Vec<T>; DENDRITES],
-    ahp_decay: Vec<T>,
+    jump: [Aligned<T>; DENDRITES],
+    ahp_decay: Aligned<T>,
     /// The AHP jump per own spike (A).
-    ahp_jump: Vec<T>,
+    ahp_jump: Aligned<T>,
 }
 
 /// [`ChipConsts`] as slices (of `N` values; see [`ChipView::cut`]).
@@ -460,14 +461,14 @@ pub struct ChipSimulator<T: Real> {
     n_in: Option<usize>,
     c: ChipConsts<T>,
     /// Per dendrite, `[Nin][N]` non-negative weights.
-    w_in: Option<[Vec<T>; DENDRITES]>,
+    w_in: Option<[Aligned<T>; DENDRITES]>,
     w_in_used: [bool; DENDRITES],
     /// Per dendrite, `[N][N]` non-negative weights (`[pre][post]`).
-    w_rec: [Vec<T>; DENDRITES],
+    w_rec: [Aligned<T>; DENDRITES],
     /// Their transposes (`[post][pre]`), for the reverse pass.
-    w_rec_t: [Vec<T>; DENDRITES],
+    w_rec_t: [Aligned<T>; DENDRITES],
     /// The signed recurrent weights transposed, for the reverse pass of AMPA/GABA-only networks.
-    w_rec_signed_t: Vec<T>,
+    w_rec_signed_t: Aligned<T>,
     w_rec_used: [bool; DENDRITES],
     /// The dendrites a connection of each matrix can drive (its type's excitatory and inhibitory
     /// one, whatever its sign): the reverse pass keeps weight gradients for these only.
@@ -496,7 +497,7 @@ pub struct ChipTape<T> {
     batch: usize,
     steps: usize,
     /// `[batch][steps + 1][FIELDS][N]`.
-    states: Vec<T>,
+    states: Aligned<T>,
 }
 
 /// One batch element's view of the state.
@@ -636,41 +637,43 @@ impl<T: Real> ChipSimulator<T> {
                 T::from_f64(if t.is_nan() { 0.0 } else { t })
             })
             .collect();
+        let al = |v: Vec<T>| Aligned::from_slice(&v);
         let c = ChipConsts {
-            io: cv(&p.i_o),
-            idc: cv(&p.i_dc),
-            ispkthr: cv(&p.i_spkthr),
-            t_ref,
-            if_nmda: cv(&p.i_f_nmda),
-            itau_mem: (0..n)
+            io: al(cv(&p.i_o)),
+            idc: al(cv(&p.i_dc)),
+            ispkthr: al(cv(&p.i_spkthr)),
+            t_ref: al(t_ref),
+            if_nmda: al(cv(&p.i_f_nmda)),
+            itau_mem: al((0..n)
                 .map(|j| T::from_f64(p.i_tau_mem[j].max(p.i_o[j])))
-                .collect(),
-            igain_mem: (0..n)
+                .collect()),
+            igain_mem: al((0..n)
                 .map(|j| T::from_f64(p.i_gain_mem[j].max(p.i_o[j])))
-                .collect(),
-            utk_cmem: (0..n).map(|j| T::from_f64(utk[j] * p.c_mem[j])).collect(),
-            ut_over_kappa: cv(&utk),
-            fb_exp: kappa.iter().map(|&k| T::from_f64(k / (k + 1.0))).collect(),
-            decay,
-            jump,
-            ahp_decay,
-            ahp_jump,
+                .collect()),
+            utk_cmem: al((0..n).map(|j| T::from_f64(utk[j] * p.c_mem[j])).collect()),
+            ut_over_kappa: al(cv(&utk)),
+            fb_exp: al(kappa.iter().map(|&k| T::from_f64(k / (k + 1.0))).collect()),
+            decay: decay.map(al),
+            jump: jump.map(al),
+            ahp_decay: al(ahp_decay),
+            ahp_jump: al(ahp_jump),
         };
         let (w_in, w_in_used) = match &net.w_in {
             Some(w) => {
                 let (m, used) = split(w, chip.w_in_types.as_deref());
-                (Some(m), used)
+                (Some(m.map(al)), used)
             }
             None => (None, [false; DENDRITES]),
         };
         let (w_rec, w_rec_used) = split(&net.w_rec, chip.w_rec_types.as_deref());
         let w_rec_t = w_rec
             .each_ref()
-            .map(|w| (0..n * n).map(|k| w[(k % n) * n + k / n]).collect());
+            .map(|w| al((0..n * n).map(|k| w[(k % n) * n + k / n]).collect()));
+        let w_rec = w_rec.map(al);
         let signed = net.w_rec.as_slice();
-        let w_rec_signed_t = (0..n * n)
+        let w_rec_signed_t = al((0..n * n)
             .map(|k| T::from_f64(signed[(k % n) * n + k / n]))
-            .collect();
+            .collect());
         Ok(ChipSimulator {
             n,
             n_in: net.w_in.as_ref().map(Matrix::rows),
@@ -722,8 +725,8 @@ impl<T: Real> ChipSimulator<T> {
             utk_cmem: &c.utk_cmem,
             ut_over_kappa: &c.ut_over_kappa,
             fb_exp: &c.fb_exp,
-            decay: c.decay.each_ref().map(Vec::as_slice),
-            jump: c.jump.each_ref().map(Vec::as_slice),
+            decay: c.decay.each_ref().map(|v| &v[..]),
+            jump: c.jump.each_ref().map(|v| &v[..]),
             ahp_decay: &c.ahp_decay,
             ahp_jump: &c.ahp_jump,
         }
@@ -798,7 +801,7 @@ impl<T: Real> ChipSimulator<T> {
     /// Steps every neuron of one batch element from its state and the drive. Inlined into the
     /// per-instruction-set entry points of [`chip_run_element`].
     #[inline(always)]
-    fn step_neurons_body(&self, drive: &[Vec<T>; DENDRITES], el: &mut Element<'_, T>) {
+    fn step_neurons_body(&self, drive: &[Aligned<T>; DENDRITES], el: &mut Element<'_, T>) {
         let c = self.view();
         let [u0, u1, u2, u3] = drive;
         let [d0, d1, d2, d3] = &mut el.dendrites;
@@ -873,7 +876,7 @@ impl<T: Real> ChipSimulator<T> {
         options: &RunOptions,
     ) -> Result<(ChipTrace<T>, ChipTape<T>), Error> {
         let (batch, steps) = input.dims();
-        let mut states = vec![T::ZERO; batch * (steps + 1) * FIELDS * self.n];
+        let mut states = Aligned::filled(batch * (steps + 1) * FIELDS * self.n, T::ZERO);
         let trace = self.run_impl(input, initial, options, Some(&mut states))?;
         Ok((
             trace,
@@ -1168,13 +1171,13 @@ impl ChipGradients {
 /// One batch element's share of the gradients.
 struct ChipElementGradients<T> {
     /// Per dendrite, `[N][N]`.
-    w_rec: [Vec<T>; DENDRITES],
+    w_rec: [Aligned<T>; DENDRITES],
     /// Per dendrite, `[Nin][N]`.
-    w_in: [Vec<T>; DENDRITES],
+    w_in: [Aligned<T>; DENDRITES],
     input: Vec<T>,
-    i_dc: Vec<T>,
+    i_dc: Aligned<T>,
     /// Adjoints of the per-neuron constants, accumulated over steps (see [`ACC`]).
-    acc: [Vec<T>; ACC],
+    acc: [Aligned<T>; ACC],
 }
 
 /// Accumulated constant adjoints: `decay` of the four dendrites (0..4), their `jump` (4..8), the AHP's
@@ -1230,11 +1233,13 @@ impl<T: Real> ChipSimulator<T> {
         let n_in = self.n_in.unwrap_or(0);
         let mut elements: Vec<ChipElementGradients<T>> = (0..batch)
             .map(|_| ChipElementGradients {
-                w_rec: std::array::from_fn(|_| vec![T::ZERO; n * n]),
-                w_in: std::array::from_fn(|_| vec![T::ZERO; if spikes_in { n_in * n } else { 0 }]),
+                w_rec: std::array::from_fn(|_| Aligned::filled(n * n, T::ZERO)),
+                w_in: std::array::from_fn(|_| {
+                    Aligned::filled(if spikes_in { n_in * n } else { 0 }, T::ZERO)
+                }),
                 input: vec![T::ZERO; if want_input { steps * channels } else { 0 }],
-                i_dc: vec![T::ZERO; n],
-                acc: std::array::from_fn(|_| vec![T::ZERO; n]),
+                i_dc: Aligned::filled(n, T::ZERO),
+                acc: std::array::from_fn(|_| Aligned::filled(n, T::ZERO)),
             })
             .collect();
         let threads = match options.threads {
@@ -1265,7 +1270,8 @@ impl<T: Real> ChipSimulator<T> {
         crate::for_each_item(&mut elements, threads, || ReverseScratch::new(n), work);
         // Sum over the batch in a fixed order, then carry each dendrite's gradient to the signed
         // weight that drives it.
-        let sum_k = |f: &dyn Fn(&ChipElementGradients<T>) -> &[Vec<T>; DENDRITES], size: usize| {
+        let sum_k = |f: &dyn Fn(&ChipElementGradients<T>) -> &[Aligned<T>; DENDRITES],
+                     size: usize| {
             let mut out: [Vec<f64>; DENDRITES] = std::array::from_fn(|_| vec![0.0; size]);
             for e in &elements {
                 for (o, v) in out.iter_mut().zip(f(e)) {
@@ -1639,7 +1645,7 @@ impl<T: Real> ChipSimulator<T> {
 
     /// The drive of each dendrite (weight units) from the previous spikes and one step's input.
     #[inline(always)]
-    fn drive(&self, s_prev: &[T], xt: &[T], spikes_in: bool, drive: &mut [Vec<T>; DENDRITES]) {
+    fn drive(&self, s_prev: &[T], xt: &[T], spikes_in: bool, drive: &mut [Aligned<T>; DENDRITES]) {
         let n = self.n;
         for d in drive.iter_mut() {
             d.fill(T::ZERO);
@@ -1689,28 +1695,28 @@ impl<T: Real> ChipSimulator<T> {
 /// Per-thread buffers of a `chip` reverse pass, allocated once.
 struct ReverseScratch<T> {
     /// `N` zeros (the vmem gradient when the loss has none).
-    zeros: Vec<T>,
+    zeros: Aligned<T>,
     /// The neurons whose drive gradient is not zero, in order.
     rows: Vec<usize>,
-    a_d: [Vec<T>; DENDRITES],
-    a_a: Vec<T>,
-    a_m: Vec<T>,
-    a_s: Vec<T>,
-    u: [Vec<T>; DENDRITES],
-    gu: [Vec<T>; DENDRITES],
+    a_d: [Aligned<T>; DENDRITES],
+    a_a: Aligned<T>,
+    a_m: Aligned<T>,
+    a_s: Aligned<T>,
+    u: [Aligned<T>; DENDRITES],
+    gu: [Aligned<T>; DENDRITES],
 }
 
 impl<T: Real> ReverseScratch<T> {
     fn new(n: usize) -> ReverseScratch<T> {
         ReverseScratch {
-            zeros: vec![T::ZERO; n],
+            zeros: Aligned::filled(n, T::ZERO),
             rows: Vec::with_capacity(n),
-            a_d: std::array::from_fn(|_| vec![T::ZERO; n]),
-            a_a: vec![T::ZERO; n],
-            a_m: vec![T::ZERO; n],
-            a_s: vec![T::ZERO; n],
-            u: std::array::from_fn(|_| vec![T::ZERO; n]),
-            gu: std::array::from_fn(|_| vec![T::ZERO; n]),
+            a_d: std::array::from_fn(|_| Aligned::filled(n, T::ZERO)),
+            a_a: Aligned::filled(n, T::ZERO),
+            a_m: Aligned::filled(n, T::ZERO),
+            a_s: Aligned::filled(n, T::ZERO),
+            u: std::array::from_fn(|_| Aligned::filled(n, T::ZERO)),
+            gu: std::array::from_fn(|_| Aligned::filled(n, T::ZERO)),
         }
     }
 }
@@ -1723,15 +1729,15 @@ impl<T: Real> ChipSimulator<T> {
     fn reverse_neurons_body(
         &self,
         prev: &[T],
-        u: [&Vec<T>; DENDRITES],
+        u: [&Aligned<T>; DENDRITES],
         a_v: &[T],
-        a_d: [&mut Vec<T>; DENDRITES],
-        gu: [&mut Vec<T>; DENDRITES],
+        a_d: [&mut Aligned<T>; DENDRITES],
+        gu: [&mut Aligned<T>; DENDRITES],
         a_a: &mut [T],
         a_m: &mut [T],
         a_s: &mut [T],
         g_idc: &mut [T],
-        acc: &mut [Vec<T>; ACC],
+        acc: &mut [Aligned<T>; ACC],
     ) {
         let c = self.view();
         let [u0, u1, u2, u3] = u;
@@ -2002,14 +2008,14 @@ isa_kernel!(ChipSimulator: chip_run_element => run_element_body(
 
 /// Per-thread buffers of a `chip` run, allocated once.
 struct Scratch<T> {
-    drive: [Vec<T>; DENDRITES],
+    drive: [Aligned<T>; DENDRITES],
     active: Vec<usize>,
 }
 
 impl<T: Real> Scratch<T> {
     fn new(n: usize) -> Scratch<T> {
         Scratch {
-            drive: std::array::from_fn(|_| vec![T::ZERO; n]),
+            drive: std::array::from_fn(|_| Aligned::filled(n, T::ZERO)),
             active: Vec::with_capacity(n),
         }
     }
