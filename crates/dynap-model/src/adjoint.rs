@@ -25,6 +25,7 @@ use crate::dynapsim::{
     for_each_nonzero,
 };
 use crate::error::Error;
+use crate::events::SpikeEvents;
 use crate::isa::Isa;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
@@ -244,7 +245,7 @@ impl<T: Real> Simulator<T> {
         // dense raster is converted to events again).
         let source = self.source(&input)?;
         let channels = source.channels(self.n);
-        let spikes_in = matches!(source, crate::dynapsim::Source::Events(_));
+        let spikes_in = source.is_spikes();
         let n = self.n;
         let len = batch * steps * n;
         for g in [
@@ -297,8 +298,10 @@ impl<T: Real> Simulator<T> {
             rows: Vec::with_capacity(n),
             currents: options.currents,
         };
-        let work = |scratch: &mut ReverseScratch<T>, b: usize, g: &mut ElementGradients<T>| {
-            let drive = source.element(b, steps, n);
+        let work = |(scratch, events): &mut (ReverseScratch<T>, SpikeEvents<T>),
+                    b: usize,
+                    g: &mut ElementGradients<T>| {
+            let drive = source.element(b, steps, n, events);
             let range = b * steps * n..(b + 1) * steps * n;
             let outs = [
                 outputs.spikes,
@@ -311,7 +314,8 @@ impl<T: Real> Simulator<T> {
             let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
             self.reverse_one(tape, tape_b, drive, outs, g, scratch);
         };
-        crate::for_each_item(&mut elements, threads, scratch, work);
+        let init = || (scratch(), SpikeEvents::empty());
+        crate::for_each_item(&mut elements, threads, init, work);
         // Reduce over the batch in a fixed order, so that the result does not depend on the threads.
         let sum = |f: &dyn Fn(&ElementGradients<T>) -> &[T], len: usize| -> Vec<f64> {
             let mut out = vec![0.0; len];

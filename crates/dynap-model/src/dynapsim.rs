@@ -32,7 +32,6 @@ use crate::isa::Isa;
 use crate::network::{Matrix, Network, Variant};
 use crate::param::NeuronParams;
 use crate::real::Real;
-use std::borrow::Cow;
 
 /// `jnp.clip(x, lo)`: `lo` when `x < lo`, otherwise `x`. A NaN passes through, as XLA's `max` does.
 #[inline(always)]
@@ -115,19 +114,33 @@ impl<T: Real> Consts<T> {
     }
 }
 
-/// A checked input: the weighted input per neuron `[batch][steps][N]`, or input spikes as events
-/// (converted from a dense raster, or the caller's).
-pub(crate) enum Source<'i, T: Clone> {
+/// A checked input: the weighted input per neuron `[batch][steps][N]`, input spikes as the caller's
+/// events, or input spikes as a dense raster `[batch][steps][channels]`, which each worker turns into
+/// events one batch element at a time (in parallel, into its own reused buffer).
+pub(crate) enum Source<'i, T> {
     Weighted(&'i [T]),
-    Events(Cow<'i, SpikeEvents<T>>),
+    Events(&'i SpikeEvents<T>),
+    Dense { data: &'i [T], channels: usize },
 }
 
 impl<T: Real> Source<'_, T> {
-    /// The input of batch element `b` (`steps` steps of `n` neurons).
-    pub(crate) fn element(&self, b: usize, steps: usize, n: usize) -> Drive<'_, T> {
+    /// The input of batch element `b` (`steps` steps of `n` neurons); a dense raster's element is
+    /// converted into `events` (a worker's buffer).
+    pub(crate) fn element<'s>(
+        &'s self,
+        b: usize,
+        steps: usize,
+        n: usize,
+        events: &'s mut SpikeEvents<T>,
+    ) -> Drive<'s, T> {
         match self {
             Source::Weighted(data) => Drive::Weighted(&data[b * steps * n..(b + 1) * steps * n]),
             Source::Events(ev) => Drive::Events(ev.element(b)),
+            Source::Dense { data, channels } => {
+                let per = steps * channels;
+                events.fill_from_dense(&data[b * per..(b + 1) * per], 1, steps, *channels);
+                Drive::Events(events.element(0))
+            }
         }
     }
 
@@ -136,7 +149,13 @@ impl<T: Real> Source<'_, T> {
         match self {
             Source::Weighted(_) => n,
             Source::Events(ev) => ev.channels(),
+            Source::Dense { channels, .. } => *channels,
         }
+    }
+
+    /// Whether the input is spikes (through `w_in`).
+    pub(crate) fn is_spikes(&self) -> bool {
+        !matches!(self, Source::Weighted(_))
     }
 }
 
@@ -626,7 +645,8 @@ impl<T: Real> Simulator<T> {
     }
 
     /// The input, checked: its shape and channel count against the network, its values finite. Input
-    /// spikes given as a dense raster are converted to events here, once per run.
+    /// spikes given as a dense raster are converted to events later, per batch element, by the
+    /// threads that run them.
     pub(crate) fn source<'i>(&self, input: &Input<'i, T>) -> Result<Source<'i, T>, Error> {
         let (batch, steps) = input.dims();
         match *input {
@@ -637,9 +657,8 @@ impl<T: Real> Simulator<T> {
             }
             Input::Spikes { data, .. } => {
                 let channels = self.n_in.ok_or(Error::NoInputWeights)?;
-                Ok(Source::Events(Cow::Owned(SpikeEvents::from_dense(
-                    data, batch, steps, channels,
-                )?)))
+                SpikeEvents::check_dense(data, batch, steps, channels)?;
+                Ok(Source::Dense { data, channels })
             }
             Input::Events(ev) => {
                 let channels = self.n_in.ok_or(Error::NoInputWeights)?;
@@ -651,7 +670,7 @@ impl<T: Real> Simulator<T> {
                         found_len: batch * steps * ev.channels(),
                     });
                 }
-                Ok(Source::Events(Cow::Borrowed(ev)))
+                Ok(Source::Events(ev))
             }
         }
     }
@@ -755,8 +774,10 @@ impl<T: Real> Simulator<T> {
                 t => t,
             }
             .min(jobs.len().max(1));
-            let run_job = |scratch: &mut Scratch<T>, _: usize, job: &mut Job<'_, T>| {
-                let drive = source.element(job.batch, steps, n);
+            let run_job = |(scratch, events): &mut (Scratch<T>, SpikeEvents<T>),
+                           _: usize,
+                           job: &mut Job<'_, T>| {
+                let drive = source.element(job.batch, steps, n, events);
                 scratch.load(job, &self.c.io);
                 let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
                 if let Some((t, _)) = tape.as_mut() {
@@ -769,7 +790,8 @@ impl<T: Real> Simulator<T> {
                 self.run_steps(scratch, drive, steps, Some(&mut *job.spikes), traces, tape);
                 scratch.store(job);
             };
-            crate::for_each_item(&mut jobs, threads, || Scratch::new(n), run_job);
+            let init = || (Scratch::new(n), SpikeEvents::empty());
+            crate::for_each_item(&mut jobs, threads, init, run_job);
         }
         Ok(Trace {
             batch,

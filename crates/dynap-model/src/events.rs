@@ -33,10 +33,32 @@ impl<T: Real> SpikeEvents<T> {
         channels: usize,
     ) -> Result<SpikeEvents<T>, Error> {
         Self::check_dense(data, batch, steps, channels)?;
+        let mut events = SpikeEvents {
+            batch,
+            steps,
+            channels,
+            starts: Vec::with_capacity(batch * steps + 1),
+            channel: Vec::new(),
+            count: Vec::new(),
+        };
+        events.fill_from_dense(data, batch, steps, channels);
+        Ok(events)
+    }
+
+    /// Makes `self` the events of the dense counts `data` (checked by the caller: see
+    /// [`SpikeEvents::check_dense`]), reusing its memory.
+    pub(crate) fn fill_from_dense(
+        &mut self,
+        data: &[T],
+        batch: usize,
+        steps: usize,
+        channels: usize,
+    ) {
         let rows = batch * steps;
-        let mut starts = Vec::with_capacity(rows + 1);
-        let mut channel = Vec::new();
-        let mut count = Vec::new();
+        let (starts, channel, count) = (&mut self.starts, &mut self.channel, &mut self.count);
+        starts.clear();
+        channel.clear();
+        count.clear();
         starts.push(0);
         // One scan of the whole raster (rows of a few dozen channels would each end in a short
         // remainder loop), following the row boundaries as the events come in order.
@@ -50,14 +72,7 @@ impl<T: Real> SpikeEvents<T> {
             count.push(v);
         });
         starts.resize(rows + 1, channel.len());
-        Ok(SpikeEvents {
-            batch,
-            steps,
-            channels,
-            starts,
-            channel,
-            count,
-        })
+        (self.batch, self.steps, self.channels) = (batch, steps, channels);
     }
 
     /// Checks a dense raster `[batch, steps, channels]`: its length, and that every value is finite
@@ -101,6 +116,18 @@ impl<T: Real> SpikeEvents<T> {
 }
 
 impl<T> SpikeEvents<T> {
+    /// No events (a buffer for [`SpikeEvents::fill_from_dense`]).
+    pub(crate) fn empty() -> SpikeEvents<T> {
+        SpikeEvents {
+            batch: 0,
+            steps: 0,
+            channels: 0,
+            starts: vec![0],
+            channel: Vec::new(),
+            count: Vec::new(),
+        }
+    }
+
     /// Batch size.
     pub fn batch(&self) -> usize {
         self.batch
