@@ -20,6 +20,14 @@ pub enum Error {
         /// Entries in the map.
         found: usize,
     },
+    /// A loss's target does not fit the layer's output.
+    Target(crate::loss::TargetShape),
+}
+
+impl From<crate::loss::TargetShape> for Error {
+    fn from(e: crate::loss::TargetShape) -> Self {
+        Error::Target(e)
+    }
 }
 
 impl From<dynap_model::Error> for Error {
@@ -45,6 +53,7 @@ impl fmt::Display for Error {
                     "the core map has {found} entries, the network has {neurons} neurons"
                 )
             }
+            Error::Target(e) => e.fmt(f),
         }
     }
 }

@@ -8,9 +8,10 @@
 //! by orders of magnitude train at one learning rate; `d loss / d log I = I d loss / d I`.
 
 use crate::error::Error;
+use crate::loss::Loss;
 use dfdx::dtypes::Dtype;
 use dfdx::shapes::HasShape;
-use dfdx::tensor::{Cpu, Gradients, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
+use dfdx::tensor::{Cpu, Gradients, NoneTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use dynap_model::{
     ChipOutputGradients, ChipSimulator, GradientOptions, Input, Matrix, Network, OutputGradients,
@@ -313,14 +314,18 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             dense: Arc::new(pack.input(values(&input), steps, channels)),
             events: None,
         };
-        self.run(
+        match self.run(
             params,
             data,
             (batch, steps, channels),
             pack,
             tape,
             Some(input),
-        )
+            None,
+        )? {
+            RunOut::Spikes(out) => Ok(out),
+            RunOut::Loss(..) => unreachable!("no loss was given"),
+        }
     }
 
     /// Runs the layer on input spikes held once for many passes ([`SpikeInput`]: a training set that
@@ -336,7 +341,39 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         self.check_channels(shape.0, shape.1, shape.2)?;
         let pack = Pack::choose(self.neurons(), input.batch, self.packs());
         let data = input.packed(pack)?;
-        self.run(params, data, shape, pack, tape, None)
+        match self.run(params, data, shape, pack, tape, None, None)? {
+            RunOut::Spikes(out) => Ok(out),
+            RunOut::Loss(..) => unreachable!("no loss was given"),
+        }
+    }
+
+    /// [`DynapSimLayer::forward_input`] and then `loss` on its output spikes, fused: the same values
+    /// and gradients as [`crate::loss_on_tape`] on that output, without copying the spikes out of
+    /// dfdx or keeping a `[batch, steps, N]` gradient on the tape (for a spike-count loss the
+    /// gradient is rebuilt from one slope per element and neuron). Returns the loss, recorded on
+    /// `tape`, and the output spikes (off the tape, for accuracy and plots). The `chip` variant takes
+    /// the unfused path.
+    #[allow(clippy::type_complexity)]
+    pub fn forward_input_loss<T: Tape<E, Cpu>>(
+        &self,
+        params: &LayerParams<E>,
+        input: &SpikeInput<E>,
+        loss: &Loss,
+        tape: T,
+    ) -> Result<(Tensor<(), E, Cpu, T>, Raster<E, NoneTape>), Error> {
+        let shape = (input.batch, input.steps, input.channels);
+        self.check_channels(shape.0, shape.1, shape.2)?;
+        if self.base.variant == Variant::Chip {
+            let (spikes, tape) = self.forward_input(params, input, tape)?.split_tape();
+            let value = crate::loss::loss_on_tape(spikes.clone().put_tape(tape), loss)?;
+            return Ok((value, spikes));
+        }
+        let pack = Pack::choose(self.neurons(), input.batch, self.packs());
+        let data = input.packed(pack)?;
+        match self.run(params, data, shape, pack, tape, None, Some(loss))? {
+            RunOut::Loss(value, out) => Ok((value, out)),
+            RunOut::Spikes(_) => unreachable!("a loss was given"),
+        }
     }
 
     fn check_channels(&self, batch: usize, steps: usize, channels: usize) -> Result<(), Error> {
@@ -355,6 +392,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     /// The simulation and its backward operation on `tape`; `data` is the input already packed, and
     /// `events` the same as events when the caller holds them (the `rockpool` kernels read events, the
     /// `chip` kernels the dense raster).
+    #[allow(clippy::too_many_arguments)]
     fn run<T: Tape<E, Cpu>>(
         &self,
         params: &LayerParams<E>,
@@ -363,18 +401,22 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         pack: Pack,
         mut tape: T,
         input: Option<Tensor<(usize, usize, usize), E, Cpu>>,
-    ) -> Result<Raster<E, T>, Error> {
+        loss: Option<&Loss>,
+    ) -> Result<RunOut<E, T>, Error> {
         let n = self.neurons();
         if self.base.variant == Variant::Chip {
+            // (`forward_input_loss` does not come here with a loss.)
             let net = self.network(params);
-            return self.run_chip(
-                params,
-                net,
-                data.dense,
-                (batch, steps, channels),
-                tape,
-                input,
-            );
+            return self
+                .run_chip(
+                    params,
+                    net,
+                    data.dense,
+                    (batch, steps, channels),
+                    tape,
+                    input,
+                )
+                .map(RunOut::Spikes);
         }
         let sim = self.simulator(params, pack)?;
         let (sim_batch, sim_steps) = (batch / pack.copies, steps);
@@ -400,16 +442,38 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             {
                 pool.push((pack.copies, sim));
             }
-            return Ok(dev
-                .tensor_from_vec(pack.output(trace.spikes, steps, n), (batch, steps, n))
-                .put_tape(tape));
+            let spikes = pack.output(trace.spikes, steps, n);
+            let value = loss
+                .map(|l| l.value(&spikes, batch, steps, n))
+                .transpose()?;
+            let out = dev.tensor_from_vec(spikes, (batch, steps, n));
+            return Ok(match value {
+                None => RunOut::Spikes(out.put_tape(tape)),
+                Some(v) => RunOut::Loss(
+                    dev.tensor_from_vec(vec![<E as Real>::from_f64(v)], ())
+                        .put_tape(tape),
+                    out,
+                ),
+            });
         }
         let reuse = self.tapes.lock().ok().and_then(|mut pool| pool.pop());
         let (trace, sim_tape) =
             sim.run_taped_reusing(x, None, &options, self.checkpoint_every, reuse)?;
         let pool = Arc::clone(&self.tapes);
+        let spikes = pack.output(trace.spikes, steps, n);
+        // A fused loss: its value now, and what its gradient needs for the backward pass.
+        let fused = match loss {
+            Some(l) => {
+                let (value, memo) = l.value_and_memo(&spikes, batch, steps, n)?;
+                let scalar: Tensor<(), E, Cpu> =
+                    dev.tensor_from_vec(vec![<E as Real>::from_f64(value)], ());
+                Some((l.clone(), memo, scalar))
+            }
+            None => None,
+        };
         let out: Tensor<(usize, usize, usize), E, Cpu> =
-            dev.tensor_from_vec(pack.output(trace.spikes, steps, n), (batch, steps, n));
+            dev.tensor_from_vec(spikes, (batch, steps, n));
+        let scalar = fused.as_ref().map(|(_, _, s)| s.clone());
         let ghosts = Ghosts {
             out: out.clone(),
             input,
@@ -438,7 +502,16 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
             let x = Input::Events(&events);
             let g = {
-                let g_out: &[E] = grads.get_or_alloc_mut(&ghosts.out)?;
+                let from_loss;
+                let g_out: &[E] = match &fused {
+                    None => grads.get_or_alloc_mut(&ghosts.out)?,
+                    Some((l, memo, scalar)) => {
+                        grads.try_alloc_for(scalar)?;
+                        let g_loss = grads.get(scalar).as_vec()[0].to_f64();
+                        from_loss = l.gradient_from_memo(memo, batch, steps, n, g_loss);
+                        &from_loss
+                    }
+                };
                 let packed;
                 let g_out = if pack.copies == 1 {
                     g_out
@@ -486,7 +559,10 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             }
             Ok(())
         });
-        Ok(out.put_tape(tape))
+        Ok(match scalar {
+            None => RunOut::Spikes(out.put_tape(tape)),
+            Some(s) => RunOut::Loss(s.put_tape(tape), out),
+        })
     }
 
     /// [`DynapSimLayer::run`] for the `chip` variant: `ChipSimulator` forward, its reverse pass
@@ -577,6 +653,13 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         });
         Ok(out.put_tape(tape))
     }
+}
+
+/// What [`DynapSimLayer::run`] returns: the output spikes on the tape, or with a fused loss the loss
+/// on the tape and the spikes off it.
+enum RunOut<E: Dtype, T> {
+    Spikes(Raster<E, T>),
+    Loss(Tensor<(), E, Cpu, T>, Raster<E, NoneTape>),
 }
 
 /// Kept simulators, each with the number of batch copies it runs side by side.
@@ -1084,6 +1167,91 @@ mod tests {
                 .forward_input(&params, &wrong, OwnedTape::default())
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_fused_loss_gives_the_bits_of_the_loss_on_the_tape() {
+        let dev = Cpu::default();
+        let (n_in, steps) = (20, 150);
+        let (net, input, count) = task(n_in, steps);
+        let filtered = Loss::FilteredMse {
+            decay: 0.9,
+            target: (0..steps * 2).map(|k| (k % 7) as f64 * 0.3).collect(),
+        };
+        let held = SpikeInput::new(input, 2, steps, n_in).unwrap();
+        for (loss, training, packing, twice) in [
+            (&count, CurrentTraining::none(), true, false),
+            (&count, CurrentTraining::none(), false, true),
+            (&filtered, CurrentTraining::none(), false, false),
+            (
+                &count,
+                CurrentTraining {
+                    currents: vec![Param::ItauMem, Param::IgainSyn],
+                    sharing: Sharing::PerNeuron,
+                },
+                true,
+                true,
+            ),
+        ] {
+            let currents = !training.currents.is_empty();
+            let mut layer = DynapSimLayer::<f64>::new(net.clone(), training).unwrap();
+            if !packing {
+                layer = layer.without_packing();
+            }
+            let params = layer.init_params(&dev);
+            // An upstream factor other than 1 (twice the loss) must reach the spikes' gradient too.
+            let scale = |v: Tensor<(), f64, Cpu, OwnedTape<f64, Cpu>>| {
+                if twice { v * 2.0 } else { v }
+            };
+            let unfused = {
+                let out = layer
+                    .forward_input(&params, &held, OwnedTape::default())
+                    .unwrap();
+                let spikes = out.as_vec();
+                let value = loss_on_tape(out, loss).unwrap();
+                let v = value.as_vec()[0].to_bits();
+                let g = scale(value).backward();
+                let get = |t: &Tensor<(usize, usize), f64, Cpu>| g.get(t).as_vec();
+                (
+                    v,
+                    spikes,
+                    get(&params.w_in),
+                    get(&params.w_rec),
+                    currents.then(|| get(&params.log_currents)),
+                )
+            };
+            let fused = {
+                let (value, spikes) = layer
+                    .forward_input_loss(&params, &held, loss, OwnedTape::default())
+                    .unwrap();
+                let v = value.as_vec()[0].to_bits();
+                let g = scale(value).backward();
+                let get = |t: &Tensor<(usize, usize), f64, Cpu>| g.get(t).as_vec();
+                (
+                    v,
+                    spikes.as_vec(),
+                    get(&params.w_in),
+                    get(&params.w_rec),
+                    currents.then(|| get(&params.log_currents)),
+                )
+            };
+            assert_eq!(fused, unfused, "packing {packing}, twice {twice}");
+            assert!(unfused.3.iter().any(|&v| v != 0.0));
+            // Without a tape: the value only.
+            let (value, _) = layer
+                .forward_input_loss(&params, &held, loss, NoneTape)
+                .unwrap();
+            assert_eq!(value.as_vec()[0].to_bits(), unfused.0);
+        }
+        let layer = DynapSimLayer::<f64>::new(net, CurrentTraining::none()).unwrap();
+        let params = layer.init_params(&dev);
+        let wrong = Loss::CountMse {
+            target: vec![1.0; 3],
+        };
+        assert!(matches!(
+            layer.forward_input_loss(&params, &held, &wrong, OwnedTape::default()),
+            Err(Error::Target(_))
+        ));
     }
 
     #[test]

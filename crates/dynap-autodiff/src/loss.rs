@@ -116,28 +116,13 @@ impl Loss {
         match self {
             Loss::CountMse { target } => {
                 check("count_mse", n, target.len())?;
-                let scale = 1.0 / (batch * n).max(1) as f64;
-                let mut loss = 0.0;
-                let mut counts = vec![0.0; n];
-                let mut per: Vec<E> = Vec::with_capacity(n);
-                // Row by row (the raster is [B, T, N]), so that the loops read memory in order.
-                for b in 0..batch {
-                    counts.fill(0.0);
-                    for t in 0..steps {
-                        for (c, &s) in counts.iter_mut().zip(&spikes[at(b, t, 0)..at(b, t, 0) + n])
-                        {
-                            *c += s.to_f64();
-                        }
-                    }
-                    for (c, tj) in counts.iter_mut().zip(target) {
-                        let e = *c - tj;
-                        loss += e * e * scale;
-                        *c = 2.0 * e * scale;
-                    }
-                    // The same gradient at every step: converted once per neuron, added per step.
-                    if let Some((g, s)) = grad.as_mut() {
+                let (loss, slopes) = count_mse(spikes, target, batch, steps, n);
+                if let Some((g, s)) = grad.as_mut() {
+                    let mut per: Vec<E> = Vec::with_capacity(n);
+                    for (b, slope) in slopes.chunks_exact(n.max(1)).enumerate() {
+                        // The same gradient at every step: converted once per neuron, added per step.
                         per.clear();
-                        per.extend(counts.iter().map(|&c| E::from_f64(c * *s)));
+                        per.extend(slope.iter().map(|&c| E::from_f64(c * *s)));
                         for t in 0..steps {
                             let row = &mut g[at(b, t, 0)..at(b, t, 0) + n];
                             for (gk, &v) in row.iter_mut().zip(&per) {
@@ -219,6 +204,101 @@ impl Loss {
             }
         }
     }
+}
+
+/// What a loss's gradient needs from the forward pass, kept by a fused layer pass
+/// ([`crate::DynapSimLayer::forward_input_loss`]) instead of the spikes.
+pub(crate) enum Memo<E> {
+    /// A count loss: `d loss / d s[b, t, j]` is the same at every step, `slope[b][j]`.
+    Slopes(Vec<f64>),
+    /// Any other loss: the spikes themselves.
+    Spikes(Vec<E>),
+}
+
+impl Loss {
+    /// The loss of `spikes` `[batch, steps, n]` and what its gradient needs.
+    pub(crate) fn value_and_memo<E: Real>(
+        &self,
+        spikes: &[E],
+        batch: usize,
+        steps: usize,
+        n: usize,
+    ) -> Result<(f64, Memo<E>), TargetShape> {
+        match self {
+            Loss::CountMse { target } if target.len() == n => {
+                let (loss, slopes) = count_mse(spikes, target, batch, steps, n);
+                Ok((loss, Memo::Slopes(slopes)))
+            }
+            _ => Ok((
+                self.value(spikes, batch, steps, n)?,
+                Memo::Spikes(spikes.to_vec()),
+            )),
+        }
+    }
+
+    /// `scale` times the gradient with respect to every spike, from the memo of
+    /// [`Loss::value_and_memo`]: the same values as [`Loss::eval`] adds into a zeroed buffer.
+    pub(crate) fn gradient_from_memo<E: Real>(
+        &self,
+        memo: &Memo<E>,
+        batch: usize,
+        steps: usize,
+        n: usize,
+        scale: f64,
+    ) -> Vec<E> {
+        match memo {
+            Memo::Slopes(slopes) => {
+                // Written row by row without clearing first; `0 + v` as `eval` forms it (so a
+                // negative zero comes out as `eval`'s positive one).
+                let mut g = Vec::with_capacity(batch * steps * n);
+                for slope in slopes.chunks_exact(n.max(1)) {
+                    let per: Vec<E> = slope
+                        .iter()
+                        .map(|&c| E::ZERO + E::from_f64(c * scale))
+                        .collect();
+                    for _ in 0..steps {
+                        g.extend_from_slice(&per);
+                    }
+                }
+                g
+            }
+            Memo::Spikes(spikes) => {
+                let mut g = vec![E::ZERO; spikes.len()];
+                // The targets were checked when the memo was made.
+                let _ = self.eval(spikes, batch, steps, n, Some((&mut g, scale)));
+                g
+            }
+        }
+    }
+}
+
+/// The spike-count MSE of `spikes` `[batch, steps, n]` against `target` (`n` values), averaged over
+/// batch and neurons, and its slope `d loss / d count` per batch element and neuron, `[batch][n]`.
+fn count_mse<E: Real>(
+    spikes: &[E],
+    target: &[f64],
+    batch: usize,
+    steps: usize,
+    n: usize,
+) -> (f64, Vec<f64>) {
+    let scale = 1.0 / (batch * n).max(1) as f64;
+    let mut loss = 0.0;
+    let mut slopes = vec![0.0; batch * n];
+    // Row by row (the raster is [B, T, N]), so that the loops read memory in order.
+    for (b, counts) in slopes.chunks_exact_mut(n.max(1)).enumerate() {
+        for t in 0..steps {
+            let row = &spikes[(b * steps + t) * n..(b * steps + t + 1) * n];
+            for (c, &s) in counts.iter_mut().zip(row) {
+                *c += s.to_f64();
+            }
+        }
+        for (c, tj) in counts.iter_mut().zip(target) {
+            let e = *c - tj;
+            loss += e * e * scale;
+            *c = 2.0 * e * scale;
+        }
+    }
+    (loss, slopes)
 }
 
 /// `loss` of output spikes `[batch, steps, N]` as a scalar on dfdx's tape; its backward pass adds the

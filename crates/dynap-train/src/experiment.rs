@@ -5,9 +5,7 @@
 use crate::config::Config;
 use crate::task::{self, Metrics, Raster};
 use dynap_autodiff::dfdx::{Backward, Cpu, OwnedTape};
-use dynap_autodiff::{
-    Adam, CurrentTraining, DynapSimLayer, LayerParams, Loss, SpikeInput, loss_on_tape,
-};
+use dynap_autodiff::{Adam, CurrentTraining, DynapSimLayer, LayerParams, Loss, SpikeInput};
 use dynap_mismatch::{Mismatch, monte_carlo};
 use dynap_model::{ChipSynapses, Input, Matrix, Network, RunOptions, Variant};
 use rand::{Rng, SeedableRng};
@@ -334,9 +332,8 @@ pub fn train(
         } else {
             (params.clone(), None)
         };
-        let out = layer.forward_input(&used, x, OwnedTape::default())?;
-        // The targets are built above for exactly this batch, so their shapes fit.
-        let value = loss_on_tape(out, &loss).expect("targets built for this batch");
+        // The loss fused into the layer's pass (the same bits as `loss_on_tape` on its output).
+        let (value, _) = layer.forward_input_loss(&used, x, &loss, OwnedTape::default())?;
         let loss_value = f64::from(value.as_vec()[0]);
         let mut grads = value.backward();
         if let Some((f_in, f_rec)) = factors {
