@@ -22,7 +22,7 @@
 use crate::aligned::Aligned;
 use crate::dynapsim::{
     Drive, Input, LANES, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Trace, add_rows,
-    for_each_nonzero,
+    copy_lanes, external_drive, for_each_nonzero, recurrent_drive,
 };
 use crate::error::Error;
 use crate::events::SpikeEvents;
@@ -170,8 +170,12 @@ struct ElementGradients<T> {
 struct ReverseScratch<T> {
     forward: Scratch<T>,
     segment: Aligned<T>,
-    /// The coefficients of one chunk of steps, `[step][COEF][n_pad]`.
+    /// The coefficients of one chunk of steps, `[step][COEF][n_pad]`; with checkpoints, of a whole
+    /// segment (see [`Simulator::fused_segment`]).
     coef: Aligned<T>,
+    /// Per step of a fused segment, the coefficients that differ for a spike count of 2 or more
+    /// (`k_imem`, `thr_i`), `[2][n_pad]`.
+    big: Aligned<T>,
     adj: [Aligned<T>; 5],
     drive: Aligned<T>,
     /// The neurons whose drive adjoint is not zero, in order.
@@ -192,6 +196,17 @@ impl<T: Real> Simulator<T> {
         checkpoint_every: usize,
     ) -> Result<(Trace<T>, Tape<T>), Error> {
         self.run_taped_reusing(input, initial, options, checkpoint_every, None)
+    }
+
+    /// The memory a [`Tape`] of `batch` elements and `steps` steps takes with `checkpoint_every`, in
+    /// bytes.
+    pub fn tape_bytes(&self, batch: usize, steps: usize, checkpoint_every: usize) -> usize {
+        let n_pad = self.n.div_ceil(LANES) * LANES;
+        batch
+            * (steps / checkpoint_every.max(1) + 1)
+            * TAPE_FIELDS
+            * n_pad
+            * std::mem::size_of::<T>()
     }
 
     /// [`Simulator::run_taped`], recording into the memory of an earlier tape (a training loop then
@@ -292,7 +307,13 @@ impl<T: Real> Simulator<T> {
                 },
                 T::ZERO,
             ),
-            coef: Aligned::filled(chunk_steps(tape.n_pad) * COEF * tape.n_pad, T::ZERO),
+            coef: Aligned::filled(
+                chunk_steps(tape.n_pad).max(if tape.every > 1 { tape.every } else { 0 })
+                    * COEF
+                    * tape.n_pad,
+                T::ZERO,
+            ),
+            big: Aligned::filled(2 * tape.n_pad, T::ZERO),
             adj: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
             drive: Aligned::filled(tape.n_pad, T::ZERO),
             rows: Vec::with_capacity(n),
@@ -414,8 +435,22 @@ impl<T: Real> Simulator<T> {
             let start = seg * tape.every;
             let len = tape.every.min(steps - start);
             // The states of this segment: straight from the tape, or recomputed from its checkpoint.
+            // With checkpoints and Rockpool's spikes, the recomputation also gives each step's
+            // coefficients (pass 1 is fused into it: the step's intermediates are computed once).
+            let fused = tape.every > 1 && self.smooth_beta().is_none();
             let states: &[T] = if tape.every == 1 {
                 &tape_b[seg * e..(seg + 2) * e]
+            } else if fused {
+                scratch.forward.restore(tape_b, seg);
+                self.fused_segment::<CUR>(
+                    &mut scratch.forward,
+                    src.steps(start, len, n),
+                    len,
+                    &mut scratch.segment,
+                    &mut scratch.coef,
+                    &mut scratch.big,
+                );
+                &scratch.segment
             } else {
                 scratch.forward.restore(tape_b, seg);
                 scratch.forward.record(&mut scratch.segment, 0);
@@ -433,13 +468,15 @@ impl<T: Real> Simulator<T> {
                 &s[f * np..(f + 1) * np]
             }
             let c = &self.c;
-            // The segment's steps in chunks, last chunk first.
+            // The segment's steps in chunks, last chunk first (a fused segment is one chunk whose
+            // coefficients are already made).
+            let chunk = if fused { len } else { chunk };
             let mut hi = len;
             while hi > 0 {
                 let lo = hi.saturating_sub(chunk);
                 // Pass 1, over the chunk's steps in any order: each step's coefficients. They depend
                 // on the recorded states only, not on the adjoints, so the steps overlap freely.
-                for k in lo..hi {
+                for k in (lo..hi).filter(|_| !fused) {
                     let prev = &states[k * e..(k + 1) * e];
                     let cur = &states[(k + 1) * e..(k + 2) * e];
                     let co = &mut scratch.coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
@@ -652,6 +689,123 @@ impl<T: Real> Simulator<T> {
             c14,
             c15,
         );
+    }
+
+    /// The fused recomputation of one checkpointed segment (Rockpool's spikes): from the state restored
+    /// in `fwd`, runs the segment's `len` steps with the forward kernel's operations and writes, for
+    /// every step `k`, the state before it (segment entry `k`), its drive (entry `k + 1`, field 6) and
+    /// its coefficients (`coef[k]`, the values [`Simulator::step_coefficients`] gives), computing each
+    /// step's intermediates once rather than once for the state and again for the coefficients.
+    #[inline(always)]
+    fn fused_segment<const CUR: bool>(
+        &self,
+        fwd: &mut Scratch<T>,
+        drive: Drive<'_, T>,
+        len: usize,
+        segment: &mut [T],
+        coef: &mut [T],
+        big: &mut [T],
+    ) {
+        let n = self.n;
+        let np = fwd.state[0].len();
+        let e = TAPE_FIELDS * np;
+        let c = &self.c;
+        let Scratch {
+            rec,
+            x,
+            active,
+            state,
+        } = fwd;
+        let [isyn, iahp, imem, vmem, timer, s] = state;
+        active.clear();
+        active.extend((0..n).filter(|&i| s[i] != T::ZERO));
+        let (k_big, thr_big) = big.split_at_mut(np);
+        for k in 0..len {
+            // The state before step k, as `Scratch::record` writes it.
+            let (before, after) = segment[k * e..(k + 2) * e].split_at_mut(e);
+            for (f, v) in [&*isyn, &*iahp, &*imem, &*vmem, &*timer, &*s]
+                .into_iter()
+                .enumerate()
+            {
+                copy_lanes(&mut before[f * np..(f + 1) * np], v);
+            }
+            // The step's drive, formed as the forward kernel forms it.
+            rec[..n].fill(T::ZERO);
+            if self.rec_nonzero {
+                recurrent_drive(&mut rec[..n], active, s, &self.w_rec);
+            }
+            external_drive(x, drive, k, n, self.w_in_pad.as_deref());
+            let iws = &mut after[6 * np..7 * np];
+            for ((d, &r), &xv) in iws.iter_mut().zip(&rec[..]).zip(&x[..]) {
+                *d = (r + xv) * self.i_scale;
+            }
+            let mut co = coef[k * COEF * np..(k + 1) * COEF * np].chunks_exact_mut(np);
+            take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
+            forward_coefficients::<T, CUR>(
+                [
+                    &c.io,
+                    &c.idc,
+                    &c.f_dis_syn,
+                    &c.f_chg_syn,
+                    &c.gain_syn,
+                    &c.f_dis_ahp,
+                    &c.f_chg_ahp,
+                    &c.gain_ahp,
+                    &c.iw_ahp,
+                    &c.kappa_prime,
+                    &c.ut,
+                    &c.ut_over_kappa,
+                    &c.utk_cmem,
+                    &c.itau_mem,
+                    &c.igain_mem,
+                    &c.gain_mem,
+                    &c.ispkthr,
+                    &c.t_ref,
+                    iws,
+                ],
+                self.dt,
+                isyn,
+                iahp,
+                imem,
+                vmem,
+                timer,
+                s,
+                c0,
+                c1,
+                c2,
+                c3,
+                c4,
+                c5,
+                c6,
+                c7,
+                c8,
+                c9,
+                c10,
+                c11,
+                c12,
+                c13,
+                c14,
+                c15,
+                k_big,
+                thr_big,
+            );
+            // The ratios imem/Ispkthr left in `s` become the counts, as in the forward kernel.
+            active.clear();
+            self.spike_counts(s, n, active);
+            // A count of 2 or more has no reset derivative (db/ds = 0 instead of JAX's 0.5 at the
+            // clip's tie): its lanes take the other version of the coefficients that depend on it.
+            let mut co = coef[k * COEF * np..(k + 1) * COEF * np].chunks_exact_mut(np);
+            let k_imem = co.next().expect("one slice per coefficient");
+            let thr_i = co.nth(13).expect("one slice per coefficient");
+            for &j in active.iter() {
+                if s[j] > T::ONE {
+                    k_imem[j] = k_big[j];
+                    if CUR {
+                        thr_i[j] = thr_big[j];
+                    }
+                }
+            }
+        }
     }
 
     /// Carries the accumulated adjoints of the per-neuron constants to the 13 bias currents, in `f64`,
@@ -968,6 +1122,153 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
         d_a[j] = d_clip(a, o);
         d_u[j] = f_chg_s[j] * d_clip(u, o);
         // The rest serves only the per-neuron constants' adjoints.
+        if CUR {
+            c_p[j] = g_p;
+            c_gm[j] = g_bv * (iin - ileak);
+            c_itm[j] = g_ileak + g_bv * imem0 * r * inv_itau;
+            o_isyn_inf[j] = isyn_inf;
+            o_iahp_inf[j] = iahp_inf;
+        }
+    }
+}
+
+/// One step of the forward kernel and, from the same intermediates, its coefficients (those of
+/// [`reverse_coefficients`] for Rockpool's spikes, assuming a count of at most 1; `big` receives
+/// `k_imem` and `thr_i` for a count of 2 or more, which the caller substitutes once the counts are
+/// known). `inputs`: the per-neuron constants of [`reverse_coefficients`] and `t_ref`, then the step's
+/// drive; `state` (isyn, iahp, imem, vmem, timer, spike count) is the state before the step on entry
+/// and after it on return, with the ratio imem/Ispkthr in place of the count, as the forward kernel
+/// leaves it. The same operations in the same order as both, so the same bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn forward_coefficients<T: Real, const CUR: bool>(
+    inputs: [&[T]; 19],
+    dt: T,
+    s_isyn: &mut [T],
+    s_iahp: &mut [T],
+    s_imem: &mut [T],
+    s_vmem: &mut [T],
+    s_timer: &mut [T],
+    s_s: &mut [T],
+    k_imem: &mut [T],
+    k_s: &mut [T],
+    k_v: &mut [T],
+    c_imem0: &mut [T],
+    c_pre: &mut [T],
+    c_iahp: &mut [T],
+    c_vmem: &mut [T],
+    d_a: &mut [T],
+    d_u: &mut [T],
+    c_gm: &mut [T],
+    c_p: &mut [T],
+    c_itm: &mut [T],
+    o_isyn_inf: &mut [T],
+    o_iahp_inf: &mut [T],
+    thr_i: &mut [T],
+    thr_s: &mut [T],
+    k_big: &mut [T],
+    thr_big: &mut [T],
+) {
+    let n = s_s.len() / LANES * LANES;
+    let_cut!(n; [
+        io,
+        idc,
+        f_dis_s,
+        f_chg_s,
+        gain_s,
+        f_dis_a,
+        f_chg_a,
+        gain_a,
+        iw_ahp,
+        kappa_prime,
+        ut,
+        ut_over_kappa,
+        utk_cmem,
+        itau_m,
+        igain_m,
+        gain_m,
+        ispkthr,
+        t_ref,
+        iws,
+    ] = inputs);
+    let_cut!(
+        mut n;
+        s_isyn, s_iahp, s_imem, s_vmem, s_timer, s_s, k_imem, k_s, k_v, c_imem0, c_pre, c_iahp,
+        c_vmem, d_a, d_u, c_gm, c_p, c_itm, o_isyn_inf, o_iahp_inf, thr_i, thr_s, k_big, thr_big
+    );
+    let half = T::ONE / (T::ONE + T::ONE);
+    for j in 0..n {
+        // The forward step (see `step_body` and `reverse_coefficients`).
+        let o = io[j];
+        let iws = iws[j];
+        let u = gain_s[j] * iws;
+        let isyn_inf = clip_lo(u, o);
+        let s0 = s_s[j];
+        let iahp0 = s_iahp[j];
+        let iahp_inf = gain_a[j] * (iw_ahp[j] * s0);
+        let a = f_dis_a[j] * iahp0 + f_chg_a[j] * iahp_inf;
+        let iahp1 = clip_lo(a, o);
+        let ffb = (kappa_prime[j] * (s_vmem[j] / ut[j])).kernel_exp();
+        let ileak = itau_m[j] + iahp1;
+        let timer0 = s_timer[j];
+        let gate = if timer0 == T::ZERO { T::ONE } else { T::ZERO };
+        let isyn1 = f_dis_s[j] * s_isyn[j] + f_chg_s[j] * isyn_inf;
+        let pre = (isyn1 - ileak + idc[j]) * gate;
+        let iin = clip_lo(pre, o);
+        let imem_inf = gain_m[j] * (iin - ileak);
+        let imem0 = s_imem[j];
+        let p = imem0 + igain_m[j];
+        let q = (o * ffb) / ileak;
+        let f_imem = q * p;
+        let tau_m = utk_cmem[j] / ileak;
+        let r = iahp1 / itau_m[j];
+        let bv = imem_inf + f_imem - imem0 * (T::ONE + r);
+        let den = tau_m * p;
+        let av = imem0 / den;
+        let m = imem0 + av * bv * dt;
+        let imem_c = clip_lo(m, o);
+        // Readout, threshold and reset, as the forward kernel's third pass.
+        let ratio = imem_c / ispkthr[j];
+        let b = if ratio > T::ONE { T::ONE } else { T::ZERO };
+        let nb = T::ONE - b;
+        s_vmem[j] = ut_over_kappa[j] * (imem_c / o).kernel_ln();
+        s_imem[j] = nb * imem_c + b * o;
+        s_timer[j] = nb * clip_lo(timer0 - dt, T::ZERO) + b * t_ref[j];
+        s_s[j] = ratio;
+        s_isyn[j] = isyn1;
+        s_iahp[j] = iahp1;
+
+        // The coefficients, as `reverse_coefficients` forms them (b is min(count, 1)).
+        let inv_imem_c = T::ONE / imem_c;
+        let ds_dimem = if imem_c > o { T::ONE } else { T::ZERO };
+        let reset = (o - imem_c) * half;
+        let reset_big = (o - imem_c) * T::ZERO;
+        let dm = d_clip(m, o);
+        k_imem[j] = ((T::ONE - b) + reset * ds_dimem) * dm;
+        k_big[j] = ((T::ONE - b) + reset_big * ds_dimem) * dm;
+        k_s[j] = ds_dimem * dm;
+        k_v[j] = ut_over_kappa[j] * inv_imem_c * dm;
+        if CUR {
+            thr_i[j] = reset * T::ZERO;
+            thr_big[j] = reset_big * T::ZERO;
+            thr_s[j] = T::ZERO;
+        }
+        let g_av = dt * bv;
+        let g_bv = dt * av;
+        let inv_den = T::ONE / den;
+        let inv_itau = T::ONE / itau_m[j];
+        let inv_ileak = T::ONE / ileak;
+        let g_tau = -(g_av * av * p * inv_den);
+        let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
+        c_imem0[j] = T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p;
+        let g_ffb = g_bv * (o * p * inv_ileak);
+        c_vmem[j] = g_ffb * ffb * (kappa_prime[j] / ut[j]);
+        let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
+        c_pre[j] = g_pre;
+        let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j] - g_pre;
+        c_iahp[j] = g_ileak - g_bv * imem0 * inv_itau;
+        d_a[j] = d_clip(a, o);
+        d_u[j] = f_chg_s[j] * d_clip(u, o);
         if CUR {
             c_p[j] = g_p;
             c_gm[j] = g_bv * (iin - ileak);
@@ -1400,6 +1701,66 @@ mod tests {
                     (got - want).abs() <= 1e-12 * want.abs().max(1e-300),
                     "row {row}, channel {k}: {got:e} vs {want:e}"
                 );
+            }
+        }
+    }
+
+    /// Counts of 2 or more change the reset's derivative; the fused recomputation of checkpointed
+    /// segments substitutes those lanes' coefficients after the counts are known. Strong drive (some
+    /// neurons' Idc alone gives counts of 4) must give the full tape's gradients bit for bit.
+    #[test]
+    fn checkpoints_give_the_same_bits_with_counts_above_one() {
+        let mut net = active_net();
+        for (j, idc) in [1e-5, 2e-7, 3e-11, 6e-8].into_iter().enumerate() {
+            net.params.i_dc[j] = idc;
+            net.params.c_ref[j] = if j == 3 { 1e-13 } else { 0.0 };
+        }
+        let (batch, steps) = (2, 60);
+        let xf: Vec<f32> = input(batch, steps, 3).iter().map(|&v| v as f32).collect();
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let input = Input::Spikes {
+            data: &xf,
+            batch,
+            steps,
+        };
+        let c: Vec<f32> = coeffs(batch * steps * 4, 5)
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let outs = OutputGradients {
+            spikes: Some(&c),
+            vmem: Some(&c),
+            ..Default::default()
+        };
+        let grads = |every: usize, currents: bool| {
+            let opts = RunOptions {
+                recording: Recording::Spikes,
+                threads: 1,
+            };
+            let (trace, tape) = sim.run_taped(input, None, &opts, every).unwrap();
+            let max = trace.spikes.iter().copied().fold(0.0, f32::max);
+            let g = sim
+                .gradient(
+                    &tape,
+                    input,
+                    &outs,
+                    &GradientOptions {
+                        threads: 1,
+                        input: true,
+                        currents,
+                    },
+                )
+                .unwrap();
+            (max, g)
+        };
+        for currents in [true, false] {
+            let (max, full) = grads(1, currents);
+            assert!(
+                max >= 2.0,
+                "the network must reach counts of 2 or more ({max})"
+            );
+            for every in [3, 8, 61] {
+                assert_eq!(grads(every, currents).1, full, "every {every}");
             }
         }
     }

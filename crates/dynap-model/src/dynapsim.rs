@@ -574,7 +574,7 @@ impl<T: Real> Simulator<T> {
     /// Turns the ratios imem/Ispkthr that the step left in `s` into Rockpool's spike counts, and lists
     /// the spiking neurons in `active`. (Padding lanes are never listed, so they drive nothing.)
     #[inline(always)]
-    fn spike_counts(&self, s: &mut [T], n: usize, active: &mut Vec<usize>) {
+    pub(crate) fn spike_counts(&self, s: &mut [T], n: usize, active: &mut Vec<usize>) {
         // Spikes are sparse: one vector comparison per LANES neurons gives a bit mask of the spiking
         // ones, the chunk is cleared with one store, and only the set bits are visited.
         for (c, chunk) in s.chunks_exact_mut(LANES).enumerate() {
@@ -1200,9 +1200,9 @@ isa_kernel!(run_steps_kernel => run_steps_body(
 
 /// Per-thread buffers of one run, allocated once.
 pub(crate) struct Scratch<T> {
-    rec: Aligned<T>,
-    x: Aligned<T>,
-    active: Vec<usize>,
+    pub(crate) rec: Aligned<T>,
+    pub(crate) x: Aligned<T>,
+    pub(crate) active: Vec<usize>,
     /// isyn, iahp, imem, vmem, timer_ref, spikes, padded to a multiple of [`LANES`]; the state during a
     /// run, and the layout of one tape entry.
     pub(crate) state: [Aligned<T>; 6],
