@@ -523,25 +523,37 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
             let x = Input::Events(&events);
             let g = {
-                let from_loss;
-                let g_out: &[E] = match &fused {
-                    None => grads.get_or_alloc_mut(&ghosts.out)?,
+                let (from_loss, every);
+                // The spikes' gradient: from the tape, or from the fused loss (for a count loss, one
+                // row per element that holds at every step).
+                let (g_out, g_every): (Option<&[E]>, Option<&[E]>) = match &fused {
+                    None => (Some(grads.get_or_alloc_mut(&ghosts.out)?), None),
                     Some((l, memo, scalar)) => {
                         grads.try_alloc_for(scalar)?;
                         let g_loss = grads.get(scalar).as_vec()[0].to_f64();
-                        from_loss = l.gradient_from_memo(memo, batch, steps, n, g_loss);
-                        &from_loss
+                        match l.every_step_gradient(memo, g_loss) {
+                            Some(rows) => {
+                                every = pack.input(rows, 1, n);
+                                (None, Some(&every[..]))
+                            }
+                            None => {
+                                from_loss = l.gradient_from_memo(memo, batch, steps, n, g_loss);
+                                (Some(&from_loss[..]), None)
+                            }
+                        }
                     }
                 };
                 let packed;
-                let g_out = if pack.copies == 1 {
-                    g_out
-                } else {
-                    packed = pack.input(g_out.to_vec(), steps, n);
-                    &packed
+                let g_out = match g_out {
+                    Some(g) if pack.copies > 1 => {
+                        packed = pack.input(g.to_vec(), steps, n);
+                        Some(&packed[..])
+                    }
+                    g => g,
                 };
                 let outs = OutputGradients {
-                    spikes: Some(g_out),
+                    spikes: g_out,
+                    spikes_every_step: g_every,
                     ..Default::default()
                 };
                 // The input, shapes and tape are this run's own, so the reverse pass cannot refuse them.

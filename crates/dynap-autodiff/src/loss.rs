@@ -236,6 +236,24 @@ impl Loss {
         }
     }
 
+    /// For a loss whose gradient is the same at every step (the count loss): `scale` times it,
+    /// `[batch, n]`, formed as [`Loss::gradient_from_memo`] forms each of its rows; `None` otherwise.
+    pub(crate) fn every_step_gradient<E: Real>(
+        &self,
+        memo: &Memo<E>,
+        scale: f64,
+    ) -> Option<Vec<E>> {
+        match memo {
+            Memo::Slopes(slopes) => Some(
+                slopes
+                    .iter()
+                    .map(|&c| E::ZERO + E::from_f64(c * scale))
+                    .collect(),
+            ),
+            Memo::Spikes(_) => None,
+        }
+    }
+
     /// `scale` times the gradient with respect to every spike, from the memo of
     /// [`Loss::value_and_memo`]: the same values as [`Loss::eval`] adds into a zeroed buffer.
     pub(crate) fn gradient_from_memo<E: Real>(

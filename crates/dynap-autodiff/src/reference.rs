@@ -370,6 +370,7 @@ mod tests {
                 isyn: Some(&coeff[2]),
                 iahp: Some(&coeff[3]),
                 vmem: Some(&coeff[4]),
+                spikes_every_step: None,
             };
             let g = sim
                 .gradient(

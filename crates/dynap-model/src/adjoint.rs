@@ -102,6 +102,10 @@ pub struct OutputGradients<'a, T> {
     pub iahp: Option<&'a [T]>,
     /// d loss / d vmem (V^-1).
     pub vmem: Option<&'a [T]>,
+    /// d loss / d spike count, the same at every step, `[batch, N]` (a loss on total counts, such as
+    /// the count MSE): what `spikes` would hold repeated over the steps, without a `[batch, steps, N]`
+    /// buffer to write and stream through. Added after `spikes` when both are given.
+    pub spikes_every_step: Option<&'a [T]>,
 }
 
 /// How to run the reverse pass.
@@ -282,6 +286,16 @@ impl<T: Real> Simulator<T> {
                 });
             }
         }
+        if let Some(g) = outputs.spikes_every_step
+            && g.len() != batch * n
+        {
+            return Err(Error::InputShape {
+                batch,
+                steps: 1,
+                channels: n,
+                found_len: g.len(),
+            });
+        }
         let n_in = if spikes_in { channels } else { 0 };
         let per_tape = tape.entries() * tape.entry_len();
         let mut elements: Vec<ElementGradients<T>> = (0..batch)
@@ -324,7 +338,8 @@ impl<T: Real> Simulator<T> {
                     g: &mut ElementGradients<T>| {
             let drive = source.element(b, steps, n, events);
             let range = b * steps * n..(b + 1) * steps * n;
-            let outs = [
+            let every = outputs.spikes_every_step.map(|v| &v[b * n..(b + 1) * n]);
+            let [spikes, imem, isyn, iahp, vmem] = [
                 outputs.spikes,
                 outputs.imem,
                 outputs.isyn,
@@ -332,6 +347,7 @@ impl<T: Real> Simulator<T> {
                 outputs.vmem,
             ]
             .map(|o| o.map(|v| &v[range.clone()]));
+            let outs = [spikes, imem, isyn, iahp, vmem, every];
             let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
             self.reverse_one(tape, tape_b, drive, outs, g, scratch);
         };
@@ -383,7 +399,7 @@ impl<T: Real> Simulator<T> {
         tape: &Tape<T>,
         tape_b: &[T],
         drive: Drive<'_, T>,
-        outs: [Option<&[T]>; 5],
+        outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
@@ -399,7 +415,7 @@ impl<T: Real> Simulator<T> {
         tape: &Tape<T>,
         tape_b: &[T],
         src: Drive<'_, T>,
-        outs: [Option<&[T]>; 5],
+        outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
@@ -418,7 +434,7 @@ impl<T: Real> Simulator<T> {
         tape: &Tape<T>,
         tape_b: &[T],
         src: Drive<'_, T>,
-        outs: [Option<&[T]>; 5],
+        outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
@@ -500,6 +516,9 @@ impl<T: Real> Simulator<T> {
                         if let Some(o) = out {
                             add_assign(&mut adj[..n], &o[t * n..(t + 1) * n]);
                         }
+                    }
+                    if let Some(every) = outs[5] {
+                        add_assign(&mut a_s[..n], every);
                     }
                     let [
                         acc0,
@@ -908,7 +927,7 @@ isa_kernel!(reverse_kernel => reverse_one_body(
     tape: &Tape<T>,
     tape_b: &[T],
     drive: Drive<'_, T>,
-    outs: [Option<&[T]>; 5],
+    outs: [Option<&[T]>; 6],
     g: &mut ElementGradients<T>,
     scratch: &mut ReverseScratch<T>,
 ));
@@ -1483,6 +1502,7 @@ mod tests {
             isyn: Some(&c[2]),
             iahp: Some(&c[3]),
             vmem: Some(&c[4]),
+            spikes_every_step: None,
         };
         sim.gradient(
             &tape,
@@ -1703,6 +1723,62 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A spike gradient given once per element (`spikes_every_step`) is the same as that row repeated
+    /// at every step, bit for bit; a row of the wrong length is an error.
+    #[test]
+    fn a_per_element_spike_gradient_is_the_row_repeated() {
+        let net = active_net();
+        let (batch, steps) = (3, 50);
+        let xf: Vec<f32> = input(batch, steps, 3).iter().map(|&v| v as f32).collect();
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let input = Input::Spikes {
+            data: &xf,
+            batch,
+            steps,
+        };
+        let (_, tape) = sim
+            .run_taped(input, None, &RunOptions::default(), 1)
+            .unwrap();
+        let rows: Vec<f32> = coeffs(batch * 4, 9).iter().map(|&v| v as f32).collect();
+        let repeated: Vec<f32> = (0..batch)
+            .flat_map(|b| (0..steps).flat_map(move |_| b * 4..(b + 1) * 4))
+            .map(|k| rows[k])
+            .collect();
+        let opts = GradientOptions::default();
+        let full = sim
+            .gradient(
+                &tape,
+                input,
+                &OutputGradients {
+                    spikes: Some(&repeated),
+                    ..Default::default()
+                },
+                &opts,
+            )
+            .unwrap();
+        let every = sim
+            .gradient(
+                &tape,
+                input,
+                &OutputGradients {
+                    spikes_every_step: Some(&rows),
+                    ..Default::default()
+                },
+                &opts,
+            )
+            .unwrap();
+        assert_eq!(every, full);
+        assert!(full.w_rec.as_slice().iter().any(|&v| v != 0.0));
+        let short = OutputGradients {
+            spikes_every_step: Some(&rows[1..]),
+            ..Default::default()
+        };
+        assert!(matches!(
+            sim.gradient(&tape, input, &short, &opts),
+            Err(Error::InputShape { .. })
+        ));
     }
 
     /// Counts of 2 or more change the reset's derivative; the fused recomputation of checkpointed
