@@ -16,10 +16,11 @@ commands:
                       mismatch level, writes DIR (default runs/train): metrics.json, config.toml,
                       <run>/network.json, loss.png, <run>/raster.png, checkpoints;
                       --variant chip: the chip's own model (four dendrites, inhibition that inhibits)
-  bench [--json FILE] [--rockpool-python PATH] [--reps N]
+  bench [--json FILE] [--rockpool-python PATH] [--reps N] [--rounds R]
                       time the forward pass at N in {16, 64, 256} x batch {1, 8} and one full chip
                       (N = 1024, batch 1), T = 1000, 60 inputs, recurrent; with a Python that has
-                      Rockpool 3.1.0, time Rockpool's baseline in the same run and print the ratios
+                      Rockpool 3.1.0, time Rockpool's baseline in the same run and print the ratios;
+                      --rounds R: R interleaved rounds, medians and paired ratios over them
   quantize IN OUT [--method alternating|autoencoder] [--no-snap] [--seed N]
                       4-bit weight quantization per core: IN is a network JSON (w_in, w_rec, optional
                       core_map, iscale, method); OUT gets masks, signs, dendrites, the base currents
@@ -282,6 +283,7 @@ struct BenchArgs {
     json: Option<PathBuf>,
     python: Option<PathBuf>,
     reps: usize,
+    rounds: usize,
 }
 
 impl BenchArgs {
@@ -290,6 +292,7 @@ impl BenchArgs {
             json: None,
             python: None,
             reps: 10,
+            rounds: 1,
         };
         let mut it = args.iter();
         while let Some(&flag) = it.next() {
@@ -308,6 +311,14 @@ impl BenchArgs {
                         .ok()
                         .filter(|&r| r > 0)
                         .ok_or(format!("--reps {v}: expected a count > 0"))?;
+                }
+                "--rounds" => {
+                    let v = value()?;
+                    a.rounds = v
+                        .parse()
+                        .ok()
+                        .filter(|&r| r > 0)
+                        .ok_or(format!("--rounds {v}: expected a count > 0"))?;
                 }
                 other => return Err(format!("bench: unknown option {other}")),
             }
@@ -346,6 +357,8 @@ fn print_targets(rows: &[Value], training_ratio: Option<f64>) {
     let ratio = |n: u64, b: u64, theirs: &str, ours: &str| {
         row(n, b).and_then(|r| Some(r[theirs].as_f64()? / r[ours].as_f64()?))
     };
+    // The paired speedup of the rounds when the row has one.
+    let speedup = |n: u64, b: u64, key: &str| row(n, b).and_then(|r| r[key].as_f64());
     let speed = |what: &str, got: Option<f64>, goal: f64| match got {
         Some(x) => println!(
             "  {what}: {x:.1}x (target {goal:.0}x) {}",
@@ -356,17 +369,17 @@ fn print_targets(rows: &[Value], training_ratio: Option<f64>) {
     println!("targets, this run:");
     speed(
         "forward, N = 256, batch 8",
-        ratio(256, 8, "rockpool_fwd_ms", "fwd_ms"),
+        speedup(256, 8, "fwd_speedup"),
         5.0,
     );
     speed(
         "forward + backward, N = 256, batch 8",
-        ratio(256, 8, "rockpool_fwdbwd_ms", "fwdbwd_ms"),
+        speedup(256, 8, "fwdbwd_speedup"),
         10.0,
     );
     speed(
         "forward + backward, N = 16, batch 1",
-        ratio(16, 1, "rockpool_fwdbwd_ms", "fwdbwd_ms"),
+        speedup(16, 1, "fwdbwd_speedup"),
         20.0,
     );
     speed(
@@ -399,7 +412,22 @@ struct RockpoolRun {
     peak_rss_256_8_mb: Option<f64>,
 }
 
-fn run_rockpool(python: &Path, reps: usize) -> Result<RockpoolRun, String> {
+/// The groups of rows Rockpool's script runs, one process each (`--sizes`, `--batches`); our rows run
+/// right after their group's, so that both sides of a ratio are measured within seconds.
+const ROCKPOOL_GROUPS: [(&str, &str); 4] =
+    [("16,64", "1,8"), ("256", "1"), ("256", "8"), ("1024", "1")];
+
+/// Whether the row `(n, batch)` belongs to the group `(sizes, batches)`.
+fn in_group(n: usize, batch: usize, (sizes, batches): (&str, &str)) -> bool {
+    sizes.split(',').any(|s| s == n.to_string())
+        && batches.split(',').any(|b| b == batch.to_string())
+}
+
+fn run_rockpool(
+    python: &Path,
+    reps: usize,
+    groups: &[(&str, &str)],
+) -> Result<RockpoolRun, String> {
     let script =
         std::env::temp_dir().join(format!("dynap-bench-rockpool-{}.py", std::process::id()));
     write_atomic(&script, ROCKPOOL_SCRIPT.as_bytes())
@@ -407,7 +435,7 @@ fn run_rockpool(python: &Path, reps: usize) -> Result<RockpoolRun, String> {
     let mut rows = Vec::new();
     let mut peak = None;
     let time_v = Path::new("/usr/bin/time");
-    for (sizes, batches) in [("16,64", "1,8"), ("256", "1"), ("256", "8"), ("1024", "1")] {
+    for &(sizes, batches) in groups {
         eprintln!(
             "running Rockpool's baseline (sizes {sizes}, batches {batches}) with {} ...",
             python.display()
@@ -484,23 +512,91 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let rockpool = match &a.python {
-        Some(p) => match run_rockpool(p, a.reps) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("dynap bench: Rockpool baseline: {e}");
-                return ExitCode::FAILURE;
+    // Rounds: each group of Rockpool's rows, then ours of that group; every row's figures are the
+    // medians over the rounds and its speedups the medians of the rounds' paired ratios (this machine's
+    // speed drifts by tens of percent within minutes).
+    let mut ours_by_round: Vec<Vec<Value>> = Vec::new();
+    let mut theirs_by_round: Vec<RockpoolRun> = Vec::new();
+    for round in 0..a.rounds {
+        let mut ours = Vec::new();
+        let mut theirs = RockpoolRun {
+            rows: Vec::new(),
+            peak_rss_256_8_mb: None,
+        };
+        for group in ROCKPOOL_GROUPS {
+            if let Some(p) = &a.python {
+                match run_rockpool(p, a.reps, &[group]) {
+                    Ok(r) => {
+                        theirs.rows.extend(r.rows);
+                        theirs.peak_rss_256_8_mb = theirs.peak_rss_256_8_mb.or(r.peak_rss_256_8_mb);
+                    }
+                    Err(e) => {
+                        eprintln!("dynap bench: Rockpool baseline: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
             }
-        },
-        None => None,
+            for (n, batch) in bench::BENCH_ROWS {
+                if !in_group(n, batch, group) {
+                    continue;
+                }
+                if a.rounds > 1 {
+                    eprintln!(
+                        "round {}/{}: our row N = {n}, batch {batch}",
+                        round + 1,
+                        a.rounds
+                    );
+                }
+                let out = Command::new(&exe)
+                    .args([
+                        "bench-row",
+                        &n.to_string(),
+                        &batch.to_string(),
+                        &a.reps.to_string(),
+                    ])
+                    .output();
+                match out
+                    .as_ref()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+                {
+                    Some(v) => ours.push(v),
+                    None => {
+                        eprintln!("dynap bench: the row N = {n}, batch = {batch} failed: {out:?}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        }
+        ours_by_round.push(ours);
+        theirs_by_round.push(theirs);
+    }
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.retain(|x| x.is_finite());
+        v.sort_by(f64::total_cmp);
+        match v.len() {
+            0 => f64::NAN,
+            k if k % 2 == 1 => v[k / 2],
+            k => (v[k / 2 - 1] + v[k / 2]) / 2.0,
+        }
     };
+    let rockpool = a.python.as_ref().map(|_| ());
     println!(
         "forward pass (fwd) and value + gradient of a spike-count MSE w.r.t. both weight matrices (fwdbwd),"
     );
     println!(
-        "f32, T = {} steps, 60 inputs, recurrent; medians of {} runs; peak memory of a process running only that row",
+        "f32, T = {} steps, 60 inputs, recurrent; medians of {} runs{}; peak memory of a process running only that row",
         bench::BENCH_STEPS,
-        a.reps
+        a.reps,
+        if a.rounds > 1 {
+            format!(
+                ", then over {} rounds (speedups: medians of the rounds' paired ratios)",
+                a.rounds
+            )
+        } else {
+            String::new()
+        }
     );
     println!(
         "{:>5} {:>5} {:>9} {:>12} {:>7} {:>10} {:>15} {:>7} {:>8} {:>7}",
@@ -517,59 +613,88 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
     );
     let mut rows = Vec::new();
     for (n, batch) in bench::BENCH_ROWS {
-        let out = Command::new(&exe)
-            .args([
-                "bench-row",
-                &n.to_string(),
-                &batch.to_string(),
-                &a.reps.to_string(),
-            ])
-            .output();
-        let mut row: Value = match out
-            .as_ref()
-            .ok()
-            .filter(|o| o.status.success())
-            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
-        {
-            Some(v) => v,
-            None => {
-                eprintln!("dynap bench: the row N = {n}, batch = {batch} failed: {out:?}");
-                return ExitCode::FAILURE;
-            }
+        let mine: Vec<&Value> = ours_by_round
+            .iter()
+            .filter_map(|r| r.iter().find(|v| v["n"] == n && v["batch"] == batch))
+            .collect();
+        let theirs: Vec<Option<&RockpoolRow>> = theirs_by_round
+            .iter()
+            .map(|r| r.rows.iter().find(|x| x.n == n && x.batch == batch))
+            .collect();
+        let field = |k: &str| {
+            median(
+                mine.iter()
+                    .map(|v| v[k].as_f64().unwrap_or(f64::NAN))
+                    .collect(),
+            )
         };
-        let fwd = row["fwd_ms"].as_f64().unwrap_or(f64::NAN);
-        let fwdbwd = row["fwdbwd_ms"].as_f64().unwrap_or(f64::NAN);
-        let rp = rockpool
-            .as_ref()
-            .and_then(|r| r.rows.iter().find(|x| x.n == n && x.batch == batch));
-        if let (Some(rp), Some(obj)) = (rp, row.as_object_mut()) {
-            obj.insert("rockpool_fwd_ms".into(), json!(rp.fwd_ms));
-            obj.insert("rockpool_fwdbwd_ms".into(), json!(rp.vg_ms));
+        let fwd = field("fwd_ms");
+        let fwdbwd = field("fwdbwd_ms");
+        let peak_ours = field("peak_rss_mb");
+        let spikes = field("spikes");
+        let rp_fwd = median(theirs.iter().flatten().map(|r| r.fwd_ms).collect());
+        let rp_vg = median(theirs.iter().flatten().map(|r| r.vg_ms).collect());
+        let paired = |theirs_of: &dyn Fn(&RockpoolRow) -> f64, k: &str| {
+            median(
+                mine.iter()
+                    .zip(&theirs)
+                    .filter_map(|(m, t)| Some(theirs_of((*t)?) / m[k].as_f64()?))
+                    .collect(),
+            )
+        };
+        let fwd_ratio = paired(&|r| r.fwd_ms, "fwd_ms");
+        let vg_ratio = paired(&|r| r.vg_ms, "fwdbwd_ms");
+        let mut row = json!({
+            "n": n,
+            "batch": batch,
+            "steps": bench::BENCH_STEPS,
+            "fwd_ms": fwd,
+            "fwdbwd_ms": fwdbwd,
+            "peak_rss_mb": peak_ours,
+            "spikes": spikes,
+        });
+        let have_rp = rockpool.is_some() && rp_fwd.is_finite();
+        if let (true, Some(obj)) = (have_rp, row.as_object_mut()) {
+            obj.insert("rockpool_fwd_ms".into(), json!(rp_fwd));
+            obj.insert("rockpool_fwdbwd_ms".into(), json!(rp_vg));
+            obj.insert("fwd_speedup".into(), json!(fwd_ratio));
+            obj.insert("fwdbwd_speedup".into(), json!(vg_ratio));
         }
-        let rp_peak = rockpool
-            .as_ref()
-            .and_then(|r| r.peak_rss_256_8_mb)
-            .filter(|_| (n, batch) == (256, 8));
+        let rp_peak = median(
+            theirs_by_round
+                .iter()
+                .filter_map(|r| r.peak_rss_256_8_mb)
+                .collect(),
+        );
+        let rp_peak = (rp_peak.is_finite() && (n, batch) == (256, 8)).then_some(rp_peak);
         if let (Some(peak), Some(obj)) = (rp_peak, row.as_object_mut()) {
             obj.insert("rockpool_peak_rss_mb".into(), json!(peak));
         }
-        let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
-        let ratio =
-            |r: Option<f64>, ours: f64| r.map_or("-".into(), |r| format!("{:.1}x", r / ours));
+        let ms = |v: f64| {
+            if have_rp {
+                format!("{v:.3}")
+            } else {
+                "-".into()
+            }
+        };
+        let ratio = |r: f64| {
+            if have_rp {
+                format!("{r:.1}x")
+            } else {
+                "-".into()
+            }
+        };
         println!(
-            "{n:>5} {batch:>5} {fwd:>9.3} {:>12} {:>7} {fwdbwd:>10.3} {:>15} {:>7} {:>8.1} {:>7}",
-            ms(rp.map(|r| r.fwd_ms)),
-            ratio(rp.map(|r| r.fwd_ms), fwd),
-            ms(rp.map(|r| r.vg_ms)),
-            ratio(rp.map(|r| r.vg_ms), fwdbwd),
-            row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN),
-            row["spikes"].as_f64().unwrap_or(f64::NAN),
+            "{n:>5} {batch:>5} {fwd:>9.3} {:>12} {:>7} {fwdbwd:>10.3} {:>15} {:>7} {peak_ours:>8.1} {spikes:>7}",
+            ms(rp_fwd),
+            ratio(fwd_ratio),
+            ms(rp_vg),
+            ratio(vg_ratio),
         );
         if let Some(peak) = rp_peak {
-            let ours = row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN);
             println!(
-                "      peak memory at N = 256, batch 8: ours {ours:.0} MiB, Rockpool's process {peak:.0} MiB ({:.1}x less)",
-                peak / ours
+                "      peak memory at N = 256, batch 8: ours {peak_ours:.0} MiB, Rockpool's process {peak:.0} MiB ({:.1}x less)",
+                peak / peak_ours
             );
         }
         if n == 1024 {
@@ -598,22 +723,32 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
     // Training speed on the paper's network, one core (the other core is left idle).
     // Five blocks of 400 steps, the median rate: as `train_rockpool.py` times Rockpool (five blocks of
     // 200 jitted steps).
-    let ours = bench::training_rate(400, 5);
-    let theirs = match &a.python {
-        Some(p) => match rockpool_training_rate(p) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("dynap bench: Rockpool training baseline: {e}");
-                return ExitCode::FAILURE;
+    // Paired over the rounds like the rows: ours, then Rockpool's, each round.
+    let (mut ours_rates, mut theirs_rates, mut training_ratios) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..a.rounds {
+        let ours = bench::training_rate(400, 5);
+        ours_rates.push(ours);
+        if let Some(p) = &a.python {
+            match rockpool_training_rate(p) {
+                Ok(r) => {
+                    theirs_rates.push(r);
+                    training_ratios.push(ours / r);
+                }
+                Err(e) => {
+                    eprintln!("dynap bench: Rockpool training baseline: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
-        },
-        None => None,
-    };
+        }
+    }
+    let ours = median(ours_rates);
+    let training_ratio = (!training_ratios.is_empty()).then(|| median(training_ratios));
     println!(
         "training the frozen-noise network (60 -> 2 recurrent, 2 patterns x 500 steps, Adam), one core: {ours:.0} it/s{}",
-        theirs.map_or(String::new(), |r| format!(
-            ", Rockpool {r:.0} it/s ({:.1}x)",
-            ours / r
+        training_ratio.map_or(String::new(), |x| format!(
+            ", Rockpool {:.0} it/s ({x:.1}x)",
+            median(theirs_rates.clone())
         ))
     );
     let q = bench::time_quantize(a.reps.min(5));
@@ -653,7 +788,7 @@ fn run_bench(a: &BenchArgs) -> ExitCode {
         (b.map + b.json + b.binary).as_secs_f64() * 1e3
     );
     if rockpool.is_some() {
-        print_targets(&rows, theirs.map(|r| ours / r));
+        print_targets(&rows, training_ratio);
     }
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
