@@ -688,6 +688,8 @@ impl<T: Real> Simulator<T> {
                 field(prev, 4, np),
                 field(prev, 5, np),
                 field(cur, 5, np),
+                &c.inv_itau_mem,
+                &c.kappa_prime_over_ut,
             ],
             self.dt,
             self.smooth_beta(),
@@ -781,6 +783,8 @@ impl<T: Real> Simulator<T> {
                     &c.ispkthr,
                     &c.t_ref,
                     iws,
+                    &c.inv_itau_mem,
+                    &c.kappa_prime_over_ut,
                 ],
                 self.dt,
                 isyn,
@@ -982,7 +986,7 @@ const COEF: usize = 16;
 /// `inputs`: the per-neuron constants `io, idc, f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp,
 /// gain_ahp, iw_ahp, kappa_prime, ut, ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem, ispkthr`,
 /// the step's drive `iws = (rec + x) Iscale` (from the tape), the previous state `isyn, iahp, imem,
-/// vmem, timer_ref, s` and this step's spikes `s`.
+/// vmem, timer_ref, s`, this step's spikes `s`, and the constants `1 / itau_mem` and `kappa' / Ut`.
 ///
 /// The step is recomputed with the forward kernel's operations, in its order (so the same values), and
 /// its reverse, which is linear in the adjoints of the step's state, is reduced to coefficients
@@ -1003,7 +1007,7 @@ const COEF: usize = 16;
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn reverse_coefficients<T: Real, const CUR: bool>(
-    inputs: [&[T]; 25],
+    inputs: [&[T]; 27],
     dt: T,
     smooth: Option<T>,
     k_imem: &mut [T],
@@ -1050,6 +1054,8 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
         p_timer,
         p_s,
         c_s,
+        inv_itau_m,
+        kp_over_ut,
     ] = inputs);
     let_cut!(
         mut n;
@@ -1126,14 +1132,14 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
         // The backward expressions divide through reciprocals (the divider bounds this kernel); the
         // recomputed forward values above keep the forward's divisions.
         let inv_den = T::ONE / den;
-        let inv_itau = T::ONE / itau_m[j];
+        let inv_itau = inv_itau_m[j];
         let inv_ileak = T::ONE / ileak;
         // 1/tau_m = p/den and 1/p = tau_m/den.
         let g_tau = -(g_av * av * p * inv_den);
         let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
         c_imem0[j] = T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p;
         let g_ffb = g_bv * (o * p * inv_ileak);
-        c_vmem[j] = g_ffb * ffb * (kappa_prime[j] / ut[j]);
+        c_vmem[j] = g_ffb * ffb * kp_over_ut[j];
         let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
         c_pre[j] = g_pre;
         let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j] - g_pre;
@@ -1154,14 +1160,14 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
 /// One step of the forward kernel and, from the same intermediates, its coefficients (those of
 /// [`reverse_coefficients`] for Rockpool's spikes, assuming a count of at most 1; `big` receives
 /// `k_imem` and `thr_i` for a count of 2 or more, which the caller substitutes once the counts are
-/// known). `inputs`: the per-neuron constants of [`reverse_coefficients`] and `t_ref`, then the step's
-/// drive; `state` (isyn, iahp, imem, vmem, timer, spike count) is the state before the step on entry
+/// known). `inputs`: the per-neuron constants of [`reverse_coefficients`] and `t_ref`, the step's
+/// drive, then `1 / itau_mem` and `kappa' / Ut`; `state` (isyn, iahp, imem, vmem, timer, spike count) is the state before the step on entry
 /// and after it on return, with the ratio imem/Ispkthr in place of the count, as the forward kernel
 /// leaves it. The same operations in the same order as both, so the same bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_coefficients<T: Real, const CUR: bool>(
-    inputs: [&[T]; 19],
+    inputs: [&[T]; 21],
     dt: T,
     s_isyn: &mut [T],
     s_iahp: &mut [T],
@@ -1209,6 +1215,8 @@ fn forward_coefficients<T: Real, const CUR: bool>(
         ispkthr,
         t_ref,
         iws,
+        inv_itau_m,
+        kp_over_ut,
     ] = inputs);
     let_cut!(
         mut n;
@@ -1275,13 +1283,13 @@ fn forward_coefficients<T: Real, const CUR: bool>(
         let g_av = dt * bv;
         let g_bv = dt * av;
         let inv_den = T::ONE / den;
-        let inv_itau = T::ONE / itau_m[j];
+        let inv_itau = inv_itau_m[j];
         let inv_ileak = T::ONE / ileak;
         let g_tau = -(g_av * av * p * inv_den);
         let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
         c_imem0[j] = T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p;
         let g_ffb = g_bv * (o * p * inv_ileak);
-        c_vmem[j] = g_ffb * ffb * (kappa_prime[j] / ut[j]);
+        c_vmem[j] = g_ffb * ffb * kp_over_ut[j];
         let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
         c_pre[j] = g_pre;
         let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j] - g_pre;

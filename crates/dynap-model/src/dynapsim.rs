@@ -62,6 +62,10 @@ pub(crate) struct Consts<T> {
     pub(crate) gain_mem: Aligned<T>,
     pub(crate) ispkthr: Aligned<T>,
     pub(crate) t_ref: Aligned<T>,
+    /// `1 / itau_mem` and `kappa' / Ut`: constants the reverse pass would otherwise divide out at
+    /// every step (the same operations, so the same bits).
+    pub(crate) inv_itau_mem: Aligned<T>,
+    pub(crate) kappa_prime_over_ut: Aligned<T>,
 }
 
 impl<T: Real> Consts<T> {
@@ -86,6 +90,8 @@ impl<T: Real> Consts<T> {
             gain_mem,
             ispkthr,
             t_ref,
+            inv_itau_mem,
+            kappa_prime_over_ut,
         } = self;
         for v in [
             io,
@@ -106,6 +112,8 @@ impl<T: Real> Consts<T> {
             gain_mem,
             ispkthr,
             t_ref,
+            inv_itau_mem,
+            kappa_prime_over_ut,
         ] {
             if let Some(&first) = v.first() {
                 v.resize(len, first);
@@ -486,6 +494,16 @@ impl<T: Real> Simulator<T> {
             igain_mem: Aligned::from_slice(&igain_mem),
             ispkthr: Aligned::from_slice(&cv(&p.i_spkthr)),
             t_ref: Aligned::from_slice(&t_ref),
+            inv_itau_mem: Aligned::from_slice(
+                &itau_mem.iter().map(|&i| T::ONE / i).collect::<Vec<T>>(),
+            ),
+            kappa_prime_over_ut: Aligned::from_slice(
+                &kappa
+                    .iter()
+                    .zip(&ut)
+                    .map(|(&k, &u)| ((k * k) / (k + T::ONE)) / u)
+                    .collect::<Vec<T>>(),
+            ),
             io: Aligned::from_slice(&io),
         };
         c.pad(n.div_ceil(LANES) * LANES);
