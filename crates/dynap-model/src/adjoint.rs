@@ -236,7 +236,13 @@ impl<T: Real> Simulator<T> {
         // Every entry is written in full by the run, so reused memory needs no clearing.
         tape.states
             .resize(batch * tape.entries() * tape.entry_len(), T::ZERO);
-        let trace = self.run_impl(input, initial, options, Some((&mut tape.states, every)))?;
+        let trace = self.run_impl(
+            input,
+            initial,
+            options,
+            Some((&mut tape.states, every)),
+            None,
+        )?;
         Ok((trace, tape))
     }
 

@@ -659,7 +659,19 @@ impl<T: Real> Simulator<T> {
         initial: Option<&State<T>>,
         options: &RunOptions,
     ) -> Result<Trace<T>, Error> {
-        self.run_impl(input, initial, options, None)
+        self.run_impl(input, initial, options, None, None)
+    }
+
+    /// [`Simulator::run`], writing the spikes into the memory of an earlier trace's (a simulation loop
+    /// then neither allocates nor clears megabytes per call: every value is written by the run).
+    pub fn run_reusing(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&State<T>>,
+        options: &RunOptions,
+        reuse: Option<Trace<T>>,
+    ) -> Result<Trace<T>, Error> {
+        self.run_impl(input, initial, options, None, reuse.map(|t| t.spikes))
     }
 
     /// The input, checked: its shape and channel count against the network, its values finite. Input
@@ -701,6 +713,7 @@ impl<T: Real> Simulator<T> {
         initial: Option<&State<T>>,
         options: &RunOptions,
         tape: Option<(&mut [T], usize)>,
+        reuse: Option<Vec<T>>,
     ) -> Result<Trace<T>, Error> {
         let (batch, steps) = input.dims();
         let source = self.source(&input)?;
@@ -725,7 +738,9 @@ impl<T: Real> Simulator<T> {
         };
         let n = self.n;
         let len = batch * steps * n;
-        let mut spikes = vec![T::ZERO; len];
+        // Every value is written by the run, so reused memory needs no clearing.
+        let mut spikes = reuse.unwrap_or_default();
+        spikes.resize(len, T::ZERO);
         let mut traces = (options.recording == Recording::Full).then(|| StateTraces {
             imem: vec![T::ZERO; len],
             isyn: vec![T::ZERO; len],
@@ -1424,6 +1439,32 @@ mod tests {
             sim.set_weights(None, &other.w_rec),
             Err(Error::NoInputWeights)
         );
+    }
+
+    /// A run into an earlier trace's memory (of another input, larger or smaller) gives the bits of a
+    /// fresh run: every reused value is overwritten.
+    #[test]
+    fn a_run_into_reused_memory_gives_the_same_bits() {
+        let (net, input) = small_net(5, 4);
+        let data: Vec<f32> = input.iter().map(|&x| x as f32).collect();
+        let sim = Simulator::<f32>::new(&net).unwrap();
+        let opts = RunOptions::default();
+        let x = |batch: usize, steps: usize| Input::Spikes {
+            data: &data[..batch * steps * 4],
+            batch,
+            steps,
+        };
+        let fresh = sim.run(x(2, 300), None, &opts).unwrap();
+        assert!(fresh.spikes.iter().any(|&s| s != 0.0));
+        for (b, t) in [(3, 400), (1, 50), (2, 300)] {
+            let mut other = sim.run(x(b, t), None, &opts).unwrap();
+            other.spikes.iter_mut().for_each(|s| *s = 7.0);
+            let reused = sim
+                .run_reusing(x(2, 300), None, &opts, Some(other))
+                .unwrap();
+            assert_eq!(reused.spikes, fresh.spikes, "reusing {b} x {t}");
+            assert_eq!(reused.final_state, fresh.final_state);
+        }
     }
 
     #[test]
