@@ -142,6 +142,8 @@ pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowT
         })
         .collect();
     times.sort();
+    // The kept output is not part of the value-and-gradient row's memory.
+    drop(kept);
     let fwdbwd = time_value_and_grad(&net, &input, batch, reps, threads);
     RowTiming {
         n,
