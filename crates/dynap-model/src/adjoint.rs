@@ -1071,43 +1071,37 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
     let half = T::ONE / (T::ONE + T::ONE);
     for j in 0..n {
         // Recompute step t from the previous state: the forward kernel's operations, in its order.
-        let o = io[j];
-        let iws = iws[j];
-        let u = gain_s[j] * iws;
-        let isyn_inf = clip_lo(u, o);
-        let s0 = p_s[j];
-        let iahp0 = p_iahp[j];
-        let iahp_inf = gain_a[j] * (iw_ahp[j] * s0);
-        let a = f_dis_a[j] * iahp0 + f_chg_a[j] * iahp_inf;
-        let iahp1 = clip_lo(a, o);
-        let ffb = (kappa_prime[j] * (p_vmem[j] / ut[j])).kernel_exp();
-        let ileak = itau_m[j] + iahp1;
-        let gate = if p_timer[j] == T::ZERO {
-            T::ONE
-        } else {
-            T::ZERO
+        let x = Before {
+            o: io[j],
+            idc: idc[j],
+            f_dis_s: f_dis_s[j],
+            f_chg_s: f_chg_s[j],
+            gain_s: gain_s[j],
+            f_dis_a: f_dis_a[j],
+            f_chg_a: f_chg_a[j],
+            gain_a: gain_a[j],
+            iw_ahp: iw_ahp[j],
+            kappa_prime: kappa_prime[j],
+            ut: ut[j],
+            utk_cmem: utk_cmem[j],
+            itau_m: itau_m[j],
+            igain_m: igain_m[j],
+            gain_m: gain_m[j],
+            iws: iws[j],
+            isyn: p_isyn[j],
+            iahp: p_iahp[j],
+            imem: p_imem[j],
+            vmem: p_vmem[j],
+            timer: p_timer[j],
+            s: p_s[j],
         };
-        // isyn1 = f_dis_s isyn0 + f_chg_s isyn_inf, as the forward kernel forms it.
-        let isyn1 = f_dis_s[j] * p_isyn[j] + f_chg_s[j] * isyn_inf;
-        let pre = (isyn1 - ileak + idc[j]) * gate;
-        let iin = clip_lo(pre, o);
-        let imem_inf = gain_m[j] * (iin - ileak);
-        let imem0 = p_imem[j];
-        let p = imem0 + igain_m[j];
-        let q = (o * ffb) / ileak;
-        let f_imem = q * p;
-        let tau_m = utk_cmem[j] / ileak;
-        let r = iahp1 / itau_m[j];
-        let bv = imem_inf + f_imem - imem0 * (T::ONE + r);
-        let den = tau_m * p;
-        let av = imem0 / den;
-        let m = imem0 + av * bv * dt;
-        let imem_c = clip_lo(m, o);
+        let st = recompute(&x, dt);
+        let o = x.o;
+        let imem_c = st.imem_c;
         let inv_imem_c = T::ONE / imem_c;
         let s1 = c_s[j];
-
         // Reset imem1 = (1 - b) imem_c + b Io, spike s1 = S(imem_c), vmem1 = (Ut/kappa) ln(imem_c/Io).
-        let (b, db_ds, ds_dimem, ds_dthr) = match smooth {
+        let spike = match smooth {
             None => (
                 if s1 > T::ONE { T::ONE } else { s1 },
                 // clip(s, 0, 1) at its ties: s is a count, 0 or 1 is a tie, >= 2 is above.
@@ -1121,44 +1115,31 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
                 (s1, T::ONE, k * inv_imem_c, -(k / ispkthr[j]))
             }
         };
-        // g_s = a_s + a_imem (Io - imem_c) db_ds;
-        // g_imem_c = a_imem (1 - b) + g_s ds_dimem + a_vmem (Ut/kappa) / imem_c; g_m = g_imem_c dclip.
-        let reset = (o - imem_c) * db_ds;
-        let dm = d_clip(m, o);
-        k_imem[j] = ((T::ONE - b) + reset * ds_dimem) * dm;
-        k_s[j] = ds_dimem * dm;
-        k_v[j] = ut_over_kappa[j] * inv_imem_c * dm;
-        if CUR {
-            thr_i[j] = reset * ds_dthr;
-            thr_s[j] = ds_dthr;
-        }
-        // Per unit of g_m: m = imem0 + av bv dt.
-        let g_av = dt * bv;
-        let g_bv = dt * av;
-        // The backward expressions divide through reciprocals (the divider bounds this kernel); the
-        // recomputed forward values above keep the forward's divisions.
-        let inv_den = T::ONE / den;
-        let inv_itau = inv_itau_m[j];
-        let inv_ileak = T::ONE / ileak;
-        // 1/tau_m = p/den and 1/p = tau_m/den.
-        let g_tau = -(g_av * av * p * inv_den);
-        let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
-        c_imem0[j] = T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p;
-        let g_ffb = g_bv * (o * p * inv_ileak);
-        c_vmem[j] = g_ffb * ffb * kp_over_ut[j];
-        let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
-        c_pre[j] = g_pre;
-        let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j] - g_pre;
-        c_iahp[j] = g_ileak - g_bv * imem0 * inv_itau;
-        d_a[j] = d_clip(a, o);
-        d_u[j] = f_chg_s[j] * d_clip(u, o);
+        let c = coefficients(
+            &x,
+            &st,
+            spike,
+            [inv_imem_c, ut_over_kappa[j], inv_itau_m[j], kp_over_ut[j]],
+            dt,
+        );
+        k_imem[j] = c.k_imem;
+        k_s[j] = c.k_s;
+        k_v[j] = c.k_v;
+        c_imem0[j] = c.c_imem0;
+        c_vmem[j] = c.c_vmem;
+        c_pre[j] = c.c_pre;
+        c_iahp[j] = c.c_iahp;
+        d_a[j] = c.d_a;
+        d_u[j] = c.d_u;
         // The rest serves only the per-neuron constants' adjoints.
         if CUR {
-            c_p[j] = g_p;
-            c_gm[j] = g_bv * (iin - ileak);
-            c_itm[j] = g_ileak + g_bv * imem0 * r * inv_itau;
-            o_isyn_inf[j] = isyn_inf;
-            o_iahp_inf[j] = iahp_inf;
+            thr_i[j] = c.thr_i;
+            thr_s[j] = c.thr_s;
+            c_p[j] = c.c_p;
+            c_gm[j] = c.c_gm;
+            c_itm[j] = c.c_itm;
+            o_isyn_inf[j] = st.isyn_inf;
+            o_iahp_inf[j] = st.iahp_inf;
         }
     }
 }
@@ -1231,84 +1212,274 @@ fn forward_coefficients<T: Real, const CUR: bool>(
     );
     let half = T::ONE / (T::ONE + T::ONE);
     for j in 0..n {
-        // The forward step (see `step_body` and `reverse_coefficients`).
-        let o = io[j];
-        let iws = iws[j];
-        let u = gain_s[j] * iws;
-        let isyn_inf = clip_lo(u, o);
-        let s0 = s_s[j];
-        let iahp0 = s_iahp[j];
-        let iahp_inf = gain_a[j] * (iw_ahp[j] * s0);
-        let a = f_dis_a[j] * iahp0 + f_chg_a[j] * iahp_inf;
-        let iahp1 = clip_lo(a, o);
-        let ffb = (kappa_prime[j] * (s_vmem[j] / ut[j])).kernel_exp();
-        let ileak = itau_m[j] + iahp1;
-        let timer0 = s_timer[j];
-        let gate = if timer0 == T::ZERO { T::ONE } else { T::ZERO };
-        let isyn1 = f_dis_s[j] * s_isyn[j] + f_chg_s[j] * isyn_inf;
-        let pre = (isyn1 - ileak + idc[j]) * gate;
-        let iin = clip_lo(pre, o);
-        let imem_inf = gain_m[j] * (iin - ileak);
-        let imem0 = s_imem[j];
-        let p = imem0 + igain_m[j];
-        let q = (o * ffb) / ileak;
-        let f_imem = q * p;
-        let tau_m = utk_cmem[j] / ileak;
-        let r = iahp1 / itau_m[j];
-        let bv = imem_inf + f_imem - imem0 * (T::ONE + r);
-        let den = tau_m * p;
-        let av = imem0 / den;
-        let m = imem0 + av * bv * dt;
-        let imem_c = clip_lo(m, o);
+        // The forward step (see `step_body`), from the state before it.
+        let x = Before {
+            o: io[j],
+            idc: idc[j],
+            f_dis_s: f_dis_s[j],
+            f_chg_s: f_chg_s[j],
+            gain_s: gain_s[j],
+            f_dis_a: f_dis_a[j],
+            f_chg_a: f_chg_a[j],
+            gain_a: gain_a[j],
+            iw_ahp: iw_ahp[j],
+            kappa_prime: kappa_prime[j],
+            ut: ut[j],
+            utk_cmem: utk_cmem[j],
+            itau_m: itau_m[j],
+            igain_m: igain_m[j],
+            gain_m: gain_m[j],
+            iws: iws[j],
+            isyn: s_isyn[j],
+            iahp: s_iahp[j],
+            imem: s_imem[j],
+            vmem: s_vmem[j],
+            timer: s_timer[j],
+            s: s_s[j],
+        };
+        let st = recompute(&x, dt);
+        let (o, imem_c) = (x.o, st.imem_c);
         // Readout, threshold and reset, as the forward kernel's third pass.
         let ratio = imem_c / ispkthr[j];
         let b = if ratio > T::ONE { T::ONE } else { T::ZERO };
         let nb = T::ONE - b;
         s_vmem[j] = ut_over_kappa[j] * (imem_c / o).kernel_ln();
         s_imem[j] = nb * imem_c + b * o;
-        s_timer[j] = nb * clip_lo(timer0 - dt, T::ZERO) + b * t_ref[j];
+        s_timer[j] = nb * clip_lo(x.timer - dt, T::ZERO) + b * t_ref[j];
         s_s[j] = ratio;
-        s_isyn[j] = isyn1;
-        s_iahp[j] = iahp1;
+        s_isyn[j] = st.isyn1;
+        s_iahp[j] = st.iahp1;
 
-        // The coefficients, as `reverse_coefficients` forms them (b is min(count, 1)).
-        let inv_imem_c = T::ONE / imem_c;
+        // The coefficients for a count of at most 1 (b is min(count, 1), JAX's 0.5 at the clip's
+        // tie), and `k_imem`, `thr_i` for a count of 2 or more (no reset derivative).
         let ds_dimem = if imem_c > o { T::ONE } else { T::ZERO };
-        let reset = (o - imem_c) * half;
+        let c = coefficients(
+            &x,
+            &st,
+            (b, half, ds_dimem, T::ZERO),
+            [
+                T::ONE / imem_c,
+                ut_over_kappa[j],
+                inv_itau_m[j],
+                kp_over_ut[j],
+            ],
+            dt,
+        );
         let reset_big = (o - imem_c) * T::ZERO;
-        let dm = d_clip(m, o);
-        k_imem[j] = ((T::ONE - b) + reset * ds_dimem) * dm;
-        k_big[j] = ((T::ONE - b) + reset_big * ds_dimem) * dm;
-        k_s[j] = ds_dimem * dm;
-        k_v[j] = ut_over_kappa[j] * inv_imem_c * dm;
+        k_imem[j] = c.k_imem;
+        k_big[j] = ((T::ONE - b) + reset_big * ds_dimem) * c.dm;
+        k_s[j] = c.k_s;
+        k_v[j] = c.k_v;
+        c_imem0[j] = c.c_imem0;
+        c_vmem[j] = c.c_vmem;
+        c_pre[j] = c.c_pre;
+        c_iahp[j] = c.c_iahp;
+        d_a[j] = c.d_a;
+        d_u[j] = c.d_u;
         if CUR {
-            thr_i[j] = reset * T::ZERO;
+            thr_i[j] = c.thr_i;
             thr_big[j] = reset_big * T::ZERO;
-            thr_s[j] = T::ZERO;
+            thr_s[j] = c.thr_s;
+            c_p[j] = c.c_p;
+            c_gm[j] = c.c_gm;
+            c_itm[j] = c.c_itm;
+            o_isyn_inf[j] = st.isyn_inf;
+            o_iahp_inf[j] = st.iahp_inf;
         }
-        let g_av = dt * bv;
-        let g_bv = dt * av;
-        let inv_den = T::ONE / den;
-        let inv_itau = inv_itau_m[j];
-        let inv_ileak = T::ONE / ileak;
-        let g_tau = -(g_av * av * p * inv_den);
-        let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
-        c_imem0[j] = T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p;
-        let g_ffb = g_bv * (o * p * inv_ileak);
-        c_vmem[j] = g_ffb * ffb * kp_over_ut[j];
-        let g_pre = g_bv * gain_m[j] * d_clip(pre, o) * gate;
-        c_pre[j] = g_pre;
-        let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * gain_m[j] - g_pre;
-        c_iahp[j] = g_ileak - g_bv * imem0 * inv_itau;
-        d_a[j] = d_clip(a, o);
-        d_u[j] = f_chg_s[j] * d_clip(u, o);
-        if CUR {
-            c_p[j] = g_p;
-            c_gm[j] = g_bv * (iin - ileak);
-            c_itm[j] = g_ileak + g_bv * imem0 * r * inv_itau;
-            o_isyn_inf[j] = isyn_inf;
-            o_iahp_inf[j] = iahp_inf;
-        }
+    }
+}
+
+/// One neuron's constants and state before a step, as [`recompute`] reads them.
+struct Before<T> {
+    o: T,
+    idc: T,
+    f_dis_s: T,
+    f_chg_s: T,
+    gain_s: T,
+    f_dis_a: T,
+    f_chg_a: T,
+    gain_a: T,
+    iw_ahp: T,
+    kappa_prime: T,
+    ut: T,
+    utk_cmem: T,
+    itau_m: T,
+    igain_m: T,
+    gain_m: T,
+    /// The step's drive `(rec + x) Iscale`.
+    iws: T,
+    isyn: T,
+    iahp: T,
+    imem: T,
+    vmem: T,
+    timer: T,
+    s: T,
+}
+
+/// The intermediates of one neuron's step (before threshold and reset).
+struct Recomputed<T> {
+    u: T,
+    isyn_inf: T,
+    iahp_inf: T,
+    a: T,
+    iahp1: T,
+    ffb: T,
+    ileak: T,
+    gate: T,
+    isyn1: T,
+    pre: T,
+    iin: T,
+    p: T,
+    q: T,
+    f_imem: T,
+    tau_m: T,
+    r: T,
+    bv: T,
+    den: T,
+    av: T,
+    m: T,
+    imem_c: T,
+}
+
+/// One neuron's step up to the floored Euler update `imem_c`, with the forward kernel's operations in
+/// its order (`step_body`), so the same values; shared by [`reverse_coefficients`] and
+/// [`forward_coefficients`]. Inlined into their vector loops.
+#[inline(always)]
+fn recompute<T: Real>(x: &Before<T>, dt: T) -> Recomputed<T> {
+    let o = x.o;
+    let u = x.gain_s * x.iws;
+    let isyn_inf = clip_lo(u, o);
+    let iahp_inf = x.gain_a * (x.iw_ahp * x.s);
+    let a = x.f_dis_a * x.iahp + x.f_chg_a * iahp_inf;
+    let iahp1 = clip_lo(a, o);
+    let ffb = (x.kappa_prime * (x.vmem / x.ut)).kernel_exp();
+    let ileak = x.itau_m + iahp1;
+    let gate = if x.timer == T::ZERO { T::ONE } else { T::ZERO };
+    // isyn1 = f_dis_s isyn0 + f_chg_s isyn_inf, as the forward kernel forms it.
+    let isyn1 = x.f_dis_s * x.isyn + x.f_chg_s * isyn_inf;
+    let pre = (isyn1 - ileak + x.idc) * gate;
+    let iin = clip_lo(pre, o);
+    let imem_inf = x.gain_m * (iin - ileak);
+    let imem0 = x.imem;
+    let p = imem0 + x.igain_m;
+    let q = (o * ffb) / ileak;
+    let f_imem = q * p;
+    let tau_m = x.utk_cmem / ileak;
+    let r = iahp1 / x.itau_m;
+    let bv = imem_inf + f_imem - imem0 * (T::ONE + r);
+    let den = tau_m * p;
+    let av = imem0 / den;
+    let m = imem0 + av * bv * dt;
+    let imem_c = clip_lo(m, o);
+    Recomputed {
+        u,
+        isyn_inf,
+        iahp_inf,
+        a,
+        iahp1,
+        ffb,
+        ileak,
+        gate,
+        isyn1,
+        pre,
+        iin,
+        p,
+        q,
+        f_imem,
+        tau_m,
+        r,
+        bv,
+        den,
+        av,
+        m,
+        imem_c,
+    }
+}
+
+/// One neuron's coefficients (see [`reverse_coefficients`]) and the floor's derivative `dm`.
+struct Coefficients<T> {
+    k_imem: T,
+    k_s: T,
+    k_v: T,
+    thr_i: T,
+    thr_s: T,
+    c_imem0: T,
+    c_vmem: T,
+    c_pre: T,
+    c_iahp: T,
+    d_a: T,
+    d_u: T,
+    c_p: T,
+    c_gm: T,
+    c_itm: T,
+    dm: T,
+}
+
+/// One neuron's coefficients from its step's intermediates, given the spike's `(b, db/ds, ds/dimem,
+/// ds/dIspkthr)` and `[1/imem_c, Ut/kappa, 1/itau_mem, kappa'/Ut]`. Derivatives follow JAX's rules.
+#[inline(always)]
+fn coefficients<T: Real>(
+    x: &Before<T>,
+    st: &Recomputed<T>,
+    (b, db_ds, ds_dimem, ds_dthr): (T, T, T, T),
+    [inv_imem_c, ut_over_kappa, inv_itau, kp_over_ut]: [T; 4],
+    dt: T,
+) -> Coefficients<T> {
+    let o = x.o;
+    let imem0 = x.imem;
+    let Recomputed {
+        u,
+        a,
+        ffb,
+        ileak,
+        gate,
+        pre,
+        iin,
+        p,
+        q,
+        f_imem,
+        tau_m,
+        r,
+        bv,
+        den,
+        av,
+        m,
+        imem_c,
+        ..
+    } = *st;
+    // g_s = a_s + a_imem (Io - imem_c) db_ds;
+    // g_imem_c = a_imem (1 - b) + g_s ds_dimem + a_vmem (Ut/kappa) / imem_c; g_m = g_imem_c dclip.
+    let reset = (o - imem_c) * db_ds;
+    let dm = d_clip(m, o);
+    // Per unit of g_m: m = imem0 + av bv dt.
+    let g_av = dt * bv;
+    let g_bv = dt * av;
+    // The backward expressions divide through reciprocals (the divider bounds these kernels); the
+    // recomputed forward values keep the forward's divisions.
+    let inv_den = T::ONE / den;
+    let inv_ileak = T::ONE / ileak;
+    // 1/tau_m = p/den and 1/p = tau_m/den.
+    let g_tau = -(g_av * av * p * inv_den);
+    let g_p = -(g_av * av * tau_m * inv_den) + g_bv * q;
+    let g_ffb = g_bv * (o * p * inv_ileak);
+    let g_pre = g_bv * x.gain_m * d_clip(pre, o) * gate;
+    let g_ileak = -((g_tau * tau_m + g_bv * f_imem) * inv_ileak) - g_bv * x.gain_m - g_pre;
+    Coefficients {
+        k_imem: ((T::ONE - b) + reset * ds_dimem) * dm,
+        k_s: ds_dimem * dm,
+        k_v: ut_over_kappa * inv_imem_c * dm,
+        thr_i: reset * ds_dthr,
+        thr_s: ds_dthr,
+        c_imem0: T::ONE + g_av * inv_den - g_bv * (T::ONE + r) + g_p,
+        c_vmem: g_ffb * ffb * kp_over_ut,
+        c_pre: g_pre,
+        c_iahp: g_ileak - g_bv * imem0 * inv_itau,
+        d_a: d_clip(a, o),
+        d_u: x.f_chg_s * d_clip(u, o),
+        c_p: g_p,
+        c_gm: g_bv * (iin - ileak),
+        c_itm: g_ileak + g_bv * imem0 * r * inv_itau,
+        dm,
     }
 }
 
