@@ -22,7 +22,7 @@
 use crate::aligned::Aligned;
 use crate::dynapsim::{
     Drive, Input, LANES, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Trace, add_rows,
-    copy_lanes, external_drive, for_each_nonzero, recurrent_drive,
+    for_each_nonzero, record_state,
 };
 use crate::error::Error;
 use crate::events::SpikeEvents;
@@ -668,24 +668,8 @@ impl<T: Real> Simulator<T> {
         let mut co = co.chunks_exact_mut(np);
         take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
         reverse_coefficients::<T, CUR>(
+            c.coefficient_inputs(),
             [
-                &c.io,
-                &c.idc,
-                &c.f_dis_syn,
-                &c.f_chg_syn,
-                &c.gain_syn,
-                &c.f_dis_ahp,
-                &c.f_chg_ahp,
-                &c.gain_ahp,
-                &c.iw_ahp,
-                &c.kappa_prime,
-                &c.ut,
-                &c.ut_over_kappa,
-                &c.utk_cmem,
-                &c.itau_mem,
-                &c.igain_mem,
-                &c.gain_mem,
-                &c.ispkthr,
                 field(cur, 6, np),
                 field(prev, 0, np),
                 field(prev, 1, np),
@@ -694,8 +678,6 @@ impl<T: Real> Simulator<T> {
                 field(prev, 4, np),
                 field(prev, 5, np),
                 field(cur, 5, np),
-                &c.inv_itau_mem,
-                &c.kappa_prime_over_ut,
             ],
             self.dt,
             self.smooth_beta(),
@@ -748,50 +730,17 @@ impl<T: Real> Simulator<T> {
         active.extend((0..n).filter(|&i| s[i] != T::ZERO));
         let (k_big, thr_big) = big.split_at_mut(np);
         for k in 0..len {
-            // The state before step k, as `Scratch::record` writes it.
+            // The state before step k, and the step's drive, as the forward kernel records them.
             let (before, after) = segment[k * e..(k + 2) * e].split_at_mut(e);
-            for (f, v) in [&*isyn, &*iahp, &*imem, &*vmem, &*timer, &*s]
-                .into_iter()
-                .enumerate()
-            {
-                copy_lanes(&mut before[f * np..(f + 1) * np], v);
-            }
-            // The step's drive, formed as the forward kernel forms it.
-            rec[..n].fill(T::ZERO);
-            if self.rec_nonzero {
-                recurrent_drive(&mut rec[..n], active, s, &self.w_rec);
-            }
-            external_drive(x, drive, k, n, self.w_in_pad.as_deref());
-            let iws = &mut after[6 * np..7 * np];
-            for ((d, &r), &xv) in iws.iter_mut().zip(&rec[..]).zip(&x[..]) {
-                *d = (r + xv) * self.i_scale;
-            }
+            record_state(before, [isyn, iahp, imem, vmem, timer, s]);
+            self.form_drive(rec, x, active, s, drive, k);
+            self.record_drive(after, rec, x);
+            let iws = &after[6 * np..7 * np];
             let mut co = coef[k * COEF * np..(k + 1) * COEF * np].chunks_exact_mut(np);
             take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
             forward_coefficients::<T, CUR>(
-                [
-                    &c.io,
-                    &c.idc,
-                    &c.f_dis_syn,
-                    &c.f_chg_syn,
-                    &c.gain_syn,
-                    &c.f_dis_ahp,
-                    &c.f_chg_ahp,
-                    &c.gain_ahp,
-                    &c.iw_ahp,
-                    &c.kappa_prime,
-                    &c.ut,
-                    &c.ut_over_kappa,
-                    &c.utk_cmem,
-                    &c.itau_mem,
-                    &c.igain_mem,
-                    &c.gain_mem,
-                    &c.ispkthr,
-                    &c.t_ref,
-                    iws,
-                    &c.inv_itau_mem,
-                    &c.kappa_prime_over_ut,
-                ],
+                c.coefficient_inputs(),
+                [&c.t_ref, iws],
                 self.dt,
                 isyn,
                 iahp,
@@ -989,10 +938,9 @@ const COEF: usize = 16;
 /// The first half of the reverse of one time step: everything that depends on the recorded states
 /// only, not on the adjoints.
 ///
-/// `inputs`: the per-neuron constants `io, idc, f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp,
-/// gain_ahp, iw_ahp, kappa_prime, ut, ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem, ispkthr`,
-/// the step's drive `iws = (rec + x) Iscale` (from the tape), the previous state `isyn, iahp, imem,
-/// vmem, timer_ref, s`, this step's spikes `s`, and the constants `1 / itau_mem` and `kappa' / Ut`.
+/// `consts`: the per-neuron constants of [`Consts::coefficient_inputs`](crate::dynapsim::Consts).
+/// `step`: the step's drive `iws = (rec + x) Iscale` (from the tape), the previous state `isyn, iahp,
+/// imem, vmem, timer_ref, s` and this step's spikes `s`.
 ///
 /// The step is recomputed with the forward kernel's operations, in its order (so the same values), and
 /// its reverse, which is linear in the adjoints of the step's state, is reduced to coefficients
@@ -1013,7 +961,8 @@ const COEF: usize = 16;
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn reverse_coefficients<T: Real, const CUR: bool>(
-    inputs: [&[T]; 27],
+    consts: [&[T]; 19],
+    step: [&[T]; 8],
     dt: T,
     smooth: Option<T>,
     k_imem: &mut [T],
@@ -1052,17 +1001,10 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
         igain_m,
         gain_m,
         ispkthr,
-        iws,
-        p_isyn,
-        p_iahp,
-        p_imem,
-        p_vmem,
-        p_timer,
-        p_s,
-        c_s,
         inv_itau_m,
         kp_over_ut,
-    ] = inputs);
+    ] = consts);
+    let_cut!(n; [iws, p_isyn, p_iahp, p_imem, p_vmem, p_timer, p_s, c_s] = step);
     let_cut!(
         mut n;
         k_imem, k_s, k_v, c_imem0, c_pre, c_iahp, c_vmem, d_a, d_u, c_gm, c_p, c_itm, o_isyn_inf,
@@ -1147,14 +1089,15 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
 /// One step of the forward kernel and, from the same intermediates, its coefficients (those of
 /// [`reverse_coefficients`] for Rockpool's spikes, assuming a count of at most 1; `big` receives
 /// `k_imem` and `thr_i` for a count of 2 or more, which the caller substitutes once the counts are
-/// known). `inputs`: the per-neuron constants of [`reverse_coefficients`] and `t_ref`, the step's
-/// drive, then `1 / itau_mem` and `kappa' / Ut`; `state` (isyn, iahp, imem, vmem, timer, spike count) is the state before the step on entry
-/// and after it on return, with the ratio imem/Ispkthr in place of the count, as the forward kernel
-/// leaves it. The same operations in the same order as both, so the same bits.
+/// known). `consts` as for [`reverse_coefficients`], then `t_ref` and the step's drive; the state
+/// slices (isyn, iahp, imem, vmem, timer, spike count) hold the state before the step on entry and
+/// after it on return, with the ratio imem/Ispkthr in place of the count, as the forward kernel leaves
+/// it. The same operations in the same order as both, so the same bits.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn forward_coefficients<T: Real, const CUR: bool>(
-    inputs: [&[T]; 21],
+    consts: [&[T]; 19],
+    [t_ref, iws]: [&[T]; 2],
     dt: T,
     s_isyn: &mut [T],
     s_iahp: &mut [T],
@@ -1200,11 +1143,10 @@ fn forward_coefficients<T: Real, const CUR: bool>(
         igain_m,
         gain_m,
         ispkthr,
-        t_ref,
-        iws,
         inv_itau_m,
         kp_over_ut,
-    ] = inputs);
+    ] = consts);
+    let_cut!(n; [t_ref, iws] = [t_ref, iws]);
     let_cut!(
         mut n;
         s_isyn, s_iahp, s_imem, s_vmem, s_timer, s_s, k_imem, k_s, k_v, c_imem0, c_pre, c_iahp,

@@ -69,6 +69,33 @@ pub(crate) struct Consts<T> {
 }
 
 impl<T: Real> Consts<T> {
+    /// The constants the reverse pass's coefficient kernels read, in their order: `io, idc,
+    /// f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp, kappa_prime, ut,
+    /// ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem, ispkthr, 1/itau_mem, kappa'/Ut`.
+    pub(crate) fn coefficient_inputs(&self) -> [&[T]; 19] {
+        [
+            &self.io,
+            &self.idc,
+            &self.f_dis_syn,
+            &self.f_chg_syn,
+            &self.gain_syn,
+            &self.f_dis_ahp,
+            &self.f_chg_ahp,
+            &self.gain_ahp,
+            &self.iw_ahp,
+            &self.kappa_prime,
+            &self.ut,
+            &self.ut_over_kappa,
+            &self.utk_cmem,
+            &self.itau_mem,
+            &self.igain_mem,
+            &self.gain_mem,
+            &self.ispkthr,
+            &self.inv_itau_mem,
+            &self.kappa_prime_over_ut,
+        ]
+    }
+
     /// Extends every constant to `len` entries with copies of neuron 0 (see [`LANES`]).
     fn pad(&mut self, len: usize) {
         let Consts {
@@ -880,13 +907,7 @@ impl<T: Real> Simulator<T> {
         active.clear();
         active.extend((0..n).filter(|&i| s[i] != T::ZERO));
         for t in 0..steps {
-            // Recurrent drive: sum_i s_i w_rec[i][j], only over the neurons that spiked.
-            rec[..n].fill(T::ZERO);
-            if self.rec_nonzero {
-                recurrent_drive(&mut rec[..n], active, s, &self.w_rec);
-            }
-            // External drive x_t: given, or input spikes times w_in (LinearJax), event by event.
-            external_drive(x, drive, t, n, self.w_in_pad.as_deref());
+            self.form_drive(rec, x, active, s, drive, t);
             let c = &self.c;
             step_body(
                 [
@@ -944,23 +965,12 @@ impl<T: Real> Simulator<T> {
             if let Some((tp, every)) = tape.as_mut()
                 && (t + 1) % *every == 0
             {
-                {
-                    let entry = (t + 1) / *every;
-                    let np = isyn.len();
-                    let len = TAPE_FIELDS * np;
-                    let dst = &mut tp[entry * len..(entry + 1) * len];
-                    for (k, v) in [&*isyn, &*iahp, &*imem, &*vmem, &*timer, &*s]
-                        .into_iter()
-                        .enumerate()
-                    {
-                        copy_lanes(&mut dst[k * np..(k + 1) * np], v);
-                    }
-                    // The step's drive, as `step_body` formed it (the same operations, so the same
-                    // bits): the reverse pass reads it instead of recomputing it.
-                    for ((d, &r), &xv) in dst[6 * np..7 * np].iter_mut().zip(&rec[..]).zip(&x[..]) {
-                        *d = (r + xv) * self.i_scale;
-                    }
-                }
+                let entry = (t + 1) / *every;
+                let len = TAPE_FIELDS * isyn.len();
+                let dst = &mut tp[entry * len..(entry + 1) * len];
+                record_state(dst, [isyn, iahp, imem, vmem, timer, s]);
+                // The reverse pass reads the step's drive instead of recomputing it.
+                self.record_drive(dst, rec, x);
             }
         }
     }
@@ -972,6 +982,50 @@ impl<T: Real> Simulator<T> {
 #[inline(never)]
 fn count_above<T: Real>(ratio: T) -> T {
     ratio.kernel_ln().kernel_ceil()
+}
+
+impl<T: Real> Simulator<T> {
+    /// Sets `rec` and `x` (padded) to step `t`'s recurrent drive (`sum_i s_i w_rec[i][..]` over the
+    /// neurons in `active`, those that spiked) and external drive (given, or input spikes times
+    /// `w_in`, event by event): what the forward kernel and the reverse pass's recomputation both
+    /// form, in the same order.
+    #[inline(always)]
+    pub(crate) fn form_drive(
+        &self,
+        rec: &mut [T],
+        x: &mut [T],
+        active: &[usize],
+        s: &[T],
+        drive: Drive<'_, T>,
+        t: usize,
+    ) {
+        let n = self.n;
+        rec[..n].fill(T::ZERO);
+        if self.rec_nonzero {
+            recurrent_drive(&mut rec[..n], active, s, &self.w_rec);
+        }
+        external_drive(x, drive, t, n, self.w_in_pad.as_deref());
+    }
+
+    /// Writes the step's drive `(rec + x) Iscale`, formed as `step_body` forms it (so the same bits),
+    /// as field 6 of the tape entry `entry`.
+    #[inline(always)]
+    pub(crate) fn record_drive(&self, entry: &mut [T], rec: &[T], x: &[T]) {
+        let np = rec.len();
+        for ((d, &r), &xv) in entry[6 * np..7 * np].iter_mut().zip(rec).zip(x) {
+            *d = (r + xv) * self.i_scale;
+        }
+    }
+}
+
+/// Writes the padded state (isyn, iahp, imem, vmem, timer_ref, spikes) as the first six fields of the
+/// tape entry `entry`.
+#[inline(always)]
+pub(crate) fn record_state<T: Real>(entry: &mut [T], state: [&[T]; 6]) {
+    let np = state[0].len();
+    for (k, v) in state.into_iter().enumerate() {
+        copy_lanes(&mut entry[k * np..(k + 1) * np], v);
+    }
 }
 
 /// Adds `s_i w_rec[i][..]` to `rec` (one row of `rec.len()` values per neuron) for every neuron `i` in
@@ -1283,10 +1337,10 @@ impl<T: Real> Scratch<T> {
     /// the step that led to a checkpoint is never read).
     pub(crate) fn record(&self, tape: &mut [T], entry: usize) {
         let len = TAPE_FIELDS * self.state[0].len();
-        let dst = &mut tape[entry * len..(entry + 1) * len];
-        for (k, v) in self.state.iter().enumerate() {
-            dst[k * v.len()..(k + 1) * v.len()].copy_from_slice(v);
-        }
+        record_state(
+            &mut tape[entry * len..(entry + 1) * len],
+            self.state.each_ref().map(|v| &v[..]),
+        );
     }
 
     /// Sets the padded state from tape entry `entry`.
