@@ -729,6 +729,7 @@ impl<T: Real> Simulator<T> {
         active.clear();
         active.extend((0..n).filter(|&i| s[i] != T::ZERO));
         let (k_big, thr_big) = big.split_at_mut(np);
+        let consts = c.coefficient_inputs();
         for k in 0..len {
             // The state before step k, and the step's drive, as the forward kernel records them.
             let (before, after) = segment[k * e..(k + 2) * e].split_at_mut(e);
@@ -739,7 +740,7 @@ impl<T: Real> Simulator<T> {
             let mut co = coef[k * COEF * np..(k + 1) * COEF * np].chunks_exact_mut(np);
             take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
             forward_coefficients::<T, CUR>(
-                c.coefficient_inputs(),
+                consts,
                 [&c.t_ref, iws],
                 self.dt,
                 isyn,

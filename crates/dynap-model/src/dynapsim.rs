@@ -72,6 +72,7 @@ impl<T: Real> Consts<T> {
     /// The constants the reverse pass's coefficient kernels read, in their order: `io, idc,
     /// f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp, kappa_prime, ut,
     /// ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem, ispkthr, 1/itau_mem, kappa'/Ut`.
+    #[inline(always)]
     pub(crate) fn coefficient_inputs(&self) -> [&[T]; 19] {
         [
             &self.io,
