@@ -901,37 +901,78 @@ impl<T: Real> Simulator<T> {
             active,
             state,
         } = scratch;
-        let [isyn, iahp, imem, vmem, timer, s] = state;
+        // Every aligned buffer is dereferenced once, here, not at every step.
+        let [isyn, iahp, imem, vmem, timer, s] = state.each_mut().map(|v| &mut v[..]);
+        let (rec, x) = (&mut rec[..], &mut x[..]);
         rec.fill(T::ZERO);
         x.fill(T::ZERO);
         // Neurons that spiked in the previous step (the initial state may carry spikes).
         active.clear();
         active.extend((0..n).filter(|&i| s[i] != T::ZERO));
+        let c = &self.c;
+        let [
+            io,
+            idc,
+            ispkthr,
+            t_ref,
+            f_dis_syn,
+            f_chg_syn,
+            gain_syn,
+            f_dis_ahp,
+            f_chg_ahp,
+            gain_ahp,
+            iw_ahp,
+            kappa_prime,
+            ut,
+            ut_over_kappa,
+            utk_cmem,
+            itau_mem,
+            igain_mem,
+            gain_mem,
+        ]: [&[T]; 18] = [
+            &c.io,
+            &c.idc,
+            &c.ispkthr,
+            &c.t_ref,
+            &c.f_dis_syn,
+            &c.f_chg_syn,
+            &c.gain_syn,
+            &c.f_dis_ahp,
+            &c.f_chg_ahp,
+            &c.gain_ahp,
+            &c.iw_ahp,
+            &c.kappa_prime,
+            &c.ut,
+            &c.ut_over_kappa,
+            &c.utk_cmem,
+            &c.itau_mem,
+            &c.igain_mem,
+            &c.gain_mem,
+        ];
         for t in 0..steps {
             self.form_drive(rec, x, active, s, drive, t);
-            let c = &self.c;
             step_body(
                 [
                     rec,
                     x,
-                    &c.io,
-                    &c.idc,
-                    &c.ispkthr,
-                    &c.t_ref,
-                    &c.f_dis_syn,
-                    &c.f_chg_syn,
-                    &c.gain_syn,
-                    &c.f_dis_ahp,
-                    &c.f_chg_ahp,
-                    &c.gain_ahp,
-                    &c.iw_ahp,
-                    &c.kappa_prime,
-                    &c.ut,
-                    &c.ut_over_kappa,
-                    &c.utk_cmem,
-                    &c.itau_mem,
-                    &c.igain_mem,
-                    &c.gain_mem,
+                    io,
+                    idc,
+                    ispkthr,
+                    t_ref,
+                    f_dis_syn,
+                    f_chg_syn,
+                    gain_syn,
+                    f_dis_ahp,
+                    f_chg_ahp,
+                    gain_ahp,
+                    iw_ahp,
+                    kappa_prime,
+                    ut,
+                    ut_over_kappa,
+                    utk_cmem,
+                    itau_mem,
+                    igain_mem,
+                    gain_mem,
                 ],
                 self.dt,
                 self.i_scale,
