@@ -449,9 +449,55 @@ impl<T: Real> Simulator<T> {
         let e = tape.entry_len();
         let np = tape.n_pad;
         let chunk = chunk_steps(np);
-        for a in scratch.adj.iter_mut() {
+        // Every aligned buffer is dereferenced once, here, not at every step.
+        let ReverseScratch {
+            forward,
+            segment,
+            coef,
+            big,
+            adj,
+            drive: drive_buf,
+            rows,
+            ..
+        } = scratch;
+        let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = adj.each_mut().map(|v| &mut v[..]);
+        for a in [
+            &mut *a_isyn,
+            &mut *a_iahp,
+            &mut *a_imem,
+            &mut *a_vmem,
+            &mut *a_s,
+        ] {
             a.fill(T::ZERO);
         }
+        let [
+            acc0,
+            acc1,
+            acc2,
+            acc3,
+            acc4,
+            acc5,
+            acc6,
+            acc7,
+            acc8,
+            acc9,
+            acc10,
+            acc11,
+        ] = g.acc.each_mut().map(|v| &mut v[..]);
+        let (coef, drive_buf) = (&mut coef[..], &mut drive_buf[..]);
+        let (g_w_rec, g_w_in) = (&mut g.w_rec[..], &mut g.w_in[..]);
+        let w_rec_t = &self.w_rec_t[..];
+        let w_in_pad = self.w_in_pad.as_deref();
+        let consts = self.c.coefficient_inputs();
+        let c = &self.c;
+        let chain_consts: [&[T]; 6] = [
+            &c.f_dis_syn,
+            &c.f_dis_ahp,
+            &c.f_chg_ahp,
+            &c.gain_ahp,
+            &c.iw_ahp,
+            &c.gain_syn,
+        ];
         let segments = steps.div_ceil(tape.every);
         for seg in (0..segments).rev() {
             let start = seg * tape.every;
@@ -463,33 +509,32 @@ impl<T: Real> Simulator<T> {
             let states: &[T] = if tape.every == 1 {
                 &tape_b[seg * e..(seg + 2) * e]
             } else if fused {
-                scratch.forward.restore(tape_b, seg);
+                forward.restore(tape_b, seg);
                 self.fused_segment::<CUR>(
-                    &mut scratch.forward,
+                    forward,
                     src.steps(start, len, n),
                     len,
-                    &mut scratch.segment,
-                    &mut scratch.coef,
-                    &mut scratch.big,
+                    segment,
+                    coef,
+                    big,
                 );
-                &scratch.segment
+                segment
             } else {
-                scratch.forward.restore(tape_b, seg);
-                scratch.forward.record(&mut scratch.segment, 0);
+                forward.restore(tape_b, seg);
+                forward.record(segment, 0);
                 self.run_steps(
-                    &mut scratch.forward,
+                    forward,
                     src.steps(start, len, n),
                     len,
                     None,
                     None,
-                    Some((&mut scratch.segment, 1)),
+                    Some((segment, 1)),
                 );
-                &scratch.segment
+                segment
             };
             fn field<T>(s: &[T], f: usize, np: usize) -> &[T] {
                 &s[f * np..(f + 1) * np]
             }
-            let c = &self.c;
             // The segment's steps in chunks, last chunk first (a fused segment is one chunk whose
             // coefficients are already made).
             let chunk = if fused { len } else { chunk };
@@ -501,17 +546,16 @@ impl<T: Real> Simulator<T> {
                 for k in (lo..hi).filter(|_| !fused) {
                     let prev = &states[k * e..(k + 1) * e];
                     let cur = &states[(k + 1) * e..(k + 2) * e];
-                    let co = &mut scratch.coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
-                    self.step_coefficients::<CUR>(prev, cur, co);
+                    let co = &mut coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
+                    self.step_coefficients::<CUR>(consts, prev, cur, co);
                 }
                 // Pass 2, backwards through the chunk: the adjoints, a short chain per step.
                 for k in (lo..hi).rev() {
                     let t = start + k;
                     let prev = &states[k * e..(k + 1) * e];
                     let cur = &states[(k + 1) * e..(k + 2) * e];
-                    let co = &scratch.coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
+                    let co = &coef[(k - lo) * COEF * np..(k - lo + 1) * COEF * np];
                     // The loss's own gradient with respect to this step's outputs.
-                    let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = &mut scratch.adj;
                     for (adj, out) in [
                         (&mut *a_s, outs[0]),
                         (&mut *a_imem, outs[1]),
@@ -526,20 +570,7 @@ impl<T: Real> Simulator<T> {
                     if let Some(every) = outs[5] {
                         add_assign(&mut a_s[..n], every);
                     }
-                    let [
-                        acc0,
-                        acc1,
-                        acc2,
-                        acc3,
-                        acc4,
-                        acc5,
-                        acc6,
-                        acc7,
-                        acc8,
-                        acc9,
-                        acc10,
-                        acc11,
-                    ] = &mut g.acc;
+                    let [f_dis_s, f_dis_a, f_chg_a, gain_a, iw_ahp, gain_s] = chain_consts;
                     reverse_chain::<T, CUR>(
                         {
                             let co = |i: usize| &co[i * np..(i + 1) * np];
@@ -563,12 +594,12 @@ impl<T: Real> Simulator<T> {
                             ]
                         },
                         [
-                            &c.f_dis_syn,
-                            &c.f_dis_ahp,
-                            &c.f_chg_ahp,
-                            &c.gain_ahp,
-                            &c.iw_ahp,
-                            &c.gain_syn,
+                            f_dis_s,
+                            f_dis_a,
+                            f_chg_a,
+                            gain_a,
+                            iw_ahp,
+                            gain_s,
                             field(cur, 6, np),
                             field(prev, 0, np),
                             field(prev, 1, np),
@@ -580,7 +611,7 @@ impl<T: Real> Simulator<T> {
                         a_imem,
                         a_vmem,
                         a_s,
-                        &mut scratch.drive,
+                        drive_buf,
                         acc0,
                         acc1,
                         acc2,
@@ -594,10 +625,9 @@ impl<T: Real> Simulator<T> {
                         acc10,
                         acc11,
                     );
-                    let drive = &scratch.drive[..n];
+                    let drive = &drive_buf[..n];
                     // w_rec: d/dW_ij = s_i(t-1) * drive_j, over the neurons that spiked.
                     let s_prev = field(prev, 5, np);
-                    let g_w_rec = &mut g.w_rec;
                     for_each_nonzero(&s_prev[..n], |i, si| {
                         for (gw, &d) in g_w_rec[i * n..(i + 1) * n].iter_mut().zip(drive) {
                             *gw = si.mul_add(d, *gw);
@@ -608,14 +638,13 @@ impl<T: Real> Simulator<T> {
                     // (no horizontal sums, and the quiet synapses, whose target sat on its floor, are
                     // skipped).
                     if self.rec_nonzero {
-                        let rows = &mut scratch.rows;
                         rows.clear();
                         for_each_nonzero(drive, |j, _| rows.push(j));
                         add_rows(
                             &mut a_s[..n],
-                            &scratch.rows,
+                            rows,
                             |j| drive[j],
-                            &self.w_rec_t,
+                            w_rec_t,
                             |a, w, d| w.mul_add(d, a),
                         );
                     }
@@ -625,8 +654,7 @@ impl<T: Real> Simulator<T> {
                     match src {
                         Drive::Events(ev) => {
                             // w_in (padded rows): d/dW_kj = count_k * drive_j, over the step's events.
-                            let g_w_in = &mut g.w_in;
-                            let drive = &scratch.drive[..np];
+                            let drive = &drive_buf[..np];
                             ev.for_each(t, |kk, sk| {
                                 for (gw, &d) in g_w_in[kk * np..(kk + 1) * np].iter_mut().zip(drive)
                                 {
@@ -634,7 +662,7 @@ impl<T: Real> Simulator<T> {
                                 }
                             });
                             if !g.input.is_empty() {
-                                let w = self.w_in_pad.as_deref().expect("events come with w_in");
+                                let w = w_in_pad.expect("events come with w_in");
                                 let channels = w.len() / np;
                                 for (kk, gi) in g.input[t * channels..(t + 1) * channels]
                                     .iter_mut()
@@ -659,16 +687,21 @@ impl<T: Real> Simulator<T> {
     /// The coefficients of one step (see [`reverse_coefficients`]) into `co` (`[COEF][n_pad]`), from
     /// the tape entries before (`prev`) and after (`cur`) the step. Inlined into the reverse kernel.
     #[inline(always)]
-    fn step_coefficients<const CUR: bool>(&self, prev: &[T], cur: &[T], co: &mut [T]) {
+    fn step_coefficients<const CUR: bool>(
+        &self,
+        consts: [&[T]; 19],
+        prev: &[T],
+        cur: &[T],
+        co: &mut [T],
+    ) {
         let np = co.len() / COEF;
-        let c = &self.c;
         fn field<T>(s: &[T], f: usize, np: usize) -> &[T] {
             &s[f * np..(f + 1) * np]
         }
         let mut co = co.chunks_exact_mut(np);
         take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
         reverse_coefficients::<T, CUR>(
-            c.coefficient_inputs(),
+            consts,
             [
                 field(cur, 6, np),
                 field(prev, 0, np),
