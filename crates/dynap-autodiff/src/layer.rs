@@ -8,7 +8,7 @@
 //! by orders of magnitude train at one learning rate; `d loss / d log I = I d loss / d I`.
 
 use crate::error::Error;
-use crate::loss::Loss;
+use crate::loss::{Loss, SpikeGradient};
 use dfdx::dtypes::Dtype;
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Gradients, NoneTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
@@ -531,13 +531,13 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                     Some((l, memo, scalar)) => {
                         grads.try_alloc_for(scalar)?;
                         let g_loss = grads.get(scalar).as_vec()[0].to_f64();
-                        match l.every_step_gradient(memo, g_loss) {
-                            Some(rows) => {
+                        match l.spike_gradient(memo, batch, steps, n, g_loss) {
+                            SpikeGradient::EveryStep(rows) => {
                                 every = pack.input(rows, 1, n);
                                 (None, Some(&every[..]))
                             }
-                            None => {
-                                from_loss = l.gradient_from_memo(memo, batch, steps, n, g_loss);
+                            SpikeGradient::PerStep(g) => {
+                                from_loss = g;
                                 (Some(&from_loss[..]), None)
                             }
                         }

@@ -236,58 +236,41 @@ impl Loss {
         }
     }
 
-    /// For a loss whose gradient is the same at every step (the count loss): `scale` times it,
-    /// `[batch, n]`, formed as [`Loss::gradient_from_memo`] forms each of its rows; `None` otherwise.
-    pub(crate) fn every_step_gradient<E: Real>(
-        &self,
-        memo: &Memo<E>,
-        scale: f64,
-    ) -> Option<Vec<E>> {
-        match memo {
-            Memo::Slopes(slopes) => Some(
-                slopes
-                    .iter()
-                    .map(|&c| E::ZERO + E::from_f64(c * scale))
-                    .collect(),
-            ),
-            Memo::Spikes(_) => None,
-        }
-    }
-
-    /// `scale` times the gradient with respect to every spike, from the memo of
-    /// [`Loss::value_and_memo`]: the same values as [`Loss::eval`] adds into a zeroed buffer.
-    pub(crate) fn gradient_from_memo<E: Real>(
+    /// `scale` times the gradient with respect to the spikes, from the memo of
+    /// [`Loss::value_and_memo`], with the values [`Loss::eval`] adds into a zeroed buffer: for the
+    /// count loss one row per element, `[batch, n]`, that holds at every step (`0 + v`, as `eval`
+    /// forms it, so a negative zero comes out as its positive one); otherwise `[batch, steps, n]`.
+    pub(crate) fn spike_gradient<E: Real>(
         &self,
         memo: &Memo<E>,
         batch: usize,
         steps: usize,
         n: usize,
         scale: f64,
-    ) -> Vec<E> {
+    ) -> SpikeGradient<E> {
         match memo {
-            Memo::Slopes(slopes) => {
-                // Written row by row without clearing first; `0 + v` as `eval` forms it (so a
-                // negative zero comes out as `eval`'s positive one).
-                let mut g = Vec::with_capacity(batch * steps * n);
-                for slope in slopes.chunks_exact(n.max(1)) {
-                    let per: Vec<E> = slope
-                        .iter()
-                        .map(|&c| E::ZERO + E::from_f64(c * scale))
-                        .collect();
-                    for _ in 0..steps {
-                        g.extend_from_slice(&per);
-                    }
-                }
-                g
-            }
+            Memo::Slopes(slopes) => SpikeGradient::EveryStep(
+                slopes
+                    .iter()
+                    .map(|&c| E::ZERO + E::from_f64(c * scale))
+                    .collect(),
+            ),
             Memo::Spikes(spikes) => {
                 let mut g = vec![E::ZERO; spikes.len()];
                 // The targets were checked when the memo was made.
                 let _ = self.eval(spikes, batch, steps, n, Some((&mut g, scale)));
-                g
+                SpikeGradient::PerStep(g)
             }
         }
     }
+}
+
+/// A loss's gradient with respect to the spikes (see [`Loss::spike_gradient`]).
+pub(crate) enum SpikeGradient<E> {
+    /// `[batch, n]`, the same at every step.
+    EveryStep(Vec<E>),
+    /// `[batch, steps, n]`.
+    PerStep(Vec<E>),
 }
 
 /// The spike-count MSE of `spikes` `[batch, steps, n]` against `target` (`n` values), averaged over
