@@ -301,25 +301,17 @@ impl BenchArgs {
                     .copied()
                     .ok_or_else(|| format!("{flag} needs a value"))
             };
+            let count = |v: &str| {
+                v.parse()
+                    .ok()
+                    .filter(|&r| r > 0)
+                    .ok_or(format!("{flag} {v}: expected a count > 0"))
+            };
             match flag {
                 "--json" => a.json = Some(PathBuf::from(value()?)),
                 "--rockpool-python" => a.python = Some(PathBuf::from(value()?)),
-                "--reps" => {
-                    let v = value()?;
-                    a.reps = v
-                        .parse()
-                        .ok()
-                        .filter(|&r| r > 0)
-                        .ok_or(format!("--reps {v}: expected a count > 0"))?;
-                }
-                "--rounds" => {
-                    let v = value()?;
-                    a.rounds = v
-                        .parse()
-                        .ok()
-                        .filter(|&r| r > 0)
-                        .ok_or(format!("--rounds {v}: expected a count > 0"))?;
-                }
+                "--reps" => a.reps = count(value()?)?,
+                "--rounds" => a.rounds = count(value()?)?,
                 other => return Err(format!("bench: unknown option {other}")),
             }
         }
