@@ -898,13 +898,34 @@ pub type Raster<E, T> = Tensor<(usize, usize, usize), E, Cpu, T>;
 
 /// `[a, b, k]` -> `[b, a, k]`: swaps the two outer axes of a row-major array of `k`-value rows.
 fn swap_outer<E: Copy>(data: &[E], a: usize, b: usize, k: usize) -> Vec<E> {
-    let mut out = Vec::with_capacity(data.len());
-    for j in 0..b {
-        for i in 0..a {
-            out.extend_from_slice(&data[(i * b + j) * k..(i * b + j + 1) * k]);
+    // The rows of a packed small network are a few values each: copied as fixed-size arrays they are a
+    // few moves, where a copy of a run-time length is a call into `memcpy` per row (1000s per
+    // training step).
+    match k {
+        1 => swap_outer_rows::<E, 1>(data, a, b),
+        2 => swap_outer_rows::<E, 2>(data, a, b),
+        3 => swap_outer_rows::<E, 3>(data, a, b),
+        4 => swap_outer_rows::<E, 4>(data, a, b),
+        _ => {
+            let mut out = Vec::with_capacity(data.len());
+            for j in 0..b {
+                for i in 0..a {
+                    out.extend_from_slice(&data[(i * b + j) * k..(i * b + j + 1) * k]);
+                }
+            }
+            out
         }
     }
-    out
+}
+
+/// [`swap_outer`] for rows of `K` values.
+fn swap_outer_rows<E: Copy, const K: usize>(data: &[E], a: usize, b: usize) -> Vec<E> {
+    let (rows, _) = data.as_chunks::<K>();
+    let mut out: Vec<[E; K]> = Vec::with_capacity(rows.len());
+    for j in 0..b {
+        out.extend((0..a).map(|i| rows[i * b + j]));
+    }
+    out.into_flattened()
 }
 
 /// The tensors the backward closure reads or writes gradients for (clones share their data).

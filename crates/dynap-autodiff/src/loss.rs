@@ -256,6 +256,17 @@ impl Loss {
                     .collect(),
             ),
             Memo::Spikes(spikes) => {
+                if let Loss::RasterMse { target } = self {
+                    // The gradient alone, as `eval` adds it to zero (its loss sum, a chain of
+                    // dependent additions, is not needed here).
+                    let sc = 1.0 / spikes.len().max(1) as f64;
+                    let g = spikes
+                        .iter()
+                        .zip(target)
+                        .map(|(&s, &y)| E::ZERO + E::from_f64(2.0 * (s.to_f64() - y) * sc * scale))
+                        .collect();
+                    return SpikeGradient::PerStep(g);
+                }
                 let mut g = vec![E::ZERO; spikes.len()];
                 // The targets were checked when the memo was made.
                 let _ = self.eval(spikes, batch, steps, n, Some((&mut g, scale)));
@@ -373,6 +384,47 @@ mod tests {
                     g[k]
                 );
             }
+        }
+    }
+
+    /// The fused layer's spike gradient (`value_and_memo`, then `spike_gradient`) has the bits of
+    /// `eval`'s gradient, scaled, for every loss: its shortcuts (the count loss's one row per element,
+    /// the raster loss without its sum) change no value.
+    #[test]
+    fn the_fused_spike_gradient_has_evals_bits() {
+        fn check<E: Real>(loss: &Loss, s: &[E]) {
+            let scale = 0.37;
+            let mut want = vec![E::ZERO; s.len()];
+            loss.eval(s, 2, 7, 3, Some((&mut want, scale))).unwrap();
+            let (_, memo) = loss.value_and_memo(s, 2, 7, 3).unwrap();
+            let got = match loss.spike_gradient(&memo, 2, 7, 3, scale) {
+                SpikeGradient::PerStep(g) => g,
+                SpikeGradient::EveryStep(rows) => (0..2 * 7)
+                    .flat_map(|bt| rows[bt / 7 * 3..bt / 7 * 3 + 3].to_vec())
+                    .collect(),
+            };
+            let bits = |v: &[E]| v.iter().map(|x| x.to_f64().to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&want), "{loss:?}");
+        }
+        let losses = [
+            Loss::CountMse {
+                target: vec![1.0, 2.0, 0.5],
+            },
+            Loss::FilteredMse {
+                decay: 0.8,
+                target: (0..21).map(|k| k as f64 * 0.1).collect(),
+            },
+            Loss::RasterMse {
+                target: (0..42).map(|k| (k % 3) as f64 * 0.7).collect(),
+            },
+            Loss::RateCrossEntropy { class: vec![2, 0] },
+        ];
+        for loss in &losses {
+            check::<f64>(loss, &raster());
+            check::<f32>(
+                loss,
+                &raster().iter().map(|&v| v as f32).collect::<Vec<_>>(),
+            );
         }
     }
 
