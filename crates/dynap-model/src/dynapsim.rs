@@ -389,6 +389,8 @@ struct Job<'a, T> {
     batch: usize,
     /// Where to record the padded state every `tape_every` steps (see `adjoint.rs`), if anywhere.
     tape: Option<&'a mut [T]>,
+    /// Where to record the reverse coefficients of every step, if anywhere (see `Simulator::run_impl`).
+    coef: Option<&'a mut [T]>,
     spikes: &'a mut [T],
     traces: Option<[&'a mut [T]; 4]>,
     imem: &'a mut [T],
@@ -687,7 +689,7 @@ impl<T: Real> Simulator<T> {
         initial: Option<&State<T>>,
         options: &RunOptions,
     ) -> Result<Trace<T>, Error> {
-        self.run_impl(input, initial, options, None, None)
+        self.run_impl(input, initial, options, None, None, None)
     }
 
     /// [`Simulator::run`], writing the spikes into the memory of an earlier trace's (a simulation loop
@@ -699,7 +701,7 @@ impl<T: Real> Simulator<T> {
         options: &RunOptions,
         reuse: Option<Trace<T>>,
     ) -> Result<Trace<T>, Error> {
-        self.run_impl(input, initial, options, None, reuse.map(|t| t.spikes))
+        self.run_impl(input, initial, options, None, None, reuse.map(|t| t.spikes))
     }
 
     /// The input, checked: its shape and channel count against the network, its values finite. Input
@@ -735,16 +737,23 @@ impl<T: Real> Simulator<T> {
 
     /// [`Simulator::run`], optionally recording the padded state every `tape.1` steps into a tape
     /// (`tape.0`, `[batch][entries][TAPE_FIELDS][padded N]`) for the reverse pass.
+    ///
+    /// With `coef` (`[batch][steps][COEF][padded N]`, a full tape, Rockpool's spikes and no state
+    /// traces), each element runs the fused forward of the reverse pass instead
+    /// ([`Simulator::fused_forward`]): the same states and spikes, and every step's reverse
+    /// coefficients besides.
     pub(crate) fn run_impl(
         &self,
         input: Input<'_, T>,
         initial: Option<&State<T>>,
         options: &RunOptions,
         tape: Option<(&mut [T], usize)>,
+        coef: Option<&mut [T]>,
         reuse: Option<Vec<T>>,
     ) -> Result<Trace<T>, Error> {
         let (batch, steps) = input.dims();
         let source = self.source(&input)?;
+        let (coef_used, n_pad) = (coef.is_some(), self.n.div_ceil(LANES) * LANES);
         let mut state = match initial {
             Some(s) => {
                 let ok = s.batch == batch
@@ -804,6 +813,10 @@ impl<T: Real> Simulator<T> {
                 let per_element = t.len() / batch.max(1);
                 t.chunks_mut(per_element.max(1))
             });
+            let mut coef_chunks = coef.map(|c| {
+                let per_element = c.len() / batch.max(1);
+                c.chunks_mut(per_element.max(1))
+            });
             let mut jobs: Vec<Job<'_, T>> = Vec::with_capacity(batch);
             let mut st = (
                 imem.chunks_mut(n.max(1)),
@@ -820,6 +833,7 @@ impl<T: Real> Simulator<T> {
                 jobs.push(Job {
                     batch: b,
                     tape: tape_chunks.as_mut().and_then(Iterator::next),
+                    coef: coef_chunks.as_mut().and_then(Iterator::next),
                     spikes: spike_chunks.next().unwrap_or_default(),
                     traces,
                     imem: st.0.next().unwrap_or_default(),
@@ -835,23 +849,32 @@ impl<T: Real> Simulator<T> {
                 t => t,
             }
             .min(jobs.len().max(1));
-            let run_job = |(scratch, events): &mut (Scratch<T>, SpikeEvents<T>),
-                           _: usize,
-                           job: &mut Job<'_, T>| {
-                let drive = source.element(job.batch, steps, n, events);
-                scratch.load(job, &self.c.io);
-                let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
-                if let Some((t, _)) = tape.as_mut() {
-                    scratch.record(t, 0);
-                }
-                let traces = job
-                    .traces
-                    .as_mut()
-                    .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
-                self.run_steps(scratch, drive, steps, Some(&mut *job.spikes), traces, tape);
-                scratch.store(job);
+            let run_job =
+                |(scratch, events, big): &mut (Scratch<T>, SpikeEvents<T>, Aligned<T>),
+                 _: usize,
+                 job: &mut Job<'_, T>| {
+                    let drive = source.element(job.batch, steps, n, events);
+                    scratch.load(job, &self.c.io);
+                    let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
+                    if let Some((t, _)) = tape.as_mut() {
+                        scratch.record(t, 0);
+                    }
+                    if let (Some((t, _)), Some(cf)) = (tape.as_mut(), job.coef.as_deref_mut()) {
+                        self.fused_forward(scratch, drive, steps, job.spikes, t, cf, big);
+                        scratch.store(job);
+                        return;
+                    }
+                    let traces = job
+                        .traces
+                        .as_mut()
+                        .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
+                    self.run_steps(scratch, drive, steps, Some(&mut *job.spikes), traces, tape);
+                    scratch.store(job);
+                };
+            let init = || {
+                let big = Aligned::filled(if coef_used { 2 * n_pad } else { 0 }, T::ZERO);
+                (Scratch::new(n), SpikeEvents::empty(), big)
             };
-            let init = || (Scratch::new(n), SpikeEvents::empty());
             crate::for_each_item(&mut jobs, threads, init, run_job);
         }
         Ok(Trace {
