@@ -1098,7 +1098,17 @@ pub(crate) fn record_state<T: Real>(entry: &mut [T], state: [&[T]; 6]) {
 /// recomputation so both sum in the same order.
 #[inline(always)]
 pub(crate) fn recurrent_drive<T: Real>(rec: &mut [T], active: &[usize], s: &[T], w_rec: &[T]) {
-    add_rows(rec, active, |i| s[i], w_rec, |acc, w, si| acc + si * w);
+    // A count of 1 (nearly every spike) multiplies exactly, so its row is added without the product:
+    // the same bits, one operation per value instead of two.
+    add_rows_unit(
+        rec,
+        active,
+        |i| s[i],
+        w_rec,
+        |acc, w, si| acc + si * w,
+        |si| si == T::ONE,
+        |acc, w| acc + w,
+    );
 }
 
 /// `out[k] = step(out[k], m[i][k], coef(i))` (a coefficient of any copyable type) for every row `i` of
@@ -1117,17 +1127,36 @@ pub(crate) fn add_rows<T: Real, C: Copy>(
     m: &[T],
     step: impl Fn(T, T, C) -> T,
 ) {
+    add_rows_unit(out, rows, coef, m, step, |_| false, |o, _| o);
+}
+
+/// [`add_rows`], where the rows whose coefficient passes `is_unit` take `unit(out, m)` instead of
+/// `step(out, m, coef)`: a cheaper form of the same operation, chosen once per row, not per value.
+#[inline(always)]
+pub(crate) fn add_rows_unit<T: Real, C: Copy>(
+    out: &mut [T],
+    rows: &[usize],
+    coef: impl Fn(usize) -> C,
+    m: &[T],
+    step: impl Fn(T, T, C) -> T,
+    is_unit: impl Fn(C) -> bool,
+    unit: impl Fn(T, T) -> T,
+) {
     let n = out.len();
     let mut c = 0;
-    c = add_rows_blocks::<T, C, 128>(out, c, rows, &coef, m, &step);
-    c = add_rows_blocks::<T, C, 64>(out, c, rows, &coef, m, &step);
-    c = add_rows_blocks::<T, C, 32>(out, c, rows, &coef, m, &step);
-    c = add_rows_blocks::<T, C, 16>(out, c, rows, &coef, m, &step);
+    let f = (&coef, &step, &is_unit, &unit);
+    c = add_rows_blocks::<T, C, 128>(out, c, rows, m, f);
+    c = add_rows_blocks::<T, C, 64>(out, c, rows, m, f);
+    c = add_rows_blocks::<T, C, 32>(out, c, rows, m, f);
+    c = add_rows_blocks::<T, C, 16>(out, c, rows, m, f);
     if c < n {
         for &i in rows {
             let a = coef(i);
-            for (o, &w) in out[c..].iter_mut().zip(&m[i * n + c..(i + 1) * n]) {
-                *o = step(*o, w, a);
+            let row = out[c..].iter_mut().zip(&m[i * n + c..(i + 1) * n]);
+            if is_unit(a) {
+                row.for_each(|(o, &w)| *o = unit(*o, w));
+            } else {
+                row.for_each(|(o, &w)| *o = step(*o, w, a));
             }
         }
     }
@@ -1136,13 +1165,18 @@ pub(crate) fn add_rows<T: Real, C: Copy>(
 /// The blocks of `B` columns of [`add_rows`] from column `c` on, while a whole block fits; returns the
 /// first column not done.
 #[inline(always)]
+#[allow(clippy::type_complexity)]
 fn add_rows_blocks<T: Real, C: Copy, const B: usize>(
     out: &mut [T],
     mut c: usize,
     rows: &[usize],
-    coef: &impl Fn(usize) -> C,
     m: &[T],
-    step: &impl Fn(T, T, C) -> T,
+    (coef, step, is_unit, unit): (
+        &impl Fn(usize) -> C,
+        &impl Fn(T, T, C) -> T,
+        &impl Fn(C) -> bool,
+        &impl Fn(T, T) -> T,
+    ),
 ) -> usize {
     let n = out.len();
     while c + B <= n {
@@ -1151,8 +1185,14 @@ fn add_rows_blocks<T: Real, C: Copy, const B: usize>(
         for &i in rows {
             let a = coef(i);
             let w: &[T; B] = m[i * n + c..i * n + c + B].try_into().expect("B values");
-            for k in 0..B {
-                acc[k] = step(acc[k], w[k], a);
+            if is_unit(a) {
+                for k in 0..B {
+                    acc[k] = unit(acc[k], w[k]);
+                }
+            } else {
+                for k in 0..B {
+                    acc[k] = step(acc[k], w[k], a);
+                }
             }
         }
         *block = acc;
@@ -1180,8 +1220,12 @@ pub(crate) fn external_drive<T: Real>(
             x.fill(T::ZERO);
             let w_in = w_in_pad.expect("input events come with input weights");
             ev.for_each(t, |k, v| {
-                for (xj, &w) in x.iter_mut().zip(&w_in[k * np..(k + 1) * np]) {
-                    *xj = *xj + v * w;
+                let row = x.iter_mut().zip(&w_in[k * np..(k + 1) * np]);
+                // A single input spike multiplies exactly: its row is added without the product.
+                if v == T::ONE {
+                    row.for_each(|(xj, &w)| *xj = *xj + w);
+                } else {
+                    row.for_each(|(xj, &w)| *xj = *xj + v * w);
                 }
             });
         }
@@ -1931,6 +1975,40 @@ mod tests {
             for (k, &r) in ratios.iter().enumerate() {
                 prop_assert_eq!(got[k].to_bits(), expected::<f64>(r).to_bits(), "f64 ratio {}", r);
             }
+        }
+    }
+
+    proptest! {
+        /// The recurrent drive adds a count-1 row without the product: the bits of `acc + s w`, for
+        /// every width (the register blocks and the rest) and counts of 1 and more.
+        #[test]
+        fn unit_rows_give_the_bits_of_the_product(
+            n in 1usize..200,
+            picks in prop::collection::vec((0usize..200, 0usize..4), 0..12),
+            seed in 0u64..1000,
+        ) {
+            let weight = |k: usize| {
+                let h = (k as u64 ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40;
+                (h as f32 / (1u64 << 24) as f32 - 0.5) * 3.0
+            };
+            let w: Vec<f32> = (0..n * n).map(weight).collect();
+            let mut s = vec![0.0f32; n];
+            let mut active = Vec::new();
+            for &(i, c) in &picks {
+                let i = i % n;
+                if s[i] == 0.0 {
+                    // Counts of 1 (most), 2, 3 and 1 again.
+                    s[i] = [1.0, 2.0, 3.0, 1.0][c];
+                    active.push(i);
+                }
+            }
+            let start: Vec<f32> = (0..n).map(|k| weight(k + n * n)).collect();
+            let mut fast = start.clone();
+            recurrent_drive(&mut fast, &active, &s, &w);
+            let mut plain = start;
+            add_rows(&mut plain, &active, |i| s[i], &w, |acc, w, si| acc + si * w);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&fast), bits(&plain));
         }
     }
 
