@@ -97,6 +97,33 @@ impl<T: Real> Consts<T> {
         ]
     }
 
+    /// The constants the forward step reads, in `step_body`'s order: `io, idc, ispkthr, t_ref,
+    /// f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp, kappa_prime, ut,
+    /// ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem`.
+    #[inline(always)]
+    pub(crate) fn step_inputs(&self) -> [&[T]; 18] {
+        [
+            &self.io,
+            &self.idc,
+            &self.ispkthr,
+            &self.t_ref,
+            &self.f_dis_syn,
+            &self.f_chg_syn,
+            &self.gain_syn,
+            &self.f_dis_ahp,
+            &self.f_chg_ahp,
+            &self.gain_ahp,
+            &self.iw_ahp,
+            &self.kappa_prime,
+            &self.ut,
+            &self.ut_over_kappa,
+            &self.utk_cmem,
+            &self.itau_mem,
+            &self.igain_mem,
+            &self.gain_mem,
+        ]
+    }
+
     /// Extends every constant to `len` entries with copies of neuron 0 (see [`LANES`]).
     fn pad(&mut self, len: usize) {
         let Consts {
@@ -932,71 +959,13 @@ impl<T: Real> Simulator<T> {
         // Neurons that spiked in the previous step (the initial state may carry spikes).
         active.clear();
         active.extend((0..n).filter(|&i| s[i] != T::ZERO));
-        let c = &self.c;
-        let [
-            io,
-            idc,
-            ispkthr,
-            t_ref,
-            f_dis_syn,
-            f_chg_syn,
-            gain_syn,
-            f_dis_ahp,
-            f_chg_ahp,
-            gain_ahp,
-            iw_ahp,
-            kappa_prime,
-            ut,
-            ut_over_kappa,
-            utk_cmem,
-            itau_mem,
-            igain_mem,
-            gain_mem,
-        ]: [&[T]; 18] = [
-            &c.io,
-            &c.idc,
-            &c.ispkthr,
-            &c.t_ref,
-            &c.f_dis_syn,
-            &c.f_chg_syn,
-            &c.gain_syn,
-            &c.f_dis_ahp,
-            &c.f_chg_ahp,
-            &c.gain_ahp,
-            &c.iw_ahp,
-            &c.kappa_prime,
-            &c.ut,
-            &c.ut_over_kappa,
-            &c.utk_cmem,
-            &c.itau_mem,
-            &c.igain_mem,
-            &c.gain_mem,
-        ];
+        let consts = self.c.step_inputs();
         for t in 0..steps {
             self.form_drive(rec, x, active, s, drive, t);
             step_body(
-                [
-                    rec,
-                    x,
-                    io,
-                    idc,
-                    ispkthr,
-                    t_ref,
-                    f_dis_syn,
-                    f_chg_syn,
-                    gain_syn,
-                    f_dis_ahp,
-                    f_chg_ahp,
-                    gain_ahp,
-                    iw_ahp,
-                    kappa_prime,
-                    ut,
-                    ut_over_kappa,
-                    utk_cmem,
-                    itau_mem,
-                    igain_mem,
-                    gain_mem,
-                ],
+                rec,
+                x,
+                consts,
                 self.dt,
                 self.i_scale,
                 self.smooth_beta(),
@@ -1260,10 +1229,8 @@ pub(crate) fn for_each_nonzero<T: Real>(xs: &[T], mut f: impl FnMut(usize, T)) {
 
 /// One time step of every neuron of one batch element.
 ///
-/// `inputs` are, in order: the recurrent drive, the external drive, then the per-neuron constants
-/// `io, idc, ispkthr, t_ref, f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp,
-/// kappa_prime, ut, ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem`. The state slices are
-/// updated in place.
+/// `rec` and `x` are the recurrent and the external drive, `consts` the per-neuron constants of
+/// [`Consts::step_inputs`]. The state slices are updated in place.
 ///
 /// This is a free function whose state slices are separate parameters on purpose: the compiler then
 /// knows they do not alias each other, and with selects instead of branches (and the branch-free
@@ -1271,7 +1238,9 @@ pub(crate) fn for_each_nonzero<T: Real>(xs: &[T], mut f: impl FnMut(usize, T)) {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn step_body<T: Real>(
-    inputs: [&[T]; 20],
+    rec: &[T],
+    x: &[T],
+    consts: [&[T]; 18],
     dt: T,
     i_scale: T,
     smooth: Option<T>,
@@ -1284,9 +1253,8 @@ fn step_body<T: Real>(
 ) {
     // Every array is padded to a multiple of LANES; saying so lets the compiler run whole vectors.
     let n = s_s.len() / LANES * LANES;
+    let (rec, x) = (&rec[..n], &x[..n]);
     let_cut!(n; [
-        rec,
-        x,
         io,
         idc,
         ispkthr,
@@ -1305,7 +1273,7 @@ fn step_body<T: Real>(
         itau_mem,
         igain_mem,
         gain_mem,
-    ] = inputs);
+    ] = consts);
     let_cut!(mut n; s_isyn, s_iahp, s_imem, s_vmem, s_timer);
     // The update runs in three passes over the neurons rather than one. Each pass is a short chain of
     // operations per neuron, so the processor overlaps many neurons; in one long loop the chain
