@@ -1205,27 +1205,19 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
     thr_s: &mut [T],
 ) {
     let n = k_imem.len() / LANES * LANES;
-    let_cut!(n; [
-        io,
-        idc,
-        f_dis_s,
-        f_chg_s,
-        gain_s,
-        f_dis_a,
-        f_chg_a,
-        gain_a,
-        iw_ahp,
-        kappa_prime,
-        ut,
+    let consts = cut_to(consts, n);
+    // The ones used here besides `Before`'s (see `Consts::coefficient_inputs` for the order).
+    let [
+        ..,
         ut_over_kappa,
-        utk_cmem,
-        itau_m,
-        igain_m,
-        gain_m,
+        _,
+        _,
+        _,
+        _,
         ispkthr,
         inv_itau_m,
         kp_over_ut,
-    ] = consts);
+    ] = consts;
     let_cut!(n; [iws, p_isyn, p_iahp, p_imem, p_vmem, p_timer, p_s, c_s] = step);
     let_cut!(
         mut n;
@@ -1235,30 +1227,14 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
     let half = T::ONE / (T::ONE + T::ONE);
     for j in 0..n {
         // Recompute step t from the previous state: the forward kernel's operations, in its order.
-        let x = Before {
-            o: io[j],
-            idc: idc[j],
-            f_dis_s: f_dis_s[j],
-            f_chg_s: f_chg_s[j],
-            gain_s: gain_s[j],
-            f_dis_a: f_dis_a[j],
-            f_chg_a: f_chg_a[j],
-            gain_a: gain_a[j],
-            iw_ahp: iw_ahp[j],
-            kappa_prime: kappa_prime[j],
-            ut: ut[j],
-            utk_cmem: utk_cmem[j],
-            itau_m: itau_m[j],
-            igain_m: igain_m[j],
-            gain_m: gain_m[j],
-            iws: iws[j],
-            isyn: p_isyn[j],
-            iahp: p_iahp[j],
-            imem: p_imem[j],
-            vmem: p_vmem[j],
-            timer: p_timer[j],
-            s: p_s[j],
-        };
+        let x = Before::at(
+            consts,
+            j,
+            iws[j],
+            [
+                p_isyn[j], p_iahp[j], p_imem[j], p_vmem[j], p_timer[j], p_s[j],
+            ],
+        );
         let st = recompute(&x, dt);
         let o = x.o;
         let imem_c = st.imem_c;
@@ -1347,27 +1323,19 @@ fn forward_coefficients<T: Real, const CUR: bool>(
     thr_big: &mut [T],
 ) {
     let n = s_s.len() / LANES * LANES;
-    let_cut!(n; [
-        io,
-        idc,
-        f_dis_s,
-        f_chg_s,
-        gain_s,
-        f_dis_a,
-        f_chg_a,
-        gain_a,
-        iw_ahp,
-        kappa_prime,
-        ut,
+    let consts = cut_to(consts, n);
+    // The ones used here besides `Before`'s (see `Consts::coefficient_inputs` for the order).
+    let [
+        ..,
         ut_over_kappa,
-        utk_cmem,
-        itau_m,
-        igain_m,
-        gain_m,
+        _,
+        _,
+        _,
+        _,
         ispkthr,
         inv_itau_m,
         kp_over_ut,
-    ] = consts);
+    ] = consts;
     let_cut!(n; [t_ref, iws] = [t_ref, iws]);
     let_cut!(
         mut n;
@@ -1377,30 +1345,14 @@ fn forward_coefficients<T: Real, const CUR: bool>(
     let half = T::ONE / (T::ONE + T::ONE);
     for j in 0..n {
         // The forward step (see `step_body`), from the state before it.
-        let x = Before {
-            o: io[j],
-            idc: idc[j],
-            f_dis_s: f_dis_s[j],
-            f_chg_s: f_chg_s[j],
-            gain_s: gain_s[j],
-            f_dis_a: f_dis_a[j],
-            f_chg_a: f_chg_a[j],
-            gain_a: gain_a[j],
-            iw_ahp: iw_ahp[j],
-            kappa_prime: kappa_prime[j],
-            ut: ut[j],
-            utk_cmem: utk_cmem[j],
-            itau_m: itau_m[j],
-            igain_m: igain_m[j],
-            gain_m: gain_m[j],
-            iws: iws[j],
-            isyn: s_isyn[j],
-            iahp: s_iahp[j],
-            imem: s_imem[j],
-            vmem: s_vmem[j],
-            timer: s_timer[j],
-            s: s_s[j],
-        };
+        let x = Before::at(
+            consts,
+            j,
+            iws[j],
+            [
+                s_isyn[j], s_iahp[j], s_imem[j], s_vmem[j], s_timer[j], s_s[j],
+            ],
+        );
         let st = recompute(&x, dt);
         let (o, imem_c) = (x.o, st.imem_c);
         // Readout, threshold and reset, as the forward kernel's third pass.
@@ -1453,6 +1405,35 @@ fn forward_coefficients<T: Real, const CUR: bool>(
     }
 }
 
+/// Every slice of `c` cut to its first `n` values, so that the compiler knows their length. Written
+/// out: `array::map` is not unrolled, and the loops that read the result then stay scalar (three
+/// times the instructions).
+#[inline(always)]
+fn cut_to<T>(c: [&[T]; 19], n: usize) -> [&[T]; 19] {
+    let [a, b, c, d, e, f, g, h, i, j, k, l, m, o, p, q, r, s, t] = c;
+    [
+        &a[..n],
+        &b[..n],
+        &c[..n],
+        &d[..n],
+        &e[..n],
+        &f[..n],
+        &g[..n],
+        &h[..n],
+        &i[..n],
+        &j[..n],
+        &k[..n],
+        &l[..n],
+        &m[..n],
+        &o[..n],
+        &p[..n],
+        &q[..n],
+        &r[..n],
+        &s[..n],
+        &t[..n],
+    ]
+}
+
 /// One neuron's constants and state before a step, as [`recompute`] reads them.
 struct Before<T> {
     o: T,
@@ -1478,6 +1459,62 @@ struct Before<T> {
     vmem: T,
     timer: T,
     s: T,
+}
+
+impl<T: Real> Before<T> {
+    /// Neuron `j`'s constants (of [`Consts::coefficient_inputs`](crate::dynapsim::Consts)), its step's
+    /// drive `iws` and its state `isyn, iahp, imem, vmem, timer_ref, s` before the step.
+    #[inline(always)]
+    fn at(
+        consts: [&[T]; 19],
+        j: usize,
+        iws: T,
+        [isyn, iahp, imem, vmem, timer, s]: [T; 6],
+    ) -> Self {
+        let [
+            io,
+            idc,
+            f_dis_s,
+            f_chg_s,
+            gain_s,
+            f_dis_a,
+            f_chg_a,
+            gain_a,
+            iw_ahp,
+            kappa_prime,
+            ut,
+            _,
+            utk_cmem,
+            itau_m,
+            igain_m,
+            gain_m,
+            ..,
+        ] = consts;
+        Before {
+            o: io[j],
+            idc: idc[j],
+            f_dis_s: f_dis_s[j],
+            f_chg_s: f_chg_s[j],
+            gain_s: gain_s[j],
+            f_dis_a: f_dis_a[j],
+            f_chg_a: f_chg_a[j],
+            gain_a: gain_a[j],
+            iw_ahp: iw_ahp[j],
+            kappa_prime: kappa_prime[j],
+            ut: ut[j],
+            utk_cmem: utk_cmem[j],
+            itau_m: itau_m[j],
+            igain_m: igain_m[j],
+            gain_m: gain_m[j],
+            iws,
+            isyn,
+            iahp,
+            imem,
+            vmem,
+            timer,
+            s,
+        }
+    }
 }
 
 /// The intermediates of one neuron's step (before threshold and reset).
