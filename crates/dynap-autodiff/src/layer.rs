@@ -485,7 +485,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         // A fused loss: its value now, and what its gradient needs for the backward pass.
         let fused = match loss {
             Some(l) => {
-                let (value, memo) = l.value_and_memo(&spikes, batch, steps, n)?;
+                let (value, memo) = l.value_and_memo(&spikes, &trace.counts, batch, steps, n)?;
                 let scalar: Tensor<(), E, Cpu> =
                     dev.tensor_from_vec(vec![<E as Real>::from_f64(value)], ());
                 Some((l.clone(), memo, scalar))

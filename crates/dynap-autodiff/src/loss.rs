@@ -216,17 +216,20 @@ pub(crate) enum Memo<E> {
 }
 
 impl Loss {
-    /// The loss of `spikes` `[batch, steps, n]` and what its gradient needs.
+    /// The loss of `spikes` `[batch, steps, n]` and what its gradient needs; `counts` are the
+    /// simulator's spike totals `[batch, n]`, which the count loss uses instead of summing the raster
+    /// again (alone, on one thread).
     pub(crate) fn value_and_memo<E: Real>(
         &self,
         spikes: &[E],
+        counts: &[f64],
         batch: usize,
         steps: usize,
         n: usize,
     ) -> Result<(f64, Memo<E>), TargetShape> {
         match self {
             Loss::CountMse { target } if target.len() == n => {
-                let (loss, slopes) = count_mse(spikes, target, batch, steps, n);
+                let (loss, slopes) = count_mse_of(counts.to_vec(), target, batch, n);
                 Ok((loss, Memo::Slopes(slopes)))
             }
             _ => Ok((
@@ -293,24 +296,32 @@ fn count_mse<E: Real>(
     steps: usize,
     n: usize,
 ) -> (f64, Vec<f64>) {
-    let scale = 1.0 / (batch * n).max(1) as f64;
-    let mut loss = 0.0;
-    let mut slopes = vec![0.0; batch * n];
+    let mut counts = vec![0.0; batch * n];
     // Row by row (the raster is [B, T, N]), so that the loops read memory in order.
-    for (b, counts) in slopes.chunks_exact_mut(n.max(1)).enumerate() {
+    for (b, counts) in counts.chunks_exact_mut(n.max(1)).enumerate() {
         for t in 0..steps {
             let row = &spikes[(b * steps + t) * n..(b * steps + t + 1) * n];
             for (c, &s) in counts.iter_mut().zip(row) {
                 *c += s.to_f64();
             }
         }
-        for (c, tj) in counts.iter_mut().zip(target) {
+    }
+    count_mse_of(counts, target, batch, n)
+}
+
+/// [`count_mse`] from the spike counts `[batch, n]` (`0.0 + s_0 + s_1 + ...` in step order, as the
+/// simulator's [`dynap_model::Trace::counts`] are summed), which become the slopes.
+fn count_mse_of(mut counts: Vec<f64>, target: &[f64], batch: usize, n: usize) -> (f64, Vec<f64>) {
+    let scale = 1.0 / (batch * n).max(1) as f64;
+    let mut loss = 0.0;
+    for row in counts.chunks_exact_mut(n.max(1)) {
+        for (c, tj) in row.iter_mut().zip(target) {
             let e = *c - tj;
             loss += e * e * scale;
             *c = 2.0 * e * scale;
         }
     }
-    (loss, slopes)
+    (loss, counts)
 }
 
 /// `loss` of output spikes `[batch, steps, N]` as a scalar on dfdx's tape; its backward pass adds the
@@ -401,7 +412,16 @@ mod tests {
             let scale = 0.37;
             let mut want = vec![E::ZERO; s.len()];
             loss.eval(s, 2, 7, 3, Some((&mut want, scale))).unwrap();
-            let (_, memo) = loss.value_and_memo(s, 2, 7, 3).unwrap();
+            // The counts as the simulator sums them.
+            let counts: Vec<f64> = (0..2 * 3)
+                .map(|bj| (0..7).fold(0.0, |c, t| c + s[(bj / 3 * 7 + t) * 3 + bj % 3].to_f64()))
+                .collect();
+            let (value, memo) = loss.value_and_memo(s, &counts, 2, 7, 3).unwrap();
+            assert_eq!(
+                value.to_bits(),
+                loss.value(s, 2, 7, 3).unwrap().to_bits(),
+                "{loss:?}"
+            );
             let got = match loss.spike_gradient(&memo, 2, 7, 3, scale) {
                 SpikeGradient::PerStep(g) => g,
                 SpikeGradient::EveryStep(rows) => (0..2 * 7)

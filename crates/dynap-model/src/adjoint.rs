@@ -3,7 +3,8 @@
 //!
 //! The forward pass records a compact tape: the padded state `(isyn, iahp, imem, vmem, timer_ref, s)`
 //! and the step's drive `(rec + x) Iscale` after every step, or only every K-th step (checkpoints; the
-//! steps in between are recomputed segment by segment during the reverse pass). The reverse pass walks
+//! steps in between are recomputed segment by segment during the reverse pass, reading every step's
+//! recorded positive-feedback factor instead of its exponential). The reverse pass walks
 //! the steps backwards in chunks. For each step of a chunk it first recomputes the step's intermediate
 //! values from the recorded states (the same operations as the forward kernel, so the same values) and
 //! reduces the step's reverse, which is linear in the adjoints, to a few coefficients per neuron; these
@@ -21,8 +22,8 @@
 
 use crate::aligned::Aligned;
 use crate::dynapsim::{
-    Drive, Input, LANES, Recording, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Trace,
-    add_rows, for_each_nonzero, record_state,
+    Drive, Input, LANES, Recording, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Taped,
+    Trace, add_rows, for_each_nonzero, record_state,
 };
 use crate::error::Error;
 use crate::events::SpikeEvents;
@@ -64,6 +65,9 @@ pub struct Tape<T> {
     /// `[batch][step][COEF][n_pad]`: every step's reverse coefficients, made by the forward pass
     /// (see [`Simulator::records_coefficients`]); empty otherwise.
     coef: Aligned<T>,
+    /// `[batch][step][n_pad]`: every step's positive-feedback factor `exp(kappa' vmem / Ut)`, with
+    /// checkpoints (see [`Simulator::records_feedback`]); empty otherwise.
+    ffb: Aligned<T>,
     /// The reverse pass's per-thread buffers, kept for the next gradient through this tape (a training
     /// loop reuses its tapes): allocating and zeroing them was a few per cent of a small network's
     /// training step.
@@ -267,8 +271,33 @@ impl<T: Real> Simulator<T> {
         } else {
             0
         };
-        (batch * (steps / checkpoint_every.max(1) + 1) * TAPE_FIELDS * n_pad + coef)
+        let ffb = if self.records_feedback(batch, steps, checkpoint_every, Recording::Spikes) {
+            batch * steps * n_pad
+        } else {
+            0
+        };
+        (batch * (steps / checkpoint_every.max(1) + 1) * TAPE_FIELDS * n_pad + coef + ffb)
             * std::mem::size_of::<T>()
+    }
+
+    /// Whether [`Simulator::run_taped`] records every step's positive-feedback factor
+    /// `exp(kappa' vmem / Ut)` (one value per neuron and step) besides the checkpoints: with
+    /// checkpoints, Rockpool's spikes and no state traces, while they take at most
+    /// [`FFB_TAPE_BYTES`]. The reverse pass's recomputation of a segment then reads the factor instead
+    /// of computing an exponential and a logarithm (for the next step's vmem, which nothing else reads
+    /// there) per neuron and step: a seventh of the reverse pass at N = 256.
+    pub(crate) fn records_feedback(
+        &self,
+        batch: usize,
+        steps: usize,
+        checkpoint_every: usize,
+        recording: Recording,
+    ) -> bool {
+        let n_pad = self.n.div_ceil(LANES) * LANES;
+        checkpoint_every.max(1) > 1
+            && self.smooth_beta().is_none()
+            && recording == Recording::Spikes
+            && batch * steps * n_pad * std::mem::size_of::<T>() <= FFB_TAPE_BYTES
     }
 
     /// Whether [`Simulator::run_taped`] has the forward pass make every step's reverse coefficients
@@ -315,11 +344,13 @@ impl<T: Real> Simulator<T> {
             every,
             states: Aligned::default(),
             coef: Aligned::default(),
+            ffb: Aligned::default(),
             scratch: ScratchPool::default(),
         };
         if let Some(t) = reuse {
             tape.states = t.states;
             tape.coef = t.coef;
+            tape.ffb = t.ffb;
             tape.scratch = t.scratch;
         }
         let coefficients = self.records_coefficients(batch, steps, every, options.recording);
@@ -332,6 +363,9 @@ impl<T: Real> Simulator<T> {
             },
             T::ZERO,
         );
+        let feedback = self.records_feedback(batch, steps, every, options.recording);
+        tape.ffb
+            .resize(if feedback { batch * steps * n_pad } else { 0 }, T::ZERO);
         // Every entry is written in full by the run, so reused memory needs no clearing.
         tape.states
             .resize(batch * tape.entries() * tape.entry_len(), T::ZERO);
@@ -339,8 +373,11 @@ impl<T: Real> Simulator<T> {
             input,
             initial,
             options,
-            Some((&mut tape.states, every)),
-            coefficients.then_some(&mut tape.coef[..]),
+            Taped {
+                states: Some((&mut tape.states, every)),
+                coef: coefficients.then_some(&mut tape.coef[..]),
+                feedback: feedback.then_some(&mut tape.ffb[..]),
+            },
             None,
         )?;
         Ok((trace, tape))
@@ -404,14 +441,14 @@ impl<T: Real> Simulator<T> {
         }
         let n_in = if spikes_in { channels } else { 0 };
         let per_tape = tape.entries() * tape.entry_len();
-        let mut elements: Vec<ElementGradients<T>> = (0..batch)
-            .map(|_| ElementGradients {
-                w_rec: Aligned::filled(n * n, T::ZERO),
-                w_in: Aligned::filled(n_in * tape.n_pad, T::ZERO),
-                input: vec![T::ZERO; if options.input { steps * channels } else { 0 }],
-                acc: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
-            })
-            .collect();
+        // Each element's buffers are made (allocated and zeroed) by the thread that runs it.
+        let mut elements: Vec<Option<ElementGradients<T>>> = (0..batch).map(|_| None).collect();
+        let element = || ElementGradients {
+            w_rec: Aligned::filled(n * n, T::ZERO),
+            w_in: Aligned::filled(n_in * tape.n_pad, T::ZERO),
+            input: vec![T::ZERO; if options.input { steps * channels } else { 0 }],
+            acc: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
+        };
         let threads = match options.threads {
             0 => crate::cores(),
             t => t,
@@ -439,7 +476,8 @@ impl<T: Real> Simulator<T> {
             rows: Vec::with_capacity(n),
             currents: options.currents,
         };
-        let work = |lease: &mut Lease<'_, T>, b: usize, g: &mut ElementGradients<T>| {
+        let work = |lease: &mut Lease<'_, T>, b: usize, slot: &mut Option<ElementGradients<T>>| {
+            let g = slot.insert(element());
             let (scratch, events) = lease
                 .item
                 .as_mut()
@@ -462,7 +500,9 @@ impl<T: Real> Simulator<T> {
             let per_coef = steps * COEF * tape.n_pad;
             let coef_b =
                 (!tape.coef.is_empty()).then(|| &tape.coef[b * per_coef..(b + 1) * per_coef]);
-            self.reverse_one(tape, tape_b, coef_b, drive, outs, g, scratch);
+            let per_ffb = steps * tape.n_pad;
+            let ffb_b = (!tape.ffb.is_empty()).then(|| &tape.ffb[b * per_ffb..(b + 1) * per_ffb]);
+            self.reverse_one(tape, tape_b, coef_b, ffb_b, drive, outs, g, scratch);
         };
         let key = (n, tape.every);
         let init = || Lease {
@@ -475,14 +515,32 @@ impl<T: Real> Simulator<T> {
             pool: &tape.scratch,
         };
         crate::for_each_item(&mut elements, threads, init, work);
-        // Reduce over the batch in a fixed order, so that the result does not depend on the threads.
-        let sum = |f: &dyn Fn(&ElementGradients<T>) -> &[T], len: usize| -> Vec<f64> {
+        let elements: Vec<ElementGradients<T>> = elements
+            .into_iter()
+            .map(|g| g.expect("every element was run"))
+            .collect();
+        // Reduce over the batch in a fixed order, so that the result does not depend on the threads
+        // (which sum disjoint ranges of the result in parallel).
+        let sum = |f: &(dyn Fn(&ElementGradients<T>) -> &[T] + Sync), len: usize| -> Vec<f64> {
             let mut out = vec![0.0; len];
-            for e in &elements {
-                for (o, v) in out.iter_mut().zip(f(e)) {
-                    *o += v.to_f64();
-                }
-            }
+            let mut parts: Vec<(usize, &mut [f64])> = out
+                .chunks_mut(REDUCE_CHUNK)
+                .enumerate()
+                .map(|(k, c)| (k * REDUCE_CHUNK, c))
+                .collect();
+            crate::for_each_item(
+                &mut parts,
+                threads,
+                || (),
+                |(), _, (at, part)| {
+                    for e in &elements {
+                        let src = &f(e)[*at..*at + part.len()];
+                        for (o, v) in part.iter_mut().zip(src) {
+                            *o += v.to_f64();
+                        }
+                    }
+                },
+            );
             out
         };
         let w_rec = Matrix::from_vec(n, n, sum(&|e| &e.w_rec, n * n)).expect("n x n");
@@ -521,13 +579,14 @@ impl<T: Real> Simulator<T> {
         tape: &Tape<T>,
         tape_b: &[T],
         coef_b: Option<&[T]>,
+        ffb_b: Option<&[T]>,
         drive: Drive<'_, T>,
         outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
         reverse_kernel(
-            self, self.isa, tape, tape_b, coef_b, drive, outs, g, scratch,
+            self, self.isa, tape, tape_b, coef_b, ffb_b, drive, outs, g, scratch,
         );
     }
 
@@ -540,15 +599,16 @@ impl<T: Real> Simulator<T> {
         tape: &Tape<T>,
         tape_b: &[T],
         coef_b: Option<&[T]>,
+        ffb_b: Option<&[T]>,
         src: Drive<'_, T>,
         outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
         if scratch.currents {
-            self.reverse_element::<true>(tape, tape_b, coef_b, src, outs, g, scratch);
+            self.reverse_element::<true>(tape, tape_b, coef_b, ffb_b, src, outs, g, scratch);
         } else {
-            self.reverse_element::<false>(tape, tape_b, coef_b, src, outs, g, scratch);
+            self.reverse_element::<false>(tape, tape_b, coef_b, ffb_b, src, outs, g, scratch);
         }
     }
 
@@ -560,6 +620,7 @@ impl<T: Real> Simulator<T> {
         tape: &Tape<T>,
         tape_b: &[T],
         coef_b: Option<&[T]>,
+        ffb_b: Option<&[T]>,
         src: Drive<'_, T>,
         outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
@@ -635,6 +696,7 @@ impl<T: Real> Simulator<T> {
                     forward,
                     src.steps(start, len, n),
                     len,
+                    ffb_b.map(|f| &f[start * np..(start + len) * np]),
                     segment,
                     coef,
                     big,
@@ -650,6 +712,7 @@ impl<T: Real> Simulator<T> {
                     None,
                     None,
                     Some((segment, 1)),
+                    None,
                 );
                 segment
             };
@@ -896,7 +959,7 @@ impl<T: Real> Simulator<T> {
         let np = fwd.state[0].len();
         let e = TAPE_FIELDS * np;
         // With the currents' coefficients: a superset, the same values for the ones both passes use.
-        self.fused_segment::<true>(fwd, drive, steps, tape, coef, big);
+        self.fused_segment::<true>(fwd, drive, steps, None, tape, coef, big);
         // The state after the last step (its drive, field 6, is written).
         fwd.record(tape, steps);
         for (t, out) in spikes.chunks_exact_mut(n.max(1)).take(steps).enumerate() {
@@ -908,13 +971,17 @@ impl<T: Real> Simulator<T> {
     /// in `fwd`, runs the segment's `len` steps with the forward kernel's operations and writes, for
     /// every step `k`, the state before it (segment entry `k`), its drive (entry `k + 1`, field 6) and
     /// its coefficients (`coef[k]`, the values [`Simulator::step_coefficients`] gives), computing each
-    /// step's intermediates once rather than once for the state and again for the coefficients.
+    /// step's intermediates once rather than once for the state and again for the coefficients. With
+    /// `feedback` (the segment's recorded factors, `[len][n_pad]`) it reads each step's factor and does
+    /// not compute vmem: the recorded states' vmem is then stale, which the reverse chain never reads.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn fused_segment<const CUR: bool>(
         &self,
         fwd: &mut Scratch<T>,
         drive: Drive<'_, T>,
         len: usize,
+        feedback: Option<&[T]>,
         segment: &mut [T],
         coef: &mut [T],
         big: &mut [T],
@@ -928,6 +995,7 @@ impl<T: Real> Simulator<T> {
             x,
             active,
             state,
+            ..
         } = fwd;
         let [isyn, iahp, imem, vmem, timer, s] = state;
         active.clear();
@@ -943,35 +1011,70 @@ impl<T: Real> Simulator<T> {
             let iws = &after[6 * np..7 * np];
             let mut co = coef[k * COEF * np..(k + 1) * COEF * np].chunks_exact_mut(np);
             take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
-            forward_coefficients::<T, CUR>(
-                consts,
-                [&c.t_ref, iws],
-                self.dt,
-                isyn,
-                iahp,
-                imem,
-                vmem,
-                timer,
-                s,
-                c0,
-                c1,
-                c2,
-                c3,
-                c4,
-                c5,
-                c6,
-                c7,
-                c8,
-                c9,
-                c10,
-                c11,
-                c12,
-                c13,
-                c14,
-                c15,
-                k_big,
-                thr_big,
-            );
+            // With the recorded factors, the recomputation skips the exponential (and the next
+            // vmem's logarithm, which only that exponential reads).
+            match feedback {
+                Some(f) => forward_coefficients::<T, CUR, true>(
+                    &f[k * np..(k + 1) * np],
+                    consts,
+                    [&c.t_ref, iws],
+                    self.dt,
+                    isyn,
+                    iahp,
+                    imem,
+                    vmem,
+                    timer,
+                    s,
+                    c0,
+                    c1,
+                    c2,
+                    c3,
+                    c4,
+                    c5,
+                    c6,
+                    c7,
+                    c8,
+                    c9,
+                    c10,
+                    c11,
+                    c12,
+                    c13,
+                    c14,
+                    c15,
+                    k_big,
+                    thr_big,
+                ),
+                None => forward_coefficients::<T, CUR, false>(
+                    &[],
+                    consts,
+                    [&c.t_ref, iws],
+                    self.dt,
+                    isyn,
+                    iahp,
+                    imem,
+                    vmem,
+                    timer,
+                    s,
+                    c0,
+                    c1,
+                    c2,
+                    c3,
+                    c4,
+                    c5,
+                    c6,
+                    c7,
+                    c8,
+                    c9,
+                    c10,
+                    c11,
+                    c12,
+                    c13,
+                    c14,
+                    c15,
+                    k_big,
+                    thr_big,
+                ),
+            }
             // The ratios imem/Ispkthr left in `s` become the counts, as in the forward kernel.
             active.clear();
             self.spike_counts(s, n, active);
@@ -1091,6 +1194,7 @@ isa_kernel!(reverse_kernel => reverse_one_body(
     tape: &Tape<T>,
     tape_b: &[T],
     coef_b: Option<&[T]>,
+    ffb_b: Option<&[T]>,
     drive: Drive<'_, T>,
     outs: [Option<&[T]>; 6],
     g: &mut ElementGradients<T>,
@@ -1112,6 +1216,12 @@ isa_kernel!(fused_forward_kernel => fused_forward_body(
 /// they must stay in the second-level cache to save time (half of one core's, on the machines
 /// measured). At N = 16 and batch 8 (8 MB) there was no gain left.
 const COEF_TAPE_BYTES: usize = 1 << 20;
+
+/// The most memory the recorded positive-feedback factors may take (see
+/// [`Simulator::records_feedback`]): one value per neuron and step, written and read in order, so
+/// unlike the coefficients they need not stay in cache (8 MB at N = 256, batch 8, T = 1000). Above it,
+/// a long run keeps only its checkpoints.
+const FFB_TAPE_BYTES: usize = 64 << 20;
 
 /// `dst += src`, elementwise. A function of its own so the compiler knows the two do not alias and
 /// vectorises the loop.
@@ -1150,6 +1260,9 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
 
 /// Steps per chunk of the reverse pass: the coefficients of a chunk (`COEF` values per neuron and
 /// step) stay within the first-level cache.
+/// The values of a gradient one thread sums over the batch elements at a time.
+const REDUCE_CHUNK: usize = 16 * 1024;
+
 fn chunk_steps(n_pad: usize) -> usize {
     (512 / n_pad).max(1)
 }
@@ -1235,7 +1348,7 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
                 p_isyn[j], p_iahp[j], p_imem[j], p_vmem[j], p_timer[j], p_s[j],
             ],
         );
-        let st = recompute(&x, dt);
+        let st = recompute(&x, x.feedback(), dt);
         let o = x.o;
         let imem_c = st.imem_c;
         let inv_imem_c = T::ONE / imem_c;
@@ -1290,10 +1403,13 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
 /// known). `consts` as for [`reverse_coefficients`], then `t_ref` and the step's drive; the state
 /// slices (isyn, iahp, imem, vmem, timer, spike count) hold the state before the step on entry and
 /// after it on return, with the ratio imem/Ispkthr in place of the count, as the forward kernel leaves
-/// it. The same operations in the same order as both, so the same bits.
+/// it. The same operations in the same order as both, so the same bits. With `FFB` the step's
+/// positive-feedback factor comes from `ffb` (recorded by the forward kernel) and vmem is left as it
+/// was (only that factor reads it).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn forward_coefficients<T: Real, const CUR: bool>(
+fn forward_coefficients<T: Real, const CUR: bool, const FFB: bool>(
+    ffb: &[T],
     consts: [&[T]; 19],
     [t_ref, iws]: [&[T]; 2],
     dt: T,
@@ -1337,6 +1453,8 @@ fn forward_coefficients<T: Real, const CUR: bool>(
         kp_over_ut,
     ] = consts;
     let_cut!(n; [t_ref, iws] = [t_ref, iws]);
+    // Read only with the recorded factors (otherwise empty).
+    let ffb = if FFB { &ffb[..n] } else { ffb };
     let_cut!(
         mut n;
         s_isyn, s_iahp, s_imem, s_vmem, s_timer, s_s, k_imem, k_s, k_v, c_imem0, c_pre, c_iahp,
@@ -1353,13 +1471,16 @@ fn forward_coefficients<T: Real, const CUR: bool>(
                 s_isyn[j], s_iahp[j], s_imem[j], s_vmem[j], s_timer[j], s_s[j],
             ],
         );
-        let st = recompute(&x, dt);
+        let f = if FFB { ffb[j] } else { x.feedback() };
+        let st = recompute(&x, f, dt);
         let (o, imem_c) = (x.o, st.imem_c);
         // Readout, threshold and reset, as the forward kernel's third pass.
         let ratio = imem_c / ispkthr[j];
         let b = if ratio > T::ONE { T::ONE } else { T::ZERO };
         let nb = T::ONE - b;
-        s_vmem[j] = ut_over_kappa[j] * (imem_c / o).kernel_ln();
+        if !FFB {
+            s_vmem[j] = ut_over_kappa[j] * (imem_c / o).kernel_ln();
+        }
         s_imem[j] = nb * imem_c + b * o;
         s_timer[j] = nb * clip_lo(x.timer - dt, T::ZERO) + b * t_ref[j];
         s_s[j] = ratio;
@@ -1462,6 +1583,12 @@ struct Before<T> {
 }
 
 impl<T: Real> Before<T> {
+    /// The step's positive-feedback factor from the vmem before it, as the forward kernel forms it.
+    #[inline(always)]
+    fn feedback(&self) -> T {
+        (self.kappa_prime * (self.vmem / self.ut)).kernel_exp()
+    }
+
     /// Neuron `j`'s constants (of [`Consts::coefficient_inputs`](crate::dynapsim::Consts)), its step's
     /// drive `iws` and its state `isyn, iahp, imem, vmem, timer_ref, s` before the step.
     #[inline(always)]
@@ -1546,14 +1673,13 @@ struct Recomputed<T> {
 /// its order (`step_body`), so the same values; shared by [`reverse_coefficients`] and
 /// [`forward_coefficients`]. Inlined into their vector loops.
 #[inline(always)]
-fn recompute<T: Real>(x: &Before<T>, dt: T) -> Recomputed<T> {
+fn recompute<T: Real>(x: &Before<T>, ffb: T, dt: T) -> Recomputed<T> {
     let o = x.o;
     let u = x.gain_s * x.iws;
     let isyn_inf = clip_lo(u, o);
     let iahp_inf = x.gain_a * (x.iw_ahp * x.s);
     let a = x.f_dis_a * x.iahp + x.f_chg_a * iahp_inf;
     let iahp1 = clip_lo(a, o);
-    let ffb = (x.kappa_prime * (x.vmem / x.ut)).kernel_exp();
     let ileak = x.itau_m + iahp1;
     let gate = if x.timer == T::ZERO { T::ONE } else { T::ZERO };
     // isyn1 = f_dis_s isyn0 + f_chg_s isyn_inf, as the forward kernel forms it.
@@ -2170,6 +2296,69 @@ mod tests {
     /// Counts of 2 or more change the reset's derivative; the fused recomputation of checkpointed
     /// segments substitutes those lanes' coefficients after the counts are known. Strong drive (some
     /// neurons' Idc alone gives counts of 4) must give the full tape's gradients bit for bit.
+    /// With checkpoints, the forward pass records every step's positive-feedback factor and the
+    /// reverse pass's recomputation reads it instead of computing it (and the next vmem) again: the
+    /// gradients keep the bits of a tape without the factors, in f32 and f64, with counts of 2 or more
+    /// and a gradient on vmem. It fails if the recorded factor is not the one the step used.
+    #[test]
+    fn the_recorded_feedback_changes_no_bit() {
+        fn check<T: Real>() {
+            let mut net = active_net();
+            for (j, idc) in [1e-5, 2e-7, 3e-11, 6e-8].into_iter().enumerate() {
+                net.params.i_dc[j] = idc;
+                net.params.c_ref[j] = if j == 3 { 1e-13 } else { 0.0 };
+            }
+            let (batch, steps) = (3, 50);
+            let x: Vec<T> = input(batch, steps, 3)
+                .iter()
+                .map(|&v| T::from_f64(v))
+                .collect();
+            let sim = Simulator::<T>::new(&net).unwrap();
+            let input = Input::Spikes {
+                data: &x,
+                batch,
+                steps,
+            };
+            let c: Vec<T> = coeffs(batch * steps * 4, 9)
+                .iter()
+                .map(|&v| T::from_f64(v))
+                .collect();
+            let outs = OutputGradients {
+                spikes: Some(&c),
+                vmem: Some(&c),
+                imem: Some(&c),
+                ..Default::default()
+            };
+            let opts = RunOptions {
+                recording: Recording::Spikes,
+                threads: 2,
+            };
+            for every in [4, 7] {
+                let (trace, tape) = sim.run_taped(input, None, &opts, every).unwrap();
+                assert_eq!(tape.ffb.len(), batch * steps * tape.n_pad, "every {every}");
+                let max = trace.spikes.iter().fold(0.0, |m, s| s.to_f64().max(m));
+                assert!(
+                    max >= 2.0,
+                    "the network must reach counts of 2 or more ({max})"
+                );
+                let mut bare = tape.clone();
+                bare.ffb = Aligned::default();
+                for currents in [true, false] {
+                    let options = GradientOptions {
+                        threads: 2,
+                        input: true,
+                        currents,
+                    };
+                    let with = sim.gradient(&tape, input, &outs, &options).unwrap();
+                    let without = sim.gradient(&bare, input, &outs, &options).unwrap();
+                    assert_eq!(with, without, "every {every}, currents {currents}");
+                }
+            }
+        }
+        check::<f32>();
+        check::<f64>();
+    }
+
     #[test]
     fn checkpoints_give_the_same_bits_with_counts_above_one() {
         let mut net = active_net();

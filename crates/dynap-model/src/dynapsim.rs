@@ -393,32 +393,52 @@ pub struct Trace<T> {
     pub states: Option<StateTraces<T>>,
     /// The state after the last step.
     pub final_state: State<T>,
+    /// Total spikes per batch element and neuron, `[batch, N]`: `0.0 + s_0 + s_1 + ...` in `f64`,
+    /// in step order (each element's thread sums its own, while its spikes are still in cache).
+    pub counts: Vec<f64>,
 }
 
-impl<T: Real> Trace<T> {
-    /// Total spikes per batch element and neuron, `[batch, N]`.
-    pub fn spike_counts(&self) -> Vec<f64> {
-        let mut out = vec![0.0; self.batch * self.neurons];
-        for b in 0..self.batch {
-            for t in 0..self.steps {
-                let row = &self.spikes[(b * self.steps + t) * self.neurons..][..self.neurons];
-                for (o, s) in out[b * self.neurons..].iter_mut().zip(row) {
-                    *o += s.to_f64();
-                }
-            }
+/// `0.0 + s_0 + s_1 + ...` over the steps of one element's spikes `[steps, n]`, into `out` (`n`).
+fn count_spikes<T: Real>(spikes: &[T], out: &mut [f64]) {
+    out.fill(0.0);
+    for row in spikes.chunks_exact(out.len().max(1)) {
+        for (o, s) in out.iter_mut().zip(row) {
+            *o += s.to_f64();
         }
-        out
     }
 }
 
 /// One batch element's share of the outputs, handed to a worker thread.
+/// What a taped run records besides its outputs (see `adjoint.rs`): the state every `every` steps
+/// (`states`, with `every`), every step's reverse coefficients (`coef`) and every step's
+/// positive-feedback factors (`feedback`, `[batch][step][n_pad]`).
+pub(crate) struct Taped<'a, T> {
+    pub(crate) states: Option<(&'a mut [T], usize)>,
+    pub(crate) coef: Option<&'a mut [T]>,
+    pub(crate) feedback: Option<&'a mut [T]>,
+}
+
+impl<T> Default for Taped<'_, T> {
+    fn default() -> Self {
+        Taped {
+            states: None,
+            coef: None,
+            feedback: None,
+        }
+    }
+}
+
 struct Job<'a, T> {
     batch: usize,
     /// Where to record the padded state every `tape_every` steps (see `adjoint.rs`), if anywhere.
     tape: Option<&'a mut [T]>,
     /// Where to record the reverse coefficients of every step, if anywhere (see `Simulator::run_impl`).
     coef: Option<&'a mut [T]>,
+    /// Where to record every step's positive-feedback factors `[steps][n_pad]`, if anywhere.
+    ffb: Option<&'a mut [T]>,
     spikes: &'a mut [T],
+    /// The element's spike totals, `[N]`.
+    counts: &'a mut [f64],
     traces: Option<[&'a mut [T]; 4]>,
     imem: &'a mut [T],
     isyn: &'a mut [T],
@@ -716,7 +736,7 @@ impl<T: Real> Simulator<T> {
         initial: Option<&State<T>>,
         options: &RunOptions,
     ) -> Result<Trace<T>, Error> {
-        self.run_impl(input, initial, options, None, None, None)
+        self.run_impl(input, initial, options, Taped::default(), None)
     }
 
     /// [`Simulator::run`], writing the spikes into the memory of an earlier trace's (a simulation loop
@@ -728,7 +748,13 @@ impl<T: Real> Simulator<T> {
         options: &RunOptions,
         reuse: Option<Trace<T>>,
     ) -> Result<Trace<T>, Error> {
-        self.run_impl(input, initial, options, None, None, reuse.map(|t| t.spikes))
+        self.run_impl(
+            input,
+            initial,
+            options,
+            Taped::default(),
+            reuse.map(|t| t.spikes),
+        )
     }
 
     /// The input, checked: its shape and channel count against the network, its values finite. Input
@@ -774,10 +800,14 @@ impl<T: Real> Simulator<T> {
         input: Input<'_, T>,
         initial: Option<&State<T>>,
         options: &RunOptions,
-        tape: Option<(&mut [T], usize)>,
-        coef: Option<&mut [T]>,
+        taped: Taped<'_, T>,
         reuse: Option<Vec<T>>,
     ) -> Result<Trace<T>, Error> {
+        let Taped {
+            states: tape,
+            coef,
+            feedback,
+        } = taped;
         let (batch, steps) = input.dims();
         let source = self.source(&input)?;
         let (coef_used, n_pad) = (coef.is_some(), self.n.div_ceil(LANES) * LANES);
@@ -805,6 +835,7 @@ impl<T: Real> Simulator<T> {
         // Every value is written by the run, so reused memory needs no clearing.
         let mut spikes = reuse.unwrap_or_default();
         spikes.resize(len, T::ZERO);
+        let mut counts = vec![0.0; batch * n];
         let mut traces = (options.recording == Recording::Full).then(|| StateTraces {
             imem: vec![T::ZERO; len],
             isyn: vec![T::ZERO; len],
@@ -835,6 +866,7 @@ impl<T: Real> Simulator<T> {
                 ..
             } = &mut state;
             let mut spike_chunks = spikes.chunks_mut(per.max(1));
+            let mut count_chunks = counts.chunks_mut(n.max(1));
             let tape_every = tape.as_ref().map_or(0, |t| t.1);
             let mut tape_chunks = tape.map(|(t, _)| {
                 let per_element = t.len() / batch.max(1);
@@ -844,6 +876,7 @@ impl<T: Real> Simulator<T> {
                 let per_element = c.len() / batch.max(1);
                 c.chunks_mut(per_element.max(1))
             });
+            let mut ffb_chunks = feedback.map(|f| f.chunks_mut((steps * n_pad).max(1)));
             let mut jobs: Vec<Job<'_, T>> = Vec::with_capacity(batch);
             let mut st = (
                 imem.chunks_mut(n.max(1)),
@@ -861,7 +894,9 @@ impl<T: Real> Simulator<T> {
                     batch: b,
                     tape: tape_chunks.as_mut().and_then(Iterator::next),
                     coef: coef_chunks.as_mut().and_then(Iterator::next),
+                    ffb: ffb_chunks.as_mut().and_then(Iterator::next),
                     spikes: spike_chunks.next().unwrap_or_default(),
+                    counts: count_chunks.next().unwrap_or_default(),
                     traces,
                     imem: st.0.next().unwrap_or_default(),
                     isyn: st.1.next().unwrap_or_default(),
@@ -888,15 +923,23 @@ impl<T: Real> Simulator<T> {
                     }
                     if let (Some((t, _)), Some(cf)) = (tape.as_mut(), job.coef.as_deref_mut()) {
                         self.fused_forward(scratch, drive, steps, job.spikes, t, cf, big);
-                        scratch.store(job);
-                        return;
+                    } else {
+                        let traces = job
+                            .traces
+                            .as_mut()
+                            .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
+                        self.run_steps(
+                            scratch,
+                            drive,
+                            steps,
+                            Some(&mut *job.spikes),
+                            traces,
+                            tape,
+                            job.ffb.as_deref_mut(),
+                        );
                     }
-                    let traces = job
-                        .traces
-                        .as_mut()
-                        .map(|[a, b, c, d]| [&mut **a, &mut **b, &mut **c, &mut **d]);
-                    self.run_steps(scratch, drive, steps, Some(&mut *job.spikes), traces, tape);
                     scratch.store(job);
+                    count_spikes(job.spikes, job.counts);
                 };
             let init = || {
                 let big = Aligned::filled(if coef_used { 2 * n_pad } else { 0 }, T::ZERO);
@@ -911,6 +954,7 @@ impl<T: Real> Simulator<T> {
             spikes,
             states: traces,
             final_state: state,
+            counts,
         })
     }
 
@@ -925,8 +969,11 @@ impl<T: Real> Simulator<T> {
         spikes: Option<&mut [T]>,
         traces: Option<[&mut [T]; 4]>,
         tape: Option<(&mut [T], usize)>,
+        feedback: Option<&mut [T]>,
     ) {
-        run_steps_kernel(self, self.isa, scratch, drive, steps, spikes, traces, tape);
+        run_steps_kernel(
+            self, self.isa, scratch, drive, steps, spikes, traces, tape, feedback,
+        );
     }
 
     /// Runs `steps` steps of one batch element from the padded state in `scratch`, writing the spikes
@@ -943,6 +990,7 @@ impl<T: Real> Simulator<T> {
         mut spikes: Option<&mut [T]>,
         mut traces: Option<[&mut [T]; 4]>,
         mut tape: Option<(&mut [T], usize)>,
+        mut feedback: Option<&mut [T]>,
     ) {
         let n = self.n;
         let Scratch {
@@ -950,10 +998,12 @@ impl<T: Real> Simulator<T> {
             x,
             active,
             state,
+            ffb,
         } = scratch;
         // Every aligned buffer is dereferenced once, here, not at every step.
         let [isyn, iahp, imem, vmem, timer, s] = state.each_mut().map(|v| &mut v[..]);
-        let (rec, x) = (&mut rec[..], &mut x[..]);
+        let (rec, x, ffb) = (&mut rec[..], &mut x[..], &mut ffb[..]);
+        let np = ffb.len();
         rec.fill(T::ZERO);
         x.fill(T::ZERO);
         // Neurons that spiked in the previous step (the initial state may carry spikes).
@@ -962,6 +1012,10 @@ impl<T: Real> Simulator<T> {
         let consts = self.c.step_inputs();
         for t in 0..steps {
             self.form_drive(rec, x, active, s, drive, t);
+            let ffb = match feedback.as_deref_mut() {
+                Some(f) => &mut f[t * np..(t + 1) * np],
+                None => &mut *ffb,
+            };
             step_body(
                 rec,
                 x,
@@ -975,6 +1029,7 @@ impl<T: Real> Simulator<T> {
                 vmem,
                 timer,
                 s,
+                ffb,
             );
             // `step_body` left imem/Ispkthr in `s`: turn it into the spike count, and list the spiking
             // neurons. (Padding lanes are never listed, so they drive nothing.)
@@ -1250,6 +1305,7 @@ fn step_body<T: Real>(
     s_vmem: &mut [T],
     s_timer: &mut [T],
     s_s: &mut [T],
+    ffb: &mut [T],
 ) {
     // Every array is padded to a multiple of LANES; saying so lets the compiler run whole vectors.
     let n = s_s.len() / LANES * LANES;
@@ -1274,15 +1330,16 @@ fn step_body<T: Real>(
         igain_mem,
         gain_mem,
     ] = consts);
-    let_cut!(mut n; s_isyn, s_iahp, s_imem, s_vmem, s_timer);
+    let_cut!(mut n; s_isyn, s_iahp, s_imem, s_vmem, s_timer, ffb);
     // The update runs in three passes over the neurons rather than one. Each pass is a short chain of
     // operations per neuron, so the processor overlaps many neurons; in one long loop the chain
     // exp -> divisions -> ln of a single neuron left it waiting on latencies.
     //
-    // Pass 1: the positive-feedback factor from the previous step's vmem, stored in place of vmem
-    // (which nothing else reads). Quirk: after a spike that vmem is the pre-reset voltage.
+    // Pass 1: the positive-feedback factor from the previous step's vmem, into `ffb` (the caller's
+    // scratch, or the tape, whose reverse pass then need not recompute it). Quirk: after a spike that
+    // vmem is the pre-reset voltage.
     for j in 0..n {
-        s_vmem[j] = (kappa_prime[j] * (s_vmem[j] / ut[j])).kernel_exp();
+        ffb[j] = (kappa_prime[j] * (s_vmem[j] / ut[j])).kernel_exp();
     }
     // Pass 2: synapse, adaptation and the membrane's Euler step (before threshold and reset).
     for j in 0..n {
@@ -1296,7 +1353,7 @@ fn step_body<T: Real>(
         // The AHP target uses the spike count of the previous step (a count, not a bit).
         let iahp_inf = gain_ahp[j] * (iw_ahp[j] * s_s[j]);
         let iahp = clip_lo(f_dis_ahp[j] * s_iahp[j] + f_chg_ahp[j] * iahp_inf, io);
-        let f_fb = s_vmem[j];
+        let f_fb = ffb[j];
         let ileak = itau_mem[j] + iahp;
         // Quirk: the refractory gate is the float test `timer_ref == 0`, and the floor at Io
         // comes after the leak is subtracted (so a refractory neuron gets Io, not 0).
@@ -1360,6 +1417,7 @@ isa_kernel!(run_steps_kernel => run_steps_body(
     spikes: Option<&mut [T]>,
     traces: Option<[&mut [T]; 4]>,
     tape: Option<(&mut [T], usize)>,
+    feedback: Option<&mut [T]>,
 ));
 
 /// Per-thread buffers of one run, allocated once.
@@ -1370,6 +1428,8 @@ pub(crate) struct Scratch<T> {
     /// isyn, iahp, imem, vmem, timer_ref, spikes, padded to a multiple of [`LANES`]; the state during a
     /// run, and the layout of one tape entry.
     pub(crate) state: [Aligned<T>; 6],
+    /// The step's positive-feedback factors, when no tape records them.
+    pub(crate) ffb: Aligned<T>,
 }
 
 impl<T: Real> Scratch<T> {
@@ -1437,6 +1497,7 @@ impl<T: Real> Scratch<T> {
             x: Aligned::filled(padded, T::ZERO),
             active: Vec::with_capacity(n),
             state: std::array::from_fn(|_| Aligned::filled(padded, T::ZERO)),
+            ffb: Aligned::filled(padded, T::ZERO),
         }
     }
 }
