@@ -31,6 +31,7 @@ use crate::isa::Isa;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
 use crate::real::Real;
+use std::ops::Range;
 
 /// `take!(it; a, b, ...)` binds the next items of the iterator `it` (which has them) to `a, b, ...`.
 macro_rules! take {
@@ -228,6 +229,9 @@ struct ElementGradients<T> {
     w_in: Aligned<T>,
     input: Vec<T>,
     acc: [Aligned<T>; ACC],
+    /// The adjoints of the state `(isyn, iahp, imem, vmem, s)`, `[5][n_pad]`, between the parts of
+    /// the element's reverse pass.
+    adj: [Aligned<T>; 5],
 }
 
 /// Per-thread buffers of the reverse pass, allocated once.
@@ -240,7 +244,6 @@ struct ReverseScratch<T> {
     /// Per step of a fused segment, the coefficients that differ for a spike count of 2 or more
     /// (`k_imem`, `thr_i`), `[2][n_pad]`.
     big: Aligned<T>,
-    adj: [Aligned<T>; 5],
     drive: Aligned<T>,
     /// The neurons whose drive adjoint is not zero, in order.
     rows: Vec<usize>,
@@ -441,19 +444,30 @@ impl<T: Real> Simulator<T> {
         }
         let n_in = if spikes_in { channels } else { 0 };
         let per_tape = tape.entries() * tape.entry_len();
-        // Each element's buffers are made (allocated and zeroed) by the thread that runs it.
+        let threads = match options.threads {
+            0 => crate::cores(),
+            t => t,
+        }
+        .clamp(1, batch.max(1));
+        // Each element's reverse pass runs in `parts` consecutive ranges of segments, latest first,
+        // each taken by whichever thread is free (the element's adjoints and gradients carried from
+        // one to the next): the threads then finish within a part of each other, not within a whole
+        // element (one core of this machine often ran a third slower than the other). Each element's
+        // buffers are made (allocated and zeroed) by the thread that runs its first part.
+        let segments = steps.div_ceil(tape.every);
+        let parts = if threads > 1 {
+            REVERSE_PARTS.min(segments.max(1))
+        } else {
+            1
+        };
         let mut elements: Vec<Option<ElementGradients<T>>> = (0..batch).map(|_| None).collect();
         let element = || ElementGradients {
             w_rec: Aligned::filled(n * n, T::ZERO),
             w_in: Aligned::filled(n_in * tape.n_pad, T::ZERO),
             input: vec![T::ZERO; if options.input { steps * channels } else { 0 }],
             acc: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
+            adj: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
         };
-        let threads = match options.threads {
-            0 => crate::cores(),
-            t => t,
-        }
-        .clamp(1, batch.max(1));
         let scratch = || ReverseScratch {
             forward: Scratch::new(n),
             segment: Aligned::filled(
@@ -471,13 +485,18 @@ impl<T: Real> Simulator<T> {
                 T::ZERO,
             ),
             big: Aligned::filled(2 * tape.n_pad, T::ZERO),
-            adj: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
             drive: Aligned::filled(tape.n_pad, T::ZERO),
             rows: Vec::with_capacity(n),
             currents: options.currents,
         };
-        let work = |lease: &mut Lease<'_, T>, b: usize, slot: &mut Option<ElementGradients<T>>| {
-            let g = slot.insert(element());
+        let work = |lease: &mut Lease<'_, T>,
+                    b: usize,
+                    p: usize,
+                    slot: &mut Option<ElementGradients<T>>| {
+            let g = match slot {
+                Some(g) => g,
+                slot => slot.insert(element()),
+            };
             let (scratch, events) = lease
                 .item
                 .as_mut()
@@ -502,7 +521,8 @@ impl<T: Real> Simulator<T> {
                 (!tape.coef.is_empty()).then(|| &tape.coef[b * per_coef..(b + 1) * per_coef]);
             let per_ffb = steps * tape.n_pad;
             let ffb_b = (!tape.ffb.is_empty()).then(|| &tape.ffb[b * per_ffb..(b + 1) * per_ffb]);
-            self.reverse_one(tape, tape_b, coef_b, ffb_b, drive, outs, g, scratch);
+            let part = segments * (parts - p - 1) / parts..segments * (parts - p) / parts;
+            self.reverse_one(tape, tape_b, coef_b, ffb_b, part, drive, outs, g, scratch);
         };
         let key = (n, tape.every);
         let init = || Lease {
@@ -514,7 +534,7 @@ impl<T: Real> Simulator<T> {
             ),
             pool: &tape.scratch,
         };
-        crate::for_each_item(&mut elements, threads, init, work);
+        crate::for_each_part(&mut elements, parts, threads, init, work);
         let elements: Vec<ElementGradients<T>> = elements
             .into_iter()
             .map(|g| g.expect("every element was run"))
@@ -580,13 +600,14 @@ impl<T: Real> Simulator<T> {
         tape_b: &[T],
         coef_b: Option<&[T]>,
         ffb_b: Option<&[T]>,
+        segments: Range<usize>,
         drive: Drive<'_, T>,
         outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
         reverse_kernel(
-            self, self.isa, tape, tape_b, coef_b, ffb_b, drive, outs, g, scratch,
+            self, self.isa, tape, tape_b, coef_b, ffb_b, segments, drive, outs, g, scratch,
         );
     }
 
@@ -600,15 +621,20 @@ impl<T: Real> Simulator<T> {
         tape_b: &[T],
         coef_b: Option<&[T]>,
         ffb_b: Option<&[T]>,
+        segments: Range<usize>,
         src: Drive<'_, T>,
         outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
         scratch: &mut ReverseScratch<T>,
     ) {
         if scratch.currents {
-            self.reverse_element::<true>(tape, tape_b, coef_b, ffb_b, src, outs, g, scratch);
+            self.reverse_element::<true>(
+                tape, tape_b, coef_b, ffb_b, segments, src, outs, g, scratch,
+            );
         } else {
-            self.reverse_element::<false>(tape, tape_b, coef_b, ffb_b, src, outs, g, scratch);
+            self.reverse_element::<false>(
+                tape, tape_b, coef_b, ffb_b, segments, src, outs, g, scratch,
+            );
         }
     }
 
@@ -621,6 +647,7 @@ impl<T: Real> Simulator<T> {
         tape_b: &[T],
         coef_b: Option<&[T]>,
         ffb_b: Option<&[T]>,
+        segments: Range<usize>,
         src: Drive<'_, T>,
         outs: [Option<&[T]>; 6],
         g: &mut ElementGradients<T>,
@@ -637,21 +664,12 @@ impl<T: Real> Simulator<T> {
             segment,
             coef,
             big,
-            adj,
             drive: drive_buf,
             rows,
             ..
         } = scratch;
-        let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = adj.each_mut().map(|v| &mut v[..]);
-        for a in [
-            &mut *a_isyn,
-            &mut *a_iahp,
-            &mut *a_imem,
-            &mut *a_vmem,
-            &mut *a_s,
-        ] {
-            a.fill(T::ZERO);
-        }
+        // The element's adjoints: zero before its last segment, then carried from part to part.
+        let [a_isyn, a_iahp, a_imem, a_vmem, a_s] = g.adj.each_mut().map(|v| &mut v[..]);
         let [
             acc0,
             acc1,
@@ -680,8 +698,7 @@ impl<T: Real> Simulator<T> {
             &c.iw_ahp,
             &c.gain_syn,
         ];
-        let segments = steps.div_ceil(tape.every);
-        for seg in (0..segments).rev() {
+        for seg in segments.rev() {
             let start = seg * tape.every;
             let len = tape.every.min(steps - start);
             // The states of this segment: straight from the tape, or recomputed from its checkpoint.
@@ -1195,6 +1212,7 @@ isa_kernel!(reverse_kernel => reverse_one_body(
     tape_b: &[T],
     coef_b: Option<&[T]>,
     ffb_b: Option<&[T]>,
+    segments: Range<usize>,
     drive: Drive<'_, T>,
     outs: [Option<&[T]>; 6],
     g: &mut ElementGradients<T>,
@@ -1260,6 +1278,10 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
 
 /// Steps per chunk of the reverse pass: the coefficients of a chunk (`COEF` values per neuron and
 /// step) stay within the first-level cache.
+/// The parts each element's reverse pass is cut into when several threads share the batch (see
+/// [`Simulator::gradient`]).
+const REVERSE_PARTS: usize = 4;
+
 /// The values of a gradient one thread sums over the batch elements at a time.
 const REDUCE_CHUNK: usize = 16 * 1024;
 
