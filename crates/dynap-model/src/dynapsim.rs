@@ -207,6 +207,26 @@ impl<T: Real> Source<'_, T> {
         }
     }
 
+    /// [`Source::element`] for a worker that runs an element in parts: `held` names the element
+    /// whose dense raster `events` already holds (`None` at first), which is not converted again.
+    pub(crate) fn element_held<'s>(
+        &'s self,
+        b: usize,
+        steps: usize,
+        n: usize,
+        events: &'s mut SpikeEvents<T>,
+        held: &mut Option<usize>,
+    ) -> Drive<'s, T> {
+        match self {
+            Source::Dense { .. } if *held == Some(b) => Drive::Events(events.element(0)),
+            Source::Dense { .. } => {
+                *held = Some(b);
+                self.element(b, steps, n, events)
+            }
+            _ => self.element(b, steps, n, events),
+        }
+    }
+
     /// Input channels: N for weighted input, Nin for spikes.
     pub(crate) fn channels(&self, n: usize) -> usize {
         match self {
