@@ -734,6 +734,7 @@ impl<T: Real> Simulator<T> {
                     None,
                     Some((segment, 1)),
                     None,
+                    None,
                 );
                 segment
             };
@@ -2478,6 +2479,65 @@ mod tests {
                             "every {every}, threads {threads}"
                         );
                     }
+                }
+            }
+        }
+        check::<f32>();
+        check::<f64>();
+    }
+
+    /// `Trace::counts` (summed by the forward kernel over each step's spiking neurons, or from the
+    /// raster after the coefficient-making forward) has the bits of `0.0 + s_0 + s_1 + ...` over the
+    /// trace's spikes: plain runs, full tapes with and without coefficients, checkpoints with recorded
+    /// factors, Rockpool's and the smooth spike, counts of 2 or more, f32 and f64.
+    #[test]
+    fn the_counts_are_the_sums_of_the_spikes() {
+        fn check<T: Real>() {
+            let mut net = active_net();
+            for (j, idc) in [1e-5, 2e-7, 3e-11, 6e-8].into_iter().enumerate() {
+                net.params.i_dc[j] = idc;
+            }
+            let (batch, steps) = (2, 60);
+            let x: Vec<T> = input(batch, steps, 3)
+                .iter()
+                .map(|&v| T::from_f64(v))
+                .collect();
+            let input = Input::Spikes {
+                data: &x,
+                batch,
+                steps,
+            };
+            let n = net.neurons();
+            for spike in [
+                SpikeFunction::Rockpool,
+                SpikeFunction::Smooth { beta: 20.0 },
+            ] {
+                let sim = Simulator::<T>::new(&net)
+                    .unwrap()
+                    .with_spike_function(spike);
+                let opts = RunOptions {
+                    recording: Recording::Spikes,
+                    threads: 2,
+                };
+                let mut traces = vec![sim.run(input, None, &opts).unwrap()];
+                for every in [1, 4] {
+                    traces.push(sim.run_taped(input, None, &opts, every).unwrap().0);
+                }
+                assert!(
+                    sim.records_coefficients(batch, steps, 1, Recording::Spikes)
+                        == (spike == SpikeFunction::Rockpool)
+                );
+                for (k, trace) in traces.iter().enumerate() {
+                    let want: Vec<f64> = (0..batch * n)
+                        .map(|bj| {
+                            (0..steps).fold(0.0, |c, t| {
+                                c + trace.spikes[(bj / n * steps + t) * n + bj % n].to_f64()
+                            })
+                        })
+                        .collect();
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&trace.counts), bits(&want), "{spike:?}, run {k}");
+                    assert!(want.iter().any(|&c| c > 0.0), "{spike:?}, run {k}");
                 }
             }
         }

@@ -414,7 +414,7 @@ pub struct Trace<T> {
     /// The state after the last step.
     pub final_state: State<T>,
     /// Total spikes per batch element and neuron, `[batch, N]`: `0.0 + s_0 + s_1 + ...` in `f64`,
-    /// in step order (each element's thread sums its own, while its spikes are still in cache).
+    /// in step order (summed by the forward kernel as it lists each step's spiking neurons).
     pub counts: Vec<f64>,
 }
 
@@ -943,6 +943,7 @@ impl<T: Real> Simulator<T> {
                     }
                     if let (Some((t, _)), Some(cf)) = (tape.as_mut(), job.coef.as_deref_mut()) {
                         self.fused_forward(scratch, drive, steps, job.spikes, t, cf, big);
+                        count_spikes(job.spikes, job.counts);
                     } else {
                         let traces = job
                             .traces
@@ -956,10 +957,10 @@ impl<T: Real> Simulator<T> {
                             traces,
                             tape,
                             job.ffb.as_deref_mut(),
+                            Some(&mut *job.counts),
                         );
                     }
                     scratch.store(job);
-                    count_spikes(job.spikes, job.counts);
                 };
             let init = || {
                 let big = Aligned::filled(if coef_used { 2 * n_pad } else { 0 }, T::ZERO);
@@ -990,9 +991,10 @@ impl<T: Real> Simulator<T> {
         traces: Option<[&mut [T]; 4]>,
         tape: Option<(&mut [T], usize)>,
         feedback: Option<&mut [T]>,
+        counts: Option<&mut [f64]>,
     ) {
         run_steps_kernel(
-            self, self.isa, scratch, drive, steps, spikes, traces, tape, feedback,
+            self, self.isa, scratch, drive, steps, spikes, traces, tape, feedback, counts,
         );
     }
 
@@ -1011,6 +1013,7 @@ impl<T: Real> Simulator<T> {
         mut traces: Option<[&mut [T]; 4]>,
         mut tape: Option<(&mut [T], usize)>,
         mut feedback: Option<&mut [T]>,
+        mut counts: Option<&mut [f64]>,
     ) {
         let n = self.n;
         let Scratch {
@@ -1060,6 +1063,13 @@ impl<T: Real> Simulator<T> {
                 active.extend((0..n).filter(|&i| s[i] != T::ZERO));
             } else {
                 self.spike_counts(s, n, active);
+            }
+            // The run's spike totals, over the listed neurons only: the others add 0, which changes
+            // no total (they start at +0 and never fall below it).
+            if let Some(c) = counts.as_deref_mut() {
+                for &j in active.iter() {
+                    c[j] += s[j].to_f64();
+                }
             }
             let out = t * n..(t + 1) * n;
             if let Some(sp) = spikes.as_deref_mut() {
@@ -1438,6 +1448,7 @@ isa_kernel!(run_steps_kernel => run_steps_body(
     traces: Option<[&mut [T]; 4]>,
     tape: Option<(&mut [T], usize)>,
     feedback: Option<&mut [T]>,
+    counts: Option<&mut [f64]>,
 ));
 
 /// Per-thread buffers of one run, allocated once.
