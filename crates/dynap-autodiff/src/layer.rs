@@ -481,11 +481,13 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             reuse,
         )?;
         let pool = Arc::clone(&self.tapes);
+        // Summed by the taped run itself.
+        let counts = trace.spike_counts();
         let spikes = pack.output(trace.spikes, steps, n);
         // A fused loss: its value now, and what its gradient needs for the backward pass.
         let fused = match loss {
             Some(l) => {
-                let (value, memo) = l.value_and_memo(&spikes, &trace.counts, batch, steps, n)?;
+                let (value, memo) = l.value_and_memo(&spikes, &counts, batch, steps, n)?;
                 let scalar: Tensor<(), E, Cpu> =
                     dev.tensor_from_vec(vec![<E as Real>::from_f64(value)], ());
                 Some((l.clone(), memo, scalar))

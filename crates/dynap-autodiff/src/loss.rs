@@ -228,7 +228,7 @@ impl Loss {
         n: usize,
     ) -> Result<(f64, Memo<E>), TargetShape> {
         match self {
-            Loss::CountMse { target } if target.len() == n => {
+            Loss::CountMse { target } if target.len() == n && counts.len() == batch * n => {
                 let (loss, slopes) = count_mse_of(counts.to_vec(), target, batch, n);
                 Ok((loss, Memo::Slopes(slopes)))
             }
@@ -310,7 +310,7 @@ fn count_mse<E: Real>(
 }
 
 /// [`count_mse`] from the spike counts `[batch, n]` (`0.0 + s_0 + s_1 + ...` in step order, as the
-/// simulator's [`dynap_model::Trace::counts`] are summed), which become the slopes.
+/// simulator's [`dynap_model::Trace::spike_counts`] are summed), which become the slopes.
 fn count_mse_of(mut counts: Vec<f64>, target: &[f64], batch: usize, n: usize) -> (f64, Vec<f64>) {
     let scale = 1.0 / (batch * n).max(1) as f64;
     let mut loss = 0.0;

@@ -22,8 +22,8 @@
 
 use crate::aligned::Aligned;
 use crate::dynapsim::{
-    Drive, Input, LANES, Recording, RunOptions, Scratch, Simulator, State, TAPE_FIELDS, Taped,
-    Trace, add_rows, for_each_nonzero, record_state,
+    Drive, Input, LANES, Recording, RunOptions, Scratch, Simulator, Source, State, TAPE_FIELDS,
+    Taped, Trace, add_rows, for_each_nonzero, record_state,
 };
 use crate::error::Error;
 use crate::events::SpikeEvents;
@@ -114,9 +114,6 @@ struct Lease<'a, T> {
     key: (usize, usize),
     item: Option<(ReverseScratch<T>, SpikeEvents<T>)>,
     pool: &'a ScratchPool<T>,
-    /// The batch element whose dense input the events hold, in this call (see
-    /// `Source::element_held`).
-    held: Option<usize>,
 }
 
 impl<T> Drop for Lease<'_, T> {
@@ -463,6 +460,24 @@ impl<T: Real> Simulator<T> {
         } else {
             1
         };
+        // A dense input is converted to events once per element, in parallel, before the parts
+        // (which go to different threads) run.
+        let converted: Vec<SpikeEvents<T>> = match source {
+            Source::Dense { data, channels } if parts > 1 => {
+                let per = steps * channels;
+                let mut v: Vec<SpikeEvents<T>> = (0..batch).map(|_| SpikeEvents::empty()).collect();
+                crate::for_each_item(
+                    &mut v,
+                    threads,
+                    || (),
+                    |(), b, ev| {
+                        ev.fill_from_dense(&data[b * per..(b + 1) * per], 1, steps, channels);
+                    },
+                );
+                v
+            }
+            _ => Vec::new(),
+        };
         let mut elements: Vec<Option<ElementGradients<T>>> = (0..batch).map(|_| None).collect();
         let element = || ElementGradients {
             w_rec: Aligned::filled(n * n, T::ZERO),
@@ -506,7 +521,10 @@ impl<T: Real> Simulator<T> {
                 .expect("a lease holds its buffers until it is dropped");
             // Reused buffers hold another run's values: everything the pass reads it writes first.
             scratch.currents = options.currents;
-            let drive = source.element_held(b, steps, n, events, &mut lease.held);
+            let drive = match converted.get(b) {
+                Some(ev) => Drive::Events(ev.element(0)),
+                None => source.element(b, steps, n, events),
+            };
             let range = b * steps * n..(b + 1) * steps * n;
             let every = outputs.spikes_every_step.map(|v| &v[b * n..(b + 1) * n]);
             let [spikes, imem, isyn, iahp, vmem] = [
@@ -536,7 +554,6 @@ impl<T: Real> Simulator<T> {
                     .unwrap_or_else(|| (scratch(), SpikeEvents::empty())),
             ),
             pool: &tape.scratch,
-            held: None,
         };
         crate::for_each_part(&mut elements, parts, threads, init, work);
         let elements: Vec<ElementGradients<T>> = elements
@@ -1281,15 +1298,15 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     s
 }
 
-/// Steps per chunk of the reverse pass: the coefficients of a chunk (`COEF` values per neuron and
-/// step) stay within the first-level cache.
-/// The parts each element's reverse pass is cut into when several threads share the batch (see
-/// [`Simulator::gradient`]).
+/// The parts each element's reverse pass is cut into when several threads share the batch (at most
+/// one per checkpoint segment; see [`Simulator::gradient`]).
 const REVERSE_PARTS: usize = 4;
 
 /// The values of a gradient one thread sums over the batch elements at a time.
 const REDUCE_CHUNK: usize = 16 * 1024;
 
+/// Steps per chunk of the reverse pass: the coefficients of a chunk (`COEF` values per neuron and
+/// step) stay within the first-level cache.
 fn chunk_steps(n_pad: usize) -> usize {
     (512 / n_pad).max(1)
 }
@@ -2320,9 +2337,6 @@ mod tests {
         ));
     }
 
-    /// Counts of 2 or more change the reset's derivative; the fused recomputation of checkpointed
-    /// segments substitutes those lanes' coefficients after the counts are known. Strong drive (some
-    /// neurons' Idc alone gives counts of 4) must give the full tape's gradients bit for bit.
     /// With checkpoints, the forward pass records every step's positive-feedback factor and the
     /// reverse pass's recomputation reads it instead of computing it (and the next vmem) again: the
     /// gradients keep the bits of a tape without the factors, in f32 and f64, with counts of 2 or more
@@ -2386,6 +2400,9 @@ mod tests {
         check::<f64>();
     }
 
+    /// Counts of 2 or more change the reset's derivative; the fused recomputation of checkpointed
+    /// segments substitutes those lanes' coefficients after the counts are known. Strong drive (some
+    /// neurons' Idc alone gives counts of 4) must give the full tape's gradients bit for bit.
     #[test]
     fn checkpoints_give_the_same_bits_with_counts_above_one() {
         let mut net = active_net();
@@ -2486,10 +2503,11 @@ mod tests {
         check::<f64>();
     }
 
-    /// `Trace::counts` (summed by the forward kernel over each step's spiking neurons, or from the
-    /// raster after the coefficient-making forward) has the bits of `0.0 + s_0 + s_1 + ...` over the
-    /// trace's spikes: plain runs, full tapes with and without coefficients, checkpoints with recorded
-    /// factors, Rockpool's and the smooth spike, counts of 2 or more, f32 and f64.
+    /// `Trace::spike_counts` (in a taped run summed by the forward kernel over each step's spiking
+    /// neurons, or from the raster after the coefficient-making forward; in a plain run from the
+    /// raster when asked) has the bits of `0.0 + s_0 + s_1 + ...` over the trace's spikes: plain runs,
+    /// full tapes with and without coefficients, checkpoints with recorded factors, Rockpool's and the
+    /// smooth spike, counts of 2 or more, f32 and f64.
     #[test]
     fn the_counts_are_the_sums_of_the_spikes() {
         fn check<T: Real>() {
@@ -2536,7 +2554,13 @@ mod tests {
                         })
                         .collect();
                     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(&trace.counts), bits(&want), "{spike:?}, run {k}");
+                    // Taped runs sum them as they go; a plain run leaves it to `spike_counts`.
+                    assert_eq!(trace.counts.is_empty(), k == 0, "{spike:?}, run {k}");
+                    assert_eq!(
+                        bits(&trace.spike_counts()),
+                        bits(&want),
+                        "{spike:?}, run {k}"
+                    );
                     assert!(want.iter().any(|&c| c > 0.0), "{spike:?}, run {k}");
                 }
             }

@@ -207,26 +207,6 @@ impl<T: Real> Source<'_, T> {
         }
     }
 
-    /// [`Source::element`] for a worker that runs an element in parts: `held` names the element
-    /// whose dense raster `events` already holds (`None` at first), which is not converted again.
-    pub(crate) fn element_held<'s>(
-        &'s self,
-        b: usize,
-        steps: usize,
-        n: usize,
-        events: &'s mut SpikeEvents<T>,
-        held: &mut Option<usize>,
-    ) -> Drive<'s, T> {
-        match self {
-            Source::Dense { .. } if *held == Some(b) => Drive::Events(events.element(0)),
-            Source::Dense { .. } => {
-                *held = Some(b);
-                self.element(b, steps, n, events)
-            }
-            _ => self.element(b, steps, n, events),
-        }
-    }
-
     /// Input channels: N for weighted input, Nin for spikes.
     pub(crate) fn channels(&self, n: usize) -> usize {
         match self {
@@ -413,9 +393,29 @@ pub struct Trace<T> {
     pub states: Option<StateTraces<T>>,
     /// The state after the last step.
     pub final_state: State<T>,
-    /// Total spikes per batch element and neuron, `[batch, N]`: `0.0 + s_0 + s_1 + ...` in `f64`,
-    /// in step order (summed by the forward kernel as it lists each step's spiking neurons).
-    pub counts: Vec<f64>,
+    /// Total spikes per batch element and neuron, `[batch, N]`, when the run summed them (a taped
+    /// run, whose loss usually needs them: the forward kernel adds each step's count to the neurons it
+    /// lists as spiking); empty otherwise. See [`Trace::spike_counts`].
+    pub(crate) counts: Vec<f64>,
+}
+
+impl<T: Real> Trace<T> {
+    /// Total spikes per batch element and neuron, `[batch, N]`: `0.0 + s_0 + s_1 + ...` in `f64`, in
+    /// step order. Kept from the run when it summed them, otherwise summed from the raster now.
+    pub fn spike_counts(&self) -> Vec<f64> {
+        if !self.counts.is_empty() || self.batch * self.neurons == 0 {
+            return self.counts.clone();
+        }
+        let mut out = vec![0.0; self.batch * self.neurons];
+        let per = self.steps * self.neurons;
+        for (o, spikes) in out
+            .chunks_exact_mut(self.neurons)
+            .zip(self.spikes.chunks_exact(per.max(1)))
+        {
+            count_spikes(spikes, o);
+        }
+        out
+    }
 }
 
 /// `0.0 + s_0 + s_1 + ...` over the steps of one element's spikes `[steps, n]`, into `out` (`n`).
@@ -428,7 +428,6 @@ fn count_spikes<T: Real>(spikes: &[T], out: &mut [f64]) {
     }
 }
 
-/// One batch element's share of the outputs, handed to a worker thread.
 /// What a taped run records besides its outputs (see `adjoint.rs`): the state every `every` steps
 /// (`states`, with `every`), every step's reverse coefficients (`coef`) and every step's
 /// positive-feedback factors (`feedback`, `[batch][step][n_pad]`).
@@ -448,6 +447,7 @@ impl<T> Default for Taped<'_, T> {
     }
 }
 
+/// One batch element's share of the outputs, handed to a worker thread.
 struct Job<'a, T> {
     batch: usize,
     /// Where to record the padded state every `tape_every` steps (see `adjoint.rs`), if anywhere.
@@ -457,8 +457,8 @@ struct Job<'a, T> {
     /// Where to record every step's positive-feedback factors `[steps][n_pad]`, if anywhere.
     ffb: Option<&'a mut [T]>,
     spikes: &'a mut [T],
-    /// The element's spike totals, `[N]`.
-    counts: &'a mut [f64],
+    /// The element's spike totals, `[N]`, if the run sums them.
+    counts: Option<&'a mut [f64]>,
     traces: Option<[&'a mut [T]; 4]>,
     imem: &'a mut [T],
     isyn: &'a mut [T],
@@ -855,7 +855,8 @@ impl<T: Real> Simulator<T> {
         // Every value is written by the run, so reused memory needs no clearing.
         let mut spikes = reuse.unwrap_or_default();
         spikes.resize(len, T::ZERO);
-        let mut counts = vec![0.0; batch * n];
+        // A taped run sums each element's spikes as it goes (its loss needs them; see `Trace`).
+        let mut counts = vec![0.0; if tape.is_some() { batch * n } else { 0 }];
         let mut traces = (options.recording == Recording::Full).then(|| StateTraces {
             imem: vec![T::ZERO; len],
             isyn: vec![T::ZERO; len],
@@ -886,6 +887,7 @@ impl<T: Real> Simulator<T> {
                 ..
             } = &mut state;
             let mut spike_chunks = spikes.chunks_mut(per.max(1));
+            // (None for every element when the run does not sum them: `counts` is empty.)
             let mut count_chunks = counts.chunks_mut(n.max(1));
             let tape_every = tape.as_ref().map_or(0, |t| t.1);
             let mut tape_chunks = tape.map(|(t, _)| {
@@ -916,7 +918,7 @@ impl<T: Real> Simulator<T> {
                     coef: coef_chunks.as_mut().and_then(Iterator::next),
                     ffb: ffb_chunks.as_mut().and_then(Iterator::next),
                     spikes: spike_chunks.next().unwrap_or_default(),
-                    counts: count_chunks.next().unwrap_or_default(),
+                    counts: count_chunks.next(),
                     traces,
                     imem: st.0.next().unwrap_or_default(),
                     isyn: st.1.next().unwrap_or_default(),
@@ -943,7 +945,9 @@ impl<T: Real> Simulator<T> {
                     }
                     if let (Some((t, _)), Some(cf)) = (tape.as_mut(), job.coef.as_deref_mut()) {
                         self.fused_forward(scratch, drive, steps, job.spikes, t, cf, big);
-                        count_spikes(job.spikes, job.counts);
+                        if let Some(c) = job.counts.as_deref_mut() {
+                            count_spikes(job.spikes, c);
+                        }
                     } else {
                         let traces = job
                             .traces
@@ -957,7 +961,7 @@ impl<T: Real> Simulator<T> {
                             traces,
                             tape,
                             job.ffb.as_deref_mut(),
-                            Some(&mut *job.counts),
+                            job.counts.as_deref_mut(),
                         );
                     }
                     scratch.store(job);
