@@ -471,7 +471,9 @@ impl<T: Real> Simulator<T> {
                     threads,
                     || (),
                     |(), b, ev| {
-                        ev.fill_from_dense(&data[b * per..(b + 1) * per], 1, steps, channels);
+                        // (Checked: `source` checked every value.)
+                        let _ =
+                            ev.fill_from_dense(&data[b * per..(b + 1) * per], 1, steps, channels);
                     },
                 );
                 v

@@ -201,9 +201,38 @@ impl<T: Real> Source<'_, T> {
             Source::Events(ev) => Drive::Events(ev.element(b)),
             Source::Dense { data, channels } => {
                 let per = steps * channels;
-                events.fill_from_dense(&data[b * per..(b + 1) * per], 1, steps, *channels);
+                // (Checked: by `Simulator::source`, or by `element_checked`'s caller.)
+                let _ = events.fill_from_dense(&data[b * per..(b + 1) * per], 1, steps, *channels);
                 Drive::Events(events.element(0))
             }
+        }
+    }
+
+    /// [`Source::element`] for a source made by [`Simulator::source_deferred`]: a dense raster's
+    /// values are checked as the element is converted, and the first that is not finite is an error
+    /// naming it.
+    pub(crate) fn element_checked<'s>(
+        &'s self,
+        b: usize,
+        steps: usize,
+        n: usize,
+        events: &'s mut SpikeEvents<T>,
+    ) -> Result<Drive<'s, T>, Error> {
+        match self {
+            Source::Dense { data, channels } => {
+                let per = steps * channels;
+                let bad =
+                    events.fill_from_dense(&data[b * per..(b + 1) * per], 1, steps, *channels);
+                match bad {
+                    Some(i) => Err(Error::NonFiniteInput {
+                        batch: b,
+                        step: i / channels,
+                        channel: i % channels,
+                    }),
+                    None => Ok(Drive::Events(events.element(0))),
+                }
+            }
+            _ => Ok(self.element(b, steps, n, events)),
         }
     }
 
@@ -456,6 +485,8 @@ struct Job<'a, T> {
     coef: Option<&'a mut [T]>,
     /// Where to record every step's positive-feedback factors `[steps][n_pad]`, if anywhere.
     ffb: Option<&'a mut [T]>,
+    /// The element's input error, found by its thread (the run's result is then this error).
+    bad: Option<Error>,
     spikes: &'a mut [T],
     /// The element's spike totals, `[N]`, if the run sums them.
     counts: Option<&'a mut [f64]>,
@@ -781,6 +812,17 @@ impl<T: Real> Simulator<T> {
     /// spikes given as a dense raster are converted to events later, per batch element, by the
     /// threads that run them.
     pub(crate) fn source<'i>(&self, input: &Input<'i, T>) -> Result<Source<'i, T>, Error> {
+        self.source_with(input, true)
+    }
+
+    /// [`Simulator::source`], except that a dense spike raster's values are not checked here but by
+    /// each element's conversion on its worker thread ([`Source::element_checked`]): one pass over
+    /// the raster fewer, and not on one thread.
+    pub(crate) fn source_deferred<'i>(&self, input: &Input<'i, T>) -> Result<Source<'i, T>, Error> {
+        self.source_with(input, false)
+    }
+
+    fn source_with<'i>(&self, input: &Input<'i, T>, values: bool) -> Result<Source<'i, T>, Error> {
         let (batch, steps) = input.dims();
         match *input {
             Input::Weighted { data, .. } => {
@@ -790,7 +832,11 @@ impl<T: Real> Simulator<T> {
             }
             Input::Spikes { data, .. } => {
                 let channels = self.n_in.ok_or(Error::NoInputWeights)?;
-                SpikeEvents::check_dense(data, batch, steps, channels)?;
+                if values {
+                    SpikeEvents::check_dense(data, batch, steps, channels)?;
+                } else {
+                    SpikeEvents::check_dense_shape(data, batch, steps, channels)?;
+                }
                 Ok(Source::Dense { data, channels })
             }
             Input::Events(ev) => {
@@ -829,7 +875,8 @@ impl<T: Real> Simulator<T> {
             feedback,
         } = taped;
         let (batch, steps) = input.dims();
-        let source = self.source(&input)?;
+        // A dense raster's values are checked by the threads, element by element (see below).
+        let source = self.source_deferred(&input)?;
         let (coef_used, n_pad) = (coef.is_some(), self.n.div_ceil(LANES) * LANES);
         let mut state = match initial {
             Some(s) => {
@@ -917,6 +964,7 @@ impl<T: Real> Simulator<T> {
                     tape: tape_chunks.as_mut().and_then(Iterator::next),
                     coef: coef_chunks.as_mut().and_then(Iterator::next),
                     ffb: ffb_chunks.as_mut().and_then(Iterator::next),
+                    bad: None,
                     spikes: spike_chunks.next().unwrap_or_default(),
                     counts: count_chunks.next(),
                     traces,
@@ -937,7 +985,13 @@ impl<T: Real> Simulator<T> {
                 |(scratch, events, big): &mut (Scratch<T>, SpikeEvents<T>, Aligned<T>),
                  _: usize,
                  job: &mut Job<'_, T>| {
-                    let drive = source.element(job.batch, steps, n, events);
+                    let drive = match source.element_checked(job.batch, steps, n, events) {
+                        Ok(drive) => drive,
+                        Err(e) => {
+                            job.bad = Some(e);
+                            return;
+                        }
+                    };
                     scratch.load(job, &self.c.io);
                     let mut tape = job.tape.as_deref_mut().map(|t| (t, tape_every));
                     if let Some((t, _)) = tape.as_mut() {
@@ -971,6 +1025,11 @@ impl<T: Real> Simulator<T> {
                 (Scratch::new(n), SpikeEvents::empty(), big)
             };
             crate::for_each_item(&mut jobs, threads, init, run_job);
+            // The first element's error, which names its first value that is not finite: the first
+            // in the raster, as a check before the run would name it.
+            if let Some(e) = jobs.iter_mut().find_map(|job| job.bad.take()) {
+                return Err(e);
+            }
         }
         Ok(Trace {
             batch,
@@ -1743,6 +1802,74 @@ mod tests {
             whole.spikes.iter().sum::<f32>() > 10.0,
             "the test network should spike"
         );
+    }
+
+    /// A dense input's values are checked by the threads as they convert their elements: the error
+    /// still names the first value in the raster that is not finite (NaN or an infinity, in any
+    /// element, the first or a later one), whatever the threads, and a plain run, a taped run and a
+    /// gradient agree.
+    #[test]
+    fn the_first_non_finite_input_is_named_whatever_the_threads() {
+        let (net, input) = small_net(7, 5);
+        let sim = Simulator::<f64>::new(&net).unwrap();
+        let (batch, steps, channels) = (3, 400, 5);
+        let at = |b: usize, t: usize, c: usize| (b * steps + t) * channels + c;
+        for (bad, first) in [
+            (vec![at(2, 399, 4)], (2, 399, 4)),
+            (vec![at(1, 7, 2), at(2, 3, 0)], (1, 7, 2)),
+            (vec![at(2, 0, 0), at(0, 250, 3), at(0, 251, 1)], (0, 250, 3)),
+        ] {
+            for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                let mut data = input.clone();
+                for &i in &bad {
+                    data[i] = value;
+                }
+                let want = Error::NonFiniteInput {
+                    batch: first.0,
+                    step: first.1,
+                    channel: first.2,
+                };
+                let x = Input::Spikes {
+                    data: &data,
+                    batch,
+                    steps,
+                };
+                for threads in [1, 2, 3] {
+                    let opts = RunOptions {
+                        recording: Recording::Spikes,
+                        threads,
+                    };
+                    assert_eq!(
+                        sim.run(x, None, &opts).unwrap_err(),
+                        want,
+                        "threads {threads}"
+                    );
+                    assert_eq!(
+                        sim.run_taped(x, None, &opts, 16).unwrap_err(),
+                        want,
+                        "taped, threads {threads}"
+                    );
+                }
+                // The gradient checks the raster before it starts, as it did.
+                let good = Input::Spikes {
+                    data: &input,
+                    batch,
+                    steps,
+                };
+                let opts = RunOptions::default();
+                let (_, tape) = sim.run_taped(good, None, &opts, 16).unwrap();
+                let g = vec![1.0; batch * steps * net.neurons()];
+                let outs = crate::OutputGradients {
+                    spikes: Some(&g),
+                    ..Default::default()
+                };
+                assert_eq!(
+                    sim.gradient(&tape, x, &outs, &crate::GradientOptions::default())
+                        .unwrap_err(),
+                    want
+                );
+            }
+        }
     }
 
     #[test]

@@ -41,19 +41,20 @@ impl<T: Real> SpikeEvents<T> {
             channel: Vec::new(),
             count: Vec::new(),
         };
-        events.fill_from_dense(data, batch, steps, channels);
+        let _ = events.fill_from_dense(data, batch, steps, channels);
         Ok(events)
     }
 
-    /// Makes `self` the events of the dense counts `data` (checked by the caller: see
-    /// [`SpikeEvents::check_dense`]), reusing its memory.
+    /// Makes `self` the events of the dense counts `data`, reusing its memory, and returns the index of
+    /// the first value that is not finite, if any (which the caller turns into an error: such a value
+    /// is not zero, so the scan visits it anyway).
     pub(crate) fn fill_from_dense(
         &mut self,
         data: &[T],
         batch: usize,
         steps: usize,
         channels: usize,
-    ) {
+    ) -> Option<usize> {
         let rows = batch * steps;
         let (starts, channel, count) = (&mut self.starts, &mut self.channel, &mut self.count);
         starts.clear();
@@ -63,7 +64,11 @@ impl<T: Real> SpikeEvents<T> {
         // One scan of the whole raster (rows of a few dozen channels would each end in a short
         // remainder loop), following the row boundaries as the events come in order.
         let mut row_start = 0;
+        let mut bad = None;
         crate::dynapsim::for_each_nonzero(data, |i, v| {
+            if !v.is_finite() && bad.is_none() {
+                bad = Some(i);
+            }
             while i >= row_start + channels {
                 starts.push(channel.len());
                 row_start += channels;
@@ -73,11 +78,33 @@ impl<T: Real> SpikeEvents<T> {
         });
         starts.resize(rows + 1, channel.len());
         (self.batch, self.steps, self.channels) = (batch, steps, channels);
+        bad
     }
 
     /// Checks a dense raster `[batch, steps, channels]`: its length, and that every value is finite
     /// (the error names the first that is not).
     pub(crate) fn check_dense(
+        data: &[T],
+        batch: usize,
+        steps: usize,
+        channels: usize,
+    ) -> Result<(), Error> {
+        Self::check_dense_shape(data, batch, steps, channels)?;
+        // A branch-free pass first (it vectorises); the position only when something is wrong.
+        let all_finite = data.iter().fold(true, |ok, x| ok & x.is_finite());
+        if !all_finite && let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(Error::NonFiniteInput {
+                batch: i / (steps * channels),
+                step: (i / channels) % steps,
+                channel: i % channels,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a dense raster's length only (its values are checked as it is converted: see
+    /// [`SpikeEvents::fill_from_dense`]).
+    pub(crate) fn check_dense_shape(
         data: &[T],
         batch: usize,
         steps: usize,
@@ -89,15 +116,6 @@ impl<T: Real> SpikeEvents<T> {
                 steps,
                 channels,
                 found_len: data.len(),
-            });
-        }
-        // A branch-free pass first (it vectorises); the position only when something is wrong.
-        let all_finite = data.iter().fold(true, |ok, x| ok & x.is_finite());
-        if !all_finite && let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteInput {
-                batch: i / (steps * channels),
-                step: (i / channels) % steps,
-                channel: i % channels,
             });
         }
         Ok(())
