@@ -69,7 +69,8 @@ pub(crate) struct Consts<T> {
 }
 
 impl<T: Real> Consts<T> {
-    /// The constants the reverse pass's coefficient kernels read, in their order: `io, idc,
+    /// The constants the forward step and the reverse pass's coefficient kernels read, in their
+    /// order (the forward step also reads `t_ref`, and not the last two): `io, idc,
     /// f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp, kappa_prime, ut,
     /// ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem, ispkthr, 1/itau_mem, kappa'/Ut`.
     #[inline(always)]
@@ -94,33 +95,6 @@ impl<T: Real> Consts<T> {
             &self.ispkthr,
             &self.inv_itau_mem,
             &self.kappa_prime_over_ut,
-        ]
-    }
-
-    /// The constants the forward step reads, in `step_body`'s order: `io, idc, ispkthr, t_ref,
-    /// f_dis_syn, f_chg_syn, gain_syn, f_dis_ahp, f_chg_ahp, gain_ahp, iw_ahp, kappa_prime, ut,
-    /// ut_over_kappa, utk_cmem, itau_mem, igain_mem, gain_mem`.
-    #[inline(always)]
-    pub(crate) fn step_inputs(&self) -> [&[T]; 18] {
-        [
-            &self.io,
-            &self.idc,
-            &self.ispkthr,
-            &self.t_ref,
-            &self.f_dis_syn,
-            &self.f_chg_syn,
-            &self.gain_syn,
-            &self.f_dis_ahp,
-            &self.f_chg_ahp,
-            &self.gain_ahp,
-            &self.iw_ahp,
-            &self.kappa_prime,
-            &self.ut,
-            &self.ut_over_kappa,
-            &self.utk_cmem,
-            &self.itau_mem,
-            &self.igain_mem,
-            &self.gain_mem,
         ]
     }
 
@@ -1095,7 +1069,7 @@ impl<T: Real> Simulator<T> {
         // Neurons that spiked in the previous step (the initial state may carry spikes).
         active.clear();
         active.extend((0..n).filter(|&i| s[i] != T::ZERO));
-        let consts = self.c.step_inputs();
+        let (consts, t_ref) = (self.c.coefficient_inputs(), &self.c.t_ref[..]);
         for t in 0..steps {
             self.form_drive(rec, x, active, s, drive, t);
             let ffb = match feedback.as_deref_mut() {
@@ -1106,6 +1080,7 @@ impl<T: Real> Simulator<T> {
                 rec,
                 x,
                 consts,
+                t_ref,
                 self.dt,
                 self.i_scale,
                 self.smooth_beta(),
@@ -1378,7 +1353,8 @@ pub(crate) fn for_each_nonzero<T: Real>(xs: &[T], mut f: impl FnMut(usize, T)) {
 /// One time step of every neuron of one batch element.
 ///
 /// `rec` and `x` are the recurrent and the external drive, `consts` the per-neuron constants of
-/// [`Consts::step_inputs`]. The state slices are updated in place.
+/// [`Consts::coefficient_inputs`] and `t_ref` the refractory periods. The state slices are updated in
+/// place.
 ///
 /// This is a free function whose state slices are separate parameters on purpose: the compiler then
 /// knows they do not alias each other, and with selects instead of branches (and the branch-free
@@ -1388,7 +1364,8 @@ pub(crate) fn for_each_nonzero<T: Real>(xs: &[T], mut f: impl FnMut(usize, T)) {
 fn step_body<T: Real>(
     rec: &[T],
     x: &[T],
-    consts: [&[T]; 18],
+    consts: [&[T]; 19],
+    t_ref: &[T],
     dt: T,
     i_scale: T,
     smooth: Option<T>,
@@ -1406,8 +1383,6 @@ fn step_body<T: Real>(
     let_cut!(n; [
         io,
         idc,
-        ispkthr,
-        t_ref,
         f_dis_syn,
         f_chg_syn,
         gain_syn,
@@ -1422,7 +1397,11 @@ fn step_body<T: Real>(
         itau_mem,
         igain_mem,
         gain_mem,
+        ispkthr,
+        _inv_itau_mem,
+        _kappa_prime_over_ut,
     ] = consts);
+    let t_ref = &t_ref[..n];
     let_cut!(mut n; s_isyn, s_iahp, s_imem, s_vmem, s_timer, ffb);
     // The update runs in three passes over the neurons rather than one. Each pass is a short chain of
     // operations per neuron, so the processor overlaps many neurons; in one long loop the chain
