@@ -214,6 +214,36 @@ fn quantization_edge_cases_where_rockpool_crashes_pass() {
     check_case(&c.to_string()).unwrap();
 }
 
+/// The README's third result form: `{ok: true, raw: {...}}`, Rockpool's output when there is nothing to
+/// quantize (both matrices absent, or only zeros): one entry per output, all null or zero. The port must
+/// succeed with zero masks and `Iw = 0`; a `raw` form that claims a non-zero current is a failure.
+#[test]
+fn quantization_raw_results_pass_and_are_checked() {
+    let raw = |iw: f64| {
+        serde_json::json!({"ok": true, "raw": {
+            "weights_in": [null], "sign_in": [null], "weights_rec": [null], "sign_rec": [null],
+            "Iw_0": [0.0], "Iw_1": [iw], "Iw_2": [0.0], "Iw_3": [0.0], "quantization_loss": [null],
+        }})
+    };
+    let case = |result: Value, w_in: Value| {
+        serde_json::json!({
+            "kind": "quant",
+            "Iscale": 1e-8,
+            "hyperparameters": {"fixed_epoch": true, "num_epoch": 200, "step_size": 1e-3, "f_penalty": 1e3},
+            "subcases": [
+                {"label": "nothing to quantize", "n_cluster": 1, "core_map": [0, 0, 0],
+                 "weights_in": w_in, "weights_rec": null,
+                 "result_f32": result.clone(), "result_f64": result},
+            ]
+        })
+        .to_string()
+    };
+    check_case(&case(raw(0.0), Value::Null)).unwrap();
+    check_case(&case(raw(0.0), Value::from(vec![vec![0.0; 3]; 2]))).unwrap();
+    let err = check_case(&case(raw(1e-9), Value::Null)).unwrap_err();
+    assert!(err.contains("Iw_1"), "{err}");
+}
+
 /// Issue 5's comparison: on the matrices of every golden quantization case, the default quantizer
 /// (alternating, unsnapped) reconstructs the weights at least as well as Rockpool's autoencoder did.
 #[test]

@@ -40,6 +40,7 @@ pub(super) fn check_quant(c: &J) -> JResult<()> {
     }
 }
 
+/// A matrix that may be absent, `null` or `[]` (README: `weights_in`/`weights_rec` may be `null`).
 fn optional_matrix(case: &J, key: &str) -> JResult<Option<Matrix>> {
     match case.opt(key) {
         Some(m) if m.array()?.is_empty() => Ok(None),
@@ -162,7 +163,9 @@ fn check_one(top: &J, case: &J) -> JResult<()> {
             }
         }
         let rockpool_ok = out.opt("ok").map(|v| v.bool()).transpose()?.unwrap_or(true);
-        if rockpool_ok {
+        if let Some(raw) = out.opt("raw").filter(|_| rockpool_ok) {
+            check_raw(key, &raw, &q)?;
+        } else if rockpool_ok {
             check_against_rockpool(
                 key,
                 &out,
@@ -181,6 +184,43 @@ fn check_one(top: &J, case: &J) -> JResult<()> {
     }
     if checked == 0 {
         return Err("the case has no `outputs_f32`/`outputs_f64` (or `result_*`)".into());
+    }
+    Ok(())
+}
+
+/// Rockpool's `{ok: true, raw: {...}}` result (nothing to quantize): per output a list with one entry
+/// per cluster, `Iw_0..Iw_3` numbers and the rest `null`. Our currents must equal its `Iw_k` (zero), and
+/// every mask of ours must be zero.
+fn check_raw(key: &str, raw: &J, q: &dynap_quant::Quantized) -> JResult<()> {
+    for k in 0..4 {
+        let name = format!("Iw_{k}");
+        let theirs = raw.get(&name)?;
+        for (c, v) in theirs.array()?.iter().enumerate() {
+            let value = v
+                .as_f64()
+                .ok_or_else(|| format!("{key}: `{}[{c}]` is {v}, not a number", theirs.path()))?;
+            let ours = q
+                .cores
+                .iter()
+                .find(|r| r.core == c)
+                .map_or(0.0, |r| r.iw[k]);
+            if ours != value {
+                return Err(format!(
+                    "{key}: raw result, cluster {c}: our {name} is {ours:e} A, Rockpool's {value:e} A"
+                ));
+            }
+        }
+    }
+    let masks = q
+        .weights
+        .w_in()
+        .into_iter()
+        .chain([q.weights.w_rec()])
+        .flat_map(|m| m.masks().iter());
+    if let Some(i) = masks.clone().position(|&m| m != 0) {
+        return Err(format!(
+            "{key}: raw result (nothing to quantize), but our mask entry {i} is non-zero"
+        ));
     }
     Ok(())
 }
