@@ -4,8 +4,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 mod simulation {
     use criterion::{BenchmarkId, Criterion};
-    use dynap_autodiff::dfdx::{Backward, Cpu, Tensor, TensorFromVec, Trace};
-    use dynap_autodiff::{CurrentTraining, DynapSimLayer, Loss, loss_on_tape};
+    use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer};
     use dynap_model::{Input, RunOptions, Simulator};
     use dynap_train::bench::{BENCH_INPUTS, BENCH_ROWS, BENCH_STEPS, bench_input, bench_network};
     use std::time::Duration;
@@ -53,19 +52,21 @@ mod simulation {
     }
 
     /// Value and gradient of a spike-count MSE with respect to both weight matrices, through the training
-    /// path (the dfdx layer and its fused adjoint): what Rockpool's script times as `vg`.
+    /// path (the layer's fused pass and adjoint, the input held once): what Rockpool's script times as
+    /// `vg`, and what `cargo xtask bench` times.
     pub(crate) fn forward_backward(c: &mut Criterion) {
         let mut group = configure(c, "forward_backward_t1000");
-        let dev = Cpu::default();
         for (n, batch) in BENCH_ROWS {
             let net = bench_network(n, 0);
-            let layer = DynapSimLayer::<f32>::new(net, CurrentTraining::none())
+            let trainer = Trainer::<f32>::new(net, CurrentTraining::none(), 1e-2)
                 .expect("valid benchmark network");
-            let params = layer.init_params(&dev);
-            let x: Tensor<(usize, usize, usize), f32, Cpu> = dev.tensor_from_vec(
+            let x = SpikeInput::new(
                 bench_input(batch, BENCH_STEPS, n as u64),
-                (batch, BENCH_STEPS, BENCH_INPUTS),
-            );
+                batch,
+                BENCH_STEPS,
+                BENCH_INPUTS,
+            )
+            .expect("input fits");
             let loss = Loss::CountMse {
                 target: vec![5.0; n],
             };
@@ -74,8 +75,9 @@ mod simulation {
                 &batch,
                 |b, _| {
                     b.iter(|| {
-                        let out = layer.forward(&params, x.leaky_trace()).expect("input fits");
-                        loss_on_tape(out, &loss).expect("target fits").backward()
+                        trainer
+                            .value_and_gradient(&x, &loss)
+                            .expect("input and target fit")
                     })
                 },
             );

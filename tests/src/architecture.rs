@@ -1,6 +1,8 @@
 //! The dependency rules of ARCHITECTURE.md, read from `cargo metadata`: crates depend only downward in
 //! the order model < autodiff < mismatch < quant < config < hw < train, dfdx never reaches
-//! `dynap-config` or `dynap-hw`, and each sealed external crate is used by its one owner only.
+//! `dynap-mismatch`, `dynap-quant`, `dynap-config` or `dynap-hw` (normal dependencies), and each sealed
+//! external crate is used by its one owner only; and, read from the sources: dfdx's seal is real (no
+//! re-export, and no other crate drives the dfdx-typed layer API).
 
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,11 +94,11 @@ fn crates_depend_only_downward_and_seal_their_externals() {
             );
         }
     }
-    for krate in ["dynap-config", "dynap-hw"] {
+    for krate in ["dynap-mismatch", "dynap-quant", "dynap-config", "dynap-hw"] {
         let reach = closure(&graph, krate);
         assert!(
             !reach.contains("dfdx"),
-            "{krate} reaches dfdx: a configuration user must not compile it"
+            "{krate} reaches dfdx: a user of it alone must not compile a tensor library"
         );
     }
     // Each sealed external crate is a direct dependency of its owner only.
@@ -110,4 +112,59 @@ fn crates_depend_only_downward_and_seal_their_externals() {
             }
         }
     }
+}
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                rust_files(&path, out);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// dfdx is sealed in `dynap-autodiff`: it re-exports nothing of dfdx, and no other package names dfdx
+/// or the layer API whose signatures carry dfdx types (`DynapSimLayer`, `LayerParams`, `loss_on_tape`);
+/// they train through `Trainer`. (A comment may mention them.)
+#[test]
+fn dfdx_is_sealed_in_dynap_autodiff() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let lib = std::fs::read_to_string(root.join("crates/dynap-autodiff/src/lib.rs")).unwrap();
+    for line in lib.lines() {
+        let code = line.split("//").next().unwrap_or("");
+        assert!(
+            !(code.contains("pub use dfdx") || code.contains("pub mod dfdx")),
+            "dynap-autodiff re-exports dfdx: {line}"
+        );
+    }
+    let mut files = Vec::new();
+    for dir in ["crates", "tests", "benches", "xtask"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut offences = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| !f.components().any(|c| c.as_os_str() == "dynap-autodiff"))
+    {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for name in ["dfdx::", "DynapSimLayer", "LayerParams", "loss_on_tape"] {
+                // This test itself names them in strings.
+                if code.contains(name) && !code.contains('"') {
+                    offences.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "dfdx or its layer API used outside dynap-autodiff:\n{}",
+        offences.join("\n")
+    );
 }

@@ -42,6 +42,8 @@ pub struct AutoencoderGrad<E> {
 
 /// The bit mask Rockpool's decoder makes from a probability `p = sigmoid(d)` in `(0, 1)`:
 /// `max(floor(p + 0.5), 0)`, with the sum in `E`'s precision; `floor(y) >= 1` exactly when `y >= 1`.
+/// `dynap_quant::decoder_bit` is the same rule for the quantizer (which does not depend on this crate);
+/// its tests hold the two to the same decisions.
 #[inline(always)]
 pub fn decoder_bit<E: Real>(p: E) -> bool {
     p + E::from_f64(0.5) >= E::ONE

@@ -22,6 +22,24 @@ pub enum Error {
     },
     /// A loss's target does not fit the layer's output.
     Target(crate::loss::TargetShape),
+    /// Weight noise factors of another size than their matrix.
+    Factors {
+        /// `w_in` or `w_rec`.
+        matrix: &'static str,
+        /// Entries of the matrix.
+        expected: usize,
+        /// Factors given.
+        found: usize,
+    },
+    /// A saved training state of another network (sizes differ).
+    State {
+        /// What differs (`w_in`, `w_rec`, `log_currents`, Adam's moments).
+        what: &'static str,
+        /// Values this network has.
+        expected: usize,
+        /// Values in the state.
+        found: usize,
+    },
 }
 
 impl From<crate::loss::TargetShape> for Error {
@@ -54,6 +72,22 @@ impl fmt::Display for Error {
                 )
             }
             Error::Target(e) => e.fmt(f),
+            Error::Factors {
+                matrix,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{found} noise factors for `{matrix}`, which has {expected} entries"
+            ),
+            Error::State {
+                what,
+                expected,
+                found,
+            } => write!(
+                f,
+                "the saved state has {found} values of {what}, this network {expected}: it belongs to another network"
+            ),
         }
     }
 }

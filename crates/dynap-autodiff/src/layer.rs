@@ -205,6 +205,11 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         self.pack && self.base.variant == Variant::Rockpool
     }
 
+    /// The currents this layer trains.
+    pub(crate) fn training(&self) -> &CurrentTraining {
+        &self.training
+    }
+
     /// Neurons.
     pub fn neurons(&self) -> usize {
         self.base.neurons()

@@ -24,15 +24,11 @@ pub mod loss;
 pub mod optimizer;
 #[cfg(test)]
 mod reference;
+mod trainer;
 
 pub use autoencoder::{AutoencoderGrad, BitAutoencoder, TapeFloat, decoder_bit};
 pub use error::Error;
 pub use layer::{CurrentTraining, DynapSimLayer, LayerParams, Raster, Sharing, SpikeInput};
 pub use loss::{Loss, TargetShape, loss_on_tape};
 pub use optimizer::Adam;
-
-/// The dfdx items a caller needs to drive the layer: the CPU device, tensors and gradients.
-pub mod dfdx {
-    pub use dfdx::tensor::{Cpu, Gradients, NoneTape, OwnedTape, Tensor, TensorFromVec, Trace};
-    pub use dfdx::tensor_ops::Backward;
-}
+pub use trainer::{ParamGradients, Trainer, TrainerState, WeightFactors};

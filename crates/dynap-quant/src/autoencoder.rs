@@ -2,7 +2,7 @@
 //! 6.2), faithful, for one core at a time. The loss and its gradient are computed by a fused pass
 //! written out by hand (no allocation per epoch; Rockpool's JAX scan is otherwise ten times faster than
 //! composing the loss from dfdx operations on large cores), checked against dfdx's tape
-//! ([`dynap_autodiff::BitAutoencoder`]) in the tests; this module runs Rockpool's loop around it:
+//! (`dynap_autodiff::BitAutoencoder`) in the tests; this module runs Rockpool's loop around it:
 //!
 //! * magnitudes `w` (the core's non-zero weights, in Rockpool's order), scale `s = 1/(max w - min w + 1)`,
 //!   `x = s w`;
@@ -19,10 +19,17 @@
 //! It runs in `f32` (Rockpool's precision) or `f64`.
 
 use crate::Precision;
-use dynap_autodiff::decoder_bit;
 use dynap_model::{BASE_WEIGHTS, Real};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// The bit mask Rockpool's decoder makes from a probability `p = sigmoid(d)` in `(0, 1)`:
+/// `max(floor(p + 0.5), 0)`, with the sum in `E`'s precision; `floor(y) >= 1` exactly when `y >= 1`.
+/// (`dynap_autodiff::decoder_bit` is the same rule on dfdx's tape; a test holds the two equal.)
+#[inline(always)]
+pub fn decoder_bit<E: Real>(p: E) -> bool {
+    p + E::from_f64(0.5) >= E::ONE
+}
 
 /// Options of the autoencoder; the defaults are Rockpool's.
 #[derive(Clone, Debug, PartialEq)]
@@ -402,6 +409,22 @@ fn train_in<E: Real>(
 mod tests {
     use super::*;
     use dynap_autodiff::BitAutoencoder;
+
+    /// The quantizer's decision rule is the tape's, at and around the threshold, in both precisions.
+    #[test]
+    fn the_decoder_bit_is_the_tapes() {
+        let around = |x: f64| [x.next_down(), x, x.next_up()];
+        for p in [0.0, 0.25, 0.4999999, 0.5, 0.5000001, 0.75, 1.0]
+            .into_iter()
+            .flat_map(around)
+        {
+            assert_eq!(decoder_bit(p), dynap_autodiff::decoder_bit(p), "f64 {p:e}");
+            let q = p as f32;
+            for q in [q.next_down(), q, q.next_up()] {
+                assert_eq!(decoder_bit(q), dynap_autodiff::decoder_bit(q), "f32 {q:e}");
+            }
+        }
+    }
 
     #[test]
     fn the_fused_gradient_equals_dfdx_tape() {

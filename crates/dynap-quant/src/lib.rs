@@ -12,7 +12,7 @@
 //! * [`Method::Autoencoder`]: Rockpool 3.1.0's `autoencoder_quantization`, faithful (its loss,
 //!   straight-through estimator, Adam with the restarting step index, early stopping; the quirks are a
 //!   compatibility mode, on by default), with a fused loss-and-gradient pass checked against dfdx's tape
-//!   ([`dynap_autodiff::BitAutoencoder`]); kept to reproduce the paper's pipeline.
+//!   (`dynap_autodiff::BitAutoencoder`); kept to reproduce the paper's pipeline.
 //!
 //! Then, unless disabled, every base current is snapped to a current its bias generator
 //! (`SYAM_W0_P..SYAM_W3_P`) can make and the masks are refit, so the result is exactly what the chip

@@ -6,8 +6,7 @@
 //! spikes. The draws come from our own seeded ChaCha stream (NumPy's cannot be reproduced), so the
 //! networks are statistically, not numerically, the same as Rockpool's.
 
-use dynap_autodiff::dfdx::{Backward, Cpu, OwnedTape};
-use dynap_autodiff::{CurrentTraining, DynapSimLayer, Loss, SpikeInput};
+use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer};
 use dynap_model::{Input, Matrix, Network, RunOptions, Simulator};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -166,11 +165,9 @@ fn time_value_and_grad(
     reps: usize,
     threads: usize,
 ) -> Duration {
-    let dev = Cpu::default();
-    let layer = DynapSimLayer::<f32>::new(net.clone(), CurrentTraining::none())
+    let trainer = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2)
         .expect("the benchmark network is valid")
         .with_threads(threads);
-    let params = layer.init_params(&dev);
     // The input is held once, as a training loop holds its data set (and as Rockpool's benchmark passes
     // one device array to every call).
     let x = SpikeInput::new(input.to_vec(), batch, BENCH_STEPS, BENCH_INPUTS)
@@ -179,10 +176,11 @@ fn time_value_and_grad(
         target: vec![5.0; net.neurons()],
     };
     let once = || {
-        let (value, _) = layer
-            .forward_input_loss(&params, &x, &loss, OwnedTape::default())
-            .expect("the benchmark input and target fit");
-        std::hint::black_box(value.backward())
+        std::hint::black_box(
+            trainer
+                .value_and_gradient(&x, &loss)
+                .expect("the benchmark input and target fit"),
+        )
     };
     warm_up(&mut || {
         once();

@@ -4,8 +4,7 @@
 
 use crate::config::Config;
 use crate::task::{self, Metrics, Raster};
-use dynap_autodiff::dfdx::{Backward, Cpu, OwnedTape};
-use dynap_autodiff::{Adam, CurrentTraining, DynapSimLayer, LayerParams, Loss, SpikeInput};
+use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer, TrainerState, WeightFactors};
 use dynap_mismatch::{Mismatch, monte_carlo};
 use dynap_model::{ChipSynapses, Input, Matrix, Network, RunOptions, Variant};
 use rand::{Rng, SeedableRng};
@@ -212,14 +211,15 @@ pub fn train(
     resume: bool,
     progress: &Progress,
 ) -> Result<Trained, TrainError> {
-    let dev = Cpu::default();
     let base = initial_network(config, seed);
     let n = base.neurons();
     let steps = raster.steps;
-    let mut layer =
-        DynapSimLayer::<f32>::new(base.clone(), CurrentTraining::none())?.with_threads(1);
-    let mut params: LayerParams<f32> = layer.init_params(&dev);
-    let mut adam = Adam::new(config.training.learning_rate);
+    let mut trainer = Trainer::<f32>::new(
+        base.clone(),
+        CurrentTraining::none(),
+        config.training.learning_rate,
+    )?
+    .with_threads(1);
     let mut losses = Vec::with_capacity(config.training.iterations);
     let mut start_iteration = 0;
     if let (Some(path), true) = (checkpoint, resume)
@@ -240,13 +240,14 @@ pub fn train(
                 "it does not belong to this configuration (shapes or iterations differ)".into(),
             ));
         }
-        params
-            .w_in
-            .copy_from(&c.w_in.iter().map(|&v| v as f32).collect::<Vec<f32>>());
-        params
-            .w_rec
-            .copy_from(&c.w_rec.iter().map(|&v| v as f32).collect::<Vec<f32>>());
-        adam.set_state(c.adam_t, c.adam_m, c.adam_v);
+        trainer.restore(TrainerState {
+            w_in: c.w_in,
+            w_rec: c.w_rec,
+            log_currents: Vec::new(),
+            adam_steps: c.adam_t,
+            adam_m: c.adam_m,
+            adam_v: c.adam_v,
+        })?;
         losses = c.losses;
         start_iteration = c.iteration;
         progress.done.fetch_add(start_iteration, Ordering::Relaxed);
@@ -273,7 +274,7 @@ pub fn train(
             block = it / config.noise.redraw_every;
             let chip =
                 Mismatch::new(config.noise.frozen_percent).frozen(&base, noise_seed(seed, block));
-            layer = DynapSimLayer::<f32>::new(chip, CurrentTraining::none())?.with_threads(1);
+            trainer.simulate_on(Some(&chip))?;
         }
         // The patterns of this step: all of them, or a minibatch drawn from (seed, iteration).
         let classes: Vec<usize> = if batch == raster.samples {
@@ -305,47 +306,18 @@ pub fn train(
         };
         let loss = loss_for(config, &classes, steps, n);
         // Dynamic weight noise, every iteration: forward with w (1 + sigma z), d/dw = factor d/dw'.
-        let (used, factors) = if noise && config.noise.dynamic_percent > 0.0 {
-            let clean = layer.network(&params);
-            let (noisy, f_in, f_rec) = Mismatch::new(config.noise.dynamic_percent)
-                .dynamic(&clean, noise_seed(seed, it) ^ 1);
-            let mut p = params.clone();
-            p.w_in.copy_from(
-                &noisy
-                    .w_in
-                    .as_ref()
-                    .expect("input weights")
-                    .as_slice()
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect::<Vec<f32>>(),
-            );
-            p.w_rec.copy_from(
-                &noisy
-                    .w_rec
-                    .as_slice()
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect::<Vec<f32>>(),
-            );
-            (p, Some((f_in.unwrap_or_default(), f_rec)))
+        let factors = if noise && config.noise.dynamic_percent > 0.0 {
+            let (_, f_in, f_rec) = Mismatch::new(config.noise.dynamic_percent)
+                .dynamic(&trainer.simulated_network(), noise_seed(seed, it) ^ 1);
+            Some(WeightFactors {
+                w_in: f_in.unwrap_or_default(),
+                w_rec: f_rec,
+            })
         } else {
-            (params.clone(), None)
+            None
         };
         // The loss fused into the layer's pass (the same bits as `loss_on_tape` on its output).
-        let (value, _) = layer.forward_input_loss(&used, x, &loss, OwnedTape::default())?;
-        let loss_value = f64::from(value.as_vec()[0]);
-        let mut grads = value.backward();
-        if let Some((f_in, f_rec)) = factors {
-            for (t, f) in [(&used.w_in, &f_in), (&used.w_rec, &f_rec)] {
-                let g = grads.get_or_alloc_mut(t).expect("allocates");
-                for (g, f) in g.iter_mut().zip(f) {
-                    *g *= *f as f32;
-                }
-            }
-            // The noisy copies share the clean tensors' identities, so these are the clean gradients.
-        }
-        adam.step(&mut params, &grads);
+        let loss_value = trainer.step(x, &loss, factors.as_ref())?;
         losses.push(loss_value);
         progress.done.fetch_add(1, Ordering::Relaxed);
         progress
@@ -356,19 +328,14 @@ pub fn train(
             && every > 0
             && ((it + 1) % every == 0 || it + 1 == config.training.iterations)
         {
-            let (t, m, v) = adam.state();
+            let state = trainer.state();
             let c = Checkpoint {
                 iteration: it + 1,
-                w_in: params.w_in.as_vec().iter().map(|&v| f64::from(v)).collect(),
-                w_rec: params
-                    .w_rec
-                    .as_vec()
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect(),
-                adam_t: t,
-                adam_m: m.to_vec(),
-                adam_v: v.to_vec(),
+                w_in: state.w_in,
+                w_rec: state.w_rec,
+                adam_t: state.adam_steps,
+                adam_m: state.adam_m,
+                adam_v: state.adam_v,
                 losses: losses.clone(),
             };
             let text = serde_json::to_string(&c).expect("serialisable");
@@ -382,11 +349,10 @@ pub fn train(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let done = config.training.iterations - start_iteration;
-    // The trained weights on the nominal (mismatch-free) network.
-    let clean = DynapSimLayer::<f32>::new(base, CurrentTraining::none())?;
     Ok(Trained {
         seed,
-        network: clean.network(&params),
+        // The trained weights on the nominal (mismatch-free) network.
+        network: trainer.network(),
         losses,
         iterations_per_second: if elapsed > 0.0 {
             done as f64 / elapsed

@@ -1,0 +1,469 @@
+//! Training without dfdx in sight: a [`DynapSimLayer`], its trainable values and [`Adam`] behind plain
+//! Rust types, for the crates above this one (`dynap-train`'s training loop, the benchmarks).
+//!
+//! dfdx is sealed in this crate: a caller hands in a [`Network`], input spikes ([`SpikeInput`]) and a
+//! [`Loss`], and gets back numbers, networks and checkpoints. Every step is the layer's fused pass (the
+//! loss evaluated on the simulator's output, the backward pass the model's fused adjoint), so the bits
+//! are those of [`DynapSimLayer::forward_input_loss`] followed by [`Adam::step`].
+//!
+//! ```
+//! use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer};
+//! use dynap_model::{Matrix, Network};
+//!
+//! // Two neurons behind three input channels; make neuron 0 fire 4 times in 50 steps.
+//! let mut net = Network::with_defaults(2);
+//! net.w_in = Matrix::from_vec(3, 2, vec![20.0, 0.0, 20.0, 0.0, 0.0, 5.0]);
+//! let mut trainer = Trainer::<f32>::new(net, CurrentTraining::none(), 1e-2)?;
+//! let x = SpikeInput::new(vec![1.0; 50 * 3], 1, 50, 3)?;
+//! let loss = Loss::CountMse { target: vec![4.0, 0.0] };
+//! let first = trainer.step(&x, &loss, None)?;
+//! for _ in 0..20 {
+//!     trainer.step(&x, &loss, None)?;
+//! }
+//! assert!(trainer.step(&x, &loss, None)? <= first);
+//! let trained = trainer.network(); // the nominal network with the trained weights
+//! assert_eq!(trained.neurons(), 2);
+//! # Ok::<(), dynap_autodiff::Error>(())
+//! ```
+
+use crate::error::Error;
+use crate::layer::{CurrentTraining, DynapSimLayer, LayerParams, SpikeInput};
+use crate::loss::Loss;
+use crate::optimizer::Adam;
+use dfdx::dtypes::Dtype;
+use dfdx::shapes::HasShape;
+use dfdx::tensor::{Cpu, Gradients as TapeGradients, OwnedTape, Tensor};
+use dfdx::tensor_ops::Backward;
+use dynap_model::{Network, Real};
+
+/// A network being trained: its trainable values (weights, and bias currents in log space when asked
+/// for), Adam's state, and the network the forward pass simulates (the nominal one, or a mismatched
+/// chip for noise injection).
+#[derive(Debug)]
+pub struct Trainer<E: Dtype + Real> {
+    dev: Cpu,
+    /// The layer on the nominal network: it defines the trained network.
+    nominal: DynapSimLayer<E>,
+    /// The layer on a chip instance, while the forward pass runs on one ([`Trainer::simulate_on`]).
+    chip: Option<DynapSimLayer<E>>,
+    params: LayerParams<E>,
+    adam: Adam,
+    threads: usize,
+}
+
+/// Multiplicative noise on the weights for one step (dynamic mismatch): the forward pass runs with
+/// `w * factor` and the gradient reaches `w` as `factor * d loss / d w'` (the chain rule).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeightFactors {
+    /// One factor per entry of `w_in` `[Nin, N]`, row-major.
+    pub w_in: Vec<f64>,
+    /// One factor per entry of `w_rec` `[N, N]`, row-major.
+    pub w_rec: Vec<f64>,
+}
+
+/// Everything a training step depends on besides its input: the trainable values and Adam's state.
+/// Restoring it ([`Trainer::restore`]) continues a training bit for bit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// `w_in` `[Nin, N]`, row-major, as `f64` (exact for `f32` values).
+    pub w_in: Vec<f64>,
+    /// `w_rec` `[N, N]`, row-major.
+    pub w_rec: Vec<f64>,
+    /// `ln(I / 1 A)` of the trained currents, `[currents, groups]`, row-major.
+    pub log_currents: Vec<f64>,
+    /// Adam's step count.
+    pub adam_steps: u64,
+    /// Adam's first moments, one vector per trainable tensor.
+    pub adam_m: Vec<Vec<f64>>,
+    /// Adam's second moments.
+    pub adam_v: Vec<Vec<f64>>,
+}
+
+/// The gradients of one value-and-gradient pass, read on demand.
+pub struct ParamGradients<E: Dtype + Real> {
+    grads: TapeGradients<E, Cpu>,
+    params: LayerParams<E>,
+}
+
+impl<E: Dtype + Real> std::fmt::Debug for ParamGradients<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParamGradients").finish_non_exhaustive()
+    }
+}
+
+/// Entries of a trainable tensor (dfdx cannot read an empty tensor's values: no current trains).
+fn len<E: Dtype>(t: &Tensor<(usize, usize), E, Cpu>) -> usize {
+    let (r, c) = *t.shape();
+    r * c
+}
+
+fn to_f64<E: Dtype + Real>(t: &Tensor<(usize, usize), E, Cpu>) -> Vec<f64> {
+    if len(t) == 0 {
+        return Vec::new();
+    }
+    t.as_vec().into_iter().map(Real::to_f64).collect()
+}
+
+fn to_e<E: Dtype + Real>(v: &[f64]) -> Vec<E> {
+    v.iter().map(|&x| <E as Real>::from_f64(x)).collect()
+}
+
+impl<E: Dtype + Real> ParamGradients<E> {
+    /// d loss / d w_in `[Nin, N]`, row-major.
+    pub fn w_in(&self) -> Vec<f64> {
+        self.of(&self.params.w_in)
+    }
+
+    /// d loss / d w_rec `[N, N]`, row-major.
+    pub fn w_rec(&self) -> Vec<f64> {
+        self.of(&self.params.w_rec)
+    }
+
+    /// d loss / d ln I of the trained currents, `[currents, groups]`, row-major.
+    pub fn log_currents(&self) -> Vec<f64> {
+        self.of(&self.params.log_currents)
+    }
+
+    fn of(&self, t: &Tensor<(usize, usize), E, Cpu>) -> Vec<f64> {
+        if len(t) == 0 {
+            return Vec::new();
+        }
+        self.grads
+            .get(t)
+            .as_vec()
+            .into_iter()
+            .map(Real::to_f64)
+            .collect()
+    }
+}
+
+impl<E: Dtype + Real> Trainer<E> {
+    /// A trainer starting from `net` (its weights and currents are the initial values; it needs input
+    /// weights), training the weights and the currents `training` names, with Adam at `learning_rate`.
+    pub fn new(
+        net: Network,
+        training: CurrentTraining,
+        learning_rate: f64,
+    ) -> Result<Trainer<E>, Error> {
+        let dev = Cpu::default();
+        let nominal = DynapSimLayer::<E>::new(net, training)?;
+        let params = nominal.init_params(&dev);
+        Ok(Trainer {
+            dev,
+            nominal,
+            chip: None,
+            params,
+            adam: Adam::new(learning_rate),
+            threads: 0,
+        })
+    }
+
+    /// Worker threads for the batch (0: one per core). Results do not depend on it.
+    pub fn with_threads(mut self, threads: usize) -> Trainer<E> {
+        self.threads = threads;
+        self.nominal = self.nominal.with_threads(threads);
+        self.chip = self.chip.map(|l| l.with_threads(threads));
+        self
+    }
+
+    /// Runs the forward pass on `chip`'s fixed parameters (a mismatched instance of the network: its
+    /// currents and layout values; its weights are ignored, the trained ones are used), or on the
+    /// nominal network with `None`. The gradients still reach the trainable values.
+    pub fn simulate_on(&mut self, chip: Option<&Network>) -> Result<(), Error> {
+        self.chip = match chip {
+            None => None,
+            Some(net) => Some(
+                DynapSimLayer::<E>::new(net.clone(), self.nominal.training().clone())?
+                    .with_threads(self.threads),
+            ),
+        };
+        Ok(())
+    }
+
+    fn layer(&self) -> &DynapSimLayer<E> {
+        self.chip.as_ref().unwrap_or(&self.nominal)
+    }
+
+    /// The trainable values with `factors` applied to the weights (`w' = E(f64(w) factor)`).
+    fn noisy(&self, factors: &WeightFactors) -> Result<LayerParams<E>, Error> {
+        let mut p = self.params.clone();
+        for (t, f, which) in [
+            (&mut p.w_in, &factors.w_in, "w_in"),
+            (&mut p.w_rec, &factors.w_rec, "w_rec"),
+        ] {
+            let w = t.as_vec();
+            if w.len() != f.len() {
+                return Err(Error::Factors {
+                    matrix: which,
+                    expected: w.len(),
+                    found: f.len(),
+                });
+            }
+            let noisy: Vec<E> = w
+                .iter()
+                .zip(f)
+                .map(|(&w, &f)| <E as Real>::from_f64(w.to_f64() * f))
+                .collect();
+            t.copy_from(&noisy);
+        }
+        Ok(p)
+    }
+
+    /// The loss on `input` and its gradients with respect to the trainable values (nothing changes).
+    pub fn value_and_gradient(
+        &self,
+        input: &SpikeInput<E>,
+        loss: &Loss,
+    ) -> Result<(f64, ParamGradients<E>), Error> {
+        let (value, _) =
+            self.layer()
+                .forward_input_loss(&self.params, input, loss, OwnedTape::default())?;
+        let loss_value = value.as_vec()[0].to_f64();
+        Ok((
+            loss_value,
+            ParamGradients {
+                grads: value.backward(),
+                params: self.params.clone(),
+            },
+        ))
+    }
+
+    /// One Adam step on the loss of `input`, the forward pass with the weights scaled by `factors`
+    /// when given (dynamic mismatch); returns the loss before the step.
+    pub fn step(
+        &mut self,
+        input: &SpikeInput<E>,
+        loss: &Loss,
+        factors: Option<&WeightFactors>,
+    ) -> Result<f64, Error> {
+        // The noisy copies share the clean tensors' identities, so their gradients are the clean
+        // tensors' entries (scaled below by the chain rule's factors).
+        let used = match factors {
+            Some(f) => self.noisy(f)?,
+            None => self.params.clone(),
+        };
+        let (value, _) =
+            self.layer()
+                .forward_input_loss(&used, input, loss, OwnedTape::default())?;
+        let loss_value = value.as_vec()[0].to_f64();
+        let mut grads = value.backward();
+        if let Some(f) = factors {
+            for (t, f) in [(&used.w_in, &f.w_in), (&used.w_rec, &f.w_rec)] {
+                // Allocation fails only when memory is exhausted.
+                let g = grads.get_or_alloc_mut(t).expect("allocates");
+                for (g, f) in g.iter_mut().zip(f) {
+                    *g *= <E as Real>::from_f64(*f);
+                }
+            }
+        }
+        self.adam.step(&mut self.params, &grads);
+        Ok(loss_value)
+    }
+
+    /// The network with the trained values on the nominal (mismatch-free) parameters.
+    pub fn network(&self) -> Network {
+        self.nominal.network(&self.params)
+    }
+
+    /// The network the forward pass simulates now (the chip instance when one is set) with the trained
+    /// values.
+    pub fn simulated_network(&self) -> Network {
+        self.layer().network(&self.params)
+    }
+
+    /// Adam's steps so far.
+    pub fn steps(&self) -> u64 {
+        self.adam.steps()
+    }
+
+    /// The state to resume from (see [`TrainerState`]).
+    pub fn state(&self) -> TrainerState {
+        let (t, m, v) = self.adam.state();
+        TrainerState {
+            w_in: to_f64(&self.params.w_in),
+            w_rec: to_f64(&self.params.w_rec),
+            log_currents: to_f64(&self.params.log_currents),
+            adam_steps: t,
+            adam_m: m.to_vec(),
+            adam_v: v.to_vec(),
+        }
+    }
+
+    /// Continues from a saved state; refused (nothing changes) when its sizes do not fit this network.
+    pub fn restore(&mut self, state: TrainerState) -> Result<(), Error> {
+        let fresh = self.nominal.init_params(&self.dev);
+        let sizes = [
+            ("w_in", len(&fresh.w_in), state.w_in.len()),
+            ("w_rec", len(&fresh.w_rec), state.w_rec.len()),
+            (
+                "log_currents",
+                len(&fresh.log_currents),
+                state.log_currents.len(),
+            ),
+        ];
+        for (what, expected, found) in sizes {
+            if expected != found {
+                return Err(Error::State {
+                    what,
+                    expected,
+                    found,
+                });
+            }
+        }
+        let moments_fit = |m: &[Vec<f64>]| {
+            m.is_empty() || (m.len() == 3 && m.iter().zip(&sizes).all(|(v, s)| v.len() == s.1))
+        };
+        if !moments_fit(&state.adam_m) || !moments_fit(&state.adam_v) {
+            return Err(Error::State {
+                what: "Adam's moments",
+                expected: sizes.iter().map(|s| s.1).sum(),
+                found: state.adam_m.iter().map(Vec::len).sum(),
+            });
+        }
+        self.params.w_in.copy_from(&to_e::<E>(&state.w_in));
+        self.params.w_rec.copy_from(&to_e::<E>(&state.w_rec));
+        if !state.log_currents.is_empty() {
+            self.params
+                .log_currents
+                .copy_from(&to_e::<E>(&state.log_currents));
+        }
+        self.adam
+            .set_state(state.adam_steps, state.adam_m, state.adam_v);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dynap_model::Matrix;
+
+    fn small() -> (Network, SpikeInput<f32>, Loss) {
+        let mut net = Network::with_defaults(3);
+        net.w_in = Matrix::from_vec(
+            4,
+            3,
+            (0..12).map(|k| f64::from((k % 5) as f32) * 4.0).collect(),
+        );
+        net.w_rec =
+            Matrix::from_vec(3, 3, vec![0.0, 0.5, -0.5, 0.2, 0.0, 0.1, 0.0, 0.3, 0.0]).unwrap();
+        let x: Vec<f32> = (0..2 * 60 * 4)
+            .map(|k| f32::from(u8::from(k % 7 == 0)))
+            .collect();
+        let x = SpikeInput::new(x, 2, 60, 4).unwrap();
+        let loss = Loss::CountMse {
+            target: vec![3.0, 1.0, 0.0],
+        };
+        (net, x, loss)
+    }
+
+    /// The trainer's step is the layer's fused pass and Adam, bit for bit.
+    #[test]
+    fn a_step_is_the_layers_pass_and_adam() {
+        let (net, x, loss) = small();
+        let mut t = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2).unwrap();
+        let dev = Cpu::default();
+        let layer = DynapSimLayer::<f32>::new(net, CurrentTraining::none()).unwrap();
+        let mut params = layer.init_params(&dev);
+        let mut adam = Adam::new(1e-2);
+        for _ in 0..3 {
+            let (value, _) = layer
+                .forward_input_loss(&params, &x, &loss, OwnedTape::default())
+                .unwrap();
+            let expected = f64::from(value.as_vec()[0]);
+            let grads = value.backward();
+            adam.step(&mut params, &grads);
+            assert_eq!(
+                t.step(&x, &loss, None).unwrap().to_bits(),
+                expected.to_bits()
+            );
+        }
+        assert_eq!(t.state().w_in, to_f64(&params.w_in));
+        assert_eq!(t.state().w_rec, to_f64(&params.w_rec));
+    }
+
+    /// A restored state continues bit for bit; a state of another network is refused.
+    #[test]
+    fn a_restored_state_continues_bit_for_bit() {
+        let (net, x, loss) = small();
+        let mut a = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2).unwrap();
+        for _ in 0..2 {
+            a.step(&x, &loss, None).unwrap();
+        }
+        let saved = a.state();
+        let mut b = Trainer::<f32>::new(net, CurrentTraining::none(), 1e-2).unwrap();
+        b.restore(saved).unwrap();
+        for _ in 0..2 {
+            assert_eq!(
+                a.step(&x, &loss, None).unwrap().to_bits(),
+                b.step(&x, &loss, None).unwrap().to_bits()
+            );
+        }
+        assert_eq!(a.state(), b.state());
+        let mut other = Trainer::<f32>::new(
+            {
+                let mut n = Network::with_defaults(2);
+                n.w_in = Some(Matrix::zeros(4, 2));
+                n
+            },
+            CurrentTraining::none(),
+            1e-2,
+        )
+        .unwrap();
+        let e = other.restore(a.state()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::State {
+                    what: "w_in",
+                    expected: 8,
+                    found: 12
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// Weight factors: the forward pass sees `w f`, the gradient reaching `w` is `f` times the
+    /// gradient at `w f` (checked against a trainer started at the noisy weights).
+    #[test]
+    fn weight_factors_scale_the_forward_weights_and_the_gradient() {
+        let (net, x, loss) = small();
+        let factors = WeightFactors {
+            w_in: (0..12)
+                .map(|k| 1.0 + 0.05 * f64::from(k % 3) - 0.04)
+                .collect(),
+            w_rec: (0..9).map(|k| 1.0 - 0.03 * f64::from(k % 4)).collect(),
+        };
+        let t = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2).unwrap();
+        let noisy = t.noisy(&factors).unwrap();
+        let mut noisy_net = net.clone();
+        noisy_net.w_in = Matrix::from_vec(4, 3, to_f64(&noisy.w_in));
+        noisy_net.w_rec = Matrix::from_vec(3, 3, to_f64(&noisy.w_rec)).unwrap();
+        let at_noisy = Trainer::<f32>::new(noisy_net, CurrentTraining::none(), 1e-2).unwrap();
+        let (v_noisy, g_noisy) = at_noisy.value_and_gradient(&x, &loss).unwrap();
+        // One step with factors, from the clean weights: Adam's first step moves each weight by
+        // -lr * sign(g) (bias-corrected, |m/sqrt(v)| = 1), so the step's direction is the gradient's sign.
+        let mut stepped = Trainer::<f32>::new(net, CurrentTraining::none(), 1e-2).unwrap();
+        let before = stepped.state();
+        let v = stepped.step(&x, &loss, Some(&factors)).unwrap();
+        assert_eq!(v.to_bits(), v_noisy.to_bits());
+        let after = stepped.state();
+        let g = g_noisy.w_rec();
+        for (k, g) in g.iter().enumerate() {
+            let scaled = g * factors.w_rec[k];
+            let moved = after.w_rec[k] - before.w_rec[k];
+            if scaled != 0.0 {
+                assert_eq!(moved.signum(), -scaled.signum(), "w_rec[{k}]");
+            }
+        }
+        let short = WeightFactors {
+            w_in: vec![1.0; 3],
+            w_rec: factors.w_rec.clone(),
+        };
+        assert!(matches!(
+            t.noisy(&short),
+            Err(Error::Factors { matrix: "w_in", .. })
+        ));
+    }
+}
