@@ -4,7 +4,9 @@
 //! 256 neurons, each with 64 CAM synapses and 4 SRAM destinations, bias parameters per core and chip,
 //! latches), samna-compatible JSON in both directions ([`to_json`], [`from_json`]), a compact versioned
 //! binary encoding ([`to_binary`], [`from_binary`]), validation of every hardware limit
-//! ([`validate()`]), mapping of quantized networks onto cores ([`map()`]) and back ([`unmap`]).
+//! ([`validate()`]), mapping of quantized networks onto cores ([`map()`]) and back ([`unmap`]), and the
+//! files that travel with configurations ([`format`]: the network JSON, the quantize output,
+//! `mapping.json`, tag allow-lists; readers take text, writers return text).
 //!
 //! Invariants of this crate:
 //! * no dfdx: a user who only reads, validates or writes configurations compiles no tensor library;
@@ -19,6 +21,7 @@
 //!   first is `dynap-train`'s job.
 
 mod binary;
+pub mod format;
 mod json;
 mod map;
 mod model;

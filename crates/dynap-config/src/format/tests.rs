@@ -1,0 +1,403 @@
+//! The file formats: round trips (property tests, both matrix forms), and errors that name the path.
+
+use super::*;
+use crate::map::{Mapping, NeuronPlace};
+use crate::model::{CoreMask, Destination, Hop, Tag};
+use dynap_model::{
+    ChipSynapses, Matrix, Network, Param, QuantMatrix, QuantizedWeights, SynapseChoice, Variant,
+    WeightMatrix,
+};
+use proptest::prelude::*;
+
+/// A random network: `n` neurons, `n_in` channels (or none), sparse or dense weights, per-neuron
+/// values varied around the defaults, either variant.
+fn network(n: usize, n_in: Option<usize>, density: f64, chip: bool, seed: u64) -> Network {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut weights = |rows: usize| {
+        let data = (0..rows * n)
+            .map(|_| {
+                if rng.r#gen::<f64>() < density {
+                    // Any f64, including ones whose shortest decimal is long.
+                    rng.r#gen::<f64>() * 20.0 - 10.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        Matrix::from_vec(rows, n, data).unwrap()
+    };
+    let mut net = Network::with_defaults(n);
+    net.w_in = n_in.map(&mut weights);
+    net.w_rec = weights(n);
+    for (k, p) in Param::CURRENTS.iter().enumerate() {
+        for (j, v) in net.params.get_mut(*p).iter_mut().enumerate() {
+            *v *= 1.0 + 0.01 * ((j + k) % 7) as f64;
+        }
+    }
+    net.i_scale = 2.5e-9;
+    net.dt = 5e-4;
+    if chip {
+        net.variant = Variant::Chip;
+        let mut c = ChipSynapses::defaults(n);
+        c.gaba.i_tau[0] *= 1.5;
+        c.w_rec_types = Some(
+            (0..n * n)
+                .map(|k| SynapseChoice {
+                    nmda: k % 3 == 0,
+                    shunt: k % 5 == 0,
+                })
+                .collect(),
+        );
+        net.chip = Some(c);
+    }
+    net
+}
+
+fn quantized(net: &Network, cores: usize) -> QuantizedFile {
+    let n = net.neurons();
+    let core_map: Vec<usize> = (0..n).map(|j| j * cores / n.max(1)).collect();
+    let quant = |m: &Matrix, which| {
+        let masks = m
+            .as_slice()
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| if w == 0.0 { 0 } else { (i % 15 + 1) as u8 })
+            .collect();
+        let signs = m.as_slice().iter().map(|&w| w.signum() as i8).collect();
+        QuantMatrix::new(which, m.rows(), n, masks, signs).unwrap()
+    };
+    let base: Vec<[f64; 4]> = (0..cores)
+        .map(|c| [1e-9, 2e-9 + c as f64 * 1e-10, 4.1e-9, 0.0])
+        .collect();
+    let weights = QuantizedWeights::new(
+        core_map,
+        base.clone(),
+        net.w_in.as_ref().map(|m| quant(m, WeightMatrix::Input)),
+        quant(&net.w_rec, WeightMatrix::Recurrent),
+        net.i_scale,
+    )
+    .unwrap();
+    let entries = base
+        .iter()
+        .enumerate()
+        .map(|(c, &iw)| CoreEntry {
+            core: c,
+            weights: 3 * c,
+            iw,
+            iw_fitted: (c % 2 == 0).then_some([1.1e-9, 2.0e-9, 4.0e-9, 1e-12]),
+            error_before_snap: Some(0.05),
+            error_after_snap: (c % 2 == 0).then_some(0.06),
+        })
+        .collect();
+    let mut f = QuantizedFile::new(weights, entries, net);
+    f.method = Some(QuantMethod::Autoencoder);
+    f.relative_rms_error = Some(0.123);
+    f
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// network JSON -> text -> network JSON is the identity, in dense and sparse form, with extra keys.
+    #[test]
+    fn network_files_round_trip(
+        n in 1usize..90,
+        n_in in proptest::option::of(0usize..12),
+        density in prop_oneof![Just(0.0), Just(0.05), Just(1.0)],
+        chip: bool,
+        with_map: bool,
+        seed: u64,
+    ) {
+        let mut f = NetworkFile::new(network(n, n_in, density, chip, seed));
+        if with_map {
+            f.core_map = Some((0..n).map(|j| j % 3).collect());
+            f.method = Some(QuantMethod::Alternating);
+            f.seed = Some(seed);
+        }
+        f.extra.insert("comment".into(), serde_json::json!({"by": "a user", "n": [1, 2]}));
+        let text = write_network(&f);
+        let back = read_network(&text).unwrap();
+        prop_assert_eq!(&back, &f);
+        prop_assert_eq!(write_network(&back), text);
+        prop_assert_eq!(back.unknown_keys().collect::<Vec<_>>(), vec!["comment"]);
+    }
+
+    /// quantize output -> text -> quantize output is the identity (the decoded weights and dendrites it
+    /// also writes are derived, and checked on reading).
+    #[test]
+    fn quantized_files_round_trip(
+        n in 1usize..90,
+        n_in in proptest::option::of(0usize..12),
+        density in prop_oneof![Just(0.0), Just(0.05), Just(0.8)],
+        cores in 1usize..5,
+        chip: bool,
+        placed: bool,
+        seed: u64,
+    ) {
+        let net = network(n, n_in, density, chip, seed);
+        let mut f = quantized(&net, cores.min(n));
+        if placed {
+            f.places = Some((0..n).map(|j| NeuronPlace { chip: j / 256 % 4, core: 0, neuron: j % 256 }).collect());
+        }
+        let text = write_quantized(&f);
+        let back = read_quantized(&text).unwrap();
+        prop_assert_eq!(&back, &f);
+        prop_assert_eq!(write_quantized(&back), text.clone());
+        // A quantize output is also the network JSON of the network the chip runs.
+        let as_net = read_network(&text).unwrap();
+        prop_assert_eq!(&as_net.network, &f.network());
+    }
+
+    /// mapping.json and tag allow-lists round trip.
+    #[test]
+    fn mappings_round_trip(
+        neurons in proptest::collection::btree_set((0usize..4, 0usize..4, 0usize..256), 0..40),
+        inputs in proptest::collection::vec(
+            proptest::collection::vec((1i64..16, -7i64..=7, -7i64..=7, 0i64..2048), 0..3), 0..10),
+        chip: bool,
+        tags in proptest::collection::btree_map(0usize..16, proptest::collection::vec(0u16..2047, 0..20), 0..6),
+    ) {
+        let m = Mapping {
+            iscale: 3e-9,
+            dt: 2e-4,
+            variant: if chip { Variant::Chip } else { Variant::Rockpool },
+            neurons: neurons.into_iter().map(|(chip, core, neuron)| NeuronPlace { chip, core, neuron }).collect(),
+            inputs: inputs.into_iter().map(|ds| ds.into_iter().map(|(c, x, y, t)| Destination {
+                core: CoreMask::new(c).unwrap(),
+                x_hop: Hop::new(x).unwrap(),
+                y_hop: Hop::new(y).unwrap(),
+                tag: Tag::new(t).unwrap(),
+            }).collect()).collect(),
+        };
+        prop_assert_eq!(read_mapping(&write_mapping(&m)).unwrap(), m);
+        prop_assert_eq!(read_tag_allow(&write_tag_allow(&tags)).unwrap(), tags);
+    }
+
+    /// Arbitrary text, and valid files with bytes replaced, are read or refused with an error; nothing
+    /// panics.
+    #[test]
+    fn corrupted_files_never_panic(
+        text in "\\PC{0,200}",
+        edits in proptest::collection::vec((0usize..100_000, proptest::char::any()), 1..5),
+    ) {
+        let _ = read_network(&text);
+        let _ = read_quantized(&text);
+        let _ = read_mapping(&text);
+        let _ = read_tag_allow(&text);
+        let net = network(5, Some(3), 0.5, true, 1);
+        for valid in [write_network(&NetworkFile::new(net.clone())), write_quantized(&quantized(&net, 2))] {
+            let mut t: Vec<char> = valid.chars().collect();
+            for (i, c) in &edits {
+                let len = t.len();
+                t[i % len] = *c;
+            }
+            let corrupted: String = t.into_iter().collect();
+            let _ = read_network(&corrupted);
+            let _ = read_quantized(&corrupted);
+            let _ = is_quantized(&corrupted);
+        }
+    }
+}
+
+/// Large sparse matrices are written in the sparse form, small or dense ones as rows; both read alike.
+#[test]
+fn writers_choose_the_sparse_form_for_large_sparse_matrices() {
+    let big = network(200, Some(10), 0.02, false, 7);
+    let text = write_network(&NetworkFile::new(big.clone()));
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v["w_rec"]["shape"] == serde_json::json!([200, 200]),
+        "w_rec sparse"
+    );
+    assert!(v["w_in"].is_array(), "2000 entries: dense");
+    let dense = network(200, None, 1.0, false, 7);
+    let v: serde_json::Value =
+        serde_json::from_str(&write_network(&NetworkFile::new(dense))).unwrap();
+    assert!(v["w_rec"].is_array(), "a dense matrix stays dense");
+    // The same matrix in both forms reads to the same network.
+    let small = r#"{"w_rec": [[0, 1.5], [-2, 0]]}"#;
+    let sparse = r#"{"w_rec": {"shape": [2, 2], "row": [1, 0], "col": [0, 1], "val": [-2, 1.5]}}"#;
+    assert_eq!(read_network(small).unwrap(), read_network(sparse).unwrap());
+}
+
+fn error(text: &str) -> FormatError {
+    read_network(text).unwrap_err()
+}
+
+/// Every kind of bad network file gets an error with the path of the value at fault.
+#[test]
+fn bad_network_files_name_the_path() {
+    let e = error(r#"{"w_rec": [[1]], "variant": "chp"}"#);
+    assert_eq!(e.path, "variant");
+    assert!(matches!(&e.problem, Problem::UnknownName { found, .. } if found == "chp"));
+    assert_eq!(
+        e.to_string(),
+        "`variant`: \"chp\" is not one of \"rockpool\", \"chip\""
+    );
+    let e = error(r#"{"w_rec": [[1]], "dt": -0.001}"#);
+    assert_eq!(
+        (e.path.as_str(), e.to_string().contains("above 0")),
+        ("dt", true)
+    );
+    let e = error(r#"{"w_rec": [[1]], "dt": "1ms"}"#);
+    assert_eq!(e.path, "dt");
+    let e = error(r#"{"w_in": [[1, 2], [3]]}"#);
+    assert_eq!(e.path, "w_in");
+    assert_eq!(
+        e.problem,
+        Problem::Ragged {
+            row: 1,
+            found: 1,
+            expected: 2
+        }
+    );
+    let e = error(r#"{"w_in": [[1, "x"]]}"#);
+    assert_eq!(e.path, "w_in[0][1]");
+    assert!(matches!(e.problem, Problem::Parse { .. }), "{e}");
+    let e = error(r#"{"w_in": [[1, 2]], "w_rec": [[1, 2, 3]]}"#);
+    assert_eq!(e.path, "w_rec");
+    let e = error(r#"{"w_in": [[1, 2, 3]], "w_rec": [[1, 0], [0, 1]]}"#);
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        (
+            "w_in",
+            &Problem::Shape {
+                found: (1, 3),
+                expected: (1, 2)
+            }
+        )
+    );
+    let e = error(r#"{"w_rec": [[1]], "core_map": [0, 1]}"#);
+    assert_eq!(e.path, "core_map");
+    let e = error(r#"{"w_rec": [[1]], "core_map": [-1]}"#);
+    assert_eq!(e.path, "core_map[0]");
+    let e = error(r#"{"w_rec": [[1]], "method": "kmeans"}"#);
+    assert!(e.to_string().contains("\"kmeans\""), "{e}");
+    let e = error(r#"{"w_rec": [[1]], "iscale": -1}"#);
+    assert_eq!(e.path, "iscale");
+    let e = error(r#"{"w_rec": [[1, 0], [0, 1]], "Itau_mem": [1e-12]}"#);
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        (
+            "Itau_mem",
+            &Problem::Length {
+                found: 1,
+                expected: 2
+            }
+        )
+    );
+    let e = error(r#"{"w_rec": [[1, 0], [0, 1]], "Itau_mem": [1e-12, "a"]}"#);
+    assert_eq!(e.path, "Itau_mem[1]");
+    let e = error(r#"{"w_rec": [[1, 0], [0, 1]], "C_mem": -1}"#);
+    assert!(matches!(e.problem, Problem::Network(_)), "{e}");
+    let e = error(r#"{"w_rec": [[1e999]]}"#);
+    assert!(e.path.starts_with("w_rec"), "{e}");
+    assert!(error("[1]").problem.to_string().contains("expected"));
+    assert!(matches!(error("{").problem, Problem::Parse { line: 1, .. }));
+    assert_eq!(error("{}").problem, Problem::NoNeurons);
+    assert!(matches!(
+        error(r#"{"w_rec": [[1]]} x"#).problem,
+        Problem::Parse { .. }
+    ));
+    // Sparse matrices.
+    let e = error(r#"{"w_rec": {"shape": [2, 2], "row": [0, 2], "col": [0, 0], "val": [1, 1]}}"#);
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        (
+            "w_rec.row[1]",
+            &Problem::Index {
+                list: "row",
+                found: 2,
+                limit: 2
+            }
+        )
+    );
+    let e = error(r#"{"w_rec": {"shape": [2, 2], "row": [0, 0], "col": [1, 1], "val": [1, 2]}}"#);
+    assert_eq!(e.problem, Problem::Duplicate { first: 0 });
+    let e = error(r#"{"w_rec": {"shape": [2, 2], "row": [0], "col": [1, 1], "val": [1]}}"#);
+    assert_eq!(e.path, "w_rec.col");
+    let e = error(r#"{"w_rec": {"shape": [2, 2], "row": [0], "col": [1]}}"#);
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        ("w_rec.val", &Problem::Missing)
+    );
+    let e = error(r#"{"w_rec": {"shape": [2, 2], "rows": [0]}}"#);
+    assert!(e.to_string().contains("unknown key `rows`"), "{e}");
+    // Hostile shapes are refused before anything is allocated.
+    let e =
+        error(r#"{"w_rec": {"shape": [1000000000, 1000000000], "row": [], "col": [], "val": []}}"#);
+    assert!(matches!(e.problem, Problem::TooLarge { .. }), "{e}");
+}
+
+/// Bad quantize outputs and mappings name the path too.
+#[test]
+fn bad_quantized_files_and_mappings_name_the_path() {
+    let q = |t: &str| read_quantized(t).unwrap_err();
+    let base = r#""core_map": [0, 0], "cores": [{"core": 0, "iw": [1e-9, 0, 0, 0]}]"#;
+    let e = q(&format!(
+        r#"{{{base}, "w_rec_mask": [[0, 16], [0, 0]], "w_rec_sign": [[0, 1], [0, 0]]}}"#
+    ));
+    assert_eq!(e.path, "w_rec_mask[0][1]");
+    let e = q(&format!(
+        r#"{{{base}, "w_rec_mask": [[0, 1], [0, 0]], "w_rec_sign": [[0, 2], [0, 0]]}}"#
+    ));
+    assert_eq!(e.path, "w_rec_sign[0][1]");
+    let e = q(&format!(r#"{{{base}, "w_rec_mask": [[0, 1], [0, 0]]}}"#));
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        ("w_rec_sign", &Problem::Missing)
+    );
+    let e = q(&format!(
+        r#"{{{base}, "w_rec_mask": [[0, 1], [0, 0]], "w_rec_sign": [[0, 1], [0, 0]], "w_rec_dendrite": [["none", "gaba"], ["none", "none"]]}}"#
+    ));
+    assert_eq!(e.path, "w_rec_dendrite[0][1]");
+    let e = q(&format!(
+        r#"{{{base}, "w_rec_mask": [[0, 1], [0, 0]], "w_rec_sign": [[0, 1], [0, 0]], "w_rec_dendrite": [["none", "ampx"], ["none", "none"]]}}"#
+    ));
+    assert_eq!(e.path, "w_rec_dendrite[0][1]");
+    let e = q(r#"{"core_map": [0, 1], "cores": [{"core": 2, "iw": [0, 0, 0, 0]}]}"#);
+    assert_eq!(e.path, "cores[0].core");
+    let e = q(r#"{"core_map": [0], "cores": [{"core": 0, "iw": [0, 0, 0]}]}"#);
+    assert_eq!(e.path, "cores[0].iw");
+    let e = q(r#"{"core_map": [0], "cores": [{"core": 0, "iw": [0, 0, 0, -1]}]}"#);
+    assert_eq!(e.path, "cores[0].iw[3]");
+    let e = q(
+        r#"{"core_map": [0], "cores": [{"core": 0, "iw": [0, 0, 0, 0]}, {"core": 0, "iw": [0, 0, 0, 0]}]}"#,
+    );
+    assert_eq!(e.problem, Problem::Duplicate { first: 0 });
+    let e = q(r#"{"cores": []}"#);
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        ("core_map", &Problem::Missing)
+    );
+    // mapping.json
+    let m = |t: &str| read_mapping(t).unwrap_err();
+    let e = m(
+        r#"{"neurons": [{"chip": 0, "core": 0, "neuron": 1}, {"chip": 0, "core": 0, "neuron": 1}]}"#,
+    );
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        ("neurons[1]", &Problem::Duplicate { first: 0 })
+    );
+    let e = m(r#"{"neurons": [{"chip": 0, "core": 4, "neuron": 1}]}"#);
+    assert_eq!(e.path, "neurons[0].core");
+    let e = m(
+        r#"{"neurons": [], "inputs": [{"destinations": [{"core": [true, false, false, false], "x_hop": 9, "y_hop": 0, "tag": 3}]}]}"#,
+    );
+    assert_eq!(e.path, "inputs[0].destinations[0].x_hop");
+    let e = m(r#"{"neurons": [], "variant": "ship"}"#);
+    assert_eq!(e.path, "variant");
+    let e = read_tag_allow(r#"{"0:5": [1]}"#).unwrap_err();
+    assert_eq!(e.path, "0:5");
+    let e = read_tag_allow(r#"{"0:1": [2047]}"#).unwrap_err();
+    assert_eq!(e.path, "0:1[0]");
+}
+
+/// `is_quantized` tells the two kinds of file apart without reading their matrices.
+#[test]
+fn quantized_files_are_told_apart() {
+    let net = network(4, Some(2), 0.5, false, 3);
+    assert!(!is_quantized(&write_network(&NetworkFile::new(net.clone()))).unwrap());
+    assert!(is_quantized(&write_quantized(&quantized(&net, 1))).unwrap());
+}
