@@ -14,6 +14,7 @@
 //! with an error that says which.
 
 use crate::model::Configuration;
+use crate::validate::Violation;
 use std::fmt;
 
 /// The file's first 8 bytes.
@@ -53,9 +54,11 @@ pub enum BinaryError {
     },
     /// The payload does not decode.
     Payload {
-        /// The decoder's message.
+        /// The decoder's message (bincode's).
         problem: String,
     },
+    /// The payload decodes to a value the chip cannot take (the first found).
+    Invalid(Box<Violation>),
 }
 
 impl fmt::Display for BinaryError {
@@ -83,6 +86,7 @@ impl fmt::Display for BinaryError {
             BinaryError::Payload { problem } => {
                 write!(f, "the configuration does not decode: {problem}")
             }
+            BinaryError::Invalid(v) => write!(f, "the configuration does not decode: {v}"),
         }
     }
 }
@@ -147,6 +151,6 @@ pub fn from_binary(bytes: &[u8]) -> Result<Configuration, BinaryError> {
             count: (payload.len() - used) as u64,
         });
     }
-    crate::validate::check_ranges(&config).map_err(|problem| BinaryError::Payload { problem })?;
+    crate::validate::check_ranges(&config).map_err(BinaryError::Invalid)?;
     Ok(config)
 }

@@ -13,6 +13,9 @@
 //! * every field with a hardware range has a checked type, so a [`Configuration`] holds only values the
 //!   chip can take; readers report every problem with its place (chip, core, neuron, slot, or the JSON
 //!   path), not only the first;
+//! * problems are data: a [`Violation`] is a [`Location`] and a [`Rule`] carrying the broken limit's
+//!   values, a [`MapError`] a list of [`MapProblem`]s; their `Display` is for people, and no code
+//!   reads it;
 //! * JSON written by this crate reads back to the same configuration and writes the same bytes; fields it
 //!   does not model are kept and written back;
 //! * mapping is deterministic, and for a quantized network network -> configuration -> network is exact
@@ -30,11 +33,11 @@ mod validate;
 pub use binary::{BinaryError, FORMAT_VERSION, MAGIC, from_binary, to_binary};
 pub use json::{JsonProblem, from_json, to_json};
 pub use map::{
-    CoreBiases, MapError, MapOptions, Mapped, Mapping, NeuronPlace, Unmapped,
-    cluster_by_parameters, core_biases, map, unmap,
+    CoreBiases, MapError, MapOptions, MapProblem, Mapped, Mapping, NetworkSource, NeuronPlace,
+    Unmapped, cluster_by_parameters, core_biases, map, unmap,
 };
 pub use model::*;
-pub use validate::{Location, Violation, is_known_bias, validate};
+pub use validate::{Location, Rule, Slot, Source, Violation, is_known_bias, validate};
 
 #[cfg(test)]
 mod tests;

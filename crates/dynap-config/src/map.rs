@@ -18,7 +18,7 @@
 //! * The DC latch is set on a core's neurons when the core's `Idc` is above 0.
 
 use crate::model::*;
-use crate::validate::validate;
+use crate::validate::{Rule, Violation, validate};
 use dynap_model::{
     BASE_WEIGHTS, BIAS_NAMES, BiasGenerator, ChipSynapses, Dendrite as ModelDendrite, Network,
     NeuronParams, Param, QuantMatrix, QuantizedWeights, SynapseChoice, Variant, WeightMatrix,
@@ -87,12 +87,18 @@ pub struct Mapped {
     pub core_currents: BTreeMap<usize, [f64; 13]>,
 }
 
-/// Why a network does not fit the board: every problem found, each naming the neuron, core or
-/// channel and the limit.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a network does not fit the board, or a configuration does not give one back: every problem
+/// found.
+#[derive(Clone, Debug, PartialEq)]
 pub struct MapError {
     /// The problems.
-    pub problems: Vec<String>,
+    pub problems: Vec<MapProblem>,
+}
+
+impl From<MapProblem> for MapError {
+    fn from(p: MapProblem) -> MapError {
+        MapError { problems: vec![p] }
+    }
 }
 
 impl fmt::Display for MapError {
@@ -106,6 +112,195 @@ impl fmt::Display for MapError {
 }
 
 impl std::error::Error for MapError {}
+
+/// A source of events in the network's numbering: an input channel or a neuron `j`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NetworkSource {
+    /// Input channel `i` (row `i` of `w_in`).
+    Input(usize),
+    /// Neuron `j` of the network (row `j` of `w_rec`).
+    Neuron(usize),
+}
+
+impl fmt::Display for NetworkSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkSource::Input(i) => write!(f, "input channel {i}"),
+            NetworkSource::Neuron(j) => write!(f, "neuron {j}"),
+        }
+    }
+}
+
+/// One reason a network does not map ([`map`]) or a configuration does not unmap ([`unmap`]), with
+/// the neuron, core or channel and the limit.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapProblem {
+    /// The parameters and the weights are for different numbers of neurons.
+    ParamCount {
+        /// Neurons of the parameters.
+        params: usize,
+        /// Neurons of the weights.
+        weights: usize,
+    },
+    /// The core map uses a core the board does not have.
+    TooManyCores {
+        /// The highest global core used (`chip * 4 + core`).
+        core: usize,
+        /// Cores a board has.
+        limit: usize,
+    },
+    /// More neurons on a core than it has.
+    CoreFull {
+        /// Chip.
+        chip: usize,
+        /// Core on the chip.
+        core: usize,
+        /// Neurons the core map gives it.
+        neurons: usize,
+        /// Neurons a core has ([`NEURONS`]).
+        limit: usize,
+    },
+    /// No tag is free on every core a source reaches (within the allow-lists, never the control
+    /// tag).
+    NoTagLeft {
+        /// The source.
+        source: NetworkSource,
+        /// The global cores (`chip * 4 + core`) it reaches.
+        cores: Vec<usize>,
+    },
+    /// A neuron with more incoming connections than CAM entries.
+    FanIn {
+        /// The network's neuron.
+        neuron: usize,
+        /// Where it lives.
+        place: NeuronPlace,
+        /// Its incoming connections.
+        found: usize,
+        /// CAM entries per neuron ([`SYNAPSES`]).
+        limit: usize,
+    },
+    /// A neuron reaching more chips than it has SRAM entries besides the monitor route.
+    FanOut {
+        /// The network's neuron.
+        neuron: usize,
+        /// Where it lives.
+        place: NeuronPlace,
+        /// Chips it reaches.
+        chips: usize,
+        /// SRAM entries per neuron ([`DESTINATIONS`]), one of them the monitor route.
+        limit: usize,
+    },
+    /// The configuration breaks a hardware rule (the produced one, for [`map`]; two sources with one
+    /// tag into one core, for [`unmap`]).
+    Violation(Violation),
+    /// What the model refuses: the `chip` network's dendrites for [`map`], the restored weights for
+    /// [`unmap`].
+    Model(dynap_model::Error),
+    /// The mapping places a neuron where the configuration has none.
+    MissingNeuron {
+        /// The place.
+        place: NeuronPlace,
+    },
+    /// A neuron's second CAM entry for one source: the chip adds both, one connection per source and
+    /// target can be restored.
+    SecondCamEntry {
+        /// The neuron.
+        place: NeuronPlace,
+        /// The CAM entry.
+        synapse: usize,
+        /// Its tag.
+        tag: u16,
+    },
+    /// A CAM entry listening to a tag no source sends to its core.
+    UnsentTag {
+        /// The neuron.
+        place: NeuronPlace,
+        /// The CAM entry.
+        synapse: usize,
+        /// Its tag.
+        tag: u16,
+    },
+}
+
+impl fmt::Display for MapProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place =
+            |p: &NeuronPlace| format!("chip {} core {} neuron {}", p.chip, p.core, p.neuron);
+        match self {
+            MapProblem::ParamCount { params, weights } => write!(
+                f,
+                "the parameters are for {params} neurons, the weights for {weights}"
+            ),
+            MapProblem::TooManyCores { core, limit } => write!(
+                f,
+                "the core map uses core {core}; a board has at most {limit} cores ({MAX_CHIPS} chips of {CORES})"
+            ),
+            MapProblem::CoreFull {
+                chip,
+                core,
+                neurons,
+                limit,
+            } => write!(
+                f,
+                "chip {chip} core {core} is given {neurons} neurons; a core has {limit}"
+            ),
+            MapProblem::NoTagLeft { source, cores } => write!(
+                f,
+                "no tag left for {source}: every tag allowed on the cores it reaches ({}) is taken by another source reaching them",
+                cores
+                    .iter()
+                    .map(|g| format!("chip {} core {}", g / CORES, g % CORES))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            MapProblem::FanIn {
+                neuron,
+                place: p,
+                found,
+                limit,
+            } => write!(
+                f,
+                "neuron {neuron} ({}) has {found} incoming connections; a neuron has {limit} CAM entries",
+                place(p)
+            ),
+            MapProblem::FanOut {
+                neuron,
+                place: p,
+                chips,
+                limit,
+            } => write!(
+                f,
+                "neuron {neuron} ({}) reaches {chips} chips; a neuron has {limit} SRAM entries, one of them the monitor route",
+                place(p)
+            ),
+            MapProblem::Violation(v) => write!(f, "{v}"),
+            MapProblem::Model(e) => write!(f, "{e}"),
+            MapProblem::MissingNeuron { place: p } => write!(
+                f,
+                "the mapping places a neuron at {}, which this configuration does not have",
+                place(p)
+            ),
+            MapProblem::SecondCamEntry {
+                place: p,
+                synapse,
+                tag,
+            } => write!(
+                f,
+                "{} synapse {synapse}: a second CAM entry for tag {tag} (the chip adds both; one connection per source and target can be restored)",
+                place(p)
+            ),
+            MapProblem::UnsentTag {
+                place: p,
+                synapse,
+                tag,
+            } => write!(
+                f,
+                "{} synapse {synapse} listens to tag {tag}, which no source sends to this core",
+                place(p)
+            ),
+        }
+    }
+}
 
 /// The chip bias of each of the 23 exported simulator names: which network current feeds it.
 fn source_current(sim: &str) -> Option<Param> {
@@ -144,23 +339,20 @@ pub fn map(
     let mut problems = Vec::new();
     let n = weights.neurons();
     if params.len() != n {
-        return Err(MapError {
-            problems: vec![format!(
-                "the parameters are for {} neurons, the weights for {n}",
-                params.len()
-            )],
-        });
+        return Err(MapProblem::ParamCount {
+            params: params.len(),
+            weights: n,
+        }
+        .into());
     }
     let core_map = weights.core_map();
     let cores_used = core_map.iter().max().map_or(0, |&g| g + 1);
     if cores_used > MAX_CHIPS * CORES {
-        return Err(MapError {
-            problems: vec![format!(
-                "the core map uses core {}; a board has at most {} cores ({MAX_CHIPS} chips of {CORES})",
-                cores_used - 1,
-                MAX_CHIPS * CORES
-            )],
-        });
+        return Err(MapProblem::TooManyCores {
+            core: cores_used - 1,
+            limit: MAX_CHIPS * CORES,
+        }
+        .into());
     }
     let chips = cores_used.div_ceil(CORES).max(1);
     // Places.
@@ -176,11 +368,12 @@ pub fn map(
     }
     for (g, &c) in count.iter().enumerate() {
         if c > NEURONS {
-            problems.push(format!(
-                "chip {} core {} is given {c} neurons; a core has {NEURONS}",
-                g / CORES,
-                g % CORES
-            ));
+            problems.push(MapProblem::CoreFull {
+                chip: g / CORES,
+                core: g % CORES,
+                neurons: c,
+                limit: NEURONS,
+            });
         }
     }
     if !problems.is_empty() {
@@ -203,9 +396,7 @@ pub fn map(
     if let Some(c) = chip
         && let Err(e) = c.validate(n, weights.w_in().map(|_| n_in))
     {
-        return Err(MapError {
-            problems: vec![e.to_string()],
-        });
+        return Err(MapProblem::Model(e).into());
     }
     let types_in = chip.and_then(|c| c.w_in_types.as_deref());
     let types_rec = chip.and_then(|c| c.w_rec_types.as_deref());
@@ -257,19 +448,14 @@ pub fn map(
                 }
                 tags[s] = Some(t);
             }
-            None => problems.push(format!(
-                "no tag left for {}: every tag allowed on the cores it reaches ({}) is taken by another source reaching them",
-                if s < n_in {
-                    format!("input channel {s}")
+            None => problems.push(MapProblem::NoTagLeft {
+                source: if s < n_in {
+                    NetworkSource::Input(s)
                 } else {
-                    format!("neuron {}", s - n_in)
+                    NetworkSource::Neuron(s - n_in)
                 },
-                cores
-                    .iter()
-                    .map(|g| format!("chip {} core {}", g / CORES, g % CORES))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+                cores: cores.clone(),
+            }),
         }
     }
     if !problems.is_empty() {
@@ -340,13 +526,12 @@ pub fn map(
             })
             .collect();
         if entries.len() > SYNAPSES {
-            problems.push(format!(
-                "neuron {post} (chip {} core {} neuron {}) has {} incoming connections; a neuron has {SYNAPSES} CAM entries",
-                at.chip,
-                at.core,
-                at.neuron,
-                entries.len()
-            ));
+            problems.push(MapProblem::FanIn {
+                neuron: post,
+                place: at,
+                found: entries.len(),
+                limit: SYNAPSES,
+            });
             continue;
         }
         let neuron = &mut config.chips[at.chip].cores[at.core].neurons[at.neuron];
@@ -383,13 +568,12 @@ pub fn map(
         let at = places[pre];
         let dests = routes(cores, at.chip, tag);
         if dests.len() + 1 > DESTINATIONS {
-            problems.push(format!(
-                "neuron {pre} (chip {} core {} neuron {}) reaches {} chips; a neuron has {DESTINATIONS} SRAM entries, one of them the monitor route",
-                at.chip,
-                at.core,
-                at.neuron,
-                dests.len()
-            ));
+            problems.push(MapProblem::FanOut {
+                neuron: pre,
+                place: at,
+                chips: dests.len(),
+                limit: DESTINATIONS,
+            });
             continue;
         }
         let neuron = &mut config.chips[at.chip].cores[at.core].neurons[at.neuron];
@@ -408,7 +592,7 @@ pub fn map(
     let violations = validate(&config, Some(&inputs));
     if !violations.is_empty() {
         return Err(MapError {
-            problems: violations.iter().map(ToString::to_string).collect(),
+            problems: violations.into_iter().map(MapProblem::Violation).collect(),
         });
     }
     Ok(Mapped {
@@ -541,10 +725,7 @@ pub fn unmap(
     };
     for p in &places {
         if neuron_at(p).is_none() {
-            problems.push(format!(
-                "the mapping places a neuron at chip {} core {} neuron {}, which this configuration does not have",
-                p.chip, p.core, p.neuron
-            ));
+            problems.push(MapProblem::MissingNeuron { place: *p });
         }
     }
     if !problems.is_empty() {
@@ -554,10 +735,10 @@ pub fn unmap(
     // Two sources with one tag into one core cannot be told apart: refuse, as the hardware would mix
     // them.
     let inputs = mapping.map(|m| m.inputs.as_slice());
-    let conflicts: Vec<String> = validate(config, inputs)
-        .iter()
-        .filter(|v| v.problem.contains("cannot tell them apart"))
-        .map(ToString::to_string)
+    let conflicts: Vec<MapProblem> = validate(config, inputs)
+        .into_iter()
+        .filter(|v| matches!(v.rule, Rule::TagConflict { .. }))
+        .map(MapProblem::Violation)
         .collect();
     if !conflicts.is_empty() {
         return Err(MapError {
@@ -651,24 +832,20 @@ pub fn unmap(
                         shunt: s.dendrite == Dendrite::Shunt,
                     };
                     if masks[pre * n + post] != 0 {
-                        problems.push(format!(
-                            "chip {} core {} neuron {} synapse {slot}: a second CAM entry for tag {} (the chip adds both; one connection per source and target can be restored)",
-                            p.chip,
-                            p.core,
-                            p.neuron,
-                            s.tag.get()
-                        ));
+                        problems.push(MapProblem::SecondCamEntry {
+                            place: *p,
+                            synapse: slot,
+                            tag: s.tag.get(),
+                        });
                     }
                     masks[pre * n + post] = mask;
                     signs[pre * n + post] = sign;
                 }
-                None => problems.push(format!(
-                    "chip {} core {} neuron {} synapse {slot} listens to tag {}, which no source sends to this core",
-                    p.chip,
-                    p.core,
-                    p.neuron,
-                    s.tag.get()
-                )),
+                None => problems.push(MapProblem::UnsentTag {
+                    place: *p,
+                    synapse: slot,
+                    tag: s.tag.get(),
+                }),
             }
         }
     }
@@ -714,9 +891,7 @@ pub fn unmap(
         Some(m) => (m.iscale, m.dt, m.variant),
         None => (iscale, dt, Variant::Rockpool),
     };
-    let to_err = |e: dynap_model::Error| MapError {
-        problems: vec![e.to_string()],
-    };
+    let to_err = |e: dynap_model::Error| MapError::from(MapProblem::Model(e));
     let q_in = (n_in > 0)
         .then(|| QuantMatrix::new(WeightMatrix::Input, n_in, n, in_mask, in_sign))
         .transpose()

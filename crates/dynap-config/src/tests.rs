@@ -266,6 +266,151 @@ fn each_validation_rule_has_its_exact_error() {
     assert!(validate(&Configuration::new(1), None).is_empty());
 }
 
+/// The violations are data: each rule family is told by its variant and the values of the broken
+/// limit, not by its message.
+#[test]
+fn violations_carry_their_rule_and_its_data() {
+    let place = |chip, core, neuron| NeuronPlace { chip, core, neuron };
+    let mut c = Configuration::new(2);
+    // Biases: an unknown name, a wrong transistor type.
+    set_param(
+        &mut c.chips[0].cores[1].parameters,
+        "SOIF_FOO_N",
+        Parameter::for_name("SOIF_FOO_N", 1, 1).unwrap(),
+    );
+    let mut wrong = Parameter::for_name("SOIF_DC_P", 1, 1).unwrap();
+    wrong.kind = 'N';
+    set_param(&mut c.chips[1].global_parameters, "SOIF_DC_P", wrong);
+    // Routes: off the board; the control tag towards two cores.
+    c.chips[1].cores[0].neurons[3].destinations[2] = dest(1, 2, 0, 10);
+    c.chips[0].cores[2].neurons[9].destinations[1] = dest(0b0110, 1, 0, 2047);
+    // Tags: an input channel and a neuron into chip 0 core 3 with tag 40.
+    c.chips[1].cores[1].neurons[4].destinations[1] = dest(0b1000, -1, 0, 40);
+    // Inputs: the control tag, a destination off the board.
+    let inputs = [
+        vec![dest(0b1000, 0, 0, 40)],
+        vec![dest(1, 0, 0, 2047)],
+        vec![dest(1, 5, 0, 1)],
+    ];
+    let v = validate(&c, Some(&inputs));
+    let found: Vec<(Location, Rule)> = v.into_iter().map(|v| (v.at, v.rule)).collect();
+    let destination = |h, k, n, s| Location {
+        slot: Some(Slot::Destination(s)),
+        ..Location::neuron(h, k, n)
+    };
+    assert_eq!(
+        found,
+        vec![
+            (Location::chip(0), Rule::InputControlTag { channel: 1 }),
+            (
+                Location::chip(0),
+                Rule::InputOffBoard {
+                    channel: 2,
+                    x_hop: 5,
+                    y_hop: 0,
+                    chips: 2
+                }
+            ),
+            (
+                Location::core(0, 1),
+                Rule::UnknownBias {
+                    name: "SOIF_FOO_N".into()
+                }
+            ),
+            (
+                destination(0, 2, 9, 1),
+                Rule::ControlTag { chip: 1, core: 1 }
+            ),
+            (
+                destination(0, 2, 9, 1),
+                Rule::ControlTag { chip: 1, core: 2 }
+            ),
+            (
+                Location::chip(1),
+                Rule::BiasType {
+                    name: "SOIF_DC_P".into(),
+                    kind: 'N',
+                    expected: 'P'
+                }
+            ),
+            (
+                destination(1, 0, 3, 2),
+                Rule::RouteOffBoard {
+                    x_hop: 2,
+                    y_hop: 0,
+                    chips: 2
+                }
+            ),
+            (
+                destination(1, 1, 4, 1),
+                Rule::TagConflict {
+                    tag: 40,
+                    chip: 0,
+                    core: 3,
+                    first: Source::Input(0),
+                    second: Source::Neuron(place(1, 1, 4))
+                }
+            ),
+        ]
+    );
+    // The chip count.
+    let mut five = Configuration::new(MAX_CHIPS);
+    five.chips.push(five.chips[0].clone());
+    assert_eq!(
+        validate(&five, None)[0].rule,
+        Rule::ChipCount {
+            chips: 5,
+            max: MAX_CHIPS
+        }
+    );
+}
+
+/// The binary decoder's second range check names the rule and the place, as data.
+#[test]
+fn binary_values_the_chip_cannot_take_are_refused_with_their_rule() {
+    let refused = |c: &Configuration| match from_binary(&to_binary(c)) {
+        Err(BinaryError::Invalid(v)) => *v,
+        other => panic!("not refused as invalid: {other:?}"),
+    };
+    let mut c = Configuration::new(1);
+    c.chips[0].dvs_if = "{".into();
+    let v = refused(&c);
+    assert_eq!(
+        (v.at, v.rule),
+        (
+            Location::chip(0),
+            Rule::UnmodelledJson {
+                key: "dvsIf".into()
+            }
+        )
+    );
+    let mut c = Configuration::new(1);
+    let mut p = Parameter::for_name("SOIF_LEAK_N", 1, 1).unwrap();
+    p.coarse = 9;
+    set_param(
+        &mut c.chips[0].cores[3].parameters,
+        "SOIF_LEAK_N",
+        p.clone(),
+    );
+    let v = refused(&c);
+    assert_eq!(v.at, Location::core(0, 3));
+    assert_eq!(
+        v.rule,
+        Rule::ParameterRange {
+            name: "SOIF_LEAK_N".into(),
+            parameter: p
+        }
+    );
+    assert!(
+        BinaryError::Invalid(Box::new(v))
+            .to_string()
+            .contains("chip 0, core 3: parameter SOIF_LEAK_N is out of range"),
+    );
+    let mut c = Configuration::new(1);
+    c.chips[0].cores[1].neurons.pop();
+    assert_eq!(refused(&c).rule, Rule::NeuronCount { neurons: 255 });
+}
+
 /// A random quantized network on `cores` global cores: inputs reach any neuron; neuron j's recurrent
 /// connections stay in its own core and the next one (so no neuron needs more than its SRAM entries).
 fn random_network(
@@ -445,9 +590,20 @@ fn limits_are_errors_that_name_the_neuron() {
     let e = map(&over, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap_err();
     assert_eq!(
         e.problems,
-        vec![
-            "neuron 0 (chip 0 core 0 neuron 0) has 65 incoming connections; a neuron has 64 CAM entries"
-        ]
+        vec![MapProblem::FanIn {
+            neuron: 0,
+            place: NeuronPlace {
+                chip: 0,
+                core: 0,
+                neuron: 0
+            },
+            found: 65,
+            limit: 64
+        }]
+    );
+    assert_eq!(
+        e.problems[0].to_string(),
+        "neuron 0 (chip 0 core 0 neuron 0) has 65 incoming connections; a neuron has 64 CAM entries"
     );
     // Fan-out: neuron 0 reaches 4 chips, but has 3 SRAM entries besides the monitor route.
     let n = 4;
@@ -473,11 +629,21 @@ fn limits_are_errors_that_name_the_neuron() {
         &MapOptions::default(),
     )
     .unwrap_err();
+    assert!(
+        matches!(
+            e.problems[..],
+            [MapProblem::FanOut {
+                neuron: 0,
+                chips: 4,
+                limit: 4,
+                ..
+            }]
+        ),
+        "{e}"
+    );
     assert_eq!(
-        e.problems,
-        vec![
-            "neuron 0 (chip 0 core 0 neuron 0) reaches 4 chips; a neuron has 4 SRAM entries, one of them the monitor route"
-        ]
+        e.problems[0].to_string(),
+        "neuron 0 (chip 0 core 0 neuron 0) reaches 4 chips; a neuron has 4 SRAM entries, one of them the monitor route"
     );
     // Too many neurons on a core.
     let q = QuantizedWeights::new(
@@ -498,7 +664,16 @@ fn limits_are_errors_that_name_the_neuron() {
     .unwrap_err();
     assert_eq!(
         e.problems,
-        vec!["chip 0 core 0 is given 257 neurons; a core has 256"]
+        vec![MapProblem::CoreFull {
+            chip: 0,
+            core: 0,
+            neurons: 257,
+            limit: 256
+        }]
+    );
+    assert_eq!(
+        e.problems[0].to_string(),
+        "chip 0 core 0 is given 257 neurons; a core has 256"
     );
     // Tags: an allow-list of two tags for three sources into one core.
     let (q, p) = worked_example();
@@ -506,9 +681,70 @@ fn limits_are_errors_that_name_the_neuron() {
     opts.tag_allow.insert(0, vec![0, 1]);
     let e = map(&q, &p, 1e-3, Variant::Rockpool, &opts).unwrap_err();
     // Inputs 0 and 2 take tags 0 and 1; neuron 0, which also reaches core 0, finds none.
+    assert_eq!(
+        e.problems[0],
+        MapProblem::NoTagLeft {
+            source: NetworkSource::Neuron(0),
+            cores: vec![0]
+        }
+    );
     assert!(
-        e.problems[0].starts_with(
+        e.problems[0].to_string().starts_with(
             "no tag left for neuron 0: every tag allowed on the cores it reaches (chip 0 core 0)"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn inputs_the_mapper_cannot_use_are_problems_with_their_data() {
+    let (q, p) = worked_example();
+    let e = map(
+        &q,
+        &NeuronParams::defaults(2),
+        1e-3,
+        Variant::Rockpool,
+        &MapOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec![MapProblem::ParamCount {
+            params: 2,
+            weights: 3
+        }]
+    );
+    // Dendrites for another number of neurons: the model's own error, kept whole.
+    let opts = MapOptions {
+        chip: Some(dynap_model::ChipSynapses::defaults(2)),
+        ..MapOptions::default()
+    };
+    let e = map(&q, &p, 1e-3, Variant::Chip, &opts).unwrap_err();
+    assert!(matches!(e.problems[..], [MapProblem::Model(_)]), "{e}");
+    // A mapping that places a neuron off the configuration.
+    let m = map(&q, &p, 1e-3, Variant::Rockpool, &MapOptions::default()).unwrap();
+    let mut mapping = m.mapping.clone();
+    mapping.neurons[1].chip = 3;
+    let g = dynap_model::BiasGenerator::dynapse2();
+    let e = unmap(&m.config, Some(&mapping), 1.0, 1.0, &g).unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec![MapProblem::MissingNeuron {
+            place: mapping.neurons[1]
+        }]
+    );
+    // A CAM entry listening to a tag nobody sends there.
+    let mut c = m.config.clone();
+    c.chips[0].cores[0].neurons[1].synapses[7] = syn(Dendrite::Ampa, 2, 1500);
+    let e = unmap(&c, Some(&m.mapping), 1.0, 1.0, &g).unwrap_err();
+    assert!(
+        matches!(
+            e.problems[..],
+            [MapProblem::UnsentTag {
+                synapse: 7,
+                tag: 1500,
+                ..
+            }]
         ),
         "{e}"
     );
@@ -617,7 +853,28 @@ fn unmap_refuses_sources_it_cannot_tell_apart() {
         &dynap_model::BiasGenerator::dynapse2(),
     )
     .unwrap_err();
-    assert!(e.problems[0].contains("tag 3 reaches chip 0 core 0 from chip 0 core 0 neuron 0 and from chip 0 core 0 neuron 2"), "{e}");
+    let place = |neuron| NeuronPlace {
+        chip: 0,
+        core: 0,
+        neuron,
+    };
+    assert!(
+        matches!(
+            &e.problems[..],
+            [MapProblem::Violation(Violation {
+                rule: Rule::TagConflict {
+                    tag: 3,
+                    chip: 0,
+                    core: 0,
+                    first: Source::Neuron(a),
+                    second: Source::Neuron(b),
+                },
+                ..
+            })] if *a == place(0) && *b == place(2)
+        ),
+        "{e}"
+    );
+    assert!(e.problems[0].to_string().contains("tag 3 reaches chip 0 core 0 from chip 0 core 0 neuron 0 and from chip 0 core 0 neuron 2"), "{e}");
     // Two CAM entries for one source in one neuron.
     let mut c = m.config.clone();
     c.chips[0].cores[0].neurons[0].synapses[5] = syn(Dendrite::Ampa, 1, 0);
@@ -629,8 +886,18 @@ fn unmap_refuses_sources_it_cannot_tell_apart() {
         &dynap_model::BiasGenerator::dynapse2(),
     )
     .unwrap_err();
+    assert_eq!(
+        e.problems,
+        vec![MapProblem::SecondCamEntry {
+            place: place(0),
+            synapse: 5,
+            tag: 0
+        }]
+    );
     assert!(
-        e.problems[0].contains("a second CAM entry for tag 0"),
+        e.problems[0]
+            .to_string()
+            .contains("a second CAM entry for tag 0"),
         "{e}"
     );
     // No chip at all.

@@ -1,6 +1,7 @@
 //! Validation: every hardware limit of a configuration, all violations, each with where it failed and
 //! what the limit is.
 
+use crate::map::NeuronPlace;
 use crate::model::*;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -8,24 +9,57 @@ use std::fmt;
 /// Where in a configuration something is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
-    /// Chip.
+    /// Chip (0 for what concerns the whole board: its chip count, the host's input channels).
     pub chip: usize,
     /// Core on the chip, if the problem is in a core.
     pub core: Option<usize>,
     /// Neuron in the core, if the problem is in a neuron.
     pub neuron: Option<usize>,
-    /// `("synapse" | "destination", slot)`, if the problem is in one entry.
-    pub slot: Option<(&'static str, usize)>,
+    /// The neuron's CAM or SRAM entry, if the problem is in one entry.
+    pub slot: Option<Slot>,
+}
+
+/// One entry of a neuron: a CAM synapse or an SRAM destination.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Slot {
+    /// CAM entry `0..64`.
+    Synapse(usize),
+    /// SRAM entry `0..4`.
+    Destination(usize),
 }
 
 impl Location {
+    /// A chip's location.
+    pub fn chip(chip: usize) -> Location {
+        Location {
+            chip,
+            core: None,
+            neuron: None,
+            slot: None,
+        }
+    }
+
+    /// A core's location.
+    pub fn core(chip: usize, core: usize) -> Location {
+        Location {
+            core: Some(core),
+            ..Location::chip(chip)
+        }
+    }
+
     /// A neuron's location.
     pub fn neuron(chip: usize, core: usize, neuron: usize) -> Location {
         Location {
-            chip,
-            core: Some(core),
             neuron: Some(neuron),
-            slot: None,
+            ..Location::core(chip, core)
+        }
+    }
+
+    /// The same place, in one of its neuron's entries.
+    fn at(self, slot: Slot) -> Location {
+        Location {
+            slot: Some(slot),
+            ..self
         }
     }
 }
@@ -39,25 +73,208 @@ impl fmt::Display for Location {
         if let Some(n) = self.neuron {
             write!(f, ", neuron {n}")?;
         }
-        if let Some((kind, s)) = self.slot {
-            write!(f, ", {kind} {s}")?;
+        match self.slot {
+            Some(Slot::Synapse(s)) => write!(f, ", synapse {s}"),
+            Some(Slot::Destination(s)) => write!(f, ", destination {s}"),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
-/// One broken rule.
+/// A source of events: the host's input channel or a neuron of the board (what a tag must tell
+/// apart at a core).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// Input channel `i` of the mapping.
+    Input(usize),
+    /// A neuron of the configuration.
+    Neuron(NeuronPlace),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Input(i) => write!(f, "input channel {i}"),
+            Source::Neuron(p) => write!(f, "chip {} core {} neuron {}", p.chip, p.core, p.neuron),
+        }
+    }
+}
+
+/// A hardware rule a configuration breaks, with the data of the broken limit. The first group is
+/// what [`validate()`] checks; the second what the binary decoder checks again after decoding
+/// (values a [`Configuration`] built through its constructors cannot hold).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// A board has 1 to `max` chips.
+    ChipCount {
+        /// Chips in the configuration.
+        chips: usize,
+        /// Chips a board can have ([`MAX_CHIPS`]).
+        max: usize,
+    },
+    /// A bias name the chip does not have.
+    UnknownBias {
+        /// The name.
+        name: String,
+    },
+    /// A bias whose transistor type is not the one its name ends with (`_N`, `_P`).
+    BiasType {
+        /// The bias.
+        name: String,
+        /// Its transistor type.
+        kind: char,
+        /// The type its name says, `'N'` or `'P'`.
+        expected: char,
+    },
+    /// An SRAM entry that leads neither to a chip of the board nor, west of chip 0, to the host.
+    RouteOffBoard {
+        /// The entry's hops.
+        x_hop: i8,
+        /// The entry's hops.
+        y_hop: i8,
+        /// Chips on the board.
+        chips: usize,
+    },
+    /// An input channel's destination that is not a chip of the board (input events enter at
+    /// chip 0).
+    InputOffBoard {
+        /// The channel.
+        channel: usize,
+        /// The destination's hops.
+        x_hop: i8,
+        /// The destination's hops.
+        y_hop: i8,
+        /// Chips on the board.
+        chips: usize,
+    },
+    /// An SRAM entry sends the control tag [`CONTROL_TAG`] to a core (one violation per core).
+    ControlTag {
+        /// The chip it reaches.
+        chip: usize,
+        /// The core it reaches.
+        core: usize,
+    },
+    /// An input channel uses the control tag [`CONTROL_TAG`].
+    InputControlTag {
+        /// The channel.
+        channel: usize,
+    },
+    /// Two sources reach one core with one tag: the core cannot tell them apart.
+    TagConflict {
+        /// The tag.
+        tag: u16,
+        /// The chip of the core reached.
+        chip: usize,
+        /// The core reached.
+        core: usize,
+        /// The source seen first (in the order the rule is checked: input channels, then neurons).
+        first: Source,
+        /// The other source.
+        second: Source,
+    },
+    /// A chip without its [`CORES`] cores (binary decoding).
+    CoreCount {
+        /// Cores found.
+        cores: usize,
+    },
+    /// A core without its [`NEURONS`] neurons (binary decoding).
+    NeuronCount {
+        /// Neurons found.
+        neurons: usize,
+    },
+    /// A bias parameter outside its ranges: coarse above 5, a type other than `N`/`P`, an
+    /// initial type other than 0/1 (binary decoding).
+    ParameterRange {
+        /// The bias.
+        name: String,
+        /// Its values.
+        parameter: Parameter,
+    },
+    /// A tag, hop, core mask or weight mask out of its range (binary decoding).
+    Range(RangeError),
+    /// A sub-tree this crate keeps as JSON text without modelling it is not valid JSON (binary
+    /// decoding).
+    UnmodelledJson {
+        /// Its key (`dvsIf`, `bioamps`, or an unknown key).
+        key: String,
+    },
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rule::ChipCount { chips, max } => write!(f, "{chips} chips; a board has 1 to {max}"),
+            Rule::UnknownBias { name } => write!(f, "unknown bias name {name:?}"),
+            Rule::BiasType {
+                name,
+                kind,
+                expected,
+            } => write!(
+                f,
+                "bias {name} has transistor type {kind}, but its name says {expected}"
+            ),
+            Rule::RouteOffBoard {
+                x_hop,
+                y_hop,
+                chips,
+            } => write!(
+                f,
+                "destination (x_hop {x_hop}, y_hop {y_hop}) is not a chip of this board ({chips} chips at x = 1..{chips}, y = 0) nor the host"
+            ),
+            Rule::InputOffBoard {
+                channel,
+                x_hop,
+                y_hop,
+                chips,
+            } => write!(
+                f,
+                "input channel {channel}: destination (x_hop {x_hop}, y_hop {y_hop}) is not a chip of this board ({chips} chips)"
+            ),
+            Rule::ControlTag { chip, core } => write!(
+                f,
+                "tag {CONTROL_TAG} is reserved for control events, but this entry sends it to chip {chip} core {core}"
+            ),
+            Rule::InputControlTag { channel } => write!(
+                f,
+                "input channel {channel}: tag {CONTROL_TAG} is reserved for control events"
+            ),
+            Rule::TagConflict {
+                tag,
+                chip,
+                core,
+                first,
+                second,
+            } => write!(
+                f,
+                "tag {tag} reaches chip {chip} core {core} from {first} and from {second}: a core cannot tell them apart"
+            ),
+            Rule::CoreCount { cores } => write!(f, "{cores} cores, not {CORES}"),
+            Rule::NeuronCount { neurons } => write!(f, "{neurons} neurons, not {NEURONS}"),
+            Rule::ParameterRange { name, parameter } => write!(
+                f,
+                "parameter {name} is out of range (type {:?}, coarse {}, initial type {})",
+                parameter.kind, parameter.coarse, parameter.initial_type
+            ),
+            Rule::Range(e) => write!(f, "{e}"),
+            Rule::UnmodelledJson { key } => {
+                write!(f, "the unmodelled key {key:?} is not valid JSON")
+            }
+        }
+    }
+}
+
+/// One broken rule, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// Where.
     pub at: Location,
-    /// What, including the limit.
-    pub problem: String,
+    /// What, with the limit.
+    pub rule: Rule,
 }
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.at, self.problem)
+        write!(f, "{}: {}", self.at, self.rule)
     }
 }
 
@@ -116,27 +333,44 @@ pub fn is_known_bias(name: &str) -> bool {
 
 /// The structural and range checks the types cannot express alone (used after binary decoding, whose
 /// decoder builds values without their constructors): counts of chips, cores, neurons; tags, hops,
-/// masks and codes in range; embedded JSON well formed.
-pub(crate) fn check_ranges(config: &Configuration) -> Result<(), String> {
-    if config.chips.is_empty() || config.chips.len() > MAX_CHIPS {
-        return Err(format!(
-            "{} chips; a board has 1 to {MAX_CHIPS}",
-            config.chips.len()
-        ));
+/// masks and codes in range; embedded JSON well formed. The first problem found.
+pub(crate) fn check_ranges(config: &Configuration) -> Result<(), Box<Violation>> {
+    let chips = config.chips.len();
+    if chips == 0 || chips > MAX_CHIPS {
+        return Err(Box::new(Violation {
+            at: Location::chip(0),
+            rule: Rule::ChipCount {
+                chips,
+                max: MAX_CHIPS,
+            },
+        }));
     }
     let json_ok = |s: &str| serde_json::from_str::<serde_json::Value>(s).is_ok();
-    if let Some((k, _)) = config.extra.iter().find(|(_, v)| !json_ok(v)) {
-        return Err(format!("the unmodelled key {k:?} is not valid JSON"));
-    }
+    let extra_ok = |extra: &Extra, at: Location| match extra.iter().find(|(_, v)| !json_ok(v)) {
+        Some((k, _)) => Err(Box::new(Violation {
+            at,
+            rule: Rule::UnmodelledJson { key: k.clone() },
+        })),
+        None => Ok(()),
+    };
+    extra_ok(&config.extra, Location::chip(0))?;
     for (h, chip) in config.chips.iter().enumerate() {
+        let chip_at = Location::chip(h);
         if chip.cores.len() != CORES {
-            return Err(format!(
-                "chip {h} has {} cores, not {CORES}",
-                chip.cores.len()
-            ));
+            return Err(Box::new(Violation {
+                at: chip_at,
+                rule: Rule::CoreCount {
+                    cores: chip.cores.len(),
+                },
+            }));
         }
-        if !json_ok(&chip.dvs_if) || !json_ok(&chip.bioamps) {
-            return Err(format!("chip {h}: unmodelled settings are not valid JSON"));
+        for (key, text) in [("dvsIf", &chip.dvs_if), ("bioamps", &chip.bioamps)] {
+            if !json_ok(text) {
+                return Err(Box::new(Violation {
+                    at: chip_at,
+                    rule: Rule::UnmodelledJson { key: key.into() },
+                }));
+            }
         }
         let maps = [
             &chip.global_parameters,
@@ -148,69 +382,62 @@ pub(crate) fn check_ranges(config: &Configuration) -> Result<(), String> {
             .iter()
             .chain(&chip.sadc_group_parameters23);
         for map in maps.into_iter().chain(groups) {
-            check_params(map).map_err(|e| format!("chip {h}: {e}"))?;
+            check_params(map, chip_at)?;
         }
         for (c, core) in chip.cores.iter().enumerate() {
-            let at = format!("chip {h}, core {c}");
+            let at = Location::core(h, c);
             if core.neurons.len() != NEURONS {
-                return Err(format!(
-                    "{at} has {} neurons, not {NEURONS}",
-                    core.neurons.len()
-                ));
+                return Err(Box::new(Violation {
+                    at,
+                    rule: Rule::NeuronCount {
+                        neurons: core.neurons.len(),
+                    },
+                }));
             }
-            check_params(&core.parameters).map_err(|e| format!("{at}: {e}"))?;
+            check_params(&core.parameters, at)?;
             for (n, neuron) in core.neurons.iter().enumerate() {
+                let at = Location::neuron(h, c, n);
+                let range = |slot: Slot| {
+                    move |e: RangeError| {
+                        Box::new(Violation {
+                            at: at.at(slot),
+                            rule: Rule::Range(e),
+                        })
+                    }
+                };
                 for (s, syn) in neuron.synapses.iter().enumerate() {
                     Tag::new(i64::from(syn.tag.get()))
                         .and(WeightMask::new(i64::from(syn.weight.bits())))
-                        .map_err(|e| format!("{at}, neuron {n}, synapse {s}: {e}"))?;
+                        .map_err(range(Slot::Synapse(s)))?;
                 }
                 for (s, d) in neuron.destinations.iter().enumerate() {
                     Tag::new(i64::from(d.tag.get()))
                         .and(Hop::new(i64::from(d.x_hop.get())))
                         .and(Hop::new(i64::from(d.y_hop.get())))
                         .and(CoreMask::new(i64::from(d.core.bits())))
-                        .map_err(|e| format!("{at}, neuron {n}, destination {s}: {e}"))?;
+                        .map_err(range(Slot::Destination(s)))?;
                 }
             }
-            for (_, v) in &core.extra {
-                if !json_ok(v) {
-                    return Err(format!("{at}: an unmodelled key is not valid JSON"));
-                }
-            }
+            extra_ok(&core.extra, at)?;
         }
-        for (_, v) in &chip.extra {
-            if !json_ok(v) {
-                return Err(format!("chip {h}: an unmodelled key is not valid JSON"));
-            }
-        }
+        extra_ok(&chip.extra, chip_at)?;
     }
     Ok(())
 }
 
-fn check_params(map: &ParamMap) -> Result<(), String> {
+fn check_params(map: &ParamMap, at: Location) -> Result<(), Box<Violation>> {
     for (name, p) in map {
         if p.coarse > 5 || !matches!(p.kind, 'N' | 'P') || p.initial_type > 1 {
-            return Err(format!("parameter {name} is out of range"));
+            return Err(Box::new(Violation {
+                at,
+                rule: Rule::ParameterRange {
+                    name: name.clone(),
+                    parameter: p.clone(),
+                },
+            }));
         }
     }
     Ok(())
-}
-
-/// A source of events, for the duplicate-tag rule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Source {
-    Input(usize),
-    Neuron(usize, usize, usize),
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Input(i) => write!(f, "input channel {i}"),
-            Source::Neuron(h, c, n) => write!(f, "chip {h} core {c} neuron {n}"),
-        }
-    }
 }
 
 /// Every violation of the hardware's rules in `config`, in a fixed order (empty when valid).
@@ -225,73 +452,68 @@ pub fn validate(config: &Configuration, inputs: Option<&[Vec<Destination>]>) -> 
     let chips = config.chips.len();
     if chips == 0 || chips > MAX_CHIPS {
         out.push(Violation {
-            at: Location {
-                chip: 0,
-                core: None,
-                neuron: None,
-                slot: None,
+            at: Location::chip(0),
+            rule: Rule::ChipCount {
+                chips,
+                max: MAX_CHIPS,
             },
-            problem: format!("{chips} chips; a board has 1 to {MAX_CHIPS}"),
         });
     }
     let param_rules = |map: &ParamMap, at: Location, out: &mut Vec<Violation>| {
         for (name, p) in map {
+            let expected = ['N', 'P']
+                .into_iter()
+                .find(|&t| name.strip_suffix(t).is_some_and(|s| s.ends_with('_')));
             if !is_known_bias(name) {
                 out.push(Violation {
                     at,
-                    problem: format!("unknown bias name {name:?}"),
+                    rule: Rule::UnknownBias { name: name.clone() },
                 });
-            } else if (name.ends_with("_N") && p.kind != 'N')
-                || (name.ends_with("_P") && p.kind != 'P')
-            {
+            } else if let Some(expected) = expected.filter(|&t| t != p.kind) {
                 out.push(Violation {
                     at,
-                    problem: format!(
-                        "bias {name} has transistor type {}, but its name says {}",
-                        p.kind,
-                        &name[name.len() - 1..]
-                    ),
+                    rule: Rule::BiasType {
+                        name: name.clone(),
+                        kind: p.kind,
+                        expected,
+                    },
                 });
             }
         }
     };
     // (target chip, target core, tag) -> first source seen.
     let mut reach: BTreeMap<(usize, usize, u16), Source> = BTreeMap::new();
-    let mut claim = |target: (usize, usize, u16),
+    let mut claim = |(chip, core, tag): (usize, usize, u16),
                      src: Source,
                      at: Location,
                      out: &mut Vec<Violation>| {
-        match reach.get(&target) {
+        match reach.get(&(chip, core, tag)) {
             Some(&first) if first != src => out.push(Violation {
                 at,
-                problem: format!(
-                    "tag {} reaches chip {} core {} from {first} and from {src}: a core cannot tell them apart",
-                    target.2, target.0, target.1
-                ),
+                rule: Rule::TagConflict {
+                    tag,
+                    chip,
+                    core,
+                    first,
+                    second: src,
+                },
             }),
             Some(_) => {}
             None => {
-                reach.insert(target, src);
+                reach.insert((chip, core, tag), src);
             }
         }
     };
     if let Some(inputs) = inputs {
         for (i, dests) in inputs.iter().enumerate() {
             for d in dests.iter().filter(|d| d.is_used()) {
-                let at = Location {
-                    chip: 0,
-                    core: None,
-                    neuron: None,
-                    slot: None,
-                };
+                let at = Location::chip(0);
                 match target_chip(0, d, chips) {
                     Some(t) => {
                         if d.tag.get() == CONTROL_TAG {
                             out.push(Violation {
                                 at,
-                                problem: format!(
-                                    "input channel {i}: tag {CONTROL_TAG} is reserved for control events"
-                                ),
+                                rule: Rule::InputControlTag { channel: i },
                             });
                         }
                         for k in (0..CORES).filter(|&k| d.core.contains(k)) {
@@ -300,23 +522,19 @@ pub fn validate(config: &Configuration, inputs: Option<&[Vec<Destination>]>) -> 
                     }
                     None => out.push(Violation {
                         at,
-                        problem: format!(
-                            "input channel {i}: destination (x_hop {}, y_hop {}) is not a chip of this board ({chips} chips)",
-                            d.x_hop.get(),
-                            d.y_hop.get()
-                        ),
+                        rule: Rule::InputOffBoard {
+                            channel: i,
+                            x_hop: d.x_hop.get(),
+                            y_hop: d.y_hop.get(),
+                            chips,
+                        },
                     }),
                 }
             }
         }
     }
     for (h, chip) in config.chips.iter().enumerate() {
-        let chip_at = Location {
-            chip: h,
-            core: None,
-            neuron: None,
-            slot: None,
-        };
+        let chip_at = Location::chip(h);
         param_rules(&chip.global_parameters, chip_at, &mut out);
         param_rules(&chip.shared_parameters01, chip_at, &mut out);
         param_rules(&chip.shared_parameters23, chip_at, &mut out);
@@ -328,25 +546,18 @@ pub fn validate(config: &Configuration, inputs: Option<&[Vec<Destination>]>) -> 
             param_rules(g, chip_at, &mut out);
         }
         for (c, core) in chip.cores.iter().enumerate() {
-            param_rules(
-                &core.parameters,
-                Location {
-                    chip: h,
-                    core: Some(c),
-                    neuron: None,
-                    slot: None,
-                },
-                &mut out,
-            );
+            param_rules(&core.parameters, Location::core(h, c), &mut out);
             for (n, neuron) in core.neurons.iter().enumerate() {
+                let source = Source::Neuron(NeuronPlace {
+                    chip: h,
+                    core: c,
+                    neuron: n,
+                });
                 for (s, d) in neuron.destinations.iter().enumerate() {
                     if !d.is_used() {
                         continue;
                     }
-                    let at = Location {
-                        slot: Some(("destination", s)),
-                        ..Location::neuron(h, c, n)
-                    };
+                    let at = Location::neuron(h, c, n).at(Slot::Destination(s));
                     let (x, _) = chip_position(h);
                     let tx = x + i64::from(d.x_hop.get());
                     match target_chip(h, d, chips) {
@@ -355,23 +566,21 @@ pub fn validate(config: &Configuration, inputs: Option<&[Vec<Destination>]>) -> 
                                 if d.tag.get() == CONTROL_TAG {
                                     out.push(Violation {
                                         at,
-                                        problem: format!(
-                                            "tag {CONTROL_TAG} is reserved for control events, but this entry sends it to chip {t} core {k}"
-                                        ),
+                                        rule: Rule::ControlTag { chip: t, core: k },
                                     });
                                 }
-                                claim((t, k, d.tag.get()), Source::Neuron(h, c, n), at, &mut out);
+                                claim((t, k, d.tag.get()), source, at, &mut out);
                             }
                         }
                         // West of chip 0: the FPGA, i.e. the host (monitor routes).
                         None if tx <= 0 => {}
                         None => out.push(Violation {
                             at,
-                            problem: format!(
-                                "destination (x_hop {}, y_hop {}) is not a chip of this board ({chips} chips at x = 1..{chips}, y = 0) nor the host",
-                                d.x_hop.get(),
-                                d.y_hop.get()
-                            ),
+                            rule: Rule::RouteOffBoard {
+                                x_hop: d.x_hop.get(),
+                                y_hop: d.y_hop.get(),
+                                chips,
+                            },
                         }),
                     }
                 }

@@ -8,7 +8,8 @@ Rockpool and community scripts: `samna.device.get_all_devices`, `open_device`, `
 `read_events`).
 
 Protocol (all integers little-endian). A request is `op: u8, length: u32, payload`; a reply is
-`status: u8 (0 ok, 1 error), length: u32, payload` (on error, the payload is a UTF-8 message).
+`status: u8, length: u32, payload`; status 0 is success, 1 an error, 2 an error because samna cannot
+be imported (on error, the payload is a UTF-8 message: the exception's type and text).
 
   op 1 OPEN   payload: UTF-8 device name filter (e.g. "DYNAP-SE2")  -> payload: UTF-8 description
   op 2 APPLY  payload: samna configuration JSON (UTF-8)              -> empty
@@ -132,7 +133,8 @@ def main():
             stdout.write(struct.pack("<BI", 0, len(reply)) + reply)
         except Exception as exc:  # every failure goes back to the host as a message
             message = ("%s: %s" % (type(exc).__name__, exc)).encode()
-            stdout.write(struct.pack("<BI", 1, len(message)) + message)
+            status = 2 if isinstance(exc, ImportError) else 1
+            stdout.write(struct.pack("<BI", status, len(message)) + message)
         stdout.flush()
 
 

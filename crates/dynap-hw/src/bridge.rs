@@ -5,8 +5,9 @@
 //! Every request waits for its reply at most `timeout`; a bridge that exits is reported as gone with
 //! the last lines it wrote to stderr.
 
+use crate::error::{BridgeEnd, HwError, HwProblem};
 use crate::event::{Event, decode, encode};
-use crate::transport::{HwError, Transport};
+use crate::transport::Transport;
 use dynap_config::Configuration;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -45,12 +46,24 @@ impl Default for BridgeOptions {
 pub struct SamnaBridge {
     child: Child,
     stdin: ChildStdin,
-    replies: Receiver<Result<(u8, Vec<u8>), String>>,
+    replies: Receiver<Result<(u8, Vec<u8>), Unread>>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
     timeout: Duration,
     description: String,
     script: PathBuf,
 }
+
+/// Why the reader thread stopped.
+enum Unread {
+    /// The bridge ended.
+    End(BridgeEnd),
+    /// It announced a reply of this many bytes (more than 1 GiB).
+    TooLong(usize),
+}
+
+/// Reply statuses (the protocol in the script's docstring).
+const STATUS_OK: u8 = 0;
+const STATUS_NO_SAMNA: u8 = 2;
 
 const OPEN: u8 = 1;
 const APPLY: u8 = 2;
@@ -77,11 +90,9 @@ impl SamnaBridge {
             .create_new(true)
             .open(&script)
             .and_then(|mut f| f.write_all(BRIDGE_SCRIPT.as_bytes()))
-            .map_err(|e| {
-                HwError::Gone(format!(
-                    "cannot write the bridge to {}: {e}",
-                    script.display()
-                ))
+            .map_err(|e| HwProblem::BridgeNotWritten {
+                path: script.clone(),
+                error: e.to_string(),
             })?;
         let mut child = Command::new(&options.python)
             .arg(&script)
@@ -90,8 +101,9 @@ impl SamnaBridge {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| {
-                HwError::Gone(format!("cannot start {}: {e}", options.python.display()))
+            .map_err(|e| HwProblem::BridgeNotStarted {
+                python: options.python.clone(),
+                error: e.to_string(),
             })?;
         let stdin = child.stdin.take().expect("piped");
         let mut stdout = child.stdout.take().expect("piped");
@@ -110,17 +122,17 @@ impl SamnaBridge {
             loop {
                 let mut header = [0u8; 5];
                 if stdout.read_exact(&mut header).is_err() {
-                    let _ = tx.send(Err("the bridge closed its output".to_owned()));
+                    let _ = tx.send(Err(Unread::End(BridgeEnd::ClosedOutput)));
                     return;
                 }
                 let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
                 if len > 1 << 30 {
-                    let _ = tx.send(Err(format!("the bridge announced a reply of {len} bytes")));
+                    let _ = tx.send(Err(Unread::TooLong(len)));
                     return;
                 }
                 let mut payload = vec![0u8; len];
                 if stdout.read_exact(&mut payload).is_err() {
-                    let _ = tx.send(Err("the bridge stopped in the middle of a reply".to_owned()));
+                    let _ = tx.send(Err(Unread::End(BridgeEnd::StoppedInReply)));
                     return;
                 }
                 if tx.send(Ok((header[0], payload))).is_err() {
@@ -142,22 +154,14 @@ impl SamnaBridge {
         Ok(bridge)
     }
 
-    fn gone(&mut self, why: &str) -> HwError {
+    /// The bridge ended: how, with the last lines it wrote to stderr.
+    fn gone(&mut self, end: BridgeEnd) -> HwError {
         let _ = self.child.try_wait();
         std::thread::sleep(Duration::from_millis(50));
         let err = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        HwError::Gone(format!(
-            "{why}{}",
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (stderr: {})",
-                    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
-                )
-            }
-        ))
+        let mut stderr: Vec<String> = err.lines().rev().take(3).map(str::to_owned).collect();
+        stderr.reverse();
+        HwProblem::BridgeEnded { end, stderr }.into()
     }
 
     fn request(&mut self, op: u8, payload: &[u8]) -> Result<Vec<u8>, HwError> {
@@ -171,30 +175,30 @@ impl SamnaBridge {
             .and_then(|()| self.stdin.flush())
             .is_err()
         {
-            return Err(self.gone("the samna bridge is not running"));
+            return Err(self.gone(BridgeEnd::NotRunning));
         }
         match self.replies.recv_timeout(self.timeout) {
-            Ok(Ok((0, payload))) => Ok(payload),
-            Ok(Ok((_, message))) => {
-                let m = String::from_utf8_lossy(&message).into_owned();
-                if m.starts_with("ModuleNotFoundError") || m.starts_with("ImportError") {
-                    Err(HwError::Unsupported(format!(
-                        "{m}: the Python running the bridge has no samna (install the vendor's samna package, or give the Python that has it)"
-                    )))
+            Ok(Ok((STATUS_OK, payload))) => Ok(payload),
+            Ok(Ok((status, message))) => {
+                let message = String::from_utf8_lossy(&message).into_owned();
+                Err(if status == STATUS_NO_SAMNA {
+                    HwProblem::NoSamna { message }
                 } else {
-                    Err(HwError::Refused(m))
+                    HwProblem::BridgeRefused { message }
                 }
+                .into())
             }
-            Ok(Err(why)) => Err(self.gone(&why)),
+            Ok(Err(Unread::End(end))) => Err(self.gone(end)),
+            Ok(Err(Unread::TooLong(bytes))) => Err(HwProblem::ReplyTooLong { bytes }.into()),
             Err(RecvTimeoutError::Timeout) => {
                 // A late reply would be taken for the next request's: this bridge is done.
                 let _ = self.child.kill();
-                Err(HwError::Timeout(format!(
-                    "the samna bridge did not answer within {:?}; it was stopped",
-                    self.timeout
-                )))
+                Err(HwProblem::BridgeTimeout {
+                    timeout: self.timeout,
+                }
+                .into())
             }
-            Err(RecvTimeoutError::Disconnected) => Err(self.gone("the samna bridge exited")),
+            Err(RecvTimeoutError::Disconnected) => Err(self.gone(BridgeEnd::Exited)),
         }
     }
 }
@@ -228,8 +232,7 @@ impl Transport for SamnaBridge {
 
     fn read_events(&mut self) -> Result<Vec<Event>, HwError> {
         let bytes = self.request(READ, &[])?;
-        decode(&bytes)
-            .map_err(|e| HwError::Refused(format!("the bridge sent a malformed event: {e}")))
+        decode(&bytes).map_err(|e| HwProblem::MalformedEvent(e).into())
     }
 
     fn time_us(&mut self) -> Result<u32, HwError> {
@@ -237,7 +240,8 @@ impl Transport for SamnaBridge {
         // Drain first, so that an older control event is not taken for the probe's.
         self.read_events()?;
         self.write_events(&[crate::host::control_event(0)])?;
-        for _ in 0..200 {
+        const READS: usize = 200;
+        for _ in 0..READS {
             if let Some(e) = self
                 .read_events()?
                 .into_iter()
@@ -248,6 +252,6 @@ impl Transport for SamnaBridge {
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        Err(HwError::Timeout("the clock probe did not come back".into()))
+        Err(HwProblem::ClockProbe { reads: READS }.into())
     }
 }

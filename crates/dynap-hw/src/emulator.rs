@@ -18,10 +18,12 @@
 //!   `h - 6`). Output events carry the end of their step as timestamp.
 //! * Control events (tag 2047, core mask all, hops -7/-7) come back at their time with `x_hop = -6`.
 
+use crate::error::{HwError, HwProblem};
 use crate::event::Event;
-use crate::transport::{HwError, Transport};
+use crate::transport::Transport;
 use dynap_config::{
-    CONTROL_TAG, CORES, Configuration, Destination, Hop, NEURONS, chip_position, target_chip,
+    CONTROL_TAG, CORES, Configuration, Destination, Hop, NEURONS, NeuronPlace, chip_position,
+    target_chip,
 };
 use dynap_model::{
     BiasGenerator, ChipSimulator, ChipState, ChipSynapses, Input, Matrix, Network, NeuronParams,
@@ -269,9 +271,15 @@ impl Emulator {
                             let k = pre * n + post;
                             let t = in_types[row * n + post];
                             if w_rec.as_slice()[k] != 0.0 && rec_types[k] != t {
-                                return Err(HwError::Refused(format!(
-                                    "neuron {pre} reaches neuron {post} through two CAM entries of different synapse types; the twin simulates one type per connection"
-                                )));
+                                let place = |i: usize| {
+                                    let (chip, core, neuron) = places[i];
+                                    NeuronPlace { chip, core, neuron }
+                                };
+                                return Err(HwProblem::MixedSynapseTypes {
+                                    pre: place(pre),
+                                    post: place(post),
+                                }
+                                .into());
                             }
                             w_rec.as_mut_slice()[k] += w;
                             rec_types[k] = t;
@@ -305,7 +313,7 @@ impl Emulator {
             net = dynap_mismatch::Mismatch::new(self.options.mismatch)
                 .frozen(&net, self.options.seed);
         }
-        let refused = |e: dynap_model::Error| HwError::Refused(e.to_string());
+        let refused = |e: dynap_model::Error| HwError::from(HwProblem::Model(e));
         let sim = match self.options.variant {
             Variant::Rockpool => {
                 BoardSim::Rockpool(Box::new(Simulator::<f32>::new(&net).map_err(refused)?))
@@ -382,12 +390,16 @@ impl Emulator {
         if last <= first {
             return Ok(out);
         }
-        let steps = (last - first) as usize;
-        if steps > 100_000_000 {
-            return Err(HwError::Refused(format!(
-                "an event {steps} steps ahead of the clock; the twin does not simulate more than 100 000 000 steps at once"
-            )));
+        let steps = last - first;
+        const MAX_STEPS: u64 = 100_000_000;
+        if steps > MAX_STEPS {
+            return Err(HwProblem::TooFarAhead {
+                steps,
+                limit: MAX_STEPS,
+            }
+            .into());
         }
+        let steps = steps as usize;
         let n_lines = board.lines.len();
         // Each input event's step and line.
         let mut hits: Vec<(usize, usize)> = Vec::new();
@@ -429,7 +441,7 @@ impl Emulator {
             let (spikes, state) = board
                 .sim
                 .run(&raster, len, self.state.as_ref())
-                .map_err(|e| HwError::Refused(e.to_string()))?;
+                .map_err(HwProblem::Model)?;
             for k in 0..len {
                 let end = self.step_end(first + (chunk_start + k) as u64);
                 for i in 0..n {
@@ -495,11 +507,8 @@ impl Transport for Emulator {
 
     fn apply(&mut self, config: &Configuration) -> Result<(), HwError> {
         let violations = dynap_config::validate(config, None);
-        if let Some(v) = violations.first() {
-            return Err(HwError::Refused(format!(
-                "the configuration breaks {} hardware rule(s), first: {v}",
-                violations.len()
-            )));
+        if !violations.is_empty() {
+            return Err(HwProblem::RulesBroken { violations }.into());
         }
         self.board = Some(self.build(config)?);
         self.state = None;

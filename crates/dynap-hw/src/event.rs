@@ -38,8 +38,65 @@ pub struct Event {
 pub struct CodecError {
     /// The record's index in the stream.
     pub index: usize,
-    /// What is wrong.
-    pub problem: String,
+    /// What is wrong with it.
+    pub problem: CodecProblem,
+}
+
+/// What is wrong with a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CodecProblem {
+    /// The stream ends inside the record.
+    Truncated {
+        /// Bytes of the record present (1..8).
+        bytes: usize,
+    },
+    /// Bits 23..32 of the word, which are zero, are set.
+    ReservedBits {
+        /// The word.
+        word: u32,
+    },
+    /// A hop field reads 15 (a hop of +8).
+    Hop {
+        /// Which field.
+        field: HopField,
+        /// The field's 4 bits.
+        value: u32,
+    },
+}
+
+/// A hop field of the wire format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HopField {
+    /// Bits 15..19.
+    X,
+    /// Bits 19..23.
+    Y,
+}
+
+impl fmt::Display for HopField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HopField::X => "x_hop",
+            HopField::Y => "y_hop",
+        })
+    }
+}
+
+impl fmt::Display for CodecProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecProblem::Truncated { bytes } => write!(
+                f,
+                "the stream ends {bytes} bytes into a record of {EVENT_BYTES}"
+            ),
+            CodecProblem::ReservedBits { word } => {
+                write!(f, "reserved bits set (word {word:#010x})")
+            }
+            CodecProblem::Hop { field, value } => {
+                write!(f, "{field} field {value} is not a hop in -7..=7")
+            }
+        }
+    }
 }
 
 impl fmt::Display for CodecError {
@@ -70,10 +127,9 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
     if !bytes.len().is_multiple_of(EVENT_BYTES) {
         return Err(CodecError {
             index: bytes.len() / EVENT_BYTES,
-            problem: format!(
-                "the stream ends {} bytes into a record of {EVENT_BYTES}",
-                bytes.len() % EVENT_BYTES
-            ),
+            problem: CodecProblem::Truncated {
+                bytes: bytes.len() % EVENT_BYTES,
+            },
         });
     }
     bytes
@@ -82,20 +138,19 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Event>, CodecError> {
         .map(|(index, r)| {
             let word = u32::from_le_bytes([r[0], r[1], r[2], r[3]]);
             let timestamp = u32::from_le_bytes([r[4], r[5], r[6], r[7]]);
-            let bad = |problem: String| CodecError { index, problem };
+            let bad = |problem: CodecProblem| CodecError { index, problem };
             if word >> 23 != 0 {
-                return Err(bad(format!("reserved bits set (word {word:#010x})")));
+                return Err(bad(CodecProblem::ReservedBits { word }));
             }
-            let hop = |bits: u32, what: &str| {
-                Hop::new(i64::from(bits) - 7)
-                    .map_err(|_| bad(format!("{what} field {bits} is not a hop in -7..=7")))
+            let hop = |value: u32, field: HopField| {
+                Hop::new(i64::from(value) - 7).map_err(|_| bad(CodecProblem::Hop { field, value }))
             };
             Ok(Event {
                 destination: Destination {
                     tag: Tag::new(i64::from(word & 0x7FF)).expect("11 bits"),
                     core: CoreMask::new(i64::from(word >> 11 & 0xF)).expect("4 bits"),
-                    x_hop: hop(word >> 15 & 0xF, "x_hop")?,
-                    y_hop: hop(word >> 19 & 0xF, "y_hop")?,
+                    x_hop: hop(word >> 15 & 0xF, HopField::X)?,
+                    y_hop: hop(word >> 19 & 0xF, HopField::Y)?,
                 },
                 timestamp,
             })
@@ -169,14 +224,33 @@ mod tests {
         bytes[8 + 2] |= 0x07;
         let e = decode(&bytes).unwrap_err();
         assert_eq!(e.index, 1);
-        assert!(e.problem.contains("x_hop field 15"), "{e}");
+        assert_eq!(
+            e.problem,
+            CodecProblem::Hop {
+                field: HopField::X,
+                value: 15
+            }
+        );
+        assert!(e.to_string().contains("x_hop field 15"), "{e}");
         assert_eq!(
             decode(&[0; 9]).unwrap_err().to_string(),
             "event 1: the stream ends 1 bytes into a record of 8"
         );
         let mut high = encode(&[event(1, 1, 0, 0, 0)]);
         high[3] = 0x80;
-        assert!(decode(&high).unwrap_err().problem.contains("reserved bits"));
+        let e = decode(&high).unwrap_err();
+        assert_eq!(
+            e,
+            CodecError {
+                index: 0,
+                problem: CodecProblem::ReservedBits { word: 0x803B_8801 }
+            }
+        );
+        assert!(e.to_string().contains("reserved bits"), "{e}");
+        assert_eq!(
+            decode(&[0; 9]).unwrap_err().problem,
+            CodecProblem::Truncated { bytes: 1 }
+        );
         assert_eq!(
             unwrap_time(u64::from(u32::MAX) - 5, 10),
             u64::from(u32::MAX) + 11

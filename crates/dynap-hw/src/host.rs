@@ -1,8 +1,9 @@
 //! The host's side of a run: an input raster becomes timed events through the mapping's input routes,
 //! the output events become a raster with the network's neuron order.
 
+use crate::error::{HwError, HwProblem};
 use crate::event::Event;
-use crate::transport::{HwError, Transport};
+use crate::transport::Transport;
 use dynap_config::{CONTROL_TAG, CoreMask, Destination, Hop, Mapping, NEURONS, Tag};
 
 /// How a raster is played.
@@ -76,15 +77,16 @@ pub fn play(
 ) -> Result<Played, HwError> {
     let channels = mapping.inputs.len();
     if raster.len() != steps * channels {
-        return Err(HwError::Refused(format!(
-            "the raster holds {} values; {steps} steps x {channels} channels need {}",
-            raster.len(),
-            steps * channels
-        )));
+        return Err(HwProblem::RasterSize {
+            values: raster.len(),
+            steps,
+            channels,
+        }
+        .into());
     }
     let step = options.step_us;
     if step == 0 {
-        return Err(HwError::Refused("a step of 0 µs".into()));
+        return Err(HwProblem::ZeroStep.into());
     }
     let now = device.time_us()?;
     // Start on a step boundary, `lead` in the future; boundaries are multiples of the step in the
@@ -107,16 +109,21 @@ pub fn play(
                 && count.fract() == 0.0
                 && count <= f64::from(step))
             {
-                return Err(HwError::Refused(format!(
-                    "raster step {k}, channel {i}: {count} is not a spike count (a whole number, at most one event per µs of a step)"
-                )));
+                return Err(HwProblem::NotASpikeCount {
+                    step: k,
+                    channel: i,
+                    value: count,
+                }
+                .into());
             }
             for _ in 0..count as usize {
                 for d in dests {
                     if rank >= step {
-                        return Err(HwError::Refused(format!(
-                            "step {k} has more than {step} input events: they cannot be told apart within one step of {step} µs"
-                        )));
+                        return Err(HwProblem::TooManyEvents {
+                            step: k,
+                            step_us: step,
+                        }
+                        .into());
                     }
                     events.push(Event {
                         destination: *d,
@@ -167,9 +174,9 @@ pub fn play(
             });
         }
     }
-    Err(HwError::Timeout(format!(
-        "the end-of-stimulus marker did not come back after {} reads ({})",
-        options.max_reads,
-        device.name()
-    )))
+    Err(HwProblem::NoEndMarker {
+        reads: options.max_reads,
+        device: device.name(),
+    }
+    .into())
 }

@@ -15,10 +15,13 @@
 //! * the emulator is deterministic for a seed; with its mismatch off it runs exactly the network the
 //!   configuration describes (the reverse-mapped simulation, spike for spike);
 //! * timestamps are the board's: microseconds on a 32-bit clock that wraps; nothing waits without a
-//!   bound.
+//!   bound;
+//! * failures are data ([`HwError`]: an [`ErrorKind`] to decide on and the [`HwProblem`] with its
+//!   device, event, neuron or limit); text only where it comes from outside (the OS, nusb, samna).
 
 mod bridge;
 mod emulator;
+mod error;
 mod event;
 mod host;
 mod transport;
@@ -26,9 +29,12 @@ mod usb;
 
 pub use bridge::{BRIDGE_SCRIPT, BridgeOptions, SamnaBridge};
 pub use emulator::{Emulator, EmulatorOptions};
-pub use event::{CodecError, EVENT_BYTES, Event, decode, encode, unwrap_time};
+pub use error::{BridgeEnd, ErrorKind, HwError, HwProblem};
+pub use event::{
+    CodecError, CodecProblem, EVENT_BYTES, Event, HopField, decode, encode, unwrap_time,
+};
 pub use host::{PlayOptions, Played, control_event, monitor_place, play};
-pub use transport::{HwError, Transport};
+pub use transport::Transport;
 pub use usb::{OPAL_KELLY_VID, UsbBoard, list_boards, open_and_claim, usb_transport};
 
 #[cfg(test)]

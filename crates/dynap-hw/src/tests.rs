@@ -1,7 +1,7 @@
 //! The emulator against the simulator, and its faults.
 
 use super::*;
-use dynap_config::{MapOptions, map, unmap};
+use dynap_config::{Destination, Hop, MapOptions, map, unmap};
 use dynap_model::{
     BiasGenerator, Input, NeuronParams, QuantMatrix, QuantizedWeights, RunOptions, Variant,
     WeightMatrix,
@@ -332,7 +332,14 @@ fn faults_are_errors_not_hangs() {
         },
     )
     .unwrap_err();
-    assert!(matches!(e, HwError::Timeout(_)), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+    assert_eq!(
+        e.problem(),
+        &HwProblem::NoEndMarker {
+            reads: 5,
+            device: "silent".into()
+        }
+    );
     // A configuration the device refuses.
     let mut bad = mapped.config.clone();
     dynap_config::set_param(
@@ -341,6 +348,22 @@ fn faults_are_errors_not_hangs() {
         dynap_config::Parameter::for_name("NOT_A_BIAS_N", 0, 0).unwrap(),
     );
     let e = Emulator::new(exact_twin()).apply(&bad).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+    let HwProblem::RulesBroken { violations } = e.problem() else {
+        panic!("not a broken rule: {e}");
+    };
+    assert_eq!(
+        violations
+            .iter()
+            .map(|v| (v.at, v.rule.clone()))
+            .collect::<Vec<_>>(),
+        vec![(
+            dynap_config::Location::core(0, 0),
+            dynap_config::Rule::UnknownBias {
+                name: "NOT_A_BIAS_N".into()
+            }
+        )]
+    );
     assert!(e.to_string().contains("unknown bias name"), "{e}");
     // A raster of the wrong size.
     let e = play(
@@ -351,7 +374,35 @@ fn faults_are_errors_not_hangs() {
         &PlayOptions::default(),
     )
     .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    assert_eq!(
+        e.problem(),
+        &HwProblem::RasterSize {
+            values: raster.len() - 1,
+            steps,
+            channels: mapped.mapping.inputs.len()
+        }
+    );
     assert!(e.to_string().contains("raster holds"), "{e}");
+    // A value that is not a spike count, named by step and channel.
+    let mut half = raster.clone();
+    half[2 * mapped.mapping.inputs.len() + 3] = 0.5;
+    let e = play(
+        &mut Emulator::new(exact_twin()),
+        &mapped.mapping,
+        &half,
+        steps,
+        &PlayOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.problem(),
+        &HwProblem::NotASpikeCount {
+            step: 2,
+            channel: 3,
+            value: 0.5
+        }
+    );
 }
 
 /// The bridge against the fake samna module (`bridge/fake_samna`), which records calls and echoes
@@ -385,6 +436,29 @@ fn the_samna_bridge_speaks_to_samna() {
     assert_eq!(back[0].destination.x_hop.get(), -6);
     assert_eq!(back[0].timestamp, 1234);
     assert_eq!(b.time_us().unwrap(), 0);
+    // An event the board sends back with a hop of +8 (the fake adds one to x_hop 7): the record's
+    // field and value, as a protocol error.
+    b.write_events(&[Event {
+        destination: Destination {
+            x_hop: Hop::new(7).unwrap(),
+            ..control_event(0).destination
+        },
+        timestamp: 3,
+    }])
+    .unwrap();
+    let e = b.read_events().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Protocol, "{e}");
+    assert_eq!(
+        e.problem(),
+        &HwProblem::MalformedEvent(CodecError {
+            index: 0,
+            problem: CodecProblem::Hop {
+                field: HopField::X,
+                value: 15
+            }
+        })
+    );
+    assert!(e.to_string().contains("x_hop field 15"), "{e}");
     b.reset().unwrap();
     drop(b);
     let calls = std::fs::read_to_string(&log).unwrap();
@@ -405,6 +479,7 @@ fn the_samna_bridge_speaks_to_samna() {
     })
     .err()
     .unwrap();
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
     assert!(
         e.to_string().contains("samna sees no DYNAP-SE2 board"),
         "{e}"
@@ -415,7 +490,11 @@ fn the_samna_bridge_speaks_to_samna() {
     })
     .err()
     .unwrap();
-    assert!(matches!(e, HwError::Unsupported(_)), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    assert!(
+        matches!(e.problem(), HwProblem::NoSamna { message } if message.starts_with("ModuleNotFoundError")),
+        "{e}"
+    );
     assert!(e.to_string().contains("no samna"), "{e}");
     // The bridge dies in the middle of a run: gone, not a hang.
     let mut b = SamnaBridge::start(&BridgeOptions {
@@ -428,7 +507,17 @@ fn the_samna_bridge_speaks_to_samna() {
     .unwrap();
     b.write_events(&[control_event(5)]).unwrap();
     let e = b.read_events().unwrap_err();
-    assert!(matches!(e, HwError::Gone(_)), "{e}");
+    assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
+    assert!(
+        matches!(
+            e.problem(),
+            HwProblem::BridgeEnded {
+                end: BridgeEnd::ClosedOutput | BridgeEnd::Exited,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(b.read_events().is_err(), "and it stays gone");
     // A Python that does not exist: gone, with the reason.
     let e = SamnaBridge::start(&BridgeOptions {
@@ -437,5 +526,10 @@ fn the_samna_bridge_speaks_to_samna() {
     })
     .err()
     .unwrap();
+    assert_eq!(e.kind(), ErrorKind::Disconnected, "{e}");
+    assert!(
+        matches!(e.problem(), HwProblem::BridgeNotStarted { python, .. } if python == std::path::Path::new("/nonexistent/python")),
+        "{e}"
+    );
     assert!(e.to_string().contains("cannot start"), "{e}");
 }

@@ -6,7 +6,7 @@
 //! strings), and clear messages when there is no USB subsystem, no device or no permission. Moving data
 //! needs the vendor's protocol: use the samna bridge.
 
-use crate::transport::HwError;
+use crate::error::{HwError, HwProblem};
 use nusb::MaybeFuture;
 
 /// Opal Kelly's USB vendor id.
@@ -50,76 +50,58 @@ impl std::fmt::Display for UsbBoard {
 /// The boards with vendor id `vid` (and product id `pid`, if given). An error says why the bus could
 /// not be read (no USB subsystem, no permission to list devices).
 pub fn list_boards(vid: u16, pid: Option<u16>) -> Result<Vec<UsbBoard>, HwError> {
-    let devices = nusb::list_devices().wait().map_err(|e| {
-        HwError::Unsupported(format!(
-            "cannot list USB devices ({e}); is there a USB subsystem (e.g. /sys/bus/usb on Linux) in this environment?"
-        ))
-    })?;
-    Ok(devices
-        .filter(|d| d.vendor_id() == vid && pid.is_none_or(|p| d.product_id() == p))
-        .map(|d| UsbBoard {
-            bus: d.bus_id().to_owned(),
-            address: d.device_address(),
-            vendor_id: d.vendor_id(),
-            product_id: d.product_id(),
-            manufacturer: d.manufacturer_string().map(str::to_owned),
-            product: d.product_string().map(str::to_owned),
-            serial: d.serial_number().map(str::to_owned),
-        })
-        .collect())
+    Ok(devices(vid, pid)?.map(|d| board(&d)).collect())
+}
+
+/// The USB devices with these ids.
+fn devices(vid: u16, pid: Option<u16>) -> Result<impl Iterator<Item = nusb::DeviceInfo>, HwError> {
+    let devices = nusb::list_devices()
+        .wait()
+        .map_err(|e| HwProblem::UsbListing {
+            error: e.to_string(),
+        })?;
+    Ok(devices.filter(move |d| d.vendor_id() == vid && pid.is_none_or(|p| d.product_id() == p)))
+}
+
+fn board(d: &nusb::DeviceInfo) -> UsbBoard {
+    UsbBoard {
+        bus: d.bus_id().to_owned(),
+        address: d.device_address(),
+        vendor_id: d.vendor_id(),
+        product_id: d.product_id(),
+        manufacturer: d.manufacturer_string().map(str::to_owned),
+        product: d.product_string().map(str::to_owned),
+        serial: d.serial_number().map(str::to_owned),
+    }
 }
 
 /// Opens the first matching board and claims its interface 0: proves the board is there and this user
 /// may use it (a permission error comes with the udev rule that fixes it).
 pub fn open_and_claim(vid: u16, pid: Option<u16>) -> Result<UsbBoard, HwError> {
-    let devices = nusb::list_devices()
-        .wait()
-        .map_err(|e| HwError::Unsupported(format!("cannot list USB devices ({e})")))?;
-    let Some(info) = devices
-        .into_iter()
-        .find(|d| d.vendor_id() == vid && pid.is_none_or(|p| d.product_id() == p))
-    else {
-        return Err(HwError::Gone(format!(
-            "no USB device with vendor id {vid:04x}"
-        )));
+    let Some(info) = devices(vid, pid)?.next() else {
+        return Err(HwProblem::NoUsbBoard {
+            vendor_id: vid,
+            product_id: pid,
+        }
+        .into());
     };
-    let board = UsbBoard {
-        bus: info.bus_id().to_owned(),
-        address: info.device_address(),
-        vendor_id: info.vendor_id(),
-        product_id: info.product_id(),
-        manufacturer: info.manufacturer_string().map(str::to_owned),
-        product: info.product_string().map(str::to_owned),
-        serial: info.serial_number().map(str::to_owned),
-    };
-    let permission = "on Linux, add the udev rule SUBSYSTEM==\"usb\", ATTRS{idVendor}==\"151f\", MODE=\"0666\" and replug the board";
-    let device = info
-        .open()
-        .wait()
-        .map_err(|e| HwError::Refused(format!("cannot open {board}: {e} ({permission})")))?;
+    let board = board(&info);
+    let device = info.open().wait().map_err(|e| HwProblem::UsbOpen {
+        board: board.clone(),
+        error: e.to_string(),
+    })?;
     device
         .claim_interface(0)
         .wait()
-        .map_err(|e| HwError::Refused(format!("cannot claim interface 0 of {board}: {e} (another program, e.g. samna, may hold it; {permission})")))?;
+        .map_err(|e| HwProblem::UsbClaim {
+            board: board.clone(),
+            error: e.to_string(),
+        })?;
     Ok(board)
 }
 
 /// What `--device usb` can do: find, open and claim the board, then say what is missing.
 pub fn usb_transport(vid: u16, pid: Option<u16>) -> Result<std::convert::Infallible, HwError> {
-    let boards = list_boards(vid, pid)?;
-    if !boards.is_empty() {
-        open_and_claim(vid, pid)?;
-    }
-    match boards.first() {
-        None => Err(HwError::Gone(format!(
-            "no USB device with vendor id {vid:04x}{} (is the board plugged in and powered? on Linux, without permission \
-             the device may be invisible or unopenable: add the udev rule SUBSYSTEM==\"usb\", ATTRS{{idVendor}}==\"151f\", MODE=\"0666\")",
-            pid.map_or(String::new(), |p| format!(" and product id {p:04x}"))
-        ))),
-        Some(b) => Err(HwError::Unsupported(format!(
-            "found, opened and claimed {b}, but configuring a DYNAP-SE2 board needs the vendor's protocol (Opal Kelly FrontPanel \
-             and the Dynapse2Stack bitstream's endpoints), which is not public; run with --device samna to drive \
-             it through the samna bridge on a machine with samna installed"
-        ))),
-    }
+    let board = open_and_claim(vid, pid)?;
+    Err(HwProblem::VendorProtocol { board }.into())
 }
