@@ -214,7 +214,7 @@ pub fn training_rate(iterations: usize, blocks: usize) -> f64 {
     config.training.seeds = vec![0];
     config.training.checkpoint_every = 0;
     let raster = crate::experiment::rasters(&config);
-    let progress = crate::experiment::Progress::default();
+    let progress = crate::progress::Progress::hidden().stage("bench-train", 0, "iterations");
     let mut rates: Vec<f64> = (0..blocks.max(1))
         .map(|_| {
             crate::experiment::train(

@@ -1,7 +1,50 @@
 //! The experiment configuration (a TOML file), with the training defaults of the paper's frozen-noise
-//! experiment. Unknown keys, wrong types and impossible values are errors that name the key.
+//! experiment. Unknown keys, wrong types, names outside a closed set and impossible values are errors
+//! that name the key (and the line); closed sets (`task.raster`, `network.variant`, `training.loss`) are
+//! enums parsed here, never strings inside the program.
 
 use serde::{Deserialize, Serialize};
+
+/// Where the task's input rasters come from (`task.raster`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RasterSource {
+    /// The paper's raster (NumPy seed 2022, built in; 2 classes, 500 steps, 60 channels).
+    Seed2022,
+    /// Poisson rasters drawn from `task.seed` with the sizes given.
+    Generated,
+}
+
+/// The model variant (`network.variant`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelVariant {
+    /// Rockpool's DynapSim, the paper's.
+    Rockpool,
+    /// The chip's own model: four dendrites, inhibition that inhibits.
+    Chip,
+}
+
+impl From<ModelVariant> for dynap_model::Variant {
+    fn from(v: ModelVariant) -> dynap_model::Variant {
+        match v {
+            ModelVariant::Rockpool => dynap_model::Variant::Rockpool,
+            ModelVariant::Chip => dynap_model::Variant::Chip,
+        }
+    }
+}
+
+/// The training loss (`training.loss`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// The paper's: MSE against the one-hot target held at every step.
+    RasterMse,
+    /// Target counts: `target_rate_hz` for the target neuron, 0 for the others.
+    CountMse,
+    /// Cross-entropy of the output rates.
+    RateCrossEntropy,
+}
 
 /// A whole experiment: the task, the network, training, the `noise` run's noise injection, evaluation.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -47,7 +90,7 @@ impl Default for QuantizationConfig {
 pub struct TaskConfig {
     /// `"seed2022"`: the paper's raster (NumPy seed 2022, built in; 2 classes, 500 steps, 60 channels);
     /// `"generated"`: Poisson rasters drawn from `seed` with the sizes below.
-    pub raster: String,
+    pub raster: RasterSource,
     /// Seed of a generated raster.
     pub seed: u64,
     /// Classes (one frozen pattern, one target neuron each).
@@ -74,7 +117,7 @@ pub struct NetworkConfig {
     pub recurrent: bool,
     /// Model variant: `"rockpool"` (Rockpool's DynapSim, the paper's) or `"chip"` (four dendrites,
     /// inhibition that inhibits).
-    pub variant: String,
+    pub variant: ModelVariant,
 }
 
 /// Training.
@@ -92,7 +135,7 @@ pub struct TrainingConfig {
     /// `"raster_mse"` (the paper's: MSE against the one-hot target held at every step), `"count_mse"`
     /// (target counts: `target_rate_hz` for the target neuron, 0 for the others) or
     /// `"rate_cross_entropy"`.
-    pub loss: String,
+    pub loss: LossKind,
     /// Target rate of the target neuron for `count_mse` (Hz).
     pub target_rate_hz: f64,
     /// Write a checkpoint every this many iterations (0: never).
@@ -126,7 +169,7 @@ pub struct EvaluationConfig {
 impl Default for TaskConfig {
     fn default() -> Self {
         TaskConfig {
-            raster: "seed2022".into(),
+            raster: RasterSource::Seed2022,
             seed: 2022,
             classes: 2,
             steps: 500,
@@ -143,7 +186,7 @@ impl Default for NetworkConfig {
             iscale: 1e-8,
             dt: 1e-3,
             recurrent: true,
-            variant: "rockpool".into(),
+            variant: ModelVariant::Rockpool,
         }
     }
 }
@@ -155,7 +198,7 @@ impl Default for TrainingConfig {
             learning_rate: 1e-2,
             seeds: vec![0, 1, 2],
             batch_size: 0,
-            loss: "raster_mse".into(),
+            loss: LossKind::RasterMse,
             target_rate_hz: 100.0,
             checkpoint_every: 1000,
         }
@@ -203,12 +246,19 @@ impl Config {
     /// Parses a TOML configuration; missing keys take the defaults. Then [`Config::validate`].
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            // toml names unknown keys and wrong types with their place; keep its words.
+            // toml names unknown keys, wrong types and unknown names with their place; keep its words
+            // and name the key written on that line.
             let message = e.message().to_owned();
             let key = e
                 .span()
                 .and_then(|s| text.get(..s.start))
-                .map(|before| format!("line {}", before.matches('\n').count() + 1))
+                .map(|before| {
+                    let line = before.matches('\n').count() + 1;
+                    match key_at_line(text, line) {
+                        Some(k) => format!("{k} (line {line})"),
+                        None => format!("line {line}"),
+                    }
+                })
                 .unwrap_or_else(|| "(file)".into());
             ConfigError {
                 key,
@@ -242,13 +292,7 @@ impl Config {
             })
         };
         let t = &self.task;
-        if !matches!(t.raster.as_str(), "seed2022" | "generated") {
-            return bad(
-                "task.raster",
-                format!("{:?} is not \"seed2022\" or \"generated\"", t.raster),
-            );
-        }
-        if t.raster == "seed2022" && (t.classes, t.steps, t.channels) != (2, 500, 60) {
+        if t.raster == RasterSource::Seed2022 && (t.classes, t.steps, t.channels) != (2, 500, 60) {
             return bad(
                 "task.raster",
                 "the built-in seed2022 raster has 2 classes, 500 steps and 60 channels; use raster = \"generated\" for other sizes".into(),
@@ -291,15 +335,6 @@ impl Config {
                 format!("{} s is not a positive time step", n.dt),
             );
         }
-        if n.variant != "rockpool" && n.variant != "chip" {
-            return bad(
-                "network.variant",
-                format!(
-                    "{:?}: the variants are \"rockpool\" and \"chip\"",
-                    n.variant
-                ),
-            );
-        }
         let tr = &self.training;
         if tr.seeds.is_empty() {
             return bad("training.seeds", "at least one seed".into());
@@ -316,18 +351,6 @@ impl Config {
                 format!(
                     "{} patterns per step, but there are {} patterns",
                     tr.batch_size, t.classes
-                ),
-            );
-        }
-        if !matches!(
-            tr.loss.as_str(),
-            "raster_mse" | "count_mse" | "rate_cross_entropy"
-        ) {
-            return bad(
-                "training.loss",
-                format!(
-                    "{:?} is not raster_mse, count_mse or rate_cross_entropy",
-                    tr.loss
                 ),
             );
         }
@@ -350,6 +373,27 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The dotted key written on `line` (1-based) of a TOML text: the last `[table]` header above it and the
+/// key before its `=`.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let mut table = String::new();
+    for (i, l) in text.lines().enumerate() {
+        let l = l.trim();
+        if let Some(h) = l.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            table = h.trim_matches(['[', ']']).trim().to_owned();
+        }
+        if i + 1 == line {
+            let key = l.split_once('=')?.0.trim().trim_matches('"');
+            return Some(if table.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{table}.{key}")
+            });
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -384,13 +428,21 @@ mod tests {
     fn bad_configurations_name_the_key() {
         let e = Config::from_toml("[training]\niterationz = 5\n").unwrap_err();
         assert!(e.reason.contains("iterationz"), "{e}");
-        assert_eq!(e.key, "line 2");
+        assert_eq!(e.key, "training.iterationz (line 2)");
         let e = Config::from_toml("[training]\niterations = \"many\"\n").unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
         let e = Config::from_toml("[network]\niscale = -1.0\n").unwrap_err();
         assert_eq!(e.key, "network.iscale");
         let e = Config::from_toml("[training]\nloss = \"hinge\"\n").unwrap_err();
-        assert_eq!(e.key, "training.loss");
+        assert_eq!(e.key, "training.loss (line 2)");
+        assert!(
+            e.reason.contains("raster_mse"),
+            "the allowed names are listed: {e}"
+        );
+        let e = Config::from_toml("[network]\nvariant = \"chp\"\n").unwrap_err();
+        assert_eq!(e.key, "network.variant (line 2)");
+        let e = Config::from_toml("[task]\nraster = \"seed2023\"\n").unwrap_err();
+        assert_eq!(e.key, "task.raster (line 2)");
         let e = Config::from_toml("[task]\nclasses = 3\n").unwrap_err();
         assert_eq!(e.key, "task.raster");
         assert!(Config::from_toml("[task]\nraster = \"generated\"\nclasses = 3\n").is_ok());

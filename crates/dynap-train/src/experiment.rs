@@ -2,16 +2,18 @@
 //! training with Adam on dfdx's tape, checkpoints that resume bit for bit, and evaluation (counts,
 //! classification, firing-rate ratio, MSE, and robustness over many simulated chips).
 
-use crate::config::Config;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{Config, LossKind};
+use crate::error::Error;
+use crate::files;
+use crate::progress::Stage;
 use crate::task::{self, Metrics, Raster};
-use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer, TrainerState, WeightFactors};
+use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer, WeightFactors};
 use dynap_mismatch::{Mismatch, monte_carlo};
 use dynap_model::{ChipSynapses, Input, Matrix, Network, RunOptions, Variant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 use std::time::Instant;
 
 /// The two runs of the default experiment.
@@ -36,7 +38,7 @@ impl Run {
 /// The task's input rasters (one pattern per class) for a configuration.
 pub fn rasters(config: &Config) -> Raster {
     let t = &config.task;
-    if t.raster == "seed2022" {
+    if t.raster == crate::config::RasterSource::Seed2022 {
         return task::seed2022().raster;
     }
     // Poisson counts with mean rate * dt per bin (Knuth's method: the rates here are small).
@@ -76,7 +78,7 @@ pub fn initial_network(config: &Config, seed: u64) -> Network {
         Matrix::from_vec(rows, cols, data).expect("shape")
     };
     let mut net = Network::with_defaults(n);
-    if config.network.variant == "chip" {
+    if config.network.variant == crate::config::ModelVariant::Chip {
         net.variant = Variant::Chip;
         net.chip = Some(ChipSynapses::defaults(n));
     }
@@ -93,8 +95,8 @@ pub fn initial_network(config: &Config, seed: u64) -> Network {
 
 /// The loss of a batch of patterns (`classes[b]` is pattern b's class).
 fn loss_for(config: &Config, classes: &[usize], steps: usize, n: usize) -> Loss {
-    match config.training.loss.as_str() {
-        "count_mse" => {
+    match config.training.loss {
+        LossKind::CountMse => {
             // One target per neuron, so every pattern of the batch shares it: used with one class per
             // step, a batch of several patterns averages their targets (documented in the README).
             let rate = config.training.target_rate_hz * config.network.dt * steps as f64;
@@ -104,10 +106,10 @@ fn loss_for(config: &Config, classes: &[usize], steps: usize, n: usize) -> Loss 
             }
             Loss::CountMse { target }
         }
-        "rate_cross_entropy" => Loss::RateCrossEntropy {
+        LossKind::RateCrossEntropy => Loss::RateCrossEntropy {
             class: classes.to_vec(),
         },
-        _ => {
+        LossKind::RasterMse => {
             let mut target = vec![0.0; classes.len() * steps * n];
             for (b, &c) in classes.iter().enumerate() {
                 for t in 0..steps {
@@ -117,67 +119,6 @@ fn loss_for(config: &Config, classes: &[usize], steps: usize, n: usize) -> Loss 
             Loss::RasterMse { target }
         }
     }
-}
-
-/// What a training checkpoint holds: everything the next iteration depends on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Iterations done.
-    pub iteration: usize,
-    /// `w_in`, row-major.
-    pub w_in: Vec<f64>,
-    /// `w_rec`, row-major.
-    pub w_rec: Vec<f64>,
-    /// Adam's step count.
-    pub adam_t: u64,
-    /// Adam's first moments.
-    pub adam_m: Vec<Vec<f64>>,
-    /// Adam's second moments.
-    pub adam_v: Vec<Vec<f64>>,
-    /// The loss of every iteration so far.
-    pub losses: Vec<f64>,
-}
-
-/// Why a training could not run or finish.
-#[derive(Debug)]
-pub enum TrainError {
-    /// The network or the layer was refused.
-    Model(dynap_autodiff::Error),
-    /// A checkpoint could not be read or written.
-    Checkpoint {
-        /// The file.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-}
-
-impl std::fmt::Display for TrainError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TrainError::Model(e) => write!(f, "{e}"),
-            TrainError::Checkpoint { path, reason } => {
-                write!(f, "checkpoint {}: {reason}", path.display())
-            }
-        }
-    }
-}
-
-impl std::error::Error for TrainError {}
-
-impl From<dynap_autodiff::Error> for TrainError {
-    fn from(e: dynap_autodiff::Error) -> Self {
-        TrainError::Model(e)
-    }
-}
-
-/// Progress counters shared with a progress display.
-#[derive(Debug, Default)]
-pub struct Progress {
-    /// Iterations done, summed over the trainings in flight.
-    pub done: AtomicUsize,
-    /// Latest loss of any training, as `f32` bits.
-    pub last_loss_bits: AtomicUsize,
 }
 
 /// One trained seed.
@@ -201,7 +142,9 @@ fn noise_seed(seed: u64, block: usize) -> u64 {
 
 /// Trains one seed of one run. With `checkpoint`, writes the state there every
 /// `training.checkpoint_every` iterations (atomically) and, when `resume` is set and the file exists,
-/// continues from it; the result is then bit-identical to an uninterrupted training.
+/// continues from it (refusing a damaged checkpoint or one of another configuration, naming the
+/// key); the result is then bit-identical to an uninterrupted training. `stage` advances by one per
+/// iteration and shows the latest loss.
 pub fn train(
     config: &Config,
     raster: &Raster,
@@ -209,8 +152,8 @@ pub fn train(
     seed: u64,
     checkpoint: Option<&Path>,
     resume: bool,
-    progress: &Progress,
-) -> Result<Trained, TrainError> {
+    stage: &Stage,
+) -> Result<Trained, Error> {
     let base = initial_network(config, seed);
     let n = base.neurons();
     let steps = raster.steps;
@@ -225,32 +168,26 @@ pub fn train(
     if let (Some(path), true) = (checkpoint, resume)
         && path.exists()
     {
-        let bad = |reason: String| TrainError::Checkpoint {
+        let refuse = |error| Error::Checkpoint {
             path: path.to_owned(),
-            reason,
+            error,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
-        let c: Checkpoint = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-        let n_in = raster.channels;
-        if c.w_in.len() != n_in * n
-            || c.w_rec.len() != n * n
-            || c.iteration > config.training.iterations
-        {
-            return Err(bad(
-                "it does not belong to this configuration (shapes or iterations differ)".into(),
-            ));
-        }
-        trainer.restore(TrainerState {
-            w_in: c.w_in,
-            w_rec: c.w_rec,
-            log_currents: Vec::new(),
-            adam_steps: c.adam_t,
-            adam_m: c.adam_m,
-            adam_v: c.adam_v,
-        })?;
+        let c = checkpoint::decode(&files::read_bytes(path)?).map_err(refuse)?;
+        checkpoint::check_belongs(&c, run.name(), seed, config).map_err(refuse)?;
+        trainer.restore(c.state)?;
         losses = c.losses;
         start_iteration = c.iteration;
-        progress.done.fetch_add(start_iteration, Ordering::Relaxed);
+        stage.inc(start_iteration as u64);
+        tracing::info!(
+            "{} seed {seed}: resumed at iteration {start_iteration} from {}",
+            run.name(),
+            path.display()
+        );
+    } else if resume {
+        tracing::warn!(
+            "{} seed {seed}: no checkpoint to resume from, training from the start",
+            run.name()
+        );
     }
     let all: Vec<usize> = (0..raster.samples).collect();
     let batch = if config.training.batch_size == 0 {
@@ -319,32 +256,24 @@ pub fn train(
         // The loss fused into the layer's pass (the same bits as `loss_on_tape` on its output).
         let loss_value = trainer.step(x, &loss, factors.as_ref())?;
         losses.push(loss_value);
-        progress.done.fetch_add(1, Ordering::Relaxed);
-        progress
-            .last_loss_bits
-            .store((loss_value as f32).to_bits() as usize, Ordering::Relaxed);
+        stage.inc(1);
+        if it % 64 == 0 {
+            stage.set_message(format!("loss {loss_value:.4}"));
+        }
         let every = config.training.checkpoint_every;
         if let Some(path) = checkpoint
             && every > 0
             && ((it + 1) % every == 0 || it + 1 == config.training.iterations)
         {
-            let state = trainer.state();
             let c = Checkpoint {
+                run: run.name().to_owned(),
+                seed,
                 iteration: it + 1,
-                w_in: state.w_in,
-                w_rec: state.w_rec,
-                adam_t: state.adam_steps,
-                adam_m: state.adam_m,
-                adam_v: state.adam_v,
+                state: trainer.state(),
                 losses: losses.clone(),
+                config: config.to_toml(),
             };
-            let text = serde_json::to_string(&c).expect("serialisable");
-            crate::cli::write_atomic(path, text.as_bytes()).map_err(|e| {
-                TrainError::Checkpoint {
-                    path: path.to_owned(),
-                    reason: e.to_string(),
-                }
-            })?;
+            files::write_atomic(path, &checkpoint::encode(&c))?;
         }
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -430,7 +359,7 @@ mod tests {
 
     fn small(iterations: usize) -> Config {
         let mut c = Config::default();
-        c.task.raster = "generated".into();
+        c.task.raster = crate::config::RasterSource::Generated;
         c.task.steps = 120;
         c.task.channels = 20;
         c.training.iterations = iterations;
@@ -445,10 +374,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("dynap-resume-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let raster = rasters(&small(40));
-        let progress = Progress::default();
+        let progress = crate::progress::Progress::hidden().stage("test", 0, "iterations");
         let whole = train(&small(40), &raster, Run::Noise, 3, None, false, &progress).unwrap();
         // "Killed" after 20 iterations: the checkpoint holds iteration 20; then resumed to 40.
-        let ckpt = dir.join("seed3.checkpoint.json");
+        let ckpt = dir.join("seed3.checkpoint");
         train(
             &small(20),
             &raster,
@@ -459,11 +388,8 @@ mod tests {
             &progress,
         )
         .unwrap();
-        let text = std::fs::read_to_string(&ckpt).unwrap();
-        assert_eq!(
-            serde_json::from_str::<Checkpoint>(&text).unwrap().iteration,
-            20
-        );
+        let bytes = std::fs::read(&ckpt).unwrap();
+        assert_eq!(checkpoint::decode(&bytes).unwrap().iteration, 20);
         let resumed = train(
             &small(40),
             &raster,
@@ -489,14 +415,42 @@ mod tests {
             &progress,
         )
         .unwrap_err();
-        assert!(e.to_string().contains("does not belong"), "{e}");
+        assert!(
+            matches!(&e, Error::Checkpoint { error: checkpoint::CheckpointError::Differs { key, .. }, .. } if key == "task.channels"),
+            "{e}"
+        );
+        // A corrupted checkpoint is refused, never a silent restart.
+        let mut bytes = std::fs::read(&ckpt).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x40;
+        std::fs::write(&ckpt, &bytes).unwrap();
+        let e = train(
+            &small(40),
+            &raster,
+            Run::Noise,
+            3,
+            Some(&ckpt),
+            true,
+            &progress,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                &e,
+                Error::Checkpoint {
+                    error: checkpoint::CheckpointError::Checksum { .. },
+                    ..
+                }
+            ),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn the_same_seed_gives_the_same_bits() {
         let raster = rasters(&small(12));
-        let p = Progress::default();
+        let p = crate::progress::Progress::hidden().stage("test", 0, "iterations");
         let a = train(&small(12), &raster, Run::Plain, 5, None, false, &p).unwrap();
         let b = train(&small(12), &raster, Run::Plain, 5, None, false, &p).unwrap();
         assert_eq!(a.network, b.network);
@@ -510,9 +464,9 @@ mod tests {
     #[test]
     fn the_chip_variant_trains_to_discriminate_and_its_inhibition_matters() {
         let mut c = small(400);
-        c.network.variant = "chip".into();
+        c.network.variant = crate::config::ModelVariant::Chip;
         let raster = rasters(&c);
-        let p = Progress::default();
+        let p = crate::progress::Progress::hidden().stage("test", 0, "iterations");
         let t = train(&c, &raster, Run::Plain, 0, None, false, &p).unwrap();
         assert_eq!(t.network.variant, dynap_model::Variant::Chip);
         let spikes = simulate_patterns(&t.network, &raster).unwrap();

@@ -132,7 +132,7 @@ impl Canvas {
                 .write_image_data(&flat)
                 .map_err(std::io::Error::other)?;
         }
-        crate::cli::write_atomic(path, &bytes)
+        crate::files::write_atomic_io(path, &bytes)
     }
 }
 

@@ -51,11 +51,14 @@ fn a_small_experiment_writes_the_documented_outputs() {
     let st = dynap()
         .args(["train", "--quiet", "--config"])
         .arg(&cfg)
-        .arg("--out")
-        .arg(&out)
+        .arg(format!("--out={}", out.display()))
         .status()
         .unwrap();
     assert!(st.success());
+    // The run's log: what ran, at debug level, whatever the verbosity.
+    let log = std::fs::read_to_string(out.join("run.log")).unwrap();
+    assert!(log.contains("=== dynap"), "{log}");
+    assert!(log.contains("training"), "{log}");
     let m: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
     for run in ["plain", "noise"] {
@@ -96,7 +99,7 @@ fn a_small_experiment_writes_the_documented_outputs() {
         assert_eq!(net["Itau_mem"].as_array().unwrap().len(), 2);
         let png = std::fs::read(out.join(run).join("raster.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        assert!(out.join(run).join("seed1.checkpoint.json").exists());
+        assert!(out.join(run).join("seed1.checkpoint").exists());
     }
     assert!(
         std::fs::read(out.join("loss.png"))
@@ -160,7 +163,7 @@ fn bad_configurations_and_arguments_get_clear_errors() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("usage: dynap"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Usage: dynap train"));
     assert!(!dir.join("help").exists());
     let o = dynap()
         .args(["train", "--config", "/nonexistent/x.toml"])
@@ -169,6 +172,53 @@ fn bad_configurations_and_arguments_get_clear_errors() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/x.toml"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The command line as a new user meets it: help per subcommand with allowed values and defaults,
+/// suggestions for mistyped names, the version, completions, and exit codes (2 usage, 0 help).
+#[test]
+fn the_command_line_helps_its_user() {
+    let help = |args: &[&str]| {
+        let o = dynap().args(args).arg("--help").output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let (top, train, quantize, deploy) = (
+        help(&[]),
+        help(&["train"]),
+        help(&["quantize"]),
+        help(&["deploy"]),
+    );
+    for (text, wanted) in [
+        (&top, "Commands:"),
+        (&top, "completions"),
+        (&train, "--resume"),
+        (&train, "[default: runs/train]"),
+        (&train, "- chip:"),
+        (&quantize, "alternating"),
+        (&quantize, "autoencoder"),
+        (&deploy, "[default: noise]"),
+        (&deploy, "[default: emulator]"),
+        (&deploy, "samna"),
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} missing from:\n{text}");
+    }
+    assert_ne!(train, quantize, "each subcommand has its own help");
+    // A mistyped option or command gets a suggestion, and exit 2.
+    let o = dynap().args(["train", "--resum"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    let o = dynap().arg("trian").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("train"));
+    // Version, completions.
+    let o = dynap().arg("--version").output().unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("dynap "));
+    let o = dynap().args(["completions", "bash"]).output().unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("quantize"));
+    let o = dynap().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]

@@ -133,7 +133,7 @@ impl<T: Copy> MatrixJson<T> {
                 found,
                 expected,
             } => Err(FormatError::at(
-                path,
+                format!("{path}[{row}]"),
                 Problem::Ragged {
                     row,
                     found,

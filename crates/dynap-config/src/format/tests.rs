@@ -243,7 +243,7 @@ fn bad_network_files_name_the_path() {
     let e = error(r#"{"w_rec": [[1]], "dt": "1ms"}"#);
     assert_eq!(e.path, "dt");
     let e = error(r#"{"w_in": [[1, 2], [3]]}"#);
-    assert_eq!(e.path, "w_in");
+    assert_eq!(e.path, "w_in[1]");
     assert_eq!(
         e.problem,
         Problem::Ragged {

@@ -58,7 +58,7 @@ pub(super) fn check_mapping(c: &J) -> JResult<()> {
         None => None,
     };
     let n_in = w_in.as_ref().map_or(0, |m| m.rows());
-    let params = crate::configcmd::params_from(net.v, n)?;
+    let params = params_from(&net, n)?;
     let i_scale = spec.get("Iscale")?.f64()?;
 
     // Cluster means.
@@ -424,4 +424,27 @@ fn compare_memories(alloc: &J, mapped: &dynap_config::Mapped) -> JResult<()> {
         }
     }
     Ok(())
+}
+
+/// The per-neuron parameters of a case's network (Rockpool's names; a number for all neurons or one
+/// per neuron), defaults for the others.
+fn params_from(net: &J, n: usize) -> JResult<dynap_model::NeuronParams> {
+    let mut p = dynap_model::NeuronParams::defaults(n);
+    for param in Param::ALL {
+        if let Some(j) = net.opt(param.rockpool_name()) {
+            let (shape, data) = j.tensor()?;
+            *p.get_mut(param) = match (shape.len(), data.len()) {
+                (0, 1) => vec![data[0]; n],
+                (1, len) if len == n => data,
+                _ => {
+                    return Err(format!(
+                        "`{}`: expected {n} values (one per neuron) or one, found shape {shape:?}",
+                        j.path()
+                    ));
+                }
+            };
+        }
+    }
+    p.validate(n).map_err(|e| e.to_string())?;
+    Ok(p)
 }

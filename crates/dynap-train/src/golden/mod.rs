@@ -61,6 +61,11 @@ impl std::error::Error for GoldenError {}
 
 /// Checks every `*.json` case in `dir`, in file-name order.
 pub fn check_dir(dir: &Path) -> Result<Vec<CaseOutcome>, GoldenError> {
+    Ok(case_files(dir)?.iter().map(|p| check_file(p)).collect())
+}
+
+/// The `*.json` case files of `dir`, in file-name order; an error if there is none.
+pub fn case_files(dir: &Path) -> Result<Vec<PathBuf>, GoldenError> {
     let unreadable = |source| GoldenError::Unreadable {
         dir: dir.to_owned(),
         source,
@@ -76,19 +81,19 @@ pub fn check_dir(dir: &Path) -> Result<Vec<CaseOutcome>, GoldenError> {
             dir: dir.to_owned(),
         });
     }
-    Ok(files
-        .iter()
-        .map(|path| {
-            let name = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let result = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
-                .and_then(|text| check_case(&text));
-            CaseOutcome { name, result }
-        })
-        .collect())
+    Ok(files)
+}
+
+/// Checks one case file; the outcome is named by the file stem.
+pub fn check_file(path: &Path) -> CaseOutcome {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let result = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        .and_then(|text| check_case(&text));
+    CaseOutcome { name, result }
 }
 
 /// Checks one case given as JSON text.
