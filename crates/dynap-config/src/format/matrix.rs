@@ -183,8 +183,7 @@ impl<T: Copy> MatrixJson<T> {
                     }
                 }
                 let mut data = vec![zero; rows * cols];
-                // Which entry set each place, to refuse a place given twice.
-                let mut by: Vec<u32> = vec![u32::MAX; rows * cols];
+                let mut places = Vec::with_capacity(row.len());
                 for (k, ((&r, &c), v)) in row.iter().zip(&col).zip(val).enumerate() {
                     for (list, i, limit) in [("row", r, rows), ("col", c, cols)] {
                         if i >= limit {
@@ -198,17 +197,18 @@ impl<T: Copy> MatrixJson<T> {
                             ));
                         }
                     }
-                    let at = r * cols + c;
-                    if by[at] != u32::MAX {
-                        return Err(FormatError::at(
-                            format!("{path}.row[{k}]"),
-                            Problem::Duplicate {
-                                first: by[at] as usize,
-                            },
-                        ));
-                    }
-                    by[at] = u32::try_from(k).unwrap_or(u32::MAX - 1);
-                    data[at] = v;
+                    data[r * cols + c] = v;
+                    places.push((r * cols + c, k));
+                }
+                // A place given twice is refused (sorting the places costs nnz log nnz, not a flag per
+                // entry of the matrix).
+                places.sort_unstable();
+                if let Some(w) = places.windows(2).find(|w| w[0].0 == w[1].0) {
+                    let (first, second) = (w[0].1.min(w[1].1), w[0].1.max(w[1].1));
+                    return Err(FormatError::at(
+                        format!("{path}.row[{second}]"),
+                        Problem::Duplicate { first },
+                    ));
                 }
                 Ok(Dense { rows, cols, data })
             }

@@ -152,6 +152,12 @@ pub(crate) struct Fields {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DendriteName(pub(crate) Option<dynap_model::Dendrite>);
 
+impl serde::Serialize for DendriteName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.map_or("none", dynap_model::Dendrite::name))
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for DendriteName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DendriteName, D::Error> {
         let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
@@ -263,11 +269,13 @@ pub(crate) fn integers<T: TryFrom<i64>>(
     hi: i64,
     expected: &'static str,
 ) -> Result<Vec<T>, FormatError> {
+    let (lo_f, hi_f) = (lo as f64, hi as f64);
     d.data
         .iter()
         .enumerate()
         .map(|(i, &x)| {
-            let ok = x.fract() == 0.0 && x >= lo as f64 && x <= hi as f64;
+            // In range and whole: the conversion to i64 and back is exact (NaN fails the range).
+            let ok = x >= lo_f && x <= hi_f && (x as i64) as f64 == x;
             ok.then(|| T::try_from(x as i64).ok())
                 .flatten()
                 .ok_or_else(|| {

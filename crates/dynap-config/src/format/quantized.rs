@@ -439,10 +439,11 @@ pub fn write_quantized(file: &QuantizedFile) -> String {
                     &format!("{prefix}_sign"),
                     &matrix::to_json(rows, n, m.signs(), &0),
                 );
-                let names: Vec<&str> = dendrites(m, t).iter().map(dendrite_name).collect();
+                let names: Vec<DendriteName> =
+                    dendrites(m, t).into_iter().map(DendriteName).collect();
                 out.raw(
                     &format!("{prefix}_dendrite"),
-                    &matrix::to_json(rows, n, &names, &"none"),
+                    &matrix::to_json(rows, n, &names, &DendriteName(None)),
                 );
             }
             None => {
