@@ -73,13 +73,33 @@ pub struct QuantizedFile {
     pub extra: Map<String, Value>,
 }
 
+/// One entry per core the core map uses, in core order, with the weights' base currents: the report's
+/// entry where it has one (its other fields kept), a bare one otherwise.
+fn core_entries(weights: &QuantizedWeights, report: &[CoreEntry]) -> Vec<CoreEntry> {
+    let mut used: Vec<usize> = weights.core_map().to_vec();
+    used.sort_unstable();
+    used.dedup();
+    used.into_iter()
+        .map(|core| {
+            let iw = weights.base_currents()[core];
+            match report.iter().find(|c| c.core == core) {
+                Some(c) => CoreEntry { iw, ..c.clone() },
+                None => CoreEntry::new(core, iw),
+            }
+        })
+        .collect()
+}
+
 impl QuantizedFile {
-    /// A file of quantized weights with the given per-core report and per-neuron values.
+    /// A file of quantized weights with the given per-neuron values and per-core report (`cores`
+    /// gets one entry per core the core map uses, in core order, its `iw` the weights' base currents;
+    /// report entries of other cores are dropped).
     pub fn new(
         weights: QuantizedWeights,
         cores: Vec<CoreEntry>,
         network: &Network,
     ) -> QuantizedFile {
+        let cores = core_entries(&weights, &cores);
         QuantizedFile {
             weights,
             cores,
@@ -400,8 +420,8 @@ pub fn write_quantized(file: &QuantizedFile) -> String {
         out.put("relative_rms_error", &e);
     }
     out.put("core_map", w.core_map());
-    let cores: Vec<Value> = file
-        .cores
+    // The base currents are the weights' (the report may be stale or incomplete).
+    let cores: Vec<Value> = core_entries(w, &file.cores)
         .iter()
         .map(|c| {
             let mut o = json!({"core": c.core, "weights": c.weights, "iw": c.iw});

@@ -394,6 +394,30 @@ fn bad_quantized_files_and_mappings_name_the_path() {
     assert_eq!(e.path, "0:1[0]");
 }
 
+/// The per-core entries follow the weights: a file made without a report gets one entry per core used,
+/// with the weights' base currents, and reads back equal.
+#[test]
+fn core_entries_follow_the_weights() {
+    let net = network(6, Some(2), 0.5, false, 9);
+    let q = quantized(&net, 2);
+    let bare = QuantizedFile::new(q.weights.clone(), Vec::new(), &net);
+    assert_eq!(
+        bare.cores,
+        vec![
+            CoreEntry::new(0, q.weights.base_currents()[0]),
+            CoreEntry::new(1, q.weights.base_currents()[1])
+        ]
+    );
+    assert_eq!(read_quantized(&write_quantized(&bare)).unwrap(), bare);
+    // A stale report's currents are not written: the weights' are.
+    let mut stale = q.clone();
+    stale.cores[1].iw = [1.0; 4];
+    assert_eq!(
+        read_quantized(&write_quantized(&stale)).unwrap().weights,
+        q.weights
+    );
+}
+
 /// `is_quantized` tells the two kinds of file apart without reading their matrices.
 #[test]
 fn quantized_files_are_told_apart() {
