@@ -10,8 +10,9 @@ use dynap_quant::{AutoencoderOptions, Method, Options, quantize};
 fn main() -> Result<(), dynap_quant::Error> {
     // 8 input channels into 12 neurons on two cores, and recurrent weights; values like a trained
     // network's (a deterministic pattern instead of random numbers).
-    let weight =
-        |k: usize| ((k * 37 % 101) as f64 / 50.0 - 1.0) * if k % 3 == 0 { 0.0 } else { 2.0 };
+    let weight = |k: usize| {
+        ((k * 37 % 101) as f64 / 50.0 - 1.0) * if k.is_multiple_of(3) { 0.0 } else { 2.0 }
+    };
     let w_in = Matrix::from_vec(8, 12, (0..96).map(weight).collect()).expect("8 x 12");
     let w_rec = Matrix::from_vec(12, 12, (100..244).map(weight).collect()).expect("12 x 12");
     let core_map: Vec<usize> = (0..12).map(|j| j / 6).collect();
