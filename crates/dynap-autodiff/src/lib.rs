@@ -1,5 +1,25 @@
 //! # dynap-autodiff: gradients through DynapSim
 //!
+//! Train a network by gradient descent through the chip model, without touching dfdx:
+//!
+//! ```
+//! use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer};
+//! use dynap_model::{Matrix, Network};
+//!
+//! let mut net = Network::with_defaults(2);
+//! net.w_in = Matrix::from_vec(3, 2, vec![20.0, 0.0, 20.0, 0.0, 0.0, 5.0]);
+//! let mut trainer = Trainer::<f32>::new(net, CurrentTraining::none(), 1e-2)?;
+//! let x = SpikeInput::new(vec![1.0; 50 * 3], 1, 50, 3)?; // [batch, steps, channels]
+//! let loss = Loss::CountMse { target: vec![4.0, 0.0] };
+//! let first = trainer.step(&x, &loss, None)?;
+//! for _ in 0..10 {
+//!     trainer.step(&x, &loss, None)?;
+//! }
+//! assert!(trainer.step(&x, &loss, None)? <= first);
+//! let trained = trainer.network();
+//! # Ok::<(), dynap_autodiff::Error>(())
+//! ```
+//!
 //! The simulator as one operation on dfdx's tape ([`DynapSimLayer`]) whose backward pass is the fused
 //! adjoint of `dynap-model`; the loss and gradient of Rockpool's quantization autoencoder
 //! ([`BitAutoencoder`], trained by `dynap-quant`); losses on output spikes ([`Loss`], also on the tape with

@@ -1,5 +1,22 @@
 //! # dynap-config: the DYNAP-SE2 configuration
 //!
+//! Map a quantized network onto a chip, write it as samna JSON, read it back and validate it:
+//!
+//! ```
+//! use dynap_config::{MapOptions, from_json, map, to_json, validate};
+//! use dynap_model::{NeuronParams, QuantMatrix, QuantizedWeights, Variant, WeightMatrix};
+//!
+//! let w_rec = QuantMatrix::new(WeightMatrix::Recurrent, 2, 2, vec![0, 5, 3, 0], vec![0, 1, -1, 0])?;
+//! let weights = QuantizedWeights::new(vec![0, 0], vec![[1e-9, 2e-9, 4e-9, 8e-9]], None, w_rec, 1e-8)?;
+//! let mapped = map(&weights, &NeuronParams::defaults(2), 1e-3, Variant::Rockpool, &MapOptions::default())
+//!     .map_err(|e| e.to_string())?;
+//! let text = to_json(&mapped.config); // what samna loads
+//! let config = from_json(&text).map_err(|p| format!("{} problems", p.len()))?;
+//! assert!(validate(&config, Some(&mapped.mapping.inputs)).is_empty());
+//! assert_eq!(to_json(&config), text, "byte-stable");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The object model of a board's configuration as samna has it ([`Configuration`]: chips of 4 cores of
 //! 256 neurons, each with 64 CAM synapses and 4 SRAM destinations, bias parameters per core and chip,
 //! latches), samna-compatible JSON in both directions ([`to_json`], [`from_json`]), a compact versioned

@@ -1,5 +1,24 @@
 //! # dynap-hw: devices
 //!
+//! Apply a configuration to the digital twin and play input spikes through it:
+//!
+//! ```
+//! use dynap_config::{MapOptions, map};
+//! use dynap_hw::{Emulator, EmulatorOptions, PlayOptions, Transport, play};
+//! use dynap_model::{NeuronParams, QuantMatrix, QuantizedWeights, Variant, WeightMatrix};
+//!
+//! let w_in = QuantMatrix::new(WeightMatrix::Input, 1, 1, vec![15], vec![1])?;
+//! let weights = QuantizedWeights::new(vec![0], vec![[2e-8; 4]], Some(w_in), QuantMatrix::zeros(1, 1), 1e-8)?;
+//! let mapped = map(&weights, &NeuronParams::defaults(1), 1e-3, Variant::Rockpool, &MapOptions::default())
+//!     .map_err(|e| e.to_string())?;
+//! let mut twin = Emulator::new(EmulatorOptions { mismatch: 0.1, seed: 3, ..EmulatorOptions::default() });
+//! twin.apply(&mapped.config)?;
+//! let input: Vec<f64> = (0..50).map(|t| f64::from(u8::from(t % 2 == 0))).collect(); // [steps, channels]
+//! let out = play(&mut twin, &mapped.mapping, &input, 50, &PlayOptions::default())?;
+//! assert!(out.raster.iter().sum::<f64>() > 0.0, "the neuron answers");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! The device interface ([`Transport`]), the chip emulator ([`Emulator`], a digital twin of a board
 //! with its own frozen mismatch), the samna bridge ([`SamnaBridge`]: our Python program that drives a
 //! real board through the vendor's samna package), USB discovery of boards with nusb

@@ -1,5 +1,20 @@
 //! # dynap-quant: per-core 4-bit weight quantization
 //!
+//! Quantize float weights to the chip's format, core by core:
+//!
+//! ```
+//! use dynap_model::Matrix;
+//! use dynap_quant::{Options, quantize};
+//!
+//! let w_rec = Matrix::from_vec(3, 3, vec![0.0, 1.2, -0.4, 0.8, 0.0, 2.5, -1.1, 0.3, 0.0]).unwrap();
+//! let core_map = [0, 0, 0];
+//! let q = quantize(None, Some(&w_rec), &core_map, 1e-8, &Options::default())?;
+//! println!("Iw = {:?} A, error {:.1} %", q.cores[0].iw, q.relative_rms_error * 100.0);
+//! let (_, decoded) = q.weights.decode(); // the weights the chip realises
+//! assert_eq!(decoded.get(1, 2).signum(), 1.0);
+//! # Ok::<(), dynap_quant::Error>(())
+//! ```
+//!
 //! The chip gives every core four base weight currents `Iw_0..Iw_3`, shared by all synapses of its
 //! neurons, and every connection a 4-bit mask choosing which of them add up; the sign chooses an
 //! excitatory or inhibitory synapse (model.md section 6.1). [`quantize`] turns float weights into that

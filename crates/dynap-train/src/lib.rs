@@ -1,12 +1,6 @@
 //! # dynap-train: orchestration and the `dynap` program
 //!
-//! The flows a user runs, between the layers below: the paper's frozen-noise experiment trained,
-//! evaluated and quantized ([`runs`], one training in [`experiment`], its configuration in [`config`],
-//! checkpoints in [`checkpoint`]); a trained network deployed stage by stage ([`deployment`]); float
-//! networks quantized into the file formats of `dynap-config` ([`quantization`]); the golden harness
-//! against Rockpool's reference cases ([`golden`]); the benchmark's workloads ([`bench`]) and Rockpool's
-//! baseline ([`rockpool`]); plots ([`plot`]); progress bars and logs of long stages ([`progress`]). The
-//! `dynap` program (`src/bin/dynap/`, one module per subcommand) is a thin layer over these.
+//! Run the paper's frozen-noise experiment (shortened) and write its output folder:
 //!
 //! ```no_run
 //! use dynap_train::{config::Config, progress::Progress, runs};
@@ -22,6 +16,14 @@
 //! println!("{}", results.table(&config));
 //! # Ok::<(), dynap_train::Error>(())
 //! ```
+//!
+//! The flows a user runs, between the layers below: the paper's frozen-noise experiment trained,
+//! evaluated and quantized ([`runs`], one training in [`experiment`], its configuration in [`config`],
+//! checkpoints in [`checkpoint`]); a trained network deployed stage by stage ([`deployment`]); float
+//! networks quantized into the file formats of `dynap-config` ([`quantization`]); the golden harness
+//! against Rockpool's reference cases ([`golden`]); the benchmark's workloads ([`bench`]) and Rockpool's
+//! baseline ([`rockpool`]); plots ([`plot`]); progress bars and logs of long stages ([`progress`]). The
+//! `dynap` program (`src/bin/dynap/`, one module per subcommand) is a thin layer over these.
 //!
 //! Invariants of this crate:
 //! * it is the only crate that reads or writes files on the user's behalf, and every write is atomic
