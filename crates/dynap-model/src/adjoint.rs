@@ -445,7 +445,7 @@ impl<T: Real> Simulator<T> {
         let n_in = if spikes_in { channels } else { 0 };
         let per_tape = tape.entries() * tape.entry_len();
         let threads = match options.threads {
-            0 => crate::cores(),
+            0 => crate::threads::cores(),
             t => t,
         }
         .clamp(1, batch.max(1));
@@ -466,7 +466,7 @@ impl<T: Real> Simulator<T> {
             Source::Dense { data, channels } if parts > 1 => {
                 let per = steps * channels;
                 let mut v: Vec<SpikeEvents<T>> = (0..batch).map(|_| SpikeEvents::empty()).collect();
-                crate::for_each_item(
+                crate::threads::for_each_item(
                     &mut v,
                     threads,
                     || (),
@@ -557,7 +557,7 @@ impl<T: Real> Simulator<T> {
             ),
             pool: &tape.scratch,
         };
-        crate::for_each_part(&mut elements, parts, threads, init, work);
+        crate::threads::for_each_part(&mut elements, parts, threads, init, work);
         let elements: Vec<ElementGradients<T>> = elements
             .into_iter()
             .map(|g| g.expect("every element was run"))
@@ -571,7 +571,7 @@ impl<T: Real> Simulator<T> {
                 .enumerate()
                 .map(|(k, c)| (k * REDUCE_CHUNK, c))
                 .collect();
-            crate::for_each_item(
+            crate::threads::for_each_item(
                 &mut parts,
                 threads,
                 || (),

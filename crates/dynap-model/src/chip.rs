@@ -1027,7 +1027,7 @@ impl<T: Real> ChipSimulator<T> {
                 jobs.push((b, el, out));
             }
             let threads = match options.threads {
-                0 => crate::cores(),
+                0 => crate::threads::cores(),
                 t => t,
             }
             .clamp(1, batch);
@@ -1040,7 +1040,7 @@ impl<T: Real> ChipSimulator<T> {
                         self, self.isa, xs, channels, spikes_in, steps, el, out, scratch,
                     );
                 };
-            crate::for_each_item(&mut jobs, threads, || Scratch::new(n), work);
+            crate::threads::for_each_item(&mut jobs, threads, || Scratch::new(n), work);
         }
         Ok(ChipTrace {
             batch,
@@ -1243,7 +1243,7 @@ impl<T: Real> ChipSimulator<T> {
             })
             .collect();
         let threads = match options.threads {
-            0 => crate::cores(),
+            0 => crate::threads::cores(),
             t => t,
         }
         .clamp(1, batch.max(1));
@@ -1267,7 +1267,7 @@ impl<T: Real> ChipSimulator<T> {
                 scratch,
             );
         };
-        crate::for_each_item(&mut elements, threads, || ReverseScratch::new(n), work);
+        crate::threads::for_each_item(&mut elements, threads, || ReverseScratch::new(n), work);
         // Sum over the batch in a fixed order, then carry each dendrite's gradient to the signed
         // weight that drives it.
         let sum_k = |f: &dyn Fn(&ChipElementGradients<T>) -> &[Aligned<T>; DENDRITES],

@@ -951,7 +951,7 @@ impl<T: Real> Simulator<T> {
                 });
             }
             let threads = match options.threads {
-                0 => crate::cores(),
+                0 => crate::threads::cores(),
                 t => t,
             }
             .min(jobs.len().max(1));
@@ -998,7 +998,7 @@ impl<T: Real> Simulator<T> {
                 let big = Aligned::filled(if coef_used { 2 * n_pad } else { 0 }, T::ZERO);
                 (Scratch::new(n), SpikeEvents::empty(), big)
             };
-            crate::for_each_item(&mut jobs, threads, init, run_job);
+            crate::threads::for_each_item(&mut jobs, threads, init, run_job);
             // The first element's error, which names its first value that is not finite: the first
             // in the raster, as a check before the run would name it.
             if let Some(e) = jobs.iter_mut().find_map(|job| job.bad.take()) {
