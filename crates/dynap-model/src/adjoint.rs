@@ -22,8 +22,7 @@
 
 use crate::aligned::Aligned;
 use crate::dynapsim::{
-    Drive, Input, LANES, Recording, RunOptions, Scratch, Simulator, Source, State, TAPE_FIELDS,
-    Taped, Trace, add_rows, for_each_nonzero, record_state,
+    Drive, LANES, Scratch, Simulator, Source, State, TAPE_FIELDS, Taped, Trace, record_state,
 };
 use crate::error::Error;
 use crate::events::SpikeEvents;
@@ -31,6 +30,9 @@ use crate::isa::Isa;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
 use crate::real::Real;
+use crate::run::{
+    GradientOptions, Input, Recording, RunOptions, add_rows, d_clip, for_each_nonzero,
+};
 use std::ops::Range;
 
 /// `take!(it; a, b, ...)` binds the next items of the iterator `it` (which has them) to `a, b, ...`.
@@ -38,19 +40,6 @@ macro_rules! take {
     ($it:ident; $($v:ident),* $(,)?) => {
         $(let $v = $it.next().expect("one slice per coefficient");)*
     };
-}
-
-/// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
-#[inline(always)]
-pub(crate) fn d_clip<T: Real>(x: T, lo: T) -> T {
-    let half = T::ONE / (T::ONE + T::ONE);
-    if x > lo {
-        T::ONE
-    } else if x == lo {
-        half
-    } else {
-        T::ZERO
-    }
 }
 
 /// The forward states recorded for the reverse pass (see the module documentation).
@@ -167,31 +156,6 @@ pub struct OutputGradients<'a, T> {
     /// the count MSE): what `spikes` would hold repeated over the steps, without a `[batch, steps, N]`
     /// buffer to write and stream through. Added after `spikes` when both are given.
     pub spikes_every_step: Option<&'a [T]>,
-}
-
-/// How to run the reverse pass.
-#[derive(Clone, Copy, Debug)]
-pub struct GradientOptions {
-    /// Worker threads (each batch element runs on one thread); 0 means one per core. The result is
-    /// bit-identical whatever the count.
-    pub threads: usize,
-    /// Also compute the gradient with respect to the input.
-    pub input: bool,
-    /// Also compute the gradients with respect to the 13 bias currents. Without them (a network that
-    /// trains only its weights) the `rockpool` variant's reverse pass skips the per-neuron constants'
-    /// adjoints and [`Gradients::currents`] is empty; the weight gradients are the same bits. (The
-    /// `chip` variant computes them regardless.)
-    pub currents: bool,
-}
-
-impl Default for GradientOptions {
-    fn default() -> Self {
-        GradientOptions {
-            threads: 0,
-            input: true,
-            currents: true,
-        }
-    }
 }
 
 /// Gradients of a loss, summed over the batch, in `f64`.

@@ -71,15 +71,14 @@
 //! The NMDA, GABA and SHUNT dendrites' parameters are in [`ChipSynapses`]; AMPA's are the network's
 //! `Itau_syn`, `Igain_syn` and `C_syn`, so a network moves between the variants unchanged.
 
-use crate::adjoint::d_clip;
 use crate::aligned::Aligned;
-use crate::dynapsim::{Input, Recording, RunOptions};
 use crate::error::{Error, WeightMatrix};
 use crate::events::SpikeEvents;
 use crate::hwweights::Dendrite;
 use crate::isa::Isa;
 use crate::network::{Matrix, Network, Variant};
 use crate::real::Real;
+use crate::run::{Input, Recording, RunOptions, add_rows, d_clip, for_each_nonzero};
 use std::borrow::Cow;
 
 /// Number of dendrites per neuron.
@@ -1081,7 +1080,7 @@ impl<T: Real> ChipSimulator<T> {
             // 2.-7. Every neuron, then the spiking ones listed for the next step's drive.
             self.step_neurons_body(drive, el);
             active.clear();
-            crate::dynapsim::for_each_nonzero(&el.s[..n], |j, _| active.push(j));
+            for_each_nonzero(&el.s[..n], |j, _| active.push(j));
             if let Some(tape) = out.tape.as_mut() {
                 let e = FIELDS * n;
                 let dst = &mut tape[(t + 1) * e..(t + 2) * e];
@@ -1201,7 +1200,7 @@ impl<T: Real> ChipSimulator<T> {
         tape: &ChipTape<T>,
         input: Input<'_, T>,
         outputs: &ChipOutputGradients<'_, T>,
-        options: &crate::GradientOptions,
+        options: &crate::run::GradientOptions,
     ) -> Result<ChipGradients, Error> {
         let want_input = options.input;
         let (batch, steps) = input.dims();
@@ -1550,7 +1549,7 @@ impl<T: Real> ChipSimulator<T> {
                         rows.push(j);
                     }
                 }
-                crate::dynapsim::add_rows(
+                add_rows(
                     &mut sc.a_s,
                     &sc.rows,
                     |j| (ga[j], -gg[j]),
@@ -1565,8 +1564,8 @@ impl<T: Real> ChipSimulator<T> {
                     // whose drive matters (vectorised, and sparse where the gradient is).
                     let rows = &mut sc.rows;
                     rows.clear();
-                    crate::dynapsim::for_each_nonzero(gu, |j, _| rows.push(j));
-                    crate::dynapsim::add_rows(
+                    for_each_nonzero(gu, |j, _| rows.push(j));
+                    add_rows(
                         &mut sc.a_s,
                         &sc.rows,
                         |j| gu[j],
@@ -1592,7 +1591,7 @@ impl<T: Real> ChipSimulator<T> {
                 let g_w_in = &mut g.w_in;
                 let gu = &sc.gu;
                 let candidates = self.w_in_candidates;
-                crate::dynapsim::for_each_nonzero(
+                for_each_nonzero(
                     xt,
                     #[inline(always)]
                     |ch, x| {
@@ -1653,7 +1652,7 @@ impl<T: Real> ChipSimulator<T> {
         for (k, dk) in drive.iter_mut().enumerate() {
             if self.w_rec_used[k] {
                 let w = &self.w_rec[k];
-                crate::dynapsim::for_each_nonzero(
+                for_each_nonzero(
                     s_prev,
                     #[inline(always)]
                     |i, si| {
@@ -1666,7 +1665,7 @@ impl<T: Real> ChipSimulator<T> {
         }
         if spikes_in {
             let w_in = self.w_in.as_ref().expect("input spikes need w_in");
-            crate::dynapsim::for_each_nonzero(
+            for_each_nonzero(
                 xt,
                 #[inline(always)]
                 |ch, x| {
@@ -2572,7 +2571,7 @@ mod tests {
             iahp: Some(&c[3]),
             dendrites: [Some(&c[4]), Some(&c[5]), Some(&c[6]), Some(&c[7])],
         };
-        let options = crate::GradientOptions {
+        let options = crate::run::GradientOptions {
             threads: 2,
             input: true,
             currents: true,
@@ -2725,7 +2724,7 @@ mod tests {
             spikes: Some(&g),
             ..Default::default()
         };
-        let opts = |threads: usize| crate::GradientOptions {
+        let opts = |threads: usize| crate::run::GradientOptions {
             threads,
             input: true,
             currents: true,

@@ -70,12 +70,13 @@ mod network;
 mod npy;
 mod param;
 mod real;
+mod run;
 mod threads;
 mod tolerance;
 mod transcendental;
 pub mod translation;
 
-pub use adjoint::{GradientOptions, Gradients, OutputGradients, Tape};
+pub use adjoint::{Gradients, OutputGradients, Tape};
 pub use biasgen::{
     BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS,
     TransistorType, chip_bias_from_sim, sim_from_chip_bias,
@@ -84,9 +85,7 @@ pub use chip::{
     ChipGradients, ChipOutputGradients, ChipRecords, ChipSimulator, ChipState, ChipSynapses,
     ChipTape, ChipTrace, DENDRITES, DendriteParams, SynapseChoice, dendrite_index, simulate_spikes,
 };
-pub use dynapsim::{
-    Input, Recording, RunOptions, Simulator, SpikeFunction, State, StateTraces, Trace,
-};
+pub use dynapsim::{Simulator, SpikeFunction, State, StateTraces, Trace};
 pub use error::{Error, WeightMatrix};
 pub use events::SpikeEvents;
 pub use hwweights::{
@@ -96,6 +95,7 @@ pub use network::{Matrix, Network, Variant};
 pub use npy::{NpyArray, read_npy};
 pub use param::{DEFAULT_DT, DEFAULT_ISCALE, NeuronParams, Param, Quantity};
 pub use real::Real;
+pub use run::{GradientOptions, Input, Recording, RunOptions};
 pub use threads::cores;
 pub use tolerance::Tolerance;
 pub use translation::CoreParams;
