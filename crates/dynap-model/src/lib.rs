@@ -58,11 +58,9 @@
 
 #[macro_use]
 mod isa;
-mod adjoint;
 mod aligned;
 mod biasgen;
 mod chip;
-mod dynapsim;
 mod error;
 mod events;
 mod hwweights;
@@ -70,13 +68,13 @@ mod network;
 mod npy;
 mod param;
 mod real;
+mod rockpool;
 mod run;
 mod threads;
 mod tolerance;
 mod transcendental;
 pub mod translation;
 
-pub use adjoint::{Gradients, OutputGradients, Tape};
 pub use biasgen::{
     BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS,
     TransistorType, chip_bias_from_sim, sim_from_chip_bias,
@@ -85,7 +83,6 @@ pub use chip::{
     ChipGradients, ChipOutputGradients, ChipRecords, ChipSimulator, ChipState, ChipSynapses,
     ChipTape, ChipTrace, DENDRITES, DendriteParams, SynapseChoice, dendrite_index, simulate_spikes,
 };
-pub use dynapsim::{Simulator, SpikeFunction, State, StateTraces, Trace};
 pub use error::{Error, WeightMatrix};
 pub use events::SpikeEvents;
 pub use hwweights::{
@@ -95,6 +92,9 @@ pub use network::{Matrix, Network, Variant};
 pub use npy::{NpyArray, read_npy};
 pub use param::{DEFAULT_DT, DEFAULT_ISCALE, NeuronParams, Param, Quantity};
 pub use real::Real;
+pub use rockpool::{
+    Gradients, OutputGradients, Simulator, SpikeFunction, State, StateTraces, Tape, Trace,
+};
 pub use run::{GradientOptions, Input, Recording, RunOptions};
 pub use threads::cores;
 pub use tolerance::Tolerance;

@@ -20,10 +20,10 @@
 //! over steps and batch, then carried to the 13 bias currents in `f64` through the once-per-run
 //! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
-use crate::aligned::Aligned;
-use crate::dynapsim::{
+use super::forward::{
     Drive, LANES, Scratch, Simulator, Source, State, TAPE_FIELDS, Taped, Trace, record_state,
 };
+use crate::aligned::Aligned;
 use crate::error::Error;
 use crate::events::SpikeEvents;
 use crate::isa::Isa;
@@ -1260,7 +1260,7 @@ const COEF: usize = 16;
 /// The first half of the reverse of one time step: everything that depends on the recorded states
 /// only, not on the adjoints.
 ///
-/// `consts`: the per-neuron constants of [`Consts::coefficient_inputs`](crate::dynapsim::Consts).
+/// `consts`: the per-neuron constants of [`Consts::coefficient_inputs`](super::forward::Consts).
 /// `step`: the step's drive `iws = (rec + x) Iscale` (from the tape), the previous state `isyn, iahp,
 /// imem, vmem, timer_ref, s` and this step's spikes `s`.
 ///
@@ -1576,7 +1576,7 @@ impl<T: Real> Before<T> {
         (self.kappa_prime * (self.vmem / self.ut)).kernel_exp()
     }
 
-    /// Neuron `j`'s constants (of [`Consts::coefficient_inputs`](crate::dynapsim::Consts)), its step's
+    /// Neuron `j`'s constants (of [`Consts::coefficient_inputs`](super::forward::Consts)), its step's
     /// drive `iws` and its state `isyn, iahp, imem, vmem, timer_ref, s` before the step.
     #[inline(always)]
     fn at(
@@ -1901,8 +1901,8 @@ fn clip_lo<T: Real>(x: T, lo: T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dynapsim::SpikeFunction;
     use crate::network::Network;
+    use crate::rockpool::forward::SpikeFunction;
 
     /// A small network in which every path is active: input and recurrent drive, strong adaptation, a
     /// DC current, no refractory period (C_ref = 0, so the non-differentiable gate stays open).
