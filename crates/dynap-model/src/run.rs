@@ -90,6 +90,12 @@ impl Default for GradientOptions {
     }
 }
 
+/// `jnp.clip(x, lo)`: `lo` when `x < lo`, otherwise `x`. A NaN passes through, as XLA's `max` does.
+#[inline(always)]
+pub(crate) fn clip_lo<T: Real>(x: T, lo: T) -> T {
+    if x < lo { lo } else { x }
+}
+
 /// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
 #[inline(always)]
 pub(crate) fn d_clip<T: Real>(x: T, lo: T) -> T {

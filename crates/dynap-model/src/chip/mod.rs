@@ -1953,7 +1953,7 @@ isa_kernel!(ChipSimulator: chip_reverse_element => reverse_element_body(
 
 /// The neuron loop of [`ChipSimulator::step_neurons_body`]. A free function whose written slices are
 /// separate parameters on purpose: the compiler then knows they do not alias each other or the
-/// constants, and vectorises the loop (see `dynapsim.rs`'s `step_body`).
+/// constants, and vectorises the loop (see the `rockpool` variant's `step_body`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn neurons_loop<T: Real>(

@@ -1,7 +1,287 @@
-//! The `rockpool` model variant: Rockpool 3.1.0's DynapSim, its forward pass and its reverse pass.
+//! The `rockpool` model variant: Rockpool 3.1.0's DynapSim, its per-step update fused per neuron,
+//! batched over threads, in `f32` (Rockpool's precision and operation order) or `f64`, and its
+//! hand-derived reverse pass.
+//!
+//! # Forward pass
+//!
+//! The update of one neuron at step `t` (model.md section 1.5; `max(x, lo)` is `jnp.clip(x, lo)`):
+//!
+//! ```text
+//! Iws      = (sum_i s_i w_rec[i][j] + x_t[j]) * Iscale
+//! isyn_inf = max((Igain_syn'/Itau_syn') * Iws, Io)
+//! isyn     = exp(-dt/tau_syn) * isyn + (1 - exp(-t_pulse/tau_syn)) * isyn_inf
+//! iahp_inf = (Igain_ahp'/Itau_ahp') * (Iw_ahp * s)
+//! iahp     = max(exp(-dt/tau_ahp) * iahp + (1 - exp(-t_pulse_ahp/tau_ahp)) * iahp_inf, Io)
+//! f_fb     = exp(kappa' * (vmem / Ut))
+//! Ileak    = Itau_mem' + iahp
+//! Iin      = max((isyn - Ileak + Idc) * [timer_ref == 0], Io)
+//! imem_inf = (Igain_mem'/Itau_mem') * (Iin - Ileak)
+//! f_imem   = (Io * f_fb / Ileak) * (imem + Igain_mem')
+//! dimem    = imem / (tau(Ileak, C_mem) * (imem + Igain_mem')) * (imem_inf + f_imem - imem * (1 + iahp/Itau_mem'))
+//! imem     = max(imem + dimem * dt, Io)
+//! vmem     = (Ut/kappa) * ln(imem/Io)
+//! s        = max(ceil(ln(imem/Ispkthr)), 0)
+//! b        = min(s, 1);  imem = (1-b) imem + b Io;  timer_ref = (1-b) max(timer_ref - dt, 0) + b t_ref
+//! ```
+//!
+//! with `kappa = (kappa_n + kappa_p)/2`, `kappa' = kappa^2/(kappa + 1)`, `tau(I, C) = (Ut/kappa) C / I`,
+//! pulse widths `t(I, C) = Vth C / I`, and primes marking the floor at `Io`.
+//!
+//! # Reverse pass
+//!
+//! The reverse pass (adjoint, backpropagation through time) is fused per time step like the forward
+//! pass.
+//!
+//! The forward pass records a compact tape: the padded state `(isyn, iahp, imem, vmem, timer_ref, s)`
+//! and the step's drive `(rec + x) Iscale` after every step, or only every K-th step (checkpoints; the
+//! steps in between are recomputed segment by segment during the reverse pass, reading every step's
+//! recorded positive-feedback factor instead of its exponential). The reverse pass walks
+//! the steps backwards in chunks. For each step of a chunk it first recomputes the step's intermediate
+//! values from the recorded states (the same operations as the forward kernel, so the same values) and
+//! reduces the step's reverse, which is linear in the adjoints, to a few coefficients per neuron; these
+//! do not depend on the adjoints, so the steps of a chunk overlap in the processor. It then carries the
+//! adjoints of the state, of the drive and of the per-neuron constants backwards through the chunk, a
+//! short chain of multiply-adds per step. Derivatives follow JAX's rules, so that gradients match Rockpool's:
+//! * `max(x, lo)` (`jnp.clip(x, lo)`) passes 1 above `lo`, 0.5 at a tie, 0 below;
+//! * the reset bit `b = clip(s, 0, 1)` passes 0.5 when `s` is 0 or 1 and 0 when `s >= 2`;
+//! * the spike count uses Rockpool's `step_pwl` surrogate: `d s / d imem = 1` wherever `imem > Io`,
+//!   and nothing flows to `Ispkthr`; `ceil` and the refractory gate `timer_ref == 0` pass nothing.
+//!
+//! The adjoint of the per-neuron constants (decay and charge factors, gain ratios, ...) is accumulated
+//! over steps and batch, then carried to the 13 bias currents in `f64` through the once-per-run
+//! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
 
 mod forward;
+mod params;
 mod reverse;
+#[cfg(test)]
+mod tests;
 
-pub use forward::{Simulator, SpikeFunction, State, StateTraces, Trace};
-pub use reverse::{Gradients, OutputGradients, Tape};
+use crate::aligned::Aligned;
+use crate::isa::Isa;
+use crate::network::Matrix;
+use crate::param::{NeuronParams, Param};
+use crate::real::Real;
+use forward::TAPE_FIELDS;
+use params::Consts;
+use reverse::ScratchPool;
+
+/// The simulator of one network in precision `T`: the network's parameters and weights converted once,
+/// ready to run any number of inputs.
+#[derive(Clone, Debug)]
+pub struct Simulator<T: Real> {
+    n: usize,
+    n_in: Option<usize>,
+    c: Consts<T>,
+    /// `w_in` (`[Nin][N]`) with each row padded to a multiple of [`LANES`] with zeros: one whole-vector update per
+    /// input event.
+    w_in_pad: Option<Aligned<T>>,
+    w_rec: Aligned<T>,
+    /// `w_rec` transposed (`[post][pre]`), for the reverse pass.
+    w_rec_t: Aligned<T>,
+    rec_nonzero: bool,
+    i_scale: T,
+    dt: T,
+    isa: Isa,
+    spike: SpikeFunction,
+    /// The network's parameters in `f64`, for the reverse pass's chain rule to the bias currents.
+    params: NeuronParams,
+}
+
+/// How a neuron turns its membrane current into spikes.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum SpikeFunction {
+    /// Rockpool's: the count `max(ceil(ln(imem / Ispkthr)), 0)`, reset bit `min(count, 1)`, and in the
+    /// reverse pass Rockpool's `step_pwl` surrogate (d count / d imem = 1 wherever imem > Io, nothing to
+    /// Ispkthr) with JAX's tie rules.
+    #[default]
+    Rockpool,
+    /// A smooth spike for checking gradients by finite differences (tests and diagnostics only): the
+    /// "count" `s = 1 / (1 + (Ispkthr / imem)^beta)` in (0, 1), used as the reset fraction too, with its
+    /// exact derivative in the reverse pass. The refractory gate still tests `timer_ref == 0`, so
+    /// finite-difference checks set `C_ref = 0` (no refractory period) to keep the model smooth.
+    Smooth {
+        /// Sharpness (dimensionless); larger is closer to a step at `imem = Ispkthr`.
+        beta: f64,
+    },
+}
+
+/// The state of every neuron of every batch element, `[batch, N]` row-major per variable.
+///
+/// The final state of a run can be passed as the initial state of the next run. Unlike Rockpool, whose
+/// returned `isyn` is not read back, the synaptic current is carried too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State<T> {
+    /// Batch size.
+    pub batch: usize,
+    /// Neurons.
+    pub neurons: usize,
+    /// Membrane current (A).
+    pub imem: Vec<T>,
+    /// Synaptic current (A).
+    pub isyn: Vec<T>,
+    /// Adaptation current (A).
+    pub iahp: Vec<T>,
+    /// Spike counts of the last step.
+    pub spikes: Vec<T>,
+    /// Remaining refractory time (s).
+    pub timer_ref: Vec<T>,
+    /// Membrane voltage of the last step, before reset (V).
+    pub vmem: Vec<T>,
+}
+
+/// The traces of a run, each `[batch, steps, N]` row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StateTraces<T> {
+    /// Membrane current after the step (after reset) (A).
+    pub imem: Vec<T>,
+    /// Synaptic current (A).
+    pub isyn: Vec<T>,
+    /// Adaptation current (A).
+    pub iahp: Vec<T>,
+    /// Membrane voltage, before reset (V).
+    pub vmem: Vec<T>,
+}
+
+/// What a run returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace<T> {
+    /// Batch size.
+    pub batch: usize,
+    /// Time steps.
+    pub steps: usize,
+    /// Neurons.
+    pub neurons: usize,
+    /// Spike counts `[batch, steps, N]` (a count can exceed 1).
+    pub spikes: Vec<T>,
+    /// The state traces, with [`Recording::Full`].
+    pub states: Option<StateTraces<T>>,
+    /// The state after the last step.
+    pub final_state: State<T>,
+    /// Total spikes per batch element and neuron, `[batch, N]`, when the run summed them (a taped
+    /// run, whose loss usually needs them: the forward kernel adds each step's count to the neurons it
+    /// lists as spiking); empty otherwise. See [`Trace::spike_counts`].
+    counts: Vec<f64>,
+}
+
+impl<T: Real> Trace<T> {
+    /// Total spikes per batch element and neuron, `[batch, N]`: `0.0 + s_0 + s_1 + ...` in `f64`, in
+    /// step order. Kept from the run when it summed them, otherwise summed from the raster now.
+    pub fn spike_counts(&self) -> Vec<f64> {
+        if !self.counts.is_empty() || self.batch * self.neurons == 0 {
+            return self.counts.clone();
+        }
+        let mut out = vec![0.0; self.batch * self.neurons];
+        let per = self.steps * self.neurons;
+        for (o, spikes) in out
+            .chunks_exact_mut(self.neurons)
+            .zip(self.spikes.chunks_exact(per.max(1)))
+        {
+            count_spikes(spikes, o);
+        }
+        out
+    }
+}
+
+/// `0.0 + s_0 + s_1 + ...` over the steps of one element's spikes `[steps, n]`, into `out` (`n`).
+fn count_spikes<T: Real>(spikes: &[T], out: &mut [f64]) {
+    out.fill(0.0);
+    for row in spikes.chunks_exact(out.len().max(1)) {
+        for (o, s) in out.iter_mut().zip(row) {
+            *o += s.to_f64();
+        }
+    }
+}
+
+/// The forward states recorded for the reverse pass (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct Tape<T> {
+    batch: usize,
+    steps: usize,
+    n_pad: usize,
+    every: usize,
+    /// `[batch][entry][7][n_pad]`; entry `k` is the state after step `k * every` and the drive of that
+    /// step (entry 0: the state before the first step).
+    states: Aligned<T>,
+    /// `[batch][step][COEF][n_pad]`: every step's reverse coefficients, made by the forward pass
+    /// (see [`Simulator::records_coefficients`]); empty otherwise.
+    coef: Aligned<T>,
+    /// `[batch][step][n_pad]`: every step's positive-feedback factor `exp(kappa' vmem / Ut)`, with
+    /// checkpoints (see [`Simulator::records_feedback`]); empty otherwise.
+    ffb: Aligned<T>,
+    /// The reverse pass's per-thread buffers, kept for the next gradient through this tape (a training
+    /// loop reuses its tapes): allocating and zeroing them was a few per cent of a small network's
+    /// training step.
+    scratch: ScratchPool<T>,
+}
+
+impl<T> Tape<T> {
+    /// Batch size.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Time steps.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// Memory held, in bytes.
+    pub fn bytes(&self) -> usize {
+        (self.states.len() + self.coef.len()) * std::mem::size_of::<T>()
+    }
+
+    fn entries(&self) -> usize {
+        self.steps / self.every + 1
+    }
+
+    fn entry_len(&self) -> usize {
+        TAPE_FIELDS * self.n_pad
+    }
+}
+
+/// The gradient of a loss with respect to the recorded outputs of a run, each `[batch, steps, N]`
+/// (`None`: the loss does not depend on it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OutputGradients<'a, T> {
+    /// d loss / d spike count.
+    pub spikes: Option<&'a [T]>,
+    /// d loss / d imem (A^-1).
+    pub imem: Option<&'a [T]>,
+    /// d loss / d isyn (A^-1).
+    pub isyn: Option<&'a [T]>,
+    /// d loss / d iahp (A^-1).
+    pub iahp: Option<&'a [T]>,
+    /// d loss / d vmem (V^-1).
+    pub vmem: Option<&'a [T]>,
+    /// d loss / d spike count, the same at every step, `[batch, N]` (a loss on total counts, such as
+    /// the count MSE): what `spikes` would hold repeated over the steps, without a `[batch, steps, N]`
+    /// buffer to write and stream through. Added after `spikes` when both are given.
+    pub spikes_every_step: Option<&'a [T]>,
+}
+
+/// Gradients of a loss, summed over the batch, in `f64`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gradients {
+    /// d loss / d w_in `[Nin, N]`, when the input was spikes through `w_in`.
+    pub w_in: Option<Matrix>,
+    /// d loss / d w_rec `[N, N]`.
+    pub w_rec: Matrix,
+    /// d loss / d input `[batch, steps, channels]`, when asked for.
+    pub input: Option<Vec<f64>>,
+    /// d loss / d each of the 13 bias currents (A^-1), per neuron, in [`Param::CURRENTS`] order; empty
+    /// when [`GradientOptions::currents`] was off.
+    pub currents: Vec<Vec<f64>>,
+}
+
+impl Gradients {
+    /// The gradient with respect to one bias current, per neuron; `None` for a parameter that is not
+    /// one of the 13 currents, or when the current gradients were not asked for.
+    pub fn current(&self, p: Param) -> Option<&[f64]> {
+        Param::CURRENTS
+            .iter()
+            .position(|&q| q == p)
+            .and_then(|i| self.currents.get(i))
+            .map(Vec::as_slice)
+    }
+}
