@@ -70,6 +70,7 @@ mod param;
 mod real;
 mod rockpool;
 mod run;
+mod simulate;
 mod threads;
 mod tolerance;
 mod transcendental;
@@ -81,7 +82,7 @@ pub use biasgen::{
 };
 pub use chip::{
     ChipGradients, ChipOutputGradients, ChipRecords, ChipSimulator, ChipState, ChipSynapses,
-    ChipTape, ChipTrace, DENDRITES, DendriteParams, SynapseChoice, dendrite_index, simulate_spikes,
+    ChipTape, ChipTrace, DENDRITES, DendriteParams, SynapseChoice, dendrite_index,
 };
 pub use error::{Error, WeightMatrix};
 pub use events::SpikeEvents;
@@ -96,6 +97,7 @@ pub use rockpool::{
     Gradients, OutputGradients, Simulator, SpikeFunction, State, StateTraces, Tape, Trace,
 };
 pub use run::{GradientOptions, Input, Recording, RunOptions};
+pub use simulate::simulate_spikes;
 pub use threads::cores;
 pub use tolerance::Tolerance;
 pub use translation::CoreParams;
