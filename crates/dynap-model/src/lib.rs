@@ -94,7 +94,7 @@ pub use npy::{NpyArray, read_npy};
 pub use param::{DEFAULT_DT, DEFAULT_ISCALE, NeuronParams, Param, Quantity};
 pub use real::Real;
 pub use rockpool::{
-    Gradients, OutputGradients, Simulator, SpikeFunction, State, StateTraces, Tape, Trace,
+    Gradients, OutputGradients, Records, Simulator, SpikeFunction, State, Tape, Trace,
 };
 pub use run::{GradientOptions, Input, Recording, RunOptions};
 pub use simulate::simulate_spikes;

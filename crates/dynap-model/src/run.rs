@@ -11,7 +11,8 @@ pub enum Recording {
     /// Output spikes only (what Rockpool returns with `record=False`).
     #[default]
     Spikes,
-    /// Spikes and the state traces `imem`, `isyn`, `iahp`, `vmem`.
+    /// Spikes and the state records: [`crate::Records`] (`imem`, `isyn`, `iahp`, `vmem`) or
+    /// [`crate::ChipRecords`] (`imem`, `vmem`, `iahp` and the four dendrites).
     Full,
 }
 
@@ -86,6 +87,35 @@ impl Default for GradientOptions {
             threads: 0,
             input: true,
             currents: true,
+        }
+    }
+}
+
+/// Total spikes per batch element and neuron of `spikes` (`[batch, steps, neurons]`), `[batch *
+/// neurons]`: `0.0 + s_0 + s_1 + ...` in `f64`, in step order.
+pub(crate) fn spike_totals<T: Real>(
+    spikes: &[T],
+    batch: usize,
+    steps: usize,
+    neurons: usize,
+) -> Vec<f64> {
+    let mut out = vec![0.0; batch * neurons];
+    let per = steps * neurons;
+    for (o, spikes) in out
+        .chunks_exact_mut(neurons.max(1))
+        .zip(spikes.chunks_exact(per.max(1)))
+    {
+        count_spikes(spikes, o);
+    }
+    out
+}
+
+/// `0.0 + s_0 + s_1 + ...` over the steps of one element's spikes `[steps, n]`, into `out` (`n`).
+pub(crate) fn count_spikes<T: Real>(spikes: &[T], out: &mut [f64]) {
+    out.fill(0.0);
+    for row in spikes.chunks_exact(out.len().max(1)) {
+        for (o, s) in out.iter_mut().zip(row) {
+            *o += s.to_f64();
         }
     }
 }

@@ -81,6 +81,7 @@ use crate::aligned::Aligned;
 use crate::isa::Isa;
 use crate::network::Matrix;
 use crate::real::Real;
+use crate::run::spike_totals;
 use params::ChipConsts;
 
 pub use params::{ChipSynapses, DENDRITES, DendriteParams, SynapseChoice, dendrite_index};
@@ -174,19 +175,10 @@ pub struct ChipTrace<T> {
 }
 
 impl<T: Real> ChipTrace<T> {
-    /// Spike counts per batch element and neuron, `[batch][N]`, summed over the steps.
-    pub fn spike_counts(&self) -> Vec<Vec<f64>> {
-        (0..self.batch)
-            .map(|b| {
-                (0..self.neurons)
-                    .map(|j| {
-                        (0..self.steps)
-                            .map(|t| self.spikes[(b * self.steps + t) * self.neurons + j].to_f64())
-                            .sum()
-                    })
-                    .collect()
-            })
-            .collect()
+    /// Total spikes per batch element and neuron, `[batch, N]`: `0.0 + s_0 + s_1 + ...` in `f64`, in
+    /// step order (as [`crate::Trace::spike_counts`]).
+    pub fn spike_counts(&self) -> Vec<f64> {
+        spike_totals(&self.spikes, self.batch, self.steps, self.neurons)
     }
 }
 

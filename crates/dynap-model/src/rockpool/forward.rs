@@ -2,7 +2,7 @@
 //! one time step.
 
 use super::params::{Consts, LANES};
-use super::{Simulator, SpikeFunction, State, StateTraces, Trace, count_spikes};
+use super::{Records, Simulator, SpikeFunction, State, Trace};
 use crate::aligned::Aligned;
 use crate::error::Error;
 use crate::error::WeightMatrix;
@@ -10,7 +10,7 @@ use crate::events::{ElementEvents, SpikeEvents};
 use crate::isa::Isa;
 use crate::network::{Matrix, Network, Variant};
 use crate::real::Real;
-use crate::run::{Input, Recording, RunOptions, add_rows_unit, clip_lo};
+use crate::run::{Input, Recording, RunOptions, add_rows_unit, clip_lo, count_spikes};
 
 /// A checked input: the weighted input per neuron `[batch][steps][N]`, input spikes as the caller's
 /// events, or input spikes as a dense raster `[batch][steps][channels]`, which each worker turns into
@@ -430,7 +430,7 @@ impl<T: Real> Simulator<T> {
         spikes.resize(len, T::ZERO);
         // A taped run sums each element's spikes as it goes (its loss needs them; see `Trace`).
         let mut counts = vec![0.0; if tape.is_some() { batch * n } else { 0 }];
-        let mut traces = (options.recording == Recording::Full).then(|| StateTraces {
+        let mut traces = (options.recording == Recording::Full).then(|| Records {
             imem: vec![T::ZERO; len],
             isyn: vec![T::ZERO; len],
             iahp: vec![T::ZERO; len],
@@ -562,7 +562,7 @@ impl<T: Real> Simulator<T> {
             steps,
             neurons: n,
             spikes,
-            states: traces,
+            records: traces,
             final_state: state,
             counts,
         })

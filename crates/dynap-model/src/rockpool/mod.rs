@@ -62,6 +62,7 @@ use crate::isa::Isa;
 use crate::network::Matrix;
 use crate::param::{NeuronParams, Param};
 use crate::real::Real;
+use crate::run::spike_totals;
 use forward::TAPE_FIELDS;
 use params::Consts;
 use reverse::ScratchPool;
@@ -130,9 +131,9 @@ pub struct State<T> {
     pub vmem: Vec<T>,
 }
 
-/// The traces of a run, each `[batch, steps, N]` row-major.
+/// The state records of a run, each `[batch, steps, N]` row-major.
 #[derive(Clone, Debug, PartialEq)]
-pub struct StateTraces<T> {
+pub struct Records<T> {
     /// Membrane current after the step (after reset) (A).
     pub imem: Vec<T>,
     /// Synaptic current (A).
@@ -154,8 +155,8 @@ pub struct Trace<T> {
     pub neurons: usize,
     /// Spike counts `[batch, steps, N]` (a count can exceed 1).
     pub spikes: Vec<T>,
-    /// The state traces, with [`Recording::Full`].
-    pub states: Option<StateTraces<T>>,
+    /// The state records, with [`Recording::Full`].
+    pub records: Option<Records<T>>,
     /// The state after the last step.
     pub final_state: State<T>,
     /// Total spikes per batch element and neuron, `[batch, N]`, when the run summed them (a taped
@@ -168,28 +169,10 @@ impl<T: Real> Trace<T> {
     /// Total spikes per batch element and neuron, `[batch, N]`: `0.0 + s_0 + s_1 + ...` in `f64`, in
     /// step order. Kept from the run when it summed them, otherwise summed from the raster now.
     pub fn spike_counts(&self) -> Vec<f64> {
-        if !self.counts.is_empty() || self.batch * self.neurons == 0 {
+        if !self.counts.is_empty() {
             return self.counts.clone();
         }
-        let mut out = vec![0.0; self.batch * self.neurons];
-        let per = self.steps * self.neurons;
-        for (o, spikes) in out
-            .chunks_exact_mut(self.neurons)
-            .zip(self.spikes.chunks_exact(per.max(1)))
-        {
-            count_spikes(spikes, o);
-        }
-        out
-    }
-}
-
-/// `0.0 + s_0 + s_1 + ...` over the steps of one element's spikes `[steps, n]`, into `out` (`n`).
-fn count_spikes<T: Real>(spikes: &[T], out: &mut [f64]) {
-    out.fill(0.0);
-    for row in spikes.chunks_exact(out.len().max(1)) {
-        for (o, s) in out.iter_mut().zip(row) {
-            *o += s.to_f64();
-        }
+        spike_totals(&self.spikes, self.batch, self.steps, self.neurons)
     }
 }
 

@@ -49,7 +49,7 @@ fn rates(idc: &[f64], dt: f64, seconds: f64) -> Vec<f64> {
             },
         )
         .unwrap();
-    tr.spike_counts()[0].iter().map(|c| c / seconds).collect()
+    tr.spike_counts().iter().map(|c| c / seconds).collect()
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn count_with_input(idc: f64, w: f64, choice: SynapseChoice) -> f64 {
     let x: Vec<f64> = (0..steps)
         .map(|t| f64::from(u8::from(t % 10 == 0)))
         .collect();
-    run(&net, &x, 1, steps, true).spike_counts()[0][0]
+    run(&net, &x, 1, steps, true).spike_counts()[0]
 }
 
 #[test]
@@ -241,7 +241,7 @@ fn nmda_input_is_gated_by_the_membrane_voltage() {
         let mut x = vec![0.0; steps];
         x[settle] = 1.0;
         let tr = run(&net, &x, 1, steps, true);
-        assert_eq!(tr.spike_counts()[0][0], 0.0, "the test wants no spike");
+        assert_eq!(tr.spike_counts()[0], 0.0, "the test wants no spike");
         let imem = tr.records.unwrap().imem;
         let before = imem[settle - 1];
         imem[settle..].iter().fold(0.0f64, |m, &v| m.max(v)) - before

@@ -282,7 +282,7 @@ fn hard_spike_gradients_are_finite_and_independent_of_threads() {
     let g: Vec<f32> = (0..batch * steps * 3)
         .map(|k| {
             let (b, j) = (k / (steps * 3), k % 3);
-            2.0 * (counts[b][j] as f32 - 3.0)
+            2.0 * (counts[b * 3 + j] as f32 - 3.0)
         })
         .collect();
     let outs = ChipOutputGradients {

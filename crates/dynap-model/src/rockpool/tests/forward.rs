@@ -605,7 +605,7 @@ proptest! {
         net.w_rec.as_mut_slice().iter_mut().for_each(|w| *w *= w_scale / 4.0);
         if let Some(w) = net.w_in.as_mut() { w.as_mut_slice().iter_mut().for_each(|w| *w *= w_scale); }
         let t = run::<f32>(&net, &input[..2 * 400 * 5], 2, 400, 1);
-        let st = t.states.unwrap();
+        let st = t.records.unwrap();
         let io = 5e-13f32;
         prop_assert!(st.imem.iter().all(|&x| x >= io));
         prop_assert!(st.iahp.iter().all(|&x| x >= io));

@@ -62,7 +62,7 @@ fn loss(sim: &Simulator<f64>, net_input: &[f64], batch: usize, steps: usize) -> 
             &opts,
         )
         .unwrap();
-    let st = tr.states.unwrap();
+    let st = tr.records.unwrap();
     [&tr.spikes, &st.imem, &st.isyn, &st.iahp, &st.vmem]
         .iter()
         .enumerate()
