@@ -97,7 +97,7 @@ pub use rockpool::{
     Gradients, OutputGradients, Records, Simulator, SpikeFunction, State, Tape, Trace,
 };
 pub use run::{GradientOptions, Input, Recording, RunOptions};
-pub use simulate::simulate_spikes;
+pub use simulate::{AnySimulator, AnyState, AnyTrace, simulate_spikes};
 pub use threads::cores;
 pub use tolerance::Tolerance;
 pub use translation::CoreParams;
