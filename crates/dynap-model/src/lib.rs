@@ -1,13 +1,15 @@
 //! # dynap-model: the circuit equations of DYNAP-SE2
 //!
 //! Units, parameters and defaults, high-level <-> current translation, the bias generator (measured
-//! table and its inverse), network descriptions, and the DynapSim simulator.
+//! table and its inverse), network descriptions, and the simulators of the two model variants
+//! (`rockpool`: Rockpool's DynapSim; `chip`: the chip's circuits), each with its reverse pass.
 //!
 //! Invariants of this crate:
 //! * every stored value is in SI base units (A, F, V, s); weights are dimensionless multiples of `Iscale`;
 //! * no I/O: parsers take bytes or text, the caller reads files;
 //! * no randomness and no global state: the same inputs give the same bits, whatever the thread count
-//!   (threads split the batch; each batch element is computed by one thread in a fixed order);
+//!   (threads take batch elements, or consecutive parts of one, and each element is computed in a
+//!   fixed order; see `threads.rs`);
 //! * the per-time-step loop does not allocate;
 //! * bad input is an [`Error`] naming the parameter and the neuron, never a panic.
 //!
@@ -46,11 +48,17 @@
 //! * [`Network`], [`NeuronParams`], [`Param`], [`Matrix`]: what is simulated;
 //! * [`QuantizedWeights`], [`QuantMatrix`], [`mask_levels`]: the chip's 4-bit weight format (per-core
 //!   base currents, masks, signs), decoded to the float weights the simulator runs;
-//! * [`Simulator`]: a network converted to `f32` or `f64`, run on an [`Input`] with [`RunOptions`],
-//!   returning a [`Trace`] whose final [`State`] continues the next run (the `rockpool` variant);
-//! * [`ChipSimulator`]: the same for the `chip` variant (four dendrites per neuron, inhibition that
-//!   inhibits; its equations and every difference from Rockpool are in its module documentation),
-//!   with [`ChipSynapses`] for its dendrites' parameters and each connection's synapse type;
+//! * [`Simulator`] (the `rockpool` variant, `rockpool/`): a network converted to `f32` or `f64`, run
+//!   on an [`Input`] with [`RunOptions`], returning a [`Trace`] (spikes, and [`Records`] with
+//!   [`Recording::Full`]) whose final [`State`] continues the next run; a taped run records a [`Tape`]
+//!   for the gradient ([`OutputGradients`] in, [`Gradients`] out, with [`GradientOptions`]);
+//! * [`ChipSimulator`] (the `chip` variant, `chip/`): the same shape, name for name ([`ChipState`],
+//!   [`ChipRecords`], [`ChipTrace`], [`ChipTape`], [`ChipOutputGradients`], [`ChipGradients`]), for
+//!   four dendrites per neuron and inhibition that inhibits (its equations and every difference from
+//!   Rockpool are in its module documentation), with [`ChipSynapses`] for its dendrites' parameters
+//!   and each connection's synapse type;
+//! * [`AnySimulator`]: the simulator of a network of either variant, chosen by its [`Variant`], whose
+//!   run returns an [`AnyTrace`] with what both traces have; [`simulate_spikes`] for a single run;
 //! * [`BiasGenerator`], [`BiasTable`], [`BiasCode`]: bias currents <-> (coarse, fine) codes;
 //! * [`CoreParams`] and the converters of [`translation`]: high-level values <-> currents;
 //! * [`read_npy`]: NumPy arrays, for weights saved by Python tools;

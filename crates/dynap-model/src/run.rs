@@ -76,7 +76,7 @@ pub struct GradientOptions {
     pub input: bool,
     /// Also compute the gradients with respect to the 13 bias currents. Without them (a network that
     /// trains only its weights) the `rockpool` variant's reverse pass skips the per-neuron constants'
-    /// adjoints and [`Gradients::currents`] is empty; the weight gradients are the same bits. (The
+    /// adjoints and [`Gradients::currents`](crate::Gradients::currents) is empty; the weight gradients are the same bits. (The
     /// `chip` variant computes them regardless.)
     pub currents: bool,
 }

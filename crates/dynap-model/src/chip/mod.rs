@@ -69,7 +69,28 @@
 //! | `Vmem` | read before the reset | after the reset |
 //!
 //! The NMDA, GABA and SHUNT dendrites' parameters are in [`ChipSynapses`]; AMPA's are the network's
-//! `Itau_syn`, `Igain_syn` and `C_syn`, so a network moves between the variants unchanged.
+//! `Itau_syn`, `Igain_syn` and `C_syn`, so a network moves between the variants unchanged. A dendrite
+//! bias name (`Itau_nmda`, ...) resolves through [`ChipSynapses::current`] and
+//! [`ChipSynapses::current_mut`] alone, for the mapper, the reverse mapping, the bias decoder and the
+//! emulator.
+//!
+//! # Implementation
+//!
+//! The files: `params.rs` (the dendrites' parameters, [`SynapseChoice`], and the per-neuron constants
+//! `ChipConsts` derived once per simulator), `forward.rs` (construction, runs, the dendrites' drive
+//! and the neuron step), `reverse.rs` (taped runs and the reverse pass), `tests/`.
+//!
+//! One step function (`neuron_step`) serves the forward pass and the reverse pass's recomputation, so
+//! both compute the same values; both neuron loops vectorise (free functions over separate slices,
+//! selects instead of branches, the kernels' `ln`/`exp`, per-instruction-set dispatch). The tape holds
+//! the state before and after every step (`FIELDS` = 8 values per neuron). The reverse pass walks the
+//! steps backwards, recomputes each from the recorded state, and carries the adjoints through the
+//! equations above with JAX's rules (floors pass 1 above, 0.5 at a tie, 0 below), Rockpool's
+//! `step_pwl` surrogate at the threshold and nothing through the refractory gate; the per-neuron
+//! constants' adjoints are accumulated and carried to the 13 currents and the dendrites' currents in
+//! `f64`. It is checked against a dfdx composition (`dynap-autodiff/src/chip_reference.rs`, 1e-10:
+//! weights and `Idc`) and against Richardson-extrapolated central differences with smooth spikes
+//! (weights, input, and every current's gradient).
 
 mod forward;
 mod params;
@@ -130,7 +151,7 @@ pub struct ChipState<T> {
     pub batch: usize,
     /// Number of neurons.
     pub neurons: usize,
-    /// The four dendrite currents (A), [`Dendrite::ALL`] order.
+    /// The four dendrite currents (A), [`Dendrite::ALL`](crate::Dendrite::ALL) order.
     pub dendrites: [Vec<T>; DENDRITES],
     /// Adaptation current (A).
     pub iahp: Vec<T>,
@@ -153,7 +174,7 @@ pub struct ChipRecords<T> {
     pub vmem: Vec<T>,
     /// Adaptation current (A).
     pub iahp: Vec<T>,
-    /// The four dendrite currents (A), [`Dendrite::ALL`] order.
+    /// The four dendrite currents (A), [`Dendrite::ALL`](crate::Dendrite::ALL) order.
     pub dendrites: [Vec<T>; DENDRITES],
 }
 
@@ -168,7 +189,7 @@ pub struct ChipTrace<T> {
     pub neurons: usize,
     /// Output spikes `[batch, steps, N]`, 0 or 1.
     pub spikes: Vec<T>,
-    /// The state records, with [`Recording::Full`].
+    /// The state records, with [`Recording::Full`](crate::Recording::Full).
     pub records: Option<ChipRecords<T>>,
     /// The state after the last step, to continue from.
     pub final_state: ChipState<T>,
@@ -203,7 +224,7 @@ pub struct ChipOutputGradients<'a, T> {
     pub vmem: Option<&'a [T]>,
     /// d loss / d Iahp (A^-1).
     pub iahp: Option<&'a [T]>,
-    /// d loss / d each dendrite current (A^-1), [`Dendrite::ALL`] order.
+    /// d loss / d each dendrite current (A^-1), [`Dendrite::ALL`](crate::Dendrite::ALL) order.
     pub dendrites: [Option<&'a [T]>; DENDRITES],
 }
 

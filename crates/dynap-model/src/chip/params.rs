@@ -117,7 +117,7 @@ impl DendriteParams {
     }
 }
 
-/// What the `chip` variant adds to a [`Network`]: the NMDA, GABA and SHUNT dendrites' parameters and
+/// What the `chip` variant adds to a [`Network`](crate::Network): the NMDA, GABA and SHUNT dendrites' parameters and
 /// the synapse type of every connection.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChipSynapses {

@@ -217,7 +217,7 @@ impl<T: Real> ChipSimulator<T> {
     }
 
     /// Carries the accumulated adjoints of the per-neuron constants to the bias currents, in `f64`,
-    /// through the once-per-run expressions of [`ChipSimulator::new`] (JAX's tie rule at the `Io`
+    /// through the once-per-run expressions of `ChipConsts::new` (JAX's tie rule at the `Io`
     /// floors).
     #[allow(clippy::type_complexity)]
     fn current_gradients(
@@ -612,7 +612,7 @@ impl<T: Real> ChipSimulator<T> {
 /// (recomputed from the previous state `prev`, tape order). On entry `a_*` hold the adjoints of this
 /// step's state; on return those of the previous state (for the spike, its adaptation path only);
 /// `gu` receives the adjoint of each dendrite's drive and `g_idc` accumulates that of `Idc`. A free
-/// function over separate slices so that it vectorises (see [`neurons_loop`]).
+/// function over separate slices so that it vectorises (see `neurons_loop` in `forward.rs`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn reverse_loop<T: Real>(

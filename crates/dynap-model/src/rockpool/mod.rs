@@ -1,10 +1,16 @@
 //! The `rockpool` model variant: Rockpool 3.1.0's DynapSim, its per-step update fused per neuron,
 //! batched over threads, in `f32` (Rockpool's precision and operation order) or `f64`, and its
-//! hand-derived reverse pass.
+//! hand-derived reverse pass. The `chip` variant (`crate::chip`) is the physically faithful model;
+//! its documentation lists every difference.
+//!
+//! The files: `params.rs` (the per-neuron constants [`Consts`] derived once per
+//! simulator, and the vector width [`LANES`](params::LANES)), `forward.rs` (construction, runs, the
+//! forward kernels), `reverse.rs` (taped runs and the reverse pass), `tests/`.
 //!
 //! # Forward pass
 //!
-//! The update of one neuron at step `t` (model.md section 1.5; `max(x, lo)` is `jnp.clip(x, lo)`):
+//! The update of one neuron at step `t` (model.md section 1.5; `max(x, lo)` is `jnp.clip(x, lo)`),
+//! in this order:
 //!
 //! ```text
 //! Iws      = (sum_i s_i w_rec[i][j] + x_t[j]) * Iscale
@@ -27,21 +33,60 @@
 //! with `kappa = (kappa_n + kappa_p)/2`, `kappa' = kappa^2/(kappa + 1)`, `tau(I, C) = (Ut/kappa) C / I`,
 //! pulse widths `t(I, C) = Vth C / I`, and primes marking the floor at `Io`.
 //!
+//! The Rockpool behaviours this reproduces on purpose, each marked `Quirk` where it happens (the
+//! forward kernel `step_body`):
+//! * the synapse's target is floored at `Io` after the drive's sign is formed, so a net negative drive
+//!   acts like none: inhibition has no effect;
+//! * `isyn` itself has no floor: without input it decays below `Io`;
+//! * the AHP's target uses the previous step's spike count, not a bit;
+//! * the refractory gate is the float test `timer_ref == 0`, and the input's floor at `Io` comes
+//!   after the leak is subtracted (a refractory neuron gets `Io`, not 0);
+//! * the leak is subtracted a second time in `imem_inf`, and `tau_mem` and the feedback divide by
+//!   `Ileak`, which includes the AHP;
+//! * `vmem` is read before the reset, and the next step's feedback uses that pre-reset voltage;
+//! * a step's spike count `ceil(ln(imem/Ispkthr))` can exceed 1.
+//!
+//! Two deliberate implementation choices:
+//! * the kernel's `ln`/`exp` are branch-free Cephes polynomials (within 2 ulp) so the neuron loop
+//!   vectorises; Rockpool's own values come from XLA's approximations, so neither reproduces its
+//!   bits, and the golden tolerances (spikes exact, currents 2e-3 relative) are met with a wide margin;
+//! * constants computed once per run use correctly rounded `exp`/`ln` (via `f64`): `1 - exp(-t_pulse/tau)`
+//!   magnifies an `exp` error by `tau/t_pulse` (500 for the AHP), enough to move a spike.
+//!
+//! The kernels run whole vectors of [`LANES`](params::LANES) = 16 neurons: every per-neuron array,
+//! weight matrix, tape and scratch buffer they touch is padded to a multiple of it and is an
+//! `Aligned` vector (64-byte boundary; see `aligned.rs`). An `Aligned` dereference is a
+//! bounds-checked slice, so the kernels take each buffer's slice once before their time loop, never
+//! per step (per step it cost a quarter of the forward kernel's instructions). Input spikes reach the
+//! kernels as events (`SpikeEvents`: per element and step, the non-zero channels and counts): a dense
+//! raster is scanned once per call by `for_each_nonzero` (a bit mask per 16 values), a held input
+//! (`Input::Events`) never; a run checks a dense raster's values in that scan, each element on its
+//! thread (`Source::element_checked`: a value that is not finite is not zero, so the scan visits it;
+//! the error names the raster's first, as a check before the run would); each event adds one row of
+//! `w_in` kept with padded rows (`w_in_pad`), in channel order, so the sums are the dense scan's bit
+//! for bit. Spike counts of 1 (ratio imem/Ispkthr up to 2.5, where `ceil(ln(ratio))` cannot be 2)
+//! skip the logarithm. In the drive, a row whose count is 1 is added without the product
+//! (`add_rows_unit`: `1 * w` is exact, so the same bits), and row sums accumulate column blocks in
+//! registers (`add_rows`, `run.rs`).
+//!
 //! # Reverse pass
 //!
 //! The reverse pass (adjoint, backpropagation through time) is fused per time step like the forward
 //! pass.
 //!
 //! The forward pass records a compact tape: the padded state `(isyn, iahp, imem, vmem, timer_ref, s)`
-//! and the step's drive `(rec + x) Iscale` after every step, or only every K-th step (checkpoints; the
-//! steps in between are recomputed segment by segment during the reverse pass, reading every step's
-//! recorded positive-feedback factor instead of its exponential). The reverse pass walks
-//! the steps backwards in chunks. For each step of a chunk it first recomputes the step's intermediate
-//! values from the recorded states (the same operations as the forward kernel, so the same values) and
-//! reduces the step's reverse, which is linear in the adjoints, to a few coefficients per neuron; these
-//! do not depend on the adjoints, so the steps of a chunk overlap in the processor. It then carries the
-//! adjoints of the state, of the drive and of the per-neuron constants backwards through the chunk, a
-//! short chain of multiply-adds per step. Derivatives follow JAX's rules, so that gradients match Rockpool's:
+//! and the step's drive `(rec + x) Iscale` after every step (`TAPE_FIELDS` = 7 values per neuron), or
+//! only every K-th step (checkpoints; the steps in between are recomputed segment by segment during
+//! the reverse pass). The reverse pass walks the steps backwards in chunks (about 512 neuron-steps
+//! each, so the chunk stays in L1). Pass 1 (`reverse_coefficients`, any order) recomputes each step's
+//! intermediate values from the recorded states (the same operations as the forward kernel, so the
+//! same values) and reduces the step's reverse, which is linear in the adjoints, to 16 coefficients
+//! per neuron; these do not depend on the adjoints, so the steps of a chunk overlap in the processor.
+//! Pass 2 (`reverse_chain`, backwards) carries the adjoints of the state, of the drive and of the
+//! per-neuron constants through them, a short chain of multiply-adds per step, then the recurrent
+//! rows (`add_rows` over `w_rec` transposed) and the weight gradients. Padding lanes' adjoints start
+//! at 0 and stay 0 (nothing real flows into them). Derivatives follow JAX's rules, so that gradients
+//! match Rockpool's:
 //! * `max(x, lo)` (`jnp.clip(x, lo)`) passes 1 above `lo`, 0.5 at a tie, 0 below;
 //! * the reset bit `b = clip(s, 0, 1)` passes 0.5 when `s` is 0 or 1 and 0 when `s >= 2`;
 //! * the spike count uses Rockpool's `step_pwl` surrogate: `d s / d imem = 1` wherever `imem > Io`,
@@ -49,7 +94,37 @@
 //!
 //! The adjoint of the per-neuron constants (decay and charge factors, gain ratios, ...) is accumulated
 //! over steps and batch, then carried to the 13 bias currents in `f64` through the once-per-run
-//! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...).
+//! expressions (`tau = (Ut/kappa) C / I`, `exp(-dt/tau)`, ...), unless
+//! [`GradientOptions::currents`](crate::GradientOptions::currents) is off (a network that trains only
+//! weights): then the coefficients and accumulators that serve only the currents are skipped, the
+//! kernel being compiled both ways by a const parameter. `SpikeFunction::Smooth` exists for
+//! finite-difference checks only.
+//!
+//! With checkpoints, `forward_coefficients` recomputes a segment's steps and forms their coefficients
+//! from the same intermediates in one pass, the reset's derivative for counts of 2 or more
+//! substituted once the counts are known; it repeats `reverse_coefficients`' expressions, which the
+//! full-tape path and the smooth spike still use, and tests hold the two to the same bits. The tape
+//! then also holds every step's positive-feedback factor `exp(kappa' vmem / Ut)` (one value per neuron
+//! and step, at most `FFB_TAPE_BYTES` = 64 MiB, `records_feedback`; the forward kernel writes it
+//! instead of a scratch vector): the segment recomputation reads it and skips that exponential and
+//! the next vmem's logarithm, which nothing else there reads (a seventh of the reverse pass at
+//! N = 256; tested bit-identical to a tape without the factors). For a network of one vector of
+//! neurons (N <= 16, the paper's network packed), with a full tape and coefficients of at most 1 MiB
+//! (`records_coefficients`), the forward pass itself runs the fused recomputation (`fused_forward`)
+//! and stores every step's coefficients in the tape, and the reverse skips pass 1: such a step is a
+//! latency-bound chain, so the coefficients' operations are nearly free there (tested bit-identical
+//! to the plain forward kernel and reverse).
+//!
+//! A tape keeps the reverse pass's per-thread buffers in a pool keyed by (neurons, checkpoint
+//! interval), for the next gradient through it (the layer reuses its tapes); everything the pass
+//! reads from them it writes first, so reused buffers give fresh ones' bits (tested). With several
+//! threads, each element's reverse pass runs in up to `REVERSE_PARTS` = 4 consecutive ranges of
+//! segments (latest first; a dense input is converted to events once per element beforehand), its
+//! adjoints and gradients carried from part to part (`ElementGradients`) and its parts handed out by
+//! `for_each_part` (`threads.rs`). Per-batch-element gradients are made (allocated, zeroed) by the
+//! thread that runs the element's first part and reduced in batch order, the threads summing disjoint
+//! ranges of the result, so threads never change a bit. (The forward run in parts was slower: its
+//! elements are short, and parts moved each element's state and output between the cores' caches.)
 
 mod forward;
 mod params;
@@ -74,7 +149,7 @@ pub struct Simulator<T: Real> {
     n: usize,
     n_in: Option<usize>,
     c: Consts<T>,
-    /// `w_in` (`[Nin][N]`) with each row padded to a multiple of [`LANES`] with zeros: one whole-vector update per
+    /// `w_in` (`[Nin][N]`) with each row padded to a multiple of [`LANES`](params::LANES) with zeros: one whole-vector update per
     /// input event.
     w_in_pad: Option<Aligned<T>>,
     w_rec: Aligned<T>,
@@ -155,7 +230,7 @@ pub struct Trace<T> {
     pub neurons: usize,
     /// Spike counts `[batch, steps, N]` (a count can exceed 1).
     pub spikes: Vec<T>,
-    /// The state records, with [`Recording::Full`].
+    /// The state records, with [`Recording::Full`](crate::Recording::Full).
     pub records: Option<Records<T>>,
     /// The state after the last step.
     pub final_state: State<T>,
@@ -253,7 +328,7 @@ pub struct Gradients {
     /// d loss / d input `[batch, steps, channels]`, when asked for.
     pub input: Option<Vec<f64>>,
     /// d loss / d each of the 13 bias currents (A^-1), per neuron, in [`Param::CURRENTS`] order; empty
-    /// when [`GradientOptions::currents`] was off.
+    /// when [`GradientOptions::currents`](crate::GradientOptions::currents) was off.
     pub currents: Vec<Vec<f64>>,
 }
 

@@ -965,7 +965,7 @@ impl<T: Real> Simulator<T> {
     }
 
     /// Carries the accumulated adjoints of the per-neuron constants to the 13 bias currents, in `f64`,
-    /// through the once-per-run expressions (see `Simulator::new`), with JAX's tie rule at the `Io`
+    /// through the once-per-run expressions (see `Consts::new`), with JAX's tie rule at the `Io`
     /// floors.
     fn current_gradients(&self, acc: &[Vec<f64>]) -> Vec<Vec<f64>> {
         let p: &NeuronParams = &self.params;
@@ -1148,7 +1148,7 @@ const COEF: usize = 16;
 /// The first half of the reverse of one time step: everything that depends on the recorded states
 /// only, not on the adjoints.
 ///
-/// `consts`: the per-neuron constants of [`Consts::coefficient_inputs`](super::forward::Consts).
+/// `consts`: the per-neuron constants of [`Consts::coefficient_inputs`](super::params::Consts::coefficient_inputs).
 /// `step`: the step's drive `iws = (rec + x) Iscale` (from the tape), the previous state `isyn, iahp,
 /// imem, vmem, timer_ref, s` and this step's spikes `s`.
 ///
@@ -1464,7 +1464,7 @@ impl<T: Real> Before<T> {
         (self.kappa_prime * (self.vmem / self.ut)).kernel_exp()
     }
 
-    /// Neuron `j`'s constants (of [`Consts::coefficient_inputs`](super::forward::Consts)), its step's
+    /// Neuron `j`'s constants (of [`Consts::coefficient_inputs`](super::params::Consts::coefficient_inputs)), its step's
     /// drive `iws` and its state `isyn, iahp, imem, vmem, timer_ref, s` before the step.
     #[inline(always)]
     fn at(
