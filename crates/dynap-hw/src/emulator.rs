@@ -26,8 +26,8 @@ use dynap_config::{
     target_chip,
 };
 use dynap_model::{
-    BiasGenerator, ChipSimulator, ChipState, ChipSynapses, Input, Matrix, Network, NeuronParams,
-    RunOptions, Simulator, State, SynapseChoice, Variant, mask_levels,
+    AnySimulator, AnyState, BiasGenerator, ChipSynapses, Input, Matrix, Network, NeuronParams,
+    RunOptions, SynapseChoice, Variant, mask_levels,
 };
 use std::collections::BTreeMap;
 
@@ -66,55 +66,25 @@ impl Default for EmulatorOptions {
     }
 }
 
-/// The twin's simulator, of either variant (boxed: they differ in size, and there is one per board).
-enum BoardSim {
-    Rockpool(Box<Simulator<f32>>),
-    Chip(Box<ChipSimulator<f32>>),
-}
-
-/// The state it carries between runs.
-enum BoardState {
-    Rockpool(State<f32>),
-    Chip(ChipState<f32>),
-}
-
-impl BoardSim {
-    /// Spikes `[steps, N]` of one batch element from `state` (the resting state if `None` or of the
-    /// other variant), and the state after.
-    fn run(
-        &self,
-        raster: &[f32],
-        steps: usize,
-        state: Option<&BoardState>,
-    ) -> Result<(Vec<f32>, BoardState), dynap_model::Error> {
-        let input = Input::Spikes {
-            data: raster,
-            batch: 1,
-            steps,
-        };
-        let options = RunOptions {
-            threads: 1,
-            ..RunOptions::default()
-        };
-        Ok(match self {
-            BoardSim::Rockpool(sim) => {
-                let s = match state {
-                    Some(BoardState::Rockpool(s)) => Some(s),
-                    _ => None,
-                };
-                let t = sim.run(input, s, &options)?;
-                (t.spikes, BoardState::Rockpool(t.final_state))
-            }
-            BoardSim::Chip(sim) => {
-                let s = match state {
-                    Some(BoardState::Chip(s)) => Some(s),
-                    _ => None,
-                };
-                let t = sim.run(input, s, &options)?;
-                (t.spikes, BoardState::Chip(t.final_state))
-            }
-        })
-    }
+/// Spikes `[steps, N]` of one batch element from `state` (the resting state if `None` or of the
+/// other variant), and the state after.
+fn run_board(
+    sim: &AnySimulator<f32>,
+    raster: &[f32],
+    steps: usize,
+    state: Option<&AnyState<f32>>,
+) -> Result<(Vec<f32>, AnyState<f32>), dynap_model::Error> {
+    let input = Input::Spikes {
+        data: raster,
+        batch: 1,
+        steps,
+    };
+    let options = RunOptions {
+        threads: 1,
+        ..RunOptions::default()
+    };
+    let state = state.filter(|s| s.variant() == sim.variant());
+    Ok(sim.run(input, state, &options)?.into_spikes_and_state())
 }
 
 /// What a configuration becomes inside the twin.
@@ -123,7 +93,8 @@ struct Board {
     places: Vec<(usize, usize, usize)>,
     /// Input lines: (chip, core, tag), sorted.
     lines: Vec<(usize, usize, u16)>,
-    sim: BoardSim,
+    /// The simulator of the twin's variant.
+    sim: AnySimulator<f32>,
     /// Per neuron, its used SRAM entries.
     routes: Vec<Vec<Destination>>,
     chips: usize,
@@ -133,7 +104,8 @@ struct Board {
 pub struct Emulator {
     options: EmulatorOptions,
     board: Option<Board>,
-    state: Option<BoardState>,
+    /// The state the next run continues from (`None`: at rest).
+    state: Option<AnyState<f32>>,
     /// Time of the next step to simulate (µs, 64-bit).
     now_us: u64,
     /// The 64-bit time of the newest event written, to unwrap the next timestamps.
@@ -314,14 +286,7 @@ impl Emulator {
                 .frozen(&net, self.options.seed);
         }
         let refused = |e: dynap_model::Error| HwError::from(HwProblem::Model(e));
-        let sim = match self.options.variant {
-            Variant::Rockpool => {
-                BoardSim::Rockpool(Box::new(Simulator::<f32>::new(&net).map_err(refused)?))
-            }
-            Variant::Chip => {
-                BoardSim::Chip(Box::new(ChipSimulator::<f32>::new(&net).map_err(refused)?))
-            }
-        };
+        let sim = AnySimulator::<f32>::new(&net).map_err(refused)?;
         Ok(Board {
             places,
             lines,
@@ -438,9 +403,7 @@ impl Emulator {
                 raster[(k - chunk_start) * n_lines + line] += 1.0;
                 next_hit += 1;
             }
-            let (spikes, state) = board
-                .sim
-                .run(&raster, len, self.state.as_ref())
+            let (spikes, state) = run_board(&board.sim, &raster, len, self.state.as_ref())
                 .map_err(HwProblem::Model)?;
             for k in 0..len {
                 let end = self.step_end(first + (chunk_start + k) as u64);

@@ -1,6 +1,6 @@
 //! Vectors whose first value sits on a 64-byte boundary: one cache line, one AVX-512 vector.
 //!
-//! The kernels run whole vectors of [`crate::dynapsim::LANES`] values over per-neuron arrays. The system
+//! The kernels run whole vectors of `LANES` values (`rockpool/params.rs`) over per-neuron arrays. The system
 //! allocator aligns a `Vec<f32>` to 16 bytes only, so a 64-byte vector load from one usually straddles
 //! two cache lines, which costs a second access on every load and store. Which arrays were straddling
 //! depended on where the allocator put them, so the same run was 20-40 % slower in some processes

@@ -196,6 +196,13 @@ pub enum Error {
         /// Channel.
         channel: usize,
     },
+    /// An initial state of one model variant was given to the simulator of another.
+    StateVariant {
+        /// The variant the simulator runs.
+        simulator: &'static str,
+        /// The state's variant.
+        state: &'static str,
+    },
     /// An initial state does not have `[batch, neurons]` entries.
     StateShape {
         /// Expected batch size.
@@ -384,6 +391,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "input at batch {batch}, step {step}, channel {channel} is not finite"
+            ),
+            Error::StateVariant { simulator, state } => write!(
+                f,
+                "initial state is of the `{state}` model variant; the `{simulator}` simulator cannot continue from it"
             ),
             Error::StateShape {
                 batch,

@@ -65,7 +65,7 @@ impl<T: Real> SpikeEvents<T> {
         // remainder loop), following the row boundaries as the events come in order.
         let mut row_start = 0;
         let mut bad = None;
-        crate::dynapsim::for_each_nonzero(data, |i, v| {
+        crate::run::for_each_nonzero(data, |i, v| {
             if !v.is_finite() && bad.is_none() {
                 bad = Some(i);
             }

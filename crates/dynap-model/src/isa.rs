@@ -5,6 +5,12 @@
 //! adds, multiplies, divisions, selects and explicit fused multiply-adds; Rust never contracts a
 //! multiply and an add by itself), so they give the same bits; AVX2 does 8 `f32` lanes per instruction
 //! instead of 4, AVX-512 16.
+//!
+//! Everything in a kernel's loop must be inlined into the entry point: a closure or an
+//! `array::from_fn` left as a call is compiled without the instruction set (and `mul_add` then becomes
+//! a library call). The slices a loop writes are separate parameters of a free function, so the
+//! compiler knows they do not alias, and `let_cut!` re-cuts every slice to its length, so no bounds
+//! check stays in a vector loop.
 
 /// The instruction set chosen once per simulator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

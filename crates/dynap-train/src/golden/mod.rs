@@ -245,7 +245,7 @@ pub(crate) fn simulate<T: Real>(
     };
     let tr = sim.run(input, None, &options).map_err(|e| e.to_string())?;
     let w = |v: &[T]| v.iter().map(|x| x.to_f64()).collect::<Vec<f64>>();
-    let st = tr.states.as_ref().ok_or("the run recorded no states")?;
+    let st = tr.records.as_ref().ok_or("the run recorded no states")?;
     let f = &tr.final_state;
     Ok(Run {
         spikes: w(&tr.spikes),

@@ -1,0 +1,4 @@
+//! Unit tests of the `chip` variant, one file per pass.
+
+mod forward;
+mod reverse;

@@ -1,0 +1,282 @@
+//! A run of either model variant: its input, its options and what it records, and the operations
+//! the kernels of both variants share (the scan of sparse spikes, sums of matrix rows, JAX's
+//! derivative of a floor).
+
+use crate::events::SpikeEvents;
+use crate::real::Real;
+
+/// Which per-step values a run keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Recording {
+    /// Output spikes only (what Rockpool returns with `record=False`).
+    #[default]
+    Spikes,
+    /// Spikes and the state records: [`crate::Records`] (`imem`, `isyn`, `iahp`, `vmem`) or
+    /// [`crate::ChipRecords`] (`imem`, `vmem`, `iahp` and the four dendrites).
+    Full,
+}
+
+/// How to run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunOptions {
+    /// What to record.
+    pub recording: Recording,
+    /// Worker threads for the batch (each batch element runs on one thread); 0 means one per core.
+    /// The result is bit-identical whatever the count.
+    pub threads: usize,
+}
+
+/// The input of a run: `[batch, steps, channels]`, row-major.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a, T> {
+    /// Weighted input per neuron (channels = N), dimensionless in units of `Iscale`: what Rockpool's
+    /// `LinearJax` feeds `DynapSim`.
+    Weighted {
+        /// `batch * steps * N` values.
+        data: &'a [T],
+        /// Batch size.
+        batch: usize,
+        /// Time steps.
+        steps: usize,
+    },
+    /// Input spike counts (channels = Nin), weighted by the network's `w_in`.
+    Spikes {
+        /// `batch * steps * Nin` counts.
+        data: &'a [T],
+        /// Batch size.
+        batch: usize,
+        /// Time steps.
+        steps: usize,
+    },
+    /// Input spike counts held as events (channels = Nin), weighted by the network's `w_in`: the same
+    /// run as [`Input::Spikes`] with the same counts, without scanning the raster (for an input that is
+    /// run many times).
+    Events(&'a SpikeEvents<T>),
+}
+
+impl<T: Real> Input<'_, T> {
+    /// `(batch, steps)`.
+    pub fn dims(&self) -> (usize, usize) {
+        match *self {
+            Input::Weighted { batch, steps, .. } | Input::Spikes { batch, steps, .. } => {
+                (batch, steps)
+            }
+            Input::Events(ev) => (ev.batch(), ev.steps()),
+        }
+    }
+}
+
+/// How to run the reverse pass.
+#[derive(Clone, Copy, Debug)]
+pub struct GradientOptions {
+    /// Worker threads (each batch element runs on one thread); 0 means one per core. The result is
+    /// bit-identical whatever the count.
+    pub threads: usize,
+    /// Also compute the gradient with respect to the input.
+    pub input: bool,
+    /// Also compute the gradients with respect to the 13 bias currents. Without them (a network that
+    /// trains only its weights) the `rockpool` variant's reverse pass skips the per-neuron constants'
+    /// adjoints and [`Gradients::currents`](crate::Gradients::currents) is empty; the weight gradients are the same bits. (The
+    /// `chip` variant computes them regardless.)
+    pub currents: bool,
+}
+
+impl Default for GradientOptions {
+    fn default() -> Self {
+        GradientOptions {
+            threads: 0,
+            input: true,
+            currents: true,
+        }
+    }
+}
+
+/// Total spikes per batch element and neuron of `spikes` (`[batch, steps, neurons]`), `[batch *
+/// neurons]`: `0.0 + s_0 + s_1 + ...` in `f64`, in step order.
+pub(crate) fn spike_totals<T: Real>(
+    spikes: &[T],
+    batch: usize,
+    steps: usize,
+    neurons: usize,
+) -> Vec<f64> {
+    let mut out = vec![0.0; batch * neurons];
+    let per = steps * neurons;
+    for (o, spikes) in out
+        .chunks_exact_mut(neurons.max(1))
+        .zip(spikes.chunks_exact(per.max(1)))
+    {
+        count_spikes(spikes, o);
+    }
+    out
+}
+
+/// `0.0 + s_0 + s_1 + ...` over the steps of one element's spikes `[steps, n]`, into `out` (`n`).
+pub(crate) fn count_spikes<T: Real>(spikes: &[T], out: &mut [f64]) {
+    out.fill(0.0);
+    for row in spikes.chunks_exact(out.len().max(1)) {
+        for (o, s) in out.iter_mut().zip(row) {
+            *o += s.to_f64();
+        }
+    }
+}
+
+/// `jnp.clip(x, lo)`: `lo` when `x < lo`, otherwise `x`. A NaN passes through, as XLA's `max` does.
+#[inline(always)]
+pub(crate) fn clip_lo<T: Real>(x: T, lo: T) -> T {
+    if x < lo { lo } else { x }
+}
+
+/// `d max(x, lo) / dx` with JAX's tie rule: 1 above, 0.5 at a tie, 0 below.
+#[inline(always)]
+pub(crate) fn d_clip<T: Real>(x: T, lo: T) -> T {
+    let half = T::ONE / (T::ONE + T::ONE);
+    if x > lo {
+        T::ONE
+    } else if x == lo {
+        half
+    } else {
+        T::ZERO
+    }
+}
+
+/// Calls `f(k, v)` for every non-zero `v = xs[k]`, in order. Input spikes are sparse: a bit mask per
+/// 16 values (one vector compare) skips silent channels and visits the non-zero ones by their set bits,
+/// without a data-dependent branch per value.
+#[inline(always)]
+pub(crate) fn for_each_nonzero<T: Real>(xs: &[T], mut f: impl FnMut(usize, T)) {
+    let chunks = xs.chunks_exact(16);
+    let rest = chunks.remainder();
+    for (c, chunk) in chunks.enumerate() {
+        let mut mask = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (k, &v)| m | (u32::from(v != T::ZERO) << k));
+        while mask != 0 {
+            let k = mask.trailing_zeros() as usize;
+            f(c * 16 + k, chunk[k]);
+            mask &= mask - 1;
+        }
+    }
+    let base = xs.len() - rest.len();
+    for (k, &v) in rest.iter().enumerate() {
+        if v != T::ZERO {
+            f(base + k, v);
+        }
+    }
+}
+
+/// `out[k] = step(out[k], m[i][k], coef(i))` (a coefficient of any copyable type) for every row `i` of
+/// `rows`, in that order, where `m` has
+/// rows of `out.len()` values: a sum of scaled matrix rows, with the same operations per value as the
+/// plain row-by-row loop, so the same bits.
+///
+/// Column blocks of 128, 64, 32 and 16 values are accumulated in registers over all the rows before
+/// being stored once, instead of loading and storing `out` again for every row (which bound the
+/// row-by-row loop on the processor's stores); the rest is done row by row.
+#[inline(always)]
+pub(crate) fn add_rows<T: Real, C: Copy>(
+    out: &mut [T],
+    rows: &[usize],
+    coef: impl Fn(usize) -> C,
+    m: &[T],
+    step: impl Fn(T, T, C) -> T,
+) {
+    add_rows_unit(out, rows, coef, m, step, |_| false, |o, _| o);
+}
+
+/// [`add_rows`], where the rows whose coefficient passes `is_unit` take `unit(out, m)` instead of
+/// `step(out, m, coef)`: a cheaper form of the same operation, chosen once per row, not per value.
+#[inline(always)]
+pub(crate) fn add_rows_unit<T: Real, C: Copy>(
+    out: &mut [T],
+    rows: &[usize],
+    coef: impl Fn(usize) -> C,
+    m: &[T],
+    step: impl Fn(T, T, C) -> T,
+    is_unit: impl Fn(C) -> bool,
+    unit: impl Fn(T, T) -> T,
+) {
+    let n = out.len();
+    let mut c = 0;
+    let f = (&coef, &step, &is_unit, &unit);
+    c = add_rows_blocks::<T, C, 128>(out, c, rows, m, f);
+    c = add_rows_blocks::<T, C, 64>(out, c, rows, m, f);
+    c = add_rows_blocks::<T, C, 32>(out, c, rows, m, f);
+    c = add_rows_blocks::<T, C, 16>(out, c, rows, m, f);
+    if c < n {
+        for &i in rows {
+            let a = coef(i);
+            let row = out[c..].iter_mut().zip(&m[i * n + c..(i + 1) * n]);
+            if is_unit(a) {
+                row.for_each(|(o, &w)| *o = unit(*o, w));
+            } else {
+                row.for_each(|(o, &w)| *o = step(*o, w, a));
+            }
+        }
+    }
+}
+
+/// The blocks of `B` columns of [`add_rows`] from column `c` on, while a whole block fits; returns the
+/// first column not done.
+#[inline(always)]
+#[allow(clippy::type_complexity)]
+fn add_rows_blocks<T: Real, C: Copy, const B: usize>(
+    out: &mut [T],
+    mut c: usize,
+    rows: &[usize],
+    m: &[T],
+    (coef, step, is_unit, unit): (
+        &impl Fn(usize) -> C,
+        &impl Fn(T, T, C) -> T,
+        &impl Fn(C) -> bool,
+        &impl Fn(T, T) -> T,
+    ),
+) -> usize {
+    let n = out.len();
+    while c + B <= n {
+        let block: &mut [T; B] = (&mut out[c..c + B]).try_into().expect("B values");
+        let mut acc = *block;
+        for &i in rows {
+            let a = coef(i);
+            let w: &[T; B] = m[i * n + c..i * n + c + B].try_into().expect("B values");
+            if is_unit(a) {
+                for k in 0..B {
+                    acc[k] = unit(acc[k], w[k]);
+                }
+            } else {
+                for k in 0..B {
+                    acc[k] = step(acc[k], w[k], a);
+                }
+            }
+        }
+        *block = acc;
+        c += B;
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_nonzero_scan_visits_exactly_the_nonzero_values_in_order(
+            picks in prop::collection::vec(0usize..6, 0..70),
+        ) {
+            // Zeros (both signs) dominate; the rest are counts, a NaN and a negative value.
+            let values = [0.0f32, -0.0, 0.0, 1.0, f32::NAN, -2.5];
+            let xs: Vec<f32> = picks.iter().map(|&p| values[p]).collect();
+            let mut seen = Vec::new();
+            for_each_nonzero(&xs, |k, v| seen.push((k, v.to_bits())));
+            let expected: Vec<(usize, u32)> = xs
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0.0)
+                .map(|(k, v)| (k, v.to_bits()))
+                .collect();
+            prop_assert_eq!(seen, expected);
+        }
+    }
+}
