@@ -14,7 +14,8 @@
 //!
 //! Writes `--out` (default `runs/deploy`): the configurations, `metrics.json` = `{"stages": {"float",
 //! "quantized", "reverse_mapped", "device"}}` (each with `counts`, `correct`, `frr`, `mse`), raster plots
-//! per stage, and prints the stages side by side.
+//! per stage (`raster_<stage>.png`, with `.svg` and the data as `.csv`, see `plot`), and prints the
+//! stages side by side.
 
 use crate::cli::write_atomic;
 use crate::config::Config;
@@ -161,6 +162,8 @@ pub struct Deployed {
     pub unexpected_events: usize,
     /// The device's description.
     pub device: String,
+    /// The network's time step, s (the raster plots' time axis).
+    pub dt: f64,
 }
 
 /// Runs the deployment (see the module documentation); writes nothing but the configurations until
@@ -299,6 +302,7 @@ pub fn deploy(a: &DeployArgs) -> Result<Deployed, String> {
         weight_error: q.relative_rms_error,
         unexpected_events: unexpected,
         device: device.name(),
+        dt: net.dt,
     })
 }
 
@@ -311,13 +315,14 @@ fn write_outputs(a: &DeployArgs, d: &Deployed, raster: &task::Raster) -> Result<
         );
         let n = s.metrics.counts.first().map_or(0, Vec::len);
         let path = a.out.join(format!("raster_{name}.png"));
-        crate::plot::raster(
+        crate::plot::raster_with_dt(
             &path,
             &format!("{name}: output spikes"),
             &s.spikes,
             raster.samples,
             raster.steps,
             n,
+            d.dt,
         )
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }

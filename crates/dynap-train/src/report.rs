@@ -707,7 +707,7 @@ fn write_outputs(
                     .as_bytes(),
             )?;
             let n = first.trained.network.neurons();
-            plot::raster(
+            plot::raster_with_dt(
                 &dir.join("raster.png"),
                 &format!(
                     "{} run, seed {}: output spikes",
@@ -718,6 +718,7 @@ fn write_outputs(
                 raster.samples,
                 raster.steps,
                 n,
+                first.trained.network.dt,
             )
             .map_err(|e| format!("cannot write {}: {e}", dir.join("raster.png").display()))?;
         }
