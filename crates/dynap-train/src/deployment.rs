@@ -95,6 +95,8 @@ pub struct Deployed {
     pub mapped: dynap_config::Mapped,
     /// The task's stimuli.
     pub raster: task::Raster,
+    /// The network's time step, s (the raster plots' time axis).
+    pub dt: f64,
 }
 
 /// Runs the deployment (see the module documentation). Nothing is written.
@@ -247,6 +249,7 @@ pub fn deploy(o: &DeployOptions, progress: &Progress) -> Result<Deployed, Error>
         device: device.name(),
         mapped,
         raster,
+        dt: net.dt,
     })
 }
 
@@ -278,7 +281,7 @@ impl Deployed {
     }
 
     /// Writes `out`: `config.json` (samna), `config.bin`, `mapping.json`, `metrics.json` and a raster
-    /// plot (with its data) per stage.
+    /// plot per stage (`raster_<stage>.png`, with `.svg` and its data as `.csv`).
     pub fn write(&self, out: &Path) -> Result<(), Error> {
         files::create_dir(out)?;
         files::write_atomic(
@@ -296,13 +299,14 @@ impl Deployed {
         for (name, s) in &self.stages {
             let n = s.metrics.counts.first().map_or(0, Vec::len);
             let path = out.join(format!("raster_{name}.png"));
-            crate::plot::raster(
+            crate::plot::raster_with_dt(
                 &path,
                 &format!("{name}: output spikes"),
                 &s.spikes,
                 self.raster.samples,
                 self.raster.steps,
                 n,
+                self.dt,
             )
             .map_err(files::write_error(&path))?;
         }

@@ -437,7 +437,7 @@ impl Runs {
                     write_network(&NetworkFile::new(net.clone())).as_bytes(),
                 )?;
                 let path = dir.join("raster.png");
-                plot::raster(
+                plot::raster_with_dt(
                     &path,
                     &format!(
                         "{} run, seed {}: output spikes",
@@ -448,6 +448,7 @@ impl Runs {
                     self.raster.samples,
                     self.raster.steps,
                     net.neurons(),
+                    net.dt,
                 )
                 .map_err(files::write_error(&path))?;
             }

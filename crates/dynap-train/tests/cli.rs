@@ -99,6 +99,13 @@ fn a_small_experiment_writes_the_documented_outputs() {
         assert_eq!(net["Itau_mem"].as_array().unwrap().len(), 2);
         let png = std::fs::read(out.join(run).join("raster.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // Beside each plot, the figure as SVG and its data as CSV.
+        let csv = std::fs::read_to_string(out.join(run).join("raster.csv")).unwrap();
+        assert!(
+            csv.starts_with("sample,step,time_ms,neuron,count\n"),
+            "{csv}"
+        );
+        assert!(out.join(run).join("raster.svg").exists());
         assert!(out.join(run).join("seed1.checkpoint").exists());
     }
     assert!(
@@ -106,6 +113,12 @@ fn a_small_experiment_writes_the_documented_outputs() {
             .unwrap()
             .starts_with(b"\x89PNG")
     );
+    // One row per iteration of each seed of each run.
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("series,iteration,loss,moving_average"));
+    assert_eq!(lines.count(), 2 * 2 * 30, "{csv}");
+    assert!(out.join("loss.svg").exists());
     let used = std::fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(used.contains("iterations = 30"), "{used}");
     // Nothing half-written is left behind.
@@ -401,7 +414,12 @@ fn deploy_runs_every_stage_and_the_exact_twin_equals_the_reverse_mapping() {
             "{stage}"
         );
         assert!(m["stages"][stage]["correct"].is_boolean());
-        assert!(out.join(format!("raster_{stage}.png")).exists());
+        for ext in ["png", "csv", "svg"] {
+            assert!(
+                out.join(format!("raster_{stage}.{ext}")).exists(),
+                "{stage}.{ext}"
+            );
+        }
     }
     assert_eq!(m["device_equals_reverse_mapped"], true);
     assert_eq!(
