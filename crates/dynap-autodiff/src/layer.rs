@@ -6,6 +6,32 @@
 //! optionally bias currents in log space, `log I`, one row per trained current and one column per
 //! neuron or per core ([`Sharing`]). Log space keeps the currents positive and lets currents that differ
 //! by orders of magnitude train at one learning rate; `d loss / d log I = I d loss / d I`.
+//!
+//! How a pass is made fast without changing a bit:
+//! * **Packing.** A small network's batch copies (B x N <= 16 neurons, one AVX-512 vector; `rockpool`
+//!   variant) run side by side as one simulated element with block-diagonal weights (`Pack`): the same
+//!   arithmetic per neuron, half the steps for the paper's network; the gradients of the shared weights
+//!   are the sums of the diagonal blocks (tested equal to the unpacked run).
+//! * **Pools.** The layer keeps spent forward tapes in an `Arc<Mutex<..>>` pool to reuse their memory,
+//!   and, when no current trains, its simulators, whose weights are replaced for the next pass
+//!   (`Simulator::set_weights`, tested equal to a new simulator bit for bit): caches of allocations and
+//!   conversions, not state that changes results (a departure from the STYLE examples, on purpose).
+//! * **Held input.** [`SpikeInput`] holds a training set's spikes outside dfdx with its packed layout
+//!   and its events made once ([`DynapSimLayer::forward_input`]): dfdx can only copy a tensor out
+//!   element by element, which was a third of a training step for the paper's network. The held input
+//!   gets no gradient and gives the same bits as [`DynapSimLayer::forward`] on the same values (tested).
+//! * **Checkpoints.** The full tape is recorded unless it would exceed [`AUTO_CHECKPOINT_BYTES`]
+//!   (32 MiB); then every [`AUTO_CHECKPOINT_EVERY`]-th state, the rest recomputed in the reverse pass
+//!   ([`DynapSimLayer::with_checkpoints`] overrides); the gradients are the same bits.
+//! * **Fused loss.** [`DynapSimLayer::forward_input_loss`] evaluates the loss on the simulator's output
+//!   where it lies and keeps only what its gradient needs (`loss::Memo`: for the count loss one slope
+//!   per element and neuron, from the taped run's spike totals, handed to the reverse pass as
+//!   `OutputGradients::spikes_every_step`): no `[batch, steps, N]` copy out of dfdx and no gradient
+//!   buffer of that size; the same bits as [`crate::loss_on_tape`] (tested).
+//!
+//! A `chip` network runs `ChipSimulator` and its reverse pass in the same layer (weights and any of the
+//! 13 currents train, as in the other variant); `chip_reference.rs` (tests only) is its dfdx
+//! composition.
 
 use crate::error::Error;
 use crate::loss::{Loss, SpikeGradient};
