@@ -4,7 +4,8 @@
 //! * `cargo xtask golden <DIR>`: check Rockpool's golden cases in DIR (`dynap golden`)
 //! * `cargo xtask bench [--json FILE] [--rockpool-python PATH] [--reps N] [--rounds R]`: timings (`dynap bench`)
 //! * `cargo xtask deploy [ARGS]`: deployment to a device (`dynap deploy`)
-//! * `cargo xtask ci`: what CI runs (`.ci/run`): format check, clippy, the tests, the golden harness
+//! * `cargo xtask ci`: what CI runs (`.ci/run`): format check, clippy, the tests, the examples, the golden
+//!   harness
 
 use std::process::{Command, ExitCode};
 
@@ -13,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask <train|deploy|golden|bench|ci> [ARGS]
   deploy [ARGS]    deploy a trained network to a device
   golden <DIR>     check every golden case in DIR against Rockpool's numbers
   bench [ARGS]     forward-pass timings, optionally against Rockpool in the same run
-  ci               format check, clippy, tests and the golden harness, as CI runs them";
+  ci               format check, clippy, tests, examples and the golden harness, as CI runs them";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -46,11 +47,33 @@ fn exit_of(status: std::io::Result<std::process::ExitStatus>) -> ExitCode {
     }
 }
 
+/// Every library crate's runnable example, `(package, example)`: CI runs each (no arguments, no board).
+const EXAMPLES: [(&str, &str); 7] = [
+    ("dynap-model", "simulate"),
+    ("dynap-autodiff", "train"),
+    ("dynap-mismatch", "chips"),
+    ("dynap-quant", "quantize"),
+    ("dynap-config", "samna_json"),
+    ("dynap-hw", "emulator"),
+    ("dynap-train", "frozen_noise"),
+];
+
 fn ci() -> ExitCode {
     let golden = |dir: &'static str| -> Vec<&'static str> {
         RUN_DYNAP.iter().copied().chain(["golden", dir]).collect()
     };
-    let steps: [Vec<&str>; 5] = [
+    let examples = EXAMPLES.iter().map(|&(package, example)| {
+        vec![
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            package,
+            "--example",
+            example,
+        ]
+    });
+    let steps: Vec<Vec<&str>> = [
         vec!["fmt", "--all", "--", "--check"],
         vec![
             "clippy",
@@ -61,9 +84,14 @@ fn ci() -> ExitCode {
             "warnings",
         ],
         vec!["test", "--workspace"],
+    ]
+    .into_iter()
+    .chain(examples)
+    .chain([
         golden("tests/fixtures/golden"),
         golden("tests/fixtures/golden_generated"),
-    ];
+    ])
+    .collect();
     for step in &steps {
         eprintln!("xtask ci: cargo {}", step.join(" "));
         let code = exit_of(cargo().args(step.iter()).status());

@@ -1,5 +1,22 @@
 //! # dynap-model: the circuit equations of DYNAP-SE2
 //!
+//! Simulate one DC-driven neuron for half a second, with its membrane current recorded:
+//!
+//! ```
+//! use dynap_model::{Input, Network, Recording, RunOptions, Simulator};
+//!
+//! let mut net = Network::with_defaults(1); // Rockpool's default currents, Iscale 1e-8 A, dt 1 ms
+//! net.params.i_dc = vec![2e-10]; // 0.2 nA into the membrane
+//! let sim = Simulator::<f32>::new(&net)?;
+//! let no_input = vec![0.0f32; 500];
+//! let options = RunOptions { recording: Recording::Full, ..RunOptions::default() };
+//! let trace = sim.run(Input::Weighted { data: &no_input, batch: 1, steps: 500 }, None, &options)?;
+//! assert_eq!(trace.spike_counts(), vec![9.0]); // as Rockpool: an inter-spike interval of ~53 ms
+//! let imem = &trace.records.as_ref().expect("recorded").imem; // [batch, steps, N], in A
+//! assert!(imem.iter().all(|&i| i >= 5e-13));
+//! # Ok::<(), dynap_model::Error>(())
+//! ```
+//!
 //! Units, parameters and defaults, high-level <-> current translation, the bias generator (measured
 //! table and its inverse), network descriptions, and the simulators of the two model variants
 //! (`rockpool`: Rockpool's DynapSim; `chip`: the chip's circuits), each with its reverse pass.
