@@ -84,6 +84,7 @@ fn ci() -> ExitCode {
             "warnings",
         ],
         vec!["test", "--workspace"],
+        vec!["doc", "--workspace", "--no-deps", "--quiet"],
     ]
     .into_iter()
     .chain(examples)
@@ -94,7 +95,12 @@ fn ci() -> ExitCode {
     .collect();
     for step in &steps {
         eprintln!("xtask ci: cargo {}", step.join(" "));
-        let code = exit_of(cargo().args(step.iter()).status());
+        let mut command = cargo();
+        command.args(step.iter());
+        if step[0] == "doc" {
+            command.env("RUSTDOCFLAGS", "-D warnings");
+        }
+        let code = exit_of(command.status());
         if code != ExitCode::SUCCESS {
             eprintln!("xtask ci: `cargo {}` failed", step.join(" "));
             return code;

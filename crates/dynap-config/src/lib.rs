@@ -22,7 +22,7 @@
 //! latches), samna-compatible JSON in both directions ([`to_json`], [`from_json`]), a compact versioned
 //! binary encoding ([`to_binary`], [`from_binary`]), validation of every hardware limit
 //! ([`validate()`]), mapping of quantized networks onto cores ([`map()`]) and back ([`unmap`]), and the
-//! files that travel with configurations ([`format`]: the network JSON, the quantize output,
+//! files that travel with configurations ([`format`](mod@format): the network JSON, the quantize output,
 //! `mapping.json`, tag allow-lists; readers take text, writers return text).
 //!
 //! Invariants of this crate:

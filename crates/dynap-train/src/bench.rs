@@ -95,11 +95,11 @@ fn warm_up(f: &mut dyn FnMut()) {
     }
 }
 
-/// How long [`warm_up`] runs a timed function before timing it.
+/// How long `warm_up` runs a timed function before timing it.
 pub const WARM_UP: Duration = Duration::from_millis(200);
 
 /// Times the forward pass (f32, spikes only, as Rockpool's `record=False`) `reps` times after a
-/// warm-up (see [`warm_up`]), on `threads` threads (0: one per core), and returns the median.
+/// warm-up (see `warm_up`), on `threads` threads (0: one per core), and returns the median.
 pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowTiming {
     let net = bench_network(n, 0);
     let input = bench_input(batch, BENCH_STEPS, n as u64);
@@ -157,7 +157,7 @@ pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowT
 /// What `bench_rockpool.py` times as `vg`: the value and gradient of
 /// `mean over b, n of (sum_t s[b,t,n] - 5)^2` with respect to both weight matrices, here through the
 /// training path (the dfdx layer, its fused adjoint and the loss on the tape). Median of `reps` after
-/// a warm-up (see [`warm_up`]).
+/// a warm-up (see `warm_up`).
 fn time_value_and_grad(
     net: &Network,
     input: &[f32],
@@ -411,7 +411,7 @@ pub struct VariantTiming {
 }
 
 /// Times both variants (see [`VariantTiming`]), `reps` repetitions after a warm-up each (see
-/// [`warm_up`]).
+/// `warm_up`).
 pub fn time_variants(n: usize, batch: usize, reps: usize) -> VariantTiming {
     use dynap_model::{
         ChipOutputGradients, ChipSimulator, GradientOptions, OutputGradients, Variant,

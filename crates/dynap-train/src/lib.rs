@@ -21,7 +21,7 @@
 //! evaluated and quantized ([`runs`], one training in [`experiment`], its configuration in [`config`],
 //! checkpoints in [`checkpoint`]); a trained network deployed stage by stage ([`deployment`]); float
 //! networks quantized into the file formats of `dynap-config` ([`quantization`]); the golden harness
-//! against Rockpool's reference cases ([`golden`]); the benchmark's workloads ([`bench`]) and Rockpool's
+//! against Rockpool's reference cases ([`golden`]); the benchmark's workloads ([`bench`](mod@bench)) and Rockpool's
 //! baseline ([`rockpool`]); plots ([`plot`]); progress bars and logs of long stages ([`progress`]). The
 //! `dynap` program (`src/bin/dynap/`, one module per subcommand) is a thin layer over these.
 //!

@@ -2,6 +2,10 @@
 //! clap (closed sets are enums, listed with their defaults in each subcommand's `--help`), progress bars
 //! and logs set up here. Exit codes: 0 success, 1 failure (with a message), 2 bad arguments (with
 //! usage); never a panic on input.
+//!
+//! The doc comments of the argument types are the program's `--help` text, printed as written: plain
+//! text with `<run>`-style placeholders and brackets, not Markdown, hence the two lints allowed here.
+#![allow(rustdoc::invalid_html_tags, rustdoc::broken_intra_doc_links)]
 
 mod commands;
 mod logging;
