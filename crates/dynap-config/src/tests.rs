@@ -134,6 +134,7 @@ fn json_round_trips_byte_for_byte_and_reads_samna_variants() {
     let back = from_json(&text).unwrap();
     assert_eq!(back, m.config);
     assert_eq!(to_json(&back), text);
+    assert_readers_agree(&text);
     // Lists as arrays, keys in another order, the other spelling, unknown keys kept.
     let variant = r#"{"value0": {"chips": [{"cores": [{"neurons": [{"destinations": [{"tag": 5, "yHop": 0,
         "xHop": 1, "core": [true, false, false, false]}], "synapses": {"value1": {"tag": 9, "dendrite": 512,
@@ -141,6 +142,7 @@ fn json_round_trips_byte_for_byte_and_reads_samna_variants() {
         "coarseValue": 2, "fineValue": 7, "_initialType": "N"}}], "sadcEnables": {"SoifRefractory": true},
         "futureField": {"a": 1}}], "somethingNew": [1, 2]}], "rootExtra": true}}"#;
     let c = from_json(variant).unwrap();
+    assert_readers_agree(variant);
     let n = &c.chips[0].cores[0].neurons[0];
     assert_eq!(n.destinations[0], dest(1, 1, 0, 5));
     assert_eq!(n.synapses[1], syn(Dendrite::Gaba, 2, 9));
@@ -188,6 +190,240 @@ fn json_reports_every_bad_value_with_its_path() {
     assert_eq!(
         from_json(&too_many).unwrap_err()[0].to_string(),
         "chips[0].cores[0].neurons[0].synapses: 65 entries, at most 64"
+    );
+}
+
+/// Reads `text` with both JSON readers: the streaming reader must accept it and give the tree
+/// reader's configuration.
+fn assert_readers_agree(text: &str) -> Configuration {
+    let tree = crate::json::read_tree(text).unwrap();
+    let streamed = crate::json::read_streaming(text);
+    assert!(
+        streamed.is_some(),
+        "the streaming reader left a text the tree reader accepts"
+    );
+    // (Not `assert_eq!`: a full-size configuration's `Debug` is megabytes.)
+    assert!(
+        streamed.as_ref() == Some(&tree),
+        "the readers read different configurations"
+    );
+    tree
+}
+
+/// A samna text that uses every field the reader models and every shape it tolerates: `valueN`
+/// objects and arrays, partial arrays, keys out of order, both sADC spellings, a parameter entry without
+/// a value, integer masks and booleans, sADC groups with gaps, unmodelled sub-trees and keys at every
+/// level that keeps them.
+const RICH_JSON: &str = r#"{"value0":{"chips":[{"cores":{"value0":{"neurons":{"value3":{"synapses":{"value0":{"dendrite":1024,"stp":false,"weight":{"value0":true,"value1":false,"value2":true,"value3":false},"preciseDelay":false,"mismatchedDelay":true,"tag":17},"value63":{"dendrite":512,"weight":5,"tag":2047,"note":"x"}},"destinations":{"value0":{"core":{"value0":true,"value1":false,"value2":false,"value3":true},"xHop":-1,"yHop":0,"tag":17},"value3":{"core":[false,true],"xHop":7,"yHop":-7,"tag":0}},"latchSoDc":true,"latchDeMux":1,"latchHoActive":false},"value255":{"latchSoifType":true,"unknownLatch":[1,{"a":2}]}},"neuronMonitoringOn":true,"monitoredNeuron":255,"parameters":[{"key":"SOIF_LEAK_N","value":{"type":78,"coarseValue":1,"fineValue":20,"_address":12,"_cookie":3,"_initialType":1,"_switchableType":false}},{"value":{"type":"P","coarseValue":5,"fineValue":255,"_initialType":"P"},"key":"SOIF_DC_P"},{"key":"SOIF_GAIN_N"},{"key":"SOIF_REFR_N","value":{"coarseValue":true,"_switchableType":1,"comment":"kept out"}}],"sadcEnables":{"SoifMem":true,"SoifRefectory":false,"SoifRefractory":true,"SohoDegain":true},"enableSyawStdbufAn":true,"enablePulseExtenderMonitor1":false,"enablePulseExtenderMonitor2":true,"_id":0,"_cookie":-5,"coreExtra":{"b":[1,2.5,"x\u00e9"],"a":null}},"value2":{"neurons":[{},{"synapses":[{"tag":1,"dendrite":128,"weight":[true,true,true,true]}]}],"parameters":{"SYAM_W0_P":{"type":80,"coarseValue":0,"fineValue":1}},"sadcEnables":{"SoifRefractory":true},"_id":true}},"globalParameters":[{"key":"R2R_BUFFER_CCB_N","value":{"type":78,"coarseValue":3,"fineValue":7,"_address":18446744073709551615}}],"sharedParameters01":[],"sharedParameters23":[{"key":"PG_BUF_N","value":{"coarseValue":2,"fineValue":9}}],"sadcGroupParameters01":{"value0":[],"value5":[{"key":"X_N","value":{"type":78,"coarseValue":0,"fineValue":0}}]},"sadcGroupParameters23":[[],[{"key":"Y_P"}]],"sadcEnables":{"NccfExtinViGroup0Pg1":true,"NccfExtinViGroup2Pg0":false},"dvsIf":{"dropEvents":false,"dvsMode":0,"poolingShift":{"x":0,"y":1e2}},"bioamps":{"gain":1,"route":{}},"enablePg0ReferenceMonitor":true,"enablePg1ReferenceMonitor":false,"paramGen0Powerdown":0,"paramGen1Powerdown":true,"chipExtra":[1,{"z":true}]},{"cores":[]}],"rootExtra":{"k":"v"}},"unused":[1,2]}"#;
+
+#[test]
+fn the_streaming_reader_takes_every_tolerated_shape() {
+    let c = assert_readers_agree(RICH_JSON);
+    let pretty = serde_json::to_string_pretty(
+        &serde_json::from_str::<serde_json::Value>(RICH_JSON).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(assert_readers_agree(&pretty), c);
+    let core = &c.chips[0].cores[0];
+    assert_eq!(core.neurons[3].synapses[63], syn(Dendrite::Gaba, 5, 2047));
+    assert_eq!(core.neurons[3].destinations[3], dest(2, 7, -7, 0));
+    assert!(
+        !core.sadc_enables[1],
+        "SoifRefectory is read before its other spelling"
+    );
+    assert!(
+        c.chips[0].cores[2].sadc_enables[1],
+        "SoifRefectory came from its other spelling"
+    );
+    let gain = get_param(&core.parameters, "SOIF_GAIN_N").unwrap();
+    assert_eq!((gain.initial_type, gain.switchable_type), (1, false));
+    let refr = get_param(&core.parameters, "SOIF_REFR_N").unwrap();
+    assert_eq!(
+        (refr.coarse, refr.initial_type, refr.switchable_type),
+        (1, 0, true)
+    );
+    assert_eq!(c.chips[0].sadc_group_parameters01.len(), 6);
+    assert_eq!(c.chips[0].sadc_group_parameters23.len(), 2);
+    assert_eq!(
+        c.chips[0].dvs_if,
+        r#"{"dropEvents":false,"dvsMode":0,"poolingShift":{"x":0,"y":100.0}}"#
+    );
+    assert_eq!(
+        core.extra,
+        vec![(
+            "coreExtra".to_owned(),
+            r#"{"b":[1,2.5,"xé"],"a":null}"#.to_owned()
+        )]
+    );
+    assert_eq!(
+        c.extra,
+        vec![("rootExtra".to_owned(), r#"{"k":"v"}"#.to_owned())]
+    );
+    // Shapes left to the tree reader, which still reads them.
+    for text in [
+        r#"{"chips":[{}]}"#,
+        r#"{"value0":{"chips":{"value1":{}}}}"#,
+        r#"{"value0":{"chips":[{"cores":[{"_id":1,"_id":2}]}]}}"#,
+        r#"{"value0":{"chips":[{"x":1,"x":2}]}}"#,
+    ] {
+        assert_eq!(crate::json::read_streaming(text), None, "{text}");
+        assert!(from_json(text).is_ok(), "{text}");
+    }
+}
+
+/// The spans of `text`'s scalar tokens (strings, numbers, literals), in order.
+fn scalar_spans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i = (i + 1).min(b.len());
+            }
+            b'-' | b'0'..=b'9' => {
+                while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+            }
+            b'a'..=b'z' => {
+                while i < b.len() && b[i].is_ascii_lowercase() {
+                    i += 1;
+                }
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        spans.push((start, i));
+    }
+    spans
+}
+
+/// Corrupts `text`: a scalar token replaced by a value at or beyond a limit, of another type, or by
+/// another key's name (a key given twice, a key renamed), or one character replaced.
+fn corrupt(text: &str, rng: &mut rand_chacha::ChaCha8Rng) -> String {
+    use rand::Rng;
+    const TOKENS: [&str; 58] = [
+        "0",
+        "1",
+        "2",
+        "-1",
+        "3",
+        "5",
+        "6",
+        "7",
+        "8",
+        "-7",
+        "-8",
+        "15",
+        "16",
+        "78",
+        "80",
+        "81",
+        "128",
+        "255",
+        "256",
+        "512",
+        "1024",
+        "2047",
+        "2048",
+        "1.0",
+        "-0",
+        "1e400",
+        "9223372036854775807",
+        "9223372036854775808",
+        "18446744073709551616",
+        "true",
+        "false",
+        "null",
+        "\"N\"",
+        "\"P\"",
+        "\"x\"",
+        "[]",
+        "{}",
+        "[true,false,true,true,false]",
+        "{\"value4\":true}",
+        "[{}]",
+        "\"value0\"",
+        "\"value9\"",
+        "\"value01\"",
+        "\"value+1\"",
+        "\"value256\"",
+        "\"key\"",
+        "\"tag\"",
+        "\"t\\u0061g\"",
+        "\"value\"",
+        "\"chips\"",
+        "\"cores\"",
+        "\"neurons\"",
+        "\"synapses\"",
+        "\"SoifRefectory\"",
+        "\"SoifRefractory\"",
+        "\"_initialType\"",
+        "\"type\"",
+        "\"\\ud800\"",
+    ];
+    let mut t = text.to_owned();
+    for _ in 0..rng.gen_range(1..3) {
+        if rng.gen_bool(0.8) {
+            let spans = scalar_spans(&t);
+            let (a, b) = spans[rng.gen_range(0..spans.len())];
+            t.replace_range(a..b, TOKENS[rng.gen_range(0..TOKENS.len())]);
+        } else {
+            let i = rng.gen_range(0..t.len());
+            if t.is_char_boundary(i) && t.is_char_boundary(i + 1) {
+                let c = b"{}[]:,\"0159-.etnx "[rng.gen_range(0..18)];
+                t.replace_range(i..i + 1, std::str::from_utf8(&[c]).unwrap());
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn corrupted_texts_read_as_the_tree_reader_reads_them() {
+    use rand::SeedableRng;
+    let small = r#"{"value0":{"chips":[{"cores":{"value0":{"neurons":{"value3":{"synapses":{"value0":{"dendrite":1024,"weight":{"value0":true,"value1":false,"value2":false,"value3":false},"tag":17}},"destinations":{"value0":{"core":{"value0":true,"value1":false,"value2":false,"value3":false},"xHop":0,"yHop":0,"tag":17}}}},"parameters":[{"key":"SOIF_LEAK_N","value":{"type":78,"coarseValue":1,"fineValue":20}}]}}}]}}"#;
+    let pretty = serde_json::to_string_pretty(
+        &serde_json::from_str::<serde_json::Value>(RICH_JSON).unwrap(),
+    )
+    .unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2024);
+    let (mut streamed, mut refused) = (0, 0);
+    for base in [RICH_JSON, &pretty, small] {
+        for _ in 0..1500 {
+            let text = corrupt(base, &mut rng);
+            let tree = crate::json::read_tree(&text);
+            if let Some(c) = crate::json::read_streaming(&text) {
+                streamed += 1;
+                assert!(tree.as_ref() == Ok(&c), "the readers disagree on {text}");
+            }
+            let read = from_json(&text);
+            assert!(
+                read == tree,
+                "from_json and the tree reader disagree on {text}"
+            );
+            if let Err(problems) = read {
+                refused += 1;
+                assert!(!problems.is_empty(), "{text}");
+                for p in &problems {
+                    assert!(!p.path.is_empty() && !p.problem.is_empty(), "{text}: {p:?}");
+                }
+            }
+        }
+    }
+    // Both outcomes are common, so the comparison is not vacuous.
+    assert!(
+        streamed > 500 && refused > 1000,
+        "{streamed} streamed, {refused} refused"
     );
 }
 
@@ -538,7 +774,8 @@ proptest! {
         let text = to_json(&m.config);
         let back = from_json(&text).unwrap();
         prop_assert_eq!(&back, &m.config);
-        prop_assert_eq!(to_json(&back), text);
+        prop_assert_eq!(&to_json(&back), &text);
+        prop_assert_eq!(assert_readers_agree(&text), back);
         prop_assert_eq!(from_binary(&to_binary(&m.config)).unwrap(), m.config);
     }
 }
@@ -555,6 +792,7 @@ fn a_full_board_round_trips() {
     let back = from_json(&text).unwrap();
     assert_eq!(back, m.config);
     assert_eq!(to_json(&back), text);
+    assert_eq!(assert_readers_agree(&text), back);
 }
 
 #[test]

@@ -460,12 +460,16 @@ fn deploy_runs_every_stage_and_the_exact_twin_equals_the_reverse_mapping() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
+    // A missing run folder: exit 1, what to do, and nothing created.
+    let nowhere = dir.join("nowhere");
     let o = dynap()
-        .args(["deploy", "--from", "/nonexistent"])
+        .args(["deploy", "--from", "/nonexistent", "--out"])
+        .arg(&nowhere)
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("cargo xtask train"));
+    assert!(!nowhere.exists());
     let o = dynap().arg("devices").output().unwrap();
     assert_eq!(o.status.code(), Some(0));
 }

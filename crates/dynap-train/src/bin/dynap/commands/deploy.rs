@@ -80,6 +80,14 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             },
         },
     };
+    let network = a.from.join(options.run.name()).join("network.json");
+    if !network.exists() {
+        // Nothing to deploy: say so before anything is created.
+        return Err(Error::Mismatch(format!(
+            "{} does not exist: run `cargo xtask train` first, or give --from the output folder of a training",
+            network.display()
+        )));
+    }
     files::create_dir(&a.out)?;
     cx.log.open(&a.out.join("run.log"))?;
     let d = deployment::deploy(&options, &cx.progress)?;
