@@ -228,6 +228,15 @@ impl<T: Serialize> Serialize for Rows<'_, T> {
     }
 }
 
+/// `rows` empty rows (a matrix of no columns), for the writer.
+struct EmptyRows(usize);
+
+impl Serialize for EmptyRows {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq((0..self.0).map(|_| [(); 0]))
+    }
+}
+
 /// The sparse form, for the writer.
 #[derive(Serialize)]
 struct Sparse<'a, T> {
@@ -262,6 +271,9 @@ pub(crate) fn to_json<T: Serialize + PartialEq>(
         serde_json::to_string(&s)
     } else if rows == 0 {
         Ok("[]".to_owned())
+    } else if cols == 0 {
+        // No columns: the rows must still be written, or the matrix reads back with none.
+        serde_json::to_string(&EmptyRows(rows))
     } else {
         serde_json::to_string(&Rows { cols, data })
     };

@@ -351,8 +351,9 @@ pub fn read_quantized(text: &str) -> Result<QuantizedFile, FormatError> {
     check_dendrites(din, "w_in_dendrite", &implied_in, n_in, n)?;
     check_dendrites(drec, "w_rec_dendrite", &implied_rec, n, n)?;
     Ok(QuantizedFile {
+        // One entry per core the core map uses, whatever the file listed (as the writer writes).
+        cores: core_entries(&weights, &cores),
         weights,
-        cores,
         method,
         relative_rms_error,
         params: common.params,

@@ -418,6 +418,21 @@ fn core_entries_follow_the_weights() {
     );
 }
 
+/// Found by fuzzing: a matrix of rows without columns, and a quantize output whose `cores` list misses
+/// a core the core map uses, both read back equal after writing.
+#[test]
+fn fuzzing_findings_round_trip() {
+    let f = read_network(r#"{"w_in": [[]], "comment": 0}"#).unwrap();
+    assert_eq!(f.network.w_in.as_ref().map(|m| (m.rows(), m.cols())), Some((1, 0)));
+    assert_eq!(read_network(&write_network(&f)).unwrap(), f);
+    let q = read_quantized(
+        r#"{"core_map": [1, 0], "cores": [{"core": 0, "iw": [1e-9, 0, 0, 0]}], "w_rec_mask": [[0, 1], [0, 0]], "w_rec_sign": [[0, 1], [0, 0]]}"#,
+    )
+    .unwrap();
+    assert_eq!(q.cores.iter().map(|c| c.core).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(read_quantized(&write_quantized(&q)).unwrap(), q);
+}
+
 /// `is_quantized` tells the two kinds of file apart without reading their matrices.
 #[test]
 fn quantized_files_are_told_apart() {
