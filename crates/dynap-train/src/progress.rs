@@ -81,7 +81,7 @@ impl Progress {
         if self.is_visible() {
             bar.enable_steady_tick(Duration::from_millis(120));
         }
-        tracing::info!("{what} ...");
+        tracing::debug!("{what} ...");
         Stage {
             bar,
             what,
@@ -143,18 +143,24 @@ impl Stage {
         self.bar.set_message(msg);
     }
 
-    /// Ends the stage: clears its bar and logs what it did and how long it took.
+    /// Ends the stage: clears its bar and logs what it did and how long it took (a person sees it
+    /// when it took a second or more; the log always has it).
     pub fn finish(&self) {
         let secs = self.started.elapsed().as_secs_f64();
-        if self.total > 0 {
-            tracing::info!(
+        let text = if self.total > 0 {
+            format!(
                 "{}: {} {} in {secs:.1} s",
                 self.what,
                 self.bar.position(),
                 self.unit
-            );
+            )
         } else {
-            tracing::info!("{}: done in {secs:.1} s", self.what);
+            format!("{}: done in {secs:.1} s", self.what)
+        };
+        if secs >= 1.0 {
+            tracing::info!("{text}");
+        } else {
+            tracing::debug!("{text}");
         }
         self.bar.finish_and_clear();
     }

@@ -423,13 +423,19 @@ fn core_entries_follow_the_weights() {
 #[test]
 fn fuzzing_findings_round_trip() {
     let f = read_network(r#"{"w_in": [[]], "comment": 0}"#).unwrap();
-    assert_eq!(f.network.w_in.as_ref().map(|m| (m.rows(), m.cols())), Some((1, 0)));
+    assert_eq!(
+        f.network.w_in.as_ref().map(|m| (m.rows(), m.cols())),
+        Some((1, 0))
+    );
     assert_eq!(read_network(&write_network(&f)).unwrap(), f);
     let q = read_quantized(
         r#"{"core_map": [1, 0], "cores": [{"core": 0, "iw": [1e-9, 0, 0, 0]}], "w_rec_mask": [[0, 1], [0, 0]], "w_rec_sign": [[0, 1], [0, 0]]}"#,
     )
     .unwrap();
-    assert_eq!(q.cores.iter().map(|c| c.core).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(
+        q.cores.iter().map(|c| c.core).collect::<Vec<_>>(),
+        vec![0, 1]
+    );
     assert_eq!(read_quantized(&write_quantized(&q)).unwrap(), q);
 }
 

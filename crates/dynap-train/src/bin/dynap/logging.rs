@@ -44,9 +44,9 @@ pub(crate) fn init(verbosity: Verbosity, progress: &Progress) -> RunLog {
     };
     let run_log = RunLog::default();
     let stderr = tracing_subscriber::fmt::layer()
-        .with_ansi(std::io::stderr().is_terminal())
-        .without_time()
-        .with_target(false)
+        .event_format(Plain {
+            ansi: std::io::stderr().is_terminal(),
+        })
         .with_writer(Stderr(progress.clone()))
         .with_filter(stderr_level)
         .with_filter(filter_fn(|m| m.target() != LOG_ONLY));
@@ -61,6 +61,41 @@ pub(crate) fn init(verbosity: Verbosity, progress: &Progress) -> RunLog {
         .with(file)
         .try_init();
     run_log
+}
+
+/// stderr's lines as a person reads them: the message alone for information, prefixed with
+/// `warning:`, `error:`, `debug:` or `trace:` otherwise (bold when stderr is a terminal).
+struct Plain {
+    ansi: bool,
+}
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Plain
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let level = *event.metadata().level();
+        let prefix = match level {
+            tracing::Level::ERROR => "error: ",
+            tracing::Level::WARN => "warning: ",
+            tracing::Level::INFO => "",
+            tracing::Level::DEBUG => "debug: ",
+            tracing::Level::TRACE => "trace: ",
+        };
+        if self.ansi && !prefix.is_empty() {
+            write!(writer, "\x1b[1m{prefix}\x1b[0m")?;
+        } else {
+            write!(writer, "{prefix}")?;
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 /// Writes stderr lines with the progress bars cleared and redrawn around them.
