@@ -71,6 +71,19 @@ pub(crate) fn reference(
     steps: usize,
     coeff: &[Vec<f64>; 5],
 ) -> Reference {
+    reference_with(net, input, batch, steps, coeff, None)
+}
+
+/// [`reference`] with the fast-sigmoid surrogate of steepness `k` instead of Rockpool's when given
+/// (`d s / d imem = 1 / (Ispkthr (1 + k |imem / Ispkthr - 1|)^2)`).
+pub(crate) fn reference_with(
+    net: &Network,
+    input: &[f64],
+    batch: usize,
+    steps: usize,
+    coeff: &[Vec<f64>; 5],
+    fast_sigmoid: Option<f64>,
+) -> Reference {
     let dev = Cpu::default();
     let mut g = Graph {
         dev: dev.clone(),
@@ -238,7 +251,19 @@ pub(crate) fn reference(
         let (mut hard, mut h) = (vec![0.0; b * n], vec![0.0; b * n]);
         for k in 0..b * n {
             hard[k] = (ic[k] / ispkthr[k % n]).ln().ceil().max(0.0);
-            h[k] = if ic[k] > p.i_o[k % n] { 1.0 } else { 0.0 };
+            h[k] = match fast_sigmoid {
+                None => {
+                    if ic[k] > p.i_o[k % n] {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+                Some(kk) => {
+                    let g = 1.0 + kk * (ic[k] / ispkthr[k % n] - 1.0).abs();
+                    1.0 / (ispkthr[k % n] * g * g)
+                }
+            };
         }
         let offset: Vec<f64> = (0..b * n).map(|k| hard[k] - ic[k] * h[k]).collect();
         let s1 = g.t(&imem_c) * g.mat(h, b, n) + g.mat(offset, b, n);
@@ -337,6 +362,77 @@ mod tests {
                 (a - b).abs() <= 1e-10 * max,
                 "{what}[{i}]: fused {a:e}, dfdx-composed {b:e} (max {max:e})"
             );
+        }
+    }
+
+    /// With the fast-sigmoid surrogate, the adjoint (full tape and checkpoints) equals the dfdx
+    /// composition with the same surrogate to 1e-10, and the forward pass spikes as Rockpool's.
+    #[test]
+    fn the_fast_sigmoid_adjoint_equals_the_dfdx_composition() {
+        for (recurrent, vary, batch, every) in
+            [(false, false, 1, 1), (true, true, 2, 1), (true, true, 3, 7)]
+        {
+            let (n, n_in, steps) = (3, 4, 60);
+            let net = net(n, n_in, recurrent, vary);
+            let input: Vec<f64> = (0..batch * steps * n_in)
+                .map(|k| f64::from(u8::from((k * 2654435761) % 7 < 2)))
+                .collect();
+            let coeff = coefficients(batch * steps * n);
+            let r = reference_with(&net, &input, batch, steps, &coeff, Some(5.0));
+            let plain = Simulator::<f64>::new(&net).unwrap();
+            let sim = Simulator::<f64>::new(&net)
+                .unwrap()
+                .with_spike_function(dynap_model::SpikeFunction::FastSigmoid { k: 5.0 });
+            let x = Input::Spikes {
+                data: &input,
+                batch,
+                steps,
+            };
+            let (trace, tape) = sim
+                .run_taped(x, None, &RunOptions::default(), every)
+                .unwrap();
+            assert_eq!(trace.spikes, r.spikes, "the two forward passes spike alike");
+            assert_eq!(
+                trace.spikes,
+                plain.run(x, None, &RunOptions::default()).unwrap().spikes,
+                "the forward pass is Rockpool's"
+            );
+            let outs = OutputGradients {
+                spikes: Some(&coeff[0]),
+                imem: Some(&coeff[1]),
+                isyn: Some(&coeff[2]),
+                iahp: Some(&coeff[3]),
+                vmem: Some(&coeff[4]),
+                spikes_every_step: None,
+            };
+            let g = sim
+                .gradient(
+                    &tape,
+                    x,
+                    &outs,
+                    &GradientOptions {
+                        threads: 1,
+                        input: false,
+                        currents: true,
+                    },
+                )
+                .unwrap();
+            let what = format!(
+                "fast sigmoid: recurrent {recurrent}, varied {vary}, batch {batch}, every {every}"
+            );
+            close(
+                &format!("{what}: w_in"),
+                g.w_in.as_ref().unwrap().as_slice(),
+                &r.w_in,
+            );
+            close(&format!("{what}: w_rec"), g.w_rec.as_slice(), &r.w_rec);
+            for (k, p) in Param::CURRENTS.iter().enumerate() {
+                close(
+                    &format!("{what}: {}", p.rockpool_name()),
+                    g.current(*p).unwrap(),
+                    &r.currents[k],
+                );
+            }
         }
     }
 

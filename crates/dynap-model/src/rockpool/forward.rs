@@ -235,11 +235,21 @@ impl<T: Real> Simulator<T> {
         Ok(())
     }
 
-    /// The sharpness of the smooth spike function, `None` for Rockpool's.
+    /// The sharpness of the smooth spike function, `None` for Rockpool's spikes (also under another
+    /// surrogate: the forward pass is Rockpool's then).
     pub(super) fn smooth_beta(&self) -> Option<T> {
         match self.spike {
-            SpikeFunction::Rockpool => None,
+            SpikeFunction::Rockpool | SpikeFunction::FastSigmoid { .. } => None,
             SpikeFunction::Smooth { beta } => Some(T::from_f64(beta)),
+        }
+    }
+
+    /// How the reverse pass differentiates the spike.
+    pub(super) fn surrogate(&self) -> super::Surrogate<T> {
+        match self.spike {
+            SpikeFunction::Rockpool => super::Surrogate::Rockpool,
+            SpikeFunction::Smooth { beta } => super::Surrogate::Smooth(T::from_f64(beta)),
+            SpikeFunction::FastSigmoid { k } => super::Surrogate::FastSigmoid(T::from_f64(k)),
         }
     }
 

@@ -180,6 +180,28 @@ pub enum SpikeFunction {
         /// Sharpness (dimensionless); larger is closer to a step at `imem = Ispkthr`.
         beta: f64,
     },
+    /// Rockpool's spikes (the same forward pass, the same bits), with a surrogate derivative for
+    /// training that, unlike `step_pwl`, says how close the membrane is to the threshold: the fast
+    /// sigmoid (SuperSpike, Zenke and Ganguli 2018) in the normalised current `r = imem / Ispkthr`,
+    /// `d count / d imem = (1 / Ispkthr) / (1 + k |r - 1|)^2`. It peaks at the threshold with the value a
+    /// unit of the normalised current gives, so a spike-count loss trains (Rockpool's surrogate passes
+    /// 1 per ampere, about 1e-7 of it, and as much far below the threshold as at it). Nothing reaches
+    /// `Ispkthr`, as with Rockpool's surrogate; the reset's derivative follows JAX's rules as Rockpool's.
+    FastSigmoid {
+        /// Steepness (dimensionless): the derivative halves at `|r - 1| = (sqrt(2) - 1) / k`.
+        k: f64,
+    },
+}
+
+/// How the reverse pass differentiates the spike (the per-run switch of its kernels).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum Surrogate<T> {
+    /// Rockpool's `step_pwl`.
+    Rockpool,
+    /// The smooth spike's exact derivative, with its sharpness.
+    Smooth(T),
+    /// The fast sigmoid, with its steepness.
+    FastSigmoid(T),
 }
 
 /// The state of every neuron of every batch element, `[batch, N]` row-major per variable.

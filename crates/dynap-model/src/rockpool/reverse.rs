@@ -3,7 +3,7 @@
 
 use super::forward::{Drive, Scratch, Source, TAPE_FIELDS, Taped, record_state};
 use super::params::LANES;
-use super::{Gradients, OutputGradients, Simulator, State, Tape, Trace};
+use super::{Gradients, OutputGradients, Simulator, SpikeFunction, State, Surrogate, Tape, Trace};
 use crate::aligned::Aligned;
 use crate::error::Error;
 use crate::events::SpikeEvents;
@@ -150,7 +150,7 @@ impl<T: Real> Simulator<T> {
     ) -> bool {
         let n_pad = self.n.div_ceil(LANES) * LANES;
         checkpoint_every.max(1) > 1
-            && self.smooth_beta().is_none()
+            && self.spike == SpikeFunction::Rockpool
             && recording == Recording::Spikes
             && batch * steps * n_pad * std::mem::size_of::<T>() <= FFB_TAPE_BYTES
     }
@@ -173,7 +173,7 @@ impl<T: Real> Simulator<T> {
     ) -> bool {
         let n_pad = self.n.div_ceil(LANES) * LANES;
         checkpoint_every.max(1) == 1
-            && self.smooth_beta().is_none()
+            && self.spike == SpikeFunction::Rockpool
             && recording == Recording::Spikes
             && n_pad <= LANES
             && batch * steps * COEF * n_pad * std::mem::size_of::<T>() <= COEF_TAPE_BYTES
@@ -579,7 +579,8 @@ impl<T: Real> Simulator<T> {
             // The states of this segment: straight from the tape, or recomputed from its checkpoint.
             // With checkpoints and Rockpool's spikes, the recomputation also gives each step's
             // coefficients (pass 1 is fused into it: the step's intermediates are computed once).
-            let fused = tape.every > 1 && self.smooth_beta().is_none();
+            // (The fused recomputation computes Rockpool's surrogate only.)
+            let fused = tape.every > 1 && self.spike == SpikeFunction::Rockpool;
             let states: &[T] = if tape.every == 1 {
                 &tape_b[seg * e..(seg + 2) * e]
             } else if fused {
@@ -794,7 +795,7 @@ impl<T: Real> Simulator<T> {
                 field(cur, 5, np),
             ],
             self.dt,
-            self.smooth_beta(),
+            self.surrogate(),
             c0,
             c1,
             c2,
@@ -1174,7 +1175,7 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
     consts: [&[T]; 19],
     step: [&[T]; 8],
     dt: T,
-    smooth: Option<T>,
+    surrogate: Surrogate<T>,
     k_imem: &mut [T],
     k_s: &mut [T],
     k_v: &mut [T],
@@ -1229,8 +1230,8 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
         let inv_imem_c = T::ONE / imem_c;
         let s1 = c_s[j];
         // Reset imem1 = (1 - b) imem_c + b Io, spike s1 = S(imem_c), vmem1 = (Ut/kappa) ln(imem_c/Io).
-        let spike = match smooth {
-            None => (
+        let spike = match surrogate {
+            Surrogate::Rockpool => (
                 if s1 > T::ONE { T::ONE } else { s1 },
                 // clip(s, 0, 1) at its ties: s is a count, 0 or 1 is a tie, >= 2 is above.
                 if s1 > T::ONE { T::ZERO } else { half },
@@ -1238,7 +1239,18 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
                 if imem_c > o { T::ONE } else { T::ZERO },
                 T::ZERO,
             ),
-            Some(beta) => {
+            Surrogate::FastSigmoid(k) => {
+                // SpikeFunction::FastSigmoid: Rockpool's reset, the fast sigmoid's derivative.
+                let d = imem_c / ispkthr[j] - T::ONE;
+                let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
+                (
+                    if s1 > T::ONE { T::ONE } else { s1 },
+                    if s1 > T::ONE { T::ZERO } else { half },
+                    T::ONE / (ispkthr[j] * g * g),
+                    T::ZERO,
+                )
+            }
+            Surrogate::Smooth(beta) => {
                 let k = beta * s1 * (T::ONE - s1);
                 (s1, T::ONE, k * inv_imem_c, -(k / ispkthr[j]))
             }
