@@ -49,6 +49,6 @@ mod trainer;
 pub use autoencoder::{AutoencoderGrad, BitAutoencoder, TapeFloat, decoder_bit};
 pub use error::Error;
 pub use layer::{CurrentTraining, DynapSimLayer, LayerParams, Raster, Sharing, SpikeInput};
-pub use loss::{Loss, TargetShape, loss_on_tape};
+pub use loss::{Activity, Loss, TargetShape, loss_on_tape};
 pub use optimizer::Adam;
 pub use trainer::{ParamGradients, Trainer, TrainerState, WeightFactors};

@@ -35,6 +35,91 @@ pub enum Loss {
         /// The target neuron of each batch element.
         class: Vec<usize>,
     },
+    /// Classification by the spike counts of the readout neurons (`readout`, a range of the layer's
+    /// neurons; class `c` is neuron `readout.start + c`): the cross-entropy of
+    /// `softmax(count[b, readout] / temperature)` against `class[b]`, averaged over the batch, plus
+    /// `activity`'s penalty. A count loss: its gradient is the same at every step.
+    CountCrossEntropy {
+        /// The class of each batch element.
+        class: Vec<usize>,
+        /// The readout neurons.
+        readout: std::ops::Range<usize>,
+        /// Spikes per unit of logit (a softer softmax for larger values).
+        temperature: f64,
+        /// Bounds on every neuron's spike count, if any.
+        activity: Option<Activity>,
+    },
+}
+
+/// A penalty that keeps every neuron's spike count in a sample within `[min, max]` (firing rates the
+/// chip can carry): `weight * mean over b, j of (relu(count - max)^2 + relu(min - count)^2)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Activity {
+    /// The lowest count without penalty.
+    pub min: f64,
+    /// The highest count without penalty.
+    pub max: f64,
+    /// The penalty's weight.
+    pub weight: f64,
+}
+
+impl Activity {
+    /// The penalty of counts `[batch, n]`, and its slope per count added into `slopes`.
+    fn add(&self, counts: &[f64], slopes: &mut [f64]) -> f64 {
+        let scale = self.weight / counts.len().max(1) as f64;
+        let mut loss = 0.0;
+        for (c, g) in counts.iter().zip(slopes) {
+            let over = (c - self.max).max(0.0);
+            let under = (self.min - c).max(0.0);
+            loss += (over * over + under * under) * scale;
+            *g += 2.0 * (over - under) * scale;
+        }
+        loss
+    }
+}
+
+/// The count cross-entropy of counts `[batch, n]`: the loss and its slopes `d loss / d count`.
+fn count_cross_entropy(
+    counts: &[f64],
+    class: &[usize],
+    readout: &std::ops::Range<usize>,
+    temperature: f64,
+    activity: Option<&Activity>,
+    n: usize,
+) -> (f64, Vec<f64>) {
+    let batch = class.len();
+    let mut slopes = vec![0.0; counts.len()];
+    let mut loss = 0.0;
+    for (b, &c) in class.iter().enumerate() {
+        let row = &counts[b * n + readout.start..b * n + readout.end];
+        let logits: Vec<f64> = row.iter().map(|&x| x / temperature).collect();
+        let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        loss += (z.ln() + max - logits[c]) / batch as f64;
+        for (k, &l) in logits.iter().enumerate() {
+            let p = (l - max).exp() / z;
+            slopes[b * n + readout.start + k] =
+                (p - if k == c { 1.0 } else { 0.0 }) / batch as f64 / temperature;
+        }
+    }
+    if let Some(a) = activity {
+        loss += a.add(counts, &mut slopes);
+    }
+    (loss, slopes)
+}
+
+/// Spike totals `[batch, n]` of a raster `[batch, steps, n]`, in step order.
+fn totals<E: Real>(spikes: &[E], batch: usize, steps: usize, n: usize) -> Vec<f64> {
+    let mut counts = vec![0.0; batch * n];
+    for (b, counts) in counts.chunks_exact_mut(n.max(1)).enumerate() {
+        for t in 0..steps {
+            let row = &spikes[(b * steps + t) * n..(b * steps + t + 1) * n];
+            for (c, &s) in counts.iter_mut().zip(row) {
+                *c += s.to_f64();
+            }
+        }
+    }
+    counts
 }
 
 /// A problem with a loss's target.
@@ -168,6 +253,35 @@ impl Loss {
                 }
                 Ok(loss)
             }
+            Loss::CountCrossEntropy {
+                class,
+                readout,
+                temperature,
+                activity,
+            } => {
+                self.check_count_cross_entropy(batch, n)?;
+                let counts = totals(spikes, batch, steps, n);
+                let (loss, slopes) = count_cross_entropy(
+                    &counts,
+                    class,
+                    readout,
+                    *temperature,
+                    activity.as_ref(),
+                    n,
+                );
+                if let Some((g, s)) = grad.as_mut() {
+                    for (b, slope) in slopes.chunks_exact(n.max(1)).enumerate() {
+                        let per: Vec<E> = slope.iter().map(|&c| E::from_f64(c * *s)).collect();
+                        for t in 0..steps {
+                            let row = &mut g[at(b, t, 0)..at(b, t, 0) + n];
+                            for (gk, &v) in row.iter_mut().zip(&per) {
+                                *gk = *gk + v;
+                            }
+                        }
+                    }
+                }
+                Ok(loss)
+            }
             Loss::RateCrossEntropy { class } => {
                 check("rate_cross_entropy", batch, class.len())?;
                 if let Some(&c) = class.iter().find(|&&c| c >= n) {
@@ -206,6 +320,49 @@ impl Loss {
     }
 }
 
+impl Loss {
+    fn check_count_cross_entropy(&self, batch: usize, n: usize) -> Result<(), TargetShape> {
+        let Loss::CountCrossEntropy {
+            class,
+            readout,
+            temperature,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        if class.len() != batch {
+            return Err(TargetShape {
+                loss: "count_cross_entropy",
+                expected: batch,
+                found: class.len(),
+            });
+        }
+        if readout.end > n || readout.is_empty() {
+            return Err(TargetShape {
+                loss: "count_cross_entropy readout",
+                expected: n,
+                found: readout.end,
+            });
+        }
+        if let Some(&c) = class.iter().find(|&&c| c >= readout.len()) {
+            return Err(TargetShape {
+                loss: "count_cross_entropy class",
+                expected: readout.len(),
+                found: c,
+            });
+        }
+        if !(temperature.is_finite() && *temperature > 0.0) {
+            return Err(TargetShape {
+                loss: "count_cross_entropy temperature",
+                expected: 1,
+                found: 0,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// What a loss's gradient needs from the forward pass, kept by a fused layer pass
 /// ([`crate::DynapSimLayer::forward_input_loss`]) instead of the spikes.
 pub(crate) enum Memo<E> {
@@ -230,6 +387,23 @@ impl Loss {
         match self {
             Loss::CountMse { target } if target.len() == n && counts.len() == batch * n => {
                 let (loss, slopes) = count_mse_of(counts.to_vec(), target, batch, n);
+                Ok((loss, Memo::Slopes(slopes)))
+            }
+            Loss::CountCrossEntropy {
+                class,
+                readout,
+                temperature,
+                activity,
+            } if counts.len() == batch * n => {
+                self.check_count_cross_entropy(batch, n)?;
+                let (loss, slopes) = count_cross_entropy(
+                    counts,
+                    class,
+                    readout,
+                    *temperature,
+                    activity.as_ref(),
+                    n,
+                );
                 Ok((loss, Memo::Slopes(slopes)))
             }
             _ => Ok((
@@ -361,7 +535,7 @@ mod tests {
     }
 
     /// One loss of each kind, for the raster of [`raster`] (`[2, 7, 3]`).
-    fn every_loss() -> [Loss; 4] {
+    fn every_loss() -> [Loss; 6] {
         [
             Loss::CountMse {
                 target: vec![1.0, 2.0, 0.5],
@@ -374,6 +548,23 @@ mod tests {
                 target: (0..42).map(|k| (k % 3) as f64 * 0.7).collect(),
             },
             Loss::RateCrossEntropy { class: vec![2, 0] },
+            Loss::CountCrossEntropy {
+                class: vec![1, 0],
+                readout: 1..3,
+                temperature: 2.0,
+                activity: None,
+            },
+            Loss::CountCrossEntropy {
+                class: vec![0, 1],
+                readout: 1..3,
+                temperature: 0.7,
+                // Bounds between counts (the penalty has kinks at them).
+                activity: Some(Activity {
+                    min: 1.5,
+                    max: 2.5,
+                    weight: 0.3,
+                }),
+            },
         ]
     }
 
@@ -460,5 +651,17 @@ mod tests {
                 .value_and_gradient(&s, 2, 7, 3)
                 .is_err()
         );
+        let cce = |class: Vec<usize>, readout: std::ops::Range<usize>| Loss::CountCrossEntropy {
+            class,
+            readout,
+            temperature: 1.0,
+            activity: None,
+        };
+        let e = cce(vec![0, 2], 1..3).value_and_gradient(&s, 2, 7, 3).unwrap_err();
+        assert_eq!(e.loss, "count_cross_entropy class");
+        let e = cce(vec![0, 1], 2..5).value_and_gradient(&s, 2, 7, 3).unwrap_err();
+        assert_eq!(e.loss, "count_cross_entropy readout");
+        let e = cce(vec![0], 0..3).value_and_gradient(&s, 2, 7, 3).unwrap_err();
+        assert_eq!(e.loss, "count_cross_entropy");
     }
 }
