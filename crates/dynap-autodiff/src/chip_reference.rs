@@ -49,6 +49,19 @@ pub(crate) fn chip_reference(
     steps: usize,
     coeff: &[Vec<f64>; 8],
 ) -> ChipReference {
+    chip_reference_with(net, input, batch, steps, coeff, None)
+}
+
+/// [`chip_reference`] with the fast-sigmoid surrogate of steepness `k` when given (and the reset
+/// detached, as `ChipSimulator::with_fast_sigmoid` does).
+pub(crate) fn chip_reference_with(
+    net: &Network,
+    input: &[f64],
+    batch: usize,
+    steps: usize,
+    coeff: &[Vec<f64>; 8],
+    fast_sigmoid: Option<f64>,
+) -> ChipReference {
     let dev = Cpu::default();
     let mut g = Graph {
         dev: dev.clone(),
@@ -202,12 +215,24 @@ pub(crate) fn chip_reference(
         let (mut hard, mut hh) = (vec![0.0; b * n], vec![0.0; b * n]);
         for k in 0..b * n {
             hard[k] = f64::from(u8::from(mv[k] > p.i_spkthr[k % n]));
-            hh[k] = f64::from(u8::from(mv[k] > p.i_o[k % n]));
+            hh[k] = match fast_sigmoid {
+                None => f64::from(u8::from(mv[k] > p.i_o[k % n])),
+                Some(kk) => {
+                    let thr = p.i_spkthr[k % n];
+                    let g = 1.0 + kk * (mv[k] / thr - 1.0).abs();
+                    1.0 / (thr * g * g)
+                }
+            };
         }
         let offset: Vec<f64> = (0..b * n).map(|k| hard[k] - mv[k] * hh[k]).collect();
         let bb = g.t(&mc) * g.mat(hh, b, n) + g.mat(offset, b, n);
         let bb = g.park(bb);
-        let next = (g.t(&bb).negate() + 1.0) * mc + g.t(&bb) * io.clone();
+        // The reset: through the spike, or (fast sigmoid) detached, a constant.
+        let reset = match fast_sigmoid {
+            None => bb.clone(),
+            Some(_) => g.mat(hard.clone(), b, n),
+        };
+        let next = (g.t(&reset).negate() + 1.0) * mc + g.t(&reset) * io.clone();
         let next = g.park(next);
         let vmem = (g.t(&next) / io.clone()).ln() * utk_b.clone();
         let vmem = g.park(vmem);
@@ -322,9 +347,15 @@ mod tests {
     }
 
     /// The `chip` variant's fused reverse pass equals the dfdx-composed gradient to 1e-10 relative in
-    /// f64: with and without recurrence, batch > 1, per-neuron parameters, all four dendrites.
+    /// f64: with and without recurrence, batch > 1, per-neuron parameters, all four dendrites; with
+    /// Rockpool's surrogate and with the fast sigmoid.
     #[test]
     fn the_chip_reverse_pass_equals_the_dfdx_composition() {
+        check_chip_reverse(None);
+        check_chip_reverse(Some(3.0));
+    }
+
+    fn check_chip_reverse(fast: Option<f64>) {
         for (recurrent, vary, batch, types) in [
             (false, false, 1, true),
             (true, false, 2, true),
@@ -337,8 +368,11 @@ mod tests {
                 .map(|k| f64::from(u8::from((k * 2654435761) % 7 < 2)))
                 .collect();
             let coeff = coefficients(batch * steps * n);
-            let r = chip_reference(&net, &input, batch, steps, &coeff);
-            let sim = ChipSimulator::<f64>::new(&net).unwrap();
+            let r = chip_reference_with(&net, &input, batch, steps, &coeff, fast);
+            let mut sim = ChipSimulator::<f64>::new(&net).unwrap();
+            if let Some(k) = fast {
+                sim = sim.with_fast_sigmoid(k);
+            }
             let x = Input::Spikes {
                 data: &input,
                 batch,
@@ -368,8 +402,9 @@ mod tests {
                 currents: true,
             };
             let g = sim.gradient(&tape, x, &outs, &options).unwrap();
-            let what =
-                format!("recurrent {recurrent}, varied {vary}, batch {batch}, types {types}");
+            let what = format!(
+                "fast {fast:?}, recurrent {recurrent}, varied {vary}, batch {batch}, types {types}"
+            );
             close(
                 &format!("{what}: w_in"),
                 g.w_in.as_ref().unwrap().as_slice(),

@@ -644,8 +644,10 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     ) -> Result<Raster<E, T>, Error> {
         let n = self.neurons();
         let mut sim = ChipSimulator::<E>::new(&net)?;
-        if let SpikeFunction::Smooth { beta } = self.spike {
-            sim = sim.with_smooth_spikes(beta);
+        match self.spike {
+            SpikeFunction::Smooth { beta } => sim = sim.with_smooth_spikes(beta),
+            SpikeFunction::FastSigmoid { k } => sim = sim.with_fast_sigmoid(k),
+            SpikeFunction::Rockpool => {}
         }
         // Never packed (see `packs`).
         debug_assert_eq!(data.len(), batch * steps * channels);

@@ -396,14 +396,8 @@ impl Loss {
                 activity,
             } if counts.len() == batch * n => {
                 self.check_count_cross_entropy(batch, n)?;
-                let (loss, slopes) = count_cross_entropy(
-                    counts,
-                    class,
-                    readout,
-                    *temperature,
-                    activity.as_ref(),
-                    n,
-                );
+                let (loss, slopes) =
+                    count_cross_entropy(counts, class, readout, *temperature, activity.as_ref(), n);
                 Ok((loss, Memo::Slopes(slopes)))
             }
             _ => Ok((
@@ -657,11 +651,17 @@ mod tests {
             temperature: 1.0,
             activity: None,
         };
-        let e = cce(vec![0, 2], 1..3).value_and_gradient(&s, 2, 7, 3).unwrap_err();
+        let e = cce(vec![0, 2], 1..3)
+            .value_and_gradient(&s, 2, 7, 3)
+            .unwrap_err();
         assert_eq!(e.loss, "count_cross_entropy class");
-        let e = cce(vec![0, 1], 2..5).value_and_gradient(&s, 2, 7, 3).unwrap_err();
+        let e = cce(vec![0, 1], 2..5)
+            .value_and_gradient(&s, 2, 7, 3)
+            .unwrap_err();
         assert_eq!(e.loss, "count_cross_entropy readout");
-        let e = cce(vec![0], 0..3).value_and_gradient(&s, 2, 7, 3).unwrap_err();
+        let e = cce(vec![0], 0..3)
+            .value_and_gradient(&s, 2, 7, 3)
+            .unwrap_err();
         assert_eq!(e.loss, "count_cross_entropy");
     }
 }

@@ -268,8 +268,14 @@ pub(crate) fn reference_with(
         let offset: Vec<f64> = (0..b * n).map(|k| hard[k] - ic[k] * h[k]).collect();
         let s1 = g.t(&imem_c) * g.mat(h, b, n) + g.mat(offset, b, n);
         let s1 = g.park(s1);
-        let bb = g.t(&s1).maximum(zeros.clone()).minimum(ones.clone());
-        let bb = g.park(bb);
+        let bb = match fast_sigmoid {
+            None => {
+                let bb = g.t(&s1).maximum(zeros.clone()).minimum(ones.clone());
+                g.park(bb)
+            }
+            // The fast sigmoid's reset is detached: a constant.
+            Some(_) => g.mat(hard.iter().map(|&c| c.clamp(0.0, 1.0)).collect(), b, n),
+        };
         let imem1 = (g.t(&bb).negate() + 1.0) * imem_c + g.t(&bb) * io_b.clone();
         let imem1 = g.park(imem1);
         let bv_vals = bb.as_vec();

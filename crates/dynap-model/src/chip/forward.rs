@@ -173,7 +173,16 @@ impl<T: Real> ChipSimulator<T> {
             chip_params: Some(chip.clone()),
             i_scale: net.i_scale,
             smooth: None,
+            fast: None,
         })
+    }
+
+    /// The same simulator whose reverse pass differentiates the spike with the fast sigmoid of
+    /// steepness `k` in `Imem / Ispkthr`, and not through the reset (as
+    /// `SpikeFunction::FastSigmoid` does for the `rockpool` variant); the forward pass is unchanged.
+    pub fn with_fast_sigmoid(mut self, k: f64) -> ChipSimulator<T> {
+        self.fast = Some(T::from_f64(k));
+        self
     }
 
     /// The same simulator with a smooth spike `s = 1 / (1 + (Ispkthr / Imem)^beta)` (also the reset

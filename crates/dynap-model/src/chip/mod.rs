@@ -142,6 +142,9 @@ pub struct ChipSimulator<T: Real> {
     /// The smooth spike's steepness `beta` (tests of the gradient only), or `None` for the chip's
     /// threshold.
     smooth: Option<T>,
+    /// The fast-sigmoid surrogate's steepness in the reverse pass (training), or `None` for
+    /// Rockpool's `step_pwl` (see `SpikeFunction::FastSigmoid`).
+    fast: Option<T>,
 }
 
 /// The state of a `chip` run, `[batch, N]` per variable.

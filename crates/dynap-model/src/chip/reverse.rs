@@ -567,6 +567,7 @@ impl<T: Real> ChipSimulator<T> {
             None => reverse_loop(
                 self, &c, prev, u0, u1, u2, u3, a_v, ad0, ad1, ad2, ad3, gu0, gu1, gu2, gu3, a_a,
                 a_m, a_s, g_idc, c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, None,
+                self.fast,
             ),
             Some(beta) => reverse_loop(
                 self,
@@ -603,6 +604,7 @@ impl<T: Real> ChipSimulator<T> {
                 c11,
                 c12,
                 Some(beta),
+                None,
             ),
         }
     }
@@ -650,6 +652,7 @@ fn reverse_loop<T: Real>(
     c11: &mut [T],
     c12: &mut [T],
     smooth: Option<T>,
+    fast: Option<T>,
 ) {
     let n = sim.n;
     let dt = sim.dt;
@@ -683,16 +686,25 @@ fn reverse_loop<T: Real>(
         let (l, igm, ucm) = (st.ileak, c.igain_mem[j], c.utk_cmem[j]);
         // Vmem = (UT/kappa) ln(Imem'/Io) and the reset Imem' = (1 - b) mc + b Io.
         let g_next = a_m[j] + a_v[j] * c.ut_over_kappa[j] / st.next;
-        let g_b = g_next * (io - st.mc) + a_s[j];
-        let sigma = match smooth {
-            None => {
+        // With the fast sigmoid the reset is not differentiated: only the spike's own adjoint.
+        let g_b = match fast {
+            Some(_) => a_s[j],
+            None => g_next * (io - st.mc) + a_s[j],
+        };
+        let sigma = match (smooth, fast) {
+            (Some(beta), _) => beta * st.b * (T::ONE - st.b) / st.mc,
+            (None, Some(k)) => {
+                let d = st.mc / c.ispkthr[j] - T::ONE;
+                let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
+                T::ONE / (c.ispkthr[j] * g * g)
+            }
+            (None, None) => {
                 if st.mc > io {
                     T::ONE
                 } else {
                     T::ZERO
                 }
             }
-            Some(beta) => beta * st.b * (T::ONE - st.b) / st.mc,
         };
         let g_mc = g_next * (T::ONE - st.b) + g_b * sigma;
         let g_m = g_mc * d_clip(st.m, io);

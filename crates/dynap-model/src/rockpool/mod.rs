@@ -186,7 +186,8 @@ pub enum SpikeFunction {
     /// `d count / d imem = (1 / Ispkthr) / (1 + k |r - 1|)^2`. It peaks at the threshold with the value a
     /// unit of the normalised current gives, so a spike-count loss trains (Rockpool's surrogate passes
     /// 1 per ampere, about 1e-7 of it, and as much far below the threshold as at it). Nothing reaches
-    /// `Ispkthr`, as with Rockpool's surrogate; the reset's derivative follows JAX's rules as Rockpool's.
+    /// `Ispkthr`, as with Rockpool's surrogate, and the reset is not differentiated (its derivative is
+    /// detached, as surrogate-gradient training does: through it the adjoint grows without bound).
     FastSigmoid {
         /// Steepness (dimensionless): the derivative halves at `|r - 1| = (sqrt(2) - 1) / k`.
         k: f64,

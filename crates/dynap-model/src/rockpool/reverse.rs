@@ -1240,12 +1240,14 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
                 T::ZERO,
             ),
             Surrogate::FastSigmoid(k) => {
-                // SpikeFunction::FastSigmoid: Rockpool's reset, the fast sigmoid's derivative.
+                // SpikeFunction::FastSigmoid: Rockpool's reset with its derivative detached (no
+                // gradient through the reset, as surrogate-gradient training does: through it the
+                // adjoint grows without bound over a run), the fast sigmoid's derivative.
                 let d = imem_c / ispkthr[j] - T::ONE;
                 let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
                 (
                     if s1 > T::ONE { T::ONE } else { s1 },
-                    if s1 > T::ONE { T::ZERO } else { half },
+                    T::ZERO,
                     T::ONE / (ispkthr[j] * g * g),
                     T::ZERO,
                 )
