@@ -41,19 +41,9 @@ fn mask(m: &Matrix, types: Option<&[SynapseChoice]>, k: usize) -> (Vec<f64>, f64
     (v, sign)
 }
 
-/// `loss = sum over b, t, j of c_0 s + c_1 imem + c_2 vmem + c_3 iahp + c_{4+k} dendrite_k`.
-pub(crate) fn chip_reference(
-    net: &Network,
-    input: &[f64],
-    batch: usize,
-    steps: usize,
-    coeff: &[Vec<f64>; 8],
-) -> ChipReference {
-    chip_reference_with(net, input, batch, steps, coeff, None)
-}
-
-/// [`chip_reference`] with the fast-sigmoid surrogate of steepness `k` when given (and the reset
-/// detached, as `ChipSimulator::with_fast_sigmoid` does).
+/// `loss = sum over b, t, j of c_0 s + c_1 imem + c_2 vmem + c_3 iahp + c_{4+k} dendrite_k`, with
+/// Rockpool's surrogate, or with the fast sigmoid of steepness `k` when given (and the reset detached,
+/// as `ChipSimulator::with_fast_sigmoid` does).
 pub(crate) fn chip_reference_with(
     net: &Network,
     input: &[f64],
