@@ -40,6 +40,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod config;
 pub mod deployment;
+pub mod evaluation;
 mod error;
 pub mod experiment;
 pub mod files;
