@@ -244,6 +244,10 @@ impl fmt::Display for Problem {
                 "{y} targets for {x} samples in x: the first dimensions of x and y must agree"
             ),
             Problem::Empty { axis } => write!(f, "no {axis} (an axis of length 0)"),
+            Problem::NonFinite { index, value } if value.is_finite() => write!(
+                f,
+                "spike count {value} at index {index:?} is beyond the range of a 32-bit float"
+            ),
             Problem::NonFinite { index, value } => {
                 write!(f, "value {value} at index {index:?} is not a finite number")
             }

@@ -61,9 +61,18 @@ pub fn yinyang(samples: usize, seed: u64) -> Result<Dataset, DataError> {
     if samples == 0 {
         return Err(DataError::new(Problem::Empty { axis: "samples" }));
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut data = Vec::with_capacity(samples * 4);
+    let mut data = Vec::new();
+    samples
+        .checked_mul(4)
+        .and_then(|n| data.try_reserve_exact(n).ok())
+        .ok_or_else(|| {
+            DataError::parameter(
+                "data.train_samples",
+                format!("{samples} samples do not fit in memory"),
+            )
+        })?;
     let mut labels = Vec::with_capacity(samples);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for _ in 0..samples {
         let goal = rng.gen_range(0..3usize);
         // Rejection sampling: a point of the goal class's region is found after 3 to 30 draws on
@@ -161,6 +170,12 @@ impl RandmanConfig {
                 "units, steps and manifold_dim must be at least 1",
             );
         }
+        if self.manifold_dim > self.units {
+            return bad(
+                "data.randman.manifold_dim",
+                "a manifold embedded in `units` dimensions has at most that many",
+            );
+        }
         if self.spikes_per_unit == 0 {
             return bad("data.randman.spikes_per_unit", "must be at least 1");
         }
@@ -182,19 +197,33 @@ struct Manifold {
 }
 
 impl Manifold {
-    fn draw(units: usize, dims: usize, terms: usize, rng: &mut ChaCha8Rng) -> Manifold {
-        let mut params: Vec<f64> = (0..units * dims * 3 * terms)
-            .map(|_| rng.r#gen::<f64>())
-            .collect();
+    fn draw(
+        units: usize,
+        dims: usize,
+        terms: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Manifold, DataError> {
+        let mut params: Vec<f64> = Vec::new();
+        units
+            .checked_mul(dims)
+            .and_then(|n| n.checked_mul(3 * terms))
+            .and_then(|n| params.try_reserve_exact(n).ok().map(|()| n))
+            .map(|n| params.extend((0..n).map(|_| rng.r#gen::<f64>())))
+            .ok_or_else(|| {
+                DataError::parameter(
+                    "data.randman.units",
+                    format!("{units} units of {dims} dimensions do not fit in memory"),
+                )
+            })?;
         // No offset: the first term's amplitude is zero (the original's use_bias = False).
         for ud in 0..units * dims {
             params[ud * 3 * terms] = 0.0;
         }
-        Manifold {
+        Ok(Manifold {
             params,
             dims,
             terms,
-        }
+        })
     }
 
     /// Unit `u`'s coordinate of point `x`: the product over dimensions of the 1-d random functions.
@@ -257,6 +286,7 @@ pub fn randman(
     // Stream 0: the points and the shuffle; stream 1 + k * spikes_per_unit + m: sub-manifold m of
     // class k.
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Both fit: the raster, at least `units >= manifold_dim` values per sample, was reserved above.
     let mut labels = Vec::with_capacity(samples);
     let mut points = Vec::with_capacity(samples * c.manifold_dim);
     let time_scale = c.steps as f64 * c.step_fraction;
@@ -270,7 +300,7 @@ pub fn randman(
         for m in 0..c.spikes_per_unit {
             let mut manifold_rng = ChaCha8Rng::seed_from_u64(seed);
             manifold_rng.set_stream(1 + (k * c.spikes_per_unit + m) as u64);
-            let manifold = Manifold::draw(c.units, c.manifold_dim, terms, &mut manifold_rng);
+            let manifold = Manifold::draw(c.units, c.manifold_dim, terms, &mut manifold_rng)?;
             for u in 0..c.units {
                 values.clear();
                 values.extend(
@@ -435,6 +465,13 @@ mod tests {
             yinyang(0, 1).unwrap_err().problem,
             Problem::Empty { axis: "samples" }
         ));
+        // Sizes beyond memory are errors, not panics or aborts.
+        assert!(matches!(
+            yinyang(usize::MAX / 2, 1).unwrap_err().problem,
+            Problem::Parameter { .. }
+        ));
+        let e = randman(&c, usize::MAX / 4, TargetKind::Classes, 1).unwrap_err();
+        assert!(matches!(e.problem, Problem::Parameter { .. }), "{e}");
     }
 
     /// Randman's rasters: every unit spikes `spikes_per_unit` times per sample, within the first
