@@ -39,6 +39,7 @@
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod data;
 pub mod deployment;
 pub mod evaluation;
 mod error;
