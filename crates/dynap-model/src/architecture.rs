@@ -356,40 +356,7 @@ impl Architecture {
         if populations.is_empty() {
             return fail(ArchitectureError::NoPopulations);
         }
-        let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
-        for (k, p) in populations.iter().enumerate() {
-            if p.name.is_empty() {
-                return fail(ArchitectureError::EmptyName { population: k });
-            }
-            if p.name == INPUT_NAME {
-                return fail(ArchitectureError::ReservedName { population: k });
-            }
-            if let Some(&first) = by_name.get(p.name.as_str()) {
-                return fail(ArchitectureError::DuplicateName {
-                    population: k,
-                    first,
-                    name: p.name.clone(),
-                });
-            }
-            by_name.insert(&p.name, k);
-            if p.size == 0 {
-                return fail(ArchitectureError::EmptyPopulation {
-                    population: k,
-                    name: p.name.clone(),
-                });
-            }
-            for (&param, &value) in &p.params {
-                if let Some(must_be) = param.must_be(value) {
-                    return fail(ArchitectureError::PopulationParam {
-                        population: k,
-                        name: p.name.clone(),
-                        param,
-                        value,
-                        must_be,
-                    });
-                }
-            }
-        }
+        Architecture::check_populations(&populations)?;
         let mut offsets = Vec::with_capacity(populations.len() + 1);
         let mut first_cores = Vec::with_capacity(populations.len() + 1);
         let (mut n, mut cores) = (0usize, 0usize);
@@ -488,6 +455,48 @@ impl Architecture {
             offsets,
             first_cores,
         })
+    }
+
+    /// Checks the populations alone, as [`Architecture::new`] does first: names unique, not empty
+    /// and not [`INPUT_NAME`], sizes at least 1, overrides finite and in range. A reader that names
+    /// connections by population names checks this before resolving them, so that a repeated name
+    /// is reported as such.
+    pub fn check_populations(populations: &[Population]) -> Result<(), Error> {
+        let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+        for (k, p) in populations.iter().enumerate() {
+            if p.name.is_empty() {
+                return fail(ArchitectureError::EmptyName { population: k });
+            }
+            if p.name == INPUT_NAME {
+                return fail(ArchitectureError::ReservedName { population: k });
+            }
+            if let Some(&first) = by_name.get(p.name.as_str()) {
+                return fail(ArchitectureError::DuplicateName {
+                    population: k,
+                    first,
+                    name: p.name.clone(),
+                });
+            }
+            by_name.insert(&p.name, k);
+            if p.size == 0 {
+                return fail(ArchitectureError::EmptyPopulation {
+                    population: k,
+                    name: p.name.clone(),
+                });
+            }
+            for (&param, &value) in &p.params {
+                if let Some(must_be) = param.must_be(value) {
+                    return fail(ArchitectureError::PopulationParam {
+                        population: k,
+                        name: p.name.clone(),
+                        param,
+                        value,
+                        must_be,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Input channels (`Nin`).
