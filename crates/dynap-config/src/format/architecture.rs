@@ -5,7 +5,9 @@
 //! "to"}], "readout": name}`: `from` is `"input"` or a population's name, `to` and `readout` are
 //! population names, `recurrent` defaults to false and `offset` (population `k`'s first neuron, the
 //! sum of the sizes before it) is written for people and checked when given. The per-population
-//! parameter overrides are not stored: the per-neuron values of the file hold them.
+//! parameter overrides are not stored, as the per-neuron values of the file hold them: on reading, a
+//! parameter that has one value over a population's neurons, other than Rockpool's default, is that
+//! population's override (so an override equal to the default reads back as none).
 //!
 //! The reader checks the description ([`Architecture::new`]'s rules, each error at the path of the
 //! population or connection), that it fits the matrices (`inputs` is `w_in`'s rows, the sizes add up
@@ -14,8 +16,8 @@
 use super::error::{FormatError, Problem};
 use super::text;
 use dynap_model::{
-    Architecture, ArchitectureError, Connection, End, INPUT_NAME, Network, Population, Source,
-    WeightMatrix,
+    Architecture, ArchitectureError, Connection, End, INPUT_NAME, Network, Param, Population,
+    Source, WeightMatrix,
 };
 use serde_json::{Map, Value, json};
 
@@ -153,7 +155,7 @@ pub(crate) fn read(v: &Value, net: &Network) -> Result<Architecture, FormatError
         string(text::field(obj, KEY, "readout")?, &readout_path)?,
         readout_path,
     )?;
-    let a = Architecture::new(inputs, populations, connections, readout)
+    let a = Architecture::new(inputs, populations.clone(), connections.clone(), readout)
         .map_err(|e| FormatError::at(error_path(&e), Problem::Network(e)))?;
     // The description fits the matrices.
     let n_in = net.w_in.as_ref().map_or(0, dynap_model::Matrix::rows);
@@ -212,7 +214,18 @@ pub(crate) fn read(v: &Value, net: &Network) -> Result<Architecture, FormatError
             ));
         }
     }
-    Ok(a)
+    // The populations' parameters, from the per-neuron values.
+    for (p, r) in populations.iter_mut().zip(a.ranges()) {
+        for param in Param::ALL {
+            let values = &net.params.get(param)[r.clone()];
+            let v = values[0];
+            if v != param.default_value() && values.iter().all(|&x| x == v) {
+                p.params.insert(param, v);
+            }
+        }
+    }
+    Ok(Architecture::new(inputs, populations, connections, readout)
+        .expect("checked above, with valid network parameters"))
 }
 
 /// The JSON path of what an architecture error is about.

@@ -458,6 +458,10 @@ fn architecture_network(seed: u64, chip: bool) -> (dynap_model::Architecture, Ne
         .map(|k| {
             let mut p = Population::new(format!("pop \"{k}\" é"), rng.gen_range(1..=12));
             p.recurrent = rng.gen_bool(0.5);
+            if rng.gen_bool(0.5) {
+                p.params.insert(Param::ItauMem, 7e-12 + 1e-13 * k as f64);
+                p.params.insert(Param::CSyn, 20e-12);
+            }
             p
         })
         .collect();
@@ -496,7 +500,10 @@ fn architecture_network(seed: u64, chip: bool) -> (dynap_model::Architecture, Ne
     };
     fill(net.w_in.as_mut().unwrap(), &masks.w_in);
     fill(&mut net.w_rec, &masks.w_rec);
-    net.params.i_tau_mem[0] = 7e-12;
+    // A value not shared by a whole population is no population's parameter.
+    if a.populations()[0].size >= 2 {
+        net.params.i_pulse[0] *= 1.25;
+    }
     (a, net)
 }
 
@@ -554,6 +561,16 @@ fn architecture_json_is_as_documented() {
     let f = read_network(short).unwrap();
     let a = f.architecture.unwrap();
     assert_eq!((a.neurons(), a.populations()[0].recurrent), (3, false));
+    // A parameter shared by a population's neurons, not the default, is its parameter.
+    let uniform = short.replace(
+        r#""w_in""#,
+        r#""Itau_mem": 4e-12, "Ipulse": [1e-8, 1e-8, 2e-8], "w_in""#,
+    );
+    let a = read_network(&uniform).unwrap().architecture.unwrap();
+    assert_eq!(
+        a.populations()[0].params.iter().collect::<Vec<_>>(),
+        vec![(&Param::ItauMem, &4e-12)]
+    );
     let none = read_network(r#"{"w_rec": [[0]], "architecture": null}"#).unwrap();
     assert_eq!(none.architecture, None);
     assert!(none.extra.is_empty());
