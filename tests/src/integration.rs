@@ -3,3 +3,4 @@
 mod architecture;
 mod frozen_noise;
 mod golden;
+mod populations;

@@ -31,6 +31,27 @@ pub enum Error {
         /// Factors given.
         found: usize,
     },
+    /// Weight masks of another size than their matrix.
+    Masks {
+        /// `w_in` or `w_rec`.
+        matrix: &'static str,
+        /// Entries of the matrix.
+        expected: usize,
+        /// Flags given.
+        found: usize,
+    },
+    /// A value the masks hold at zero is not zero: a weight outside the allowed blocks, or Adam's
+    /// moment of one (in the network given, or in a state restored).
+    Masked {
+        /// The matrix, or the moment and its matrix (`w_rec`, `Adam's first moment of w_in`).
+        what: &'static str,
+        /// Row (input channel or presynaptic neuron).
+        pre: usize,
+        /// Column (postsynaptic neuron).
+        post: usize,
+        /// The value found.
+        value: f64,
+    },
     /// A saved training state of another network (sizes differ).
     State {
         /// What differs (`w_in`, `w_rec`, `log_currents`, Adam's moments).
@@ -79,6 +100,23 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{found} noise factors for `{matrix}`, which has {expected} entries"
+            ),
+            Error::Masks {
+                matrix,
+                expected,
+                found,
+            } => write!(
+                f,
+                "{found} mask flags for `{matrix}`, which has {expected} entries"
+            ),
+            Error::Masked {
+                what,
+                pre,
+                post,
+                value,
+            } => write!(
+                f,
+                "{what}[{pre}][{post}] is {value}, but the network's architecture allows no connection there (it must be 0)"
             ),
             Error::State {
                 what,

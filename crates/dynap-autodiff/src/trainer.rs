@@ -4,7 +4,9 @@
 //! dfdx is sealed in this crate: a caller hands in a [`Network`], input spikes ([`SpikeInput`]) and a
 //! [`Loss`], and gets back numbers, networks and checkpoints. Every step is the layer's fused pass (the
 //! loss evaluated on the simulator's output, the backward pass the model's fused adjoint), so the bits
-//! are those of [`DynapSimLayer::forward_input_loss`] followed by [`Adam::step`].
+//! are those of [`DynapSimLayer::forward_input_loss`] followed by [`Adam::step`]. A network described
+//! as populations ([`dynap_model::Architecture`]) keeps its weights inside its blocks through training
+//! ([`Trainer::with_masks`]: the other weights' gradients are zeroed before Adam).
 //!
 //! ```
 //! use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer};
@@ -34,7 +36,7 @@ use dfdx::dtypes::Dtype;
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Gradients as TapeGradients, OwnedTape, Tensor};
 use dfdx::tensor_ops::Backward;
-use dynap_model::{Network, Real};
+use dynap_model::{Masks, Network, Real};
 
 /// A network being trained: its trainable values (weights, and bias currents in log space when asked
 /// for), Adam's state, and the network the forward pass simulates (the nominal one, or a mismatched
@@ -49,6 +51,8 @@ pub struct Trainer<E: Dtype + Real> {
     params: LayerParams<E>,
     adam: Adam,
     threads: usize,
+    /// The weights allowed to be non-zero ([`Trainer::with_masks`]); `None`: all of them.
+    masks: Option<Masks>,
 }
 
 /// Multiplicative noise on the weights for one step (dynamic mismatch): the forward pass runs with
@@ -155,7 +159,48 @@ impl<E: Dtype + Real> Trainer<E> {
             params,
             adam: Adam::new(learning_rate),
             threads: 0,
+            masks: None,
         })
+    }
+
+    /// Holds the weights outside `masks` (a network architecture's blocks) at exactly 0 through
+    /// training: their gradients are zeroed before Adam, so their moments stay 0 and their updates are
+    /// exactly 0. Refused when the masks are not of the weights' sizes, or when a weight outside them
+    /// (or Adam's moment of one) is not 0. With every flag set, the steps are bit for bit those of a
+    /// trainer without masks.
+    pub fn with_masks(mut self, masks: Masks) -> Result<Trainer<E>, Error> {
+        for (matrix, t, flags) in [
+            ("w_in", &self.params.w_in, &masks.w_in),
+            ("w_rec", &self.params.w_rec, &masks.w_rec),
+        ] {
+            if flags.len() != len(t) {
+                return Err(Error::Masks {
+                    matrix,
+                    expected: len(t),
+                    found: flags.len(),
+                });
+            }
+        }
+        let (_, m, v) = self.adam.state();
+        check_masked(
+            &masks,
+            self.neurons(),
+            &to_f64(&self.params.w_in),
+            &to_f64(&self.params.w_rec),
+            m,
+            v,
+        )?;
+        self.masks = Some(masks);
+        Ok(self)
+    }
+
+    /// The masks the weights are held to, if any ([`Trainer::with_masks`]).
+    pub fn masks(&self) -> Option<&Masks> {
+        self.masks.as_ref()
+    }
+
+    fn neurons(&self) -> usize {
+        self.params.w_rec.shape().0
     }
 
     /// Worker threads for the batch (0: one per core). Results do not depend on it.
@@ -256,6 +301,21 @@ impl<E: Dtype + Real> Trainer<E> {
                 }
             }
         }
+        if let Some(m) = &self.masks {
+            // A zero gradient keeps Adam's moments at 0 and so its update at exactly 0: a weight that
+            // starts at 0 stays 0 (with_masks and restore refuse any other start).
+            for (t, flags) in [(&used.w_in, &m.w_in), (&used.w_rec, &m.w_rec)] {
+                if len(t) == 0 {
+                    continue;
+                }
+                let g = grads.get_or_alloc_mut(t).expect("allocates");
+                for (g, &allowed) in g.iter_mut().zip(flags) {
+                    if !allowed {
+                        *g = <E as Real>::from_f64(0.0);
+                    }
+                }
+            }
+        }
         self.adam.step(&mut self.params, &grads);
         Ok(loss_value)
     }
@@ -320,6 +380,16 @@ impl<E: Dtype + Real> Trainer<E> {
                 found: state.adam_m.iter().map(Vec::len).sum(),
             });
         }
+        if let Some(m) = &self.masks {
+            check_masked(
+                m,
+                self.neurons(),
+                &state.w_in,
+                &state.w_rec,
+                &state.adam_m,
+                &state.adam_v,
+            )?;
+        }
         self.params.w_in.copy_from(&to_e::<E>(&state.w_in));
         self.params.w_rec.copy_from(&to_e::<E>(&state.w_rec));
         if !state.log_currents.is_empty() {
@@ -331,6 +401,44 @@ impl<E: Dtype + Real> Trainer<E> {
             .set_state(state.adam_steps, state.adam_m, state.adam_v);
         Ok(())
     }
+}
+
+/// Checks that the weights and Adam's moments (`[w_in, w_rec, log_currents]`, or none yet) are 0
+/// wherever `masks` forbids a weight; `n` neurons. The sizes are the caller's to check.
+fn check_masked(
+    masks: &Masks,
+    n: usize,
+    w_in: &[f64],
+    w_rec: &[f64],
+    m: &[Vec<f64>],
+    v: &[Vec<f64>],
+) -> Result<(), Error> {
+    fn moment(of: &[Vec<f64>], k: usize) -> &[f64] {
+        of.get(k).map_or(&[], Vec::as_slice)
+    }
+    let checks: [(&'static str, &[f64], &[bool]); 6] = [
+        ("w_in", w_in, &masks.w_in),
+        ("w_rec", w_rec, &masks.w_rec),
+        ("Adam's first moment of w_in", moment(m, 0), &masks.w_in),
+        ("Adam's first moment of w_rec", moment(m, 1), &masks.w_rec),
+        ("Adam's second moment of w_in", moment(v, 0), &masks.w_in),
+        ("Adam's second moment of w_rec", moment(v, 1), &masks.w_rec),
+    ];
+    for (what, values, flags) in checks {
+        if let Some(i) = values
+            .iter()
+            .zip(flags)
+            .position(|(&x, &allowed)| !allowed && x != 0.0)
+        {
+            return Err(Error::Masked {
+                what,
+                pre: i / n.max(1),
+                post: i % n.max(1),
+                value: values[i],
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -422,6 +530,192 @@ mod tests {
             ),
             "{e:?}"
         );
+    }
+
+    /// Masks of `small()`'s sizes: `w_in` channels 0 and 2 to neurons 0 and 1 only, `w_rec` the
+    /// connections into neuron 1 only; the network's weights outside them set to 0.
+    fn masked() -> (Network, Masks) {
+        let (mut net, ..) = small();
+        let masks = Masks {
+            w_in: (0..12).map(|k| (k / 3) % 2 == 0 && k % 3 < 2).collect(),
+            w_rec: (0..9).map(|k| k % 3 == 1).collect(),
+        };
+        let w_in = net.w_in.as_mut().unwrap().as_mut_slice();
+        for (w, &allowed) in w_in.iter_mut().zip(&masks.w_in) {
+            if !allowed {
+                *w = 0.0;
+            }
+        }
+        for (w, &allowed) in net.w_rec.as_mut_slice().iter_mut().zip(&masks.w_rec) {
+            if !allowed {
+                *w = 0.0;
+            }
+        }
+        (net, masks)
+    }
+
+    /// After many steps the masked weights and their moments are still exactly 0, and the allowed
+    /// ones moved (both matrices, both variants).
+    #[test]
+    fn masked_weights_stay_exactly_zero() {
+        let (_, x, loss) = small();
+        for variant in [dynap_model::Variant::Rockpool, dynap_model::Variant::Chip] {
+            let (mut net, masks) = masked();
+            net.variant = variant;
+            let mut free = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 5e-2).unwrap();
+            let mut t = Trainer::<f32>::new(net, CurrentTraining::none(), 5e-2)
+                .unwrap()
+                .with_masks(masks.clone())
+                .unwrap();
+            let before = t.state();
+            for _ in 0..40 {
+                t.step(&x, &loss, None).unwrap();
+                free.step(&x, &loss, None).unwrap();
+            }
+            // Without the masks, the forbidden weights would have moved: the masks hold them.
+            let unheld = free.state();
+            for (flags, w) in [(&masks.w_in, &unheld.w_in), (&masks.w_rec, &unheld.w_rec)] {
+                assert!(
+                    flags
+                        .iter()
+                        .zip(w)
+                        .any(|(&allowed, &w)| !allowed && w != 0.0),
+                    "{variant:?}"
+                );
+            }
+            let after = t.state();
+            for (what, b, a, flags, m, v) in [
+                (
+                    "w_in",
+                    &before.w_in,
+                    &after.w_in,
+                    &masks.w_in,
+                    &after.adam_m[0],
+                    &after.adam_v[0],
+                ),
+                (
+                    "w_rec",
+                    &before.w_rec,
+                    &after.w_rec,
+                    &masks.w_rec,
+                    &after.adam_m[1],
+                    &after.adam_v[1],
+                ),
+            ] {
+                let mut moved = 0;
+                for k in 0..flags.len() {
+                    if flags[k] {
+                        moved += usize::from(a[k] != b[k]);
+                    } else {
+                        assert_eq!(a[k].to_bits(), 0, "{variant:?} {what}[{k}] = {}", a[k]);
+                        assert_eq!((m[k], v[k]), (0.0, 0.0), "{variant:?} {what}[{k}]");
+                    }
+                }
+                assert!(moved > 0, "{variant:?}: no allowed entry of {what} moved");
+            }
+            let net = t.network();
+            let trained = net.w_in.as_ref().unwrap().as_slice();
+            assert!(
+                trained
+                    .iter()
+                    .zip(&masks.w_in)
+                    .all(|(&w, &a)| a || w == 0.0)
+            );
+        }
+    }
+
+    /// With every flag set, a masked trainer is bit for bit the trainer without masks.
+    #[test]
+    fn all_true_masks_change_nothing() {
+        let (net, x, loss) = small();
+        let mut plain = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2).unwrap();
+        let mut all = Trainer::<f32>::new(net, CurrentTraining::none(), 1e-2)
+            .unwrap()
+            .with_masks(Masks::all(4, 3))
+            .unwrap();
+        for _ in 0..5 {
+            assert_eq!(
+                plain.step(&x, &loss, None).unwrap().to_bits(),
+                all.step(&x, &loss, None).unwrap().to_bits()
+            );
+        }
+        assert_eq!(plain.state(), all.state());
+    }
+
+    /// Masks of the wrong size, a weight or a restored moment outside them: refused, naming it.
+    #[test]
+    fn masks_that_do_not_fit_are_refused() {
+        let (net, x, loss) = small();
+        let t = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2).unwrap();
+        let short = Masks {
+            w_in: vec![true; 11],
+            w_rec: vec![true; 9],
+        };
+        assert!(matches!(
+            t.with_masks(short),
+            Err(Error::Masks {
+                matrix: "w_in",
+                expected: 12,
+                found: 11
+            })
+        ));
+        // small()'s w_in[0][2] is 8, which masked()'s masks forbid.
+        let (masked_net, mut masks) = masked();
+        let e = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2)
+            .unwrap()
+            .with_masks(masks.clone())
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Masked {
+                    what: "w_in",
+                    pre: 0,
+                    post: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("w_in[0][2]"), "{e}");
+        // masked()'s w_rec[0][1] is 0.5: a mask without it refuses the network.
+        masks.w_rec[1] = false;
+        assert!(matches!(
+            Trainer::<f32>::new(masked_net, CurrentTraining::none(), 1e-2)
+                .unwrap()
+                .with_masks(masks),
+            Err(Error::Masked {
+                what: "w_rec",
+                pre: 0,
+                post: 1,
+                ..
+            })
+        ));
+        // A state trained without masks does not restore into a masked trainer.
+        let mut free = Trainer::<f32>::new(net, CurrentTraining::none(), 1e-2).unwrap();
+        free.step(&x, &loss, None).unwrap();
+        let (masked_net, masks) = masked();
+        let mut t = Trainer::<f32>::new(masked_net, CurrentTraining::none(), 1e-2)
+            .unwrap()
+            .with_masks(masks)
+            .unwrap();
+        let mut state = free.state();
+        assert!(matches!(
+            t.restore(state.clone()),
+            Err(Error::Masked { what: "w_in", .. })
+        ));
+        // Weights zeroed but moments left: still refused, by the moment.
+        let fresh = t.state();
+        state.w_in = fresh.w_in.clone();
+        state.w_rec = fresh.w_rec.clone();
+        assert!(matches!(
+            t.restore(state),
+            Err(Error::Masked {
+                what: "Adam's first moment of w_in",
+                ..
+            })
+        ));
+        assert_eq!(t.state(), fresh, "a refused state changes nothing");
     }
 
     /// Weight factors: the forward pass sees `w f`, the gradient reaching `w` is `f` times the

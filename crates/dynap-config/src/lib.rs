@@ -21,7 +21,8 @@
 //! 256 neurons, each with 64 CAM synapses and 4 SRAM destinations, bias parameters per core and chip,
 //! latches), samna-compatible JSON in both directions ([`to_json`], [`from_json`]), a compact versioned
 //! binary encoding ([`to_binary`], [`from_binary`]), validation of every hardware limit
-//! ([`validate()`]), mapping of quantized networks onto cores ([`map()`]) and back ([`unmap`]), and the
+//! ([`validate()`]), mapping of quantized networks onto cores ([`map()`]) and back ([`unmap`]), whether a
+//! network described as populations maps before it is trained ([`check_mappable`]), and the
 //! files that travel with configurations ([`format`](mod@format): the network JSON, the quantize output,
 //! `mapping.json`, tag allow-lists; readers take text, writers return text).
 //!
@@ -41,6 +42,7 @@
 //!   first is `dynap-train`'s job.
 
 mod binary;
+mod feasibility;
 pub mod format;
 mod json;
 mod map;
@@ -48,6 +50,7 @@ mod model;
 mod validate;
 
 pub use binary::{BinaryError, FORMAT_VERSION, MAGIC, from_binary, to_binary};
+pub use feasibility::{PopulationProblem, UnmappableArchitecture, check_mappable};
 pub use json::{JsonProblem, from_json, to_json};
 pub use map::{
     CoreBiases, MapError, MapOptions, MapProblem, Mapped, Mapping, NetworkSource, NeuronPlace,

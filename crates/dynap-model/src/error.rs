@@ -1,6 +1,7 @@
 //! The crate's one error type: every way a network, an input, a bias table or an NPY file can be wrong,
 //! each naming what and where.
 
+use crate::architecture::ArchitectureError;
 use crate::param::Param;
 use std::fmt;
 
@@ -238,6 +239,8 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A network description (populations and connections) is inconsistent.
+    Architecture(ArchitectureError),
 }
 
 impl fmt::Display for Error {
@@ -409,6 +412,7 @@ impl fmt::Display for Error {
             Error::UnknownBias { name } => write!(f, "unknown bias name {name:?}"),
             Error::UnknownName { name, context } => write!(f, "{name:?} is not one of {context}"),
             Error::Npy { problem } => write!(f, "NPY file: {problem}"),
+            Error::Architecture(e) => write!(f, "{e}"),
         }
     }
 }

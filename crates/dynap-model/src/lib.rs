@@ -63,6 +63,9 @@
 //!
 //! ## Key types
 //! * [`Network`], [`NeuronParams`], [`Param`], [`Matrix`]: what is simulated;
+//! * [`Architecture`] ([`Population`]s, [`Connection`]s, a readout): a layered or recurrent network
+//!   of populations, flattened into one [`Network`] whose weights are masked to the declared
+//!   [`Block`]s ([`Masks`]), with its core map;
 //! * [`QuantizedWeights`], [`QuantMatrix`], [`mask_levels`]: the chip's 4-bit weight format (per-core
 //!   base currents, masks, signs), decoded to the float weights the simulator runs;
 //! * [`Simulator`] (the `rockpool` variant, `rockpool/`): a network converted to `f32` or `f64`, run
@@ -84,6 +87,7 @@
 #[macro_use]
 mod isa;
 mod aligned;
+mod architecture;
 mod biasgen;
 mod chip;
 mod error;
@@ -101,6 +105,10 @@ mod tolerance;
 mod transcendental;
 pub mod translation;
 
+pub use architecture::{
+    Architecture, ArchitectureError, Block, CORE_NEURONS, Connection, End, INPUT_NAME, Masks,
+    Population, Source,
+};
 pub use biasgen::{
     BIAS_NAMES, BiasCode, BiasGenerator, BiasName, BiasTable, COARSE_LEVELS, FINE_LEVELS,
     TransistorType, chip_bias_from_sim, sim_from_chip_bias,

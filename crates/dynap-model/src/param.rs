@@ -163,6 +163,21 @@ impl Param {
     ];
 }
 
+impl Param {
+    /// What the parameter must be when `value` is not in its range (`"finite"`, `"non-negative"`,
+    /// `"strictly positive"`); `None` when it is.
+    pub(crate) fn must_be(self, value: f64) -> Option<&'static str> {
+        if !value.is_finite() {
+            return Some("finite");
+        }
+        match self.range() {
+            Range::NonNegative if value < 0.0 => Some("non-negative"),
+            Range::Positive if value <= 0.0 => Some("strictly positive"),
+            _ => None,
+        }
+    }
+}
+
 /// Rockpool's default weight scale `Iscale` (A): a weight of 1 injects this current.
 pub const DEFAULT_ISCALE: f64 = 1e-8;
 /// Rockpool's default time step (s).

@@ -19,7 +19,7 @@
 //!
 //! The flows a user runs, between the layers below: the paper's frozen-noise experiment trained,
 //! evaluated and quantized ([`runs`], one training in [`experiment`], its configuration in [`config`],
-//! checkpoints in [`checkpoint`]); a trained network deployed stage by stage ([`deployment`]); float
+//! checkpoints in [`checkpoint`]; networks of populations in [`architecture`]); a trained network deployed stage by stage ([`deployment`]); float
 //! networks quantized into the file formats of `dynap-config` ([`quantization`]); the golden harness
 //! against Rockpool's reference cases ([`golden`]); the benchmark's workloads ([`bench`](mod@bench)) and Rockpool's
 //! baseline ([`rockpool`]); plots ([`plot`]); progress bars and logs of long stages ([`progress`]). The
@@ -36,6 +36,7 @@
 //! * the built-in fixtures (the paper's frozen-noise raster and shipped weights) live in `data/` and are
 //!   compiled in, so the program needs nothing outside its crate.
 
+pub mod architecture;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;

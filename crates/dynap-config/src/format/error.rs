@@ -88,6 +88,25 @@ pub enum Problem {
     NoNeurons,
     /// The values are well-formed but the network they describe is not valid (the model's check).
     Network(dynap_model::Error),
+    /// A count that disagrees with the rest of the file (an architecture's `inputs` and `w_in`'s rows).
+    Count {
+        /// The count given.
+        found: usize,
+        /// What the rest of the file implies.
+        expected: usize,
+        /// What it must equal (`the rows of `w_in``).
+        of: &'static str,
+    },
+    /// A name that is not one of the architecture's populations.
+    NoSuchPopulation {
+        /// The name.
+        name: String,
+    },
+    /// A non-zero weight where the architecture allows no connection.
+    OutsideArchitecture {
+        /// The weight.
+        value: f64,
+    },
 }
 
 impl FormatError {
@@ -161,6 +180,16 @@ impl fmt::Display for Problem {
                 "neither `w_in`, `w_rec` nor `core_map`: the network's size is unknown"
             ),
             Problem::Network(e) => write!(f, "{e}"),
+            Problem::Count {
+                found,
+                expected,
+                of,
+            } => write!(f, "{found}, but {of} is {expected}"),
+            Problem::NoSuchPopulation { name } => write!(f, "no population named {name:?}"),
+            Problem::OutsideArchitecture { value } => write!(
+                f,
+                "{value}, but the architecture allows no connection here (it must be 0)"
+            ),
         }
     }
 }

@@ -14,12 +14,15 @@
 //!   one number for all neurons; `iscale` is also read as Rockpool's `Iscale`;
 //! * closed sets are parsed here, never defaulted: a misspelled `variant`, `method` or dendrite name is
 //!   an error that lists the allowed names;
+//! * a network JSON may carry the populations and connections it was described with (`architecture`,
+//!   [`NetworkFile::architecture`]); its reader checks that every weight outside their blocks is 0;
 //! * keys no format defines are kept ([`NetworkFile::extra`]) and written back, so a user's own
 //!   metadata survives a round trip; the reader reports them so a program can warn about a typo.
 //!
 //! Every error is a [`FormatError`]: the JSON path of the value at fault (`w_rec[3][17]`,
 //! `neurons[5].core`, `cores[2].iw`) and what is wrong with it, as data ([`Problem`]).
 
+mod architecture;
 mod error;
 mod mapping;
 mod matrix;

@@ -2,12 +2,13 @@
 //! layout values by Rockpool's names, a `chip` network's dendrites and synapse types) and the optional
 //! settings of `dynap quantize` and `dynap map` (`core_map`, `method`, `seed`).
 
+use super::architecture;
 use super::error::{FormatError, Problem};
 use super::matrix::{self, Dense, MatrixJson};
 use super::text::{self, Object, Tracked};
 use dynap_model::{
-    ChipSynapses, DEFAULT_DT, DEFAULT_ISCALE, Matrix, Network, NeuronParams, Param, SynapseChoice,
-    Variant,
+    Architecture, ChipSynapses, DEFAULT_DT, DEFAULT_ISCALE, Matrix, Network, NeuronParams, Param,
+    SynapseChoice, Variant,
 };
 use serde::de::{DeserializeSeed, MapAccess, Visitor};
 use serde_json::{Map, Value};
@@ -58,6 +59,10 @@ pub struct NetworkFile {
     pub method: Option<QuantMethod>,
     /// The autoencoder's seed (`seed`).
     pub seed: Option<u64>,
+    /// The populations and connections the network was described with (`architecture`); its blocks
+    /// hold every non-zero weight, its inputs and sizes are the matrices' ([`read_network`] checks
+    /// both; [`write_network`] writes it as it is).
+    pub architecture: Option<Architecture>,
     /// Keys no format defines, kept as they are and written back.
     pub extra: Map<String, Value>,
 }
@@ -70,6 +75,7 @@ impl NetworkFile {
             core_map: None,
             method: None,
             seed: None,
+            architecture: None,
             extra: Map::new(),
         }
     }
@@ -594,12 +600,19 @@ pub fn read_network(text: &str) -> Result<NetworkFile, FormatError> {
     network
         .validate()
         .map_err(|e| FormatError::at("", Problem::Network(e)))?;
+    let architecture = match fields.values.get(architecture::KEY) {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(architecture::read(v, &network)?),
+    };
+    let mut extra = fields.extra();
+    extra.retain(|k, _| k != architecture::KEY);
     Ok(NetworkFile {
         network,
         core_map,
         method,
         seed,
-        extra: fields.extra(),
+        architecture,
+        extra,
     })
 }
 
@@ -631,7 +644,14 @@ pub fn write_network(file: &NetworkFile) -> String {
     }
     out.raw("w_rec", &matrix::to_json(n, n, net.w_rec.as_slice(), &0.0));
     common.write_tail(&mut out, net.input_channels());
-    for (k, v) in file.extra.iter().filter(|(k, _)| !is_known_key(k)) {
+    if let Some(a) = &file.architecture {
+        out.raw(architecture::KEY, &architecture::to_json(a));
+    }
+    for (k, v) in file
+        .extra
+        .iter()
+        .filter(|(k, _)| !is_known_key(k) && *k != architecture::KEY)
+    {
         out.put(k, v);
     }
     out.finish()

@@ -446,3 +446,275 @@ fn quantized_files_are_told_apart() {
     assert!(!is_quantized(&write_network(&NetworkFile::new(net.clone()))).unwrap());
     assert!(is_quantized(&write_quantized(&quantized(&net, 1))).unwrap());
 }
+
+/// A random architecture of up to 4 populations (each fed by the input or an earlier one, some extra
+/// connections) and its flattened network with random weights inside the blocks (some of them zero).
+fn architecture_network(seed: u64, chip: bool) -> (dynap_model::Architecture, Network) {
+    use dynap_model::{Architecture, Connection, Population, Source};
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let count = rng.gen_range(1..=4);
+    let pops: Vec<Population> = (0..count)
+        .map(|k| {
+            let mut p = Population::new(format!("pop \"{k}\" é"), rng.gen_range(1..=12));
+            p.recurrent = rng.gen_bool(0.5);
+            if rng.gen_bool(0.5) {
+                p.params.insert(Param::ItauMem, 7e-12 + 1e-13 * k as f64);
+                p.params.insert(Param::CSyn, 20e-12);
+            }
+            p
+        })
+        .collect();
+    let mut conns = Vec::new();
+    for k in 0..count {
+        let from = if k == 0 || rng.gen_bool(0.5) {
+            Source::Input
+        } else {
+            Source::Population(rng.gen_range(0..k))
+        };
+        conns.push(Connection { from, to: k });
+    }
+    for _ in 0..rng.gen_range(0..3) {
+        let (a, b) = (rng.gen_range(0..count), rng.gen_range(0..count));
+        let c = Connection {
+            from: Source::Population(a),
+            to: b,
+        };
+        if a != b && !conns.contains(&c) {
+            conns.push(c);
+        }
+    }
+    let a = Architecture::new(rng.gen_range(1..=6), pops, conns, rng.gen_range(0..count)).unwrap();
+    let mut net = a.network(if chip {
+        Variant::Chip
+    } else {
+        Variant::Rockpool
+    });
+    let masks = a.masks();
+    let mut fill = |m: &mut Matrix, flags: &[bool]| {
+        for (w, &allowed) in m.as_mut_slice().iter_mut().zip(flags) {
+            if allowed && rng.gen_bool(0.7) {
+                *w = rng.r#gen::<f64>() * 4.0 - 2.0;
+            }
+        }
+    };
+    fill(net.w_in.as_mut().unwrap(), &masks.w_in);
+    fill(&mut net.w_rec, &masks.w_rec);
+    // A value not shared by a whole population is no population's parameter.
+    if a.populations()[0].size >= 2 {
+        net.params.i_pulse[0] *= 1.25;
+    }
+    (a, net)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// A network JSON with an architecture reads back equal, and writes the same text.
+    #[test]
+    fn architectures_round_trip(seed: u64, chip: bool) {
+        let (a, net) = architecture_network(seed, chip);
+        let mut f = NetworkFile::new(net);
+        f.architecture = Some(a);
+        f.extra.insert("comment".into(), serde_json::json!("kept"));
+        let text = write_network(&f);
+        let back = read_network(&text).unwrap();
+        prop_assert_eq!(&back, &f);
+        prop_assert_eq!(write_network(&back), text);
+        prop_assert_eq!(back.unknown_keys().collect::<Vec<_>>(), vec!["comment"]);
+    }
+}
+
+/// The architecture as written: its keys, offsets, and names for sources.
+#[test]
+fn architecture_json_is_as_documented() {
+    use dynap_model::{Architecture, Connection, Population, Source};
+    let mut hidden = Population::new("hidden", 2);
+    hidden.recurrent = true;
+    let a = Architecture::new(
+        3,
+        vec![hidden, Population::new("out", 1)],
+        vec![
+            Connection {
+                from: Source::Input,
+                to: 0,
+            },
+            Connection {
+                from: Source::Population(0),
+                to: 1,
+            },
+        ],
+        1,
+    )
+    .unwrap();
+    let mut f = NetworkFile::new(a.network(Variant::Rockpool));
+    f.architecture = Some(a);
+    let text = write_network(&f);
+    assert!(
+        text.contains(
+            r#""architecture": {"inputs":3,"populations":[{"name":"hidden","size":2,"recurrent":true,"offset":0},{"name":"out","size":1,"recurrent":false,"offset":2}],"connections":[{"from":"input","to":"hidden"},{"from":"hidden","to":"out"}],"readout":"out"}"#
+        ),
+        "{text}"
+    );
+    // `recurrent` and `offset` may be left out; `null` is no architecture.
+    let short = r#"{"w_in": [[0, 0, 0]], "architecture": {"inputs": 1, "populations": [{"name": "a", "size": 3}], "connections": [{"from": "input", "to": "a"}], "readout": "a"}}"#;
+    let f = read_network(short).unwrap();
+    let a = f.architecture.unwrap();
+    assert_eq!((a.neurons(), a.populations()[0].recurrent), (3, false));
+    // A parameter shared by a population's neurons, not the default, is its parameter.
+    let uniform = short.replace(
+        r#""w_in""#,
+        r#""Itau_mem": 4e-12, "Ipulse": [1e-8, 1e-8, 2e-8], "w_in""#,
+    );
+    let a = read_network(&uniform).unwrap().architecture.unwrap();
+    assert_eq!(
+        a.populations()[0].params.iter().collect::<Vec<_>>(),
+        vec![(&Param::ItauMem, &4e-12)]
+    );
+    let none = read_network(r#"{"w_rec": [[0]], "architecture": null}"#).unwrap();
+    assert_eq!(none.architecture, None);
+    assert!(none.extra.is_empty());
+}
+
+/// Every kind of bad architecture gets an error at its path.
+#[test]
+fn bad_architectures_name_the_path() {
+    // Two inputs, hidden (2, recurrent) and out (1): w_in [2][3], w_rec [3][3].
+    let file = |arch: &str, w_in: &str, w_rec: &str| {
+        format!(r#"{{"w_in": {w_in}, "w_rec": {w_rec}, "architecture": {arch}}}"#)
+    };
+    let w_in = "[[1, 1, 0], [1, 1, 0]]";
+    let w_rec = "[[1, 1, 2], [1, 1, 2], [0, 0, 0]]";
+    let arch = |inputs: &str, pops: &str, conns: &str, readout: &str| {
+        format!(
+            r#"{{"inputs": {inputs}, "populations": {pops}, "connections": {conns}, "readout": {readout}}}"#
+        )
+    };
+    let pops = r#"[{"name": "hidden", "size": 2, "recurrent": true}, {"name": "out", "size": 1}]"#;
+    let conns = r#"[{"from": "input", "to": "hidden"}, {"from": "hidden", "to": "out"}]"#;
+    let good = file(&arch("2", pops, conns, r#""out""#), w_in, w_rec);
+    read_network(&good).unwrap();
+    let bad = |arch: String| error(&file(&arch, w_in, w_rec));
+    // Names.
+    let e = bad(arch(
+        "2",
+        pops,
+        r#"[{"from": "input", "to": "hidden"}, {"from": "hiden", "to": "out"}]"#,
+        r#""out""#,
+    ));
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        (
+            "architecture.connections[1].from",
+            &Problem::NoSuchPopulation {
+                name: "hiden".into()
+            }
+        )
+    );
+    assert_eq!(
+        e.to_string(),
+        "`architecture.connections[1].from`: no population named \"hiden\""
+    );
+    let e = bad(arch("2", pops, conns, r#""output""#));
+    assert_eq!(e.path, "architecture.readout");
+    // The model's rules, at the place they are about.
+    let e = bad(arch(
+        "2",
+        r#"[{"name": "hidden", "size": 2, "recurrent": true}, {"name": "hidden", "size": 1}]"#,
+        conns,
+        r#""hidden""#,
+    ));
+    assert_eq!(e.path, "architecture.populations[1].name");
+    assert!(matches!(e.problem, Problem::Network(_)), "{e}");
+    let e = bad(arch(
+        "2",
+        pops,
+        r#"[{"from": "input", "to": "hidden"}, {"from": "hidden", "to": "out"}, {"from": "hidden", "to": "out"}]"#,
+        r#""out""#,
+    ));
+    assert_eq!(e.path, "architecture.connections[2]");
+    assert!(e.to_string().contains("repeats connection 1"), "{e}");
+    let e = bad(arch(
+        "2",
+        pops,
+        r#"[{"from": "input", "to": "hidden"}]"#,
+        r#""out""#,
+    ));
+    assert_eq!(e.path, "architecture.populations[1]");
+    assert!(e.to_string().contains("not reached"), "{e}");
+    let e = bad(arch(
+        "2",
+        r#"[{"name": "hidden", "size": 2, "recurrent": "yes"}, {"name": "out", "size": 1}]"#,
+        conns,
+        r#""out""#,
+    ));
+    assert_eq!(e.path, "architecture.populations[0].recurrent");
+    let e = bad(arch(
+        "2",
+        r#"[{"name": "hidden", "size": 2, "recurrent": true, "tau": 1}, {"name": "out", "size": 1}]"#,
+        conns,
+        r#""out""#,
+    ));
+    assert_eq!(e.path, "architecture.populations[0].tau");
+    assert!(matches!(e.problem, Problem::UnknownName { .. }), "{e}");
+    let e = bad(arch("-1", pops, conns, r#""out""#));
+    assert_eq!(e.path, "architecture.inputs");
+    let e = bad(r#"{"inputs": 2, "populations": []}"#.into());
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        ("architecture.connections", &Problem::Missing)
+    );
+    // Against the matrices.
+    let e = bad(arch("3", pops, conns, r#""out""#));
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        (
+            "architecture.inputs",
+            &Problem::Count {
+                found: 3,
+                expected: 2,
+                of: "the rows of `w_in`"
+            }
+        )
+    );
+    let e = bad(arch(
+        "2",
+        r#"[{"name": "hidden", "size": 2, "recurrent": true}, {"name": "out", "size": 2}]"#,
+        conns,
+        r#""out""#,
+    ));
+    assert_eq!(e.path, "architecture.populations");
+    let e = bad(arch(
+        "2",
+        r#"[{"name": "hidden", "size": 2, "recurrent": true}, {"name": "out", "size": 1, "offset": 1}]"#,
+        conns,
+        r#""out""#,
+    ));
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        (
+            "architecture.populations[1].offset",
+            &Problem::Count {
+                found: 1,
+                expected: 2,
+                of: "the sum of the sizes before it"
+            }
+        )
+    );
+    // A weight outside the blocks: input -> out, and out -> hidden.
+    let a = arch("2", pops, conns, r#""out""#);
+    let e = error(&file(&a, "[[1, 1, 0], [1, 1, 0.5]]", w_rec));
+    assert_eq!(
+        (e.path.as_str(), &e.problem),
+        ("w_in[1][2]", &Problem::OutsideArchitecture { value: 0.5 })
+    );
+    let e = error(&file(&a, w_in, "[[1, 1, 2], [1, 1, 2], [0, -3, 0]]"));
+    assert_eq!(e.path, "w_rec[2][1]");
+    assert_eq!(
+        e.to_string(),
+        "`w_rec[2][1]`: -3, but the architecture allows no connection here (it must be 0)"
+    );
+    // Without input weights, an architecture's channels are none.
+    let e = error(&format!(r#"{{"w_rec": {w_rec}, "architecture": {a}}}"#));
+    assert_eq!(e.path, "architecture.inputs");
+}
