@@ -36,14 +36,17 @@ pub enum Loss {
         class: Vec<usize>,
     },
     /// Classification by the spike counts of the readout neurons (`readout`, a range of the layer's
-    /// neurons; class `c` is neuron `readout.start + c`): the cross-entropy of
-    /// `softmax(count[b, readout] / temperature)` against `class[b]`, averaged over the batch, plus
-    /// `activity`'s penalty. A count loss: its gradient is the same at every step.
+    /// neurons, split into `classes` equal consecutive groups, class `c` the `c`-th group): the
+    /// cross-entropy of `softmax(mean count of each group[b] / temperature)` against `class[b]`,
+    /// averaged over the batch, plus `activity`'s penalty. A count loss: its gradient is the same at
+    /// every step. Groups larger than one neuron average the chip's mismatch out of the vote.
     CountCrossEntropy {
         /// The class of each batch element.
         class: Vec<usize>,
         /// The readout neurons.
         readout: std::ops::Range<usize>,
+        /// The classes (`readout.len()` is a multiple of them).
+        classes: usize,
         /// Spikes per unit of logit (a softer softmax for larger values).
         temperature: f64,
         /// Bounds on every neuron's spike count, if any.
@@ -83,23 +86,30 @@ fn count_cross_entropy(
     counts: &[f64],
     class: &[usize],
     readout: &std::ops::Range<usize>,
+    classes: usize,
     temperature: f64,
     activity: Option<&Activity>,
     n: usize,
 ) -> (f64, Vec<f64>) {
     let batch = class.len();
+    let group = readout.len() / classes.max(1);
     let mut slopes = vec![0.0; counts.len()];
     let mut loss = 0.0;
     for (b, &c) in class.iter().enumerate() {
         let row = &counts[b * n + readout.start..b * n + readout.end];
-        let logits: Vec<f64> = row.iter().map(|&x| x / temperature).collect();
+        let logits: Vec<f64> = row
+            .chunks_exact(group.max(1))
+            .map(|g| g.iter().sum::<f64>() / group as f64 / temperature)
+            .collect();
         let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
         loss += (z.ln() + max - logits[c]) / batch as f64;
         for (k, &l) in logits.iter().enumerate() {
             let p = (l - max).exp() / z;
-            slopes[b * n + readout.start + k] =
-                (p - if k == c { 1.0 } else { 0.0 }) / batch as f64 / temperature;
+            let slope =
+                (p - if k == c { 1.0 } else { 0.0 }) / batch as f64 / temperature / group as f64;
+            let first = b * n + readout.start + k * group;
+            slopes[first..first + group].fill(slope);
         }
     }
     if let Some(a) = activity {
@@ -256,6 +266,7 @@ impl Loss {
             Loss::CountCrossEntropy {
                 class,
                 readout,
+                classes,
                 temperature,
                 activity,
             } => {
@@ -265,6 +276,7 @@ impl Loss {
                     &counts,
                     class,
                     readout,
+                    *classes,
                     *temperature,
                     activity.as_ref(),
                     n,
@@ -325,6 +337,7 @@ impl Loss {
         let Loss::CountCrossEntropy {
             class,
             readout,
+            classes,
             temperature,
             ..
         } = self
@@ -345,10 +358,17 @@ impl Loss {
                 found: readout.end,
             });
         }
-        if let Some(&c) = class.iter().find(|&&c| c >= readout.len()) {
+        if *classes == 0 || readout.len() % classes != 0 {
+            return Err(TargetShape {
+                loss: "count_cross_entropy readout (a multiple of the classes)",
+                expected: *classes,
+                found: readout.len(),
+            });
+        }
+        if let Some(&c) = class.iter().find(|&&c| c >= *classes) {
             return Err(TargetShape {
                 loss: "count_cross_entropy class",
-                expected: readout.len(),
+                expected: *classes,
                 found: c,
             });
         }
@@ -392,12 +412,20 @@ impl Loss {
             Loss::CountCrossEntropy {
                 class,
                 readout,
+                classes,
                 temperature,
                 activity,
             } if counts.len() == batch * n => {
                 self.check_count_cross_entropy(batch, n)?;
-                let (loss, slopes) =
-                    count_cross_entropy(counts, class, readout, *temperature, activity.as_ref(), n);
+                let (loss, slopes) = count_cross_entropy(
+                    counts,
+                    class,
+                    readout,
+                    *classes,
+                    *temperature,
+                    activity.as_ref(),
+                    n,
+                );
                 Ok((loss, Memo::Slopes(slopes)))
             }
             _ => Ok((
@@ -545,12 +573,14 @@ mod tests {
             Loss::CountCrossEntropy {
                 class: vec![1, 0],
                 readout: 1..3,
+                classes: 2,
                 temperature: 2.0,
                 activity: None,
             },
             Loss::CountCrossEntropy {
                 class: vec![0, 1],
                 readout: 1..3,
+                classes: 2,
                 temperature: 0.7,
                 // Bounds between counts (the penalty has kinks at them).
                 activity: Some(Activity {
@@ -648,6 +678,7 @@ mod tests {
         let cce = |class: Vec<usize>, readout: std::ops::Range<usize>| Loss::CountCrossEntropy {
             class,
             readout,
+            classes: 2,
             temperature: 1.0,
             activity: None,
         };
@@ -659,9 +690,45 @@ mod tests {
             .value_and_gradient(&s, 2, 7, 3)
             .unwrap_err();
         assert_eq!(e.loss, "count_cross_entropy readout");
+        // Three readout neurons do not split into two classes.
+        let e = cce(vec![0, 1], 0..3)
+            .value_and_gradient(&s, 2, 7, 3)
+            .unwrap_err();
+        assert_eq!(
+            e.loss,
+            "count_cross_entropy readout (a multiple of the classes)"
+        );
         let e = cce(vec![0], 0..3)
             .value_and_gradient(&s, 2, 7, 3)
             .unwrap_err();
         assert_eq!(e.loss, "count_cross_entropy");
+    }
+
+    #[test]
+    fn grouped_readouts_vote_by_their_mean_count() {
+        // One element, 4 neurons, 1 step: counts [3, 1, 0, 2]; readout 0..4 in 2 classes: class 0's
+        // mean count is 2, class 1's is 1.
+        let spikes = [3.0f64, 1.0, 0.0, 2.0];
+        let loss = Loss::CountCrossEntropy {
+            class: vec![1],
+            readout: 0..4,
+            classes: 2,
+            temperature: 0.5,
+            activity: None,
+        };
+        let (value, grad) = loss.value_and_gradient(&spikes, 1, 1, 4).unwrap();
+        let (l0, l1): (f64, f64) = (2.0 / 0.5, 1.0 / 0.5);
+        let z = l0.exp() + l1.exp();
+        assert!((value - (z.ln() - l1)).abs() < 1e-12);
+        let p0 = l0.exp() / z;
+        let g0 = p0 / 0.5 / 2.0;
+        let g1 = (1.0 - p0 - 1.0) / 0.5 / 2.0;
+        for (k, want) in [g0, g0, g1, g1].into_iter().enumerate() {
+            assert!(
+                (grad[k] - want).abs() < 1e-12,
+                "neuron {k}: {} against {want}",
+                grad[k]
+            );
+        }
     }
 }

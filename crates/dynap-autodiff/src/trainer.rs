@@ -36,7 +36,7 @@ use dfdx::dtypes::Dtype;
 use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Gradients as TapeGradients, OwnedTape, Tensor};
 use dfdx::tensor_ops::Backward;
-use dynap_model::{Masks, Network, Real};
+use dynap_model::{Masks, Network, Real, SpikeFunction};
 
 /// A network being trained: its trainable values (weights, and bias currents in log space when asked
 /// for), Adam's state, and the network the forward pass simulates (the nominal one, or a mismatched
@@ -51,6 +51,8 @@ pub struct Trainer<E: Dtype + Real> {
     params: LayerParams<E>,
     adam: Adam,
     threads: usize,
+    /// How the layers differentiate a spike.
+    spike: SpikeFunction,
     /// The weights allowed to be non-zero ([`Trainer::with_masks`]); `None`: all of them.
     masks: Option<Masks>,
 }
@@ -159,6 +161,7 @@ impl<E: Dtype + Real> Trainer<E> {
             params,
             adam: Adam::new(learning_rate),
             threads: 0,
+            spike: SpikeFunction::Rockpool,
             masks: None,
         })
     }
@@ -211,6 +214,25 @@ impl<E: Dtype + Real> Trainer<E> {
         self
     }
 
+    /// The spike function the layers train with (`SpikeFunction::FastSigmoid` trains hidden layers;
+    /// the default is Rockpool's). The forward pass's spikes do not change with it.
+    pub fn with_spike_function(mut self, spike: SpikeFunction) -> Trainer<E> {
+        self.spike = spike;
+        self.nominal = self.nominal.with_spike_function(spike);
+        self.chip = self.chip.map(|l| l.with_spike_function(spike));
+        self
+    }
+
+    /// Adam's learning rate from the next step on (a schedule).
+    pub fn set_learning_rate(&mut self, lr: f64) {
+        self.adam.lr = lr;
+    }
+
+    /// Adam's learning rate.
+    pub fn learning_rate(&self) -> f64 {
+        self.adam.lr
+    }
+
     /// Runs the forward pass on `chip`'s fixed parameters (a mismatched instance of the network: its
     /// currents and layout values; its weights are ignored, the trained ones are used), or on the
     /// nominal network with `None`. The gradients still reach the trainable values.
@@ -219,7 +241,8 @@ impl<E: Dtype + Real> Trainer<E> {
             None => None,
             Some(net) => Some(
                 DynapSimLayer::<E>::new(net.clone(), self.nominal.training().clone())?
-                    .with_threads(self.threads),
+                    .with_threads(self.threads)
+                    .with_spike_function(self.spike),
             ),
         };
         Ok(())
@@ -318,6 +341,36 @@ impl<E: Dtype + Real> Trainer<E> {
         }
         self.adam.step(&mut self.params, &grads);
         Ok(loss_value)
+    }
+
+    /// The weights `(w_in [Nin, N], w_rec [N, N])`, row-major, as the network holds them.
+    pub fn weights(&self) -> (Vec<f64>, Vec<f64>) {
+        (to_f64(&self.params.w_in), to_f64(&self.params.w_rec))
+    }
+
+    /// Replaces the weights (row-major, the network's sizes), keeping Adam's state: the next step
+    /// differentiates at these weights. A straight-through estimate of a quantized network sets the
+    /// quantized weights, steps, and sets the float weights moved by the step's change. Refused
+    /// (nothing changes) for other sizes, or a non-zero weight the masks forbid.
+    pub fn set_weights(&mut self, w_in: &[f64], w_rec: &[f64]) -> Result<(), Error> {
+        for (what, expected, found) in [
+            ("w_in", len(&self.params.w_in), w_in.len()),
+            ("w_rec", len(&self.params.w_rec), w_rec.len()),
+        ] {
+            if expected != found {
+                return Err(Error::State {
+                    what,
+                    expected,
+                    found,
+                });
+            }
+        }
+        if let Some(m) = &self.masks {
+            check_masked(m, self.neurons(), w_in, w_rec, &[], &[])?;
+        }
+        self.params.w_in.copy_from(&to_e::<E>(w_in));
+        self.params.w_rec.copy_from(&to_e::<E>(w_rec));
+        Ok(())
     }
 
     /// The network with the trained values on the nominal (mismatch-free) parameters.
