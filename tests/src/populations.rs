@@ -24,6 +24,7 @@ fn connection(from: &str, to: &str) -> ConnectionConfig {
     ConnectionConfig {
         from: from.into(),
         to: to.into(),
+        init_gain: None,
     }
 }
 

@@ -75,6 +75,16 @@ pub struct ArchitectureConfig {
     pub readout: Option<String>,
 }
 
+impl ArchitectureConfig {
+    /// Each connection's initial-weight factor, in order (see [`initial_weights_scaled`]).
+    pub fn init_gains(&self) -> Vec<f64> {
+        self.connection
+            .iter()
+            .map(|c| c.init_gain.unwrap_or(1.0))
+            .collect()
+    }
+}
+
 /// One `[[network.population]]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,13 +102,17 @@ pub struct PopulationConfig {
 }
 
 /// One `[[network.connection]]`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionConfig {
     /// `"input"` or a population's name.
     pub from: String,
     /// A population's name.
     pub to: String,
+    /// A factor on the block's Kaiming-uniform initial weights (default 1): a block from a few sparse
+    /// inputs (latency-coded features) needs larger weights to make its neurons spike at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_gain: Option<f64>,
 }
 
 /// How a high-level value sets a current.
@@ -343,18 +357,30 @@ fn block_stream(from: &str, to: &str) -> u64 {
 /// Kaiming-uniform initial weights of `architecture` (see the module documentation): `w_in`
 /// `[Nin, N]` and `w_rec` `[N, N]`, zero outside the blocks.
 pub fn initial_weights(architecture: &Architecture, seed: u64) -> (Matrix, Matrix) {
+    initial_weights_scaled(architecture, seed, &[])
+}
+
+/// [`initial_weights`] with block `k`'s bound multiplied by `gains[k]` (blocks in
+/// [`Architecture::blocks`] order: the connections as declared, then the recurrent blocks; 1 where
+/// `gains` ends). The draws are the same; only their scale changes.
+pub fn initial_weights_scaled(
+    architecture: &Architecture,
+    seed: u64,
+    gains: &[f64],
+) -> (Matrix, Matrix) {
     let (n_in, n) = (architecture.inputs(), architecture.neurons());
     let mut w_in = Matrix::zeros(n_in, n);
     let mut w_rec = Matrix::zeros(n, n);
     let pops = architecture.populations();
-    for block in architecture.blocks() {
+    for (k, block) in architecture.blocks().enumerate() {
+        let gain = gains.get(k).copied().unwrap_or(1.0);
         let from = match block.from {
             Source::Input => INPUT_NAME,
             Source::Population(k) => &pops[k].name,
         };
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(block_stream(from, &pops[block.to].name));
-        let bound = (6.0 / block.rows.len() as f64).sqrt();
+        let bound = (6.0 / block.rows.len() as f64).sqrt() * gain;
         let m = match block.matrix {
             WeightMatrix::Input => &mut w_in,
             WeightMatrix::Recurrent => &mut w_rec,
@@ -373,8 +399,18 @@ pub fn initial_weights(architecture: &Architecture, seed: u64) -> (Matrix, Matri
 /// ([`Architecture::network`]: the populations' parameters, default `Iscale` and `dt`, to be set by
 /// the caller) with [`initial_weights`].
 pub fn initial_network(architecture: &Architecture, variant: Variant, seed: u64) -> Network {
+    initial_network_scaled(architecture, variant, seed, &[])
+}
+
+/// [`initial_network`] with [`initial_weights_scaled`].
+pub fn initial_network_scaled(
+    architecture: &Architecture,
+    variant: Variant,
+    seed: u64,
+    gains: &[f64],
+) -> Network {
     let mut net = architecture.network(variant);
-    let (w_in, w_rec) = initial_weights(architecture, seed);
+    let (w_in, w_rec) = initial_weights_scaled(architecture, seed, gains);
     net.w_in = Some(w_in);
     net.w_rec = w_rec;
     net
@@ -538,6 +574,7 @@ to = "out"
                 c.connection.push(ConnectionConfig {
                     from: "hidden".into(),
                     to: "out".into(),
+                    init_gain: None,
                 })
             },
             "network.connection[2]",
@@ -548,6 +585,7 @@ to = "out"
                 c.connection.push(ConnectionConfig {
                     from: "out".into(),
                     to: "out".into(),
+                    init_gain: None,
                 })
             },
             "network.connection[2]",
@@ -658,10 +696,12 @@ to = "out"
         more.connection.push(ConnectionConfig {
             from: "input".into(),
             to: "side".into(),
+            init_gain: None,
         });
         more.connection.push(ConnectionConfig {
             from: "side".into(),
             to: "out".into(),
+            init_gain: None,
         });
         let b = more.to_architecture(4).unwrap();
         let (b_in, b_rec) = initial_weights(&b, 7);

@@ -16,8 +16,8 @@ use std::fmt;
 pub const MAGIC: &[u8; 8] = b"DYNAPCKP";
 
 /// The format version this build writes and reads. (Version 1 was the JSON `seed<k>.checkpoint.json`
-/// of earlier builds, without a checksum or the configuration.)
-pub const FORMAT_VERSION: u32 = 2;
+/// of earlier builds, without a checksum or the configuration; version 2 had no `extra`.)
+pub const FORMAT_VERSION: u32 = 3;
 
 const HEADER: usize = 8 + 4 + 8 + 4;
 
@@ -36,6 +36,9 @@ pub struct Checkpoint {
     pub losses: Vec<f64>,
     /// The configuration of the training, as TOML.
     pub config: String,
+    /// What else the training's flow keeps (a dataset experiment: its best network so far and the
+    /// history of its epochs, as JSON); empty when nothing.
+    pub extra: String,
 }
 
 /// Why a checkpoint cannot be used.
@@ -154,6 +157,7 @@ struct Payload {
     adam_v: Vec<Vec<f64>>,
     losses: Vec<f64>,
     config: String,
+    extra: String,
 }
 
 /// The bytes of a checkpoint.
@@ -170,6 +174,7 @@ pub fn encode(c: &Checkpoint) -> Vec<u8> {
         adam_v: c.state.adam_v.clone(),
         losses: c.losses.clone(),
         config: c.config.clone(),
+        extra: c.extra.clone(),
     };
     // Encoding plain vectors and strings into a vector cannot fail.
     let body = bincode::encode_to_vec(&payload, bincode::config::standard()).expect("encodes");
@@ -239,6 +244,7 @@ pub fn decode(bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
         },
         losses: p.losses,
         config: p.config,
+        extra: p.extra,
     })
 }
 
@@ -341,6 +347,7 @@ mod tests {
             },
             losses: vec![0.25; 300],
             config: config.to_toml(),
+            extra: r#"{"best_epoch": 3}"#.into(),
         }
     }
 
@@ -413,8 +420,8 @@ mod tests {
             Err(CheckpointError::Checksum { .. })
         ));
         let mut old = bytes.clone();
-        old[8] = 1;
-        assert_eq!(decode(&old), Err(CheckpointError::Version { found: 1 }));
+        old[8] = 2;
+        assert_eq!(decode(&old), Err(CheckpointError::Version { found: 2 }));
     }
 
     proptest! {

@@ -44,6 +44,43 @@ pub enum LossKind {
     CountMse,
     /// Cross-entropy of the output rates.
     RateCrossEntropy,
+    /// Cross-entropy of the readout neurons' spike counts (with `training.temperature`): the
+    /// classification loss of a dataset experiment, and its default.
+    CountCrossEntropy,
+}
+
+/// How training differentiates a spike (`training.surrogate`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Surrogate {
+    /// Rockpool's `step_pwl` (the paper's; the frozen-noise experiment's default).
+    Rockpool,
+    /// The fast sigmoid in `imem / Ispkthr`, steepness `training.surrogate_steepness`, the reset not
+    /// differentiated (a dataset experiment's default: hidden layers train with it).
+    FastSigmoid,
+}
+
+/// How the learning rate changes over the epochs of a dataset experiment (`training.lr_schedule`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    Constant,
+    /// From `learning_rate` down to a hundredth of it along a half cosine over `epochs`.
+    Cosine,
+}
+
+/// Bounds on every neuron's spike count per sample (`[training.activity]`), so that trained rates stay
+/// inside what the chip carries: a penalty `weight * (relu(count - max)^2 + relu(min - count)^2)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityConfig {
+    /// The lowest count without penalty.
+    pub min: f64,
+    /// The highest count without penalty.
+    pub max: f64,
+    /// The penalty's weight.
+    pub weight: f64,
 }
 
 /// A whole experiment: the task, the network, training, the `noise` run's noise injection, evaluation.
@@ -62,6 +99,9 @@ pub struct Config {
     pub evaluation: EvaluationConfig,
     /// 4-bit quantization of every trained network, evaluated like the float one.
     pub quantization: QuantizationConfig,
+    /// A dataset experiment's data (`[data]`); without it, the frozen-noise experiment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<crate::data::DataConfig>,
 }
 
 /// Quantization after training.
@@ -118,6 +158,26 @@ pub struct NetworkConfig {
     /// Model variant: `"rockpool"` (Rockpool's DynapSim, the paper's) or `"chip"` (four dendrites,
     /// inhibition that inhibits).
     pub variant: ModelVariant,
+    /// `[[network.population]]`: a dataset experiment's populations, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub population: Vec<crate::architecture::PopulationConfig>,
+    /// `[[network.connection]]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub connection: Vec<crate::architecture::ConnectionConfig>,
+    /// `network.readout`: the output population's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readout: Option<String>,
+}
+
+impl NetworkConfig {
+    /// The populations, connections and readout as one description.
+    pub fn architecture(&self) -> crate::architecture::ArchitectureConfig {
+        crate::architecture::ArchitectureConfig {
+            population: self.population.clone(),
+            connection: self.connection.clone(),
+            readout: self.readout.clone(),
+        }
+    }
 }
 
 /// Training.
@@ -138,8 +198,30 @@ pub struct TrainingConfig {
     pub loss: LossKind,
     /// Target rate of the target neuron for `count_mse` (Hz).
     pub target_rate_hz: f64,
-    /// Write a checkpoint every this many iterations (0: never).
+    /// Write a checkpoint every this many iterations (0: never); a dataset experiment also writes
+    /// one at the end of every epoch.
     pub checkpoint_every: usize,
+    /// A dataset experiment's passes over the training split.
+    pub epochs: usize,
+    /// How the learning rate changes over the epochs.
+    pub lr_schedule: LrSchedule,
+    /// Stop after this many epochs without a better validation accuracy (0: never); the network of
+    /// the best epoch is kept either way.
+    pub patience: usize,
+    /// How the spike is differentiated.
+    pub surrogate: Surrogate,
+    /// The fast sigmoid's steepness.
+    pub surrogate_steepness: f64,
+    /// `count_cross_entropy`'s spikes per unit of logit.
+    pub temperature: f64,
+    /// Bounds on every neuron's spike count, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<ActivityConfig>,
+    /// A dataset experiment's last epochs that train the quantized network (0: none): each step's
+    /// forward pass and gradient at the chip's 4-bit weights, its change added to the float weights
+    /// (a straight-through estimate); their validation accuracy is the quantized network's, and the
+    /// best of them is kept. Early stopping before them goes on to them.
+    pub quantized_epochs: usize,
 }
 
 /// Noise injection of the `noise` run.
@@ -187,6 +269,9 @@ impl Default for NetworkConfig {
             dt: 1e-3,
             recurrent: true,
             variant: ModelVariant::Rockpool,
+            population: Vec::new(),
+            connection: Vec::new(),
+            readout: None,
         }
     }
 }
@@ -201,6 +286,14 @@ impl Default for TrainingConfig {
             loss: LossKind::RasterMse,
             target_rate_hz: 100.0,
             checkpoint_every: 1000,
+            epochs: 30,
+            lr_schedule: LrSchedule::Cosine,
+            patience: 10,
+            surrogate: Surrogate::Rockpool,
+            surrogate_steepness: 2.0,
+            temperature: 2.0,
+            activity: None,
+            quantized_epochs: 0,
         }
     }
 }
@@ -265,6 +358,37 @@ impl Config {
                 reason: message,
             }
         })?;
+        let mut config = config;
+        if config.data.is_some() {
+            // A dataset experiment's defaults for the keys the file leaves out (the struct's own
+            // defaults are the frozen-noise experiment's).
+            let given: toml::Table = toml::from_str(text).unwrap_or_default();
+            let has = |table: &str, key: &str| {
+                given
+                    .get(table)
+                    .and_then(toml::Value::as_table)
+                    .is_some_and(|t| t.contains_key(key))
+            };
+            let t = &mut config.training;
+            if !has("training", "loss") {
+                t.loss = LossKind::CountCrossEntropy;
+            }
+            if !has("training", "batch_size") {
+                t.batch_size = 50;
+            }
+            if !has("training", "learning_rate") {
+                t.learning_rate = 5e-3;
+            }
+            if !has("training", "surrogate") {
+                t.surrogate = Surrogate::FastSigmoid;
+            }
+            if !has("training", "seeds") {
+                t.seeds = vec![0];
+            }
+            if !has("noise", "frozen_percent") {
+                config.noise.frozen_percent = 0.0;
+            }
+        }
         config.validate()?;
         Ok(config)
     }
@@ -345,15 +469,6 @@ impl Config {
                 format!("{} is not a positive rate", tr.learning_rate),
             );
         }
-        if tr.batch_size > t.classes {
-            return bad(
-                "training.batch_size",
-                format!(
-                    "{} patterns per step, but there are {} patterns",
-                    tr.batch_size, t.classes
-                ),
-            );
-        }
         let z = &self.noise;
         if !(0.0..3.0).contains(&z.frozen_percent) || !(0.0..3.0).contains(&z.dynamic_percent) {
             return bad(
@@ -363,6 +478,58 @@ impl Config {
         }
         if z.redraw_every == 0 {
             return bad("noise.redraw_every", "must be at least 1".into());
+        }
+        if !(tr.temperature.is_finite() && tr.temperature > 0.0) {
+            return bad(
+                "training.temperature",
+                format!("{} is not a positive number of spikes", tr.temperature),
+            );
+        }
+        if !(tr.surrogate_steepness.is_finite() && tr.surrogate_steepness >= 0.0) {
+            return bad(
+                "training.surrogate_steepness",
+                format!("{} is not a steepness >= 0", tr.surrogate_steepness),
+            );
+        }
+        if let Some(a) = &tr.activity
+            && !(a.min.is_finite() && a.max.is_finite() && a.min <= a.max && a.weight >= 0.0)
+        {
+            return bad(
+                "training.activity",
+                "min <= max, both finite, and weight >= 0".into(),
+            );
+        }
+        match &self.data {
+            Some(d) => {
+                if tr.epochs == 0 {
+                    return bad("training.epochs", "at least 1".into());
+                }
+                d.validate(n.dt).map_err(|e| ConfigError {
+                    key: match &e.problem {
+                        crate::data::Problem::Parameter { key, .. } => (*key).to_owned(),
+                        _ => "data".into(),
+                    },
+                    reason: e.to_string(),
+                })?;
+            }
+            None => {
+                if tr.batch_size > t.classes {
+                    return bad(
+                        "training.batch_size",
+                        format!(
+                            "{} patterns per step, but there are {} patterns",
+                            tr.batch_size, t.classes
+                        ),
+                    );
+                }
+                if !n.population.is_empty() || !n.connection.is_empty() || n.readout.is_some() {
+                    return bad(
+                        "network.population",
+                        "populations and connections describe a dataset experiment's network: add a [data] table"
+                            .into(),
+                    );
+                }
+            }
         }
         let e = &self.evaluation;
         if e.percents.iter().any(|&p| p > 300) {

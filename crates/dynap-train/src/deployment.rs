@@ -17,7 +17,7 @@ use crate::experiment;
 use crate::files;
 use crate::progress::Progress;
 use crate::task::{self, Metrics};
-use dynap_hw::{Emulator, EmulatorOptions, PlayOptions, Transport};
+use dynap_hw::{PlayOptions, Transport};
 use dynap_model::Network;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -167,35 +167,7 @@ pub fn deploy(o: &DeployOptions, progress: &Progress) -> Result<Deployed, Error>
     let reverse = simulate(&back.network)?;
     stages.inc(1);
     stages.set_message("device");
-    let mut device: Box<dyn Transport> = match &o.device {
-        Device::Emulator { mismatch, seed } => Box::new(Emulator::new(EmulatorOptions {
-            mismatch: *mismatch,
-            seed: *seed,
-            dt: net.dt,
-            iscale: net.i_scale,
-            variant: net.variant,
-            ..EmulatorOptions::default()
-        })),
-        Device::Usb => match dynap_hw::usb_transport(dynap_hw::OPAL_KELLY_VID, None) {
-            Err(error) => {
-                return Err(Error::Device {
-                    device: "--device usb".into(),
-                    error,
-                });
-            }
-            Ok(never) => match never {},
-        },
-        Device::Samna { python } => Box::new(
-            dynap_hw::SamnaBridge::start(&dynap_hw::BridgeOptions {
-                python: python.clone(),
-                ..dynap_hw::BridgeOptions::default()
-            })
-            .map_err(|error| Error::Device {
-                device: "--device samna".into(),
-                error,
-            })?,
-        ),
-    };
+    let mut device = crate::evaluation::open_device(&o.device, net.dt, net.i_scale, net.variant)?;
     let fail = |device: &dyn Transport| {
         let name = device.name();
         move |error| Error::Device {
@@ -335,5 +307,155 @@ impl Deployed {
             ));
         }
         s
+    }
+}
+
+/// A dataset run's best network (`RUN_DIR/network.json`) deployed: mapped, and judged at every stage
+/// on a split it never trained on.
+#[derive(Clone, Debug)]
+pub struct DatasetDeployed {
+    /// The configuration and its mapping.
+    pub mapped: dynap_config::Mapped,
+    /// Relative RMS weight error of the quantization.
+    pub weight_error: f64,
+    /// What it was judged on, for people.
+    pub data: String,
+    /// The stages.
+    pub judged: crate::evaluation::Judged,
+    /// The device's description.
+    pub device: String,
+    /// The classes.
+    pub classes: usize,
+}
+
+/// Deploys a dataset run (a folder with `encoding.json`): its best network on `device`, judged on
+/// `data`, else the run's test split, else its validation split.
+pub fn deploy_dataset(
+    from: &Path,
+    device: &Device,
+    data: Option<&Path>,
+    progress: &Progress,
+) -> Result<DatasetDeployed, Error> {
+    let config_path = from.join("config.toml");
+    let config =
+        Config::from_toml(&files::read_text(&config_path)?).map_err(|error| Error::Config {
+            path: Some(config_path.clone()),
+            error,
+        })?;
+    let encoding = crate::eval::read_encoding(from)?;
+    let net_path = from.join("network.json");
+    let file =
+        dynap_config::format::read_network(&files::read_text(&net_path)?).map_err(|error| {
+            Error::Format {
+                path: net_path.clone(),
+                error,
+            }
+        })?;
+    let architecture = file.architecture.clone().ok_or_else(|| {
+        Error::Mismatch(format!(
+            "{}: the network has no `architecture`; a dataset run's networks keep theirs",
+            net_path.display()
+        ))
+    })?;
+    let net = file.network.clone();
+    let (samples, what) =
+        crate::eval::dataset_samples(from, &config, &encoding, net.dt, data, true)?;
+    let core_map = file
+        .core_map
+        .clone()
+        .unwrap_or_else(|| architecture.core_map());
+    let mut qfile = dynap_config::format::NetworkFile::new(net.clone());
+    qfile.core_map = Some(core_map.clone());
+    let q = crate::quantization::quantize_file(&qfile, &dynap_quant::Options::default())?;
+    let mapped = dynap_config::map(
+        &q.weights,
+        &net.params,
+        net.dt,
+        net.variant,
+        &dynap_config::MapOptions {
+            chip: net.chip.clone(),
+            ..dynap_config::MapOptions::default()
+        },
+    )?;
+    let device_name = match device {
+        Device::Emulator { mismatch, seed } => format!(
+            "emulator (digital twin, {:.0} % mismatch, seed {seed})",
+            mismatch * 100.0
+        ),
+        Device::Usb => "usb".into(),
+        Device::Samna { .. } => "samna".into(),
+    };
+    let options = crate::evaluation::JudgeOptions {
+        device: device.clone(),
+        ..crate::evaluation::JudgeOptions::default()
+    };
+    let readout = crate::evaluation::Readout {
+        neurons: architecture.readout_range(),
+        classes: encoding.classes,
+    };
+    let judged = crate::evaluation::judge(
+        &[(0, net)],
+        &readout,
+        Some(&core_map),
+        &samples,
+        encoding.classes,
+        &options,
+        progress,
+        &what,
+    )?;
+    Ok(DatasetDeployed {
+        mapped,
+        weight_error: q.relative_rms_error,
+        data: what,
+        judged,
+        device: device_name,
+        classes: encoding.classes,
+    })
+}
+
+impl DatasetDeployed {
+    /// `metrics.json`: `{"data", "samples", "device", "quantization_relative_rms_error", "stages":
+    /// {stage: {"accuracy", "confusion"}}}`.
+    pub fn metrics_json(&self) -> Value {
+        json!({
+            "data": self.data,
+            "samples": self.judged.samples,
+            "device": self.device,
+            "quantization_relative_rms_error": self.weight_error,
+            "stages": self.judged.to_json(),
+        })
+    }
+
+    /// Writes `out`: `config.json` (samna), `config.bin`, `mapping.json`, `metrics.json`, and the
+    /// device stage's confusion matrix (`confusion.png`, `.svg`, `.csv`).
+    pub fn write(&self, out: &Path) -> Result<(), Error> {
+        files::create_dir(out)?;
+        files::write_atomic(
+            &out.join("config.json"),
+            dynap_config::to_json(&self.mapped.config).as_bytes(),
+        )?;
+        files::write_atomic(
+            &out.join("config.bin"),
+            &dynap_config::to_binary(&self.mapped.config),
+        )?;
+        files::write_atomic(
+            &out.join("mapping.json"),
+            dynap_config::format::write_mapping(&self.mapped.mapping).as_bytes(),
+        )?;
+        files::write_atomic(
+            &out.join("metrics.json"),
+            serde_json::to_string_pretty(&self.metrics_json())
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+        if let Some((stage, o)) = self.judged.best_confusion(0) {
+            crate::fit::confusion_plot(
+                &out.join("confusion.png"),
+                &format!("{}, {stage} stage", self.data),
+                o,
+                self.classes,
+            )?;
+        }
+        Ok(())
     }
 }

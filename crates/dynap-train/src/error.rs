@@ -59,6 +59,11 @@ pub enum Error {
         /// What happened.
         error: dynap_hw::HwError,
     },
+    /// A dataset that does not load (the file, the array and the problem).
+    Data(crate::data::DataError),
+    /// A network that cannot be mapped onto the chip, found before training: every problem, with its
+    /// population.
+    Unmappable(dynap_config::UnmappableArchitecture),
     /// The parts of a flow do not fit each other (a network and its task's stimuli, a run folder
     /// without what a command needs): what and how to fix it.
     Mismatch(String),
@@ -96,6 +101,8 @@ impl fmt::Display for Error {
             Error::Quantization(e) => write!(f, "quantization: {e}"),
             Error::Map(e) => write!(f, "mapping: {e}"),
             Error::Device { device, error } => write!(f, "{device}: {error}"),
+            Error::Data(e) => write!(f, "{e}"),
+            Error::Unmappable(e) => write!(f, "{e}"),
             Error::Mismatch(what) => write!(f, "{what}"),
         }
     }

@@ -93,6 +93,16 @@ pub fn initial_network(config: &Config, seed: u64) -> Network {
     net
 }
 
+/// How training differentiates a spike (`training.surrogate`).
+pub fn spike_function(config: &Config) -> dynap_model::SpikeFunction {
+    match config.training.surrogate {
+        crate::config::Surrogate::Rockpool => dynap_model::SpikeFunction::Rockpool,
+        crate::config::Surrogate::FastSigmoid => dynap_model::SpikeFunction::FastSigmoid {
+            k: config.training.surrogate_steepness,
+        },
+    }
+}
+
 /// The loss of a batch of patterns (`classes[b]` is pattern b's class).
 fn loss_for(config: &Config, classes: &[usize], steps: usize, n: usize) -> Loss {
     match config.training.loss {
@@ -108,6 +118,22 @@ fn loss_for(config: &Config, classes: &[usize], steps: usize, n: usize) -> Loss 
         }
         LossKind::RateCrossEntropy => Loss::RateCrossEntropy {
             class: classes.to_vec(),
+        },
+        // Neuron c is class c's.
+        LossKind::CountCrossEntropy => Loss::CountCrossEntropy {
+            class: classes.to_vec(),
+            readout: 0..config.task.classes,
+            classes: config.task.classes,
+            temperature: config.training.temperature,
+            activity: config
+                .training
+                .activity
+                .as_ref()
+                .map(|a| dynap_autodiff::Activity {
+                    min: a.min,
+                    max: a.max,
+                    weight: a.weight,
+                }),
         },
         LossKind::RasterMse => {
             let mut target = vec![0.0; classes.len() * steps * n];
@@ -162,7 +188,8 @@ pub fn train(
         CurrentTraining::none(),
         config.training.learning_rate,
     )?
-    .with_threads(1);
+    .with_threads(1)
+    .with_spike_function(spike_function(config));
     let mut losses = Vec::with_capacity(config.training.iterations);
     let mut start_iteration = 0;
     if let (Some(path), true) = (checkpoint, resume)
@@ -272,6 +299,7 @@ pub fn train(
                 state: trainer.state(),
                 losses: losses.clone(),
                 config: config.to_toml(),
+                extra: String::new(),
             };
             files::write_atomic(path, &checkpoint::encode(&c))?;
         }

@@ -8,6 +8,11 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Where the Yin-Yang example is in a checkout of this repository.
+pub fn default_yinyang_example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/yinyang.toml")
+}
+
 /// Where the reference scripts are in a checkout of this repository.
 pub fn default_script_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../benches/reference")
@@ -145,6 +150,27 @@ impl Baseline {
                     .and_then(|v| v.trim().parse().ok())
             })
             .ok_or_else(|| failure("train_rockpool.py", &out.stderr))
+    }
+
+    /// Rockpool's training samples per second on the Yin-Yang example (`yinyang_rockpool.py`): the
+    /// train split `data`, `outputs` output neurons.
+    pub fn yinyang_rate(&self, data: &Path, outputs: usize) -> Result<f64, Error> {
+        let script = self.script("yinyang_rockpool.py")?;
+        let out = self.run(
+            Command::new(&self.python)
+                .arg(&script)
+                .arg("--data")
+                .arg(data)
+                .arg("--outputs")
+                .arg(outputs.to_string()),
+        )?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("samples_per_second ")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .ok_or_else(|| failure("yinyang_rockpool.py", &out.stderr))
     }
 
     /// Rockpool's autoencoder on the benchmark's quantization workload: (seconds, relative RMS error).

@@ -127,6 +127,13 @@ fn nominal_loss(config: &Config, raster: &Raster, spikes: &[f64], n: usize) -> f
             return total / classes.len() as f64;
         }
         LossKind::RateCrossEntropy => Loss::RateCrossEntropy { class: classes },
+        LossKind::CountCrossEntropy => Loss::CountCrossEntropy {
+            class: classes,
+            readout: 0..config.task.classes,
+            classes: config.task.classes,
+            temperature: config.training.temperature,
+            activity: None,
+        },
         LossKind::RasterMse => {
             let mut target = vec![0.0; raster.samples * raster.steps * n];
             for c in 0..raster.samples {

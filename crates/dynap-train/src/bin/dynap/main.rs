@@ -44,6 +44,7 @@ struct Cli {
 enum Command {
     Train(commands::train::Args),
     Deploy(commands::deploy::Args),
+    Eval(commands::eval::Args),
     Quantize(commands::quantize::Args),
     Map(commands::map::Args),
     Unmap(commands::unmap::Args),
@@ -69,6 +70,7 @@ impl Command {
         match self {
             Command::Train(_) => "train",
             Command::Deploy(_) => "deploy",
+            Command::Eval(_) => "eval",
             Command::Quantize(_) => "quantize",
             Command::Map(_) => "map",
             Command::Unmap(_) => "unmap",
@@ -127,6 +129,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => commands::train::run(a, &cx),
         Command::Deploy(a) => commands::deploy::run(a, &cx),
+        Command::Eval(a) => commands::eval::run(a, &cx),
         Command::Quantize(a) => commands::quantize::run(a, &cx),
         Command::Map(a) => commands::map::run(a, &cx),
         Command::Unmap(a) => commands::unmap::run(a, &cx),

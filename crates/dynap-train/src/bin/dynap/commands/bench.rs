@@ -31,6 +31,10 @@ pub(crate) struct Args {
     /// Timed repetitions per row (the median is reported).
     #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     reps: u64,
+    /// The Yin-Yang example whose training speed is measured (default: examples/yinyang.toml of this
+    /// checkout).
+    #[arg(long, value_name = "FILE.toml")]
+    yinyang: Option<PathBuf>,
     /// Interleaved rounds of every row (medians over rounds, paired ratios).
     #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
@@ -345,6 +349,8 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             median(theirs_rates.clone())
         ))
     ));
+    let yinyang = yinyang_row(&a, baseline.as_ref(), rounds, cx)?;
+    rows.push(yinyang.clone());
     let spinner = cx.progress.spinner("4-bit quantization");
     let q = bench::time_quantize(reps.min(5));
     let rp_quant = baseline.as_ref().map(Baseline::quantization).transpose()?;
@@ -382,6 +388,12 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     ));
     if have_baseline {
         print_targets(cx, &rows, training_ratio);
+        speed_line(
+            cx,
+            "Yin-Yang training samples per second",
+            yinyang["speedup"].as_f64(),
+            20.0,
+        );
     }
     if let Some(path) = &a.json {
         let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
@@ -400,13 +412,7 @@ fn print_targets(cx: &Context, rows: &[Value], training_ratio: Option<f64>) {
     };
     // The paired speedup of the rounds when the row has one.
     let speedup = |n: u64, b: u64, key: &str| row(n, b).and_then(|r| r[key].as_f64());
-    let speed = |what: &str, got: Option<f64>, goal: f64| match got {
-        Some(x) => cx.say(format_args!(
-            "  {what}: {x:.1}x (target {goal:.0}x) {}",
-            if x >= goal { "met" } else { "NOT met" }
-        )),
-        None => cx.say(format_args!("  {what}: not measured")),
-    };
+    let speed = |what: &str, got: Option<f64>, goal: f64| speed_line(cx, what, got, goal);
     cx.say("targets, this run:");
     speed(
         "forward, N = 256, batch 8",
@@ -436,4 +442,83 @@ fn print_targets(cx: &Context, rows: &[Value], training_ratio: Option<f64>) {
         10.0,
     );
     speed("training iterations per second", training_ratio, 20.0);
+}
+
+/// One target's line: this run's figure and whether it meets the goal.
+fn speed_line(cx: &Context, what: &str, got: Option<f64>, goal: f64) {
+    match got {
+        Some(x) => cx.say(format_args!(
+            "  {what}: {x:.1}x (target {goal:.0}x) {}",
+            if x >= goal { "met" } else { "NOT met" }
+        )),
+        None => cx.say(format_args!("  {what}: not measured")),
+    }
+}
+
+/// The Yin-Yang training row: ours (the example's network, encoding and batch, every core) against
+/// `yinyang_rockpool.py`, paired per round; `{"workload": "yinyang_train", "samples_per_s",
+/// "rockpool_samples_per_s", "speedup"}`.
+fn yinyang_row(
+    a: &Args,
+    baseline: Option<&Baseline>,
+    rounds: usize,
+    cx: &Context,
+) -> Result<Value, Error> {
+    let path = a
+        .yinyang
+        .clone()
+        .unwrap_or_else(rockpool::default_yinyang_example);
+    let config =
+        dynap_train::config::Config::from_toml(&files::read_text(&path)?).map_err(|error| {
+            Error::Config {
+                path: Some(path.clone()),
+                error,
+            }
+        })?;
+    let dir = dynap_train::fit::config_dir(Some(&path));
+    let spinner = cx.progress.spinner("Yin-Yang: loading the example");
+    let prep = dynap_train::fit::prepare(&config, &dir)?;
+    spinner.finish();
+    let train_file = config
+        .data
+        .as_ref()
+        .and_then(|d| d.train.as_ref())
+        .map(|t| dir.join(t));
+    let outputs = prep.architecture.readout_range().len();
+    let (mut ours, mut theirs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    let stage = cx
+        .progress
+        .stage("Yin-Yang training speed", rounds as u64, "rounds");
+    for _ in 0..rounds {
+        let r = dynap_train::fit::training_rate(&config, &prep, 20, 5, 0)?;
+        ours.push(r);
+        if let (Some(b), Some(t)) = (baseline, &train_file) {
+            let x = b.yinyang_rate(t, outputs)?;
+            theirs.push(x);
+            ratios.push(r / x);
+        }
+        stage.inc(1);
+    }
+    stage.finish();
+    let ours = median(ours);
+    let mut row = json!({"workload": "yinyang_train", "samples_per_s": ours});
+    if !theirs.is_empty() {
+        let (t, x) = (median(theirs), median(ratios));
+        row["rockpool_samples_per_s"] = json!(t);
+        row["speedup"] = json!(x);
+    }
+    cx.say(format_args!(
+        "training the Yin-Yang example ({} neurons in {} populations, batch {}, {} steps): {ours:.0} samples/s{}",
+        prep.architecture.neurons(),
+        prep.architecture.populations().len(),
+        config.training.batch_size,
+        prep.encoding.steps,
+        row["rockpool_samples_per_s"]
+            .as_f64()
+            .map_or(String::new(), |t| format!(
+                ", Rockpool {t:.0} samples/s ({:.1}x)",
+                row["speedup"].as_f64().unwrap_or(f64::NAN)
+            ))
+    ));
+    Ok(row)
 }

@@ -11,6 +11,10 @@ use std::path::PathBuf;
 /// the stages float, quantized, reverse_mapped (the network the configuration implements) and device.
 /// Writes --out: config.json (samna's format), config.bin, mapping.json, metrics.json (the stages with
 /// counts and correct), raster_<stage>.png with its .csv, and run.log.
+///
+/// A dataset run (a folder of a configuration with [data]): its best network (network.json), judged
+/// at every stage on --data, else the run's test split, else its validation split; metrics.json has
+/// each stage's accuracy and confusion matrix, confusion.png the device's.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// The train output folder.
@@ -35,10 +39,14 @@ pub(crate) struct Args {
     /// The Python that has samna, for --device samna.
     #[arg(long, value_name = "PY", default_value = "python3")]
     python: PathBuf,
+    /// A dataset run's data to judge the stages on (NPZ, or a folder of x.npy and y.npy); default:
+    /// the run's test split, else its validation split.
+    #[arg(long, value_name = "FILE.npz")]
+    data: Option<PathBuf>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum RunArg {
+pub(crate) enum RunArg {
     /// Trained without noise injection.
     Plain,
     /// Trained with mismatch injected.
@@ -55,7 +63,7 @@ enum DeviceArg {
     Samna,
 }
 
-fn mismatch(s: &str) -> Result<f64, String> {
+pub(crate) fn mismatch(s: &str) -> Result<f64, String> {
     s.parse::<f64>()
         .ok()
         .filter(|m| (0.0..3.0).contains(m))
@@ -80,6 +88,22 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             },
         },
     };
+    if a.from.join("encoding.json").exists() {
+        files::create_dir(&a.out)?;
+        cx.log.open(&a.out.join("run.log"))?;
+        let d =
+            deployment::deploy_dataset(&a.from, &options.device, a.data.as_deref(), &cx.progress)?;
+        d.write(&a.out)?;
+        cx.say(format_args!(
+            "deployed {} to {} (quantization weight error {:.1} %)",
+            a.from.join("network.json").display(),
+            d.device,
+            d.weight_error * 100.0
+        ));
+        cx.say(d.judged.table(&d.data).trim_end());
+        cx.say(format_args!("wrote {}", a.out.display()));
+        return Ok(());
+    }
     let network = a.from.join(options.run.name()).join("network.json");
     if !network.exists() {
         // Nothing to deploy: say so before anything is created.

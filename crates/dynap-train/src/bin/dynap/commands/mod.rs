@@ -6,6 +6,7 @@ pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod deploy;
 pub(crate) mod devices;
+pub(crate) mod eval;
 pub(crate) mod golden;
 pub(crate) mod map;
 pub(crate) mod quantize;

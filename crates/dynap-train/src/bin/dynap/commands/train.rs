@@ -4,7 +4,7 @@
 use super::VariantArg;
 use crate::Context;
 use dynap_train::config::Config;
-use dynap_train::{Error, files, runs};
+use dynap_train::{Error, evaluation, files, fit, runs};
 use std::path::PathBuf;
 
 /// Train, evaluate and quantize the networks of an experiment.
@@ -18,6 +18,13 @@ use std::path::PathBuf;
 /// Writes --out: metrics.json, config.toml (the configuration used), <run>/network.json,
 /// <run>/seed<k>/{network,quantized}.json, loss.png and <run>/raster.png (each with a .csv of its
 /// data), checkpoints (<run>/seed<k>.checkpoint) and run.log.
+///
+/// With a [data] table, a dataset experiment: the network of [[network.population]] and
+/// [[network.connection]] trained on the data for every seed (epochs, early stopping on validation,
+/// the best epoch kept), then judged at every stage (float, quantized, reverse_mapped, device) on the
+/// validation and test splits. Writes --out: metrics.json, history.csv, encoding.json,
+/// seed<k>/network.json and seed<k>/checkpoint, network.json (the best seed's), loss.png,
+/// accuracy.png, confusion.png, raster.png, run.log. `dynap eval --help` judges a run again.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// The experiment configuration (TOML; every key has a default).
@@ -51,6 +58,34 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     config
         .validate()
         .map_err(|error| Error::Config { path: None, error })?;
+    if config.data.is_some() {
+        // A dataset experiment. The run folder's configuration names its data by absolute paths, so
+        // that the folder is self-contained for `dynap eval`.
+        let dir = fit::config_dir(a.config.as_deref());
+        if let Some(d) = config.data.as_mut() {
+            for p in [&mut d.train, &mut d.validation, &mut d.test]
+                .into_iter()
+                .flatten()
+            {
+                let joined = dir.join(&*p);
+                *p = joined.canonicalize().unwrap_or(joined);
+            }
+        }
+        files::create_dir(&a.out)?;
+        cx.log.open(&a.out.join("run.log"))?;
+        let run = fit::train(
+            &config,
+            &dir,
+            &a.out,
+            a.resume,
+            &evaluation::JudgeOptions::default(),
+            &cx.progress,
+        )?;
+        run.write(&a.out)?;
+        cx.say(run.table().trim_end());
+        cx.say(format_args!("wrote {}", a.out.display()));
+        return Ok(());
+    }
     files::create_dir(&a.out)?;
     cx.log.open(&a.out.join("run.log"))?;
     let runs = runs::train(&config, &a.out, a.resume, &cx.progress)?;

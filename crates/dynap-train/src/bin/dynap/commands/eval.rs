@@ -1,0 +1,106 @@
+//! `dynap eval`: a training output folder's networks judged at every stage on data they never saw.
+
+use crate::Context;
+use dynap_train::deployment::{Device, RunName};
+use dynap_train::eval::{self, EvalOptions};
+use dynap_train::evaluation::{JudgeOptions, STAGES};
+use dynap_train::{Error, files};
+use std::path::PathBuf;
+
+/// Judge a trained run at every stage: float, quantized, reverse_mapped, device.
+///
+/// RUN_DIR is the output folder of `dynap train`, self-contained. A dataset run is judged on --data
+/// (an NPZ with `x` and `y`, or a folder of x.npy and y.npy; features are encoded as training encoded
+/// them) or, without it, on the run's test split; a frozen-noise run on its own task (the networks of
+/// --run). Every stage classifies by the same rule on the output population's spikes: the neuron with
+/// the most spikes, a tie broken by the first spike. `float` is the network as trained; `quantized`,
+/// its 4-bit weights per core; `reverse_mapped`, the network its chip configuration implements;
+/// `device`, that configuration on the device (the digital twin with --mismatch and --seed). With
+/// --robustness, the float and quantized stages are also judged on --chips simulated chips per
+/// mismatch level.
+///
+/// Writes --json (default RUN_DIR/eval.json): {"samples": n, "stages": {stage: {"accuracy",
+/// "confusion", "per_seed", "robustness"}}}, accuracy a fraction (the mean over the run's seeds),
+/// confusion[true][predicted] with a last column for samples without an output spike.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// The training output folder.
+    #[arg(value_name = "RUN_DIR")]
+    run_dir: PathBuf,
+    /// The data (NPZ, or a folder of x.npy and y.npy); default: the run's test split (dataset
+    /// runs), the task (frozen-noise runs).
+    #[arg(long, value_name = "FILE.npz")]
+    data: Option<PathBuf>,
+    /// Where to write the results (default: RUN_DIR/eval.json).
+    #[arg(long, value_name = "OUT")]
+    json: Option<PathBuf>,
+    /// The device of the device stage.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Emulator)]
+    device: DeviceArg,
+    /// The twin's frozen mismatch, a fraction (0.1 is 10 %).
+    #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = super::deploy::mismatch)]
+    mismatch: f64,
+    /// The twin's seed (its chip).
+    #[arg(long, value_name = "S", default_value_t = 0)]
+    seed: u64,
+    /// Mismatch levels in percent at which the float and quantized stages are also judged on
+    /// simulated chips, e.g. 5,10,20,30.
+    #[arg(long, value_name = "LEVELS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=300))]
+    robustness: Vec<u32>,
+    /// Simulated chips per robustness level.
+    #[arg(long, value_name = "M", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    chips: u64,
+    /// Which run of a frozen-noise folder.
+    #[arg(long, value_enum, default_value_t = super::deploy::RunArg::Noise)]
+    run: super::deploy::RunArg,
+    /// The Python that has samna, for --device samna.
+    #[arg(long, value_name = "PY", default_value = "python3")]
+    python: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DeviceArg {
+    /// The digital twin (its mismatch: --mismatch, --seed).
+    Emulator,
+    /// A board on USB.
+    Usb,
+    /// A board through the vendor's samna (--python).
+    Samna,
+}
+
+pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
+    let options = EvalOptions {
+        data: a.data.clone(),
+        run: match a.run {
+            super::deploy::RunArg::Plain => RunName::Plain,
+            super::deploy::RunArg::Noise => RunName::Noise,
+        },
+        judge: JudgeOptions {
+            stages: STAGES.to_vec(),
+            device: match a.device {
+                DeviceArg::Emulator => Device::Emulator {
+                    mismatch: a.mismatch,
+                    seed: a.seed,
+                },
+                DeviceArg::Usb => Device::Usb,
+                DeviceArg::Samna => Device::Samna {
+                    python: a.python.clone(),
+                },
+            },
+            robustness: a.robustness.clone(),
+            chips: a.chips as usize,
+            ..JudgeOptions::default()
+        },
+    };
+    let evaluated = eval::eval(&a.run_dir, &options, &cx.progress)?;
+    let out = a.json.unwrap_or_else(|| a.run_dir.join("eval.json"));
+    files::write_atomic(
+        &out,
+        serde_json::to_string_pretty(&evaluated.to_json())
+            .expect("plain data serialises")
+            .as_bytes(),
+    )?;
+    cx.say(evaluated.judged.table(&evaluated.data).trim_end());
+    cx.say(format_args!("wrote {}", out.display()));
+    Ok(())
+}

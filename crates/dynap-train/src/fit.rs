@@ -1,0 +1,1140 @@
+//! A dataset experiment (a configuration with `[data]`): a network of populations trained on the
+//! user's data, judged on data it never saw, then quantized, mapped and run on a device.
+//!
+//! 1. **Prepare** ([`prepare`]): load the splits (`[data]`), turn features into spikes with the
+//!    encoder (scaled by the train split's range), describe the network (`[[network.population]]`,
+//!    `[[network.connection]]`, `network.readout`; without them, a hidden population of 60 and an output
+//!    population of one neuron per class), and refuse a network the chip cannot hold before anything
+//!    trains.
+//! 2. **Train** one network per seed ([`train_seed`]): epochs of minibatches shuffled from (seed,
+//!    epoch), Adam with the learning-rate schedule, the weights outside the architecture's blocks held at
+//!    0, the configured noise injection, the loss (the readout's spike-count cross-entropy by default),
+//!    validation accuracy after every epoch, the best epoch's network kept, early stopping; checkpoints
+//!    at every epoch's end and every `checkpoint_every` iterations, from which `--resume` continues bit
+//!    for bit.
+//! 3. **Judge** ([`crate::evaluation::judge`]): every seed's best network at every stage (`float`,
+//!    `quantized`, `reverse_mapped`, `device`) on the validation split and the test split if there is
+//!    one, with the one decision rule of [`crate::evaluation::classify`].
+//! 4. **Write** the run folder ([`FitRun::write`]): self-contained, so that `dynap eval` needs nothing
+//!    but it and a data file.
+
+use crate::architecture::initial_network_scaled;
+use crate::checkpoint::{self, Checkpoint};
+use crate::config::{Config, LossKind, LrSchedule};
+use crate::data::{DataConfig, Dataset, Encoder, Inputs, Scaling, Targets};
+use crate::error::Error;
+use crate::evaluation::{self, Judged, Samples};
+use crate::files;
+use crate::progress::{Progress, Stage};
+use dynap_autodiff::{Activity, CurrentTraining, Loss, SpikeInput, Trainer, WeightFactors};
+use dynap_model::{Architecture, Network, Population, Source, Variant};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// How a run's features become spikes: what `dynap eval` needs to encode new data as training did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Encoding {
+    /// The encoder.
+    pub encoder: Encoder,
+    /// Each feature's range in the train split (empty for spike-count data).
+    pub min: Vec<f64>,
+    /// See `min`.
+    pub max: Vec<f64>,
+    /// Classes (the train split's).
+    pub classes: usize,
+    /// Input channels the network takes.
+    pub channels: usize,
+    /// Time steps per sample.
+    pub steps: usize,
+}
+
+impl Encoding {
+    /// The scaling of features.
+    pub fn scaling(&self) -> Scaling {
+        Scaling {
+            min: self.min.clone(),
+            max: self.max.clone(),
+        }
+    }
+
+    /// A dataset as labelled spikes, encoded as training encoded (`seed` draws Poisson spikes).
+    pub fn samples(&self, data: &Dataset, dt: f64, seed: u64) -> Result<Samples, Error> {
+        let spikes = data
+            .spikes(&self.encoder, &self.scaling(), dt, seed)
+            .map_err(Error::Data)?;
+        let labels = match &data.targets {
+            Targets::Classes { labels, classes } => {
+                if *classes > self.classes {
+                    return Err(Error::Mismatch(format!(
+                        "the data has {classes} classes, the network was trained on {}",
+                        self.classes
+                    )));
+                }
+                labels.clone()
+            }
+            Targets::Regression { .. } => {
+                return Err(Error::Mismatch(
+                    "regression targets: this build trains and judges classification only".into(),
+                ));
+            }
+        };
+        if spikes.channels != self.channels || spikes.steps != self.steps {
+            return Err(Error::Mismatch(format!(
+                "the data gives {} channels of {} steps, the network takes {} channels of {} steps",
+                spikes.channels, spikes.steps, self.channels, self.steps
+            )));
+        }
+        Ok(Samples {
+            spikes: spikes.data,
+            samples: spikes.samples,
+            steps: spikes.steps,
+            channels: spikes.channels,
+            labels,
+        })
+    }
+}
+
+/// Everything a dataset experiment trains from.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// The network's description.
+    pub architecture: Architecture,
+    /// The training split as labelled spikes.
+    pub train: Samples,
+    /// The validation split.
+    pub validation: Samples,
+    /// The test split, if the data has one.
+    pub test: Option<Samples>,
+    /// How features became spikes.
+    pub encoding: Encoding,
+}
+
+impl Prepared {
+    /// The output neurons and the classes they vote for.
+    pub fn readout(&self) -> evaluation::Readout {
+        evaluation::Readout {
+            neurons: self.architecture.readout_range(),
+            classes: self.encoding.classes,
+        }
+    }
+}
+
+/// The default network of a dataset experiment: a hidden population of 60 from the input, an output
+/// population of one neuron per class from the hidden one.
+fn default_architecture(inputs: usize, classes: usize) -> Result<Architecture, Error> {
+    Architecture::new(
+        inputs,
+        vec![
+            Population::new("hidden", 60),
+            Population::new("output", classes),
+        ],
+        vec![
+            dynap_model::Connection {
+                from: Source::Input,
+                to: 0,
+            },
+            dynap_model::Connection {
+                from: Source::Population(0),
+                to: 1,
+            },
+        ],
+        1,
+    )
+    .map_err(Error::Model)
+}
+
+/// Loads and encodes the data of `config` (paths relative to `base`, the configuration file's folder),
+/// describes the network, and checks that every network the description allows maps onto the chip.
+pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
+    let data: &DataConfig = config
+        .data
+        .as_ref()
+        .ok_or_else(|| Error::Mismatch("not a dataset experiment: no [data] table".into()))?;
+    let splits = data.load(base).map_err(Error::Data)?;
+    let classes = splits.train.classes().ok_or_else(|| {
+        Error::Mismatch(
+            "regression targets: this build trains and judges classification only".into(),
+        )
+    })?;
+    let scaling = Scaling::of(&splits.train);
+    let dt = config.network.dt;
+    let (steps, channels) = match &splits.train.inputs {
+        Inputs::Spikes(s) => (s.steps, s.channels),
+        Inputs::Features(f) => (data.encoder.steps(), data.encoder.channels(f.features)),
+    };
+    let encoding = Encoding {
+        encoder: data.encoder.clone(),
+        min: scaling.min.clone(),
+        max: scaling.max.clone(),
+        classes,
+        channels,
+        steps,
+    };
+    let seed = data.seed;
+    let train = encoding.samples(&splits.train, dt, seed ^ 0x7261_696E)?;
+    let validation = encoding.samples(&splits.validation, dt, seed ^ 0x7661_6C69)?;
+    let test = match &splits.test {
+        Some(t) => Some(encoding.samples(t, dt, seed ^ 0x7465_7374)?),
+        None => None,
+    };
+    let description = config.network.architecture();
+    let architecture = if description.is_empty() {
+        default_architecture(channels, classes)?
+    } else {
+        description
+            .to_architecture(channels)
+            .map_err(|error| Error::Config { path: None, error })?
+    };
+    let readout = architecture.readout_range();
+    if readout.is_empty() || readout.len() % classes != 0 {
+        return Err(Error::Mismatch(format!(
+            "network.readout: the readout population has {} neurons, the data {classes} classes: a group of the same number of neurons per class (class c the c-th group)",
+            readout.len()
+        )));
+    }
+    let net = architecture.network(config.network.variant.into());
+    dynap_config::check_mappable(&architecture, &net.params).map_err(Error::Unmappable)?;
+    Ok(Prepared {
+        architecture,
+        train,
+        validation,
+        test,
+        encoding,
+    })
+}
+
+/// One epoch of a seed's training.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// The epoch (0-based).
+    pub epoch: usize,
+    /// The mean training loss over its minibatches.
+    pub loss: f64,
+    /// The validation accuracy after it.
+    pub validation_accuracy: f64,
+    /// The learning rate it trained with.
+    pub learning_rate: f64,
+    /// Training samples per second of it (training steps only).
+    pub samples_per_second: f64,
+    /// Whether it trained the quantized network (and its validation accuracy is the quantized
+    /// network's).
+    pub quantized: bool,
+}
+
+/// What a checkpoint of a dataset experiment keeps besides the trainer's state (`Checkpoint::extra`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Progressed {
+    history: Vec<EpochRecord>,
+    best_epoch: Option<usize>,
+    best_accuracy: f64,
+    best_w_in: Vec<f64>,
+    best_w_rec: Vec<f64>,
+    /// The current epoch's loss sum and minibatch count so far.
+    epoch_loss: f64,
+    epoch_batches: usize,
+    /// Training time of the current epoch so far (s).
+    epoch_seconds: f64,
+}
+
+/// One seed's training.
+#[derive(Clone, Debug)]
+pub struct SeedFit {
+    /// The seed.
+    pub seed: u64,
+    /// The network of the best epoch (on validation), nominal parameters.
+    pub network: Network,
+    /// That epoch.
+    pub best_epoch: usize,
+    /// Its validation accuracy.
+    pub best_accuracy: f64,
+    /// Every epoch.
+    pub history: Vec<EpochRecord>,
+}
+
+impl SeedFit {
+    /// Training samples per second over the epochs.
+    pub fn samples_per_second(&self) -> f64 {
+        let h = &self.history;
+        h.iter().map(|e| e.samples_per_second).sum::<f64>() / h.len().max(1) as f64
+    }
+}
+
+/// The frozen-mismatch seed of redraw block `block` of a training seed.
+fn noise_seed(seed: u64, block: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (block as u64).wrapping_add(0x5851_F42D_4C95_7F2D)
+}
+
+/// The learning rate of `epoch` of `epochs`.
+fn learning_rate(config: &Config, epoch: usize) -> f64 {
+    let lr = config.training.learning_rate;
+    match config.training.lr_schedule {
+        LrSchedule::Constant => lr,
+        LrSchedule::Cosine => {
+            let e = config.training.epochs.max(1) as f64;
+            let f = 0.5 * (1.0 + (std::f64::consts::PI * epoch as f64 / e).cos());
+            lr * (0.01 + 0.99 * f)
+        }
+    }
+}
+
+/// The order of the training samples in `epoch` (a shuffle drawn from seed and epoch).
+fn order(samples: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(seed ^ (epoch as u64).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut order: Vec<usize> = (0..samples).collect();
+    for i in (1..samples).rev() {
+        order.swap(i, rng.r#gen_range(0..=i));
+    }
+    order
+}
+
+/// The weights `(w_in, w_rec)` of `net` quantized to the chip's 4-bit format per core (the default
+/// quantizer, snapped to the bias generator), decoded.
+fn quantize_weights(net: &Network, core_map: &[usize]) -> Result<(Vec<f64>, Vec<f64>), Error> {
+    let q = dynap_quant::quantize(
+        net.w_in.as_ref(),
+        Some(&net.w_rec),
+        core_map,
+        net.i_scale,
+        &dynap_quant::Options::default(),
+    )?;
+    let (w_in, w_rec) = q.weights.decode();
+    Ok((
+        w_in.map(|m| m.as_slice().to_vec()).unwrap_or_default(),
+        w_rec.as_slice().to_vec(),
+    ))
+}
+
+/// The loss of a minibatch of classes.
+fn loss_for(
+    config: &Config,
+    readout: std::ops::Range<usize>,
+    classes: usize,
+    labels: Vec<usize>,
+) -> Result<Loss, Error> {
+    let activity = config.training.activity.as_ref().map(|a| Activity {
+        min: a.min,
+        max: a.max,
+        weight: a.weight,
+    });
+    match config.training.loss {
+        LossKind::CountCrossEntropy => Ok(Loss::CountCrossEntropy {
+            class: labels,
+            readout,
+            classes,
+            temperature: config.training.temperature,
+            activity,
+        }),
+        other => Err(Error::Mismatch(format!(
+            "training.loss = {other:?}: a dataset experiment trains with count_cross_entropy"
+        ))),
+    }
+}
+
+/// The trainer of a seed: the initial network (returned too) with its masks, surrogate and threads.
+fn trainer_for(
+    config: &Config,
+    prep: &Prepared,
+    seed: u64,
+    threads: usize,
+) -> Result<(Trainer<f32>, Network), Error> {
+    let arch = &prep.architecture;
+    let variant: Variant = config.network.variant.into();
+    let mut base = initial_network_scaled(
+        arch,
+        variant,
+        seed,
+        &config.network.architecture().init_gains(),
+    );
+    base.i_scale = config.network.iscale;
+    base.dt = config.network.dt;
+    let trainer = Trainer::<f32>::new(
+        base.clone(),
+        CurrentTraining::none(),
+        config.training.learning_rate,
+    )?
+    .with_threads(threads)
+    .with_spike_function(crate::experiment::spike_function(config))
+    .with_masks(arch.masks())?;
+    Ok((trainer, base))
+}
+
+/// Training samples per second of a dataset experiment's first seed: the median over `blocks` timed
+/// blocks of `steps` minibatch steps each (forward, loss, backward, Adam; no noise, no validation), on
+/// `threads` threads (0: one per core). What `dynap bench` compares with Rockpool.
+pub fn training_rate(
+    config: &Config,
+    prep: &Prepared,
+    steps: usize,
+    blocks: usize,
+    threads: usize,
+) -> Result<f64, Error> {
+    let seed = config.training.seeds.first().copied().unwrap_or(0);
+    let (mut trainer, _) = trainer_for(config, prep, seed, threads)?;
+    let data = &prep.train;
+    let batch = config.training.batch_size.clamp(1, data.samples.max(1));
+    let shuffled = order(data.samples, seed, 0);
+    let per = data.steps * data.channels;
+    let batches = (data.samples / batch).max(1);
+    let mut rates = Vec::new();
+    let mut k = 0usize;
+    for _ in 0..blocks.max(1) {
+        let start = Instant::now();
+        for _ in 0..steps.max(1) {
+            let chunk = &shuffled[(k % batches) * batch..((k % batches) + 1) * batch];
+            k += 1;
+            let mut x = Vec::with_capacity(chunk.len() * per);
+            for &i in chunk {
+                x.extend_from_slice(data.sample(i));
+            }
+            let input = SpikeInput::new(x, chunk.len(), data.steps, data.channels)?;
+            let loss = loss_for(
+                config,
+                prep.architecture.readout_range(),
+                prep.encoding.classes,
+                chunk.iter().map(|&i| data.labels[i]).collect(),
+            )?;
+            trainer.step(&input, &loss, None)?;
+        }
+        rates.push((steps.max(1) * batch) as f64 / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    Ok(rates[rates.len() / 2])
+}
+
+/// Trains one seed (see the module documentation). `threads` run each minibatch's elements; `stage`
+/// advances by one per training sample.
+pub fn train_seed(
+    config: &Config,
+    prep: &Prepared,
+    seed: u64,
+    checkpoint: Option<&Path>,
+    resume: bool,
+    threads: usize,
+    stage: &Stage,
+) -> Result<SeedFit, Error> {
+    train_seed_until(config, prep, seed, checkpoint, resume, threads, stage, None)
+}
+
+/// [`train_seed`], interrupted (a checkpoint saved, nothing returned) after iteration `stop_at`.
+#[allow(clippy::too_many_arguments)]
+fn train_seed_until(
+    config: &Config,
+    prep: &Prepared,
+    seed: u64,
+    checkpoint: Option<&Path>,
+    resume: bool,
+    threads: usize,
+    stage: &Stage,
+    stop_at: Option<usize>,
+) -> Result<SeedFit, Error> {
+    let arch = &prep.architecture;
+    let (mut trainer, base) = trainer_for(config, prep, seed, threads)?;
+    let readout = arch.readout_range();
+    let data = &prep.train;
+    let batch = config.training.batch_size.clamp(1, data.samples.max(1));
+    let per_epoch = data.samples.div_ceil(batch);
+    let epochs = config.training.epochs;
+    let mut losses: Vec<f64> = Vec::new();
+    let mut p = Progressed::default();
+    let mut start = 0usize;
+    let run = "dataset";
+    if let (Some(path), true) = (checkpoint, resume)
+        && path.exists()
+    {
+        let refuse = |error| Error::Checkpoint {
+            path: path.to_owned(),
+            error,
+        };
+        let c = checkpoint::decode(&files::read_bytes(path)?).map_err(refuse)?;
+        checkpoint::check_belongs(&c, run, seed, config).map_err(refuse)?;
+        trainer.restore(c.state)?;
+        losses = c.losses;
+        start = c.iteration;
+        p = serde_json::from_str(&c.extra).map_err(|e| {
+            refuse(checkpoint::CheckpointError::Payload(format!(
+                "its dataset progress does not read: {e}"
+            )))
+        })?;
+        stage.inc(
+            ((start / per_epoch) * data.samples + (start % per_epoch) * batch)
+                .min(per_epoch * epochs * data.samples) as u64,
+        );
+        tracing::info!(
+            "seed {seed}: resumed at iteration {start} from {}",
+            path.display()
+        );
+    }
+    let save =
+        |trainer: &Trainer<f32>, it: usize, losses: &[f64], p: &Progressed| -> Result<(), Error> {
+            let Some(path) = checkpoint else {
+                return Ok(());
+            };
+            let c = Checkpoint {
+                run: run.into(),
+                seed,
+                iteration: it,
+                state: trainer.state(),
+                losses: losses.to_vec(),
+                config: config.to_toml(),
+                extra: serde_json::to_string(p).expect("plain data serialises"),
+            };
+            files::write_atomic(path, &checkpoint::encode(&c))
+        };
+    let q_start = epochs - config.training.quantized_epochs.min(epochs);
+    let core_map = arch.core_map();
+    let mut block = usize::MAX;
+    let noise = &config.noise;
+    let total = per_epoch * epochs;
+    let mut it = start;
+    while it < total {
+        let epoch = it / per_epoch;
+        let quantized = epoch >= q_start;
+        if config.training.patience > 0
+            && p.best_epoch.is_some_and(|b| {
+                let since = if quantized { b.max(q_start) } else { b };
+                epoch >= since + 1 + config.training.patience
+            })
+        {
+            if !quantized && q_start < epochs {
+                tracing::info!(
+                    "seed {seed}: no better validation accuracy for {} epochs, on to the quantized training at epoch {}",
+                    config.training.patience,
+                    q_start + 1
+                );
+                it = q_start * per_epoch;
+                continue;
+            }
+            tracing::info!(
+                "seed {seed}: no better validation accuracy for {} epochs, stopping after epoch {}",
+                config.training.patience,
+                epoch.saturating_sub(1)
+            );
+            break;
+        }
+        let lr = learning_rate(config, epoch);
+        trainer.set_learning_rate(lr);
+        let shuffled = order(data.samples, seed, epoch);
+        let epoch_start = Instant::now();
+        for b in (it % per_epoch)..per_epoch {
+            if noise.frozen_percent > 0.0 && it / noise.redraw_every.max(1) != block {
+                block = it / noise.redraw_every.max(1);
+                let chip = dynap_mismatch::Mismatch::new(noise.frozen_percent)
+                    .frozen(&base, noise_seed(seed, block));
+                trainer.simulate_on(Some(&chip))?;
+            }
+            let chunk = &shuffled[b * batch..((b + 1) * batch).min(data.samples)];
+            let per = data.steps * data.channels;
+            let mut x = Vec::with_capacity(chunk.len() * per);
+            for &i in chunk {
+                x.extend_from_slice(data.sample(i));
+            }
+            let input = SpikeInput::new(x, chunk.len(), data.steps, data.channels)?;
+            let loss = loss_for(
+                config,
+                readout.clone(),
+                prep.encoding.classes,
+                chunk.iter().map(|&i| data.labels[i]).collect(),
+            )?;
+            let factors = if noise.dynamic_percent > 0.0 {
+                let (_, f_in, f_rec) = dynap_mismatch::Mismatch::new(noise.dynamic_percent)
+                    .dynamic(&trainer.simulated_network(), noise_seed(seed, it) ^ 1);
+                Some(WeightFactors {
+                    w_in: f_in.unwrap_or_default(),
+                    w_rec: f_rec,
+                })
+            } else {
+                None
+            };
+            let value = if quantized {
+                // Straight through: the step's gradient at the weights the chip will use, its change
+                // added to the float weights.
+                let (f_in, f_rec) = trainer.weights();
+                let (q_in, q_rec) = quantize_weights(&trainer.network(), &core_map)?;
+                trainer.set_weights(&q_in, &q_rec)?;
+                let value = trainer.step(&input, &loss, factors.as_ref())?;
+                let (a_in, a_rec) = trainer.weights();
+                let moved = |f: &[f64], a: &[f64], q: &[f64]| -> Vec<f64> {
+                    f.iter()
+                        .zip(a)
+                        .zip(q)
+                        .map(|((f, a), q)| f + (a - q))
+                        .collect()
+                };
+                trainer.set_weights(&moved(&f_in, &a_in, &q_in), &moved(&f_rec, &a_rec, &q_rec))?;
+                value
+            } else {
+                trainer.step(&input, &loss, factors.as_ref())?
+            };
+            losses.push(value);
+            p.epoch_loss += value;
+            p.epoch_batches += 1;
+            stage.inc(chunk.len() as u64);
+            stage.set_message(format!("epoch {}/{epochs}, loss {value:.3}", epoch + 1));
+            it += 1;
+            let every = config.training.checkpoint_every;
+            if (every > 0 && it.is_multiple_of(every) || stop_at == Some(it)) && b + 1 < per_epoch {
+                p.epoch_seconds += epoch_start.elapsed().as_secs_f64();
+                save(&trainer, it, &losses, &p)?;
+            }
+            if stop_at == Some(it) && b + 1 < per_epoch {
+                return Err(Error::Mismatch(format!("interrupted after iteration {it}")));
+            }
+        }
+        let seconds = p.epoch_seconds + epoch_start.elapsed().as_secs_f64();
+        // The epoch's end: validation on the nominal network.
+        let net = trainer.network();
+        let judged = if quantized {
+            let mut q = net.clone();
+            let (q_in, q_rec) = quantize_weights(&net, &core_map)?;
+            q.w_in = dynap_model::Matrix::from_vec(arch.inputs(), q.neurons(), q_in);
+            q.w_rec = dynap_model::Matrix::from_vec(q.neurons(), q.neurons(), q_rec)
+                .ok_or_else(|| Error::Mismatch("the quantized weights have another size".into()))?;
+            q
+        } else {
+            net.clone()
+        };
+        let predictions =
+            evaluation::predict(&judged, &prep.validation, &prep.readout(), threads, None)?;
+        let accuracy =
+            evaluation::Outcome::of(&predictions, &prep.validation.labels, prep.encoding.classes)
+                .accuracy;
+        p.history.push(EpochRecord {
+            epoch,
+            loss: p.epoch_loss / p.epoch_batches.max(1) as f64,
+            validation_accuracy: accuracy,
+            learning_rate: lr,
+            samples_per_second: data.samples as f64 / seconds.max(1e-9),
+            quantized,
+        });
+        tracing::debug!(
+            "seed {seed}, epoch {}: loss {:.4}, validation accuracy {accuracy:.4}",
+            epoch + 1,
+            p.epoch_loss / p.epoch_batches.max(1) as f64
+        );
+        // The quantized training's epochs compete among themselves (their accuracy is the quantized
+        // network's).
+        if p.best_epoch.is_none()
+            || accuracy > p.best_accuracy
+            || (quantized && p.best_epoch.is_some_and(|b| b < q_start))
+        {
+            p.best_epoch = Some(epoch);
+            p.best_accuracy = accuracy;
+            p.best_w_in = net
+                .w_in
+                .as_ref()
+                .map(|m| m.as_slice().to_vec())
+                .unwrap_or_default();
+            p.best_w_rec = net.w_rec.as_slice().to_vec();
+        }
+        p.epoch_loss = 0.0;
+        p.epoch_batches = 0;
+        p.epoch_seconds = 0.0;
+        save(&trainer, it, &losses, &p)?;
+        if stop_at == Some(it) {
+            return Err(Error::Mismatch(format!("interrupted after iteration {it}")));
+        }
+    }
+    let mut best = trainer.network();
+    if p.best_epoch.is_some() {
+        let n = best.neurons();
+        best.w_in = dynap_model::Matrix::from_vec(arch.inputs(), n, p.best_w_in.clone());
+        best.w_rec =
+            dynap_model::Matrix::from_vec(n, n, p.best_w_rec.clone()).ok_or_else(|| {
+                Error::Mismatch("the best network's weights have another size".into())
+            })?;
+    }
+    Ok(SeedFit {
+        seed,
+        network: best,
+        best_epoch: p.best_epoch.unwrap_or(0),
+        best_accuracy: p.best_accuracy,
+        history: p.history,
+    })
+}
+
+/// A dataset experiment's results.
+#[derive(Clone, Debug)]
+pub struct FitRun {
+    /// What it trained from.
+    pub prepared: Prepared,
+    /// One training per seed.
+    pub seeds: Vec<SeedFit>,
+    /// The index in `seeds` of the best on validation.
+    pub best: usize,
+    /// Every seed's judgement on the validation split.
+    pub validation: Judged,
+    /// And on the test split, if any.
+    pub test: Option<Judged>,
+}
+
+/// Runs a dataset experiment: prepares, trains every seed (in parallel, the cores shared among them),
+/// judges them. `config_path` is the configuration file (its folder resolves data paths), `out` the
+/// run folder, where `config.toml` and checkpoints are written as training goes.
+pub fn train(
+    config: &Config,
+    config_dir: &Path,
+    out: &Path,
+    resume: bool,
+    options: &evaluation::JudgeOptions,
+    progress: &Progress,
+) -> Result<FitRun, Error> {
+    let spinner = progress.spinner("loading and encoding the data");
+    let prep = prepare(config, config_dir)?;
+    spinner.finish();
+    tracing::info!(
+        "{} train, {} validation{} samples, {} channels x {} steps, {} classes; {} neurons in {} populations ({} cores)",
+        prep.train.samples,
+        prep.validation.samples,
+        prep.test
+            .as_ref()
+            .map_or(String::new(), |t| format!(", {} test", t.samples)),
+        prep.encoding.channels,
+        prep.encoding.steps,
+        prep.encoding.classes,
+        prep.architecture.neurons(),
+        prep.architecture.populations().len(),
+        prep.architecture.cores()
+    );
+    files::create_dir(out)?;
+    files::write_atomic(&out.join("config.toml"), config.to_toml().as_bytes())?;
+    let seeds = &config.training.seeds;
+    let stage = progress.stage(
+        "training",
+        (seeds.len() * config.training.epochs * prep.train.samples) as u64,
+        "samples",
+    );
+    let workers = dynap_model::cores().min(seeds.len().max(1));
+    let threads = (dynap_model::cores() / workers).max(1);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<SeedFit, Error>>>> =
+        Mutex::new((0..seeds.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&seed) = seeds.get(k) else { break };
+                    let dir = out.join(format!("seed{seed}"));
+                    let r = files::create_dir(&dir).and_then(|()| {
+                        train_seed(
+                            config,
+                            &prep,
+                            seed,
+                            Some(&dir.join("checkpoint")),
+                            resume,
+                            threads,
+                            &stage,
+                        )
+                    });
+                    if let Ok(mut slots) = results.lock() {
+                        slots[k] = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    stage.finish();
+    let fits: Vec<SeedFit> = results
+        .into_inner()
+        .map_err(|_| Error::Mismatch("a training thread failed".into()))?
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(Error::Mismatch("a training did not run".into()))))
+        .collect::<Result<_, _>>()?;
+    let best = (0..fits.len())
+        .max_by(|&a, &b| {
+            fits[a]
+                .best_accuracy
+                .total_cmp(&fits[b].best_accuracy)
+                .then(b.cmp(&a))
+        })
+        .unwrap_or(0);
+    let networks: Vec<(u64, Network)> = fits.iter().map(|f| (f.seed, f.network.clone())).collect();
+    let validation = evaluation::judge(
+        &networks,
+        &prep.readout(),
+        Some(&prep.architecture.core_map()),
+        &prep.validation,
+        prep.encoding.classes,
+        options,
+        progress,
+        "validation",
+    )?;
+    let test = match &prep.test {
+        Some(t) => Some(evaluation::judge(
+            &networks,
+            &prep.readout(),
+            Some(&prep.architecture.core_map()),
+            t,
+            prep.encoding.classes,
+            options,
+            progress,
+            "test",
+        )?),
+        None => None,
+    };
+    Ok(FitRun {
+        prepared: prep,
+        seeds: fits,
+        best,
+        validation,
+        test,
+    })
+}
+
+impl FitRun {
+    /// `metrics.json` of a dataset run: `{"kind": "dataset", "classes", "samples": {split: n},
+    /// "splits": {split: {stage: {"accuracy", "per_seed", "confusion"}}}, "best_seed", "seeds": [{seed,
+    /// best_epoch, validation_accuracy, samples_per_second}], "samples_per_second", "history": {seed:
+    /// [epochs]}}`.
+    pub fn metrics_json(&self) -> Value {
+        let p = &self.prepared;
+        let mut splits = serde_json::Map::new();
+        splits.insert("validation".into(), self.validation.to_json());
+        if let Some(t) = &self.test {
+            splits.insert("test".into(), t.to_json());
+        }
+        let rate = self
+            .seeds
+            .iter()
+            .map(SeedFit::samples_per_second)
+            .sum::<f64>()
+            / self.seeds.len().max(1) as f64;
+        json!({
+            "kind": "dataset",
+            "classes": p.encoding.classes,
+            "samples": {
+                "train": p.train.samples,
+                "validation": p.validation.samples,
+                "test": p.test.as_ref().map(|t| t.samples),
+            },
+            "splits": Value::Object(splits),
+            "best_seed": self.seeds.get(self.best).map(|s| s.seed),
+            "seeds": self.seeds.iter().map(|s| json!({
+                "seed": s.seed,
+                "best_epoch": s.best_epoch,
+                "validation_accuracy": s.best_accuracy,
+                "samples_per_second": s.samples_per_second(),
+            })).collect::<Vec<_>>(),
+            "samples_per_second": rate,
+            "history": Value::Object(self.seeds.iter().map(|s| (
+                s.seed.to_string(),
+                serde_json::to_value(&s.history).unwrap_or(Value::Null),
+            )).collect()),
+        })
+    }
+
+    /// Writes the run folder: `encoding.json`, `seed<k>/network.json` (with its architecture),
+    /// `network.json` (the best seed's), `metrics.json`, `history.csv`, and the plots with their data:
+    /// `loss.png`, `accuracy.png`, `confusion.png` (validation, `device` stage of the best seed when it
+    /// ran, else `float`), `raster.png` (the best network's output on the first validation samples).
+    pub fn write(&self, out: &Path) -> Result<(), Error> {
+        let p = &self.prepared;
+        files::write_atomic(
+            &out.join("encoding.json"),
+            serde_json::to_string_pretty(&p.encoding)
+                .expect("plain data serialises")
+                .as_bytes(),
+        )?;
+        for s in &self.seeds {
+            let mut file = dynap_config::format::NetworkFile::new(s.network.clone());
+            file.core_map = Some(p.architecture.core_map());
+            file.architecture = Some(p.architecture.clone());
+            let text = dynap_config::format::write_network(&file);
+            files::write_atomic(
+                &out.join(format!("seed{}", s.seed)).join("network.json"),
+                text.as_bytes(),
+            )?;
+            if Some(s.seed) == self.seeds.get(self.best).map(|b| b.seed) {
+                files::write_atomic(&out.join("network.json"), text.as_bytes())?;
+            }
+        }
+        files::write_atomic(
+            &out.join("metrics.json"),
+            serde_json::to_string_pretty(&self.metrics_json())
+                .expect("plain data serialises")
+                .as_bytes(),
+        )?;
+        let mut csv = String::from(
+            "seed,epoch,loss,validation_accuracy,learning_rate,samples_per_second,quantized\n",
+        );
+        for s in &self.seeds {
+            for e in &s.history {
+                csv.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    s.seed,
+                    e.epoch,
+                    e.loss,
+                    e.validation_accuracy,
+                    e.learning_rate,
+                    e.samples_per_second,
+                    e.quantized
+                ));
+            }
+        }
+        files::write_atomic(&out.join("history.csv"), csv.as_bytes())?;
+        let series = |f: fn(&EpochRecord) -> f64| -> Vec<crate::plot::Series> {
+            self.seeds
+                .iter()
+                .map(|s| crate::plot::Series {
+                    name: format!("seed {}", s.seed),
+                    points: s
+                        .history
+                        .iter()
+                        .map(|e| ((e.epoch + 1) as f64, f(e)))
+                        .collect(),
+                })
+                .collect()
+        };
+        let path = out.join("loss.png");
+        crate::plot::curves(
+            &path,
+            &crate::plot::Labels {
+                title: "training loss",
+                x: "epoch",
+                y: "mean loss over the epoch",
+            },
+            crate::plot::YScale::Auto,
+            &series(|e| e.loss),
+        )
+        .map_err(files::write_error(&path))?;
+        let path = out.join("accuracy.png");
+        crate::plot::curves(
+            &path,
+            &crate::plot::Labels {
+                title: "validation accuracy (float network)",
+                x: "epoch",
+                y: "accuracy",
+            },
+            crate::plot::YScale::Linear,
+            &series(|e| e.validation_accuracy),
+        )
+        .map_err(files::write_error(&path))?;
+        if let Some((stage, o)) = self.validation.best_confusion(self.best) {
+            confusion_plot(
+                &out.join("confusion.png"),
+                &format!("validation, {stage} stage"),
+                o,
+                p.encoding.classes,
+            )?;
+        }
+        if let Some(best) = self.seeds.get(self.best) {
+            let shown = p.validation.samples.min(6);
+            let per = p.validation.steps * p.validation.channels;
+            let sub = Samples {
+                spikes: p.validation.spikes[..shown * per].to_vec(),
+                samples: shown,
+                steps: p.validation.steps,
+                channels: p.validation.channels,
+                labels: p.validation.labels[..shown].to_vec(),
+            };
+            let spikes: Vec<f64> = evaluation::output_spikes(&best.network, &sub, 1)?
+                .into_iter()
+                .map(f64::from)
+                .collect();
+            let path = out.join("raster.png");
+            crate::plot::raster_with_dt(
+                &path,
+                &format!(
+                    "seed {}: output spikes of the first {shown} validation samples",
+                    best.seed
+                ),
+                &spikes,
+                shown,
+                p.validation.steps,
+                best.network.neurons(),
+                best.network.dt,
+            )
+            .map_err(files::write_error(&path))?;
+        }
+        Ok(())
+    }
+
+    /// The results for people: the best epoch of every seed, and the accuracy of every stage per
+    /// split.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        for f in &self.seeds {
+            s.push_str(&format!(
+                "seed {}: best validation accuracy {:.2} % at epoch {} of {}, {:.0} samples/s\n",
+                f.seed,
+                f.best_accuracy * 100.0,
+                f.best_epoch + 1,
+                f.history.len(),
+                f.samples_per_second()
+            ));
+        }
+        s.push_str(&self.validation.table("validation"));
+        if let Some(t) = &self.test {
+            s.push_str(&t.table("test"));
+        }
+        s
+    }
+}
+
+/// Plots a confusion matrix (`o.confusion` without its last column, the samples without an output
+/// spike, which the title counts) at `path`, titled `what`.
+pub(crate) fn confusion_plot(
+    path: &Path,
+    what: &str,
+    o: &evaluation::Outcome,
+    classes: usize,
+) -> Result<(), Error> {
+    let labels: Vec<String> = (0..classes).map(|c| format!("class {c}")).collect();
+    let silent: u64 = o.confusion.iter().filter_map(|r| r.get(classes)).sum();
+    let matrix: Vec<Vec<u64>> = o
+        .confusion
+        .iter()
+        .map(|r| r[..classes.min(r.len())].to_vec())
+        .collect();
+    crate::plot::confusion(
+        path,
+        &format!("{what}: true class (rows) against predicted; {silent} without output spike"),
+        &matrix,
+        &labels,
+    )
+    .map_err(files::write_error(path))
+}
+
+/// Where a configuration file's relative data paths are resolved: its folder.
+pub fn config_dir(config_path: Option<&Path>) -> PathBuf {
+    config_path
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small Yin-Yang experiment: 100 training samples in minibatches of 20 (5 per epoch), three
+    /// populations (one recurrent), frozen and dynamic noise, the last epoch quantized.
+    fn small() -> Config {
+        Config::from_toml(
+            r#"
+[data]
+generator = "yinyang"
+train_samples = 100
+validation_samples = 30
+test_samples = 0
+[network]
+variant = "chip"
+readout = "out"
+[[network.population]]
+name = "a"
+size = 8
+recurrent = true
+params = { Ispkthr = 1e-9 }
+[[network.population]]
+name = "b"
+size = 6
+params = { Ispkthr = 1e-9 }
+[[network.population]]
+name = "out"
+size = 6
+params = { Ispkthr = 1e-9 }
+[[network.connection]]
+from = "input"
+to = "a"
+init_gain = 3.0
+[[network.connection]]
+from = "a"
+to = "b"
+[[network.connection]]
+from = "b"
+to = "out"
+[training]
+epochs = 3
+batch_size = 20
+checkpoint_every = 2
+quantized_epochs = 1
+patience = 0
+seeds = [0]
+[noise]
+frozen_percent = 0.1
+redraw_every = 3
+dynamic_percent = 0.05
+"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn resuming_mid_epoch_or_at_an_epochs_end_gives_the_same_bits() {
+        let config = small();
+        config.validate().unwrap();
+        let prep = prepare(&config, Path::new(".")).unwrap();
+        let stage = crate::progress::Progress::hidden().stage("test", 0, "samples");
+        let whole = train_seed(&config, &prep, 0, None, false, 1, &stage).unwrap();
+        let dir = std::env::temp_dir().join(format!("dynap-fit-resume-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Iteration 3 is inside epoch 1 (iterations 0..5); 10 ends epoch 2, before the quantized one;
+        // 12 is inside the quantized epoch.
+        for stop in [3, 10, 12] {
+            let path = dir.join(format!("checkpoint-{stop}"));
+            let _ = std::fs::remove_file(&path);
+            let e = train_seed_until(&config, &prep, 0, Some(&path), false, 1, &stage, Some(stop))
+                .unwrap_err();
+            assert!(e.to_string().contains("interrupted"), "{e}");
+            // Resumed on another thread count: the same bits.
+            let resumed = train_seed(&config, &prep, 0, Some(&path), true, 2, &stage).unwrap();
+            assert_eq!(resumed.network.w_rec, whole.network.w_rec, "stop at {stop}");
+            assert_eq!(resumed.network.w_in, whole.network.w_in, "stop at {stop}");
+            assert_eq!(resumed.best_epoch, whole.best_epoch);
+            let key = |h: &[EpochRecord]| -> Vec<(u64, u64, bool)> {
+                h.iter()
+                    .map(|e| {
+                        (
+                            e.loss.to_bits(),
+                            e.validation_accuracy.to_bits(),
+                            e.quantized,
+                        )
+                    })
+                    .collect()
+            };
+            assert_eq!(key(&resumed.history), key(&whole.history), "stop at {stop}");
+        }
+        assert!(whole.history.last().unwrap().quantized);
+        assert!(!whole.history[0].quantized);
+        // The masks held through training, the quantized epoch included: no weight outside a block.
+        let masks = prep.architecture.masks();
+        for (w, m) in whole
+            .network
+            .w_rec
+            .as_slice()
+            .iter()
+            .zip(&masks.w_rec)
+            .chain(
+                whole
+                    .network
+                    .w_in
+                    .as_ref()
+                    .unwrap()
+                    .as_slice()
+                    .iter()
+                    .zip(&masks.w_in),
+            )
+        {
+            assert!(*m || *w == 0.0);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_readout_that_does_not_split_into_the_classes_is_refused_before_training() {
+        let mut config = small();
+        config.network.population[2].size = 4;
+        let e = prepare(&config, Path::new(".")).unwrap_err().to_string();
+        assert!(
+            e.contains("network.readout") && e.contains("4 neurons"),
+            "{e}"
+        );
+    }
+}
