@@ -71,9 +71,15 @@ impl Encoding {
         let labels = match &data.targets {
             Targets::Classes { labels, classes } => {
                 if *classes > self.classes {
+                    let (index, label) = labels
+                        .iter()
+                        .enumerate()
+                        .find(|(_, l)| **l >= self.classes)
+                        .map_or((0, *classes - 1), |(i, l)| (i, *l));
                     return Err(Error::Mismatch(format!(
-                        "the data has {classes} classes, the network was trained on {}",
-                        self.classes
+                        "array y: label {label} of sample {index} is not one of the {} classes the network was trained on (0 to {})",
+                        self.classes,
+                        self.classes - 1
                     )));
                 }
                 labels.clone()

@@ -550,3 +550,274 @@ fn the_chip_variant_trains_deploys_and_keeps_its_synapse_types() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A little-endian `.npy` file (format 1.0) of `f64` or `i64` values.
+fn write_npy(path: &std::path::Path, descr: &str, shape: &[usize], bytes: Vec<u8>) {
+    let shape = match shape {
+        [n] => format!("({n},)"),
+        s => format!(
+            "({})",
+            s.iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend(bytes);
+    std::fs::write(path, out).unwrap();
+}
+
+/// A folder of `x.npy` (`[n, 4]` features in [0, 1]) and `y.npy` (3 classes by the first feature).
+fn write_split(folder: &std::path::Path, n: usize, seed: u64, label: impl Fn(usize) -> i64) {
+    std::fs::create_dir_all(folder).unwrap();
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for i in 0..n {
+        let (a, b) = (next(), next());
+        for v in [a, b, 1.0 - a, 1.0 - b] {
+            x.extend_from_slice(&v.to_le_bytes());
+        }
+        let class = ((a * 3.0) as i64).min(2);
+        y.extend_from_slice(&(class + label(i)).to_le_bytes());
+    }
+    write_npy(&folder.join("x.npy"), "<f8", &[n, 4], x);
+    write_npy(&folder.join("y.npy"), "<i8", &[n], y);
+}
+
+const THREE_POPULATIONS: &str = r#"
+[data]
+train = "train"
+validation = "validation"
+test = "test"
+[data.encoder]
+kind = "latency"
+steps = 40
+t_min_step = 2
+t_max_step = 30
+bias = true
+bias_step = 10
+[network]
+variant = "chip"
+readout = "out"
+[[network.population]]
+name = "a"
+size = 8
+recurrent = true
+params = { Ispkthr = 1e-9 }
+[[network.population]]
+name = "b"
+size = 6
+params = { Ispkthr = 1e-9 }
+[[network.population]]
+name = "out"
+size = 6
+params = { Ispkthr = 1e-9 }
+[[network.connection]]
+from = "input"
+to = "a"
+init_gain = 3.0
+[[network.connection]]
+from = "a"
+to = "b"
+[[network.connection]]
+from = "b"
+to = "out"
+[training]
+epochs = 2
+batch_size = 20
+quantized_epochs = 1
+seeds = [0]
+"#;
+
+/// Your network on your data: three populations (one recurrent) trained on files, judged by `eval`
+/// at every stage on data it never saw, deployed from the run folder; bad data and bad networks get
+/// errors that name the array or the key.
+#[test]
+fn a_network_of_three_populations_trains_on_files_evaluates_and_deploys() {
+    let dir = temp("dataset");
+    write_split(&dir.join("train"), 60, 1, |_| 0);
+    write_split(&dir.join("validation"), 30, 2, |_| 0);
+    write_split(&dir.join("test"), 24, 3, |_| 0);
+    let cfg = dir.join("three.toml");
+    std::fs::write(&cfg, THREE_POPULATIONS).unwrap();
+    let run = dir.join("run");
+    let o = dynap()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stages = ["float", "quantized", "reverse_mapped", "device"];
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["kind"], "dataset");
+    assert_eq!(m["classes"], 3);
+    assert_eq!(m["samples"]["test"], 24);
+    for split in ["validation", "test"] {
+        for stage in stages {
+            let a = m["splits"][split][stage]["accuracy"].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&a), "{split} {stage}: {a}");
+            assert_eq!(
+                m["splits"][split][stage]["confusion"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                3
+            );
+        }
+    }
+    assert!(m["samples_per_second"].as_f64().unwrap() > 0.0);
+    let history = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 3, "{history}");
+    assert!(
+        history.lines().last().unwrap().ends_with("true"),
+        "{history}"
+    );
+    for f in [
+        "encoding.json",
+        "network.json",
+        "seed0/network.json",
+        "loss.png",
+        "accuracy.png",
+        "confusion.png",
+        "raster.png",
+        "run.log",
+    ] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+
+    // eval: by default on the run's test split, with robustness over simulated chips.
+    let o = dynap()
+        .args(["eval", "--quiet", "--robustness", "10", "--chips", "2"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(e["samples"], 24);
+    for stage in stages {
+        // The same network, data and twin as training's judgement: the same accuracy.
+        assert_eq!(
+            e["stages"][stage]["accuracy"], m["splits"]["test"][stage]["accuracy"],
+            "{stage}"
+        );
+    }
+    assert!(e["stages"]["float"]["robustness"]["10"].is_number(), "{e}");
+    // ... and on any data, features encoded as training encoded them.
+    let json = dir.join("validation.json");
+    let o = dynap()
+        .args(["eval", "--quiet", "--data"])
+        .arg(dir.join("validation"))
+        .arg("--json")
+        .arg(&json)
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["samples"], 30);
+    assert_eq!(
+        v["stages"]["device"]["accuracy"],
+        m["splits"]["validation"]["device"]["accuracy"]
+    );
+
+    // deploy --from the run: the best network configured, run on the twin, judged.
+    let out = dir.join("deploy");
+    let o = dynap()
+        .args(["deploy", "--quiet", "--from"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in [
+        "config.json",
+        "config.bin",
+        "mapping.json",
+        "metrics.json",
+        "confusion.png",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+
+    // Bad data: the file, the array and the problem.
+    let bad = dir.join("bad");
+    write_split(&bad, 10, 4, |i| if i == 7 { 5 } else { 0 });
+    let eval_bad = |what: &str| {
+        let o = dynap()
+            .args(["eval", "--quiet", "--data"])
+            .arg(&bad)
+            .arg(&run)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{what}");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let err = eval_bad("label out of range");
+    assert!(
+        err.contains("array y: label") && err.contains("of sample 7 is not one of the 3 classes"),
+        "{err}"
+    );
+    std::fs::remove_file(bad.join("y.npy")).unwrap();
+    let err = eval_bad("missing array");
+    assert!(err.contains("y.npy"), "{err}");
+    write_npy(&bad.join("y.npy"), "<i8", &[3], vec![0; 24]);
+    let err = eval_bad("shapes disagree");
+    assert!(err.contains("y.npy") && err.contains("10"), "{err}");
+
+    // Bad networks: refused before training, naming the key.
+    let train_bad = |config: String, key: &str| {
+        std::fs::write(&cfg, config).unwrap();
+        let o = dynap()
+            .args(["train", "--quiet", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(dir.join("bad_run"))
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{key}");
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(err.contains(key), "{key}: {err}");
+        assert!(!dir.join("bad_run").join("metrics.json").exists());
+    };
+    train_bad(
+        THREE_POPULATIONS.replace("readout = \"out\"", "readout = \"outt\""),
+        "network.readout",
+    );
+    train_bad(
+        THREE_POPULATIONS.replace("to = \"b\"", "to = \"c\""),
+        "network.connection",
+    );
+    // 5 readout neurons do not split into 3 classes.
+    train_bad(
+        THREE_POPULATIONS.replace(
+            "size = 6\nparams = { Ispkthr = 1e-9 }\n[[network.connection]]",
+            "size = 5\nparams = { Ispkthr = 1e-9 }\n[[network.connection]]",
+        ),
+        "network.readout",
+    );
+    // 70 synapses into each neuron of b: more than the chip's 64.
+    train_bad(THREE_POPULATIONS.replace("size = 8", "size = 70"), "64");
+    let _ = std::fs::remove_dir_all(&dir);
+}
