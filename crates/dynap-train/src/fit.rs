@@ -914,7 +914,7 @@ impl FitRun {
         crate::plot::curves(
             &path,
             &crate::plot::Labels {
-                title: "validation accuracy (float network)",
+                title: "validation accuracy (the quantized network in quantized epochs)",
                 x: "epoch",
                 y: "accuracy",
             },
@@ -940,22 +940,33 @@ impl FitRun {
                 channels: p.validation.channels,
                 labels: p.validation.labels[..shown].to_vec(),
             };
-            let spikes: Vec<f64> = evaluation::output_spikes(&best.network, &sub, 1)?
-                .into_iter()
-                .map(f64::from)
+            let all = evaluation::output_spikes(&best.network, &sub, 1)?;
+            // The readout population only: class c's group from the bottom up.
+            let readout = p.readout();
+            let n = best.network.neurons();
+            let spikes: Vec<f64> = all
+                .chunks(n)
+                .flat_map(|step| step[readout.neurons.clone()].iter().map(|&c| f64::from(c)))
                 .collect();
+            let captions: Vec<String> = sub
+                .labels
+                .iter()
+                .enumerate()
+                .map(|(i, l)| format!("sample {i}, class {l}"))
+                .collect();
+            let group = readout.neurons.len() / readout.classes.max(1);
             let path = out.join("raster.png");
-            crate::plot::raster_with_dt(
+            crate::plot::raster_captioned(
                 &path,
                 &format!(
-                    "seed {}: output spikes of the first {shown} validation samples",
-                    best.seed
+                    "seed {}: readout spikes, validation (class c: neurons {group}c to {group}c + {})",
+                    best.seed,
+                    group.saturating_sub(1)
                 ),
                 &spikes,
-                shown,
-                p.validation.steps,
-                best.network.neurons(),
+                [shown, p.validation.steps, readout.neurons.len()],
                 best.network.dt,
+                &captions,
             )
             .map_err(files::write_error(&path))?;
         }
@@ -1001,7 +1012,7 @@ pub(crate) fn confusion_plot(
         .collect();
     crate::plot::confusion(
         path,
-        &format!("{what}: true class (rows) against predicted; {silent} without output spike"),
+        &format!("{what}: true (rows) against predicted; {silent} silent"),
         &matrix,
         &labels,
     )

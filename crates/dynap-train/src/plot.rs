@@ -176,7 +176,7 @@ pub fn raster(
     steps: usize,
     neurons: usize,
 ) -> io::Result<()> {
-    write_raster(path, title, spikes, [samples, steps, neurons], None)
+    write_raster(path, title, spikes, [samples, steps, neurons], None, None)
 }
 
 /// [`raster`] with the time in milliseconds: step `t` spans `[t dt, (t + 1) dt)`, `dt` in seconds
@@ -196,7 +196,42 @@ pub fn raster_with_dt(
             path.display()
         )));
     }
-    write_raster(path, title, spikes, [samples, steps, neurons], Some(dt))
+    write_raster(
+        path,
+        title,
+        spikes,
+        [samples, steps, neurons],
+        Some(dt),
+        None,
+    )
+}
+
+/// [`raster_with_dt`] with a caption per panel (`captions[p]` over sample `p`, in place of "pattern
+/// p"; `shape` is `[samples, steps, neurons]`). Fewer captions than samples is an `InvalidInput`
+/// error.
+pub fn raster_captioned(
+    path: &Path,
+    title: &str,
+    spikes: &[f64],
+    shape: [usize; 3],
+    dt: f64,
+    captions: &[String],
+) -> io::Result<()> {
+    if !(dt.is_finite() && dt > 0.0) {
+        return Err(invalid(format!(
+            "raster {}: dt = {dt} s, expected a positive time step",
+            path.display()
+        )));
+    }
+    if captions.len() < shape[0] {
+        return Err(invalid(format!(
+            "raster {}: {} captions for {} samples",
+            path.display(),
+            captions.len(),
+            shape[0]
+        )));
+    }
+    write_raster(path, title, spikes, shape, Some(dt), Some(captions))
 }
 
 /// A confusion matrix as a heat map with the counts written in the cells: `matrix[i][j]` samples of
@@ -779,6 +814,7 @@ fn write_raster(
     spikes: &[f64],
     shape: [usize; 3],
     dt: Option<f64>,
+    captions: Option<&[String]>,
 ) -> io::Result<()> {
     let [samples, steps, neurons] = shape;
     let expected = samples
@@ -818,6 +854,7 @@ fn write_raster(
             steps,
             neurons,
             dt,
+            captions,
         },
         &csv,
     )
@@ -831,6 +868,8 @@ struct Raster<'a> {
     steps: usize,
     neurons: usize,
     dt: Option<f64>,
+    /// A caption per panel, else "pattern p".
+    captions: Option<&'a [String]>,
 }
 
 /// A count's colour: 1, 2, and 3 or more.
@@ -925,7 +964,11 @@ impl Figure for Raster<'_> {
         for (p, panel) in panels.iter().enumerate() {
             let mut chart = ChartBuilder::on(panel);
             if self.samples > 0 {
-                chart.caption(format!("pattern {p}"), font(DESC_PX * s));
+                let caption = match self.captions.and_then(|c| c.get(p)) {
+                    Some(c) => c.clone(),
+                    None => format!("pattern {p}"),
+                };
+                chart.caption(caption, font(DESC_PX * s));
             }
             let mut chart = chart
                 .margin_left(left - 110 * s)
