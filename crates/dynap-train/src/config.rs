@@ -222,6 +222,41 @@ pub struct TrainingConfig {
     /// (a straight-through estimate); their validation accuracy is the quantized network's, and the
     /// best of them is kept. Early stopping before them goes on to them.
     pub quantized_epochs: usize,
+    /// A dataset experiment's bias currents that train beside the weights (Rockpool's names, e.g.
+    /// `"Itau_mem"`): one value per core, as the chip has one bias set per core, trained in log space
+    /// (so it stays positive) by the same Adam.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub currents: Vec<String>,
+}
+
+impl TrainingConfig {
+    /// The trained currents of `training.currents`, checked (each a bias current, none twice).
+    pub fn trained_currents(&self) -> Result<Vec<dynap_model::Param>, ConfigError> {
+        let mut out: Vec<dynap_model::Param> = Vec::new();
+        for name in &self.currents {
+            let p = dynap_model::Param::from_name(name)
+                .filter(|p| dynap_model::Param::CURRENTS.contains(p))
+                .ok_or_else(|| ConfigError {
+                    key: "training.currents".into(),
+                    reason: format!(
+                        "{name:?} is not a bias current; the currents that train are {}",
+                        dynap_model::Param::CURRENTS
+                            .iter()
+                            .map(|p| p.rockpool_name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+            if out.contains(&p) {
+                return Err(ConfigError {
+                    key: "training.currents".into(),
+                    reason: format!("{name:?} is given twice"),
+                });
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
 }
 
 /// Noise injection of the `noise` run.
@@ -294,6 +329,7 @@ impl Default for TrainingConfig {
             temperature: 2.0,
             activity: None,
             quantized_epochs: 0,
+            currents: Vec::new(),
         }
     }
 }
@@ -499,6 +535,7 @@ impl Config {
                 "min <= max, both finite, and weight >= 0".into(),
             );
         }
+        tr.trained_currents()?;
         match &self.data {
             Some(d) => {
                 if tr.epochs == 0 {
@@ -520,6 +557,12 @@ impl Config {
                             "{} patterns per step, but there are {} patterns",
                             tr.batch_size, t.classes
                         ),
+                    );
+                }
+                if !tr.currents.is_empty() {
+                    return bad(
+                        "training.currents",
+                        "trained currents are a dataset experiment's option (the frozen-noise experiment trains Rockpool's weights only): add a [data] table".into(),
                     );
                 }
                 if !n.population.is_empty() || !n.connection.is_empty() || n.readout.is_some() {

@@ -26,7 +26,9 @@ use crate::error::Error;
 use crate::evaluation::{self, Judged, Samples};
 use crate::files;
 use crate::progress::{Progress, Stage};
-use dynap_autodiff::{Activity, CurrentTraining, Loss, SpikeInput, Trainer, WeightFactors};
+use dynap_autodiff::{
+    Activity, CurrentTraining, Loss, Sharing, SpikeInput, Trainer, WeightFactors,
+};
 use dynap_model::{Architecture, Network, Population, Source, Variant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -360,14 +362,25 @@ fn trainer_for(
     );
     base.i_scale = config.network.iscale;
     base.dt = config.network.dt;
-    let trainer = Trainer::<f32>::new(
-        base.clone(),
-        CurrentTraining::none(),
-        config.training.learning_rate,
-    )?
-    .with_threads(threads)
-    .with_spike_function(crate::experiment::spike_function(config))
-    .with_masks(arch.masks())?;
+    // Trained currents: one value per core, as the chip has one bias set per core.
+    let currents = config
+        .training
+        .trained_currents()
+        .map_err(|error| Error::Config { path: None, error })?;
+    let training = if currents.is_empty() {
+        CurrentTraining::none()
+    } else {
+        CurrentTraining {
+            currents,
+            sharing: Sharing::PerCore {
+                core_map: arch.core_map(),
+            },
+        }
+    };
+    let trainer = Trainer::<f32>::new(base.clone(), training, config.training.learning_rate)?
+        .with_threads(threads)
+        .with_spike_function(crate::experiment::spike_function(config))
+        .with_masks(arch.masks())?;
     Ok((trainer, base))
 }
 
@@ -1030,6 +1043,7 @@ pub fn config_dir(config_path: Option<&Path>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dynap_model::Param;
 
     /// A small Yin-Yang experiment: 100 training samples in minibatches of 20 (5 per epoch), three
     /// populations (one recurrent), frozen and dynamic noise, the last epoch quantized.
@@ -1142,6 +1156,50 @@ dynamic_percent = 0.05
             assert!(*m || *w == 0.0);
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Trained currents: one value per core (each population here is on its own core), moved by
+    /// training, resumed bit for bit; a name that is not a bias current is refused with the key.
+    #[test]
+    fn trained_currents_are_one_value_per_core_and_resume_exactly() {
+        let mut config = small();
+        config.training.currents = vec!["Itau_mem".into(), "Ispkthr".into()];
+        config.training.quantized_epochs = 0;
+        config.noise.frozen_percent = 0.0;
+        config.validate().unwrap();
+        let prep = prepare(&config, Path::new(".")).unwrap();
+        let stage = crate::progress::Progress::hidden().stage("test", 0, "samples");
+        let whole = train_seed(&config, &prep, 0, None, false, 1, &stage).unwrap();
+        let core_map = prep.architecture.core_map();
+        let initial = trainer_for(&config, &prep, 0, 1).unwrap().1;
+        for p in [Param::ItauMem, Param::Ispkthr] {
+            let (trained, before) = (whole.network.params.get(p), initial.params.get(p));
+            for j in 0..trained.len() {
+                let first = core_map.iter().position(|&c| c == core_map[j]).unwrap();
+                assert_eq!(trained[j], trained[first], "{p:?} of neuron {j}");
+                assert!(trained[j] > 0.0);
+            }
+            assert!(
+                trained.iter().zip(before).any(|(a, b)| a != b),
+                "{p:?} did not train"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("dynap-fit-currents-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("checkpoint");
+        let _ = std::fs::remove_file(&path);
+        train_seed_until(&config, &prep, 0, Some(&path), false, 1, &stage, Some(4)).unwrap_err();
+        let resumed = train_seed(&config, &prep, 0, Some(&path), true, 2, &stage).unwrap();
+        assert_eq!(resumed.network.params, whole.network.params);
+        assert_eq!(resumed.network.w_rec, whole.network.w_rec);
+        let _ = std::fs::remove_dir_all(&dir);
+
+        config.training.currents = vec!["Itau_mem".into(), "C_mem".into()];
+        let e = config.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("training.currents") && e.contains("\"C_mem\""),
+            "{e}"
+        );
     }
 
     #[test]
