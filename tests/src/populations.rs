@@ -17,6 +17,7 @@ fn population(name: &str, size: usize, recurrent: bool) -> PopulationConfig {
         size,
         recurrent,
         params: BTreeMap::new(),
+        train: Vec::new(),
     }
 }
 

@@ -33,7 +33,7 @@ pub enum Error {
     },
     /// Weight masks of another size than their matrix.
     Masks {
-        /// `w_in` or `w_rec`.
+        /// `w_in`, `w_rec` or `log_currents`.
         matrix: &'static str,
         /// Entries of the matrix.
         expected: usize,

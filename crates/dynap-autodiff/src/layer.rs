@@ -138,6 +138,8 @@ pub struct DynapSimLayer<E: Real> {
     threads: usize,
     input_gradient: bool,
     pack: bool,
+    /// Which trained values (`[currents, groups]`) replace the base network's currents; `None`: all.
+    current_flags: Option<Vec<bool>>,
 }
 
 impl<E: Dtype + Real> DynapSimLayer<E> {
@@ -174,7 +176,16 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             threads: 0,
             input_gradient: false,
             pack: true,
+            current_flags: None,
         })
+    }
+
+    /// Keeps the base network's currents where `flags[k * groups + g]` is false (the trainer holds
+    /// those values; see `Trainer::with_current_flags`), so that they stay exactly as given rather
+    /// than round-tripping through `E`'s logarithm.
+    pub(crate) fn with_current_flags(mut self, flags: Option<Vec<bool>>) -> DynapSimLayer<E> {
+        self.current_flags = flags;
+        self
     }
 
     /// The same layer with another spike function (for finite-difference checks).
@@ -305,7 +316,10 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         for (k, &p) in self.training.currents.iter().enumerate() {
             let values = net.params.get_mut(p);
             for (j, v) in values.iter_mut().enumerate() {
-                *v = log[k * g + self.training.group_of(j)].exp();
+                let at = k * g + self.training.group_of(j);
+                if self.current_flags.as_ref().is_none_or(|f| f[at]) {
+                    *v = log[at].exp();
+                }
             }
         }
         net

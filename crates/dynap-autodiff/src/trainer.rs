@@ -55,6 +55,8 @@ pub struct Trainer<E: Dtype + Real> {
     spike: SpikeFunction,
     /// The weights allowed to be non-zero ([`Trainer::with_masks`]); `None`: all of them.
     masks: Option<Masks>,
+    /// Which trained current values move (`[currents, groups]`), if not all.
+    current_flags: Option<Vec<bool>>,
 }
 
 /// Multiplicative noise on the weights for one step (dynamic mismatch): the forward pass runs with
@@ -163,6 +165,7 @@ impl<E: Dtype + Real> Trainer<E> {
             threads: 0,
             spike: SpikeFunction::Rockpool,
             masks: None,
+            current_flags: None,
         })
     }
 
@@ -194,6 +197,27 @@ impl<E: Dtype + Real> Trainer<E> {
             v,
         )?;
         self.masks = Some(masks);
+        Ok(self)
+    }
+
+    /// Holds some trained current values at their initial value: `flags[k * groups + g]` says whether
+    /// value `g` (a neuron or a core, by the [`CurrentTraining`]'s sharing) of the `k`-th trained
+    /// current moves. Their gradients are zeroed before Adam, so their moments stay 0 and their
+    /// updates are exactly 0, and the network keeps their neurons' own values, bit for bit (a
+    /// population of the chip whose biases stay as configured, beside one whose biases train).
+    /// Refused when `flags` is not of the trained values' size.
+    pub fn with_current_flags(mut self, flags: Vec<bool>) -> Result<Trainer<E>, Error> {
+        let expected = len(&self.params.log_currents);
+        if flags.len() != expected {
+            return Err(Error::Masks {
+                matrix: "log_currents",
+                expected,
+                found: flags.len(),
+            });
+        }
+        self.nominal = self.nominal.with_current_flags(Some(flags.clone()));
+        self.chip = self.chip.map(|l| l.with_current_flags(Some(flags.clone())));
+        self.current_flags = Some(flags);
         Ok(self)
     }
 
@@ -242,7 +266,8 @@ impl<E: Dtype + Real> Trainer<E> {
             Some(net) => Some(
                 DynapSimLayer::<E>::new(net.clone(), self.nominal.training().clone())?
                     .with_threads(self.threads)
-                    .with_spike_function(self.spike),
+                    .with_spike_function(self.spike)
+                    .with_current_flags(self.current_flags.clone()),
             ),
         };
         Ok(())
@@ -336,6 +361,18 @@ impl<E: Dtype + Real> Trainer<E> {
                     if !allowed {
                         *g = <E as Real>::from_f64(0.0);
                     }
+                }
+            }
+        }
+        if let Some(flags) = &self.current_flags
+            && len(&used.log_currents) > 0
+        {
+            let g = grads
+                .get_or_alloc_mut(&used.log_currents)
+                .expect("allocates");
+            for (g, &moves) in g.iter_mut().zip(flags) {
+                if !moves {
+                    *g = <E as Real>::from_f64(0.0);
                 }
             }
         }
@@ -579,6 +616,61 @@ mod tests {
                     what: "w_in",
                     expected: 8,
                     found: 12
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    /// Current flags: the held values stay exactly at their start, the others move; flags of another
+    /// size are refused.
+    #[test]
+    fn held_current_values_stay_and_the_others_train() {
+        let (net, x, loss) = small();
+        let training = CurrentTraining {
+            currents: vec![dynap_model::Param::ItauMem, dynap_model::Param::IgainMem],
+            sharing: crate::Sharing::PerCore {
+                core_map: vec![0, 0, 1],
+            },
+        };
+        // Itau_mem of core 1 and Igain_mem of core 0 held.
+        let flags = vec![true, false, false, true];
+        let mut t = Trainer::<f32>::new(net.clone(), training.clone(), 5e-2)
+            .unwrap()
+            .with_current_flags(flags)
+            .unwrap();
+        let start = t.state().log_currents;
+        for _ in 0..4 {
+            t.step(&x, &loss, None).unwrap();
+        }
+        let end = t.state().log_currents;
+        assert_eq!(end[1].to_bits(), start[1].to_bits());
+        assert_eq!(end[2].to_bits(), start[2].to_bits());
+        assert_ne!(end[0], start[0]);
+        assert_ne!(end[3], start[3]);
+        // The held currents are the network's own, bit for bit; the trained ones are one per core.
+        let trained = t.network();
+        let (tau, gain) = (
+            trained.params.get(dynap_model::Param::ItauMem),
+            trained.params.get(dynap_model::Param::IgainMem),
+        );
+        assert_eq!(tau[2], net.params.get(dynap_model::Param::ItauMem)[2]);
+        assert_eq!(gain[0], net.params.get(dynap_model::Param::IgainMem)[0]);
+        assert_eq!(gain[1], net.params.get(dynap_model::Param::IgainMem)[1]);
+        assert_eq!(tau[0], tau[1]);
+        assert_ne!(tau[0], net.params.get(dynap_model::Param::ItauMem)[0]);
+        let e = Trainer::<f32>::new(net, training, 5e-2)
+            .unwrap()
+            .with_current_flags(vec![true; 3])
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                e,
+                Error::Masks {
+                    matrix: "log_currents",
+                    expected: 4,
+                    found: 3
                 }
             ),
             "{e:?}"

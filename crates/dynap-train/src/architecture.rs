@@ -10,6 +10,7 @@
 //! name = "hidden"
 //! size = 30
 //! recurrent = true            # optional, default false
+//! train = ["Itau_mem"]        # optional: its currents that train, one value per core
 //! [network.population.params] # optional: this population's parameters
 //! Itau_mem = 5e-12            # Rockpool's names, SI units
 //! tau_syn = 5e-3              # or high-level values (s), translated to currents
@@ -99,6 +100,39 @@ pub struct PopulationConfig {
     /// Its parameters by Rockpool's names (SI) or high-level names (see the module documentation).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub params: BTreeMap<String, f64>,
+    /// Its bias currents that train (Rockpool's names), beside `training.currents` (which train in
+    /// every population): one value per core of the population, as on the chip.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub train: Vec<String>,
+}
+
+impl PopulationConfig {
+    /// The currents of `train`, checked; an error is the name and the reason.
+    pub fn trained_currents(&self) -> Result<Vec<Param>, (String, String)> {
+        let mut out: Vec<Param> = Vec::new();
+        for name in &self.train {
+            let p = Param::from_name(name)
+                .filter(|p| Param::CURRENTS.contains(p))
+                .ok_or_else(|| {
+                    (
+                        name.clone(),
+                        format!(
+                            "{name:?} is not a bias current; the currents that train are {}",
+                            Param::CURRENTS
+                                .iter()
+                                .map(|p| p.rockpool_name())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })?;
+            if out.contains(&p) {
+                return Err((name.clone(), format!("{name:?} is given twice")));
+            }
+            out.push(p);
+        }
+        Ok(out)
+    }
 }
 
 /// One `[[network.connection]]`.
@@ -165,6 +199,8 @@ impl ArchitectureConfig {
         for (k, p) in self.population.iter().enumerate() {
             let mut pop = Population::new(p.name.clone(), p.size);
             pop.recurrent = p.recurrent;
+            p.trained_currents()
+                .map_err(|(_, reason)| bad(format!("network.population[{k}].train"), reason))?;
             pop.params = overrides(&p.params)
                 .map_err(|(name, reason)| {
                     bad(format!("network.population[{k}].params.{name}"), reason)
@@ -691,6 +727,7 @@ to = "out"
                 size: 5,
                 recurrent: true,
                 params: BTreeMap::new(),
+                train: Vec::new(),
             },
         );
         more.connection.push(ConnectionConfig {

@@ -362,25 +362,54 @@ fn trainer_for(
     );
     base.i_scale = config.network.iscale;
     base.dt = config.network.dt;
-    // Trained currents: one value per core, as the chip has one bias set per core.
-    let currents = config
-        .training
-        .trained_currents()
-        .map_err(|error| Error::Config { path: None, error })?;
+    // Trained currents: one value per core, as the chip has one bias set per core; those of
+    // `training.currents` in every population, those of a population's `train` in its cores only.
+    let config_error = |error| Error::Config { path: None, error };
+    let everywhere = config.training.trained_currents().map_err(config_error)?;
+    let mut own: Vec<Vec<dynap_model::Param>> = Vec::new();
+    for (k, p) in config.network.population.iter().enumerate() {
+        own.push(p.trained_currents().map_err(|(_, reason)| {
+            config_error(crate::config::ConfigError {
+                key: format!("network.population[{k}].train"),
+                reason,
+            })
+        })?);
+    }
+    let mut currents = everywhere.clone();
+    for p in own.iter().flatten() {
+        if !currents.contains(p) {
+            currents.push(*p);
+        }
+    }
+    let core_map = arch.core_map();
+    let cores = arch.cores();
+    // flags[k * cores + core]: whether the k-th trained current moves on that core (the
+    // architecture's populations are the configuration's, in order).
+    let mut flags = vec![false; currents.len() * cores];
+    for (range, own) in arch.ranges().into_iter().zip(&own) {
+        for (k, p) in currents.iter().enumerate() {
+            if everywhere.contains(p) || own.contains(p) {
+                for j in range.clone() {
+                    flags[k * cores + core_map[j]] = true;
+                }
+            }
+        }
+    }
     let training = if currents.is_empty() {
         CurrentTraining::none()
     } else {
         CurrentTraining {
             currents,
-            sharing: Sharing::PerCore {
-                core_map: arch.core_map(),
-            },
+            sharing: Sharing::PerCore { core_map },
         }
     };
-    let trainer = Trainer::<f32>::new(base.clone(), training, config.training.learning_rate)?
+    let mut trainer = Trainer::<f32>::new(base.clone(), training, config.training.learning_rate)?
         .with_threads(threads)
         .with_spike_function(crate::experiment::spike_function(config))
         .with_masks(arch.masks())?;
+    if flags.contains(&false) {
+        trainer = trainer.with_current_flags(flags)?;
+    }
     Ok((trainer, base))
 }
 
@@ -1159,11 +1188,14 @@ dynamic_percent = 0.05
     }
 
     /// Trained currents: one value per core (each population here is on its own core), moved by
-    /// training, resumed bit for bit; a name that is not a bias current is refused with the key.
+    /// training where they train (everywhere, or in their population) and held exactly elsewhere,
+    /// resumed bit for bit; a name that is not a bias current is refused with the key.
     #[test]
     fn trained_currents_are_one_value_per_core_and_resume_exactly() {
         let mut config = small();
-        config.training.currents = vec!["Itau_mem".into(), "Ispkthr".into()];
+        // Itau_mem in every population, Ispkthr in population b only.
+        config.training.currents = vec!["Itau_mem".into()];
+        config.network.population[1].train = vec!["Ispkthr".into()];
         config.training.quantized_epochs = 0;
         config.noise.frozen_percent = 0.0;
         config.validate().unwrap();
@@ -1184,6 +1216,22 @@ dynamic_percent = 0.05
                 "{p:?} did not train"
             );
         }
+        let ranges = prep.architecture.ranges();
+        let (trained, before) = (
+            whole.network.params.get(Param::Ispkthr),
+            initial.params.get(Param::Ispkthr),
+        );
+        for j in ranges[0].clone().chain(ranges[2].clone()) {
+            assert_eq!(trained[j].to_bits(), before[j].to_bits(), "neuron {j}");
+        }
+        assert!(ranges[1].clone().all(|j| trained[j] != before[j]));
+        let itau = whole.network.params.get(Param::ItauMem);
+        for r in &ranges {
+            assert!(
+                r.clone()
+                    .all(|j| itau[j] != initial.params.get(Param::ItauMem)[j])
+            );
+        }
         let dir = std::env::temp_dir().join(format!("dynap-fit-currents-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("checkpoint");
@@ -1198,6 +1246,13 @@ dynamic_percent = 0.05
         let e = config.validate().unwrap_err().to_string();
         assert!(
             e.contains("training.currents") && e.contains("\"C_mem\""),
+            "{e}"
+        );
+        config.training.currents.clear();
+        config.network.population[2].train = vec!["tau_mem".into()];
+        let e = prepare(&config, Path::new(".")).unwrap_err().to_string();
+        assert!(
+            e.contains("network.population[2].train") && e.contains("\"tau_mem\""),
             "{e}"
         );
     }
