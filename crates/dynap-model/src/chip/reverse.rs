@@ -98,11 +98,22 @@ impl<T: Real> ChipSimulator<T> {
             }
         }
         let n_in = self.n_in.unwrap_or(0);
+        // Weight gradients only for the dendrites some connection can drive (the kernel writes no
+        // other; an empty one sums as zeros): half the per-element memory with AMPA and GABA alone.
         let mut elements: Vec<ChipElementGradients<T>> = (0..batch)
             .map(|_| ChipElementGradients {
-                w_rec: std::array::from_fn(|_| Aligned::filled(n * n, T::ZERO)),
-                w_in: std::array::from_fn(|_| {
-                    Aligned::filled(if spikes_in { n_in * n } else { 0 }, T::ZERO)
+                w_rec: std::array::from_fn(|k| {
+                    Aligned::filled(if self.w_rec_candidates[k] { n * n } else { 0 }, T::ZERO)
+                }),
+                w_in: std::array::from_fn(|k| {
+                    Aligned::filled(
+                        if spikes_in && self.w_in_candidates[k] {
+                            n_in * n
+                        } else {
+                            0
+                        },
+                        T::ZERO,
+                    )
                 }),
                 input: vec![T::ZERO; if want_input { steps * channels } else { 0 }],
                 i_dc: Aligned::filled(n, T::ZERO),
