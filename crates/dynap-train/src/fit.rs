@@ -953,10 +953,18 @@ impl FitRun {
         )
         .map_err(files::write_error(&path))?;
         let path = out.join("accuracy.png");
+        let quantized = self
+            .seeds
+            .iter()
+            .any(|f| f.history.iter().any(|e| e.quantized));
         crate::plot::curves(
             &path,
             &crate::plot::Labels {
-                title: "validation accuracy (the quantized network in quantized epochs)",
+                title: if quantized {
+                    "validation accuracy (the quantized network in quantized epochs)"
+                } else {
+                    "validation accuracy"
+                },
                 x: "epoch",
                 y: "accuracy",
             },
