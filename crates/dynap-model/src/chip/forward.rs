@@ -148,6 +148,9 @@ impl<T: Real> ChipSimulator<T> {
         let w_rec_signed_t = al((0..n * n)
             .map(|k| T::from_f64(signed[(k % n) * n + k / n]))
             .collect());
+        let w_rec_live = (0..n)
+            .map(|j| (0..n).any(|i| signed[i * n + j] != 0.0))
+            .collect();
         Ok(ChipSimulator {
             n,
             n_in: net.w_in.as_ref().map(Matrix::rows),
@@ -157,6 +160,7 @@ impl<T: Real> ChipSimulator<T> {
             w_rec,
             w_rec_t,
             w_rec_signed_t,
+            w_rec_live,
             w_rec_used,
             w_in_candidates: candidates(
                 net.w_in.as_ref().map_or(0, |m| m.as_slice().len()),

@@ -122,6 +122,10 @@ pub struct ChipSimulator<T: Real> {
     w_rec_t: [Aligned<T>; DENDRITES],
     /// The signed recurrent weights transposed, for the reverse pass of AMPA/GABA-only networks.
     w_rec_signed_t: Aligned<T>,
+    /// Whether any recurrent weight reaches neuron `j` (`[N]`): the reverse pass's sums over the
+    /// transposes skip the others' all-zero rows (a layered network's first layer, every input-only
+    /// population).
+    w_rec_live: Vec<bool>,
     w_rec_used: [bool; DENDRITES],
     /// The dendrites a connection of each matrix can drive (its type's excitatory and inhibitory
     /// one, whatever its sign): the reverse pass keeps weight gradients for these only.

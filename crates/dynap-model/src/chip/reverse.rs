@@ -423,8 +423,9 @@ impl<T: Real> ChipSimulator<T> {
                 let rows = &mut sc.rows;
                 rows.clear();
                 let (ga, gg) = (&sc.gu[0], &sc.gu[2]);
+                let live = &self.w_rec_live;
                 for j in 0..n {
-                    if ga[j] != T::ZERO || gg[j] != T::ZERO {
+                    if (ga[j] != T::ZERO || gg[j] != T::ZERO) && live[j] {
                         rows.push(j);
                     }
                 }
@@ -443,7 +444,12 @@ impl<T: Real> ChipSimulator<T> {
                     // whose drive matters (vectorised, and sparse where the gradient is).
                     let rows = &mut sc.rows;
                     rows.clear();
-                    for_each_nonzero(gu, |j, _| rows.push(j));
+                    let live = &self.w_rec_live;
+                    for_each_nonzero(gu, |j, _| {
+                        if live[j] {
+                            rows.push(j);
+                        }
+                    });
                     add_rows(
                         &mut sc.a_s,
                         &sc.rows,
