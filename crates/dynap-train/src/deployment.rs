@@ -342,7 +342,6 @@ pub fn deploy_dataset(
             path: Some(config_path.clone()),
             error,
         })?;
-    let encoding = crate::eval::read_encoding(from)?;
     let net_path = from.join("network.json");
     let file =
         dynap_config::format::read_network(&files::read_text(&net_path)?).map_err(|error| {
@@ -358,6 +357,7 @@ pub fn deploy_dataset(
         ))
     })?;
     let net = file.network.clone();
+    let encoding = crate::eval::read_encoding(from, net.dt)?;
     let (samples, what) =
         crate::eval::dataset_samples(from, &config, &encoding, net.dt, data, true)?;
     let core_map = file
@@ -389,10 +389,7 @@ pub fn deploy_dataset(
         device: device.clone(),
         ..crate::evaluation::JudgeOptions::default()
     };
-    let readout = crate::evaluation::Readout {
-        neurons: architecture.readout_range(),
-        classes: encoding.classes,
-    };
+    let readout = encoding.readout(&architecture)?;
     let judged = crate::evaluation::judge(
         &[(0, net)],
         &readout,

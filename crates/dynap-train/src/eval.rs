@@ -139,7 +139,7 @@ fn dataset_run(
                 .display()
         ))
     })?;
-    let encoding = read_encoding(dir)?;
+    let encoding = read_encoding(dir, first.network.dt)?;
     let (samples, what) = dataset_samples(
         dir,
         config,
@@ -149,10 +149,7 @@ fn dataset_run(
         false,
     )?;
     let nets = RunNetworks {
-        readout: evaluation::Readout {
-            neurons: architecture.readout_range(),
-            classes: encoding.classes,
-        },
+        readout: encoding.readout(&architecture)?,
         core_map: first
             .core_map
             .clone()
@@ -239,14 +236,18 @@ fn frozen_noise_run(
 }
 
 /// A dataset run's `encoding.json`.
-pub(crate) fn read_encoding(dir: &Path) -> Result<Encoding, Error> {
+pub(crate) fn read_encoding(dir: &Path, dt: f64) -> Result<Encoding, Error> {
     let path = dir.join("encoding.json");
-    serde_json::from_str(&files::read_text(&path)?).map_err(|e| {
+    let bad = |e: String| {
         Error::Mismatch(format!(
             "{}: not a dataset run's encoding: {e}",
             path.display()
         ))
-    })
+    };
+    let encoding: Encoding =
+        serde_json::from_str(&files::read_text(&path)?).map_err(|e| bad(e.to_string()))?;
+    encoding.validate(dt).map_err(bad)?;
+    Ok(encoding)
 }
 
 /// The samples a dataset run (folder `dir`) is judged on, encoded as training encoded, with a name

@@ -57,6 +57,59 @@ pub struct Encoding {
 }
 
 impl Encoding {
+    /// Checks what a reader of `encoding.json` relies on, for a simulation step `dt`: the encoder's
+    /// parameters, one finite range per feature, at least one class, channel and step, and rasters of
+    /// the encoder's size when it encodes features. An error names the key.
+    pub fn validate(&self, dt: f64) -> Result<(), String> {
+        if self.classes == 0 || self.channels == 0 || self.steps == 0 {
+            return Err("`classes`, `channels` and `steps` must be at least 1".into());
+        }
+        if self.min.len() != self.max.len() {
+            return Err(format!(
+                "`min` has {} features and `max` {}",
+                self.min.len(),
+                self.max.len()
+            ));
+        }
+        if let Some(k) =
+            (0..self.min.len()).find(|&k| !(self.min[k].is_finite() && self.max[k].is_finite()))
+        {
+            return Err(format!("the range of feature {k} is not finite"));
+        }
+        if !self.min.is_empty() {
+            self.encoder
+                .validate(dt)
+                .map_err(|e| format!("`encoder`: {e}"))?;
+            let (steps, channels) = (self.encoder.steps(), self.encoder.channels(self.min.len()));
+            if (steps, channels) != (self.steps, self.channels) {
+                return Err(format!(
+                    "the encoder makes {channels} channels of {steps} steps from {} features, `channels` and `steps` say {} and {}",
+                    self.min.len(),
+                    self.channels,
+                    self.steps
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The readout of a network with this encoding: the `architecture`'s output population in one
+    /// group of neurons per class, refused when it does not split into the classes.
+    pub fn readout(&self, architecture: &Architecture) -> Result<evaluation::Readout, Error> {
+        let neurons = architecture.readout_range();
+        if neurons.is_empty() || !neurons.len().is_multiple_of(self.classes.max(1)) {
+            return Err(Error::Mismatch(format!(
+                "the readout population has {} neurons, the run {} classes: a group of the same number of neurons per class",
+                neurons.len(),
+                self.classes
+            )));
+        }
+        Ok(evaluation::Readout {
+            neurons,
+            classes: self.classes,
+        })
+    }
+
     /// The scaling of features.
     pub fn scaling(&self) -> Scaling {
         Scaling {
@@ -81,7 +134,7 @@ impl Encoding {
                     return Err(Error::Mismatch(format!(
                         "array y: label {label} of sample {index} is not one of the {} classes the network was trained on (0 to {})",
                         self.classes,
-                        self.classes - 1
+                        self.classes.saturating_sub(1)
                     )));
                 }
                 labels.clone()
@@ -1263,6 +1316,32 @@ dynamic_percent = 0.05
             e.contains("network.population[2].train") && e.contains("\"tau_mem\""),
             "{e}"
         );
+    }
+
+    /// What `encoding.json` must hold: every inconsistency refused with the key, and a readout that
+    /// splits into the classes.
+    #[test]
+    fn encodings_are_checked_before_use() {
+        let config = small();
+        let prep = prepare(&config, Path::new(".")).unwrap();
+        let good = prep.encoding.clone();
+        good.validate(1e-3).unwrap();
+        let bad = |f: &dyn Fn(&mut Encoding), what: &str| {
+            let mut e = good.clone();
+            f(&mut e);
+            let m = e.validate(1e-3).unwrap_err();
+            assert!(m.contains(what), "{what}: {m}");
+        };
+        bad(&|e| e.classes = 0, "`classes`");
+        bad(&|e| e.steps = 0, "`steps`");
+        bad(&|e| e.max.pop().map_or((), drop), "and `max` 3");
+        bad(&|e| e.min[1] = f64::NAN, "feature 1");
+        bad(&|e| e.channels += 1, "channels");
+        assert!(good.readout(&prep.architecture).is_ok());
+        let mut five = good.clone();
+        five.classes = 5;
+        let e = five.readout(&prep.architecture).unwrap_err().to_string();
+        assert!(e.contains("6 neurons") && e.contains("5 classes"), "{e}");
     }
 
     #[test]

@@ -786,6 +786,25 @@ fn a_network_of_three_populations_trains_on_files_evaluates_and_deploys() {
     let err = eval_bad("shapes disagree");
     assert!(err.contains("y.npy") && err.contains("10"), "{err}");
 
+    // A damaged run folder: its encoding names the file and the problem.
+    let encoding = std::fs::read_to_string(run.join("encoding.json")).unwrap();
+    std::fs::write(
+        run.join("encoding.json"),
+        encoding.replace("\"classes\": 3", "\"classes\": 0"),
+    )
+    .unwrap();
+    let o = dynap()
+        .args(["eval", "--quiet"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("encoding.json") && err.contains("`classes`"),
+        "{err}"
+    );
+
     // Bad networks: refused before training, naming the key.
     let train_bad = |config: String, key: &str| {
         std::fs::write(&cfg, config).unwrap();
