@@ -677,7 +677,19 @@ fn train_seed_until(
             p.epoch_loss += value;
             p.epoch_batches += 1;
             stage.inc(chunk.len() as u64);
-            stage.set_message(format!("epoch {}/{epochs}, loss {value:.3}", epoch + 1));
+            // The last epoch's validation accuracy and the best so far beside the running loss.
+            let validation = match (p.history.last(), p.best_epoch) {
+                (Some(last), Some(_)) => format!(
+                    ", validation {:.1} % (best {:.1} %)",
+                    last.validation_accuracy * 100.0,
+                    p.best_accuracy * 100.0
+                ),
+                _ => String::new(),
+            };
+            stage.set_message(format!(
+                "epoch {}/{epochs}, loss {value:.3}{validation}",
+                epoch + 1
+            ));
             it += 1;
             let every = config.training.checkpoint_every;
             if (every > 0 && it.is_multiple_of(every) || stop_at == Some(it)) && b + 1 < per_epoch {

@@ -52,8 +52,25 @@ impl Progress {
         let bar = self.multi.add(ProgressBar::new(total));
         bar.set_style(
             ProgressStyle::with_template(&format!(
-                "{{prefix:.bold}} [{{bar:28.cyan/blue}}] {{human_pos}}/{{human_len}} {unit} {{msg}} ({{per_sec}}, {{eta}} left)"
+                "{{prefix:.bold}} [{{bar:28.cyan/blue}}] {{human_pos}}/{{human_len}} {unit} {{msg}} ({{rate}}/s, {{eta}} left)"
             ))
+            .map(|style| {
+                // The rate to three significant figures ("2290/s", "12.5/s"), not indicatif's four
+                // decimals.
+                style.with_key(
+                    "rate",
+                    |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                        let r = state.per_sec();
+                        let _ = if r >= 100.0 {
+                            write!(w, "{r:.0}")
+                        } else if r >= 10.0 {
+                            write!(w, "{r:.1}")
+                        } else {
+                            write!(w, "{r:.2}")
+                        };
+                    },
+                )
+            })
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
