@@ -140,6 +140,8 @@ pub struct DynapSimLayer<E: Real> {
     pack: bool,
     /// Which trained values (`[currents, groups]`) replace the base network's currents; `None`: all.
     current_flags: Option<Vec<bool>>,
+    /// Factors on the trained values, `[currents][neurons]` (a chip instance's mismatch of them).
+    current_factors: Option<Vec<Vec<f64>>>,
 }
 
 impl<E: Dtype + Real> DynapSimLayer<E> {
@@ -177,7 +179,23 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             input_gradient: false,
             pack: true,
             current_flags: None,
+            current_factors: None,
         })
+    }
+
+    /// Multiplies the trained currents by `factors[k][j]` (current `k`, neuron `j`) in the network
+    /// this layer simulates: a chip instance's mismatch of currents that train (`Trainer::simulate_on`).
+    pub(crate) fn with_current_factors(
+        mut self,
+        factors: Option<Vec<Vec<f64>>>,
+    ) -> DynapSimLayer<E> {
+        self.current_factors = factors;
+        self
+    }
+
+    /// The network this layer was made from.
+    pub(crate) fn base(&self) -> &Network {
+        &self.base
     }
 
     /// Keeps the base network's currents where `flags[k * groups + g]` is false (the trainer holds
@@ -318,7 +336,10 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             for (j, v) in values.iter_mut().enumerate() {
                 let at = k * g + self.training.group_of(j);
                 if self.current_flags.as_ref().is_none_or(|f| f[at]) {
-                    *v = log[at].exp();
+                    *v = match &self.current_factors {
+                        None => log[at].exp(),
+                        Some(f) => log[at].exp() * f[k][j],
+                    };
                 }
             }
         }

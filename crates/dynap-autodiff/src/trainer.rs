@@ -259,16 +259,33 @@ impl<E: Dtype + Real> Trainer<E> {
 
     /// Runs the forward pass on `chip`'s fixed parameters (a mismatched instance of the network: its
     /// currents and layout values; its weights are ignored, the trained ones are used), or on the
-    /// nominal network with `None`. The gradients still reach the trainable values.
+    /// nominal network with `None`. A trained current keeps the chip's mismatch of it: the trained
+    /// value times `chip / nominal` per neuron. The gradients still reach the trainable values.
     pub fn simulate_on(&mut self, chip: Option<&Network>) -> Result<(), Error> {
         self.chip = match chip {
             None => None,
-            Some(net) => Some(
-                DynapSimLayer::<E>::new(net.clone(), self.nominal.training().clone())?
-                    .with_threads(self.threads)
-                    .with_spike_function(self.spike)
-                    .with_current_flags(self.current_flags.clone()),
-            ),
+            Some(net) => {
+                let base = self.nominal.base();
+                let currents = &self.nominal.training().currents;
+                let factors: Vec<Vec<f64>> = currents
+                    .iter()
+                    .map(|&p| {
+                        net.params
+                            .get(p)
+                            .iter()
+                            .zip(base.params.get(p))
+                            .map(|(c, b)| c / b)
+                            .collect()
+                    })
+                    .collect();
+                Some(
+                    DynapSimLayer::<E>::new(net.clone(), self.nominal.training().clone())?
+                        .with_threads(self.threads)
+                        .with_spike_function(self.spike)
+                        .with_current_flags(self.current_flags.clone())
+                        .with_current_factors((!factors.is_empty()).then_some(factors)),
+                )
+            }
         };
         Ok(())
     }
@@ -659,6 +676,18 @@ mod tests {
         assert_eq!(gain[1], net.params.get(dynap_model::Param::IgainMem)[1]);
         assert_eq!(tau[0], tau[1]);
         assert_ne!(tau[0], net.params.get(dynap_model::Param::ItauMem)[0]);
+        // On a chip instance, a trained current keeps the chip's mismatch of it; a held one is the
+        // chip's own.
+        let mut chip = net.clone();
+        chip.params.get_mut(dynap_model::Param::ItauMem)[1] *= 1.25;
+        chip.params.get_mut(dynap_model::Param::ItauMem)[2] *= 0.75;
+        t.simulate_on(Some(&chip)).unwrap();
+        let on_chip = t.simulated_network();
+        let tau_chip = on_chip.params.get(dynap_model::Param::ItauMem);
+        assert_eq!(tau_chip[0], tau[0]);
+        assert!((tau_chip[1] / (1.25 * tau[1]) - 1.0).abs() < 1e-12);
+        assert_eq!(tau_chip[2], chip.params.get(dynap_model::Param::ItauMem)[2]);
+        t.step(&x, &loss, None).unwrap();
         let e = Trainer::<f32>::new(net, training, 5e-2)
             .unwrap()
             .with_current_flags(vec![true; 3])
