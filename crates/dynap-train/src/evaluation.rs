@@ -238,8 +238,8 @@ pub struct JudgeOptions {
     pub device: Device,
     /// Worker threads for simulations (0: one per core).
     pub threads: usize,
-    /// Mismatch levels (percent) at which the `float` and `quantized` stages are also judged on
-    /// simulated chips (empty: none).
+    /// Mismatch levels (percent) at which the `float`, `quantized` and `reverse_mapped` stages are
+    /// also judged on simulated chips (empty: none).
     pub robustness: Vec<u32>,
     /// Simulated chips per level.
     pub chips: usize,
@@ -417,8 +417,8 @@ fn robustness(
 /// at the chosen stages: `float` as trained; `quantized` to the chip's 4-bit weights per core (the
 /// default quantizer, snapped to the bias generator); `reverse_mapped`, the network the chip
 /// configuration implements (mapped, then restored); `device`, the configuration on the device,
-/// every sample played as events. With `options.robustness`, `float` and `quantized` are also judged
-/// on simulated chips.
+/// every sample played as events. With `options.robustness`, `float`, `quantized` and
+/// `reverse_mapped` are also judged on simulated chips (the last, the twin's network on many chips).
 #[allow(clippy::too_many_arguments)]
 pub fn judge(
     networks: &[(u64, Network)],
@@ -434,7 +434,9 @@ pub fn judge(
         .stages
         .iter()
         .copied()
-        .filter(|s| matches!(*s, "float" | "quantized") && !options.robustness.is_empty())
+        .filter(|s| {
+            matches!(*s, "float" | "quantized" | "reverse_mapped") && !options.robustness.is_empty()
+        })
         .collect();
     let work = networks.len()
         * data.samples
@@ -487,6 +489,25 @@ pub fn judge(
             }
             _ => None,
         };
+        // The network the configuration implements (mapped, then restored).
+        let back = match &mapped {
+            Some(m)
+                if options.stages.contains(&"reverse_mapped")
+                    || robust.iter().any(|(s, _)| *s == "reverse_mapped") =>
+            {
+                Some(
+                    dynap_config::unmap(
+                        &m.config,
+                        Some(&m.mapping),
+                        net.i_scale,
+                        net.dt,
+                        &dynap_model::BiasGenerator::dynapse2(),
+                    )?
+                    .network,
+                )
+            }
+            _ => None,
+        };
         for (name, outcomes) in stages.iter_mut() {
             stage.set_message(format!("seed {seed}, {name}"));
             let predictions = match *name {
@@ -496,15 +517,8 @@ pub fn judge(
                     predict(qnet, data, readout, options.threads, Some(&stage))?
                 }
                 "reverse_mapped" => {
-                    let m = mapped.as_ref().expect("made above");
-                    let back = dynap_config::unmap(
-                        &m.config,
-                        Some(&m.mapping),
-                        net.i_scale,
-                        net.dt,
-                        &dynap_model::BiasGenerator::dynapse2(),
-                    )?;
-                    predict(&back.network, data, readout, options.threads, Some(&stage))?
+                    let back = back.as_ref().expect("made above");
+                    predict(back, data, readout, options.threads, Some(&stage))?
                 }
                 _ => {
                     let m = mapped.as_ref().expect("made above");
@@ -518,7 +532,8 @@ pub fn judge(
         for (name, levels) in robust.iter_mut() {
             let n = match *name {
                 "float" => net,
-                _ => &quantized.as_ref().expect("made above").1,
+                "quantized" => &quantized.as_ref().expect("made above").1,
+                _ => back.as_ref().expect("made above"),
             };
             for (percent, per_seed) in levels.iter_mut() {
                 stage.set_message(format!("seed {seed}, {name} on {percent} % chips"));

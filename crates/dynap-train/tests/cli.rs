@@ -707,7 +707,7 @@ fn a_network_of_three_populations_trains_on_files_evaluates_and_deploys() {
 
     // eval: by default on the run's test split, with robustness over simulated chips.
     let o = dynap()
-        .args(["eval", "--quiet", "--robustness", "10", "--chips", "2"])
+        .args(["eval", "--quiet", "--robustness", "0,10", "--chips", "2"])
         .arg(&run)
         .output()
         .unwrap();
@@ -722,7 +722,13 @@ fn a_network_of_three_populations_trains_on_files_evaluates_and_deploys() {
             "{stage}"
         );
     }
-    assert!(e["stages"]["float"]["robustness"]["10"].is_number(), "{e}");
+    for stage in ["float", "quantized", "reverse_mapped"] {
+        let r = &e["stages"][stage]["robustness"];
+        assert!(r["10"].is_number(), "{stage}: {e}");
+        // Chips without mismatch are the stage's own network.
+        assert_eq!(r["0"], e["stages"][stage]["accuracy"], "{stage}");
+    }
+    assert!(e["stages"]["device"].get("robustness").is_none());
     // ... and on any data, features encoded as training encoded them.
     let json = dir.join("validation.json");
     let o = dynap()

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 /// the most spikes, a tie broken by the first spike. `float` is the network as trained; `quantized`,
 /// its 4-bit weights per core; `reverse_mapped`, the network its chip configuration implements;
 /// `device`, that configuration on the device (the digital twin with --mismatch and --seed). With
-/// --robustness, the float and quantized stages are also judged on --chips simulated chips per
-/// mismatch level.
+/// --robustness, the float, quantized and reverse_mapped stages are also judged on --chips simulated
+/// chips per mismatch level (reverse_mapped on simulated chips is the twin's network on many chips).
 ///
 /// Writes --json (default RUN_DIR/eval.json): {"samples": n, "stages": {stage: {"accuracy",
 /// "confusion", "per_seed", "robustness"}}}, accuracy a fraction (the mean over the run's seeds),
@@ -43,8 +43,8 @@ pub(crate) struct Args {
     /// The twin's seed (its chip).
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
-    /// Mismatch levels in percent at which the float and quantized stages are also judged on
-    /// simulated chips, e.g. 5,10,20,30.
+    /// Mismatch levels in percent at which the float, quantized and reverse_mapped stages are also
+    /// judged on simulated chips, e.g. 5,10,20,30.
     #[arg(long, value_name = "LEVELS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(0..=300))]
     robustness: Vec<u32>,
     /// Simulated chips per robustness level.
