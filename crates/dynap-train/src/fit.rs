@@ -439,7 +439,9 @@ fn trainer_for(
     // flags[k * cores + core]: whether the k-th trained current moves on that core (the
     // architecture's populations are the configuration's, in order).
     let mut flags = vec![false; currents.len() * cores];
-    for (range, own) in arch.ranges().into_iter().zip(&own) {
+    // (A network without [[network.population]] tables, the default one, has no `train` lists.)
+    for (i, range) in arch.ranges().into_iter().enumerate() {
+        let own = own.get(i).map_or(&[][..], Vec::as_slice);
         for (k, p) in currents.iter().enumerate() {
             if everywhere.contains(p) || own.contains(p) {
                 for j in range.clone() {
@@ -1354,6 +1356,28 @@ dynamic_percent = 0.05
         five.classes = 5;
         let e = five.readout(&prep.architecture).unwrap_err().to_string();
         assert!(e.contains("6 neurons") && e.contains("5 classes"), "{e}");
+    }
+
+    /// The default network (no population tables) trains `training.currents` too.
+    #[test]
+    fn the_default_network_trains_its_currents() {
+        let mut config = small();
+        config.network.population.clear();
+        config.network.connection.clear();
+        config.network.readout = None;
+        config.training.currents = vec!["Itau_mem".into()];
+        config.training.quantized_epochs = 0;
+        config.training.epochs = 1;
+        config.noise.frozen_percent = 0.0;
+        let prep = prepare(&config, Path::new(".")).unwrap();
+        let stage = crate::progress::Progress::hidden().stage("test", 0, "samples");
+        let fit = train_seed(&config, &prep, 0, None, false, 1, &stage).unwrap();
+        let initial = trainer_for(&config, &prep, 0, 1).unwrap().1;
+        let (a, b) = (
+            fit.network.params.get(Param::ItauMem),
+            initial.params.get(Param::ItauMem),
+        );
+        assert!(a.iter().zip(b).all(|(x, y)| x != y), "{a:?}");
     }
 
     #[test]
