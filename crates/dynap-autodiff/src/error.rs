@@ -20,6 +20,13 @@ pub enum Error {
         /// Entries in the map.
         found: usize,
     },
+    /// A chip instance to simulate on (`Trainer::simulate_on`) of another size than the network.
+    ChipSize {
+        /// Neurons in the network.
+        neurons: usize,
+        /// Neurons in the chip instance.
+        found: usize,
+    },
     /// A loss's target does not fit the layer's output.
     Target(crate::loss::TargetShape),
     /// Weight noise factors of another size than their matrix.
@@ -117,6 +124,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "{what}[{pre}][{post}] is {value}, but the network's architecture allows no connection there (it must be 0)"
+            ),
+            Error::ChipSize { neurons, found } => write!(
+                f,
+                "a chip instance of {found} neurons for a network of {neurons}: an instance is the network with other parameters"
             ),
             Error::State {
                 what,

@@ -266,6 +266,12 @@ impl<E: Dtype + Real> Trainer<E> {
             None => None,
             Some(net) => {
                 let base = self.nominal.base();
+                if net.neurons() != base.neurons() {
+                    return Err(Error::ChipSize {
+                        neurons: base.neurons(),
+                        found: net.neurons(),
+                    });
+                }
                 let currents = &self.nominal.training().currents;
                 let factors: Vec<Vec<f64>> = currents
                     .iter()
@@ -688,6 +694,16 @@ mod tests {
         assert!((tau_chip[1] / (1.25 * tau[1]) - 1.0).abs() < 1e-12);
         assert_eq!(tau_chip[2], chip.params.get(dynap_model::Param::ItauMem)[2]);
         t.step(&x, &loss, None).unwrap();
+        // An instance of another network is refused.
+        let mut other = Network::with_defaults(2);
+        other.w_in = Some(Matrix::zeros(4, 2));
+        assert!(matches!(
+            t.simulate_on(Some(&other)),
+            Err(Error::ChipSize {
+                neurons: 3,
+                found: 2
+            })
+        ));
         let e = Trainer::<f32>::new(net, training, 5e-2)
             .unwrap()
             .with_current_flags(vec![true; 3])
