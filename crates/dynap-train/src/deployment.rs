@@ -147,16 +147,7 @@ pub fn deploy(o: &DeployOptions, progress: &Progress) -> Result<Deployed, Error>
     let quantized = simulate(&qnet)?;
     stages.inc(1);
     stages.set_message("mapping, reverse_mapped");
-    let mapped = dynap_config::map(
-        &q.weights,
-        &net.params,
-        net.dt,
-        net.variant,
-        &dynap_config::MapOptions {
-            chip: net.chip.clone(),
-            ..dynap_config::MapOptions::default()
-        },
-    )?;
+    let mapped = map_quantized(&q.weights, &net)?;
     let back = dynap_config::unmap(
         &mapped.config,
         Some(&mapped.mapping),
@@ -256,18 +247,7 @@ impl Deployed {
     /// plot per stage (`raster_<stage>.png`, with `.svg` and its data as `.csv`).
     pub fn write(&self, out: &Path) -> Result<(), Error> {
         files::create_dir(out)?;
-        files::write_atomic(
-            &out.join("config.json"),
-            dynap_config::to_json(&self.mapped.config).as_bytes(),
-        )?;
-        files::write_atomic(
-            &out.join("config.bin"),
-            &dynap_config::to_binary(&self.mapped.config),
-        )?;
-        files::write_atomic(
-            &out.join("mapping.json"),
-            dynap_config::format::write_mapping(&self.mapped.mapping).as_bytes(),
-        )?;
+        write_configuration(out, &self.mapped)?;
         for (name, s) in &self.stages {
             let n = s.metrics.counts.first().map_or(0, Vec::len);
             let path = out.join(format!("raster_{name}.png"));
@@ -328,6 +308,42 @@ pub struct DatasetDeployed {
     pub classes: usize,
 }
 
+/// Maps `weights` (the 4-bit weights of `net`) onto the chip with `net`'s parameters, time step,
+/// variant and dendrites: the one mapping every stage and deployment uses.
+pub(crate) fn map_quantized(
+    weights: &dynap_model::QuantizedWeights,
+    net: &Network,
+) -> Result<dynap_config::Mapped, Error> {
+    Ok(dynap_config::map(
+        weights,
+        &net.params,
+        net.dt,
+        net.variant,
+        &dynap_config::MapOptions {
+            chip: net.chip.clone(),
+            ..dynap_config::MapOptions::default()
+        },
+    )?)
+}
+
+/// Writes a deployment's configuration into `out`: `config.json` (samna), `config.bin` and
+/// `mapping.json`.
+fn write_configuration(out: &Path, mapped: &dynap_config::Mapped) -> Result<(), Error> {
+    files::write_atomic(
+        &out.join("config.json"),
+        dynap_config::to_json(&mapped.config).as_bytes(),
+    )?;
+    files::write_atomic(
+        &out.join("config.bin"),
+        &dynap_config::to_binary(&mapped.config),
+    )?;
+    files::write_atomic(
+        &out.join("mapping.json"),
+        dynap_config::format::write_mapping(&mapped.mapping).as_bytes(),
+    )?;
+    Ok(())
+}
+
 /// Deploys a dataset run (a folder with `encoding.json`): its best network on `device`, judged on
 /// `data`, else the run's test split, else its validation split.
 pub fn deploy_dataset(
@@ -367,16 +383,7 @@ pub fn deploy_dataset(
     let mut qfile = dynap_config::format::NetworkFile::new(net.clone());
     qfile.core_map = Some(core_map.clone());
     let q = crate::quantization::quantize_file(&qfile, &dynap_quant::Options::default())?;
-    let mapped = dynap_config::map(
-        &q.weights,
-        &net.params,
-        net.dt,
-        net.variant,
-        &dynap_config::MapOptions {
-            chip: net.chip.clone(),
-            ..dynap_config::MapOptions::default()
-        },
-    )?;
+    let mapped = map_quantized(&q.weights, &net)?;
     let device_name = match device {
         Device::Emulator { mismatch, seed } => format!(
             "emulator (digital twin, {:.0} % mismatch, seed {seed})",
@@ -427,18 +434,7 @@ impl DatasetDeployed {
     /// device stage's confusion matrix (`confusion.png`, `.svg`, `.csv`).
     pub fn write(&self, out: &Path) -> Result<(), Error> {
         files::create_dir(out)?;
-        files::write_atomic(
-            &out.join("config.json"),
-            dynap_config::to_json(&self.mapped.config).as_bytes(),
-        )?;
-        files::write_atomic(
-            &out.join("config.bin"),
-            &dynap_config::to_binary(&self.mapped.config),
-        )?;
-        files::write_atomic(
-            &out.join("mapping.json"),
-            dynap_config::format::write_mapping(&self.mapped.mapping).as_bytes(),
-        )?;
+        write_configuration(out, &self.mapped)?;
         files::write_atomic(
             &out.join("metrics.json"),
             serde_json::to_string_pretty(&self.metrics_json())

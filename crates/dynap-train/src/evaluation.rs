@@ -476,16 +476,7 @@ pub fn judge(
                     .iter()
                     .any(|s| matches!(*s, "reverse_mapped" | "device")) =>
             {
-                Some(dynap_config::map(
-                    &q.weights,
-                    &net.params,
-                    net.dt,
-                    net.variant,
-                    &dynap_config::MapOptions {
-                        chip: net.chip.clone(),
-                        ..dynap_config::MapOptions::default()
-                    },
-                )?)
+                Some(crate::deployment::map_quantized(&q.weights, net)?)
             }
             _ => None,
         };

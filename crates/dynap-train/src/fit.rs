@@ -99,7 +99,7 @@ impl Encoding {
         let neurons = architecture.readout_range();
         if neurons.is_empty() || !neurons.len().is_multiple_of(self.classes.max(1)) {
             return Err(Error::Mismatch(format!(
-                "the readout population has {} neurons, the run {} classes: a group of the same number of neurons per class",
+                "the readout population has {} neurons, the data {} classes: a group of the same number of neurons per class (class c the c-th group)",
                 neurons.len(),
                 self.classes
             )));
@@ -252,13 +252,9 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
             .to_architecture(channels)
             .map_err(|error| Error::Config { path: None, error })?
     };
-    let readout = architecture.readout_range();
-    if readout.is_empty() || readout.len() % classes != 0 {
-        return Err(Error::Mismatch(format!(
-            "network.readout: the readout population has {} neurons, the data {classes} classes: a group of the same number of neurons per class (class c the c-th group)",
-            readout.len()
-        )));
-    }
+    encoding
+        .readout(&architecture)
+        .map_err(|e| Error::Mismatch(format!("network.readout: {e}")))?;
     let net = architecture.network(config.network.variant.into());
     dynap_config::check_mappable(&architecture, &net.params).map_err(Error::Unmappable)?;
     Ok(Prepared {
@@ -372,6 +368,16 @@ fn quantize_weights(net: &Network, core_map: &[usize]) -> Result<(Vec<f64>, Vec<
     ))
 }
 
+/// The samples `chunk` (indices into `data`) as one minibatch of held input, and their labels.
+fn minibatch(data: &Samples, chunk: &[usize]) -> Result<(SpikeInput<f32>, Vec<usize>), Error> {
+    let mut x = Vec::with_capacity(chunk.len() * data.steps * data.channels);
+    for &i in chunk {
+        x.extend_from_slice(data.sample(i));
+    }
+    let input = SpikeInput::new(x, chunk.len(), data.steps, data.channels)?;
+    Ok((input, chunk.iter().map(|&i| data.labels[i]).collect()))
+}
+
 /// The loss of a minibatch of classes.
 fn loss_for(
     config: &Config,
@@ -483,7 +489,6 @@ pub fn training_rate(
     let data = &prep.train;
     let batch = config.training.batch_size.clamp(1, data.samples.max(1));
     let shuffled = order(data.samples, seed, 0);
-    let per = data.steps * data.channels;
     let batches = (data.samples / batch).max(1);
     let mut rates = Vec::new();
     let mut k = 0usize;
@@ -492,16 +497,12 @@ pub fn training_rate(
         for _ in 0..steps.max(1) {
             let chunk = &shuffled[(k % batches) * batch..((k % batches) + 1) * batch];
             k += 1;
-            let mut x = Vec::with_capacity(chunk.len() * per);
-            for &i in chunk {
-                x.extend_from_slice(data.sample(i));
-            }
-            let input = SpikeInput::new(x, chunk.len(), data.steps, data.channels)?;
+            let (input, labels) = minibatch(data, chunk)?;
             let loss = loss_for(
                 config,
                 prep.architecture.readout_range(),
                 prep.encoding.classes,
-                chunk.iter().map(|&i| data.labels[i]).collect(),
+                labels,
             )?;
             trainer.step(&input, &loss, None)?;
         }
@@ -633,18 +634,8 @@ fn train_seed_until(
                 trainer.simulate_on(Some(&chip))?;
             }
             let chunk = &shuffled[b * batch..((b + 1) * batch).min(data.samples)];
-            let per = data.steps * data.channels;
-            let mut x = Vec::with_capacity(chunk.len() * per);
-            for &i in chunk {
-                x.extend_from_slice(data.sample(i));
-            }
-            let input = SpikeInput::new(x, chunk.len(), data.steps, data.channels)?;
-            let loss = loss_for(
-                config,
-                readout.clone(),
-                prep.encoding.classes,
-                chunk.iter().map(|&i| data.labels[i]).collect(),
-            )?;
+            let (input, labels) = minibatch(data, chunk)?;
+            let loss = loss_for(config, readout.clone(), prep.encoding.classes, labels)?;
             let factors = if noise.dynamic_percent > 0.0 {
                 let (_, f_in, f_rec) = dynap_mismatch::Mismatch::new(noise.dynamic_percent)
                     .dynamic(&trainer.simulated_network(), noise_seed(seed, it) ^ 1);

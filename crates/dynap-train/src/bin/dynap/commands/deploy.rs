@@ -54,13 +54,36 @@ pub(crate) enum RunArg {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum DeviceArg {
+pub(crate) enum DeviceArg {
     /// The digital twin (its mismatch: --mismatch, --seed).
     Emulator,
     /// A board on USB.
     Usb,
     /// A board through the vendor's samna (--python).
     Samna,
+}
+
+impl DeviceArg {
+    /// The device, with the twin's `mismatch` and `seed` and samna's `python`.
+    pub(crate) fn device(self, mismatch: f64, seed: u64, python: &std::path::Path) -> Device {
+        match self {
+            DeviceArg::Emulator => Device::Emulator { mismatch, seed },
+            DeviceArg::Usb => Device::Usb,
+            DeviceArg::Samna => Device::Samna {
+                python: python.to_path_buf(),
+            },
+        }
+    }
+}
+
+impl RunArg {
+    /// The run it names.
+    pub(crate) fn name(self) -> RunName {
+        match self {
+            RunArg::Plain => RunName::Plain,
+            RunArg::Noise => RunName::Noise,
+        }
+    }
 }
 
 pub(crate) fn mismatch(s: &str) -> Result<f64, String> {
@@ -73,20 +96,8 @@ pub(crate) fn mismatch(s: &str) -> Result<f64, String> {
 pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     let options = DeployOptions {
         from: a.from.clone(),
-        run: match a.run {
-            RunArg::Plain => RunName::Plain,
-            RunArg::Noise => RunName::Noise,
-        },
-        device: match a.device {
-            DeviceArg::Emulator => Device::Emulator {
-                mismatch: a.mismatch,
-                seed: a.seed,
-            },
-            DeviceArg::Usb => Device::Usb,
-            DeviceArg::Samna => Device::Samna {
-                python: a.python.clone(),
-            },
-        },
+        run: a.run.name(),
+        device: a.device.device(a.mismatch, a.seed, &a.python),
     };
     if a.from.join("encoding.json").exists() {
         files::create_dir(&a.out)?;

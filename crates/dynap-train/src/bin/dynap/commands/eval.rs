@@ -1,7 +1,7 @@
 //! `dynap eval`: a training output folder's networks judged at every stage on data they never saw.
 
+use super::deploy::DeviceArg;
 use crate::Context;
-use dynap_train::deployment::{Device, RunName};
 use dynap_train::eval::{self, EvalOptions};
 use dynap_train::evaluation::{JudgeOptions, STAGES};
 use dynap_train::{Error, files};
@@ -58,35 +58,13 @@ pub(crate) struct Args {
     python: PathBuf,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum DeviceArg {
-    /// The digital twin (its mismatch: --mismatch, --seed).
-    Emulator,
-    /// A board on USB.
-    Usb,
-    /// A board through the vendor's samna (--python).
-    Samna,
-}
-
 pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     let options = EvalOptions {
         data: a.data.clone(),
-        run: match a.run {
-            super::deploy::RunArg::Plain => RunName::Plain,
-            super::deploy::RunArg::Noise => RunName::Noise,
-        },
+        run: a.run.name(),
         judge: JudgeOptions {
             stages: STAGES.to_vec(),
-            device: match a.device {
-                DeviceArg::Emulator => Device::Emulator {
-                    mismatch: a.mismatch,
-                    seed: a.seed,
-                },
-                DeviceArg::Usb => Device::Usb,
-                DeviceArg::Samna => Device::Samna {
-                    python: a.python.clone(),
-                },
-            },
+            device: a.device.device(a.mismatch, a.seed, &a.python),
             robustness: a.robustness.clone(),
             chips: a.chips as usize,
             ..JudgeOptions::default()
