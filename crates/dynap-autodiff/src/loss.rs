@@ -52,6 +52,23 @@ pub enum Loss {
         /// Bounds on every neuron's spike count, if any.
         activity: Option<Activity>,
     },
+    /// Regression by the spike counts of the readout neurons (`readout`, split into `dims` equal
+    /// consecutive groups, dimension `d` the `d`-th group): each group's mean count over `full`
+    /// spikes is the prediction `p[b, d]` of `target[b, d]` (targets scaled so that 0 and 1 are the
+    /// ends of their range: 0 spikes predict 0, `full` spikes predict 1);
+    /// `mean over b, d of (p[b, d] - target[b, d])^2`, plus `activity`'s penalty. A count loss.
+    CountRegression {
+        /// Targets `[batch, dims]`, row-major.
+        target: Vec<f64>,
+        /// The readout neurons.
+        readout: std::ops::Range<usize>,
+        /// Target dimensions (`readout.len()` is a multiple of them).
+        dims: usize,
+        /// The mean count per neuron of a group that predicts 1.
+        full: f64,
+        /// Bounds on every neuron's spike count, if any.
+        activity: Option<Activity>,
+    },
 }
 
 /// A penalty that keeps every neuron's spike count in a sample within `[min, max]` (firing rates the
@@ -118,6 +135,37 @@ fn count_cross_entropy(
     (loss, slopes)
 }
 
+/// The count regression of counts `[batch, n]`: the loss and its slopes `d loss / d count`.
+fn count_regression(
+    counts: &[f64],
+    target: &[f64],
+    readout: &std::ops::Range<usize>,
+    dims: usize,
+    full: f64,
+    activity: Option<&Activity>,
+    n: usize,
+) -> (f64, Vec<f64>) {
+    let batch = target.len() / dims.max(1);
+    let group = readout.len() / dims.max(1);
+    let scale = 1.0 / (batch * dims).max(1) as f64;
+    let mut slopes = vec![0.0; counts.len()];
+    let mut loss = 0.0;
+    for b in 0..batch {
+        let row = &counts[b * n + readout.start..b * n + readout.end];
+        for (d, g) in row.chunks_exact(group.max(1)).enumerate() {
+            let p = g.iter().sum::<f64>() / group as f64 / full;
+            let e = p - target[b * dims + d];
+            loss += e * e * scale;
+            let first = b * n + readout.start + d * group;
+            slopes[first..first + group].fill(2.0 * e * scale / full / group as f64);
+        }
+    }
+    if let Some(a) = activity {
+        loss += a.add(counts, &mut slopes);
+    }
+    (loss, slopes)
+}
+
 /// Spike totals `[batch, n]` of a raster `[batch, steps, n]`, in step order.
 fn totals<E: Real>(spikes: &[E], batch: usize, steps: usize, n: usize) -> Vec<f64> {
     let mut counts = vec![0.0; batch * n];
@@ -130,6 +178,20 @@ fn totals<E: Real>(spikes: &[E], batch: usize, steps: usize, n: usize) -> Vec<f6
         }
     }
     counts
+}
+
+/// Adds `scale` times the slopes `[batch, n]` of a count loss to every step of the gradient
+/// `[batch, steps, n]`.
+fn every_step<E: Real>(g: &mut [E], slopes: &[f64], scale: f64, steps: usize, n: usize) {
+    for (b, slope) in slopes.chunks_exact(n.max(1)).enumerate() {
+        let per: Vec<E> = slope.iter().map(|&c| E::from_f64(c * scale)).collect();
+        for t in 0..steps {
+            let row = &mut g[(b * steps + t) * n..(b * steps + t + 1) * n];
+            for (gk, &v) in row.iter_mut().zip(&per) {
+                *gk = *gk + v;
+            }
+        }
+    }
 }
 
 /// A problem with a loss's target.
@@ -282,15 +344,23 @@ impl Loss {
                     n,
                 );
                 if let Some((g, s)) = grad.as_mut() {
-                    for (b, slope) in slopes.chunks_exact(n.max(1)).enumerate() {
-                        let per: Vec<E> = slope.iter().map(|&c| E::from_f64(c * *s)).collect();
-                        for t in 0..steps {
-                            let row = &mut g[at(b, t, 0)..at(b, t, 0) + n];
-                            for (gk, &v) in row.iter_mut().zip(&per) {
-                                *gk = *gk + v;
-                            }
-                        }
-                    }
+                    every_step(g, &slopes, *s, steps, n);
+                }
+                Ok(loss)
+            }
+            Loss::CountRegression {
+                target,
+                readout,
+                dims,
+                full,
+                activity,
+            } => {
+                self.check_count_regression(batch, n)?;
+                let counts = totals(spikes, batch, steps, n);
+                let (loss, slopes) =
+                    count_regression(&counts, target, readout, *dims, *full, activity.as_ref(), n);
+                if let Some((g, s)) = grad.as_mut() {
+                    every_step(g, &slopes, *s, steps, n);
                 }
                 Ok(loss)
             }
@@ -383,6 +453,48 @@ impl Loss {
     }
 }
 
+impl Loss {
+    fn check_count_regression(&self, batch: usize, n: usize) -> Result<(), TargetShape> {
+        let Loss::CountRegression {
+            target,
+            readout,
+            dims,
+            full,
+            ..
+        } = self
+        else {
+            return Ok(());
+        };
+        let fail = |loss, expected, found| {
+            Err(TargetShape {
+                loss,
+                expected,
+                found,
+            })
+        };
+        if *dims == 0 || target.len() != batch * dims {
+            return fail("count_regression", batch * dims, target.len());
+        }
+        if readout.end > n || readout.is_empty() {
+            return fail("count_regression readout", n, readout.end);
+        }
+        if readout.len() % dims != 0 {
+            return fail(
+                "count_regression readout (a multiple of the dimensions)",
+                *dims,
+                readout.len(),
+            );
+        }
+        if let Some(k) = target.iter().position(|v| !v.is_finite()) {
+            return fail("count_regression target (finite values)", target.len(), k);
+        }
+        if !(full.is_finite() && *full > 0.0) {
+            return fail("count_regression full count", 1, 0);
+        }
+        Ok(())
+    }
+}
+
 /// What a loss's gradient needs from the forward pass, kept by a fused layer pass
 /// ([`crate::DynapSimLayer::forward_input_loss`]) instead of the spikes.
 pub(crate) enum Memo<E> {
@@ -426,6 +538,18 @@ impl Loss {
                     activity.as_ref(),
                     n,
                 );
+                Ok((loss, Memo::Slopes(slopes)))
+            }
+            Loss::CountRegression {
+                target,
+                readout,
+                dims,
+                full,
+                activity,
+            } if counts.len() == batch * n => {
+                self.check_count_regression(batch, n)?;
+                let (loss, slopes) =
+                    count_regression(counts, target, readout, *dims, *full, activity.as_ref(), n);
                 Ok((loss, Memo::Slopes(slopes)))
             }
             _ => Ok((
@@ -557,7 +681,7 @@ mod tests {
     }
 
     /// One loss of each kind, for the raster of [`raster`] (`[2, 7, 3]`).
-    fn every_loss() -> [Loss; 6] {
+    fn every_loss() -> [Loss; 8] {
         [
             Loss::CountMse {
                 target: vec![1.0, 2.0, 0.5],
@@ -587,6 +711,24 @@ mod tests {
                     min: 1.5,
                     max: 2.5,
                     weight: 0.3,
+                }),
+            },
+            Loss::CountRegression {
+                target: vec![0.4, 0.1],
+                readout: 1..3,
+                dims: 1,
+                full: 3.0,
+                activity: None,
+            },
+            Loss::CountRegression {
+                target: vec![0.2, 1.3, -0.5, 0.7],
+                readout: 1..3,
+                dims: 2,
+                full: 1.5,
+                activity: Some(Activity {
+                    min: 0.5,
+                    max: 2.5,
+                    weight: 0.2,
                 }),
             },
         ]
@@ -730,5 +872,53 @@ mod tests {
                 grad[k]
             );
         }
+    }
+
+    #[test]
+    fn a_regression_group_predicts_its_mean_count_over_the_full_count() {
+        // One element, 4 neurons, 1 step: counts [3, 1, 0, 2]; two dims of two neurons, full 4:
+        // predictions 2/4 and 1/4.
+        let spikes = [3.0f64, 1.0, 0.0, 2.0];
+        let loss = Loss::CountRegression {
+            target: vec![0.75, 0.0],
+            readout: 0..4,
+            dims: 2,
+            full: 4.0,
+            activity: None,
+        };
+        let (value, grad) = loss.value_and_gradient(&spikes, 1, 1, 4).unwrap();
+        let (e0, e1) = (0.5 - 0.75, 0.25 - 0.0);
+        assert!((value - (e0 * e0 + e1 * e1) / 2.0).abs() < 1e-15);
+        let (g0, g1) = (e0 / 4.0 / 2.0, e1 / 4.0 / 2.0);
+        for (k, want) in [g0, g0, g1, g1].into_iter().enumerate() {
+            assert!((grad[k] - want).abs() < 1e-15, "neuron {k}");
+        }
+        // Wrong targets are errors, named.
+        let bad = |target: Vec<f64>, readout: std::ops::Range<usize>, full: f64| {
+            Loss::CountRegression {
+                target,
+                readout,
+                dims: 2,
+                full,
+                activity: None,
+            }
+            .value(&spikes, 1, 1, 4)
+            .unwrap_err()
+            .loss
+        };
+        assert_eq!(bad(vec![0.0], 0..4, 1.0), "count_regression");
+        assert_eq!(bad(vec![0.0, 0.0], 0..5, 1.0), "count_regression readout");
+        assert_eq!(
+            bad(vec![0.0, 0.0], 0..3, 1.0),
+            "count_regression readout (a multiple of the dimensions)"
+        );
+        assert_eq!(
+            bad(vec![0.0, f64::NAN], 0..4, 1.0),
+            "count_regression target (finite values)"
+        );
+        assert_eq!(
+            bad(vec![0.0, 0.0], 0..4, 0.0),
+            "count_regression full count"
+        );
     }
 }
