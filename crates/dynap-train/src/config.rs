@@ -47,6 +47,23 @@ pub enum LossKind {
     /// Cross-entropy of the readout neurons' spike counts (with `training.temperature`): the
     /// classification loss of a dataset experiment, and its default.
     CountCrossEntropy,
+    /// The squared error of the readout groups' mean spike counts against regression targets
+    /// scaled to their train range (`training.target_count` spikes per neuron at its top): the
+    /// regression loss of a dataset experiment, and its default there.
+    CountRegression,
+}
+
+impl LossKind {
+    /// The name in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            LossKind::RasterMse => "raster_mse",
+            LossKind::CountMse => "count_mse",
+            LossKind::RateCrossEntropy => "rate_cross_entropy",
+            LossKind::CountCrossEntropy => "count_cross_entropy",
+            LossKind::CountRegression => "count_regression",
+        }
+    }
 }
 
 /// How training differentiates a spike (`training.surrogate`).
@@ -214,6 +231,9 @@ pub struct TrainingConfig {
     pub surrogate_steepness: f64,
     /// `count_cross_entropy`'s spikes per unit of logit.
     pub temperature: f64,
+    /// `count_regression`'s mean spike count per readout neuron that predicts the top of a target's
+    /// train range (0 spikes predict its bottom).
+    pub target_count: f64,
     /// Bounds on every neuron's spike count, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activity: Option<ActivityConfig>,
@@ -327,6 +347,7 @@ impl Default for TrainingConfig {
             surrogate: Surrogate::Rockpool,
             surrogate_steepness: 2.0,
             temperature: 2.0,
+            target_count: 2.0,
             activity: None,
             quantized_epochs: 0,
             currents: Vec::new(),
@@ -407,7 +428,10 @@ impl Config {
             };
             let t = &mut config.training;
             if !has("training", "loss") {
-                t.loss = LossKind::CountCrossEntropy;
+                t.loss = match config.data.as_ref().map(|d| d.targets) {
+                    Some(crate::data::TargetKind::Regression) => LossKind::CountRegression,
+                    _ => LossKind::CountCrossEntropy,
+                };
             }
             if !has("training", "batch_size") {
                 t.batch_size = 50;
@@ -521,6 +545,41 @@ impl Config {
                 format!("{} is not a positive number of spikes", tr.temperature),
             );
         }
+        if !(tr.target_count.is_finite() && tr.target_count > 0.0) {
+            return bad(
+                "training.target_count",
+                format!("{} is not a positive number of spikes", tr.target_count),
+            );
+        }
+        let regression = self
+            .data
+            .as_ref()
+            .is_some_and(|d| d.targets == crate::data::TargetKind::Regression);
+        match (self.data.is_some(), regression, tr.loss) {
+            (true, false, LossKind::CountCrossEntropy)
+            | (true, true, LossKind::CountRegression) => {}
+            (true, false, other) | (true, true, other) => {
+                return bad(
+                    "training.loss",
+                    format!(
+                        "{} does not train a dataset experiment on {}: count_cross_entropy trains on classes, count_regression on regression targets (data.targets)",
+                        other.name(),
+                        if regression {
+                            "regression targets"
+                        } else {
+                            "classes"
+                        }
+                    ),
+                );
+            }
+            (false, _, LossKind::CountRegression) => {
+                return bad(
+                    "training.loss",
+                    "count_regression trains on regression targets: a dataset experiment with data.targets = \"regression\"".into(),
+                );
+            }
+            (false, _, _) => {}
+        }
         if !(tr.surrogate_steepness.is_finite() && tr.surrogate_steepness >= 0.0) {
             return bad(
                 "training.surrogate_steepness",
@@ -541,12 +600,15 @@ impl Config {
                 if tr.epochs == 0 {
                     return bad("training.epochs", "at least 1".into());
                 }
-                d.validate(n.dt).map_err(|e| ConfigError {
-                    key: match &e.problem {
-                        crate::data::Problem::Parameter { key, .. } => (*key).to_owned(),
-                        _ => "data".into(),
+                d.validate(n.dt).map_err(|e| match &e.problem {
+                    crate::data::Problem::Parameter { key, reason } => ConfigError {
+                        key: (*key).to_owned(),
+                        reason: reason.clone(),
                     },
-                    reason: e.to_string(),
+                    _ => ConfigError {
+                        key: "data".into(),
+                        reason: e.to_string(),
+                    },
                 })?;
             }
             None => {

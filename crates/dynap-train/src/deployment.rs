@@ -304,8 +304,8 @@ pub struct DatasetDeployed {
     pub judged: crate::evaluation::Judged,
     /// The device's description.
     pub device: String,
-    /// The classes.
-    pub classes: usize,
+    /// What the samples judged should give.
+    pub truth: crate::evaluation::Truth,
 }
 
 /// Maps `weights` (the 4-bit weights of `net`) onto the chip with `net`'s parameters, time step,
@@ -413,13 +413,13 @@ pub fn deploy_dataset(
         data: what,
         judged,
         device: device_name,
-        classes: encoding.classes,
+        truth: samples.truth,
     })
 }
 
 impl DatasetDeployed {
     /// `metrics.json`: `{"data", "samples", "device", "quantization_relative_rms_error", "stages":
-    /// {stage: {"accuracy", "confusion"}}}`.
+    /// {stage: {"accuracy", "confusion"}}}` (a regression: `rmse` and `r2`).
     pub fn metrics_json(&self) -> Value {
         json!({
             "data": self.data,
@@ -431,7 +431,8 @@ impl DatasetDeployed {
     }
 
     /// Writes `out`: `config.json` (samna), `config.bin`, `mapping.json`, `metrics.json`, and the
-    /// device stage's confusion matrix (`confusion.png`, `.svg`, `.csv`).
+    /// device stage's confusion matrix (`confusion.png`, `.svg`, `.csv`; a regression's predictions
+    /// against the targets, `prediction.png`).
     pub fn write(&self, out: &Path) -> Result<(), Error> {
         files::create_dir(out)?;
         write_configuration(out, &self.mapped)?;
@@ -441,12 +442,12 @@ impl DatasetDeployed {
                 .unwrap_or_default()
                 .as_bytes(),
         )?;
-        if let Some((stage, o)) = self.judged.best_confusion(0) {
-            crate::fit::confusion_plot(
-                &out.join("confusion.png"),
+        if let Some((stage, o)) = self.judged.last_stage(0) {
+            crate::fit::outcome_plot(
+                out,
                 &format!("{}, {stage} stage", self.data),
                 o,
-                self.classes,
+                &self.truth,
             )?;
         }
         Ok(())

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::data::{Dataset, Inputs, TargetKind};
 use crate::deployment::RunName;
 use crate::error::Error;
-use crate::evaluation::{self, JudgeOptions, Judged, Samples};
+use crate::evaluation::{self, JudgeOptions, Judged, Samples, Truth};
 use crate::files;
 use crate::fit::Encoding;
 use crate::progress::Progress;
@@ -41,7 +41,8 @@ pub struct Evaluated {
 
 impl Evaluated {
     /// `eval.json`: `{"samples": n, "data": what, "seeds": [...], "stages": {stage: {"accuracy",
-    /// "confusion", "per_seed", "robustness"?}}}`.
+    /// "confusion", "per_seed", "robustness"?}}}` (a regression: `rmse` and `r2` for `accuracy` and
+    /// `confusion`).
     pub fn to_json(&self) -> Value {
         json!({
             "samples": self.judged.samples,
@@ -178,7 +179,7 @@ fn frozen_noise_run(
                     samples: r.samples,
                     steps: r.steps,
                     channels: r.channels,
-                    labels: (0..r.samples).map(|c| c % classes).collect(),
+                    truth: Truth::Classes((0..r.samples).map(|c| c % classes).collect()),
                 },
                 "task".to_owned(),
             )
@@ -220,7 +221,7 @@ fn frozen_noise_run(
                     samples: s.samples,
                     steps: s.steps,
                     channels: s.channels,
-                    labels,
+                    truth: Truth::Classes(labels),
                 },
                 path.display().to_string(),
             )
@@ -264,7 +265,15 @@ pub(crate) fn dataset_samples(
     let seed = config.data.as_ref().map_or(0, |d| d.seed) ^ 0x6576_616C;
     let (dataset, what) = match data {
         Some(path) => (
-            Dataset::load(path, TargetKind::Classes).map_err(Error::Data)?,
+            Dataset::load(
+                path,
+                if encoding.regression.is_some() {
+                    TargetKind::Regression
+                } else {
+                    TargetKind::Classes
+                },
+            )
+            .map_err(Error::Data)?,
             path.display().to_string(),
         ),
         None => {

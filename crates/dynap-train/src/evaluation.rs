@@ -1,6 +1,7 @@
-//! Classifying with a trained network, stage by stage: the one decision rule every stage uses (the
-//! readout neuron with the most spikes, a tie broken by the earliest first spike), accuracy and
-//! confusion matrices, and the stages themselves: the network simulated as trained (`float`),
+//! Judging a trained network, stage by stage: the one decision rule every stage uses (a
+//! classification: the readout group with the most spikes, a tie broken by the earliest first spike;
+//! a regression: each group's mean count, scaled to the target's range), accuracy and confusion
+//! matrices or RMSE and R², and the stages themselves: the network simulated as trained (`float`),
 //! quantized (`quantized`), restored from its chip configuration (`reverse_mapped`), and run on a
 //! device (`device`, the digital twin by default).
 //!
@@ -14,7 +15,122 @@ use dynap_hw::{PlayOptions, Transport};
 use dynap_model::{AnySimulator, Input, Network, RunOptions};
 use std::ops::Range;
 
-/// Input spikes of a split: `[samples, steps, channels]` counts, and each sample's class.
+/// What a split's samples should give.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Truth {
+    /// The class of each sample.
+    Classes(Vec<usize>),
+    /// Real targets `[samples, dims]`, row-major, in the data's units.
+    Values {
+        /// Target dimensions.
+        dims: usize,
+        /// The targets.
+        values: Vec<f64>,
+    },
+}
+
+impl Truth {
+    /// The truth of the samples `range`.
+    pub fn slice(&self, range: Range<usize>) -> Truth {
+        match self {
+            Truth::Classes(l) => Truth::Classes(l[range].to_vec()),
+            Truth::Values { dims, values } => Truth::Values {
+                dims: *dims,
+                values: values[range.start * dims..range.end * dims].to_vec(),
+            },
+        }
+    }
+
+    /// Sample `i`'s truth for people: `class 2`, `target 0.31` or `target (0.31, -1.2)`.
+    pub fn describe(&self, i: usize) -> String {
+        match self {
+            Truth::Classes(l) => format!("class {}", l[i]),
+            Truth::Values { dims, values } => {
+                let v: Vec<String> = values[i * dims..(i + 1) * dims]
+                    .iter()
+                    .map(|x| format!("{x:.3}"))
+                    .collect();
+                if *dims == 1 {
+                    format!("target {}", v[0])
+                } else {
+                    format!("target ({})", v.join(", "))
+                }
+            }
+        }
+    }
+}
+
+/// How a regression readout's spike counts become values: group `d`'s mean count per neuron `c`
+/// predicts `min[d] + (max[d] - min[d]) c / count` (so 0 spikes predict the bottom of the train
+/// split's range and `count` spikes per neuron its top).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TargetScale {
+    /// Each dimension's smallest target in the train split.
+    pub min: Vec<f64>,
+    /// And its largest.
+    pub max: Vec<f64>,
+    /// The mean count per readout neuron that predicts `max`.
+    pub count: f64,
+}
+
+impl TargetScale {
+    /// The range of targets `[samples, dims]`, with `count` spikes per neuron at its top.
+    pub fn of(values: &[f64], dims: usize, count: f64) -> TargetScale {
+        let mut min = vec![f64::INFINITY; dims];
+        let mut max = vec![f64::NEG_INFINITY; dims];
+        for row in values.chunks_exact(dims.max(1)) {
+            for (d, &v) in row.iter().enumerate() {
+                min[d] = min[d].min(v);
+                max[d] = max[d].max(v);
+            }
+        }
+        TargetScale { min, max, count }
+    }
+
+    /// The range of dimension `d` (1 for a constant target, so that nothing divides by 0).
+    fn span(&self, d: usize) -> f64 {
+        let s = self.max[d] - self.min[d];
+        if s > 0.0 { s } else { 1.0 }
+    }
+
+    /// The value a mean count per neuron of group `d` predicts.
+    pub fn value(&self, d: usize, mean_count: f64) -> f64 {
+        self.min[d] + self.span(d) * mean_count / self.count
+    }
+
+    /// A target of dimension `d` as the loss sees it: 0 at the bottom of the range, 1 at its top.
+    pub fn fraction(&self, d: usize, value: f64) -> f64 {
+        (value - self.min[d]) / self.span(d)
+    }
+
+    /// Checks what a reader of `encoding.json` relies on: one finite range per dimension of
+    /// `dims`, and a positive count.
+    pub fn validate(&self, dims: usize) -> Result<(), String> {
+        if self.min.len() != dims || self.max.len() != dims {
+            return Err(format!(
+                "`regression` has ranges for {} and {} dimensions, the readout {dims}",
+                self.min.len(),
+                self.max.len()
+            ));
+        }
+        if let Some(d) = (0..dims).find(|&d| {
+            !(self.min[d].is_finite() && self.max[d].is_finite() && self.min[d] <= self.max[d])
+        }) {
+            return Err(format!(
+                "`regression`: the range of target dimension {d} is not finite"
+            ));
+        }
+        if !(self.count.is_finite() && self.count > 0.0) {
+            return Err(format!(
+                "`regression.count` = {} is not a positive spike count",
+                self.count
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Input spikes of a split: `[samples, steps, channels]` counts, and what each sample should give.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Samples {
     /// Spike counts, row-major.
@@ -25,8 +141,8 @@ pub struct Samples {
     pub steps: usize,
     /// Input channels.
     pub channels: usize,
-    /// The class of each sample.
-    pub labels: Vec<usize>,
+    /// The class or the target of each sample.
+    pub truth: Truth,
 }
 
 impl Samples {
@@ -37,22 +153,59 @@ impl Samples {
     }
 }
 
-/// The output neurons of a classifier: `neurons`, split into `classes` equal consecutive groups, class
-/// `c` the `c`-th group (one neuron per class when they are as many).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The output neurons: `neurons`, split into `classes` equal consecutive groups, class `c` (or target
+/// dimension `c` of a regression) the `c`-th group (one neuron per class when they are as many).
+#[derive(Clone, Debug, PartialEq)]
 pub struct Readout {
     /// The output neurons.
     pub neurons: Range<usize>,
-    /// The classes; `neurons.len()` is a multiple of them.
+    /// The classes, or a regression's target dimensions; `neurons.len()` is a multiple of them.
     pub classes: usize,
+    /// A regression's scale (`None`: a classification).
+    pub scale: Option<TargetScale>,
 }
 
 impl Readout {
     /// One neuron per class.
     pub fn one_per_class(neurons: Range<usize>) -> Readout {
         let classes = neurons.len();
-        Readout { neurons, classes }
+        Readout {
+            neurons,
+            classes,
+            scale: None,
+        }
     }
+
+    /// What the output spikes `[steps, n]` of one sample give: [`classify`], or each group's value.
+    pub fn decide<T: Copy + Into<f64>>(&self, spikes: &[T], n: usize) -> Decision {
+        let Some(scale) = &self.scale else {
+            return Decision::Class(classify(spikes, n, self));
+        };
+        let steps = spikes.len() / n.max(1);
+        let group = (self.neurons.len() / self.classes.max(1)).max(1);
+        Decision::Values(
+            (0..self.classes)
+                .map(|d| {
+                    let mut count = 0.0;
+                    for j in self.neurons.start + d * group..self.neurons.start + (d + 1) * group {
+                        for t in 0..steps {
+                            count += spikes[t * n + j].into();
+                        }
+                    }
+                    scale.value(d, count / group as f64)
+                })
+                .collect(),
+        )
+    }
+}
+
+/// What a network gives for one sample.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// A class, or none when no readout neuron spiked.
+    Class(Option<usize>),
+    /// One value per target dimension.
+    Values(Vec<f64>),
 }
 
 /// The class the output spikes `[steps, n]` of one sample give: the class whose readout group has
@@ -88,30 +241,136 @@ pub fn classify<T: Copy + Into<f64>>(spikes: &[T], n: usize, readout: &Readout) 
     best.map(|(c, _, _)| c)
 }
 
-/// A stage's classification of a split.
+/// A stage's judgement of a split.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Outcome {
-    /// Correct samples over all samples (a sample with no readout spike is wrong).
-    pub accuracy: f64,
-    /// `confusion[true][predicted]`; the last column counts samples with no readout spike.
-    pub confusion: Vec<Vec<u64>>,
+pub enum Outcome {
+    /// A classification.
+    Classes {
+        /// Correct samples over all samples (a sample with no readout spike is wrong).
+        accuracy: f64,
+        /// `confusion[true][predicted]`; the last column counts samples with no readout spike.
+        confusion: Vec<Vec<u64>>,
+    },
+    /// A regression.
+    Values {
+        /// The root mean square error of each target dimension, in the data's units.
+        rmse: Vec<f64>,
+        /// The coefficient of determination of each dimension, `1 - SS_res / SS_tot` (1 is perfect,
+        /// 0 as good as the split's mean; not a number for a constant target).
+        r2: Vec<f64>,
+        /// The predictions `[samples, dims]`.
+        predicted: Vec<f64>,
+    },
+}
+
+fn mean_of(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 impl Outcome {
-    /// The outcome of predictions against labels over `classes` classes.
-    pub fn of(predictions: &[Option<usize>], labels: &[usize], classes: usize) -> Outcome {
-        let mut confusion = vec![vec![0u64; classes + 1]; classes];
-        let mut correct = 0usize;
-        for (p, &y) in predictions.iter().zip(labels) {
-            let col = p.unwrap_or(classes).min(classes);
-            if let Some(row) = confusion.get_mut(y) {
-                row[col] += 1;
+    /// The outcome of decisions against the truth over `classes` classes (a regression's decisions
+    /// that are not values, which no readout makes, predict nothing: not a number).
+    pub fn of(decisions: &[Decision], truth: &Truth, classes: usize) -> Outcome {
+        match truth {
+            Truth::Classes(labels) => {
+                let mut confusion = vec![vec![0u64; classes + 1]; classes];
+                let mut correct = 0usize;
+                for (d, &y) in decisions.iter().zip(labels) {
+                    let p = match d {
+                        Decision::Class(p) => *p,
+                        Decision::Values(_) => None,
+                    };
+                    let col = p.unwrap_or(classes).min(classes);
+                    if let Some(row) = confusion.get_mut(y) {
+                        row[col] += 1;
+                    }
+                    correct += usize::from(p == Some(y));
+                }
+                Outcome::Classes {
+                    accuracy: correct as f64 / labels.len().max(1) as f64,
+                    confusion,
+                }
             }
-            correct += usize::from(*p == Some(y));
+            Truth::Values { dims, values } => {
+                let dims = (*dims).max(1);
+                let samples = values.len() / dims;
+                let mut predicted = Vec::with_capacity(values.len());
+                for d in decisions.iter().take(samples) {
+                    match d {
+                        Decision::Values(v) if v.len() == dims => predicted.extend_from_slice(v),
+                        _ => predicted.extend(std::iter::repeat_n(f64::NAN, dims)),
+                    }
+                }
+                let (mut rmse, mut r2) = (Vec::new(), Vec::new());
+                for d in 0..dims {
+                    let y = || values.iter().skip(d).step_by(dims);
+                    let mean = y().sum::<f64>() / samples.max(1) as f64;
+                    let res: f64 = y()
+                        .zip(predicted.iter().skip(d).step_by(dims))
+                        .map(|(y, p)| (p - y) * (p - y))
+                        .sum();
+                    let tot: f64 = y().map(|y| (y - mean) * (y - mean)).sum();
+                    rmse.push((res / samples.max(1) as f64).sqrt());
+                    r2.push(if tot > 0.0 { 1.0 - res / tot } else { f64::NAN });
+                }
+                Outcome::Values {
+                    rmse,
+                    r2,
+                    predicted,
+                }
+            }
         }
-        Outcome {
-            accuracy: correct as f64 / labels.len().max(1) as f64,
-            confusion,
+    }
+
+    /// The headline figure: the accuracy of a classification, the mean RMSE over the dimensions of
+    /// a regression.
+    pub fn metric(&self) -> f64 {
+        match self {
+            Outcome::Classes { accuracy, .. } => *accuracy,
+            Outcome::Values { rmse, .. } => mean_of(rmse),
+        }
+    }
+
+    /// The headline figure's name: `accuracy` or `rmse`.
+    pub fn metric_name(&self) -> &'static str {
+        match self {
+            Outcome::Classes { .. } => "accuracy",
+            Outcome::Values { .. } => "rmse",
+        }
+    }
+
+    /// Larger is better: the accuracy, or minus the RMSE (a non-number is the worst).
+    pub fn score(&self) -> f64 {
+        match self {
+            Outcome::Classes { accuracy, .. } => *accuracy,
+            Outcome::Values { rmse, .. } => {
+                let r = mean_of(rmse);
+                if r.is_nan() { f64::NEG_INFINITY } else { -r }
+            }
+        }
+    }
+
+    /// The headline figure for people: `97.90 %`, or `RMSE 0.1234, R² 0.870`.
+    pub fn summary(&self) -> String {
+        match self {
+            Outcome::Classes { accuracy, .. } => format!("{:.2} %", accuracy * 100.0),
+            Outcome::Values { rmse, r2, .. } => {
+                format!("RMSE {:.4}, R² {:.3}", mean_of(rmse), mean_of(r2))
+            }
+        }
+    }
+
+    /// `{"accuracy", "confusion"}` or `{"rmse", "r2", "rmse_per_dim", "r2_per_dim"}` (the means
+    /// over the dimensions first).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Outcome::Classes {
+                accuracy,
+                confusion,
+            } => serde_json::json!({"accuracy": accuracy, "confusion": confusion}),
+            Outcome::Values { rmse, r2, .. } => serde_json::json!({
+                "rmse": mean_of(rmse), "r2": mean_of(r2), "rmse_per_dim": rmse, "r2_per_dim": r2,
+            }),
         }
     }
 }
@@ -119,14 +378,14 @@ impl Outcome {
 /// Samples simulated per call (bounds the output raster's memory).
 const CHUNK: usize = 256;
 
-/// The predictions of a network (either variant, simulated in `f32` as trained) on every sample.
+/// The decisions of a network (either variant, simulated in `f32` as trained) on every sample.
 pub fn predict(
     net: &Network,
     data: &Samples,
     readout: &Readout,
     threads: usize,
     stage: Option<&Stage>,
-) -> Result<Vec<Option<usize>>, Error> {
+) -> Result<Vec<Decision>, Error> {
     let sim = AnySimulator::<f32>::new(net)?;
     let n = net.neurons();
     let per = data.steps * data.channels;
@@ -147,11 +406,7 @@ pub fn predict(
         )?;
         let spikes = trace.spikes();
         for b in 0..len {
-            out.push(classify(
-                &spikes[b * data.steps * n..(b + 1) * data.steps * n],
-                n,
-                readout,
-            ));
+            out.push(readout.decide(&spikes[b * data.steps * n..(b + 1) * data.steps * n], n));
         }
         if let Some(s) = stage {
             s.inc(len as u64);
@@ -160,7 +415,7 @@ pub fn predict(
     Ok(out)
 }
 
-/// The predictions of a configuration on a device: each sample played as timed events through the
+/// The decisions of a configuration on a device: each sample played as timed events through the
 /// mapping's input routes (the device reset before each), its output events read back.
 pub fn predict_on_device(
     device: &mut dyn Transport,
@@ -169,7 +424,7 @@ pub fn predict_on_device(
     data: &Samples,
     readout: &Readout,
     stage: Option<&Stage>,
-) -> Result<Vec<Option<usize>>, Error> {
+) -> Result<Vec<Decision>, Error> {
     let fail = |device: &dyn Transport| {
         let name = device.name();
         move |error| Error::Device {
@@ -200,7 +455,7 @@ pub fn predict_on_device(
             },
         )
         .map_err(fail(device))?;
-        out.push(classify(&played.raster, n, readout));
+        out.push(readout.decide(&played.raster, n));
         if let Some(s) = stage {
             s.inc(1);
         }
@@ -264,8 +519,8 @@ impl Default for JudgeOptions {
     }
 }
 
-/// A robustness level: the mismatch in percent, and each seed's mean accuracy over the simulated
-/// chips.
+/// A robustness level: the mismatch in percent, and each seed's mean accuracy (a regression: RMSE)
+/// over the simulated chips.
 pub type Level = (u32, Vec<f64>);
 
 /// Networks judged on one split: per stage, each seed's outcome.
@@ -288,17 +543,40 @@ fn mean(x: impl Iterator<Item = f64>) -> f64 {
 
 impl Judged {
     /// `{stage: {"accuracy": mean over seeds, "per_seed": [{seed, accuracy, confusion}],
-    /// "confusion": the first seed's, "robustness": {"5": accuracy, ...} when judged}}`.
+    /// "confusion": the first seed's, "robustness": {"5": accuracy, ...} when judged}}`; a
+    /// regression's stages have `rmse` and `r2` (means over seeds and dimensions) instead of
+    /// `accuracy` and `confusion`, and `per_seed` [`Outcome::to_json`]'s figures.
     pub fn to_json(&self) -> serde_json::Value {
         let mut o = serde_json::Map::new();
         for (stage, outcomes) in &self.stages {
-            let mut entry = serde_json::json!({
-                "accuracy": mean(outcomes.iter().map(|x| x.accuracy)),
-                "per_seed": self.seeds.iter().zip(outcomes).map(|(s, x)| serde_json::json!({
-                    "seed": s, "accuracy": x.accuracy, "confusion": x.confusion,
-                })).collect::<Vec<_>>(),
-                "confusion": outcomes.first().map(|x| x.confusion.clone()),
-            });
+            let per_seed: Vec<serde_json::Value> = self
+                .seeds
+                .iter()
+                .zip(outcomes)
+                .map(|(s, x)| {
+                    let mut v = x.to_json();
+                    v["seed"] = serde_json::json!(s);
+                    v
+                })
+                .collect();
+            let mut entry = match outcomes.first() {
+                Some(Outcome::Values { .. }) => serde_json::json!({
+                    "rmse": mean(outcomes.iter().map(Outcome::metric)),
+                    "r2": mean(outcomes.iter().map(|x| match x {
+                        Outcome::Values { r2, .. } => mean_of(r2),
+                        Outcome::Classes { .. } => f64::NAN,
+                    })),
+                    "per_seed": per_seed,
+                }),
+                _ => serde_json::json!({
+                    "accuracy": mean(outcomes.iter().map(Outcome::metric)),
+                    "per_seed": per_seed,
+                    "confusion": outcomes.first().map(|x| match x {
+                        Outcome::Classes { confusion, .. } => confusion.clone(),
+                        Outcome::Values { .. } => Vec::new(),
+                    }),
+                }),
+            };
             if let Some((_, levels)) = self.robustness.iter().find(|(s, _)| s == stage) {
                 entry["robustness"] = serde_json::Value::Object(
                     levels
@@ -315,30 +593,38 @@ impl Judged {
     }
 
     /// The last stage's outcome of seed number `k` (the device's when it ran), with its stage.
-    pub fn best_confusion(&self, k: usize) -> Option<(&'static str, &Outcome)> {
+    pub fn last_stage(&self, k: usize) -> Option<(&'static str, &Outcome)> {
         self.stages
             .last()
             .and_then(|(stage, o)| o.get(k).map(|x| (*stage, x)))
     }
 
-    /// A line per stage: the mean accuracy and each seed's; then the robustness, if judged.
+    /// A line per stage: the mean accuracy (RMSE) and each seed's; then the robustness, if judged.
     pub fn table(&self, split: &str) -> String {
         let mut s = format!("{split} ({} samples):\n", self.samples);
+        let regression = self
+            .stages
+            .iter()
+            .any(|(_, o)| matches!(o.first(), Some(Outcome::Values { .. })));
+        let figure = |v: f64| {
+            if regression {
+                format!("RMSE {v:.4}")
+            } else {
+                format!("{:.2} %", v * 100.0)
+            }
+        };
         for (stage, outcomes) in &self.stages {
-            let per: Vec<String> = outcomes
-                .iter()
-                .map(|x| format!("{:.2}", x.accuracy * 100.0))
-                .collect();
+            let per: Vec<String> = outcomes.iter().map(Outcome::summary).collect();
             s.push_str(&format!(
-                "  {stage:<15} {:>6.2} %   (per seed: {})\n",
-                mean(outcomes.iter().map(|x| x.accuracy)) * 100.0,
-                per.join(", ")
+                "  {stage:<15} {:>12}   (per seed: {})\n",
+                figure(mean(outcomes.iter().map(Outcome::metric))),
+                per.join("; ")
             ));
         }
         for (stage, levels) in &self.robustness {
             let cells: Vec<String> = levels
                 .iter()
-                .map(|(p, acc)| format!("{p} %: {:.2} %", mean(acc.iter().copied()) * 100.0))
+                .map(|(p, acc)| format!("{p} %: {}", figure(mean(acc.iter().copied()))))
                 .collect();
             s.push_str(&format!(
                 "  {stage:<15} on simulated chips: {}\n",
@@ -390,7 +676,7 @@ pub fn open_device(
     })
 }
 
-/// The mean accuracy of `net` over `chips` simulated chips of `percent` % mismatch (chip `k` drawn
+/// The mean accuracy (a regression: RMSE) of `net` over `chips` simulated chips of `percent` % mismatch (chip `k` drawn
 /// from `chip_seed + k`).
 fn robustness(
     net: &Network,
@@ -406,7 +692,7 @@ fn robustness(
     for k in 0..options.chips {
         let chip = m.frozen(net, options.chip_seed + k as u64);
         let p = predict(&chip, data, readout, options.threads, None)?;
-        sum += Outcome::of(&p, &data.labels, classes).accuracy;
+        sum += Outcome::of(&p, &data.truth, classes).metric();
         stage.inc(data.samples as u64);
     }
     Ok(sum / options.chips.max(1) as f64)
@@ -518,7 +804,7 @@ pub fn judge(
                     predict_on_device(device.as_mut(), m, net.dt, data, readout, Some(&stage))?
                 }
             };
-            outcomes.push(Outcome::of(&predictions, &data.labels, classes));
+            outcomes.push(Outcome::of(&predictions, &data.truth, classes));
         }
         for (name, levels) in robust.iter_mut() {
             let n = match *name {
@@ -599,9 +885,50 @@ mod tests {
 
     #[test]
     fn outcomes_count_every_sample() {
-        let o = Outcome::of(&[Some(0), Some(1), None, Some(1)], &[0, 0, 1, 1], 2);
-        assert_eq!(o.accuracy, 0.5);
-        assert_eq!(o.confusion, vec![vec![1, 1, 0], vec![0, 1, 1]]);
+        let d = [Some(0), Some(1), None, Some(1)].map(Decision::Class);
+        let o = Outcome::of(&d, &Truth::Classes(vec![0, 0, 1, 1]), 2);
+        assert_eq!(
+            o,
+            Outcome::Classes {
+                accuracy: 0.5,
+                confusion: vec![vec![1, 1, 0], vec![0, 1, 1]]
+            }
+        );
+    }
+
+    #[test]
+    fn a_regression_readout_scales_mean_counts_and_is_judged_by_rmse_and_r2() {
+        // 2 steps, 4 neurons, two dims of two neurons; dim 0 in [1, 3], dim 1 in [-1, -1]
+        // (constant: a span of 1), 4 spikes per neuron at the top.
+        let r = Readout {
+            neurons: 0..4,
+            classes: 2,
+            scale: Some(TargetScale {
+                min: vec![1.0, -1.0],
+                max: vec![3.0, -1.0],
+                count: 4.0,
+            }),
+        };
+        // Dim 0: 3 spikes over 2 neurons (1.5 each): 1 + 2 * 1.5 / 4 = 1.75; dim 1: 1 spike, 0.5
+        // each: -1 + 0.5 / 4.
+        let d = r.decide(&[1., 2., 0., 1., 0., 0., 0., 0.], 4);
+        assert_eq!(d, Decision::Values(vec![1.75, -0.875]));
+        assert_eq!(r.scale.as_ref().unwrap().fraction(0, 1.75), 0.375);
+        // Two samples: errors 0.25 and -0.25 in dim 0, 0.125 and 0.125 in dim 1.
+        let truth = Truth::Values {
+            dims: 2,
+            values: vec![1.5, -1.0, 2.0, -1.0],
+        };
+        let o = Outcome::of(&[d, Decision::Values(vec![1.75, -0.875])], &truth, 2);
+        let Outcome::Values { rmse, r2, .. } = &o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(rmse, &vec![0.25, 0.125]);
+        // Dim 0: SS_res 0.125, SS_tot 0.125: R² 0; dim 1 constant: no R².
+        assert_eq!(r2[0], 0.0);
+        assert!(r2[1].is_nan());
+        assert_eq!(o.metric(), 0.1875);
+        assert_eq!(o.score(), -0.1875);
     }
 
     #[test]
@@ -610,6 +937,7 @@ mod tests {
         let r = Readout {
             neurons: 0..4,
             classes: 2,
+            scale: None,
         };
         // Class 0: 1 + 1 spikes; class 1: 0 + 3.
         assert_eq!(classify(&[1., 0., 0., 2., 0., 1., 0., 1.], 4, &r), Some(1));

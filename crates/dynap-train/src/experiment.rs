@@ -135,7 +135,8 @@ fn loss_for(config: &Config, classes: &[usize], steps: usize, n: usize) -> Loss 
                     weight: a.weight,
                 }),
         },
-        LossKind::RasterMse => {
+        // (`count_regression` needs regression data: `Config::validate` refuses it here.)
+        LossKind::RasterMse | LossKind::CountRegression => {
             let mut target = vec![0.0; classes.len() * steps * n];
             for (b, &c) in classes.iter().enumerate() {
                 for t in 0..steps {

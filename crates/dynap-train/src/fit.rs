@@ -23,7 +23,7 @@ use crate::checkpoint::{self, Checkpoint};
 use crate::config::{Config, LossKind, LrSchedule};
 use crate::data::{DataConfig, Dataset, Encoder, Inputs, Scaling, Targets};
 use crate::error::Error;
-use crate::evaluation::{self, Judged, Samples};
+use crate::evaluation::{self, Judged, Samples, TargetScale, Truth};
 use crate::files;
 use crate::progress::{Progress, Stage};
 use dynap_autodiff::{
@@ -48,8 +48,12 @@ pub struct Encoding {
     pub min: Vec<f64>,
     /// See `min`.
     pub max: Vec<f64>,
-    /// Classes (the train split's).
+    /// Classes (the train split's), or a regression's target dimensions.
     pub classes: usize,
+    /// A regression's targets: their range in the train split and the spike count of its top
+    /// (absent for a classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regression: Option<TargetScale>,
     /// Input channels the network takes.
     pub channels: usize,
     /// Time steps per sample.
@@ -70,6 +74,9 @@ impl Encoding {
                 self.min.len(),
                 self.max.len()
             ));
+        }
+        if let Some(r) = &self.regression {
+            r.validate(self.classes)?;
         }
         if let Some(k) =
             (0..self.min.len()).find(|&k| !(self.min[k].is_finite() && self.max[k].is_finite()))
@@ -94,19 +101,27 @@ impl Encoding {
     }
 
     /// The readout of a network with this encoding: the `architecture`'s output population in one
-    /// group of neurons per class, refused when it does not split into the classes.
+    /// group of neurons per class (target dimension), refused when it does not split into them.
     pub fn readout(&self, architecture: &Architecture) -> Result<evaluation::Readout, Error> {
         let neurons = architecture.readout_range();
         if neurons.is_empty() || !neurons.len().is_multiple_of(self.classes.max(1)) {
+            let (what, group) = if self.regression.is_some() {
+                ("target dimensions", "dimension d")
+            } else {
+                ("classes", "class c")
+            };
             return Err(Error::Mismatch(format!(
-                "the readout population has {} neurons, the data {} classes: a group of the same number of neurons per class (class c the c-th group)",
+                "the readout population has {} neurons, the data {} {what}: a group of the same number of neurons per {} ({group} the {}-th group)",
                 neurons.len(),
-                self.classes
+                self.classes,
+                &what[..what.len() - 1],
+                &group[group.len() - 1..]
             )));
         }
         Ok(evaluation::Readout {
             neurons,
             classes: self.classes,
+            scale: self.regression.clone(),
         })
     }
 
@@ -123,8 +138,8 @@ impl Encoding {
         let spikes = data
             .spikes(&self.encoder, &self.scaling(), dt, seed)
             .map_err(Error::Data)?;
-        let labels = match &data.targets {
-            Targets::Classes { labels, classes } => {
+        let truth = match (&data.targets, &self.regression) {
+            (Targets::Classes { labels, classes }, None) => {
                 if *classes > self.classes {
                     let (index, label) = labels
                         .iter()
@@ -137,11 +152,28 @@ impl Encoding {
                         self.classes.saturating_sub(1)
                     )));
                 }
-                labels.clone()
+                Truth::Classes(labels.clone())
             }
-            Targets::Regression { .. } => {
+            (Targets::Regression { dims, values }, Some(_)) => {
+                if *dims != self.classes {
+                    return Err(Error::Mismatch(format!(
+                        "array y: {dims} target dimensions, the network was trained on {}",
+                        self.classes
+                    )));
+                }
+                Truth::Values {
+                    dims: *dims,
+                    values: values.clone(),
+                }
+            }
+            (Targets::Regression { .. }, None) => {
                 return Err(Error::Mismatch(
-                    "regression targets: this build trains and judges classification only".into(),
+                    "array y: regression targets, but the network classifies (data.targets = \"classes\")".into(),
+                ));
+            }
+            (Targets::Classes { .. }, Some(_)) => {
+                return Err(Error::Mismatch(
+                    "array y: class labels, but the network was trained on regression targets (data.targets = \"regression\")".into(),
                 ));
             }
         };
@@ -156,7 +188,7 @@ impl Encoding {
             samples: spikes.samples,
             steps: spikes.steps,
             channels: spikes.channels,
-            labels,
+            truth,
         })
     }
 }
@@ -177,23 +209,27 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The output neurons and the classes they vote for.
+    /// The output neurons and the classes they vote for (the target dimensions they predict).
     pub fn readout(&self) -> evaluation::Readout {
         evaluation::Readout {
             neurons: self.architecture.readout_range(),
             classes: self.encoding.classes,
+            scale: self.encoding.regression.clone(),
         }
     }
 }
 
+/// Output neurons per target dimension of the default network of a regression.
+const DEFAULT_GROUP: usize = 10;
+
 /// The default network of a dataset experiment: a hidden population of 60 from the input, an output
-/// population of one neuron per class from the hidden one.
-fn default_architecture(inputs: usize, classes: usize) -> Result<Architecture, Error> {
+/// population of `outputs` neurons from the hidden one.
+fn default_architecture(inputs: usize, outputs: usize) -> Result<Architecture, Error> {
     Architecture::new(
         inputs,
         vec![
             Population::new("hidden", 60),
-            Population::new("output", classes),
+            Population::new("output", outputs),
         ],
         vec![
             dynap_model::Connection {
@@ -218,11 +254,13 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         .as_ref()
         .ok_or_else(|| Error::Mismatch("not a dataset experiment: no [data] table".into()))?;
     let splits = data.load(base).map_err(Error::Data)?;
-    let classes = splits.train.classes().ok_or_else(|| {
-        Error::Mismatch(
-            "regression targets: this build trains and judges classification only".into(),
-        )
-    })?;
+    let (classes, regression) = match &splits.train.targets {
+        Targets::Classes { classes, .. } => (*classes, None),
+        Targets::Regression { dims, values } => (
+            *dims,
+            Some(TargetScale::of(values, *dims, config.training.target_count)),
+        ),
+    };
     let scaling = Scaling::of(&splits.train);
     let dt = config.network.dt;
     let (steps, channels) = match &splits.train.inputs {
@@ -234,6 +272,7 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         min: scaling.min.clone(),
         max: scaling.max.clone(),
         classes,
+        regression,
         channels,
         steps,
     };
@@ -246,7 +285,12 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
     };
     let description = config.network.architecture();
     let architecture = if description.is_empty() {
-        default_architecture(channels, classes)?
+        let group = if encoding.regression.is_some() {
+            DEFAULT_GROUP
+        } else {
+            1
+        };
+        default_architecture(channels, classes * group)?
     } else {
         description
             .to_architecture(channels)
@@ -273,8 +317,12 @@ pub struct EpochRecord {
     pub epoch: usize,
     /// The mean training loss over its minibatches.
     pub loss: f64,
-    /// The validation accuracy after it.
-    pub validation_accuracy: f64,
+    /// The validation accuracy after it (a classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_accuracy: Option<f64>,
+    /// The validation RMSE after it, the mean over the target dimensions (a regression).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_rmse: Option<f64>,
     /// The learning rate it trained with.
     pub learning_rate: f64,
     /// Training samples per second of it (training steps only).
@@ -289,7 +337,9 @@ pub struct EpochRecord {
 struct Progressed {
     history: Vec<EpochRecord>,
     best_epoch: Option<usize>,
-    best_accuracy: f64,
+    /// The best epoch's [`evaluation::Outcome::score`].
+    #[serde(alias = "best_accuracy")]
+    best_score: f64,
     best_w_in: Vec<f64>,
     best_w_rec: Vec<f64>,
     /// The current epoch's loss sum and minibatch count so far.
@@ -308,8 +358,8 @@ pub struct SeedFit {
     pub network: Network,
     /// That epoch.
     pub best_epoch: usize,
-    /// Its validation accuracy.
-    pub best_accuracy: f64,
+    /// Its validation [`evaluation::Outcome::score`]: the accuracy, or minus the RMSE.
+    pub best_score: f64,
     /// Every epoch.
     pub history: Vec<EpochRecord>,
 }
@@ -368,40 +418,61 @@ fn quantize_weights(net: &Network, core_map: &[usize]) -> Result<(Vec<f64>, Vec<
     ))
 }
 
-/// The samples `chunk` (indices into `data`) as one minibatch of held input, and their labels.
-fn minibatch(data: &Samples, chunk: &[usize]) -> Result<(SpikeInput<f32>, Vec<usize>), Error> {
+/// The samples `chunk` (indices into `data`) as one minibatch of held input, and its loss.
+fn minibatch(
+    config: &Config,
+    readout: &evaluation::Readout,
+    data: &Samples,
+    chunk: &[usize],
+) -> Result<(SpikeInput<f32>, Loss), Error> {
     let mut x = Vec::with_capacity(chunk.len() * data.steps * data.channels);
     for &i in chunk {
         x.extend_from_slice(data.sample(i));
     }
     let input = SpikeInput::new(x, chunk.len(), data.steps, data.channels)?;
-    Ok((input, chunk.iter().map(|&i| data.labels[i]).collect()))
-}
-
-/// The loss of a minibatch of classes.
-fn loss_for(
-    config: &Config,
-    readout: std::ops::Range<usize>,
-    classes: usize,
-    labels: Vec<usize>,
-) -> Result<Loss, Error> {
     let activity = config.training.activity.as_ref().map(|a| Activity {
         min: a.min,
         max: a.max,
         weight: a.weight,
     });
-    match config.training.loss {
-        LossKind::CountCrossEntropy => Ok(Loss::CountCrossEntropy {
-            class: labels,
-            readout,
-            classes,
+    let loss = match (config.training.loss, &data.truth, &readout.scale) {
+        (LossKind::CountCrossEntropy, Truth::Classes(labels), None) => Loss::CountCrossEntropy {
+            class: chunk.iter().map(|&i| labels[i]).collect(),
+            readout: readout.neurons.clone(),
+            classes: readout.classes,
             temperature: config.training.temperature,
             activity,
-        }),
-        other => Err(Error::Mismatch(format!(
-            "training.loss = {other:?}: a dataset experiment trains with count_cross_entropy"
-        ))),
-    }
+        },
+        (LossKind::CountRegression, Truth::Values { dims, values }, Some(scale)) => {
+            Loss::CountRegression {
+                target: chunk
+                    .iter()
+                    .flat_map(|&i| (0..*dims).map(move |d| scale.fraction(d, values[i * dims + d])))
+                    .collect(),
+                readout: readout.neurons.clone(),
+                dims: *dims,
+                full: scale.count,
+                activity,
+            }
+        }
+        (kind, truth, _) => {
+            return Err(Error::Config {
+                path: None,
+                error: crate::config::ConfigError {
+                    key: "training.loss".into(),
+                    reason: format!(
+                        "{} does not train on {}: count_cross_entropy trains on classes, count_regression on regression targets",
+                        kind.name(),
+                        match truth {
+                            Truth::Classes(_) => "class labels",
+                            Truth::Values { .. } => "regression targets",
+                        }
+                    ),
+                },
+            });
+        }
+    };
+    Ok((input, loss))
 }
 
 /// The trainer of a seed: the initial network (returned too) with its masks, surrogate and threads.
@@ -497,13 +568,7 @@ pub fn training_rate(
         for _ in 0..steps.max(1) {
             let chunk = &shuffled[(k % batches) * batch..((k % batches) + 1) * batch];
             k += 1;
-            let (input, labels) = minibatch(data, chunk)?;
-            let loss = loss_for(
-                config,
-                prep.architecture.readout_range(),
-                prep.encoding.classes,
-                labels,
-            )?;
+            let (input, loss) = minibatch(config, &prep.readout(), data, chunk)?;
             trainer.step(&input, &loss, None)?;
         }
         rates.push((steps.max(1) * batch) as f64 / start.elapsed().as_secs_f64());
@@ -540,7 +605,7 @@ fn train_seed_until(
 ) -> Result<SeedFit, Error> {
     let arch = &prep.architecture;
     let (mut trainer, base) = trainer_for(config, prep, seed, threads)?;
-    let readout = arch.readout_range();
+    let readout = prep.readout();
     let data = &prep.train;
     let batch = config.training.batch_size.clamp(1, data.samples.max(1));
     let per_epoch = data.samples.div_ceil(batch);
@@ -634,8 +699,7 @@ fn train_seed_until(
                 trainer.simulate_on(Some(&chip))?;
             }
             let chunk = &shuffled[b * batch..((b + 1) * batch).min(data.samples)];
-            let (input, labels) = minibatch(data, chunk)?;
-            let loss = loss_for(config, readout.clone(), prep.encoding.classes, labels)?;
+            let (input, loss) = minibatch(config, &readout, data, chunk)?;
             let factors = if noise.dynamic_percent > 0.0 {
                 let (_, f_in, f_rec) = dynap_mismatch::Mismatch::new(noise.dynamic_percent)
                     .dynamic(&trainer.simulated_network(), noise_seed(seed, it) ^ 1);
@@ -670,13 +734,18 @@ fn train_seed_until(
             p.epoch_loss += value;
             p.epoch_batches += 1;
             stage.inc(chunk.len() as u64);
-            // The last epoch's validation accuracy and the best so far beside the running loss.
+            // The last epoch's validation figure and the best so far beside the running loss.
             let validation = match (p.history.last(), p.best_epoch) {
-                (Some(last), Some(_)) => format!(
-                    ", validation {:.1} % (best {:.1} %)",
-                    last.validation_accuracy * 100.0,
-                    p.best_accuracy * 100.0
-                ),
+                (Some(last), Some(_)) => match last.validation_rmse {
+                    Some(rmse) => {
+                        format!(", validation RMSE {rmse:.4} (best {:.4})", -p.best_score)
+                    }
+                    None => format!(
+                        ", validation {:.1} % (best {:.1} %)",
+                        last.validation_accuracy.unwrap_or(0.0) * 100.0,
+                        p.best_score * 100.0
+                    ),
+                },
                 _ => String::new(),
             };
             stage.set_message(format!(
@@ -706,32 +775,37 @@ fn train_seed_until(
         } else {
             net.clone()
         };
-        let predictions =
-            evaluation::predict(&judged, &prep.validation, &prep.readout(), threads, None)?;
-        let accuracy =
-            evaluation::Outcome::of(&predictions, &prep.validation.labels, prep.encoding.classes)
-                .accuracy;
+        let predictions = evaluation::predict(&judged, &prep.validation, &readout, threads, None)?;
+        let outcome =
+            evaluation::Outcome::of(&predictions, &prep.validation.truth, prep.encoding.classes);
+        let score = outcome.score();
+        let (accuracy, rmse) = match &outcome {
+            evaluation::Outcome::Classes { accuracy, .. } => (Some(*accuracy), None),
+            evaluation::Outcome::Values { .. } => (None, Some(outcome.metric())),
+        };
         p.history.push(EpochRecord {
             epoch,
             loss: p.epoch_loss / p.epoch_batches.max(1) as f64,
             validation_accuracy: accuracy,
+            validation_rmse: rmse,
             learning_rate: lr,
             samples_per_second: data.samples as f64 / seconds.max(1e-9),
             quantized,
         });
         tracing::debug!(
-            "seed {seed}, epoch {}: loss {:.4}, validation accuracy {accuracy:.4}",
+            "seed {seed}, epoch {}: loss {:.4}, validation {}",
             epoch + 1,
-            p.epoch_loss / p.epoch_batches.max(1) as f64
+            p.epoch_loss / p.epoch_batches.max(1) as f64,
+            outcome.summary()
         );
         // The quantized training's epochs compete among themselves (their accuracy is the quantized
         // network's).
         if p.best_epoch.is_none()
-            || accuracy > p.best_accuracy
+            || score > p.best_score
             || (quantized && p.best_epoch.is_some_and(|b| b < q_start))
         {
             p.best_epoch = Some(epoch);
-            p.best_accuracy = accuracy;
+            p.best_score = score;
             p.best_w_in = net
                 .w_in
                 .as_ref()
@@ -760,7 +834,7 @@ fn train_seed_until(
         seed,
         network: best,
         best_epoch: p.best_epoch.unwrap_or(0),
-        best_accuracy: p.best_accuracy,
+        best_score: p.best_score,
         history: p.history,
     })
 }
@@ -795,7 +869,7 @@ pub fn train(
     let prep = prepare(config, config_dir)?;
     spinner.finish();
     tracing::info!(
-        "{} train, {} validation{} samples, {} channels x {} steps, {} classes; {} neurons in {} populations ({} cores)",
+        "{} train, {} validation{} samples, {} channels x {} steps, {} {}; {} neurons in {} populations ({} cores)",
         prep.train.samples,
         prep.validation.samples,
         prep.test
@@ -804,6 +878,11 @@ pub fn train(
         prep.encoding.channels,
         prep.encoding.steps,
         prep.encoding.classes,
+        if prep.encoding.regression.is_some() {
+            "target dimensions"
+        } else {
+            "classes"
+        },
         prep.architecture.neurons(),
         prep.architecture.populations().len(),
         prep.architecture.cores()
@@ -856,8 +935,8 @@ pub fn train(
     let best = (0..fits.len())
         .max_by(|&a, &b| {
             fits[a]
-                .best_accuracy
-                .total_cmp(&fits[b].best_accuracy)
+                .best_score
+                .total_cmp(&fits[b].best_score)
                 .then(b.cmp(&a))
         })
         .unwrap_or(0);
@@ -898,7 +977,8 @@ impl FitRun {
     /// `metrics.json` of a dataset run: `{"kind": "dataset", "classes", "samples": {split: n},
     /// "splits": {split: {stage: {"accuracy", "per_seed", "confusion"}}}, "best_seed", "seeds": [{seed,
     /// best_epoch, validation_accuracy, samples_per_second}], "samples_per_second", "history": {seed:
-    /// [epochs]}}`.
+    /// [epochs]}}`; a regression has `"targets": "regression"`, `dims` for `classes`, its stages'
+    /// `rmse` and `r2`, and `validation_rmse` for `validation_accuracy`.
     pub fn metrics_json(&self) -> Value {
         let p = &self.prepared;
         let mut splits = serde_json::Map::new();
@@ -912,9 +992,23 @@ impl FitRun {
             .map(SeedFit::samples_per_second)
             .sum::<f64>()
             / self.seeds.len().max(1) as f64;
+        let regression = p.encoding.regression.is_some();
+        let (count, figure) = if regression {
+            ("dims", "validation_rmse")
+        } else {
+            ("classes", "validation_accuracy")
+        };
+        let best = |s: &SeedFit| {
+            if regression {
+                -s.best_score
+            } else {
+                s.best_score
+            }
+        };
         json!({
             "kind": "dataset",
-            "classes": p.encoding.classes,
+            "targets": if regression { "regression" } else { "classes" },
+            count: p.encoding.classes,
             "samples": {
                 "train": p.train.samples,
                 "validation": p.validation.samples,
@@ -925,7 +1019,7 @@ impl FitRun {
             "seeds": self.seeds.iter().map(|s| json!({
                 "seed": s.seed,
                 "best_epoch": s.best_epoch,
-                "validation_accuracy": s.best_accuracy,
+                figure: best(s),
                 "samples_per_second": s.samples_per_second(),
             })).collect::<Vec<_>>(),
             "samples_per_second": rate,
@@ -967,9 +1061,20 @@ impl FitRun {
                 .expect("plain data serialises")
                 .as_bytes(),
         )?;
-        let mut csv = String::from(
-            "seed,epoch,loss,validation_accuracy,learning_rate,samples_per_second,quantized\n",
+        let regression = p.encoding.regression.is_some();
+        let mut csv = format!(
+            "seed,epoch,loss,{},learning_rate,samples_per_second,quantized\n",
+            if regression {
+                "validation_rmse"
+            } else {
+                "validation_accuracy"
+            }
         );
+        let validation = |e: &EpochRecord| {
+            e.validation_rmse
+                .or(e.validation_accuracy)
+                .unwrap_or(f64::NAN)
+        };
         for s in &self.seeds {
             for e in &s.history {
                 csv.push_str(&format!(
@@ -977,7 +1082,7 @@ impl FitRun {
                     s.seed,
                     e.epoch,
                     e.loss,
-                    e.validation_accuracy,
+                    validation(e),
                     e.learning_rate,
                     e.samples_per_second,
                     e.quantized
@@ -985,7 +1090,7 @@ impl FitRun {
             }
         }
         files::write_atomic(&out.join("history.csv"), csv.as_bytes())?;
-        let series = |f: fn(&EpochRecord) -> f64| -> Vec<crate::plot::Series> {
+        let series = |f: &dyn Fn(&EpochRecord) -> f64| -> Vec<crate::plot::Series> {
             self.seeds
                 .iter()
                 .map(|s| crate::plot::Series {
@@ -1007,10 +1112,15 @@ impl FitRun {
                 y: "mean loss over the epoch",
             },
             crate::plot::YScale::Auto,
-            &series(|e| e.loss),
+            &series(&|e| e.loss),
         )
         .map_err(files::write_error(&path))?;
-        let path = out.join("accuracy.png");
+        let (name, figure) = if regression {
+            ("rmse.png", "validation RMSE")
+        } else {
+            ("accuracy.png", "validation accuracy")
+        };
+        let path = out.join(name);
         let quantized = self
             .seeds
             .iter()
@@ -1018,24 +1128,28 @@ impl FitRun {
         crate::plot::curves(
             &path,
             &crate::plot::Labels {
-                title: if quantized {
-                    "validation accuracy (the quantized network in quantized epochs)"
+                title: &if quantized {
+                    format!("{figure} (the quantized network in quantized epochs)")
                 } else {
-                    "validation accuracy"
+                    figure.to_string()
                 },
                 x: "epoch",
-                y: "accuracy",
+                y: if regression {
+                    "RMSE (mean over the target dimensions)"
+                } else {
+                    "accuracy"
+                },
             },
             crate::plot::YScale::Linear,
-            &series(|e| e.validation_accuracy),
+            &series(&validation),
         )
         .map_err(files::write_error(&path))?;
-        if let Some((stage, o)) = self.validation.best_confusion(self.best) {
-            confusion_plot(
-                &out.join("confusion.png"),
+        if let Some((stage, o)) = self.validation.last_stage(self.best) {
+            outcome_plot(
+                out,
                 &format!("validation, {stage} stage"),
                 o,
-                p.encoding.classes,
+                &p.validation.truth,
             )?;
         }
         if let Some(best) = self.seeds.get(self.best) {
@@ -1046,7 +1160,7 @@ impl FitRun {
                 samples: shown,
                 steps: p.validation.steps,
                 channels: p.validation.channels,
-                labels: p.validation.labels[..shown].to_vec(),
+                truth: p.validation.truth.slice(0..shown),
             };
             let all = evaluation::output_spikes(&best.network, &sub, 1)?;
             // The readout population only: class c's group from the bottom up.
@@ -1056,19 +1170,17 @@ impl FitRun {
                 .chunks(n)
                 .flat_map(|step| step[readout.neurons.clone()].iter().map(|&c| f64::from(c)))
                 .collect();
-            let captions: Vec<String> = sub
-                .labels
-                .iter()
-                .enumerate()
-                .map(|(i, l)| format!("sample {i}, class {l}"))
+            let captions: Vec<String> = (0..shown)
+                .map(|i| format!("sample {i}, {}", sub.truth.describe(i)))
                 .collect();
             let group = readout.neurons.len() / readout.classes.max(1);
             let path = out.join("raster.png");
             crate::plot::raster_captioned(
                 &path,
                 &format!(
-                    "seed {}: readout spikes, validation (class c: neurons {group}c to {group}c + {})",
+                    "seed {}: readout spikes, validation ({} c: neurons {group}c to {group}c + {})",
                     best.seed,
+                    if regression { "dimension" } else { "class" },
                     group.saturating_sub(1)
                 ),
                 &spikes,
@@ -1086,10 +1198,14 @@ impl FitRun {
     pub fn table(&self) -> String {
         let mut s = String::new();
         for f in &self.seeds {
+            let best = if self.prepared.encoding.regression.is_some() {
+                format!("RMSE {:.4}", -f.best_score)
+            } else {
+                format!("accuracy {:.2} %", f.best_score * 100.0)
+            };
             s.push_str(&format!(
-                "seed {}: best validation accuracy {:.2} % at epoch {} of {}, {:.0} samples/s\n",
+                "seed {}: best validation {best} at epoch {} of {}, {:.0} samples/s\n",
                 f.seed,
-                f.best_accuracy * 100.0,
                 f.best_epoch + 1,
                 f.history.len(),
                 f.samples_per_second()
@@ -1103,28 +1219,60 @@ impl FitRun {
     }
 }
 
-/// Plots a confusion matrix (`o.confusion` without its last column, the samples without an output
-/// spike, which the title counts) at `path`, titled `what`.
-pub(crate) fn confusion_plot(
-    path: &Path,
+/// Plots a stage's outcome `o` on samples of `truth` in the folder `out`, titled `what`: a classification's
+/// confusion matrix (`confusion.png`, without the last column, the samples without an output spike,
+/// which the title counts), a regression's predictions against the targets (`prediction.png`).
+pub(crate) fn outcome_plot(
+    out: &Path,
     what: &str,
     o: &evaluation::Outcome,
-    classes: usize,
+    truth: &Truth,
 ) -> Result<(), Error> {
-    let labels: Vec<String> = (0..classes).map(|c| format!("class {c}")).collect();
-    let silent: u64 = o.confusion.iter().filter_map(|r| r.get(classes)).sum();
-    let matrix: Vec<Vec<u64>> = o
-        .confusion
-        .iter()
-        .map(|r| r[..classes.min(r.len())].to_vec())
-        .collect();
-    crate::plot::confusion(
-        path,
-        &format!("{what}: true (rows) against predicted; {silent} silent"),
-        &matrix,
-        &labels,
-    )
-    .map_err(files::write_error(path))
+    match (o, truth) {
+        (evaluation::Outcome::Classes { confusion, .. }, _) => {
+            let classes = confusion.len();
+            let path = out.join("confusion.png");
+            let labels: Vec<String> = (0..classes).map(|c| format!("class {c}")).collect();
+            let silent: u64 = confusion.iter().filter_map(|r| r.get(classes)).sum();
+            let matrix: Vec<Vec<u64>> = confusion
+                .iter()
+                .map(|r| r[..classes.min(r.len())].to_vec())
+                .collect();
+            crate::plot::confusion(
+                &path,
+                &format!("{what}: true (rows) against predicted; {silent} silent"),
+                &matrix,
+                &labels,
+            )
+            .map_err(files::write_error(&path))
+        }
+        (evaluation::Outcome::Values { predicted, .. }, Truth::Values { dims, values }) => {
+            let path = out.join("prediction.png");
+            let series: Vec<crate::plot::Series> = (0..*dims)
+                .map(|d| crate::plot::Series {
+                    name: format!("dimension {d}"),
+                    points: values
+                        .iter()
+                        .skip(d)
+                        .step_by(*dims)
+                        .zip(predicted.iter().skip(d).step_by(*dims))
+                        .map(|(&y, &p)| (y, p))
+                        .collect(),
+                })
+                .collect();
+            crate::plot::scatter(
+                &path,
+                &crate::plot::Labels {
+                    title: &format!("{what}: {}", o.summary()),
+                    x: "target (true value)",
+                    y: "prediction",
+                },
+                &series,
+            )
+            .map_err(files::write_error(&path))
+        }
+        (evaluation::Outcome::Values { .. }, Truth::Classes(_)) => Ok(()),
+    }
 }
 
 /// Where a configuration file's relative data paths are resolved: its folder.
@@ -1214,12 +1362,12 @@ dynamic_percent = 0.05
             assert_eq!(resumed.network.w_rec, whole.network.w_rec, "stop at {stop}");
             assert_eq!(resumed.network.w_in, whole.network.w_in, "stop at {stop}");
             assert_eq!(resumed.best_epoch, whole.best_epoch);
-            let key = |h: &[EpochRecord]| -> Vec<(u64, u64, bool)> {
+            let key = |h: &[EpochRecord]| -> Vec<(u64, Option<u64>, bool)> {
                 h.iter()
                     .map(|e| {
                         (
                             e.loss.to_bits(),
-                            e.validation_accuracy.to_bits(),
+                            e.validation_accuracy.map(f64::to_bits),
                             e.quantized,
                         )
                     })

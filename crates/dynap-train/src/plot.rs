@@ -10,7 +10,8 @@
 //!   - [`curves`]: `series,x,y`, one row per point;
 //!   - [`raster`]: `sample,step,neuron,count`, one row per non-zero count (samples, steps and neurons
 //!     from 0); [`raster_with_dt`] adds `time_ms` (the step's start) after `step`;
-//!   - [`confusion`]: `true,predicted,count`, one row per cell (class labels, rows in order).
+//!   - [`confusion`]: `true,predicted,count`, one row per cell (class labels, rows in order);
+//!   - [`scatter`]: `series,x,y`, one row per point.
 //!
 //! Fields holding text (series names, class labels) are quoted when they contain a comma, a quote or a
 //! line break (RFC 4180). Numbers are written as Rust prints them (shortest text that reads back to
@@ -278,6 +279,110 @@ pub fn confusion(
         },
         &csv,
     )
+}
+
+/// Points `(x, y)` of named series as dots on equal axes, with the line `y = x` (predictions against
+/// targets: the closer to the line, the better), and a legend when there are several series.
+pub fn scatter(path: &Path, labels: &Labels<'_>, series: &[Series]) -> io::Result<()> {
+    let mut csv = String::from("series,x,y\n");
+    for s in series {
+        for &(x, y) in &s.points {
+            let _ = writeln!(csv, "{},{x},{y}", csv_field(&s.name));
+        }
+    }
+    write_figure(
+        path,
+        &Scatter {
+            labels: *labels,
+            series,
+        },
+        &csv,
+    )
+}
+
+struct Scatter<'a> {
+    labels: Labels<'a>,
+    series: &'a [Series],
+}
+
+impl Figure for Scatter<'_> {
+    fn size(&self) -> (u32, u32) {
+        SQUARE
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        target: Target,
+    ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+        root.fill(&WHITE)?;
+        let s = target.scale();
+        let finite = |&&(x, y): &&(f64, f64)| x.is_finite() && y.is_finite();
+        let (lo, hi) = self
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().filter(finite))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &(x, y)| {
+                (a.min(x).min(y), b.max(x).max(y))
+            });
+        let (lo, hi) = span(lo, hi);
+        let pad = (hi - lo) * 0.05;
+        let (lo, hi) = (lo - pad, hi + pad);
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.labels.title, font(TITLE_PX * s))
+            .margin(16 * s)
+            .margin_right(40 * s)
+            .x_label_area_size(76 * s)
+            .y_label_area_size(110 * s)
+            .build_cartesian_2d(lo..hi, lo..hi)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.labels.x)
+            .y_desc(self.labels.y)
+            .axis_desc_style(font(DESC_PX * s))
+            .label_style(font(TICK_PX * s))
+            .set_all_tick_mark_size(6 * s)
+            .x_labels(8)
+            .y_labels(8)
+            .x_label_formatter(&|v| tick_label(*v))
+            .y_label_formatter(&|v| tick_label(*v))
+            .bold_line_style(BLACK.mix(0.12).stroke_width(s))
+            .light_line_style(TRANSPARENT)
+            .axis_style(BLACK.stroke_width(s))
+            .draw()?;
+        chart.draw_series(LineSeries::new(
+            [(lo, lo), (hi, hi)],
+            BLACK.mix(0.5).stroke_width(2 * s),
+        ))?;
+        let several = self.series.len() > 1;
+        for (k, series) in self.series.iter().enumerate() {
+            let c = colour(k);
+            let dots = chart.draw_series(
+                series
+                    .points
+                    .iter()
+                    .filter(finite)
+                    .map(|&p| Circle::new(p, 3 * s, c.mix(0.6).filled())),
+            )?;
+            if several {
+                dots.label(series.name.as_str()).legend(move |(lx, ly)| {
+                    Circle::new((lx + 8 * s as i32, ly), 5 * s, c.filled())
+                });
+            }
+        }
+        if several {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .margin(16 * s)
+                .legend_area_size(30 * s)
+                .label_font(font(TICK_PX * s))
+                .background_style(WHITE.mix(0.9))
+                .border_style(BLACK.mix(0.4).stroke_width(s))
+                .draw()?;
+        }
+        Ok(())
+    }
 }
 
 /// A figure drawn the same way on the bitmap and the SVG backends.

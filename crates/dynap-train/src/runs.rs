@@ -134,7 +134,8 @@ fn nominal_loss(config: &Config, raster: &Raster, spikes: &[f64], n: usize) -> f
             temperature: config.training.temperature,
             activity: None,
         },
-        LossKind::RasterMse => {
+        // (`count_regression` needs regression data: `Config::validate` refuses it here.)
+        LossKind::RasterMse | LossKind::CountRegression => {
             let mut target = vec![0.0; raster.samples * raster.steps * n];
             for c in 0..raster.samples {
                 for t in 0..raster.steps {

@@ -846,3 +846,148 @@ fn a_network_of_three_populations_trains_on_files_evaluates_and_deploys() {
     train_bad(THREE_POPULATIONS.replace("size = 8", "size = 70"), "64");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A folder of `x.npy` (`[n, 4]` features, as [`write_split`]'s) and `y.npy` (`[n, 2]` real targets:
+/// the first two features, scaled).
+fn write_regression_split(folder: &std::path::Path, n: usize, seed: u64) {
+    write_split(folder, n, seed, |_| 0);
+    let x = std::fs::read(folder.join("x.npy")).unwrap();
+    let features: Vec<f64> = x[x.len() - n * 32..]
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let mut y = Vec::new();
+    for row in features.chunks_exact(4) {
+        for v in [row[0] * 2.0 - 1.0, row[1] * 10.0] {
+            y.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    write_npy(&folder.join("y.npy"), "<f8", &[n, 2], y);
+}
+
+/// Regression targets: trained with the count regression, judged by RMSE and R² at every stage by
+/// `train`, `eval` and `deploy`, predictions plotted against the targets; class labels given to a
+/// regression, or a classification loss on regression targets, are errors naming the array or key.
+#[test]
+fn a_regression_trains_evaluates_and_deploys() {
+    let dir = temp("regression");
+    write_regression_split(&dir.join("train"), 60, 1);
+    write_regression_split(&dir.join("validation"), 30, 2);
+    write_regression_split(&dir.join("test"), 24, 3);
+    let cfg = dir.join("regression.toml");
+    let config = THREE_POPULATIONS
+        .replace(
+            "test = \"test\"\n",
+            "test = \"test\"\ntargets = \"regression\"\n",
+        )
+        .replace("quantized_epochs = 1\n", "");
+    std::fs::write(&cfg, &config).unwrap();
+    let run = dir.join("run");
+    let o = dynap()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stages = ["float", "quantized", "reverse_mapped", "device"];
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(m["targets"], "regression");
+    assert_eq!(m["dims"], 2);
+    for split in ["validation", "test"] {
+        for stage in stages {
+            let s = &m["splits"][split][stage];
+            let rmse = s["rmse"].as_f64().unwrap();
+            assert!(rmse.is_finite() && rmse >= 0.0, "{split} {stage}: {s}");
+            assert!(s["r2"].as_f64().unwrap() <= 1.0, "{split} {stage}: {s}");
+            assert_eq!(
+                s["per_seed"][0]["rmse_per_dim"].as_array().unwrap().len(),
+                2
+            );
+            assert!(s.get("accuracy").is_none(), "{s}");
+        }
+    }
+    assert!(m["seeds"][0]["validation_rmse"].is_number());
+    let history = std::fs::read_to_string(run.join("history.csv")).unwrap();
+    assert!(
+        history.starts_with("seed,epoch,loss,validation_rmse,"),
+        "{history}"
+    );
+    let encoding = std::fs::read_to_string(run.join("encoding.json")).unwrap();
+    assert!(encoding.contains("\"regression\""), "{encoding}");
+    for f in ["rmse.png", "prediction.png", "prediction.csv", "raster.png"] {
+        assert!(run.join(f).exists(), "{f}");
+    }
+    assert!(!run.join("confusion.png").exists());
+
+    // eval on the test split: the judgement training made.
+    let o = dynap()
+        .args(["eval", "--quiet"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    for stage in stages {
+        assert_eq!(
+            e["stages"][stage]["rmse"], m["splits"]["test"][stage]["rmse"],
+            "{stage}"
+        );
+    }
+    // deploy: the device's predictions plotted.
+    let out = dir.join("deploy");
+    let o = dynap()
+        .args(["deploy", "--quiet", "--from"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert!(d["stages"]["device"]["rmse"].is_number(), "{d}");
+    assert!(out.join("prediction.png").exists());
+
+    // Class labels for a regression: the array named.
+    let classes = dir.join("classes");
+    write_split(&classes, 10, 4, |_| 0);
+    let o = dynap()
+        .args(["eval", "--quiet", "--data"])
+        .arg(&classes)
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("classes: array y: 1 target dimensions, the network was trained on 2"),
+        "{err}"
+    );
+    // A classification loss on regression targets: the key named, before anything trains.
+    std::fs::write(
+        &cfg,
+        config.replace(
+            "seeds = [0]\n",
+            "seeds = [0]\nloss = \"count_cross_entropy\"\n",
+        ),
+    )
+    .unwrap();
+    let o = dynap()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.join("bad_run"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("training.loss") && err.contains("count_regression"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -161,7 +161,7 @@ impl DataConfig {
                     );
                 }
                 if g == Generator::Randman {
-                    self.randman.validate()?;
+                    self.randman.validate(self.targets)?;
                 }
             }
         }

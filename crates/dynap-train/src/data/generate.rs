@@ -158,11 +158,15 @@ impl Default for RandmanConfig {
 }
 
 impl RandmanConfig {
-    /// Checks every parameter (keys under `data.randman`).
-    pub fn validate(&self) -> Result<(), DataError> {
+    /// Checks every parameter (keys under `data.randman`) for targets of `kind` (a regression may
+    /// have one manifold).
+    pub fn validate(&self, kind: TargetKind) -> Result<(), DataError> {
         let bad = |key, reason: &str| Err(DataError::parameter(key, reason.to_owned()));
-        if self.classes < 2 {
-            return bad("data.randman.classes", "a classification needs at least 2");
+        if self.classes < 2 && !(kind == TargetKind::Regression && self.classes == 1) {
+            return bad(
+                "data.randman.classes",
+                "a classification needs at least 2 (a regression at least 1)",
+            );
         }
         if self.units == 0 || self.steps == 0 || self.manifold_dim == 0 {
             return bad(
@@ -255,7 +259,7 @@ pub fn randman(
     kind: TargetKind,
     seed: u64,
 ) -> Result<Dataset, DataError> {
-    config.validate()?;
+    config.validate(kind)?;
     if samples == 0 {
         return Err(DataError::new(Problem::Empty { axis: "samples" }));
     }
