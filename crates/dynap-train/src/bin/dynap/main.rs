@@ -63,6 +63,9 @@ enum Command {
     /// Training iterations per second on the frozen-noise network.
     #[command(hide = true)]
     BenchTrain(commands::bench::TrainArgs),
+    /// Training samples per second of a dataset experiment (the Yin-Yang example by default).
+    #[command(hide = true)]
+    BenchDataset(commands::bench::DatasetArgs),
 }
 
 impl Command {
@@ -82,6 +85,7 @@ impl Command {
             Command::BenchRow(_) => "bench-row",
             Command::BenchVariants(_) => "bench-variants",
             Command::BenchTrain(_) => "bench-train",
+            Command::BenchDataset(_) => "bench-dataset",
         }
     }
 }
@@ -141,6 +145,7 @@ fn main() -> ExitCode {
         Command::BenchRow(a) => commands::bench::row(a),
         Command::BenchVariants(a) => commands::bench::variants(a),
         Command::BenchTrain(a) => commands::bench::train_rate(a),
+        Command::BenchDataset(a) => commands::bench::dataset_rate(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -63,6 +63,38 @@ pub(crate) struct TrainArgs {
     iterations: usize,
 }
 
+/// `dynap bench-dataset [FILE.toml] [--steps S] [--blocks B] [--threads T]`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct DatasetArgs {
+    /// The experiment (default: examples/yinyang.toml of this checkout).
+    config: Option<PathBuf>,
+    /// Minibatch steps per timed block.
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Timed blocks (the median is printed).
+    #[arg(long, default_value_t = 5)]
+    blocks: usize,
+    /// Threads (0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// Prints the training samples per second of a dataset experiment.
+pub(crate) fn dataset_rate(a: DatasetArgs) -> Result<(), Error> {
+    let path = a.config.unwrap_or_else(rockpool::default_yinyang_example);
+    let config =
+        dynap_train::config::Config::from_toml(&files::read_text(&path)?).map_err(|error| {
+            Error::Config {
+                path: Some(path.clone()),
+                error,
+            }
+        })?;
+    let prep = dynap_train::fit::prepare(&config, &dynap_train::fit::config_dir(Some(&path)))?;
+    let rate = dynap_train::fit::training_rate(&config, &prep, a.steps, a.blocks, a.threads)?;
+    println!("{rate:.1}");
+    Ok(())
+}
+
 /// One row in this process, printed as one JSON line, so that its peak memory is that row's alone.
 pub(crate) fn row(a: RowArgs) -> Result<(), Error> {
     let row = bench::time_forward(a.n, a.batch, a.reps, a.threads);
