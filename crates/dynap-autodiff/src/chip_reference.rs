@@ -385,6 +385,7 @@ mod tests {
                     Some(&coeff[6]),
                     Some(&coeff[7]),
                 ],
+                spikes_every_step: None,
             };
             let options = dynap_model::GradientOptions {
                 threads: 1,

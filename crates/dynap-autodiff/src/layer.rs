@@ -128,6 +128,8 @@ pub struct LayerParams<E: Dtype> {
 pub struct DynapSimLayer<E: Real> {
     /// Forward-pass tapes whose backward pass has run, kept for the next forward pass to record into.
     tapes: Arc<Mutex<Vec<dynap_model::Tape<E>>>>,
+    /// The same for the `chip` variant.
+    chip_tapes: Arc<Mutex<Vec<dynap_model::ChipTape<E>>>>,
     /// Simulators of this layer's network (by packing), whose weights are replaced for each pass when
     /// no current is trained (the converted parameters do not change then).
     sims: SimulatorPool<E>,
@@ -170,6 +172,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         }
         Ok(DynapSimLayer {
             tapes: Arc::default(),
+            chip_tapes: Arc::default(),
             sims: Arc::default(),
             base,
             training,
@@ -433,8 +436,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     /// and gradients as [`crate::loss_on_tape`] on that output, without copying the spikes out of
     /// dfdx or keeping a `[batch, steps, N]` gradient on the tape (for a spike-count loss the
     /// gradient is rebuilt from one slope per element and neuron). Returns the loss, recorded on
-    /// `tape`, and the output spikes (off the tape, for accuracy and plots). The `chip` variant takes
-    /// the unfused path.
+    /// `tape`, and the output spikes (off the tape, for accuracy and plots).
     #[allow(clippy::type_complexity)]
     pub fn forward_input_loss<T: Tape<E, Cpu>>(
         &self,
@@ -445,11 +447,6 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     ) -> Result<(Tensor<(), E, Cpu, T>, Raster<E, NoneTape>), Error> {
         let shape = (input.batch, input.steps, input.channels);
         self.check_channels(shape.0, shape.1, shape.2)?;
-        if self.base.variant == Variant::Chip {
-            let (spikes, tape) = self.forward_input(params, input, tape)?.split_tape();
-            let value = crate::loss::loss_on_tape(spikes.clone().put_tape(tape), loss)?;
-            return Ok((value, spikes));
-        }
         let pack = Pack::choose(self.neurons(), input.batch, self.packs());
         let data = input.packed(pack)?;
         match self.run(params, data, shape, pack, tape, None, Some(loss))? {
@@ -487,18 +484,16 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     ) -> Result<RunOut<E, T>, Error> {
         let n = self.neurons();
         if self.base.variant == Variant::Chip {
-            // (`forward_input_loss` does not come here with a loss.)
             let net = self.network(params);
-            return self
-                .run_chip(
-                    params,
-                    net,
-                    data.dense,
-                    (batch, steps, channels),
-                    tape,
-                    input,
-                )
-                .map(RunOut::Spikes);
+            return self.run_chip(
+                params,
+                net,
+                data.dense,
+                (batch, steps, channels),
+                tape,
+                input,
+                loss,
+            );
         }
         let sim = self.simulator(params, pack)?;
         let (sim_batch, sim_steps) = (batch / pack.copies, steps);
@@ -667,7 +662,9 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     }
 
     /// [`DynapSimLayer::run`] for the `chip` variant: `ChipSimulator` forward, its reverse pass
-    /// backward (batch elements unpacked: the chip model has no packed kernel).
+    /// backward (batch elements unpacked: the chip model has no packed kernel), with the fused loss
+    /// and the tape pool of the other variant.
+    #[allow(clippy::too_many_arguments)]
     fn run_chip<T: Tape<E, Cpu>>(
         &self,
         params: &LayerParams<E>,
@@ -676,7 +673,8 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         (batch, steps, channels): (usize, usize, usize),
         mut tape: T,
         input: Option<Tensor<(usize, usize, usize), E, Cpu>>,
-    ) -> Result<Raster<E, T>, Error> {
+        loss: Option<&Loss>,
+    ) -> Result<RunOut<E, T>, Error> {
         let n = self.neurons();
         let mut sim = ChipSimulator::<E>::new(&net)?;
         match self.spike {
@@ -699,13 +697,36 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         let dev = params.w_rec.device().clone();
         if !T::OWNS_TAPE {
             let trace = sim.run(x, None, &options)?;
-            return Ok(dev
-                .tensor_from_vec(trace.spikes, (batch, steps, n))
-                .put_tape(tape));
+            let value = loss
+                .map(|l| l.value(&trace.spikes, batch, steps, n))
+                .transpose()?;
+            let out = dev.tensor_from_vec(trace.spikes, (batch, steps, n));
+            return Ok(match value {
+                None => RunOut::Spikes(out.put_tape(tape)),
+                Some(v) => RunOut::Loss(
+                    dev.tensor_from_vec(vec![<E as Real>::from_f64(v)], ())
+                        .put_tape(tape),
+                    out,
+                ),
+            });
         }
-        let (trace, sim_tape) = sim.run_taped(x, None, &options)?;
+        let reuse = self.chip_tapes.lock().ok().and_then(|mut pool| pool.pop());
+        let (trace, sim_tape) = sim.run_taped_reusing(x, None, &options, reuse)?;
+        let pool = Arc::clone(&self.chip_tapes);
+        // A fused loss: its value now, and what its gradient needs for the backward pass.
+        let fused = match loss {
+            Some(l) => {
+                let counts = trace.spike_counts();
+                let (value, memo) = l.value_and_memo(&trace.spikes, &counts, batch, steps, n)?;
+                let scalar: Tensor<(), E, Cpu> =
+                    dev.tensor_from_vec(vec![<E as Real>::from_f64(value)], ());
+                Some((l.clone(), memo, scalar))
+            }
+            None => None,
+        };
         let out: Tensor<(usize, usize, usize), E, Cpu> =
             dev.tensor_from_vec(trace.spikes, (batch, steps, n));
+        let scalar = fused.as_ref().map(|(_, _, s)| s.clone());
         let ghosts = Ghosts {
             out: out.clone(),
             input,
@@ -728,9 +749,29 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 steps,
             };
             let g = {
-                let g_out: &[E] = grads.get_or_alloc_mut(&ghosts.out)?;
+                let (from_loss, every);
+                // The spikes' gradient: from the tape, or from the fused loss (for a count loss, one
+                // row per element that holds at every step).
+                let (g_out, g_every): (Option<&[E]>, Option<&[E]>) = match &fused {
+                    None => (Some(grads.get_or_alloc_mut(&ghosts.out)?), None),
+                    Some((l, memo, scalar)) => {
+                        grads.try_alloc_for(scalar)?;
+                        let g_loss = grads.get(scalar).as_vec()[0].to_f64();
+                        match l.spike_gradient(memo, batch, steps, n, g_loss) {
+                            SpikeGradient::EveryStep(rows) => {
+                                every = rows;
+                                (None, Some(&every[..]))
+                            }
+                            SpikeGradient::PerStep(g) => {
+                                from_loss = g;
+                                (Some(&from_loss[..]), None)
+                            }
+                        }
+                    }
+                };
                 let outs = ChipOutputGradients {
-                    spikes: Some(g_out),
+                    spikes: g_out,
+                    spikes_every_step: g_every,
                     ..Default::default()
                 };
                 let options = GradientOptions {
@@ -738,9 +779,13 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                     input: input_gradient && ghosts.input.is_some(),
                     currents: !training.currents.is_empty(),
                 };
+                // The input, shapes and tape are this run's own, so the reverse pass cannot refuse them.
                 sim.gradient(&sim_tape, x, &outs, &options)
                     .expect("the recorded run matches")
             };
+            if let Ok(mut pool) = pool.lock() {
+                pool.push(sim_tape);
+            }
             let g_w_in = g.w_in.as_ref().map(Matrix::as_slice).unwrap_or_default();
             add_into(grads.get_or_alloc_mut(&ghosts.w_in)?, g_w_in);
             add_into(grads.get_or_alloc_mut(&ghosts.w_rec)?, g.w_rec.as_slice());
@@ -754,7 +799,10 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             }
             Ok(())
         });
-        Ok(out.put_tape(tape))
+        Ok(match scalar {
+            None => RunOut::Spikes(out.put_tape(tape)),
+            Some(s) => RunOut::Loss(s.put_tape(tape), out),
+        })
     }
 }
 
@@ -1314,7 +1362,7 @@ mod tests {
             target: (0..steps * 2).map(|k| (k % 7) as f64 * 0.3).collect(),
         };
         let held = SpikeInput::new(input, 2, steps, n_in).unwrap();
-        for (loss, training, packing, twice) in [
+        let cases = [
             (&count, CurrentTraining::none(), true, false),
             (&count, CurrentTraining::none(), false, true),
             (&filtered, CurrentTraining::none(), false, false),
@@ -1327,9 +1375,16 @@ mod tests {
                 true,
                 true,
             ),
-        ] {
+        ];
+        // Both variants: the `chip` one has its own fused path.
+        for (variant, (loss, training, packing, twice)) in [Variant::Rockpool, Variant::Chip]
+            .into_iter()
+            .flat_map(|v| cases.clone().map(|c| (v, c)))
+        {
             let currents = !training.currents.is_empty();
-            let mut layer = DynapSimLayer::<f64>::new(net.clone(), training).unwrap();
+            let mut net = net.clone();
+            net.variant = variant;
+            let mut layer = DynapSimLayer::<f64>::new(net, training).unwrap();
             if !packing {
                 layer = layer.without_packing();
             }
@@ -1370,7 +1425,10 @@ mod tests {
                     currents.then(|| get(&params.log_currents)),
                 )
             };
-            assert_eq!(fused, unfused, "packing {packing}, twice {twice}");
+            assert_eq!(
+                fused, unfused,
+                "{variant:?}, packing {packing}, twice {twice}"
+            );
             assert!(unfused.3.iter().any(|&v| v != 0.0));
             // Without a tape: the value only.
             let (value, _) = layer

@@ -233,6 +233,10 @@ pub struct ChipOutputGradients<'a, T> {
     pub iahp: Option<&'a [T]>,
     /// d loss / d each dendrite current (A^-1), [`Dendrite::ALL`](crate::Dendrite::ALL) order.
     pub dendrites: [Option<&'a [T]>; DENDRITES],
+    /// d loss / d spike, the same at every step, `[batch, N]` (a loss on spike counts): what `spikes`
+    /// would hold repeated over the steps, without a `[batch, steps, N]` buffer. Added after
+    /// `spikes` when both are given.
+    pub spikes_every_step: Option<&'a [T]>,
 }
 
 /// Gradients of a loss through a `chip` run, summed over the batch, in `f64`.

@@ -21,8 +21,22 @@ impl<T: Real> ChipSimulator<T> {
         initial: Option<&ChipState<T>>,
         options: &RunOptions,
     ) -> Result<(ChipTrace<T>, ChipTape<T>), Error> {
+        self.run_taped_reusing(input, initial, options, None)
+    }
+
+    /// [`ChipSimulator::run_taped`] into the memory of a tape no longer needed (`reuse`), when given:
+    /// a training loop that records a run per step allocates (and zeroes) its tape once.
+    pub fn run_taped_reusing(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&ChipState<T>>,
+        options: &RunOptions,
+        reuse: Option<ChipTape<T>>,
+    ) -> Result<(ChipTrace<T>, ChipTape<T>), Error> {
         let (batch, steps) = input.dims();
-        let mut states = Aligned::filled(batch * (steps + 1) * FIELDS * self.n, T::ZERO);
+        let mut states = reuse.map(|t| t.states).unwrap_or_default();
+        // Every entry is written in full by the run, so reused memory needs no clearing.
+        states.resize(batch * (steps + 1) * FIELDS * self.n, T::ZERO);
         let trace = self.run_impl(input, initial, options, Some(&mut states))?;
         Ok((
             trace,
@@ -46,6 +60,9 @@ struct ChipElementGradients<T> {
     /// Adjoints of the per-neuron constants, accumulated over steps (see [`ACC`]).
     acc: [Aligned<T>; ACC],
 }
+
+/// The values of a gradient one thread sums over the batch elements at a time.
+const REDUCE_CHUNK: usize = 4 * 1024;
 
 /// Accumulated constant adjoints: `decay` of the four dendrites (0..4), their `jump` (4..8), the AHP's
 /// decay (8) and jump (9), `If_nmda` (10), the floored `Itau_mem` (11) and `Igain_mem` (12).
@@ -87,6 +104,16 @@ impl<T: Real> ChipSimulator<T> {
         let all = [outputs.spikes, outputs.imem, outputs.vmem, outputs.iahp]
             .into_iter()
             .chain(outputs.dendrites);
+        if let Some(g) = outputs.spikes_every_step
+            && g.len() != batch * n
+        {
+            return Err(Error::InputShape {
+                batch,
+                steps: 1,
+                channels: n,
+                found_len: g.len(),
+            });
+        }
         for g in all.flatten() {
             if g.len() != len {
                 return Err(Error::InputShape {
@@ -100,33 +127,36 @@ impl<T: Real> ChipSimulator<T> {
         let n_in = self.n_in.unwrap_or(0);
         // Weight gradients only for the dendrites some connection can drive (the kernel writes no
         // other; an empty one sums as zeros): half the per-element memory with AMPA and GABA alone.
-        let mut elements: Vec<ChipElementGradients<T>> = (0..batch)
-            .map(|_| ChipElementGradients {
-                w_rec: std::array::from_fn(|k| {
-                    Aligned::filled(if self.w_rec_candidates[k] { n * n } else { 0 }, T::ZERO)
-                }),
-                w_in: std::array::from_fn(|k| {
-                    Aligned::filled(
-                        if spikes_in && self.w_in_candidates[k] {
-                            n_in * n
-                        } else {
-                            0
-                        },
-                        T::ZERO,
-                    )
-                }),
-                input: vec![T::ZERO; if want_input { steps * channels } else { 0 }],
-                i_dc: Aligned::filled(n, T::ZERO),
-                acc: std::array::from_fn(|_| Aligned::filled(n, T::ZERO)),
-            })
-            .collect();
+        // Each element's buffers are made (allocated and zeroed) by the thread that runs it.
+        let element = || ChipElementGradients {
+            w_rec: std::array::from_fn(|k| {
+                Aligned::filled(if self.w_rec_candidates[k] { n * n } else { 0 }, T::ZERO)
+            }),
+            w_in: std::array::from_fn(|k| {
+                Aligned::filled(
+                    if spikes_in && self.w_in_candidates[k] {
+                        n_in * n
+                    } else {
+                        0
+                    },
+                    T::ZERO,
+                )
+            }),
+            input: vec![T::ZERO; if want_input { steps * channels } else { 0 }],
+            i_dc: Aligned::filled(n, T::ZERO),
+            acc: std::array::from_fn(|_| Aligned::filled(n, T::ZERO)),
+        };
+        let mut elements: Vec<Option<ChipElementGradients<T>>> = (0..batch).map(|_| None).collect();
         let threads = match options.threads {
             0 => crate::threads::cores(),
             t => t,
         }
         .clamp(1, batch.max(1));
         let per_tape = (steps + 1) * FIELDS * n;
-        let work = |scratch: &mut ReverseScratch<T>, b: usize, g: &mut ChipElementGradients<T>| {
+        let work = |scratch: &mut ReverseScratch<T>,
+                    b: usize,
+                    slot: &mut Option<ChipElementGradients<T>>| {
+            let g = slot.insert(element());
             let xs = &data[b * steps * channels..(b + 1) * steps * channels];
             let range = b * steps * n..(b + 1) * steps * n;
             fn pick<'a, T>(o: Option<&'a [T]>, r: &std::ops::Range<usize>) -> Option<&'a [T]> {
@@ -138,6 +168,7 @@ impl<T: Real> ChipSimulator<T> {
                 vmem: pick(outputs.vmem, &range),
                 iahp: pick(outputs.iahp, &range),
                 dendrites: outputs.dendrites.map(|o| pick(o, &range)),
+                spikes_every_step: outputs.spikes_every_step.map(|v| &v[b * n..(b + 1) * n]),
             };
             let tape_b = &tape.states[b * per_tape..(b + 1) * per_tape];
             chip_reverse_element(
@@ -146,18 +177,44 @@ impl<T: Real> ChipSimulator<T> {
             );
         };
         crate::threads::for_each_item(&mut elements, threads, || ReverseScratch::new(n), work);
-        // Sum over the batch in a fixed order, then carry each dendrite's gradient to the signed
+        let elements: Vec<ChipElementGradients<T>> = elements
+            .into_iter()
+            .map(|g| g.expect("every element was run"))
+            .collect();
+        // Sum over the batch in a fixed order (disjoint ranges of the result in parallel, so that
+        // the bits do not depend on the threads), then carry each dendrite's gradient to the signed
         // weight that drives it.
-        let sum_k = |f: &dyn Fn(&ChipElementGradients<T>) -> &[Aligned<T>; DENDRITES],
-                     size: usize| {
-            let mut out: [Vec<f64>; DENDRITES] = std::array::from_fn(|_| vec![0.0; size]);
-            for e in &elements {
-                for (o, v) in out.iter_mut().zip(f(e)) {
-                    for (a, b) in o.iter_mut().zip(v) {
-                        *a += b.to_f64();
+        let sum = |f: &(dyn Fn(&ChipElementGradients<T>) -> &[T] + Sync), len: usize| {
+            let mut out = vec![0.0; len];
+            let mut parts: Vec<(usize, &mut [f64])> = out
+                .chunks_mut(REDUCE_CHUNK)
+                .enumerate()
+                .map(|(k, c)| (k * REDUCE_CHUNK, c))
+                .collect();
+            crate::threads::for_each_item(
+                &mut parts,
+                threads,
+                || (),
+                |(), _, (at, part)| {
+                    for e in &elements {
+                        let src = &f(e)[*at..*at + part.len()];
+                        for (o, v) in part.iter_mut().zip(src) {
+                            *o += v.to_f64();
+                        }
                     }
+                },
+            );
+            out
+        };
+        let sum_k = |f: &(dyn Fn(&ChipElementGradients<T>) -> &[Aligned<T>; DENDRITES] + Sync),
+                     size: usize| {
+            let out: [Vec<f64>; DENDRITES] = std::array::from_fn(|k| {
+                if elements.first().is_none_or(|e| f(e)[k].is_empty()) {
+                    vec![0.0; size]
+                } else {
+                    sum(&|e| &f(e)[k], size)
                 }
-            }
+            });
             out
         };
         let signed = |m: &Matrix, g: [Vec<f64>; DENDRITES], types: Option<&[SynapseChoice]>| {
@@ -387,6 +444,11 @@ impl<T: Real> ChipSimulator<T> {
                 }
             };
             add(&mut sc.a_s, outs.spikes);
+            if let Some(every) = outs.spikes_every_step {
+                for (x, &v) in sc.a_s.iter_mut().zip(every) {
+                    *x = *x + v;
+                }
+            }
             add(&mut sc.a_m, outs.imem);
             add(&mut sc.a_a, outs.iahp);
             for k in 0..DENDRITES {

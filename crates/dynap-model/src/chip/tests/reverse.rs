@@ -135,6 +135,7 @@ fn adjoint(net: &Network, x: &[f64], batch: usize, steps: usize, spikes: bool) -
         vmem: Some(&c[2]),
         iahp: Some(&c[3]),
         dendrites: [Some(&c[4]), Some(&c[5]), Some(&c[6]), Some(&c[7])],
+        spikes_every_step: None,
     };
     let options = crate::run::GradientOptions {
         threads: 2,
