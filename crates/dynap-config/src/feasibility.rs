@@ -19,13 +19,20 @@
 //!   source, fewer than the 2047 usable tags, so the mapper's allocation (its preferred tag, else
 //!   the first free on all the cores a source reaches) always finds one.
 //!
+//! With a fan-in limit that training keeps ([`check_mappable_with`]: at most `k <= 64` of the allowed
+//! connections into each neuron stay non-zero, chosen by training), the fan-in holds by construction
+//! and the tag argument above no longer does (different neurons of a core may keep different
+//! sources): instead every source population is checked to have, on all the cores its neurons
+//! reach, at most as many possible sources (those its target populations allow) as usable tags
+//! ([`TAGS`] - 1), so that the mapper's allocation finds a tag whatever training keeps.
+//!
 //! Each limit is monotone: a sparser network (some allowed weights zero, so no CAM entry and maybe
 //! fewer routes) needs no more of anything. When the checks pass, the densest network (a mask of 1
 //! on every allowed weight) is also mapped by [`map()`] itself, which would report anything the
 //! checks above missed.
 
 use crate::map::{MapError, MapOptions, MapProblem, NetworkSource, NeuronPlace, map};
-use crate::model::{CORES, DESTINATIONS, MAX_CHIPS, NEURONS, SYNAPSES};
+use crate::model::{CORES, DESTINATIONS, MAX_CHIPS, NEURONS, SYNAPSES, TAGS};
 use dynap_model::{
     Architecture, BASE_WEIGHTS, CORE_NEURONS, DEFAULT_DT, NeuronParams, QuantMatrix,
     QuantizedWeights, Source, Variant, WeightMatrix,
@@ -82,6 +89,17 @@ pub fn check_mappable(
     architecture: &Architecture,
     params: &NeuronParams,
 ) -> Result<(), UnmappableArchitecture> {
+    check_mappable_with(architecture, params, None)
+}
+
+/// [`check_mappable`] for a training that keeps at most `fan_in` (at most [`SYNAPSES`]) non-zero
+/// connections into each neuron, when given: the fan-in holds by construction, and the tag budget is
+/// checked instead (see the module documentation).
+pub fn check_mappable_with(
+    architecture: &Architecture,
+    params: &NeuronParams,
+    fan_in: Option<usize>,
+) -> Result<(), UnmappableArchitecture> {
     let n = architecture.neurons();
     let refuse = |problems: Vec<PopulationProblem>| Err(UnmappableArchitecture { problems });
     if params.len() != n {
@@ -128,18 +146,28 @@ pub fn check_mappable(
         }
     };
     let mut problems = Vec::new();
+    // The sources each population's neurons may have.
+    let allowed: Vec<usize> = pops
+        .iter()
+        .enumerate()
+        .map(|(k, p)| {
+            let from_connections: usize = architecture
+                .connections()
+                .iter()
+                .filter(|c| c.to == k)
+                .map(|c| match c.from {
+                    Source::Input => architecture.inputs(),
+                    Source::Population(a) => pops[a].size,
+                })
+                .sum();
+            from_connections + if p.recurrent { p.size } else { 0 }
+        })
+        .collect();
     // Fan-in, per target population.
-    for (k, p) in pops.iter().enumerate() {
-        let from_connections: usize = architecture
-            .connections()
-            .iter()
-            .filter(|c| c.to == k)
-            .map(|c| match c.from {
-                Source::Input => architecture.inputs(),
-                Source::Population(a) => pops[a].size,
-            })
-            .sum();
-        let found = from_connections + if p.recurrent { p.size } else { 0 };
+    for (k, &found) in allowed.iter().enumerate() {
+        if fan_in.is_some_and(|limit| limit <= SYNAPSES) {
+            break;
+        }
         if found > SYNAPSES {
             problems.push(named(
                 k,
@@ -175,11 +203,65 @@ pub fn check_mappable(
             ));
         }
     }
+    // Tags, when training chooses the connections: per source population, the sources that may
+    // reach the cores its neurons reach (the input's channels count as one population).
+    if fan_in.is_some() {
+        let sources = |targets: &mut dyn Iterator<Item = usize>| -> usize {
+            let cores: BTreeSet<usize> = targets.flat_map(|t| core_ranges[t].clone()).collect();
+            let targets_on = |t: usize| core_ranges[t].clone().any(|g| cores.contains(&g));
+            (0..pops.len())
+                .filter(|&t| targets_on(t))
+                .map(|t| allowed[t])
+                .sum()
+        };
+        let limit = usize::from(TAGS) - 1;
+        for (k, p) in pops.iter().enumerate() {
+            let found = sources(
+                &mut architecture
+                    .connections()
+                    .iter()
+                    .filter(|c| c.from == Source::Population(k))
+                    .map(|c| c.to)
+                    .chain(p.recurrent.then_some(k)),
+            );
+            if found > limit {
+                problems.push(named(
+                    k,
+                    MapProblem::TagBudget {
+                        neuron: ranges[k].start,
+                        sources: found,
+                        limit,
+                    },
+                ));
+            }
+        }
+        let found = sources(
+            &mut architecture
+                .connections()
+                .iter()
+                .filter(|c| c.from == Source::Input)
+                .map(|c| c.to),
+        );
+        if found > limit {
+            problems.push(PopulationProblem {
+                population: None,
+                problem: MapProblem::TagBudget {
+                    neuron: 0,
+                    sources: found,
+                    limit,
+                },
+            });
+        }
+    }
     if !problems.is_empty() {
         return refuse(problems);
     }
-    // The densest network, through the mapper itself.
-    let densest = densest(architecture);
+    // The densest network, through the mapper itself (with a fan-in limit, each neuron's first
+    // allowed connections up to it: one of the networks training may leave).
+    let densest = match fan_in {
+        None => densest(architecture),
+        Some(k) => densest_limited(architecture, k.min(SYNAPSES)),
+    };
     match map(
         &densest,
         params,
@@ -212,6 +294,42 @@ pub(crate) fn densest(architecture: &Architecture) -> QuantizedWeights {
     .expect("the architecture's shapes and core map")
 }
 
+/// [`densest`] with at most `k` connections into each neuron: its first allowed ones, inputs first.
+pub(crate) fn densest_limited(architecture: &Architecture, k: usize) -> QuantizedWeights {
+    let (n_in, n) = (architecture.inputs(), architecture.neurons());
+    let masks = architecture.masks();
+    let mut w_in = masks.w_in.clone();
+    let mut w_rec = masks.w_rec.clone();
+    for j in 0..n {
+        let mut kept = 0;
+        for i in 0..n_in {
+            if w_in[i * n + j] {
+                kept += 1;
+                w_in[i * n + j] = kept <= k;
+            }
+        }
+        for i in 0..n {
+            if w_rec[i * n + j] {
+                kept += 1;
+                w_rec[i * n + j] = kept <= k;
+            }
+        }
+    }
+    let quant = |which, rows, flags: &[bool]| {
+        let mask: Vec<u8> = flags.iter().map(|&f| u8::from(f)).collect();
+        let sign: Vec<i8> = flags.iter().map(|&f| i8::from(f)).collect();
+        QuantMatrix::new(which, rows, n, mask, sign).expect("masks 0..=1, signs 0..=1")
+    };
+    QuantizedWeights::new(
+        architecture.core_map(),
+        vec![[1e-9; BASE_WEIGHTS]; architecture.cores()],
+        Some(quant(WeightMatrix::Input, n_in, &w_in)),
+        quant(WeightMatrix::Recurrent, n, &w_rec),
+        1e-8,
+    )
+    .expect("the architecture's shapes and core map")
+}
+
 /// The mapper's problems, each with the population of the neuron, source or core it names.
 fn placed(architecture: &Architecture, e: MapError) -> Vec<PopulationProblem> {
     let pops = architecture.populations();
@@ -226,9 +344,9 @@ fn placed(architecture: &Architecture, e: MapError) -> Vec<PopulationProblem> {
         .into_iter()
         .map(|problem| {
             let k = match &problem {
-                MapProblem::FanIn { neuron, .. } | MapProblem::FanOut { neuron, .. } => {
-                    of_neuron(*neuron)
-                }
+                MapProblem::FanIn { neuron, .. }
+                | MapProblem::FanOut { neuron, .. }
+                | MapProblem::TagBudget { neuron, .. } => of_neuron(*neuron),
                 MapProblem::NoTagLeft {
                     source: NetworkSource::Neuron(j),
                     ..
@@ -299,6 +417,56 @@ mod tests {
             }
             Err(_) => false,
         }
+    }
+
+    #[test]
+    fn a_fan_in_limit_kept_by_training_lifts_the_fan_in_check_and_checks_tags() {
+        // 60 inputs into a recurrent population of 300: 360 connections per neuron.
+        let a = arch(60, &[("wide", 300, true)], &[(None, 0)], 0);
+        let e = check(&a).unwrap_err();
+        assert!(
+            matches!(e.problems[0].problem, MapProblem::FanIn { found: 360, .. }),
+            "{e}"
+        );
+        let params = NeuronParams::defaults(a.neurons());
+        check_mappable_with(&a, &params, Some(64)).unwrap();
+        // Each neuron keeps at most 64 of its connections in the network that is mapped.
+        let q = densest_limited(&a, 64);
+        let (w_in, w_rec) = (q.w_in().unwrap(), q.w_rec());
+        for j in 0..a.neurons() {
+            let kept = (0..60).filter(|&i| w_in.is_connection(i, j)).count()
+                + (0..300).filter(|&i| w_rec.is_connection(i, j)).count();
+            assert_eq!(kept, 64, "neuron {j}");
+        }
+        // Two populations of 1024 that reach each other, one recurrent: 2048 sources may reach the
+        // cores of the second, one more than the tags. Named, before training.
+        let a = arch(
+            4,
+            &[("a", 1024, false), ("b", 1024, true)],
+            &[(None, 0), (Some(0), 1), (Some(1), 0)],
+            1,
+        );
+        let e =
+            check_mappable_with(&a, &NeuronParams::defaults(a.neurons()), Some(64)).unwrap_err();
+        // a reaches b's cores (2048 possible sources); b reaches its own and a's (2048 + 4 + 1024).
+        let budget: Vec<_> = e
+            .problems
+            .iter()
+            .filter_map(|p| match p.problem {
+                MapProblem::TagBudget {
+                    sources,
+                    limit: 2047,
+                    ..
+                } => Some((p.population.clone(), sources)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            budget,
+            vec![(Some("a".into()), 2048), (Some("b".into()), 3076)],
+            "{e}"
+        );
+        assert!(e.to_string().contains("2048 sources"), "{e}");
     }
 
     #[test]

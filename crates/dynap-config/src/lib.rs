@@ -50,7 +50,9 @@ mod model;
 mod validate;
 
 pub use binary::{BinaryError, FORMAT_VERSION, MAGIC, from_binary, to_binary};
-pub use feasibility::{PopulationProblem, UnmappableArchitecture, check_mappable};
+pub use feasibility::{
+    PopulationProblem, UnmappableArchitecture, check_mappable, check_mappable_with,
+};
 pub use json::{JsonProblem, from_json, to_json};
 pub use map::{
     CoreBiases, MapError, MapOptions, MapProblem, Mapped, Mapping, NetworkSource, NeuronPlace,

@@ -168,6 +168,16 @@ pub enum MapProblem {
         /// The global cores (`chip * 4 + core`) it reaches.
         cores: Vec<usize>,
     },
+    /// More sources may reach the cores of a population's targets than there are tags to tell them
+    /// apart (decided before training, when training chooses which of the allowed connections stay).
+    TagBudget {
+        /// The source population's first neuron.
+        neuron: usize,
+        /// The sources that may reach the cores its neurons reach.
+        sources: usize,
+        /// The tags a source can take.
+        limit: usize,
+    },
     /// A neuron with more incoming connections than CAM entries.
     FanIn {
         /// The network's neuron.
@@ -262,6 +272,14 @@ impl fmt::Display for MapProblem {
                 f,
                 "neuron {neuron} ({}) has {found} incoming connections; a neuron has {limit} CAM entries",
                 place(p)
+            ),
+            MapProblem::TagBudget {
+                neuron,
+                sources,
+                limit,
+            } => write!(
+                f,
+                "neuron {neuron}: up to {sources} sources may reach the cores it reaches, and each needs a tag of its own on them; there are {limit} (fewer connections between the populations, or smaller populations)"
             ),
             MapProblem::FanOut {
                 neuron,

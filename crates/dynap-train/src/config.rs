@@ -242,6 +242,15 @@ pub struct TrainingConfig {
     /// (a straight-through estimate); their validation accuracy is the quantized network's, and the
     /// best of them is kept. Early stopping before them goes on to them.
     pub quantized_epochs: usize,
+    /// A dataset experiment's fan-in limit kept by training (at most 64, the chip's CAM entries per
+    /// neuron): after every step only the `fan_in` largest weights (by magnitude) into each neuron stay
+    /// non-zero, so the trained network maps by construction; a network whose populations allow more
+    /// connections into a neuron is then accepted before training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_in: Option<usize>,
+    /// The epochs over which the fan-in limit tightens, from every allowed connection down to
+    /// `fan_in` (a cubic schedule per step, Zhu and Gupta 2017); 0: the limit from the first step.
+    pub prune_epochs: usize,
     /// A dataset experiment's bias currents that train beside the weights (Rockpool's names, e.g.
     /// `"Itau_mem"`): one value per core, as the chip has one bias set per core, trained in log space
     /// (so it stays positive) by the same Adam.
@@ -350,6 +359,8 @@ impl Default for TrainingConfig {
             target_count: 2.0,
             activity: None,
             quantized_epochs: 0,
+            fan_in: None,
+            prune_epochs: 5,
             currents: Vec::new(),
         }
     }
@@ -595,6 +606,32 @@ impl Config {
             );
         }
         tr.trained_currents()?;
+        if let Some(k) = tr.fan_in {
+            if !(1..=dynap_config::SYNAPSES).contains(&k) {
+                return bad(
+                    "training.fan_in",
+                    format!(
+                        "{k} connections per neuron: from 1 to {} (the chip's CAM entries)",
+                        dynap_config::SYNAPSES
+                    ),
+                );
+            }
+            if tr.prune_epochs >= tr.epochs.max(1) {
+                return bad(
+                    "training.prune_epochs",
+                    format!(
+                        "{} epochs of pruning leave none of the {} epochs within the fan-in limit",
+                        tr.prune_epochs, tr.epochs
+                    ),
+                );
+            }
+            if self.data.is_none() {
+                return bad(
+                    "training.fan_in",
+                    "a dataset experiment's option (a configuration with [data])".into(),
+                );
+            }
+        }
         match &self.data {
             Some(d) => {
                 if tr.epochs == 0 {

@@ -300,7 +300,8 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         .readout(&architecture)
         .map_err(|e| Error::Mismatch(format!("network.readout: {e}")))?;
     let net = architecture.network(config.network.variant.into());
-    dynap_config::check_mappable(&architecture, &net.params).map_err(Error::Unmappable)?;
+    dynap_config::check_mappable_with(&architecture, &net.params, config.training.fan_in)
+        .map_err(Error::Unmappable)?;
     Ok(Prepared {
         architecture,
         train,
@@ -416,6 +417,49 @@ fn quantize_weights(net: &Network, core_map: &[usize]) -> Result<(Vec<f64>, Vec<
         w_in.map(|m| m.as_slice().to_vec()).unwrap_or_default(),
         w_rec.as_slice().to_vec(),
     ))
+}
+
+/// Keeps at most `k` non-zero weights into each neuron (column `j` of `w_in` `[n_in, n]` and `w_rec`
+/// `[n, n]` together): the largest by magnitude, a tie to the lower row (inputs first); zeroes the
+/// rest. Returns whether anything changed.
+pub fn limit_fan_in(w_in: &mut [f64], w_rec: &mut [f64], n: usize, k: usize) -> bool {
+    let n_in = w_in.len() / n.max(1);
+    let mut kept: Vec<(f64, usize)> = Vec::new();
+    let mut changed = false;
+    for j in 0..n {
+        kept.clear();
+        kept.extend(
+            (0..n_in)
+                .map(|i| (w_in[i * n + j].abs(), i))
+                .chain((0..n).map(|i| (w_rec[i * n + j].abs(), n_in + i)))
+                .filter(|(w, _)| *w != 0.0),
+        );
+        if kept.len() <= k {
+            continue;
+        }
+        // The k-th largest, then every weight below it (or equal to it with a higher row) goes.
+        kept.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(_, r) in &kept[k..] {
+            if r < n_in {
+                w_in[r * n + j] = 0.0;
+            } else {
+                w_rec[(r - n_in) * n + j] = 0.0;
+            }
+        }
+        changed = true;
+    }
+    changed
+}
+
+/// The fan-in a training keeps after iteration `it` (of `per_epoch` per epoch): from `full` (every
+/// allowed connection) down to `k` over `prune_epochs` epochs, cubically (fast at first).
+fn fan_in_at(k: usize, full: usize, prune_epochs: usize, it: usize, per_epoch: usize) -> usize {
+    let total = prune_epochs * per_epoch;
+    if it >= total || full <= k {
+        return k;
+    }
+    let left = 1.0 - it as f64 / total as f64;
+    k + ((full - k) as f64 * left * left * left).round() as usize
 }
 
 /// The samples `chunk` (indices into `data`) as one minibatch of held input, and its loss.
@@ -658,6 +702,37 @@ fn train_seed_until(
         };
     let q_start = epochs - config.training.quantized_epochs.min(epochs);
     let core_map = arch.core_map();
+    // The fan-in limit kept by training: the most connections the architecture allows into a neuron,
+    // tightened to the limit.
+    let masks = arch.masks();
+    let n = arch.neurons();
+    let full = (0..n)
+        .map(|j| {
+            (0..arch.inputs())
+                .filter(|&i| masks.w_in[i * n + j])
+                .count()
+                + (0..n).filter(|&i| masks.w_rec[i * n + j]).count()
+        })
+        .max()
+        .unwrap_or(0);
+    let limit = |trainer: &mut Trainer<f32>, it: usize| -> Result<(), Error> {
+        let Some(k) = config.training.fan_in else {
+            return Ok(());
+        };
+        let k = fan_in_at(k, full, config.training.prune_epochs, it, per_epoch);
+        let (mut w_in, mut w_rec) = trainer.weights();
+        if limit_fan_in(&mut w_in, &mut w_rec, n, k) {
+            trainer.set_weights(&w_in, &w_rec)?;
+        }
+        Ok(())
+    };
+    limit(&mut trainer, start)?;
+    // The first epoch that ends within the fan-in limit.
+    let settled = if config.training.fan_in.is_some() {
+        config.training.prune_epochs.saturating_sub(1)
+    } else {
+        0
+    };
     let mut block = usize::MAX;
     let noise = &config.noise;
     let total = per_epoch * epochs;
@@ -667,7 +742,7 @@ fn train_seed_until(
         let quantized = epoch >= q_start;
         if config.training.patience > 0
             && p.best_epoch.is_some_and(|b| {
-                let since = if quantized { b.max(q_start) } else { b };
+                let since = if quantized { b.max(q_start) } else { b }.max(settled);
                 epoch >= since + 1 + config.training.patience
             })
         {
@@ -730,6 +805,8 @@ fn train_seed_until(
             } else {
                 trainer.step(&input, &loss, factors.as_ref())?
             };
+            // The fan-in the schedule allows after this step.
+            limit(&mut trainer, it + 1)?;
             losses.push(value);
             p.epoch_loss += value;
             p.epoch_batches += 1;
@@ -800,9 +877,12 @@ fn train_seed_until(
         );
         // The quantized training's epochs compete among themselves (their accuracy is the quantized
         // network's).
-        if p.best_epoch.is_none()
-            || score > p.best_score
-            || (quantized && p.best_epoch.is_some_and(|b| b < q_start))
+        // Only epochs that end within the fan-in limit compete (the pruning epochs before them end
+        // with more connections than the chip has).
+        if epoch >= settled
+            && (p.best_epoch.is_none_or(|b| b < settled)
+                || score > p.best_score
+                || (quantized && p.best_epoch.is_some_and(|b| b < q_start)))
         {
             p.best_epoch = Some(epoch);
             p.best_score = score;
@@ -1404,6 +1484,74 @@ dynamic_percent = 0.05
     /// Trained currents: one value per core (each population here is on its own core), moved by
     /// training where they train (everywhere, or in their population) and held exactly elsewhere,
     /// resumed bit for bit; a name that is not a bias current is refused with the key.
+    #[test]
+    fn the_fan_in_limit_keeps_the_largest_weights_into_each_neuron() {
+        // 2 inputs, 3 neurons; column 0: 0.5, -3, | 1, 0, -1 -> the 2 largest are -3 and then 1 or
+        // -1 (a tie: the lower row, the input side first, then w_rec row 0).
+        let mut w_in = vec![0.5, 0.0, 0.0, -3.0, 0.0, 0.0];
+        let mut w_rec = vec![1.0, 2.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0];
+        assert!(limit_fan_in(&mut w_in, &mut w_rec, 3, 2));
+        assert_eq!(w_in, vec![0.0, 0.0, 0.0, -3.0, 0.0, 0.0]);
+        assert_eq!(w_rec, vec![1.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        // Within the limit: nothing changes.
+        assert!(!limit_fan_in(&mut w_in, &mut w_rec, 3, 2));
+        // The schedule: every allowed connection at first, the limit after the pruning epochs.
+        assert_eq!(fan_in_at(4, 100, 2, 0, 10), 100);
+        assert!(fan_in_at(4, 100, 2, 5, 10) < 100);
+        assert_eq!(fan_in_at(4, 100, 2, 20, 10), 4);
+        assert_eq!(fan_in_at(4, 100, 0, 0, 10), 4);
+    }
+
+    /// A fan-in of more than the chip's 64 is refused before training, and accepted with a limit
+    /// that training keeps: after training no neuron has more non-zero weights, the network maps
+    /// at the first attempt, and a resumed training gives the same bits.
+    #[test]
+    fn a_fan_in_limit_holds_after_training_and_the_network_maps() {
+        let mut config = small();
+        // Population a: 5 input channels and 70 of its own, 75 connections per neuron.
+        config.network.population[0].size = 70;
+        config.training.quantized_epochs = 0;
+        config.noise.frozen_percent = 0.0;
+        config.validate().unwrap();
+        let e = prepare(&config, Path::new(".")).unwrap_err();
+        assert!(e.to_string().contains("75 incoming connections"), "{e}");
+        config.training.fan_in = Some(12);
+        config.training.prune_epochs = 2;
+        config.validate().unwrap();
+        let prep = prepare(&config, Path::new(".")).unwrap();
+        let stage = crate::progress::Progress::hidden().stage("test", 0, "samples");
+        let whole = train_seed(&config, &prep, 0, None, false, 1, &stage).unwrap();
+        let net = &whole.network;
+        let n = net.neurons();
+        let w_in = net.w_in.as_ref().unwrap();
+        let mut widest = 0;
+        for j in 0..n {
+            let kept = (0..w_in.rows()).filter(|&i| w_in.row(i)[j] != 0.0).count()
+                + (0..n).filter(|&i| net.w_rec.row(i)[j] != 0.0).count();
+            assert!(kept <= 12, "neuron {j}: {kept}");
+            widest = widest.max(kept);
+        }
+        assert_eq!(widest, 12);
+        let mut file = dynap_config::format::NetworkFile::new(net.clone());
+        file.core_map = Some(prep.architecture.core_map());
+        let q =
+            crate::quantization::quantize_file(&file, &dynap_quant::Options::default()).unwrap();
+        crate::deployment::map_quantized(&q.weights, net).unwrap();
+        // Resumed mid-training from a checkpoint: the same bits.
+        let dir = std::env::temp_dir().join(format!("dynap-fanin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("checkpoint");
+        let _ = train_seed_until(&config, &prep, 0, Some(&path), false, 1, &stage, Some(4));
+        let resumed = train_seed(&config, &prep, 0, Some(&path), true, 2, &stage).unwrap();
+        assert_eq!(resumed.network.w_rec, whole.network.w_rec);
+        assert_eq!(resumed.network.w_in, whole.network.w_in);
+        let _ = std::fs::remove_dir_all(&dir);
+        // Out of range: named.
+        config.training.fan_in = Some(65);
+        let e = config.validate().unwrap_err();
+        assert_eq!(e.key, "training.fan_in");
+    }
+
     #[test]
     fn trained_currents_are_one_value_per_core_and_resume_exactly() {
         let mut config = small();
