@@ -57,6 +57,8 @@ pub struct Trainer<E: Dtype + Real> {
     masks: Option<Masks>,
     /// Which trained current values move (`[currents, groups]`), if not all.
     current_flags: Option<Vec<bool>>,
+    /// `[ln lo, ln hi]` of each trained current, kept after every step ([`Trainer::with_current_bounds`]).
+    current_bounds: Option<Vec<(f64, f64)>>,
 }
 
 /// Multiplicative noise on the weights for one step (dynamic mismatch): the forward pass runs with
@@ -166,6 +168,7 @@ impl<E: Dtype + Real> Trainer<E> {
             spike: SpikeFunction::Rockpool,
             masks: None,
             current_flags: None,
+            current_bounds: None,
         })
     }
 
@@ -400,7 +403,63 @@ impl<E: Dtype + Real> Trainer<E> {
             }
         }
         self.adam.step(&mut self.params, &grads);
+        self.bound_currents();
         Ok(loss_value)
+    }
+
+    /// Keeps every moving trained current within `[lo, hi]` (amperes, one pair per trained current,
+    /// in `training.currents` order): the values start there and every step ends there (a projection
+    /// in log space), so a current trains only within what the chip's bias generator makes. Refused
+    /// for another number of pairs, or a pair that is not `0 < lo <= hi`.
+    pub fn with_current_bounds(mut self, bounds: &[(f64, f64)]) -> Result<Trainer<E>, Error> {
+        let currents = self.nominal.training().currents.len();
+        if bounds.len() != currents {
+            return Err(Error::State {
+                what: "current bounds",
+                expected: currents,
+                found: bounds.len(),
+            });
+        }
+        if let Some(k) = bounds
+            .iter()
+            .position(|&(lo, hi)| !(lo > 0.0 && lo <= hi && hi.is_finite()))
+        {
+            return Err(Error::State {
+                what: "current bounds (0 < lo <= hi)",
+                expected: currents,
+                found: k,
+            });
+        }
+        self.current_bounds = Some(bounds.iter().map(|&(lo, hi)| (lo.ln(), hi.ln())).collect());
+        self.bound_currents();
+        Ok(self)
+    }
+
+    fn bound_currents(&mut self) {
+        let Some(bounds) = &self.current_bounds else {
+            return;
+        };
+        let t = &mut self.params.log_currents;
+        if len(t) == 0 {
+            return;
+        }
+        let groups = len(t) / bounds.len().max(1);
+        let mut v = t.as_vec();
+        let mut changed = false;
+        for (at, x) in v.iter_mut().enumerate() {
+            if self.current_flags.as_ref().is_some_and(|f| !f[at]) {
+                continue;
+            }
+            let (lo, hi) = bounds[at / groups.max(1)];
+            let y = x.to_f64().clamp(lo, hi);
+            if y != x.to_f64() {
+                *x = <E as Real>::from_f64(y);
+                changed = true;
+            }
+        }
+        if changed {
+            t.copy_from(&v);
+        }
     }
 
     /// The weights `(w_in [Nin, N], w_rec [N, N])`, row-major, as the network holds them.

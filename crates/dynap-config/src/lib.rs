@@ -56,7 +56,8 @@ pub use feasibility::{
 pub use json::{JsonProblem, from_json, to_json};
 pub use map::{
     CoreBiases, MapError, MapOptions, MapProblem, Mapped, Mapping, NetworkSource, NeuronPlace,
-    Unmapped, cluster_by_parameters, core_biases, map, unmap,
+    Unmapped, cluster_by_parameters, core_biases, current_range, deployed_bias, map, snap_current,
+    unmap,
 };
 pub use model::*;
 pub use validate::{Location, Rule, Slot, Source, Violation, is_known_bias, validate};

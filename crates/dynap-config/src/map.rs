@@ -329,6 +329,40 @@ fn source_current(sim: &str) -> Option<Param> {
     })
 }
 
+/// The chip bias a neuron current is deployed to by [`map()`] (for the synapse's currents, the AMPA
+/// dendrite's), when it is one.
+pub fn deployed_bias(p: Param) -> Option<&'static str> {
+    let sim = match p {
+        Param::IgainSyn => "Igain_ampa",
+        Param::ItauSyn => "Itau_ampa",
+        other => other.rockpool_name(),
+    };
+    BIAS_NAMES.iter().find(|b| b.sim == sim).map(|b| b.chip)
+}
+
+/// The current `generator` makes for the current `p` nearest to `current` (what [`map()`] configures
+/// for a core of that value, and [`crate::unmap`] reads back), when `p` is deployed to a bias.
+pub fn snap_current(generator: &BiasGenerator, p: Param, current: f64) -> Option<f64> {
+    let chip = deployed_bias(p)?;
+    let code = generator.code_from_current(chip, current).ok()?;
+    generator.current_from_code(chip, code).ok()
+}
+
+/// The smallest positive and the largest current `generator` makes for `p`, when `p` is deployed
+/// to a bias.
+pub fn current_range(generator: &BiasGenerator, p: Param) -> Option<(f64, f64)> {
+    let chip = deployed_bias(p)?;
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    for code in dynap_model::BiasCode::all() {
+        let c = generator.current_from_code(chip, code).ok()?;
+        if c > 0.0 {
+            lo = lo.min(c);
+            hi = hi.max(c);
+        }
+    }
+    (lo <= hi).then_some((lo, hi))
+}
+
 fn base_index(sim: &str) -> Option<usize> {
     sim.strip_prefix("Iw_")
         .and_then(|k| k.parse::<usize>().ok())

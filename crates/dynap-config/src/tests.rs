@@ -1219,3 +1219,21 @@ fn a_chip_network_maps_to_its_dendrites_and_comes_back() {
     let u = unmap(&r.config, Some(&r.mapping), 1e-8, 1e-3, &g).unwrap();
     assert!(u.network.chip.is_none());
 }
+
+/// Every current a neuron trains is deployed to a bias whose codes span a range, and snapping is
+/// idempotent and stays in it; a core of snapped currents maps to those currents exactly.
+#[test]
+fn snapped_currents_are_what_the_chip_makes() {
+    let g = dynap_model::BiasGenerator::dynapse2();
+    for &p in dynap_model::Param::CURRENTS.iter() {
+        let Some((lo, hi)) = crate::current_range(&g, p) else {
+            panic!("{p:?} has no bias");
+        };
+        assert!(0.0 < lo && lo < hi, "{p:?}: {lo} {hi}");
+        for v in [lo * 0.5, lo, 3.7e-11, 1e-9, 2.2e-8, hi, hi * 2.0] {
+            let s = crate::snap_current(&g, p, v).unwrap();
+            assert!((lo..=hi).contains(&s) || s == 0.0, "{p:?} {v}: {s}");
+            assert_eq!(crate::snap_current(&g, p, s), Some(s), "{p:?} {v}");
+        }
+    }
+}

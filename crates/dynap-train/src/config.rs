@@ -248,6 +248,11 @@ pub struct TrainingConfig {
     /// connections into a neuron is then accepted before training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan_in: Option<usize>,
+    /// A dataset experiment's bias currents in the chip's bias generator: every current of the network
+    /// starts at the current the generator makes nearest to it (a coarse and fine code), a trained one
+    /// moves only within the generator's range, and every network judged or kept has each trained
+    /// current at the generator's nearest value: the network deployed has the trained currents.
+    pub bias_codes: bool,
     /// The epochs over which the fan-in limit tightens, from every allowed connection down to
     /// `fan_in` (a cubic schedule per step, Zhu and Gupta 2017); 0: the limit from the first step.
     pub prune_epochs: usize,
@@ -361,6 +366,7 @@ impl Default for TrainingConfig {
             quantized_epochs: 0,
             fan_in: None,
             prune_epochs: 5,
+            bias_codes: false,
             currents: Vec::new(),
         }
     }

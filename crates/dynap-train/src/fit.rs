@@ -343,6 +343,9 @@ struct Progressed {
     best_score: f64,
     best_w_in: Vec<f64>,
     best_w_rec: Vec<f64>,
+    /// The best epoch's currents, `Param::CURRENTS` order, one value per neuron (empty: none kept).
+    #[serde(default)]
+    best_currents: Vec<Vec<f64>>,
     /// The current epoch's loss sum and minibatch count so far.
     epoch_loss: f64,
     epoch_batches: usize,
@@ -451,6 +454,19 @@ pub fn limit_fan_in(w_in: &mut [f64], w_rec: &mut [f64], n: usize, k: usize) -> 
     changed
 }
 
+/// Every current of `net` at the value the chip's bias generator makes nearest to it (what mapping
+/// configures and reading the configuration back gives).
+pub fn snap_currents(net: &mut Network) {
+    let generator = dynap_model::BiasGenerator::dynapse2();
+    for &p in dynap_model::Param::CURRENTS.iter() {
+        for v in net.params.get_mut(p).iter_mut() {
+            if let Some(s) = dynap_config::snap_current(&generator, p, *v) {
+                *v = s;
+            }
+        }
+    }
+}
+
 /// The fan-in a training keeps after iteration `it` (of `per_epoch` per epoch): from `full` (every
 /// allowed connection) down to `k` over `prune_epochs` epochs, cubically (fast at first).
 fn fan_in_at(k: usize, full: usize, prune_epochs: usize, it: usize, per_epoch: usize) -> usize {
@@ -536,6 +552,9 @@ fn trainer_for(
     );
     base.i_scale = config.network.iscale;
     base.dt = config.network.dt;
+    if config.training.bias_codes {
+        snap_currents(&mut base);
+    }
     // Trained currents: one value per core, as the chip has one bias set per core; those of
     // `training.currents` in every population, those of a population's `train` in its cores only.
     let config_error = |error| Error::Config { path: None, error };
@@ -571,6 +590,7 @@ fn trainer_for(
             }
         }
     }
+    let trained_list = currents.clone();
     let training = if currents.is_empty() {
         CurrentTraining::none()
     } else {
@@ -585,6 +605,14 @@ fn trainer_for(
         .with_masks(arch.masks())?;
     if flags.contains(&false) {
         trainer = trainer.with_current_flags(flags)?;
+    }
+    if config.training.bias_codes {
+        let generator = dynap_model::BiasGenerator::dynapse2();
+        let bounds: Vec<(f64, f64)> = trained_list
+            .iter()
+            .map(|&p| dynap_config::current_range(&generator, p).unwrap_or((1e-13, 1e-5)))
+            .collect();
+        trainer = trainer.with_current_bounds(&bounds)?;
     }
     Ok((trainer, base))
 }
@@ -840,8 +868,11 @@ fn train_seed_until(
             }
         }
         let seconds = p.epoch_seconds + epoch_start.elapsed().as_secs_f64();
-        // The epoch's end: validation on the nominal network.
-        let net = trainer.network();
+        // The epoch's end: validation on the nominal network (its currents the bias generator's).
+        let mut net = trainer.network();
+        if config.training.bias_codes {
+            snap_currents(&mut net);
+        }
         let judged = if quantized {
             let mut q = net.clone();
             let (q_in, q_rec) = quantize_weights(&net, &core_map)?;
@@ -892,6 +923,10 @@ fn train_seed_until(
                 .map(|m| m.as_slice().to_vec())
                 .unwrap_or_default();
             p.best_w_rec = net.w_rec.as_slice().to_vec();
+            p.best_currents = dynap_model::Param::CURRENTS
+                .iter()
+                .map(|&c| net.params.get(c).to_vec())
+                .collect();
         }
         p.epoch_loss = 0.0;
         p.epoch_batches = 0;
@@ -902,8 +937,19 @@ fn train_seed_until(
         }
     }
     let mut best = trainer.network();
+    if config.training.bias_codes {
+        snap_currents(&mut best);
+    }
     if p.best_epoch.is_some() {
         let n = best.neurons();
+        // The best epoch's currents too (a checkpoint of an older build kept none).
+        if p.best_currents.len() == dynap_model::Param::CURRENTS.len() {
+            for (&c, v) in dynap_model::Param::CURRENTS.iter().zip(&p.best_currents) {
+                if v.len() == n {
+                    best.params.get_mut(c).copy_from_slice(v);
+                }
+            }
+        }
         best.w_in = dynap_model::Matrix::from_vec(arch.inputs(), n, p.best_w_in.clone());
         best.w_rec =
             dynap_model::Matrix::from_vec(n, n, p.best_w_rec.clone()).ok_or_else(|| {
@@ -1550,6 +1596,66 @@ dynamic_percent = 0.05
         config.training.fan_in = Some(65);
         let e = config.validate().unwrap_err();
         assert_eq!(e.key, "training.fan_in");
+    }
+
+    /// With `bias_codes`, every current of the kept network is one the bias generator makes, the
+    /// trained ones inside its range and one value per core, and the chip configuration gives them
+    /// back exactly: the deployed biases are the trained ones.
+    #[test]
+    fn bias_codes_keep_trained_currents_the_generator_makes_and_map_them_exactly() {
+        let mut config = small();
+        config.training.currents = vec!["Itau_mem".into(), "Ispkthr".into(), "Igain_mem".into()];
+        config.training.bias_codes = true;
+        config.training.learning_rate = 0.05;
+        config.training.quantized_epochs = 0;
+        config.noise.frozen_percent = 0.0;
+        config.validate().unwrap();
+        let prep = prepare(&config, Path::new(".")).unwrap();
+        let stage = crate::progress::Progress::hidden().stage("test", 0, "samples");
+        let fit = train_seed(&config, &prep, 0, None, false, 1, &stage).unwrap();
+        let net = &fit.network;
+        let generator = dynap_model::BiasGenerator::dynapse2();
+        let initial = trainer_for(&config, &prep, 0, 1).unwrap().1;
+        let core_map = prep.architecture.core_map();
+        for &p in dynap_model::Param::CURRENTS.iter() {
+            let (lo, hi) = dynap_config::current_range(&generator, p).unwrap();
+            for (j, &v) in net.params.get(p).iter().enumerate() {
+                assert_eq!(
+                    dynap_config::snap_current(&generator, p, v),
+                    Some(v),
+                    "{p:?} of neuron {j}: {v} is not a current the generator makes"
+                );
+                if [Param::ItauMem, Param::Ispkthr, Param::IgainMem].contains(&p) {
+                    assert!((lo..=hi).contains(&v), "{p:?} of neuron {j}: {v}");
+                    let first = core_map.iter().position(|&c| c == core_map[j]).unwrap();
+                    assert_eq!(v, net.params.get(p)[first]);
+                }
+            }
+        }
+        assert!(
+            [Param::ItauMem, Param::Ispkthr, Param::IgainMem]
+                .iter()
+                .any(|&p| net.params.get(p) != initial.params.get(p)),
+            "no current moved by a code"
+        );
+        // Mapped, then read back: the same currents, bit for bit.
+        let mut file = dynap_config::format::NetworkFile::new(net.clone());
+        file.core_map = Some(core_map);
+        let q =
+            crate::quantization::quantize_file(&file, &dynap_quant::Options::default()).unwrap();
+        let m = crate::deployment::map_quantized(&q.weights, net).unwrap();
+        let back =
+            dynap_config::unmap(&m.config, Some(&m.mapping), net.i_scale, net.dt, &generator)
+                .unwrap()
+                .network;
+        for p in [
+            Param::ItauMem,
+            Param::Ispkthr,
+            Param::IgainMem,
+            Param::ItauAhp,
+        ] {
+            assert_eq!(back.params.get(p), net.params.get(p), "{p:?}");
+        }
     }
 
     #[test]
