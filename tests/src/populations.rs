@@ -106,3 +106,102 @@ fn the_yinyang_example_loads_and_trains() {
     let rate = dynap_train::fit::training_rate(&config, &prep, 1, 1, 0).unwrap();
     assert!(rate > 0.0);
 }
+
+/// A network over two chips whose blocks allow far more connections than a neuron's 64 CAM entries
+/// (`examples/randman_two_chips.toml`, made small): refused without the fan-in option; with it,
+/// training keeps at most 64 weights into each neuron, the network maps at the first attempt onto
+/// two chips, runs on the twin, and the configuration read back is the trained network (its 4-bit
+/// weights and its currents) exactly.
+#[test]
+fn a_two_chip_network_limited_by_training_maps_at_the_first_attempt_and_reads_back_exactly() {
+    use dynap_train::fit;
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/randman_two_chips.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Small enough for a test: fewer samples, steps and epochs.
+    let text = text
+        .replace("train_samples = 1000", "train_samples = 40")
+        .replace("validation_samples = 250", "validation_samples = 10")
+        .replace("test_samples = 250", "test_samples = 0")
+        .replace("steps = 50", "steps = 20")
+        .replace("epochs = 8", "epochs = 3")
+        .replace("prune_epochs = 3", "prune_epochs = 1")
+        .replace("batch_size = 50", "batch_size = 20");
+    let config = dynap_train::config::Config::from_toml(&text).unwrap();
+    let dir = fit::config_dir(Some(&path));
+    let unlimited =
+        dynap_train::config::Config::from_toml(&text.replace("fan_in = 64\n", "")).unwrap();
+    let e = fit::prepare(&unlimited, &dir).unwrap_err().to_string();
+    assert!(e.contains("552 incoming connections"), "{e}");
+    let prep = fit::prepare(&config, &dir).unwrap();
+    let a = &prep.architecture;
+    assert_eq!(a.neurons(), 1049);
+    assert_eq!(a.core_ranges(), vec![0..2, 2..4, 4..5]);
+    let stage = dynap_train::progress::Progress::hidden().stage("test", 0, "samples");
+    let fit = fit::train_seed(&config, &prep, 0, None, false, 0, &stage).unwrap();
+    let net = &fit.network;
+    let n = net.neurons();
+    let w_in = net.w_in.as_ref().unwrap();
+    for j in 0..n {
+        let kept = (0..w_in.rows()).filter(|&i| w_in.row(i)[j] != 0.0).count()
+            + (0..n).filter(|&i| net.w_rec.row(i)[j] != 0.0).count();
+        assert!(kept <= 64, "neuron {j} keeps {kept} weights");
+    }
+    // Mapped at the first attempt, over two chips.
+    let mut file = NetworkFile::new(net.clone());
+    file.core_map = Some(a.core_map());
+    let q =
+        dynap_train::quantization::quantize_file(&file, &dynap_quant::Options::default()).unwrap();
+    let mapped = dynap_config::map(
+        &q.weights,
+        &net.params,
+        net.dt,
+        net.variant,
+        &dynap_config::MapOptions {
+            chip: net.chip.clone(),
+            ..dynap_config::MapOptions::default()
+        },
+    )
+    .unwrap();
+    let chips: std::collections::BTreeSet<usize> =
+        mapped.mapping.neurons.iter().map(|p| p.chip).collect();
+    assert_eq!(chips.into_iter().collect::<Vec<_>>(), vec![0, 1]);
+    // Read back: the quantized weights and the trained currents, bit for bit.
+    let generator = dynap_model::BiasGenerator::dynapse2();
+    let back = dynap_config::unmap(
+        &mapped.config,
+        Some(&mapped.mapping),
+        net.i_scale,
+        net.dt,
+        &generator,
+    )
+    .unwrap();
+    let (q_in, q_rec) = q.weights.decode();
+    assert_eq!(back.network.w_rec, q_rec);
+    assert_eq!(back.network.w_in, q_in);
+    for p in dynap_model::Param::CURRENTS {
+        assert_eq!(back.network.params.get(p), net.params.get(p), "{p:?}");
+    }
+    // On the twin: every validation sample played through the configuration.
+    let readout = prep.readout();
+    let mut device = dynap_train::evaluation::open_device(
+        &dynap_train::deployment::Device::Emulator {
+            mismatch: 0.1,
+            seed: 0,
+        },
+        net.dt,
+        net.i_scale,
+        net.variant,
+    )
+    .unwrap();
+    let decisions = dynap_train::evaluation::predict_on_device(
+        device.as_mut(),
+        &mapped,
+        net.dt,
+        &prep.validation,
+        &readout,
+        None,
+    )
+    .unwrap();
+    assert_eq!(decisions.len(), 10);
+}

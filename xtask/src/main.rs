@@ -2,7 +2,7 @@
 //!
 //! * `cargo xtask train [ARGS]`: the main flow (`dynap train`)
 //! * `cargo xtask golden <DIR>`: check Rockpool's golden cases in DIR (`dynap golden`)
-//! * `cargo xtask bench [--json FILE] [--rockpool-python PATH] [--reps N] [--rounds R]`: timings (`dynap bench`)
+//! * `cargo xtask bench [--json FILE] [--rockpool-python PATH] [--reps N] [--rounds R] [--only SECTIONS]`: timings (`dynap bench`)
 //! * `cargo xtask deploy [ARGS]`: deployment to a device (`dynap deploy`)
 //! * `cargo xtask ci`: what CI runs (`.ci/run`): format check, clippy, the tests, the examples, the golden
 //!   harness

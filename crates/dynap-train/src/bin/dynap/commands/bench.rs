@@ -38,7 +38,21 @@ pub(crate) struct Args {
     /// Interleaved rounds of every row (medians over rounds, paired ratios).
     #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
+    /// Only these sections, comma-separated (default: all): `rows` (the simulator rows), `variants`,
+    /// `training` (the frozen-noise network), `yinyang`, `quantization`, `board`.
+    #[arg(long, value_name = "SECTIONS", value_delimiter = ',', value_parser = SECTIONS)]
+    only: Vec<String>,
 }
+
+/// The sections of `dynap bench`, for `--only`.
+const SECTIONS: [&str; 6] = [
+    "rows",
+    "variants",
+    "training",
+    "yinyang",
+    "quantization",
+    "board",
+];
 
 /// `dynap bench-row N BATCH REPS [THREADS]`.
 #[derive(clap::Args, Debug)]
@@ -155,19 +169,26 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             .unwrap_or_else(rockpool::default_script_dir),
     });
     let (reps, rounds) = (a.reps as usize, a.rounds as usize);
+    let wanted = |section: &str| a.only.is_empty() || a.only.iter().any(|s| s == section);
+    let groups: &[(&str, &str)] = if wanted("rows") { &GROUPS } else { &[] };
+    let bench_rows: &[(usize, usize)] = if wanted("rows") {
+        &bench::BENCH_ROWS
+    } else {
+        &[]
+    };
     // Rounds: each group of Rockpool's rows, then ours of that group; every row's figures are the
     // medians over the rounds and its speedups the medians of the rounds' paired ratios (this machine's
     // speed drifts by tens of percent within minutes).
     let mut ours_by_round: Vec<Vec<Value>> = Vec::new();
     let mut theirs_by_round: Vec<rockpool::Rows> = Vec::new();
-    let per_round = bench::BENCH_ROWS.len() + if baseline.is_some() { GROUPS.len() } else { 0 };
+    let per_round = bench_rows.len() + if baseline.is_some() { groups.len() } else { 0 };
     let stage = cx
         .progress
         .stage("benchmark rows", (rounds * per_round) as u64, "runs");
     for round in 0..rounds {
         let mut ours = Vec::new();
         let mut theirs = rockpool::Rows::default();
-        for group in GROUPS {
+        for &group in groups {
             if let Some(b) = &baseline {
                 stage.set_message(format!(
                     "round {}/{rounds}: Rockpool, N = {}, batch {}",
@@ -181,7 +202,7 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
                 theirs.peak_rss_mb = theirs.peak_rss_mb.or(r.peak_rss_mb);
                 stage.inc(1);
             }
-            for (n, batch) in bench::BENCH_ROWS {
+            for &(n, batch) in bench_rows {
                 if !in_group(n, batch, group) {
                     continue;
                 }
@@ -218,10 +239,12 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     }
     stage.finish();
     let have_baseline = baseline.is_some();
-    cx.say(
+    let mut rows = Vec::new();
+    if wanted("rows") {
+        cx.say(
         "forward pass (fwd) and value + gradient of a spike-count MSE w.r.t. both weight matrices (fwdbwd),",
     );
-    cx.say(format_args!(
+        cx.say(format_args!(
         "f32, T = {} steps, 60 inputs, recurrent; medians of {reps} runs{}; peak memory of a process running only that row",
         bench::BENCH_STEPS,
         if rounds > 1 {
@@ -230,121 +253,122 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             String::new()
         }
     ));
-    cx.say(format_args!(
-        "{:>5} {:>5} {:>9} {:>12} {:>7} {:>10} {:>15} {:>7} {:>8} {:>7}",
-        "N",
-        "batch",
-        "fwd_ms",
-        "rockpool_fwd",
-        "speedup",
-        "fwdbwd_ms",
-        "rockpool_fwdbwd",
-        "speedup",
-        "peak_mb",
-        "spikes"
-    ));
-    let mut rows = Vec::new();
-    for (n, batch) in bench::BENCH_ROWS {
-        let mine: Vec<&Value> = ours_by_round
-            .iter()
-            .filter_map(|r| r.iter().find(|v| v["n"] == n && v["batch"] == batch))
-            .collect();
-        let theirs: Vec<Option<&rockpool::Row>> = theirs_by_round
-            .iter()
-            .map(|r| r.rows.iter().find(|x| x.n == n && x.batch == batch))
-            .collect();
-        let field = |k: &str| {
-            median(
-                mine.iter()
-                    .map(|v| v[k].as_f64().unwrap_or(f64::NAN))
-                    .collect(),
-            )
-        };
-        let fwd = field("fwd_ms");
-        let fwdbwd = field("fwdbwd_ms");
-        let peak_ours = field("peak_rss_mb");
-        let spikes = field("spikes");
-        let rp_fwd = median(theirs.iter().flatten().map(|r| r.fwd_ms).collect());
-        let rp_vg = median(theirs.iter().flatten().map(|r| r.vg_ms).collect());
-        let paired = |theirs_of: &dyn Fn(&rockpool::Row) -> f64, k: &str| {
-            median(
-                mine.iter()
-                    .zip(&theirs)
-                    .filter_map(|(m, t)| Some(theirs_of((*t)?) / m[k].as_f64()?))
-                    .collect(),
-            )
-        };
-        let fwd_ratio = paired(&|r| r.fwd_ms, "fwd_ms");
-        let vg_ratio = paired(&|r| r.vg_ms, "fwdbwd_ms");
-        let mut row = json!({
-            "n": n,
-            "batch": batch,
-            "steps": bench::BENCH_STEPS,
-            "fwd_ms": fwd,
-            "fwdbwd_ms": fwdbwd,
-            "peak_rss_mb": peak_ours,
-            "spikes": spikes,
-        });
-        let have_rp = have_baseline && rp_fwd.is_finite();
-        if let (true, Some(obj)) = (have_rp, row.as_object_mut()) {
-            obj.insert("rockpool_fwd_ms".into(), json!(rp_fwd));
-            obj.insert("rockpool_fwdbwd_ms".into(), json!(rp_vg));
-            obj.insert("fwd_speedup".into(), json!(fwd_ratio));
-            obj.insert("fwdbwd_speedup".into(), json!(vg_ratio));
-        }
-        let rp_peak = median(
-            theirs_by_round
-                .iter()
-                .filter_map(|r| r.peak_rss_mb)
-                .collect(),
-        );
-        let rp_peak = (rp_peak.is_finite() && (n, batch) == (256, 8)).then_some(rp_peak);
-        if let (Some(peak), Some(obj)) = (rp_peak, row.as_object_mut()) {
-            obj.insert("rockpool_peak_rss_mb".into(), json!(peak));
-        }
-        let ms = |v: f64| {
-            if have_rp {
-                format!("{v:.3}")
-            } else {
-                "-".into()
-            }
-        };
-        let ratio = |r: f64| {
-            if have_rp {
-                format!("{r:.1}x")
-            } else {
-                "-".into()
-            }
-        };
         cx.say(format_args!(
+            "{:>5} {:>5} {:>9} {:>12} {:>7} {:>10} {:>15} {:>7} {:>8} {:>7}",
+            "N",
+            "batch",
+            "fwd_ms",
+            "rockpool_fwd",
+            "speedup",
+            "fwdbwd_ms",
+            "rockpool_fwdbwd",
+            "speedup",
+            "peak_mb",
+            "spikes"
+        ));
+        for (n, batch) in bench::BENCH_ROWS {
+            let mine: Vec<&Value> = ours_by_round
+                .iter()
+                .filter_map(|r| r.iter().find(|v| v["n"] == n && v["batch"] == batch))
+                .collect();
+            let theirs: Vec<Option<&rockpool::Row>> = theirs_by_round
+                .iter()
+                .map(|r| r.rows.iter().find(|x| x.n == n && x.batch == batch))
+                .collect();
+            let field = |k: &str| {
+                median(
+                    mine.iter()
+                        .map(|v| v[k].as_f64().unwrap_or(f64::NAN))
+                        .collect(),
+                )
+            };
+            let fwd = field("fwd_ms");
+            let fwdbwd = field("fwdbwd_ms");
+            let peak_ours = field("peak_rss_mb");
+            let spikes = field("spikes");
+            let rp_fwd = median(theirs.iter().flatten().map(|r| r.fwd_ms).collect());
+            let rp_vg = median(theirs.iter().flatten().map(|r| r.vg_ms).collect());
+            let paired = |theirs_of: &dyn Fn(&rockpool::Row) -> f64, k: &str| {
+                median(
+                    mine.iter()
+                        .zip(&theirs)
+                        .filter_map(|(m, t)| Some(theirs_of((*t)?) / m[k].as_f64()?))
+                        .collect(),
+                )
+            };
+            let fwd_ratio = paired(&|r| r.fwd_ms, "fwd_ms");
+            let vg_ratio = paired(&|r| r.vg_ms, "fwdbwd_ms");
+            let mut row = json!({
+                "n": n,
+                "batch": batch,
+                "steps": bench::BENCH_STEPS,
+                "fwd_ms": fwd,
+                "fwdbwd_ms": fwdbwd,
+                "peak_rss_mb": peak_ours,
+                "spikes": spikes,
+            });
+            let have_rp = have_baseline && rp_fwd.is_finite();
+            if let (true, Some(obj)) = (have_rp, row.as_object_mut()) {
+                obj.insert("rockpool_fwd_ms".into(), json!(rp_fwd));
+                obj.insert("rockpool_fwdbwd_ms".into(), json!(rp_vg));
+                obj.insert("fwd_speedup".into(), json!(fwd_ratio));
+                obj.insert("fwdbwd_speedup".into(), json!(vg_ratio));
+            }
+            let rp_peak = median(
+                theirs_by_round
+                    .iter()
+                    .filter_map(|r| r.peak_rss_mb)
+                    .collect(),
+            );
+            let rp_peak = (rp_peak.is_finite() && (n, batch) == (256, 8)).then_some(rp_peak);
+            if let (Some(peak), Some(obj)) = (rp_peak, row.as_object_mut()) {
+                obj.insert("rockpool_peak_rss_mb".into(), json!(peak));
+            }
+            let ms = |v: f64| {
+                if have_rp {
+                    format!("{v:.3}")
+                } else {
+                    "-".into()
+                }
+            };
+            let ratio = |r: f64| {
+                if have_rp {
+                    format!("{r:.1}x")
+                } else {
+                    "-".into()
+                }
+            };
+            cx.say(format_args!(
             "{n:>5} {batch:>5} {fwd:>9.3} {:>12} {:>7} {fwdbwd:>10.3} {:>15} {:>7} {peak_ours:>8.1} {spikes:>7}",
             ms(rp_fwd),
             ratio(fwd_ratio),
             ms(rp_vg),
             ratio(vg_ratio),
         ));
-        if let Some(peak) = rp_peak {
-            cx.say(format_args!(
+            if let Some(peak) = rp_peak {
+                cx.say(format_args!(
                 "      peak memory at N = 256, batch 8: ours {peak_ours:.0} MiB, Rockpool's process {peak:.0} MiB ({:.1}x less)",
                 peak / peak_ours
             ));
-        }
-        if n == 1024 {
-            let simulated_ms = bench::BENCH_STEPS as f64 * 1.0;
-            cx.say(format_args!(
+            }
+            if n == 1024 {
+                let simulated_ms = bench::BENCH_STEPS as f64 * 1.0;
+                cx.say(format_args!(
                 "      one full chip (1024 neurons): 1 s of activity in {fwd:.1} ms = {:.0}x faster than real time",
                 simulated_ms / fwd
             ));
+            }
+            rows.push(row);
         }
-        rows.push(row);
     }
-    let spinner = cx
-        .progress
-        .spinner("the chip variant against the rockpool variant");
-    for (n, batch) in [(16, 1), (256, 8)] {
-        let v = bench::time_variants(n, batch, reps.max(10));
-        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-        cx.say(format_args!(
+    if wanted("variants") {
+        let spinner = cx
+            .progress
+            .spinner("the chip variant against the rockpool variant");
+        for (n, batch) in [(16, 1), (256, 8)] {
+            let v = bench::time_variants(n, batch, reps.max(10));
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+            cx.say(format_args!(
             "chip variant, N = {n}, batch {batch}: forward {:.2} ms ({:.1}x the rockpool variant's {:.2} ms), forward + backward {:.2} ms ({:.1}x its {:.2} ms)",
             ms(v.chip.0),
             ms(v.chip.0) / ms(v.rockpool.0),
@@ -353,63 +377,73 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             ms(v.chip.1) / ms(v.rockpool.1),
             ms(v.rockpool.1),
         ));
-    }
-    spinner.finish();
-    // Training speed on the paper's network, one core (the other core is left idle). Five blocks of
-    // 400 steps, the median rate: as `train_rockpool.py` times Rockpool (five blocks of 200 jitted
-    // steps). Paired over the rounds like the rows: ours, then Rockpool's, each round.
-    let (mut ours_rates, mut theirs_rates, mut training_ratios) =
-        (Vec::new(), Vec::new(), Vec::new());
-    let stage = cx.progress.stage("training speed", rounds as u64, "rounds");
-    for _ in 0..rounds {
-        let ours = bench::training_rate(400, 5);
-        ours_rates.push(ours);
-        if let Some(b) = &baseline {
-            let r = b.training_rate()?;
-            theirs_rates.push(r);
-            training_ratios.push(ours / r);
         }
-        stage.inc(1);
+        spinner.finish();
     }
-    stage.finish();
-    let ours = median(ours_rates);
-    let training_ratio = (!training_ratios.is_empty()).then(|| median(training_ratios));
-    cx.say(format_args!(
+    let mut training_ratio = None;
+    if wanted("training") {
+        // Training speed on the paper's network, one core (the other core is left idle). Five blocks of
+        // 400 steps, the median rate: as `train_rockpool.py` times Rockpool (five blocks of 200 jitted
+        // steps). Paired over the rounds like the rows: ours, then Rockpool's, each round.
+        let (mut ours_rates, mut theirs_rates, mut training_ratios) =
+            (Vec::new(), Vec::new(), Vec::new());
+        let stage = cx.progress.stage("training speed", rounds as u64, "rounds");
+        for _ in 0..rounds {
+            let ours = bench::training_rate(400, 5);
+            ours_rates.push(ours);
+            if let Some(b) = &baseline {
+                let r = b.training_rate()?;
+                theirs_rates.push(r);
+                training_ratios.push(ours / r);
+            }
+            stage.inc(1);
+        }
+        stage.finish();
+        let ours = median(ours_rates);
+        training_ratio = (!training_ratios.is_empty()).then(|| median(training_ratios));
+        cx.say(format_args!(
         "training the frozen-noise network (60 -> 2 recurrent, 2 patterns x 500 steps, Adam), one core: {ours:.0} it/s{}",
         training_ratio.map_or(String::new(), |x| format!(
             ", Rockpool {:.0} it/s ({x:.1}x)",
             median(theirs_rates.clone())
         ))
     ));
-    let yinyang = yinyang_row(&a, baseline.as_ref(), rounds, cx)?;
-    rows.push(yinyang.clone());
-    let spinner = cx.progress.spinner("4-bit quantization");
-    let q = bench::time_quantize(reps.min(5));
-    let rp_quant = baseline.as_ref().map(Baseline::quantization).transpose()?;
-    spinner.finish();
-    cx.say(format_args!(
+    }
+    let mut yinyang = Value::Null;
+    if wanted("yinyang") {
+        yinyang = yinyang_row(&a, baseline.as_ref(), rounds, cx)?;
+        rows.push(yinyang.clone());
+    }
+    if wanted("quantization") {
+        let spinner = cx.progress.spinner("4-bit quantization");
+        let q = bench::time_quantize(reps.min(5));
+        let rp_quant = baseline.as_ref().map(Baseline::quantization).transpose()?;
+        spinner.finish();
+        cx.say(format_args!(
         "4-bit quantization, 60x256 input + 256x256 recurrent weights (dense), one core: {:.0} ms, relative RMS error {:.2}% ({:.2}% after snapping to the bias generator)",
         q.alternating.as_secs_f64() * 1e3,
         q.alternating_error.0 * 100.0,
         q.alternating_error.1 * 100.0,
     ));
-    cx.say(format_args!(
+        cx.say(format_args!(
         "      Rockpool's autoencoder (our port, 3000 epochs at step 1e-3): {:.0} ms, relative RMS error {:.2}%",
         q.autoencoder.as_secs_f64() * 1e3,
         q.autoencoder_error * 100.0
     ));
-    if let Some((seconds, err)) = rp_quant {
-        cx.say(format_args!(
+        if let Some((seconds, err)) = rp_quant {
+            cx.say(format_args!(
             "      Rockpool's autoencoder (Rockpool itself, same weights and settings): {:.0} ms, relative RMS error {:.2}%; our default quantizer is {:.0}x faster",
             seconds * 1e3,
             err * 100.0,
             seconds / q.alternating.as_secs_f64()
         ));
+        }
     }
-    let spinner = cx.progress.spinner("mapping a full board");
-    let b = bench::time_board(reps.min(5));
-    spinner.finish();
-    cx.say(format_args!(
+    if wanted("board") {
+        let spinner = cx.progress.spinner("mapping a full board");
+        let b = bench::time_board(reps.min(5));
+        spinner.finish();
+        cx.say(format_args!(
         "full board (4 chips x 1024 neurons, ~14 connections each): map {:.0} ms, samna JSON {:.0} ms ({:.1} MB), binary {:.0} ms ({:.1} MB); total {:.0} ms",
         b.map.as_secs_f64() * 1e3,
         b.json.as_secs_f64() * 1e3,
@@ -418,6 +452,7 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
         b.binary_bytes as f64 / 1e6,
         (b.map + b.json + b.binary).as_secs_f64() * 1e3
     ));
+    }
     if have_baseline {
         print_targets(cx, &rows, training_ratio);
         speed_line(
