@@ -89,22 +89,29 @@ fn a_layered_network_trains_inside_its_blocks_and_travels_with_them() {
     }
 }
 
-/// The shipped Yin-Yang example: it parses, its data (shipped beside it) loads and encodes, its
+/// The shipped Yin-Yang examples (and the regression example): each parses, its data (shipped beside it) loads and encodes, its
 /// network is checked mappable, and a few training steps run (what `cargo xtask train --config
 /// examples/yinyang.toml` starts with).
 #[test]
 fn the_yinyang_example_loads_and_trains() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/yinyang.toml");
-    let config =
-        dynap_train::config::Config::from_toml(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let dir = dynap_train::fit::config_dir(Some(&path));
-    let prep = dynap_train::fit::prepare(&config, &dir).unwrap();
-    assert_eq!(prep.train.samples, 5000);
-    assert_eq!(prep.validation.samples, 1000);
-    assert_eq!(prep.architecture.neurons(), 120);
-    assert_eq!(prep.readout().classes, 3);
-    let rate = dynap_train::fit::training_rate(&config, &prep, 1, 1, 0).unwrap();
-    assert!(rate > 0.0);
+    for example in ["yinyang.toml", "yinyang_hw.toml", "randman_regression.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../examples")
+            .join(example);
+        let config =
+            dynap_train::config::Config::from_toml(&std::fs::read_to_string(&path).unwrap())
+                .unwrap();
+        let dir = dynap_train::fit::config_dir(Some(&path));
+        let prep = dynap_train::fit::prepare(&config, &dir).unwrap();
+        if example.starts_with("yinyang") {
+            assert_eq!(prep.train.samples, 5000);
+            assert_eq!(prep.validation.samples, 1000);
+            assert_eq!(prep.architecture.neurons(), 120);
+            assert_eq!(prep.readout().classes, 3);
+        }
+        let rate = dynap_train::fit::training_rate(&config, &prep, 1, 1, 0).unwrap();
+        assert!(rate > 0.0, "{example}");
+    }
 }
 
 /// A network over two chips whose blocks allow far more connections than a neuron's 64 CAM entries
