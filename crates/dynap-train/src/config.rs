@@ -242,13 +242,16 @@ pub struct TrainingConfig {
     /// (a straight-through estimate); their validation accuracy is the quantized network's, and the
     /// best of them is kept. Early stopping before them goes on to them.
     pub quantized_epochs: usize,
+    /// The frozen-noise experiment's last iterations that train through the chip's 4-bit weights (0:
+    /// none; straight-through, as `quantized_epochs` in a dataset experiment).
+    pub quantized_iterations: usize,
     /// A dataset experiment's fan-in limit kept by training (at most 64, the chip's CAM entries per
     /// neuron): after every step only the `fan_in` largest weights (by magnitude) into each neuron stay
     /// non-zero, so the trained network maps by construction; a network whose populations allow more
     /// connections into a neuron is then accepted before training.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fan_in: Option<usize>,
-    /// A dataset experiment's bias currents in the chip's bias generator: every current of the network
+    /// Bias currents in the chip's bias generator (either experiment): every current of the network
     /// starts at the current the generator makes nearest to it (a coarse and fine code), a trained one
     /// moves only within the generator's range, and every network judged or kept has each trained
     /// current at the generator's nearest value: the network deployed has the trained currents.
@@ -364,6 +367,7 @@ impl Default for TrainingConfig {
             target_count: 2.0,
             activity: None,
             quantized_epochs: 0,
+            quantized_iterations: 0,
             fan_in: None,
             prune_epochs: 5,
             bias_codes: false,
@@ -612,6 +616,12 @@ impl Config {
             );
         }
         tr.trained_currents()?;
+        if self.data.is_some() && tr.quantized_iterations > 0 {
+            return bad(
+                "training.quantized_iterations",
+                "the frozen-noise experiment's option; a dataset experiment has training.quantized_epochs".into(),
+            );
+        }
         if let Some(k) = tr.fan_in {
             if !(1..=dynap_config::SYNAPSES).contains(&k) {
                 return bad(

@@ -90,6 +90,9 @@ pub fn initial_network(config: &Config, seed: u64) -> Network {
     };
     net.i_scale = config.network.iscale;
     net.dt = config.network.dt;
+    if config.training.bias_codes {
+        crate::fit::snap_currents(&mut net);
+    }
     net
 }
 
@@ -232,6 +235,11 @@ pub fn train(
     )?;
     let started = Instant::now();
     let mut block = usize::MAX;
+    let q_start = config
+        .training
+        .iterations
+        .saturating_sub(config.training.quantized_iterations);
+    let core_map = crate::quantization::default_core_map(n);
     for it in start_iteration..config.training.iterations {
         // Frozen mismatch of the simulation parameters, redrawn every `redraw_every` iterations: the
         // forward pass runs on that chip, the gradients reach the clean weights.
@@ -281,8 +289,13 @@ pub fn train(
         } else {
             None
         };
-        // The loss fused into the layer's pass (the same bits as `loss_on_tape` on its output).
-        let loss_value = trainer.step(x, &loss, factors.as_ref())?;
+        // The loss fused into the layer's pass (the same bits as `loss_on_tape` on its output); the
+        // last `quantized_iterations` through the chip's 4-bit weights.
+        let loss_value = if it >= q_start {
+            crate::fit::quantized_step(&mut trainer, &core_map, x, &loss, factors.as_ref())?
+        } else {
+            trainer.step(x, &loss, factors.as_ref())?
+        };
         losses.push(loss_value);
         stage.inc(1);
         if it % 64 == 0 {

@@ -407,7 +407,10 @@ fn order(samples: usize, seed: u64, epoch: usize) -> Vec<usize> {
 
 /// The weights `(w_in, w_rec)` of `net` quantized to the chip's 4-bit format per core (the default
 /// quantizer, snapped to the bias generator), decoded.
-fn quantize_weights(net: &Network, core_map: &[usize]) -> Result<(Vec<f64>, Vec<f64>), Error> {
+pub(crate) fn quantize_weights(
+    net: &Network,
+    core_map: &[usize],
+) -> Result<(Vec<f64>, Vec<f64>), Error> {
     let q = dynap_quant::quantize(
         net.w_in.as_ref(),
         Some(&net.w_rec),
@@ -476,6 +479,32 @@ fn fan_in_at(k: usize, full: usize, prune_epochs: usize, it: usize, per_epoch: u
     }
     let left = 1.0 - it as f64 / total as f64;
     k + ((full - k) as f64 * left * left * left).round() as usize
+}
+
+/// A training step through the chip's 4-bit weights (straight through): the forward pass and the
+/// gradient at the weights the chip will use (`core_map`'s cores, the default quantizer), the
+/// step's change added to the float weights.
+pub(crate) fn quantized_step(
+    trainer: &mut Trainer<f32>,
+    core_map: &[usize],
+    input: &SpikeInput<f32>,
+    loss: &Loss,
+    factors: Option<&WeightFactors>,
+) -> Result<f64, Error> {
+    let (f_in, f_rec) = trainer.weights();
+    let (q_in, q_rec) = quantize_weights(&trainer.network(), core_map)?;
+    trainer.set_weights(&q_in, &q_rec)?;
+    let value = trainer.step(input, loss, factors)?;
+    let (a_in, a_rec) = trainer.weights();
+    let moved = |f: &[f64], a: &[f64], q: &[f64]| -> Vec<f64> {
+        f.iter()
+            .zip(a)
+            .zip(q)
+            .map(|((f, a), q)| f + (a - q))
+            .collect()
+    };
+    trainer.set_weights(&moved(&f_in, &a_in, &q_in), &moved(&f_rec, &a_rec, &q_rec))?;
+    Ok(value)
 }
 
 /// The samples `chunk` (indices into `data`) as one minibatch of held input, and its loss.
@@ -814,22 +843,7 @@ fn train_seed_until(
                 None
             };
             let value = if quantized {
-                // Straight through: the step's gradient at the weights the chip will use, its change
-                // added to the float weights.
-                let (f_in, f_rec) = trainer.weights();
-                let (q_in, q_rec) = quantize_weights(&trainer.network(), &core_map)?;
-                trainer.set_weights(&q_in, &q_rec)?;
-                let value = trainer.step(&input, &loss, factors.as_ref())?;
-                let (a_in, a_rec) = trainer.weights();
-                let moved = |f: &[f64], a: &[f64], q: &[f64]| -> Vec<f64> {
-                    f.iter()
-                        .zip(a)
-                        .zip(q)
-                        .map(|((f, a), q)| f + (a - q))
-                        .collect()
-                };
-                trainer.set_weights(&moved(&f_in, &a_in, &q_in), &moved(&f_rec, &a_rec, &q_rec))?;
-                value
+                quantized_step(&mut trainer, &core_map, &input, &loss, factors.as_ref())?
             } else {
                 trainer.step(&input, &loss, factors.as_ref())?
             };
