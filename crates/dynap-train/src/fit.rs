@@ -1672,6 +1672,46 @@ dynamic_percent = 0.05
         }
     }
 
+    /// Quantization-aware training's step: the forward pass and the gradient at the 4-bit weights
+    /// (the chip's, per core), and the float weights moved by exactly the step a plain trainer takes
+    /// from the 4-bit weights.
+    #[test]
+    fn a_quantized_step_moves_the_float_weights_by_the_step_at_the_4_bit_weights() {
+        let mut config = small();
+        config.noise.frozen_percent = 0.0;
+        let prep = prepare(&config, Path::new(".")).unwrap();
+        let core_map = prep.architecture.core_map();
+        let (mut a, _) = trainer_for(&config, &prep, 0, 1).unwrap();
+        let (mut b, _) = trainer_for(&config, &prep, 0, 1).unwrap();
+        let chunk: Vec<usize> = (0..20).collect();
+        let (input, loss) = minibatch(&config, &prep.readout(), &prep.train, &chunk).unwrap();
+        // A few plain steps first, so that Adam's moments are not zero.
+        for _ in 0..2 {
+            a.step(&input, &loss, None).unwrap();
+        }
+        b.restore(a.state()).unwrap();
+        let (f_in, f_rec) = a.weights();
+        let (q_in, q_rec) = quantize_weights(&a.network(), &core_map).unwrap();
+        assert_ne!(f_rec, q_rec, "quantization changed nothing");
+        let value_a = quantized_step(&mut a, &core_map, &input, &loss, None).unwrap();
+        b.set_weights(&q_in, &q_rec).unwrap();
+        let value_b = b.step(&input, &loss, None).unwrap();
+        // The loss of the 4-bit network.
+        assert_eq!(value_a.to_bits(), value_b.to_bits());
+        let (b_in, b_rec) = b.weights();
+        let expected = |f: &[f64], after: &[f64], q: &[f64]| -> Vec<f64> {
+            f.iter()
+                .zip(after)
+                .zip(q)
+                .map(|((f, a), q)| f64::from((f + (a - q)) as f32))
+                .collect()
+        };
+        let (a_in, a_rec) = a.weights();
+        assert_eq!(a_in, expected(&f_in, &b_in, &q_in));
+        assert_eq!(a_rec, expected(&f_rec, &b_rec, &q_rec));
+        assert_ne!(a_rec, f_rec, "the step moved nothing");
+    }
+
     #[test]
     fn trained_currents_are_one_value_per_core_and_resume_exactly() {
         let mut config = small();
