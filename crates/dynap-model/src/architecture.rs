@@ -28,7 +28,7 @@ use crate::chip::ChipSynapses;
 use crate::error::{Error, WeightMatrix};
 use crate::network::{Matrix, Network, Variant};
 use crate::param::Param;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::ops::Range;
 
@@ -240,6 +240,15 @@ pub enum ArchitectureError {
         /// Its name.
         name: String,
     },
+    /// A placement gives a population cores another population has, or none.
+    Placement {
+        /// The population's index.
+        population: usize,
+        /// Its name.
+        name: String,
+        /// The first core it was given.
+        first_core: usize,
+    },
 }
 
 impl fmt::Display for ArchitectureError {
@@ -315,6 +324,12 @@ impl fmt::Display for ArchitectureError {
                 f,
                 "population {name:?} is not reached from the input by any path of connections"
             ),
+            ArchitectureError::Placement {
+                name, first_core, ..
+            } => write!(
+                f,
+                "population {name:?} placed from core {first_core} shares a core with another population (or the placement does not give every population a core)"
+            ),
         }
     }
 }
@@ -335,6 +350,23 @@ pub struct Architecture {
 
 fn fail<T>(e: ArchitectureError) -> Result<T, Error> {
     Err(Error::Architecture(e))
+}
+
+/// Cores per chip (DYNAP-SE2), for placing populations on chips.
+const CORES_PER_CHIP: usize = 4;
+
+/// The next order of `v` in lexicographic order; `false` (and `v` unchanged) after the last.
+fn next_permutation(v: &mut [usize]) -> bool {
+    let Some(i) = (1..v.len()).rev().find(|&i| v[i - 1] < v[i]) else {
+        return false;
+    };
+    let j = (i..v.len())
+        .rev()
+        .find(|&j| v[j] > v[i - 1])
+        .expect("v[i] is larger");
+    v.swap(i - 1, j);
+    v[i..].reverse();
+    true
 }
 
 impl Architecture {
@@ -618,7 +650,136 @@ impl Architecture {
 
     /// Each population's cores, in declaration order (consecutive global cores).
     pub fn core_ranges(&self) -> Vec<Range<usize>> {
-        self.first_cores.windows(2).map(|w| w[0]..w[1]).collect()
+        self.populations
+            .iter()
+            .zip(&self.first_cores)
+            .map(|(p, &c)| c..c + p.size.div_ceil(CORE_NEURONS))
+            .collect()
+    }
+
+    /// Each population's first global core (`chip * 4 + core`).
+    pub fn first_cores(&self) -> &[usize] {
+        &self.first_cores[..self.populations.len()]
+    }
+
+    /// The description placed with population `k` from core `first_cores[k]` (each on
+    /// `ceil(size / 256)` consecutive cores); refused when two populations would share a core or a
+    /// count differs. The neurons keep their order (the placement is the core map's).
+    pub fn with_first_cores(&self, first_cores: &[usize]) -> Result<Architecture, Error> {
+        let count = self.populations.len();
+        let mut owner: BTreeMap<usize, usize> = BTreeMap::new();
+        for k in 0..count {
+            let Some(&c) = first_cores.get(k) else {
+                return fail(ArchitectureError::Placement {
+                    population: k,
+                    name: self.populations[k].name.clone(),
+                    first_core: usize::MAX,
+                });
+            };
+            let span = self.populations[k].size.div_ceil(CORE_NEURONS);
+            for g in c..c.saturating_add(span) {
+                if owner.insert(g, k).is_some() || c.checked_add(span).is_none() {
+                    return fail(ArchitectureError::Placement {
+                        population: k,
+                        name: self.populations[k].name.clone(),
+                        first_core: c,
+                    });
+                }
+            }
+        }
+        if first_cores.len() != count {
+            return fail(ArchitectureError::Placement {
+                population: count.min(first_cores.len()),
+                name: String::new(),
+                first_core: first_cores.get(count).copied().unwrap_or(usize::MAX),
+            });
+        }
+        let used = owner.keys().next_back().map_or(0, |g| g + 1);
+        let mut placed = self.clone();
+        placed.first_cores = first_cores.to_vec();
+        placed.first_cores.push(used);
+        Ok(placed)
+    }
+
+    /// The description placed for its connectivity, when it needs more than one chip: the
+    /// populations laid out on consecutive cores (each from a new core) in the order that uses the
+    /// fewest SRAM routes (for every source population, its size times the chips its targets live
+    /// on), then the fewest neurons whose connections cross chips; a tie goes to the order closest to
+    /// the declared one. Every order is tried up to 8 populations, else pairs of populations are
+    /// swapped while that helps. Deterministic; a network on one chip keeps its declared layout.
+    pub fn placed_for_connectivity(&self) -> Architecture {
+        let count = self.populations.len();
+        let spans: Vec<usize> = self
+            .populations
+            .iter()
+            .map(|p| p.size.div_ceil(CORE_NEURONS))
+            .collect();
+        if spans.iter().sum::<usize>() <= CORES_PER_CHIP {
+            return self.clone();
+        }
+        let layout = |order: &[usize]| -> Vec<usize> {
+            let mut first = vec![0; count];
+            let mut next = 0;
+            for &k in order {
+                first[k] = next;
+                next += spans[k];
+            }
+            first
+        };
+        let cost = |first: &[usize]| -> (usize, usize) {
+            let chips = |k: usize| -> BTreeSet<usize> {
+                (first[k]..first[k] + spans[k])
+                    .map(|g| g / CORES_PER_CHIP)
+                    .collect()
+            };
+            let mut routes = 0;
+            let mut crossing = 0;
+            for (k, p) in self.populations.iter().enumerate() {
+                let targets: BTreeSet<usize> = self
+                    .connections
+                    .iter()
+                    .filter(|c| c.from == Source::Population(k))
+                    .map(|c| c.to)
+                    .chain(p.recurrent.then_some(k))
+                    .collect();
+                let reached: BTreeSet<usize> = targets.iter().flat_map(|&t| chips(t)).collect();
+                routes += p.size * reached.len();
+                let own = chips(k);
+                crossing += p.size * reached.difference(&own).count();
+            }
+            (routes, crossing)
+        };
+        let declared: Vec<usize> = (0..count).collect();
+        let mut best = (cost(&layout(&declared)), declared.clone());
+        if count <= 8 {
+            // Heap's algorithm would visit the orders out of lexicographic order; the tie rule wants
+            // the first in it, so the orders are visited in lexicographic order.
+            let mut order = declared.clone();
+            while next_permutation(&mut order) {
+                let c = cost(&layout(&order));
+                if c < best.0 {
+                    best = (c, order.clone());
+                }
+            }
+        } else {
+            let mut improved = true;
+            while improved {
+                improved = false;
+                for a in 0..count {
+                    for b in a + 1..count {
+                        let mut order = best.1.clone();
+                        order.swap(a, b);
+                        let c = cost(&layout(&order));
+                        if c < best.0 {
+                            best = (c, order);
+                            improved = true;
+                        }
+                    }
+                }
+            }
+        }
+        self.with_first_cores(&layout(&best.1))
+            .expect("a consecutive layout gives every population its own cores")
     }
 
     /// The global core (`chip * 4 + core`) of every neuron, `[N]`: each population from a new core,
@@ -699,6 +860,55 @@ mod tests {
             Err(Error::Architecture(e)) => e,
             other => panic!("expected an architecture error, got {other:?}"),
         }
+    }
+
+    /// Four populations of two cores, two pairs that talk: declared in an order that splits each
+    /// pair over the two chips, placed so that each pair shares a chip (no neuron's targets on
+    /// another chip), the declared layout when everything fits one chip, overlaps refused.
+    #[test]
+    fn placement_keeps_connected_populations_on_one_chip() {
+        let conn = |from: Option<usize>, to: usize| Connection {
+            from: from.map_or(Source::Input, Source::Population),
+            to,
+        };
+        let pops = ["a", "b", "c", "d"]
+            .map(|n| Population::new(n, 512))
+            .to_vec();
+        let a = Architecture::new(
+            4,
+            pops,
+            vec![
+                conn(None, 0),
+                conn(None, 1),
+                conn(Some(0), 2),
+                conn(Some(1), 3),
+            ],
+            3,
+        )
+        .unwrap();
+        assert_eq!(a.first_cores(), &[0, 2, 4, 6]);
+        let placed = a.placed_for_connectivity();
+        // a with c on chip 0, b with d on chip 1: the first such order.
+        assert_eq!(placed.first_cores(), &[0, 4, 2, 6]);
+        assert_eq!(placed.core_ranges(), vec![0..2, 4..6, 2..4, 6..8]);
+        assert_eq!(placed.cores(), 8);
+        assert_eq!(placed.core_map()[512], 4);
+        // The neurons keep their order, and the blocks theirs.
+        assert_eq!(placed.ranges(), a.ranges());
+        assert_eq!(placed.masks(), a.masks());
+        assert_eq!(placed.placed_for_connectivity(), placed);
+        // One chip: as declared.
+        let small = three_layers();
+        assert_eq!(small.placed_for_connectivity(), small);
+        // Two populations on one core, or a count that differs: refused.
+        assert!(matches!(
+            a.with_first_cores(&[0, 1, 4, 6]),
+            Err(Error::Architecture(ArchitectureError::Placement {
+                population: 1,
+                ..
+            }))
+        ));
+        assert!(a.with_first_cores(&[0, 2]).is_err());
     }
 
     #[test]

@@ -269,6 +269,7 @@ impl ArchitectureConfig {
                 population(*k, &format!(".params.{key}"))
             }
             ArchitectureError::Unreached { population: k, .. } => population(*k, ""),
+            ArchitectureError::Placement { .. } => "network.placement".into(),
             ArchitectureError::UnknownPopulation {
                 connection: c, end, ..
             } => connection(

@@ -66,6 +66,18 @@ impl LossKind {
     }
 }
 
+/// How a dataset experiment's populations are placed on cores and chips (`network.placement`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Placement {
+    /// Each population from a new core, in declaration order.
+    Declared,
+    /// In the order that needs the fewest SRAM routes and inter-chip connections, when the network
+    /// needs several chips ([`dynap_model::Architecture::placed_for_connectivity`]); the declared
+    /// layout on one chip.
+    Connectivity,
+}
+
 /// How training differentiates a spike (`training.surrogate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -184,6 +196,8 @@ pub struct NetworkConfig {
     /// `network.readout`: the output population's name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readout: Option<String>,
+    /// How a dataset experiment's populations are placed on cores and chips.
+    pub placement: Placement,
 }
 
 impl NetworkConfig {
@@ -344,6 +358,7 @@ impl Default for NetworkConfig {
             population: Vec::new(),
             connection: Vec::new(),
             readout: None,
+            placement: Placement::Connectivity,
         }
     }
 }

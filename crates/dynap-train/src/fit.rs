@@ -284,7 +284,7 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         None => None,
     };
     let description = config.network.architecture();
-    let architecture = if description.is_empty() {
+    let declared = if description.is_empty() {
         let group = if encoding.regression.is_some() {
             DEFAULT_GROUP
         } else {
@@ -295,6 +295,10 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         description
             .to_architecture(channels)
             .map_err(|error| Error::Config { path: None, error })?
+    };
+    let architecture = match config.network.placement {
+        crate::config::Placement::Declared => declared,
+        crate::config::Placement::Connectivity => declared.placed_for_connectivity(),
     };
     encoding
         .readout(&architecture)

@@ -1,10 +1,12 @@
 //! The network JSON's optional `architecture`: the populations and connections a network was
 //! described with ([`dynap_model::Architecture`]), read and written beside its matrices.
 //!
-//! `{"inputs": Nin, "populations": [{"name", "size", "recurrent", "offset"}], "connections": [{"from",
-//! "to"}], "readout": name}`: `from` is `"input"` or a population's name, `to` and `readout` are
-//! population names, `recurrent` defaults to false and `offset` (population `k`'s first neuron, the
-//! sum of the sizes before it) is written for people and checked when given. The per-population
+//! `{"inputs": Nin, "populations": [{"name", "size", "recurrent", "offset", "first_core"}],
+//! "connections": [{"from", "to"}], "readout": name}`: `from` is `"input"` or a population's name, `to`
+//! and `readout` are population names, `recurrent` defaults to false and `offset` (population `k`'s
+//! first neuron, the sum of the sizes before it) is written for people and checked when given.
+//! `first_core` (the population's first global core, `chip * 4 + core`) is its placement: without
+//! it on every population, each takes the cores after the previous one's. The per-population
 //! parameter overrides are not stored, as the per-neuron values of the file hold them: on reading, a
 //! parameter that has one value over a population's neurons, other than Rockpool's default, is that
 //! population's override (so an override equal to the default reads back as none).
@@ -25,7 +27,7 @@ use serde_json::{Map, Value, json};
 pub(crate) const KEY: &str = "architecture";
 
 const KEYS: &[&str] = &["inputs", "populations", "connections", "readout"];
-const POPULATION_KEYS: &[&str] = &["name", "size", "recurrent", "offset"];
+const POPULATION_KEYS: &[&str] = &["name", "size", "recurrent", "offset", "first_core"];
 const CONNECTION_KEYS: &[&str] = &["from", "to"];
 
 /// The architecture as JSON (compact, keys in the documented order).
@@ -34,7 +36,8 @@ pub(crate) fn to_json(a: &Architecture) -> String {
     let populations: Vec<Value> = pops
         .iter()
         .zip(a.ranges())
-        .map(|(p, r)| json!({"name": p.name, "size": p.size, "recurrent": p.recurrent, "offset": r.start}))
+        .zip(a.first_cores())
+        .map(|((p, r), c)| json!({"name": p.name, "size": p.size, "recurrent": p.recurrent, "offset": r.start, "first_core": c}))
         .collect();
     let connections: Vec<Value> = a
         .connections()
@@ -94,6 +97,7 @@ pub(crate) fn read(v: &Value, net: &Network) -> Result<Architecture, FormatError
     let list = text::list(text::field(obj, KEY, "populations")?, &pops_path)?;
     let mut populations = Vec::with_capacity(list.len());
     let mut offsets = Vec::with_capacity(list.len());
+    let mut first_cores = Vec::with_capacity(list.len());
     for (k, p) in list.iter().enumerate() {
         let path = format!("{pops_path}[{k}]");
         let o = text::object(p, &path)?;
@@ -112,6 +116,11 @@ pub(crate) fn read(v: &Value, net: &Network) -> Result<Architecture, FormatError
         offsets.push(
             o.get("offset")
                 .map(|v| count(v, &text::join(&path, "offset")))
+                .transpose()?,
+        );
+        first_cores.push(
+            o.get("first_core")
+                .map(|v| count(v, &text::join(&path, "first_core")))
                 .transpose()?,
         );
         populations.push(pop);
@@ -224,8 +233,15 @@ pub(crate) fn read(v: &Value, net: &Network) -> Result<Architecture, FormatError
             }
         }
     }
-    Ok(Architecture::new(inputs, populations, connections, readout)
-        .expect("checked above, with valid network parameters"))
+    let a = Architecture::new(inputs, populations, connections, readout)
+        .expect("checked above, with valid network parameters");
+    // The placement, when every population has one.
+    match first_cores.iter().copied().collect::<Option<Vec<usize>>>() {
+        Some(cores) => a
+            .with_first_cores(&cores)
+            .map_err(|e| FormatError::at(error_path(&e), Problem::Network(e))),
+        None => Ok(a),
+    }
 }
 
 /// The JSON path of what an architecture error is about.
@@ -246,6 +262,7 @@ fn error_path(e: &dynap_model::Error) -> String {
         ArchitectureError::EmptyPopulation { population: k, .. } => population(*k, ".size"),
         ArchitectureError::PopulationParam { population: k, .. }
         | ArchitectureError::Unreached { population: k, .. } => population(*k, ""),
+        ArchitectureError::Placement { population: k, .. } => population(*k, ".first_core"),
         ArchitectureError::UnknownPopulation {
             connection: c, end, ..
         } => connection(

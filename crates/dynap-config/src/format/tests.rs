@@ -485,6 +485,18 @@ fn architecture_network(seed: u64, chip: bool) -> (dynap_model::Architecture, Ne
         }
     }
     let a = Architecture::new(rng.gen_range(1..=6), pops, conns, rng.gen_range(0..count)).unwrap();
+    // Placed in reverse order, half of the time.
+    let a = if rng.gen_bool(0.5) {
+        let mut first = vec![0; count];
+        let mut next = 0;
+        for k in (0..count).rev() {
+            first[k] = next;
+            next += a.populations()[k].size.div_ceil(256);
+        }
+        a.with_first_cores(&first).unwrap()
+    } else {
+        a
+    };
     let mut net = a.network(if chip {
         Variant::Chip
     } else {
@@ -552,7 +564,7 @@ fn architecture_json_is_as_documented() {
     let text = write_network(&f);
     assert!(
         text.contains(
-            r#""architecture": {"inputs":3,"populations":[{"name":"hidden","size":2,"recurrent":true,"offset":0},{"name":"out","size":1,"recurrent":false,"offset":2}],"connections":[{"from":"input","to":"hidden"},{"from":"hidden","to":"out"}],"readout":"out"}"#
+            r#""architecture": {"inputs":3,"populations":[{"name":"hidden","size":2,"recurrent":true,"offset":0,"first_core":0},{"name":"out","size":1,"recurrent":false,"offset":2,"first_core":1}],"connections":[{"from":"input","to":"hidden"},{"from":"hidden","to":"out"}],"readout":"out"}"#
         ),
         "{text}"
     );
@@ -571,6 +583,13 @@ fn architecture_json_is_as_documented() {
         a.populations()[0].params.iter().collect::<Vec<_>>(),
         vec![(&Param::ItauMem, &4e-12)]
     );
+    // A placement: population `a` on core 5; two populations on one core are refused at the path.
+    let placed = short.replace(r#""size": 3}"#, r#""size": 3, "first_core": 5}"#);
+    let a = read_network(&placed).unwrap().architecture.unwrap();
+    assert_eq!(a.core_map(), vec![5, 5, 5]);
+    let two = r#"{"w_in": [[0, 0]], "architecture": {"inputs": 1, "populations": [{"name": "a", "size": 1, "first_core": 2}, {"name": "b", "size": 1, "first_core": 2}], "connections": [{"from": "input", "to": "a"}, {"from": "input", "to": "b"}], "readout": "b"}}"#;
+    let e = read_network(two).unwrap_err();
+    assert_eq!(e.path, "architecture.populations[1].first_core", "{e}");
     let none = read_network(r#"{"w_rec": [[0]], "architecture": null}"#).unwrap();
     assert_eq!(none.architecture, None);
     assert!(none.extra.is_empty());
