@@ -27,6 +27,37 @@ pub const BENCH_ROWS: [(usize, usize); 7] = [
     (1024, 1),
 ];
 
+/// The sparse rows `(N, fan-in)`: a full chip and a full board, every neuron with 64 connections
+/// (the chip's CAM entries), batch 1.
+pub const FANIN_ROWS: [(usize, usize); 2] = [(1024, 64), (4096, 64)];
+
+/// The benchmark network with `n` neurons and `fanin` connections into each neuron, drawn without
+/// replacement from the 60 inputs and the `n` neurons (inputs `N(0, 0.5)`, recurrent `N(0, 0.3)`), as
+/// `bench_rockpool.py --fanin` draws it; seeded.
+pub fn bench_network_fanin(n: usize, fanin: usize, seed: u64) -> Network {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(n as u64) ^ 0xFA41);
+    let sources = BENCH_INPUTS + n;
+    let mut w_in = vec![0.0; BENCH_INPUTS * n];
+    let mut w_rec = vec![0.0; n * n];
+    let mut pool: Vec<usize> = Vec::with_capacity(sources);
+    for j in 0..n {
+        pool.clear();
+        pool.extend(0..sources);
+        for _ in 0..fanin.min(sources) {
+            let s = pool.swap_remove(rng.r#gen_range(0..pool.len()));
+            if s < BENCH_INPUTS {
+                w_in[s * n + j] = f64::from((normal(&mut rng) * 0.5) as f32);
+            } else {
+                w_rec[(s - BENCH_INPUTS) * n + j] = f64::from((normal(&mut rng) * 0.3) as f32);
+            }
+        }
+    }
+    let mut net = Network::with_defaults(n);
+    net.w_in = Some(Matrix::from_vec(BENCH_INPUTS, n, w_in).expect("shape"));
+    net.w_rec = Matrix::from_vec(n, n, w_rec).expect("shape");
+    net
+}
+
 fn normal(rng: &mut ChaCha8Rng) -> f64 {
     // Box-Muller; one of the pair is enough here.
     let u1: f64 = 1.0 - rng.r#gen::<f64>();
@@ -101,9 +132,25 @@ pub const WARM_UP: Duration = Duration::from_millis(200);
 /// Times the forward pass (f32, spikes only, as Rockpool's `record=False`) `reps` times after a
 /// warm-up (see `warm_up`), on `threads` threads (0: one per core), and returns the median.
 pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowTiming {
-    let net = bench_network(n, 0);
+    time_forward_of(&bench_network(n, 0), batch, reps, threads)
+}
+
+/// [`time_forward`] of the network with `fanin` connections into each neuron
+/// ([`bench_network_fanin`]).
+pub fn time_forward_fanin(
+    n: usize,
+    fanin: usize,
+    batch: usize,
+    reps: usize,
+    threads: usize,
+) -> RowTiming {
+    time_forward_of(&bench_network_fanin(n, fanin, 0), batch, reps, threads)
+}
+
+fn time_forward_of(net: &Network, batch: usize, reps: usize, threads: usize) -> RowTiming {
+    let n = net.neurons();
     let input = bench_input(batch, BENCH_STEPS, n as u64);
-    let sim = Simulator::<f32>::new(&net).expect("the benchmark network is valid");
+    let sim = Simulator::<f32>::new(net).expect("the benchmark network is valid");
     let options = RunOptions {
         threads,
         ..RunOptions::default()
@@ -143,7 +190,7 @@ pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowT
     times.sort();
     // The kept output is not part of the value-and-gradient row's memory.
     drop(kept);
-    let fwdbwd = time_value_and_grad(&net, &input, batch, reps, threads);
+    let fwdbwd = time_value_and_grad(net, &input, batch, reps, threads);
     RowTiming {
         n,
         batch,

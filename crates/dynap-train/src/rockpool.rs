@@ -87,6 +87,19 @@ impl Baseline {
         reps: usize,
         measure_memory: bool,
     ) -> Result<Rows, Error> {
+        self.rows_with_fanin(sizes, batches, reps, measure_memory, 0)
+    }
+
+    /// [`Baseline::rows`] of the networks with `fanin` connections into each neuron (0: the dense
+    /// rows' densities).
+    pub fn rows_with_fanin(
+        &self,
+        sizes: &str,
+        batches: &str,
+        reps: usize,
+        measure_memory: bool,
+        fanin: usize,
+    ) -> Result<Rows, Error> {
         let script = self.script("bench_rockpool.py")?;
         let time_v = Path::new("/usr/bin/time");
         let measure = measure_memory && time_v.exists();
@@ -104,6 +117,8 @@ impl Baseline {
             batches,
             "--reps",
             &reps.to_string(),
+            "--fanin",
+            &fanin.to_string(),
         ]);
         let out = self.run(&mut cmd)?;
         if !out.status.success() {

@@ -38,15 +38,17 @@ pub(crate) struct Args {
     /// Interleaved rounds of every row (medians over rounds, paired ratios).
     #[arg(long, value_name = "R", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
-    /// Only these sections, comma-separated (default: all): `rows` (the simulator rows), `variants`,
+    /// Only these sections, comma-separated (default: all): `rows` (the simulator rows), `fanin`
+    /// (a full chip and a full board with 64 connections into each neuron), `variants`,
     /// `training` (the frozen-noise network), `yinyang`, `quantization`, `board`.
     #[arg(long, value_name = "SECTIONS", value_delimiter = ',', value_parser = SECTIONS)]
     only: Vec<String>,
 }
 
 /// The sections of `dynap bench`, for `--only`.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "rows",
+    "fanin",
     "variants",
     "training",
     "yinyang",
@@ -62,6 +64,9 @@ pub(crate) struct RowArgs {
     reps: usize,
     #[arg(default_value_t = 0)]
     threads: usize,
+    /// Connections into each neuron (the sparse rows); without it, the dense rows' network.
+    #[arg(long)]
+    fanin: Option<usize>,
 }
 
 /// `dynap bench-variants N BATCH`.
@@ -111,8 +116,11 @@ pub(crate) fn dataset_rate(a: DatasetArgs) -> Result<(), Error> {
 
 /// One row in this process, printed as one JSON line, so that its peak memory is that row's alone.
 pub(crate) fn row(a: RowArgs) -> Result<(), Error> {
-    let row = bench::time_forward(a.n, a.batch, a.reps, a.threads);
-    let line = json!({
+    let row = match a.fanin {
+        None => bench::time_forward(a.n, a.batch, a.reps, a.threads),
+        Some(k) => bench::time_forward_fanin(a.n, k, a.batch, a.reps, a.threads),
+    };
+    let mut line = json!({
         "n": row.n,
         "batch": row.batch,
         "steps": row.steps,
@@ -121,6 +129,9 @@ pub(crate) fn row(a: RowArgs) -> Result<(), Error> {
         "peak_rss_mb": bench::peak_rss_mb(),
         "spikes": row.spikes,
     });
+    if let Some(k) = a.fanin {
+        line["fanin"] = json!(k);
+    }
     println!("{line}");
     Ok(())
 }
@@ -361,6 +372,9 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             rows.push(row);
         }
     }
+    if wanted("fanin") {
+        rows.extend(fanin_rows(&exe, baseline.as_ref(), reps, cx)?);
+    }
     if wanted("variants") {
         let spinner = cx
             .progress
@@ -509,6 +523,80 @@ fn print_targets(cx: &Context, rows: &[Value], training_ratio: Option<f64>) {
         10.0,
     );
     speed("training iterations per second", training_ratio, 20.0);
+}
+
+/// The sparse rows ([`bench::FANIN_ROWS`]): ours, each in a process of its own (its peak memory), and
+/// Rockpool's dense model of the same network right before, with at most 3 repetitions each (a full
+/// board is seconds per run); `{"n", "fanin", "batch", "steps", "fwd_ms", "fwdbwd_ms",
+/// "peak_rss_mb", ...}` with Rockpool's figures and the ratios when it ran.
+fn fanin_rows(
+    exe: &std::path::Path,
+    baseline: Option<&Baseline>,
+    reps: usize,
+    cx: &Context,
+) -> Result<Vec<Value>, Error> {
+    let reps = reps.clamp(1, 3);
+    let mut out = Vec::new();
+    let stage = cx
+        .progress
+        .stage("fan-in 64 rows", bench::FANIN_ROWS.len() as u64, "rows");
+    for (n, k) in bench::FANIN_ROWS {
+        stage.set_message(format!("N = {n}, fan-in {k}"));
+        let theirs = match baseline {
+            Some(b) => b
+                .rows_with_fanin(&n.to_string(), "1", reps, false, k)?
+                .rows
+                .into_iter()
+                .next(),
+            None => None,
+        };
+        let o = Command::new(exe)
+            .args([
+                "bench-row",
+                &n.to_string(),
+                "1",
+                &reps.to_string(),
+                "0",
+                "--fanin",
+                &k.to_string(),
+            ])
+            .output();
+        let mut row = o
+            .as_ref()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+            .ok_or_else(|| Error::Mismatch(format!("the row N = {n}, fan-in {k} failed: {o:?}")))?;
+        let (fwd, fwdbwd) = (
+            row["fwd_ms"].as_f64().unwrap_or(f64::NAN),
+            row["fwdbwd_ms"].as_f64().unwrap_or(f64::NAN),
+        );
+        let versus = match &theirs {
+            Some(t) => {
+                row["rockpool_fwd_ms"] = json!(t.fwd_ms);
+                row["rockpool_fwdbwd_ms"] = json!(t.vg_ms);
+                row["fwd_speedup"] = json!(t.fwd_ms / fwd);
+                row["fwdbwd_speedup"] = json!(t.vg_ms / fwdbwd);
+                format!(
+                    "; Rockpool's dense model {:.1} ms and {:.1} ms ({:.1}x, {:.1}x)",
+                    t.fwd_ms,
+                    t.vg_ms,
+                    t.fwd_ms / fwd,
+                    t.vg_ms / fwdbwd
+                )
+            }
+            None => String::new(),
+        };
+        cx.say(format_args!(
+            "N = {n}, fan-in {k}, batch 1, {} steps: forward {fwd:.1} ms, forward + backward {fwdbwd:.1} ms, peak {:.0} MiB{versus}",
+            bench::BENCH_STEPS,
+            row["peak_rss_mb"].as_f64().unwrap_or(f64::NAN)
+        ));
+        out.push(row);
+        stage.inc(1);
+    }
+    stage.finish();
+    Ok(out)
 }
 
 /// One target's line: this run's figure and whether it meets the goal.
