@@ -181,6 +181,10 @@ impl<T: Real> Simulator<T> {
                 .map(|k| w_rec[(k % n) * n + k / n])
                 .collect::<Vec<T>>(),
         );
+        let sparse = crate::run::SparseRows::of(&w_rec_t, n);
+        let w_rec_sparse = sparse.worth_it(n).then_some(sparse);
+        let rows = crate::run::SparseRows::of(&w_rec, n);
+        let w_rec_rows_sparse = rows.worth_it(n).then_some(rows);
         Ok(Simulator {
             n,
             n_in: net.w_in.as_ref().map(|w| w.rows()),
@@ -188,6 +192,8 @@ impl<T: Real> Simulator<T> {
             w_in_pad,
             w_rec,
             w_rec_t,
+            w_rec_sparse,
+            w_rec_rows_sparse,
             rec_nonzero,
             i_scale: T::from_f64(net.i_scale),
             dt,
@@ -232,6 +238,12 @@ impl<T: Real> Simulator<T> {
         for (k, t) in self.w_rec_t.iter_mut().enumerate() {
             *t = self.w_rec[(k % n) * n + k / n];
         }
+        let mut sparse = self.w_rec_sparse.take().unwrap_or_default();
+        sparse.rebuild(&self.w_rec_t, n);
+        self.w_rec_sparse = sparse.worth_it(n).then_some(sparse);
+        let mut rows = self.w_rec_rows_sparse.take().unwrap_or_default();
+        rows.rebuild(&self.w_rec, n);
+        self.w_rec_rows_sparse = rows.worth_it(n).then_some(rows);
         Ok(())
     }
 
@@ -720,7 +732,18 @@ impl<T: Real> Simulator<T> {
     ) {
         let n = self.n;
         rec[..n].fill(T::ZERO);
-        if self.rec_nonzero {
+        if let Some(sparse) = &self.w_rec_rows_sparse {
+            // A large sparse matrix: the spiking rows' non-zero entries only (the same sums in the
+            // same order: a zero term added to a sum that starts at +0 changes no bit).
+            sparse.add_rows_unit(
+                &mut rec[..n],
+                active,
+                |i| s[i],
+                |acc, w, si| acc + si * w,
+                |si| si == T::ONE,
+                |acc, w| acc + w,
+            );
+        } else if self.rec_nonzero {
             recurrent_drive(&mut rec[..n], active, s, &self.w_rec);
         }
         external_drive(x, drive, t, n, self.w_in_pad.as_deref());

@@ -155,6 +155,11 @@ pub struct Simulator<T: Real> {
     w_rec: Aligned<T>,
     /// `w_rec` transposed (`[post][pre]`), for the reverse pass.
     w_rec_t: Aligned<T>,
+    /// The transpose's non-zero entries, for the reverse pass of a large sparse network (`None`:
+    /// the dense transpose is read).
+    w_rec_sparse: Option<crate::run::SparseRows<T>>,
+    /// `w_rec`'s own non-zero entries, for the forward drive of a large sparse network.
+    w_rec_rows_sparse: Option<crate::run::SparseRows<T>>,
     rec_nonzero: bool,
     i_scale: T,
     dt: T,

@@ -719,7 +719,13 @@ impl<T: Real> Simulator<T> {
                     // drive_j, as a sum of rows of the transpose over the neurons whose drive matters
                     // (no horizontal sums, and the quiet synapses, whose target sat on its floor, are
                     // skipped).
-                    if self.rec_nonzero {
+                    if let Some(sparse) = &self.w_rec_sparse {
+                        // A large sparse matrix: the transpose's non-zero entries only (the same
+                        // sums in the same order, without the zero terms).
+                        rows.clear();
+                        for_each_nonzero(drive, |j, _| rows.push(j));
+                        sparse.add_rows(&mut a_s[..n], rows, |j| drive[j]);
+                    } else if self.rec_nonzero {
                         rows.clear();
                         for_each_nonzero(drive, |j, _| rows.push(j));
                         add_rows(

@@ -829,3 +829,71 @@ fn the_forward_coefficients_change_no_bit() {
     check::<f32>();
     check::<f64>();
 }
+
+/// A large sparse network takes the non-zero entries of `w_rec` in the forward drive and the
+/// reverse pass's sum over the transpose: the same spikes, records and gradients (values; a zero may
+/// differ in sign) as the dense rows, which the simulator reads when told the matrix is not sparse.
+#[test]
+fn the_sparse_rows_of_a_large_network_give_the_dense_rows_results() {
+    let (n, n_in, steps, batch) = (600, 10, 60, 2);
+    let mut net = Network::with_defaults(n);
+    // 12 connections into each neuron: 2 % of w_rec.
+    let w = |k: usize| ((k * 7919 + 13) % 17) as f64 / 17.0;
+    let mut w_rec = vec![0.0; n * n];
+    for j in 0..n {
+        for c in 0..12 {
+            let i = (j * 31 + c * 97 + 7) % n;
+            w_rec[i * n + j] = 4.0 * w(i + j + c) - 1.5;
+        }
+    }
+    net.w_rec = Matrix::from_vec(n, n, w_rec).unwrap();
+    net.w_in =
+        Some(Matrix::from_vec(n_in, n, (0..n_in * n).map(|k| 3.0 + 6.0 * w(k)).collect()).unwrap());
+    let sparse = Simulator::<f64>::new(&net).unwrap();
+    assert!(sparse.w_rec_sparse.is_some() && sparse.w_rec_rows_sparse.is_some());
+    let mut dense = sparse.clone();
+    dense.w_rec_sparse = None;
+    dense.w_rec_rows_sparse = None;
+    let x = input(batch, steps, n_in);
+    let run = |sim: &Simulator<f64>| {
+        let opts = RunOptions {
+            recording: Recording::Full,
+            threads: 1,
+        };
+        let input = Input::Spikes {
+            data: &x,
+            batch,
+            steps,
+        };
+        let (trace, tape) = sim.run_taped(input, None, &opts, 1).unwrap();
+        let counts = trace.spike_counts();
+        let every: Vec<f64> = counts.iter().map(|c| 2.0 * (c - 3.0)).collect();
+        let g = sim
+            .gradient(
+                &tape,
+                input,
+                &OutputGradients {
+                    spikes_every_step: Some(&every),
+                    ..Default::default()
+                },
+                &GradientOptions {
+                    threads: 1,
+                    input: false,
+                    currents: true,
+                },
+            )
+            .unwrap();
+        (trace, g)
+    };
+    let (ts, gs) = run(&sparse);
+    let (td, gd) = run(&dense);
+    assert!(
+        ts.spikes.iter().sum::<f64>() > 100.0,
+        "the network should spike"
+    );
+    assert_eq!(ts.spikes, td.spikes);
+    assert_eq!(ts.records, td.records);
+    assert_eq!(gs.w_rec, gd.w_rec);
+    assert_eq!(gs.w_in, gd.w_in);
+    assert_eq!(gs.currents, gd.currents);
+}
