@@ -120,7 +120,12 @@ pub(crate) fn field<'v>(
 pub(crate) fn value_problem(v: &Value, expected: &'static str) -> Problem {
     let mut found = v.to_string();
     if found.len() > 40 {
-        found.truncate(37);
+        // At a character's start (a cut inside a multi-byte character panicked: found by fuzzing).
+        let cut = (0..=37)
+            .rev()
+            .find(|&i| found.is_char_boundary(i))
+            .unwrap_or(0);
+        found.truncate(cut);
         found.push_str("...");
     }
     Problem::Value { found, expected }
@@ -169,5 +174,24 @@ impl Object {
     pub(crate) fn finish(mut self) -> String {
         self.out.push_str("\n}\n");
         self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A long value is shortened at a character's start, whatever its characters.
+    #[test]
+    fn a_long_value_is_cut_between_characters() {
+        for text in [
+            "a".repeat(60),
+            format!("{}{}", "a".repeat(35), "\u{fff}".repeat(10)),
+        ] {
+            let Problem::Value { found, .. } = value_problem(&Value::String(text), "x") else {
+                panic!("a value problem");
+            };
+            assert!(found.ends_with("...") && found.len() <= 40, "{found}");
+        }
     }
 }
