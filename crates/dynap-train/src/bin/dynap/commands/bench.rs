@@ -193,10 +193,14 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     let mut ours_by_round: Vec<Vec<Value>> = Vec::new();
     let mut theirs_by_round: Vec<rockpool::Rows> = Vec::new();
     let per_round = bench_rows.len() + if baseline.is_some() { groups.len() } else { 0 };
-    let stage = cx
-        .progress
-        .stage("benchmark rows", (rounds * per_round) as u64, "runs");
-    for round in 0..rounds {
+    // (No stage when `--only` leaves the simulator rows out.)
+    let stage = (per_round > 0).then(|| {
+        cx.progress
+            .stage("benchmark rows", (rounds * per_round) as u64, "runs")
+    });
+    let rows_rounds = if stage.is_some() { rounds } else { 0 };
+    for round in 0..rows_rounds {
+        let Some(stage) = stage.as_ref() else { break };
         let mut ours = Vec::new();
         let mut theirs = rockpool::Rows::default();
         for &group in groups {
@@ -248,7 +252,7 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
         ours_by_round.push(ours);
         theirs_by_round.push(theirs);
     }
-    stage.finish();
+    stage.iter().for_each(|s| s.finish());
     let have_baseline = baseline.is_some();
     let mut rows = Vec::new();
     if wanted("rows") {
