@@ -103,10 +103,7 @@ pub struct Deployed {
 pub fn deploy(o: &DeployOptions, progress: &Progress) -> Result<Deployed, Error> {
     let config_path = o.from.join("config.toml");
     let config = if config_path.exists() {
-        Config::from_toml(&files::read_text(&config_path)?).map_err(|error| Error::Config {
-            path: Some(config_path.clone()),
-            error,
-        })?
+        files::read_experiment(&config_path)?
     } else {
         Config::default()
     };
@@ -353,11 +350,7 @@ pub fn deploy_dataset(
     progress: &Progress,
 ) -> Result<DatasetDeployed, Error> {
     let config_path = from.join("config.toml");
-    let config =
-        Config::from_toml(&files::read_text(&config_path)?).map_err(|error| Error::Config {
-            path: Some(config_path.clone()),
-            error,
-        })?;
+    let config = files::read_experiment(&config_path)?;
     let net_path = from.join("network.json");
     let file =
         dynap_config::format::read_network(&files::read_text(&net_path)?).map_err(|error| {

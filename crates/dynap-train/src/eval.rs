@@ -69,10 +69,7 @@ fn read_config(dir: &Path) -> Result<Config, Error> {
             path.display()
         )));
     }
-    Config::from_toml(&files::read_text(&path)?).map_err(|error| Error::Config {
-        path: Some(path),
-        error,
-    })
+    files::read_experiment(&path)
 }
 
 /// Reads `seed<k>/network.json` under `dir` for every seed of the configuration that has one.

@@ -65,6 +65,14 @@ pub fn create_dir(path: &Path) -> Result<(), Error> {
     })
 }
 
+/// Reads and checks an experiment TOML; an error names the file and the key.
+pub fn read_experiment(path: &Path) -> Result<crate::config::Config, Error> {
+    crate::config::Config::from_toml(&read_text(path)?).map_err(|error| Error::Config {
+        path: Some(path.to_owned()),
+        error,
+    })
+}
+
 /// Reads a chip configuration by extension: `.bin` the binary encoding, anything else samna's JSON;
 /// every problem on failure.
 pub fn read_configuration(path: &Path) -> Result<dynap_config::Configuration, Error> {

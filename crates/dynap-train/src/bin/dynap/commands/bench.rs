@@ -101,13 +101,7 @@ pub(crate) struct DatasetArgs {
 /// Prints the training samples per second of a dataset experiment.
 pub(crate) fn dataset_rate(a: DatasetArgs) -> Result<(), Error> {
     let path = a.config.unwrap_or_else(rockpool::default_yinyang_example);
-    let config =
-        dynap_train::config::Config::from_toml(&files::read_text(&path)?).map_err(|error| {
-            Error::Config {
-                path: Some(path.clone()),
-                error,
-            }
-        })?;
+    let config = files::read_experiment(&path)?;
     let prep = dynap_train::fit::prepare(&config, &dynap_train::fit::config_dir(Some(&path)))?;
     let rate = dynap_train::fit::training_rate(&config, &prep, a.steps, a.blocks, a.threads)?;
     println!("{rate:.1}");
@@ -627,13 +621,7 @@ fn yinyang_row(
         .yinyang
         .clone()
         .unwrap_or_else(rockpool::default_yinyang_example);
-    let config =
-        dynap_train::config::Config::from_toml(&files::read_text(&path)?).map_err(|error| {
-            Error::Config {
-                path: Some(path.clone()),
-                error,
-            }
-        })?;
+    let config = files::read_experiment(&path)?;
     let dir = dynap_train::fit::config_dir(Some(&path));
     let spinner = cx.progress.spinner("Yin-Yang: loading the example");
     let prep = dynap_train::fit::prepare(&config, &dir)?;

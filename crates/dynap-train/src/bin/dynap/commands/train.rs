@@ -44,12 +44,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     let mut config = match &a.config {
-        Some(path) => {
-            Config::from_toml(&files::read_text(path)?).map_err(|error| Error::Config {
-                path: Some(path.clone()),
-                error,
-            })?
-        }
+        Some(path) => files::read_experiment(path)?,
         None => Config::default(),
     };
     if let Some(v) = a.variant {
