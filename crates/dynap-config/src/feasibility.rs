@@ -277,21 +277,7 @@ pub fn check_mappable_with(
 /// The densest network `architecture` allows, quantized: mask 1 and sign +1 on every allowed
 /// weight, the architecture's core map, unit base currents.
 pub(crate) fn densest(architecture: &Architecture) -> QuantizedWeights {
-    let (n_in, n) = (architecture.inputs(), architecture.neurons());
-    let masks = architecture.masks();
-    let quant = |which, rows, flags: &[bool]| {
-        let mask: Vec<u8> = flags.iter().map(|&f| u8::from(f)).collect();
-        let sign: Vec<i8> = flags.iter().map(|&f| i8::from(f)).collect();
-        QuantMatrix::new(which, rows, n, mask, sign).expect("masks 0..=1, signs 0..=1")
-    };
-    QuantizedWeights::new(
-        architecture.core_map(),
-        vec![[1e-9; BASE_WEIGHTS]; architecture.cores()],
-        Some(quant(WeightMatrix::Input, n_in, &masks.w_in)),
-        quant(WeightMatrix::Recurrent, n, &masks.w_rec),
-        1e-8,
-    )
-    .expect("the architecture's shapes and core map")
+    densest_limited(architecture, usize::MAX)
 }
 
 /// [`densest`] with at most `k` connections into each neuron: its first allowed ones, inputs first.
