@@ -153,6 +153,38 @@ impl<I> Drop for Abandoned<'_, '_, I> {
     }
 }
 
+/// The sum over `items`, in their order, of the `len` values `f(item)` gives, in `f64`: the result
+/// cut into ranges of `chunk` values, each range summed whole by one of `threads` threads, so the
+/// bits do not depend on the thread count (the batch sums of the reverse passes).
+pub(crate) fn sum_in_order<I: Sync, T: crate::real::Real>(
+    items: &[I],
+    len: usize,
+    chunk: usize,
+    threads: usize,
+    f: &(dyn Fn(&I) -> &[T] + Sync),
+) -> Vec<f64> {
+    let mut out = vec![0.0; len];
+    let mut parts: Vec<(usize, &mut [f64])> = out
+        .chunks_mut(chunk.max(1))
+        .enumerate()
+        .map(|(k, c)| (k * chunk.max(1), c))
+        .collect();
+    for_each_item(
+        &mut parts,
+        threads,
+        || (),
+        |(), _, (at, part)| {
+            for item in items {
+                let src = &f(item)[*at..*at + part.len()];
+                for (o, v) in part.iter_mut().zip(src) {
+                    *o += v.to_f64();
+                }
+            }
+        },
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     /// Every item's parts run exactly once and in order, whatever the threads, even when some parts

@@ -185,26 +185,7 @@ impl<T: Real> ChipSimulator<T> {
         // the bits do not depend on the threads), then carry each dendrite's gradient to the signed
         // weight that drives it.
         let sum = |f: &(dyn Fn(&ChipElementGradients<T>) -> &[T] + Sync), len: usize| {
-            let mut out = vec![0.0; len];
-            let mut parts: Vec<(usize, &mut [f64])> = out
-                .chunks_mut(REDUCE_CHUNK)
-                .enumerate()
-                .map(|(k, c)| (k * REDUCE_CHUNK, c))
-                .collect();
-            crate::threads::for_each_item(
-                &mut parts,
-                threads,
-                || (),
-                |(), _, (at, part)| {
-                    for e in &elements {
-                        let src = &f(e)[*at..*at + part.len()];
-                        for (o, v) in part.iter_mut().zip(src) {
-                            *o += v.to_f64();
-                        }
-                    }
-                },
-            );
-            out
+            crate::threads::sum_in_order(&elements, len, REDUCE_CHUNK, threads, f)
         };
         let sum_k = |f: &(dyn Fn(&ChipElementGradients<T>) -> &[Aligned<T>; DENDRITES] + Sync),
                      size: usize| {

@@ -416,27 +416,8 @@ impl<T: Real> Simulator<T> {
             .collect();
         // Reduce over the batch in a fixed order, so that the result does not depend on the threads
         // (which sum disjoint ranges of the result in parallel).
-        let sum = |f: &(dyn Fn(&ElementGradients<T>) -> &[T] + Sync), len: usize| -> Vec<f64> {
-            let mut out = vec![0.0; len];
-            let mut parts: Vec<(usize, &mut [f64])> = out
-                .chunks_mut(REDUCE_CHUNK)
-                .enumerate()
-                .map(|(k, c)| (k * REDUCE_CHUNK, c))
-                .collect();
-            crate::threads::for_each_item(
-                &mut parts,
-                threads,
-                || (),
-                |(), _, (at, part)| {
-                    for e in &elements {
-                        let src = &f(e)[*at..*at + part.len()];
-                        for (o, v) in part.iter_mut().zip(src) {
-                            *o += v.to_f64();
-                        }
-                    }
-                },
-            );
-            out
+        let sum = |f: &(dyn Fn(&ElementGradients<T>) -> &[T] + Sync), len: usize| {
+            crate::threads::sum_in_order(&elements, len, REDUCE_CHUNK, threads, f)
         };
         let w_rec = Matrix::from_vec(n, n, sum(&|e| &e.w_rec, n * n)).expect("n x n");
         // The input weights' gradient was accumulated in padded rows.
