@@ -40,8 +40,8 @@ use dfdx::shapes::HasShape;
 use dfdx::tensor::{Cpu, Gradients, NoneTape, PutTape, SplitTape, Tape, Tensor, TensorFromVec};
 use dfdx::tensor_ops::ReshapeTo;
 use dynap_model::{
-    ChipOutputGradients, ChipSimulator, GradientOptions, Input, Matrix, Network, OutputGradients,
-    Param, Real, RunOptions, Simulator, SpikeEvents, SpikeFunction, Variant,
+    ChipOutputGradients, ChipSimulator, GradientMask, GradientOptions, Input, Matrix, Network,
+    OutputGradients, Param, Real, RunOptions, Simulator, SpikeEvents, SpikeFunction, Variant,
 };
 use std::sync::{Arc, Mutex};
 
@@ -144,6 +144,8 @@ pub struct DynapSimLayer<E: Real> {
     current_flags: Option<Vec<bool>>,
     /// Factors on the trained values, `[currents][neurons]` (a chip instance's mismatch of them).
     current_factors: Option<Vec<Vec<f64>>>,
+    /// The recurrent weights whose gradient the training needs ([`DynapSimLayer::with_gradient_mask`]).
+    grad_mask: Option<Arc<GradientMask>>,
 }
 
 impl<E: Dtype + Real> DynapSimLayer<E> {
@@ -183,7 +185,32 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
             pack: true,
             current_flags: None,
             current_factors: None,
+            grad_mask: None,
         })
+    }
+
+    /// Computes the recurrent weights' gradient inside `mask` only (see
+    /// [`GradientMask`](dynap_model::GradientMask)) and reports 0 outside it: for a training that
+    /// holds the other weights at 0 (the `rockpool` variant, unpacked batches; elsewhere the dense
+    /// gradient is computed and the caller's zeroing gives the same values). Refused when the mask
+    /// is not of the network's size.
+    pub fn with_gradient_mask(
+        mut self,
+        mask: Option<Arc<GradientMask>>,
+    ) -> Result<DynapSimLayer<E>, Error> {
+        if let Some(m) = &mask
+            && m.neurons() != self.neurons()
+        {
+            return Err(dynap_model::Error::GradientMask {
+                neurons: self.neurons(),
+                found: m.neurons() * m.neurons(),
+            }
+            .into());
+        }
+        self.grad_mask = mask;
+        // Simulators made before carry the previous mask.
+        self.sims = Arc::default();
+        Ok(self)
     }
 
     /// Multiplies the trained currents by `factors[k][j]` (current `k`, neuron `j`) in the network
@@ -380,7 +407,12 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         // A small network wastes most of a vector's lanes on padding; its batch copies then run side by
         // side as one element (block-diagonal weights): the same arithmetic per neuron, half the steps.
         let net = self.network(params);
-        Ok(Simulator::<E>::new(&pack.network(&net))?.with_spike_function(self.spike))
+        let sim = Simulator::<E>::new(&pack.network(&net))?.with_spike_function(self.spike);
+        Ok(match &self.grad_mask {
+            // A packed simulator's matrix is block-diagonal: the mask is for one copy.
+            Some(m) if pack.copies == 1 => sim.with_gradient_mask(Arc::clone(m))?,
+            _ => sim,
+        })
     }
 
     /// Runs the layer on input spikes `[batch, steps, Nin]` and returns the output spike counts

@@ -143,6 +143,13 @@ pub enum Error {
         /// Found `(rows, cols)`.
         found: (usize, usize),
     },
+    /// A gradient mask does not have one flag per recurrent weight.
+    GradientMask {
+        /// Number of neurons (the mask needs `neurons * neurons` flags).
+        neurons: usize,
+        /// Number of flags found.
+        found: usize,
+    },
     /// A weight matrix's data length does not match its declared shape.
     WeightData {
         /// Which matrix.
@@ -336,6 +343,11 @@ impl fmt::Display for Error {
                     "weight scale Iscale = {value} A; it must be finite and > 0"
                 )
             }
+            Error::GradientMask { neurons, found } => write!(
+                f,
+                "the gradient mask has {found} flags; w_rec of {neurons} neurons needs {} (one per weight, row-major)",
+                neurons * neurons
+            ),
             Error::WeightShape {
                 matrix,
                 expected,

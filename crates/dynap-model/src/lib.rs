@@ -129,7 +129,7 @@ pub use real::Real;
 pub use rockpool::{
     Gradients, OutputGradients, Records, Simulator, SpikeFunction, State, Tape, Trace,
 };
-pub use run::{GradientOptions, Input, Recording, RunOptions};
+pub use run::{GradientMask, GradientOptions, Input, Recording, RunOptions};
 pub use simulate::{AnySimulator, AnyState, AnyTrace, simulate_spikes};
 pub use threads::cores;
 pub use tolerance::Tolerance;

@@ -132,7 +132,7 @@ pub const WARM_UP: Duration = Duration::from_millis(200);
 /// Times the forward pass (f32, spikes only, as Rockpool's `record=False`) `reps` times after a
 /// warm-up (see `warm_up`), on `threads` threads (0: one per core), and returns the median.
 pub fn time_forward(n: usize, batch: usize, reps: usize, threads: usize) -> RowTiming {
-    time_forward_of(&bench_network(n, 0), batch, reps, threads)
+    time_forward_of(&bench_network(n, 0), batch, reps, threads, false)
 }
 
 /// [`time_forward`] of the network with `fanin` connections into each neuron
@@ -144,10 +144,24 @@ pub fn time_forward_fanin(
     reps: usize,
     threads: usize,
 ) -> RowTiming {
-    time_forward_of(&bench_network_fanin(n, fanin, 0), batch, reps, threads)
+    time_forward_of(
+        &bench_network_fanin(n, fanin, 0),
+        batch,
+        reps,
+        threads,
+        true,
+    )
 }
 
-fn time_forward_of(net: &Network, batch: usize, reps: usize, threads: usize) -> RowTiming {
+/// `masked`: the value and gradient train the network's connections only (its non-zero weights are
+/// the masks, as a fan-in-limited chip network's are), not every entry of the dense matrices.
+fn time_forward_of(
+    net: &Network,
+    batch: usize,
+    reps: usize,
+    threads: usize,
+    masked: bool,
+) -> RowTiming {
     let n = net.neurons();
     let input = bench_input(batch, BENCH_STEPS, n as u64);
     let sim = Simulator::<f32>::new(net).expect("the benchmark network is valid");
@@ -190,7 +204,7 @@ fn time_forward_of(net: &Network, batch: usize, reps: usize, threads: usize) -> 
     times.sort();
     // The kept output is not part of the value-and-gradient row's memory.
     drop(kept);
-    let fwdbwd = time_value_and_grad(net, &input, batch, reps, threads);
+    let fwdbwd = time_value_and_grad(net, &input, batch, reps, threads, masked);
     RowTiming {
         n,
         batch,
@@ -204,17 +218,30 @@ fn time_forward_of(net: &Network, batch: usize, reps: usize, threads: usize) -> 
 /// What `bench_rockpool.py` times as `vg`: the value and gradient of
 /// `mean over b, n of (sum_t s[b,t,n] - 5)^2` with respect to both weight matrices, here through the
 /// training path (the dfdx layer, its fused adjoint and the loss on the tape). Median of `reps` after
-/// a warm-up (see `warm_up`).
+/// a warm-up (see `warm_up`). `masked`: with the network's non-zero weights as the trainer's masks.
 fn time_value_and_grad(
     net: &Network,
     input: &[f32],
     batch: usize,
     reps: usize,
     threads: usize,
+    masked: bool,
 ) -> Duration {
-    let trainer = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2)
+    let mut trainer = Trainer::<f32>::new(net.clone(), CurrentTraining::none(), 1e-2)
         .expect("the benchmark network is valid")
         .with_threads(threads);
+    if masked {
+        let support = |w: &[f64]| w.iter().map(|&v| v != 0.0).collect();
+        trainer = trainer
+            .with_masks(dynap_model::Masks {
+                w_in: net
+                    .w_in
+                    .as_ref()
+                    .map_or(Vec::new(), |m| support(m.as_slice())),
+                w_rec: support(net.w_rec.as_slice()),
+            })
+            .expect("the network's own support holds it");
+    }
     // The input is held once, as a training loop holds its data set (and as Rockpool's benchmark passes
     // one device array to every call).
     let x = SpikeInput::new(input.to_vec(), batch, BENCH_STEPS, BENCH_INPUTS)

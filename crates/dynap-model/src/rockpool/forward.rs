@@ -195,6 +195,7 @@ impl<T: Real> Simulator<T> {
             w_rec_sparse,
             w_rec_rows_sparse,
             rec_nonzero,
+            grad_mask: None,
             i_scale: T::from_f64(net.i_scale),
             dt,
             isa: Isa::detect(),
@@ -300,6 +301,24 @@ impl<T: Real> Simulator<T> {
                 mask &= mask - 1;
             }
         }
+    }
+
+    /// The same simulator computing the recurrent weights' gradient inside `mask` only (see
+    /// [`GradientMask`](crate::GradientMask)): [`Simulator::gradient`] reports 0 for every other
+    /// weight. Refused when the mask is not of this network's size. It stays through
+    /// [`Simulator::set_weights`].
+    pub fn with_gradient_mask(
+        mut self,
+        mask: std::sync::Arc<crate::run::GradientMask>,
+    ) -> Result<Simulator<T>, Error> {
+        if mask.neurons() != self.n {
+            return Err(Error::GradientMask {
+                neurons: self.n,
+                found: mask.neurons() * mask.neurons(),
+            });
+        }
+        self.grad_mask = Some(mask);
+        Ok(self)
     }
 
     /// The same simulator with another spike function (see [`SpikeFunction`]).

@@ -161,6 +161,8 @@ pub struct Simulator<T: Real> {
     /// `w_rec`'s own non-zero entries, for the forward drive of a large sparse network.
     w_rec_rows_sparse: Option<crate::run::SparseRows<T>>,
     rec_nonzero: bool,
+    /// The recurrent weights whose gradient is computed ([`Simulator::with_gradient_mask`]).
+    grad_mask: Option<std::sync::Arc<crate::run::GradientMask>>,
     i_scale: T,
     dt: T,
     isa: Isa,

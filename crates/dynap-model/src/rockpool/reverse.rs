@@ -333,8 +333,11 @@ impl<T: Real> Simulator<T> {
             _ => Vec::new(),
         };
         let mut elements: Vec<Option<ElementGradients<T>>> = (0..batch).map(|_| None).collect();
+        // The recurrent weights' per-element gradient: the mask's entries only when it is sparse.
+        let sparse_grad = self.grad_mask.as_deref().filter(|m| m.is_sparse());
+        let w_rec_len = sparse_grad.map_or(n * n, |m| m.len());
         let element = || ElementGradients {
-            w_rec: Aligned::filled(n * n, T::ZERO),
+            w_rec: Aligned::filled(w_rec_len, T::ZERO),
             w_in: Aligned::filled(n_in * tape.n_pad, T::ZERO),
             input: vec![T::ZERO; if options.input { steps * channels } else { 0 }],
             acc: std::array::from_fn(|_| Aligned::filled(tape.n_pad, T::ZERO)),
@@ -419,7 +422,13 @@ impl<T: Real> Simulator<T> {
         let sum = |f: &(dyn Fn(&ElementGradients<T>) -> &[T] + Sync), len: usize| {
             crate::threads::sum_in_order(&elements, len, REDUCE_CHUNK, threads, f)
         };
-        let w_rec = Matrix::from_vec(n, n, sum(&|e| &e.w_rec, n * n)).expect("n x n");
+        let mut w_rec = sum(&|e| &e.w_rec, w_rec_len);
+        match (&self.grad_mask, sparse_grad) {
+            (_, Some(m)) => w_rec = m.to_dense(&w_rec),
+            (Some(m), None) => m.zero_outside(&mut w_rec),
+            (None, None) => {}
+        }
+        let w_rec = Matrix::from_vec(n, n, w_rec).expect("n x n");
         // The input weights' gradient was accumulated in padded rows.
         let w_in_grad = spikes_in.then(|| {
             let padded = sum(&|e| &e.w_in, n_in * tape.n_pad);
@@ -543,6 +552,7 @@ impl<T: Real> Simulator<T> {
         let (coef, drive_buf) = (&mut coef[..], &mut drive_buf[..]);
         let (g_w_rec, g_w_in) = (&mut g.w_rec[..], &mut g.w_in[..]);
         let w_rec_t = &self.w_rec_t[..];
+        let grad_mask = self.grad_mask.as_deref().filter(|m| m.is_sparse());
         let w_in_pad = self.w_in_pad.as_deref();
         let consts = self.c.coefficient_inputs();
         let c = &self.c;
@@ -691,11 +701,20 @@ impl<T: Real> Simulator<T> {
                     let drive = &drive_buf[..n];
                     // w_rec: d/dW_ij = s_i(t-1) * drive_j, over the neurons that spiked.
                     let s_prev = field(prev, 5, np);
-                    for_each_nonzero(&s_prev[..n], |i, si| {
-                        for (gw, &d) in g_w_rec[i * n..(i + 1) * n].iter_mut().zip(drive) {
-                            *gw = si.mul_add(d, *gw);
-                        }
-                    });
+                    match grad_mask {
+                        // The mask's entries of the row only (the same operation on each).
+                        Some(m) => for_each_nonzero(&s_prev[..n], |i, si| {
+                            let (range, cols) = m.row(i);
+                            for (gw, &j) in g_w_rec[range].iter_mut().zip(cols) {
+                                *gw = si.mul_add(drive[j as usize], *gw);
+                            }
+                        }),
+                        None => for_each_nonzero(&s_prev[..n], |i, si| {
+                            for (gw, &d) in g_w_rec[i * n..(i + 1) * n].iter_mut().zip(drive) {
+                                *gw = si.mul_add(d, *gw);
+                            }
+                        }),
+                    }
                     // The previous spikes also reach every neuron through w_rec: a_s_i += sum_j W_ij
                     // drive_j, as a sum of rows of the transpose over the neurons whose drive matters
                     // (no horizontal sums, and the quiet synapses, whose target sat on its floor, are
@@ -769,37 +788,72 @@ impl<T: Real> Simulator<T> {
         }
         let mut co = co.chunks_exact_mut(np);
         take!(co; c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15);
-        reverse_coefficients::<T, CUR>(
-            consts,
-            [
-                field(cur, 6, np),
-                field(prev, 0, np),
-                field(prev, 1, np),
-                field(prev, 2, np),
-                field(prev, 3, np),
-                field(prev, 4, np),
-                field(prev, 5, np),
-                field(cur, 5, np),
-            ],
-            self.dt,
-            self.surrogate(),
-            c0,
-            c1,
-            c2,
-            c3,
-            c4,
-            c5,
-            c6,
-            c7,
-            c8,
-            c9,
-            c10,
-            c11,
-            c12,
-            c13,
-            c14,
-            c15,
-        );
+        // The surrogate is chosen once, outside the loop over neurons: each version of the loop is
+        // then free of branches and vectorises (a match inside it kept it scalar).
+        let half = T::ONE / (T::ONE + T::ONE);
+        macro_rules! with {
+            ($spike:expr) => {{
+                let spike = $spike;
+                reverse_coefficients::<T, CUR>(
+                    consts,
+                    [
+                        field(cur, 6, np),
+                        field(prev, 0, np),
+                        field(prev, 1, np),
+                        field(prev, 2, np),
+                        field(prev, 3, np),
+                        field(prev, 4, np),
+                        field(prev, 5, np),
+                        field(cur, 5, np),
+                    ],
+                    self.dt,
+                    spike,
+                    c0,
+                    c1,
+                    c2,
+                    c3,
+                    c4,
+                    c5,
+                    c6,
+                    c7,
+                    c8,
+                    c9,
+                    c10,
+                    c11,
+                    c12,
+                    c13,
+                    c14,
+                    c15,
+                );
+            }};
+        }
+        match self.surrogate() {
+            // clip(s, 0, 1) at its ties: s is a count, 0 or 1 is a tie, >= 2 is above; Rockpool's
+            // step_pwl surrogate.
+            Surrogate::Rockpool => with!(|s1: T, imem_c: T, _: T, o: T, _: T| (
+                if s1 > T::ONE { T::ONE } else { s1 },
+                if s1 > T::ONE { T::ZERO } else { half },
+                if imem_c > o { T::ONE } else { T::ZERO },
+                T::ZERO,
+            )),
+            // SpikeFunction::FastSigmoid: Rockpool's reset with its derivative detached (no
+            // gradient through the reset, as surrogate-gradient training does: through it the
+            // adjoint grows without bound over a run), the fast sigmoid's derivative.
+            Surrogate::FastSigmoid(k) => with!(|s1: T, imem_c: T, _: T, _: T, thr: T| {
+                let d = imem_c / thr - T::ONE;
+                let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
+                (
+                    if s1 > T::ONE { T::ONE } else { s1 },
+                    T::ZERO,
+                    T::ONE / (thr * g * g),
+                    T::ZERO,
+                )
+            }),
+            Surrogate::Smooth(beta) => with!(|s1: T, _: T, inv_imem_c: T, _: T, thr: T| {
+                let k = beta * s1 * (T::ONE - s1);
+                (s1, T::ONE, k * inv_imem_c, -(k / thr))
+            }),
+        }
     }
 
     /// The forward pass of one batch element that also makes the reverse coefficients (see
@@ -1162,7 +1216,7 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
     consts: [&[T]; 19],
     step: [&[T]; 8],
     dt: T,
-    surrogate: Surrogate<T>,
+    spike: impl Fn(T, T, T, T, T) -> (T, T, T, T),
     k_imem: &mut [T],
     k_s: &mut [T],
     k_v: &mut [T],
@@ -1200,7 +1254,6 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
         k_imem, k_s, k_v, c_imem0, c_pre, c_iahp, c_vmem, d_a, d_u, c_gm, c_p, c_itm, o_isyn_inf,
         o_iahp_inf, thr_i, thr_s
     );
-    let half = T::ONE / (T::ONE + T::ONE);
     for j in 0..n {
         // Recompute step t from the previous state: the forward kernel's operations, in its order.
         let x = Before::at(
@@ -1217,33 +1270,8 @@ fn reverse_coefficients<T: Real, const CUR: bool>(
         let inv_imem_c = T::ONE / imem_c;
         let s1 = c_s[j];
         // Reset imem1 = (1 - b) imem_c + b Io, spike s1 = S(imem_c), vmem1 = (Ut/kappa) ln(imem_c/Io).
-        let spike = match surrogate {
-            Surrogate::Rockpool => (
-                if s1 > T::ONE { T::ONE } else { s1 },
-                // clip(s, 0, 1) at its ties: s is a count, 0 or 1 is a tie, >= 2 is above.
-                if s1 > T::ONE { T::ZERO } else { half },
-                // Rockpool's step_pwl surrogate.
-                if imem_c > o { T::ONE } else { T::ZERO },
-                T::ZERO,
-            ),
-            Surrogate::FastSigmoid(k) => {
-                // SpikeFunction::FastSigmoid: Rockpool's reset with its derivative detached (no
-                // gradient through the reset, as surrogate-gradient training does: through it the
-                // adjoint grows without bound over a run), the fast sigmoid's derivative.
-                let d = imem_c / ispkthr[j] - T::ONE;
-                let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
-                (
-                    if s1 > T::ONE { T::ONE } else { s1 },
-                    T::ZERO,
-                    T::ONE / (ispkthr[j] * g * g),
-                    T::ZERO,
-                )
-            }
-            Surrogate::Smooth(beta) => {
-                let k = beta * s1 * (T::ONE - s1);
-                (s1, T::ONE, k * inv_imem_c, -(k / ispkthr[j]))
-            }
-        };
+        // The spike's value and derivatives from (s1, imem_c, 1/imem_c, Io, Ispkthr).
+        let spike = spike(s1, imem_c, inv_imem_c, o, ispkthr[j]);
         let c = coefficients(
             &x,
             &st,

@@ -5,7 +5,7 @@ use crate::events::SpikeEvents;
 use crate::network::{Matrix, Network};
 use crate::real::Real;
 use crate::rockpool::*;
-use crate::run::{GradientOptions, Input, Recording, RunOptions};
+use crate::run::{GradientMask, GradientOptions, Input, Recording, RunOptions};
 
 /// A small network in which every path is active: input and recurrent drive, strong adaptation, a
 /// DC current, no refractory period (C_ref = 0, so the non-differentiable gate stays open).
@@ -896,4 +896,116 @@ fn the_sparse_rows_of_a_large_network_give_the_dense_rows_results() {
     assert_eq!(gs.w_rec, gd.w_rec);
     assert_eq!(gs.w_in, gd.w_in);
     assert_eq!(gs.currents, gd.currents);
+}
+
+/// With a gradient mask, the recurrent weights' gradient is the dense one with every entry outside
+/// the mask set to 0, bit for bit: over the mask's entries only when it is sparse (the network's
+/// connections plus some zero weights, which must still get their gradient), as the dense matrix
+/// zeroed when it is not; the other gradients do not change. Batch of 3 on 1 and 2 threads.
+#[test]
+fn a_gradient_mask_gives_the_dense_gradient_inside_it_and_zero_outside() {
+    fn check<T: Real>() {
+        let (n, n_in, steps, batch) = (200, 8, 50, 3);
+        let mut net = Network::with_defaults(n);
+        let w = |k: usize| ((k * 7919 + 13) % 17) as f64 / 17.0;
+        let mut w_rec = vec![0.0; n * n];
+        // 8 connections into each neuron (4 % of w_rec), and 4 more allowed at weight 0.
+        let mut flags = vec![false; n * n];
+        for j in 0..n {
+            for c in 0..12 {
+                let i = (j * 31 + c * 97 + 7) % n;
+                flags[i * n + j] = true;
+                if c < 8 {
+                    w_rec[i * n + j] = 4.0 * w(i + j + c) - 1.5;
+                }
+            }
+        }
+        net.w_rec = Matrix::from_vec(n, n, w_rec).unwrap();
+        net.w_in = Some(
+            Matrix::from_vec(n_in, n, (0..n_in * n).map(|k| 3.0 + 6.0 * w(k)).collect()).unwrap(),
+        );
+        let x: Vec<T> = input(batch, steps, n_in)
+            .into_iter()
+            .map(T::from_f64)
+            .collect();
+        let run = |sim: &Simulator<T>, threads: usize| {
+            let opts = RunOptions {
+                recording: Recording::Spikes,
+                threads,
+            };
+            let input = Input::Spikes {
+                data: &x,
+                batch,
+                steps,
+            };
+            let (trace, tape) = sim.run_taped(input, None, &opts, 1).unwrap();
+            let every: Vec<T> = trace
+                .spike_counts()
+                .iter()
+                .map(|c| T::from_f64(2.0 * (c - 3.0)))
+                .collect();
+            sim.gradient(
+                &tape,
+                input,
+                &OutputGradients {
+                    spikes_every_step: Some(&every),
+                    ..Default::default()
+                },
+                &GradientOptions {
+                    threads,
+                    input: false,
+                    currents: true,
+                },
+            )
+            .unwrap()
+        };
+        let plain = Simulator::<T>::new(&net).unwrap();
+        let sparse_mask = std::sync::Arc::new(GradientMask::new(n, &flags).unwrap());
+        assert!(sparse_mask.is_sparse() && sparse_mask.len() == 12 * n);
+        // Every eighth row allowed in full besides: too many entries for the sparse path.
+        let mut wide = flags.clone();
+        for i in (0..n).step_by(4) {
+            wide[i * n..(i + 1) * n].fill(true);
+        }
+        let dense_mask = std::sync::Arc::new(GradientMask::new(n, &wide).unwrap());
+        assert!(!dense_mask.is_sparse());
+        let want = run(&plain, 1);
+        assert!(
+            want.w_rec
+                .as_slice()
+                .iter()
+                .zip(&flags)
+                .any(|(&g, &f)| f && g != 0.0),
+            "the network should have a gradient inside the mask"
+        );
+        for (mask, allowed) in [(sparse_mask, &flags), (dense_mask, &wide)] {
+            let sim = plain.clone().with_gradient_mask(mask).unwrap();
+            for threads in [1, 2] {
+                let got = run(&sim, threads);
+                let expected: Vec<u64> = want
+                    .w_rec
+                    .as_slice()
+                    .iter()
+                    .zip(allowed)
+                    .map(|(&g, &f)| if f { g } else { 0.0 }.to_bits())
+                    .collect();
+                let found: Vec<u64> = got.w_rec.as_slice().iter().map(|g| g.to_bits()).collect();
+                assert_eq!(found, expected, "threads {threads}");
+                assert_eq!(got.w_in, want.w_in);
+                assert_eq!(got.currents, want.currents);
+            }
+        }
+        // A mask of another size is refused, naming the sizes.
+        let other = std::sync::Arc::new(GradientMask::new(3, &[true; 9]).unwrap());
+        let err = plain.clone().with_gradient_mask(other).unwrap_err();
+        assert_eq!(
+            err,
+            Error::GradientMask {
+                neurons: n,
+                found: 9
+            }
+        );
+    }
+    check::<f32>();
+    check::<f64>();
 }
