@@ -1,5 +1,5 @@
 //! The dependency rules of ARCHITECTURE.md, read from `cargo metadata`: crates depend only downward in
-//! the order model < autodiff < mismatch < quant < config < hw < train, dfdx never reaches
+//! the order model < autodiff < mismatch < quant < config < hw < train < python, dfdx never reaches
 //! `dynap-mismatch`, `dynap-quant`, `dynap-config` or `dynap-hw` (normal dependencies), and each sealed
 //! external crate is used by its one owner only; and, read from the sources: dfdx's seal is real (no
 //! re-export, and no other crate drives the dfdx-typed layer API).
@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-const ORDER: [&str; 7] = [
+const ORDER: [&str; 8] = [
     "dynap-model",
     "dynap-autodiff",
     "dynap-mismatch",
@@ -17,6 +17,7 @@ const ORDER: [&str; 7] = [
     "dynap-config",
     "dynap-hw",
     "dynap-train",
+    "dynap-python",
 ];
 
 fn metadata() -> Value {
@@ -102,7 +103,12 @@ fn crates_depend_only_downward_and_seal_their_externals() {
         );
     }
     // Each sealed external crate is a direct dependency of its owner only.
-    for (external, owner) in [("dfdx", "dynap-autodiff"), ("nusb", "dynap-hw")] {
+    for (external, owner) in [
+        ("dfdx", "dynap-autodiff"),
+        ("nusb", "dynap-hw"),
+        ("pyo3", "dynap-python"),
+        ("numpy", "dynap-python"),
+    ] {
         for (krate, deps) in &graph {
             if krate.starts_with("dynap-") && krate != owner {
                 assert!(

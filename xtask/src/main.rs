@@ -5,7 +5,7 @@
 //! * `cargo xtask bench [--json FILE] [--rockpool-python PATH] [--reps N] [--rounds R] [--only SECTIONS]`: timings (`dynap bench`)
 //! * `cargo xtask deploy [ARGS]`: deployment to a device (`dynap deploy`)
 //! * `cargo xtask ci`: what CI runs (`.ci/run`): format check, clippy, the tests, the examples, the golden
-//!   harness
+//!   harness, the Python package and its tests
 
 use std::process::{Command, ExitCode};
 
@@ -14,7 +14,7 @@ const USAGE: &str = "usage: cargo xtask <train|deploy|golden|bench|ci> [ARGS]
   deploy [ARGS]    deploy a trained network to a device
   golden <DIR>     check every golden case in DIR against Rockpool's numbers
   bench [ARGS]     forward-pass timings, optionally against Rockpool in the same run
-  ci               format check, clippy, tests, examples and the golden harness, as CI runs them";
+  ci               what CI runs (.ci/run): checks, tests, examples, golden harness, the Python package";
 
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
@@ -41,72 +41,17 @@ fn exit_of(status: std::io::Result<std::process::ExitStatus>) -> ExitCode {
     match status {
         Ok(s) => ExitCode::from(s.code().map_or(1, |c| c.clamp(0, 255) as u8)),
         Err(e) => {
-            eprintln!("xtask: cannot run cargo: {e}");
+            eprintln!("xtask: cannot run it: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Every library crate's runnable example, `(package, example)`: CI runs each (no arguments, no board).
-const EXAMPLES: [(&str, &str); 7] = [
-    ("dynap-model", "simulate"),
-    ("dynap-autodiff", "train"),
-    ("dynap-mismatch", "chips"),
-    ("dynap-quant", "quantize"),
-    ("dynap-config", "samna_json"),
-    ("dynap-hw", "emulator"),
-    ("dynap-train", "frozen_noise"),
-];
-
+/// `cargo xtask ci`.
 fn ci() -> ExitCode {
-    let golden = |dir: &'static str| -> Vec<&'static str> {
-        RUN_DYNAP.iter().copied().chain(["golden", dir]).collect()
-    };
-    let examples = EXAMPLES.iter().map(|&(package, example)| {
-        vec![
-            "run",
-            "--quiet",
-            "--release",
-            "--package",
-            package,
-            "--example",
-            example,
-        ]
-    });
-    let steps: Vec<Vec<&str>> = [
-        vec!["fmt", "--all", "--", "--check"],
-        vec![
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ],
-        vec!["test", "--workspace"],
-        vec!["doc", "--workspace", "--no-deps", "--quiet"],
-    ]
-    .into_iter()
-    .chain(examples)
-    .chain([
-        golden("tests/fixtures/golden"),
-        golden("tests/fixtures/golden_generated"),
-    ])
-    .collect();
-    for step in &steps {
-        eprintln!("xtask ci: cargo {}", step.join(" "));
-        let mut command = cargo();
-        command.args(step.iter());
-        if step[0] == "doc" {
-            command.env("RUSTDOCFLAGS", "-D warnings");
-        }
-        let code = exit_of(command.status());
-        if code != ExitCode::SUCCESS {
-            eprintln!("xtask ci: `cargo {}` failed", step.join(" "));
-            return code;
-        }
-    }
-    ExitCode::SUCCESS
+    // `.ci/run` is the one list of CI's steps; this runs it from the workspace root.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    exit_of(Command::new("bash").arg(root.join(".ci/run")).status())
 }
 
 fn main() -> ExitCode {

@@ -190,7 +190,7 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
     }
 
     /// Computes the recurrent weights' gradient inside `mask` only (see
-    /// [`GradientMask`](dynap_model::GradientMask)) and reports 0 outside it: for a training that
+    /// [`GradientMask`]) and reports 0 outside it: for a training that
     /// holds the other weights at 0 (the `rockpool` variant, unpacked batches; elsewhere the dense
     /// gradient is computed and the caller's zeroing gives the same values). Refused when the mask
     /// is not of the network's size.

@@ -48,7 +48,10 @@ mod trainer;
 
 pub use autoencoder::{AutoencoderGrad, BitAutoencoder, TapeFloat, decoder_bit};
 pub use error::Error;
-pub use layer::{CurrentTraining, DynapSimLayer, LayerParams, Raster, Sharing, SpikeInput};
-pub use loss::{Activity, Loss, TargetShape, loss_on_tape};
+pub use layer::{
+    AUTO_CHECKPOINT_BYTES, AUTO_CHECKPOINT_EVERY, CurrentTraining, DynapSimLayer, LayerParams,
+    Raster, Sharing, SpikeInput,
+};
+pub use loss::{Activity, Loss, SpikeGradient, TargetShape, loss_on_tape};
 pub use optimizer::Adam;
 pub use trainer::{ParamGradients, Trainer, TrainerState, WeightFactors};

@@ -505,6 +505,23 @@ pub(crate) enum Memo<E> {
 }
 
 impl Loss {
+    /// The loss of `spikes` `[batch, steps, n]` and its gradient with respect to the spikes, with the
+    /// values of [`Loss::value_and_gradient`] (a zero as its positive one): for a count loss one row
+    /// per batch element that holds at every step ([`SpikeGradient::EveryStep`], what the simulators
+    /// take as `spikes_every_step`, without a `[batch, steps, n]` buffer), otherwise the raster's.
+    /// `counts` are the run's spike totals `[batch, n]` (`Trace::spike_counts`).
+    pub fn value_and_spike_gradient<E: Real>(
+        &self,
+        spikes: &[E],
+        counts: &[f64],
+        batch: usize,
+        steps: usize,
+        n: usize,
+    ) -> Result<(f64, SpikeGradient<E>), TargetShape> {
+        let (value, memo) = self.value_and_memo(spikes, counts, batch, steps, n)?;
+        Ok((value, self.spike_gradient(&memo, batch, steps, n, 1.0)))
+    }
+
     /// The loss of `spikes` `[batch, steps, n]` and what its gradient needs; `counts` are the
     /// simulator's spike totals `[batch, n]`, which the count loss uses instead of summing the raster
     /// again (alone, on one thread).
@@ -599,8 +616,9 @@ impl Loss {
     }
 }
 
-/// A loss's gradient with respect to the spikes (see [`Loss::spike_gradient`]).
-pub(crate) enum SpikeGradient<E> {
+/// A loss's gradient with respect to the spikes (see [`Loss::value_and_spike_gradient`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum SpikeGradient<E> {
     /// `[batch, n]`, the same at every step.
     EveryStep(Vec<E>),
     /// `[batch, steps, n]`.

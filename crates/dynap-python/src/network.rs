@@ -1,0 +1,661 @@
+//! `dynap.Network`: a DynapSim population behind its input weights (Rockpool's
+//! `Sequential(LinearJax, DynapSim)`), its simulation and its gradients.
+
+use crate::arrays::{self, Floats};
+use dynap_autodiff::{AUTO_CHECKPOINT_BYTES, AUTO_CHECKPOINT_EVERY, Loss, SpikeGradient};
+use dynap_model::{
+    AnySimulator, AnyTrace, ChipOutputGradients, ChipSimulator, DEFAULT_DT, DEFAULT_ISCALE,
+    GradientOptions, Input, Matrix, Network, OutputGradients, Param, Real, Recording, RunOptions,
+    Simulator, Variant,
+};
+use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+/// A Rust error as Python's `ValueError`, with its message.
+pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A population of DynapSim neurons with input weights `w_in` `[Nin, N]` and recurrent weights
+/// `w_rec` `[N, N]` (pre, post), in units of `iscale`.
+#[pyclass(name = "Network", module = "dynap")]
+pub(crate) struct PyNetwork {
+    pub(crate) net: Network,
+}
+
+impl PyNetwork {
+    pub(crate) fn from_network(net: Network) -> PyNetwork {
+        PyNetwork { net }
+    }
+}
+
+/// The names of the 24 DynapSim parameters, in Rockpool's order (the 13 currents first among them).
+#[pyfunction]
+pub(crate) fn parameter_names() -> Vec<&'static str> {
+    Param::ALL.iter().map(|p| p.rockpool_name()).collect()
+}
+
+fn matrix(data: Vec<f64>, shape: &[usize]) -> Matrix {
+    Matrix::from_vec(shape[0], shape[1], data).expect("the shape was read from the array")
+}
+
+fn array_of<'py>(py: Python<'py>, m: &Matrix) -> PyResult<Bound<'py, PyAny>> {
+    arrays::to_array(py, m.as_slice().to_vec(), &[m.rows(), m.cols()])
+}
+
+#[pymethods]
+impl PyNetwork {
+    #[new]
+    #[pyo3(signature = (w_in, w_rec=None, *, iscale=DEFAULT_ISCALE, dt=DEFAULT_DT, variant="rockpool", **currents))]
+    fn new(
+        w_in: Option<&Bound<'_, PyAny>>,
+        w_rec: Option<&Bound<'_, PyAny>>,
+        iscale: f64,
+        dt: f64,
+        variant: &str,
+        currents: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<PyNetwork> {
+        let w_in = w_in
+            .map(|w| -> PyResult<_> {
+                let (data, shape) = arrays::read_f64(w, "w_in")?;
+                arrays::check_rank(&shape, 2, "w_in", "[Nin, N]")?;
+                Ok((data, shape))
+            })
+            .transpose()?;
+        let w_rec = w_rec
+            .map(|w| -> PyResult<_> {
+                let (data, shape) = arrays::read_f64(w, "w_rec")?;
+                arrays::check_rank(&shape, 2, "w_rec", "[N, N]")?;
+                Ok((data, shape))
+            })
+            .transpose()?;
+        let n = match (&w_in, &w_rec) {
+            (Some((_, s)), _) => s[1],
+            (None, Some((_, s))) => s[0],
+            (None, None) => {
+                return Err(PyValueError::new_err(
+                    "Network needs w_in [Nin, N] or w_rec [N, N] (or both)",
+                ));
+            }
+        };
+        if n == 0 {
+            return Err(PyValueError::new_err(
+                "Network: the network has no neurons (N = 0)",
+            ));
+        }
+        if let Some((_, s)) = &w_rec
+            && (s[0], s[1]) != (n, n)
+        {
+            return Err(PyValueError::new_err(format!(
+                "w_rec: shape {s:?}; expected [{n}, {n}] (N = {n}{})",
+                if w_in.is_some() {
+                    ", the columns of w_in"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let variant = Variant::from_name(variant).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "variant {variant:?}: expected \"rockpool\" or \"chip\""
+            ))
+        })?;
+        let mut net = Network::with_defaults(n);
+        net.w_in = w_in.map(|(d, s)| matrix(d, &s));
+        if let Some((d, s)) = w_rec {
+            net.w_rec = matrix(d, &s);
+        }
+        net.i_scale = iscale;
+        net.dt = dt;
+        net.variant = variant;
+        if let Some(kw) = currents {
+            for (key, value) in kw.iter() {
+                let name: String = key.extract()?;
+                let p = Param::from_name(&name).ok_or_else(|| {
+                    PyTypeError::new_err(format!(
+                        "Network() got an unknown parameter {name:?}; the parameters are {}",
+                        parameter_names().join(", ")
+                    ))
+                })?;
+                let (data, shape) = arrays::read_f64(&value, &name)?;
+                let values = match shape.as_slice() {
+                    [] => vec![data[0]; n],
+                    [m] if *m == n => data,
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "{name}: shape {shape:?}; expected a scalar or [N] = [{n}]"
+                        )));
+                    }
+                };
+                *net.params.get_mut(p) = values;
+            }
+        }
+        net.validate().map_err(value_error)?;
+        Ok(PyNetwork { net })
+    }
+
+    /// A network from a Rockpool `Sequential(LinearJax, DynapSim)`, a `DynapSim` alone, or the
+    /// specification dict Rockpool's mapper returns (see `dynap.rockpool`); needs Rockpool for the
+    /// modules.
+    #[staticmethod]
+    fn from_rockpool<'py>(
+        py: Python<'py>,
+        module: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        py.import("dynap.rockpool")?
+            .call_method1("from_rockpool", (module,))
+    }
+
+    /// The Rockpool module of this network (`Sequential(LinearJax, DynapSim)`); needs Rockpool.
+    fn to_rockpool<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py()
+            .import("dynap.rockpool")?
+            .call_method1("to_rockpool", (slf,))
+    }
+
+    /// Writes the network JSON that the `dynap` command line reads (`dynap quantize`, `dynap map`),
+    /// atomically.
+    fn to_json(&self, path: std::path::PathBuf) -> PyResult<()> {
+        let text = dynap_config::format::write_network(&dynap_config::format::NetworkFile::new(
+            self.net.clone(),
+        ));
+        dynap_train::files::write_atomic(&path, text.as_bytes())
+            .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
+    }
+
+    /// Reads a network JSON (`dynap` writes them: `train`'s networks, `unmap`'s output); every
+    /// problem is named with the key and the path.
+    #[staticmethod]
+    fn from_json(path: std::path::PathBuf) -> PyResult<PyNetwork> {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err(format!("cannot read {}: {e}", path.display()))
+        })?;
+        let file = dynap_config::format::read_network(&text)
+            .map_err(|e| PyValueError::new_err(format!("{}: {e}", path.display())))?;
+        Ok(PyNetwork { net: file.network })
+    }
+
+    /// Number of neurons `N`.
+    #[getter]
+    fn n(&self) -> usize {
+        self.net.neurons()
+    }
+
+    /// Number of input channels `Nin` (the rows of `w_in`; `N` without input weights, whose input
+    /// is then already weighted per neuron).
+    #[getter]
+    fn n_in(&self) -> usize {
+        self.net.input_channels()
+    }
+
+    /// The input weights `[Nin, N]`, or `None`.
+    #[getter]
+    fn w_in<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.net.w_in.as_ref().map(|m| array_of(py, m)).transpose()
+    }
+
+    /// The recurrent weights `[N, N]` (pre, post).
+    #[getter]
+    fn w_rec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        array_of(py, &self.net.w_rec)
+    }
+
+    /// The weight scale current `Iscale` (A).
+    #[getter]
+    fn iscale(&self) -> f64 {
+        self.net.i_scale
+    }
+
+    /// The time step (s).
+    #[getter]
+    fn dt(&self) -> f64 {
+        self.net.dt
+    }
+
+    /// The model variant, `"rockpool"` or `"chip"`.
+    #[getter]
+    fn variant(&self) -> &'static str {
+        self.net.variant.name()
+    }
+
+    /// The 13 bias currents by Rockpool's names, each `[N]` (A).
+    #[getter]
+    fn currents<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for p in Param::CURRENTS {
+            d.set_item(p.rockpool_name(), self.param(py, p)?)?;
+        }
+        Ok(d)
+    }
+
+    /// All 24 parameters by Rockpool's names, each `[N]` (SI units).
+    #[getter]
+    fn parameters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for p in Param::ALL {
+            d.set_item(p.rockpool_name(), self.param(py, p)?)?;
+        }
+        Ok(d)
+    }
+
+    /// A parameter by its Rockpool name (`net.Itau_mem`), `[N]`.
+    fn __getattr__<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+        match Param::from_name(name) {
+            Some(p) => self.param(py, p),
+            None => Err(PyAttributeError::new_err(format!(
+                "'Network' object has no attribute {name:?}"
+            ))),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Network(N={}, Nin={}, variant={:?}, iscale={:e}, dt={:e})",
+            self.net.neurons(),
+            self.net.w_in.as_ref().map_or(0, Matrix::rows),
+            self.net.variant.name(),
+            self.net.i_scale,
+            self.net.dt
+        )
+    }
+
+    /// Runs the network on input spikes `x` `[batch, steps, Nin]` (counts; float32 runs in
+    /// float32, anything else in float64) and records every trace, as Rockpool's `evolve` does
+    /// (`record=False`: spikes only).
+    #[pyo3(signature = (x, *, record=true))]
+    fn simulate(&self, py: Python<'_>, x: &Bound<'_, PyAny>, record: bool) -> PyResult<Simulation> {
+        let x = arrays::read_floats(x, "x")?;
+        let (batch, steps) = self.check_input(x.shape())?;
+        let net = &self.net;
+        let options = RunOptions {
+            recording: if record {
+                Recording::Full
+            } else {
+                Recording::Spikes
+            },
+            threads: 0,
+        };
+        match x {
+            Floats::F32(data, _) => {
+                let out = py
+                    .detach(|| run(net, &data, batch, steps, &options))
+                    .map_err(value_error)?;
+                out.into_python(py)
+            }
+            Floats::F64(data, _) => {
+                let out = py
+                    .detach(|| run(net, &data, batch, steps, &options))
+                    .map_err(value_error)?;
+                out.into_python(py)
+            }
+        }
+    }
+
+    /// The loss of the output spikes of `x` against `target` and its gradient: `(loss, grads)`,
+    /// `grads` keyed `w_in`, `w_rec` and the 13 currents' Rockpool names (per neuron). Losses:
+    /// `raster_mse` (target `[batch, steps, N]`, the mean of `(spikes - target)^2`), `count_mse`
+    /// (target `[N]` spike counts), `filtered_mse` (target `[steps, N]`, with `decay`),
+    /// `rate_cross_entropy` (target: one class per batch element). `currents=False` leaves out the
+    /// currents' gradients (less work; the weights' are the same bits).
+    #[pyo3(signature = (x, target, loss="raster_mse", *, decay=None, currents=true))]
+    fn value_and_grad<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        target: &Bound<'py, PyAny>,
+        loss: &str,
+        decay: Option<f64>,
+        currents: bool,
+    ) -> PyResult<(f64, Bound<'py, PyDict>)> {
+        let x = arrays::read_floats(x, "x")?;
+        let (batch, steps) = self.check_input(x.shape())?;
+        let loss = self.loss(target, loss, decay, batch, steps)?;
+        let net = &self.net;
+        let (value, g) = match x {
+            Floats::F32(data, _) => {
+                py.detach(|| value_and_grad(net, &data, batch, steps, &loss, currents))
+            }
+            Floats::F64(data, _) => {
+                py.detach(|| value_and_grad(net, &data, batch, steps, &loss, currents))
+            }
+        }
+        .map_err(value_error)?;
+        let d = PyDict::new(py);
+        if let Some(w) = &g.w_in {
+            d.set_item("w_in", array_of(py, w)?)?;
+        }
+        d.set_item("w_rec", array_of(py, &g.w_rec)?)?;
+        for (p, v) in Param::CURRENTS.iter().zip(g.currents) {
+            let len = v.len();
+            d.set_item(p.rockpool_name(), arrays::to_array(py, v, &[len])?)?;
+        }
+        Ok((value, d))
+    }
+}
+
+impl PyNetwork {
+    fn param<'py>(&self, py: Python<'py>, p: Param) -> PyResult<Bound<'py, PyAny>> {
+        let v = self.net.params.get(p).to_vec();
+        let len = v.len();
+        arrays::to_array(py, v, &[len])
+    }
+
+    /// `(batch, steps)` of an input of shape `shape`, refused unless it is `[batch, steps, Nin]`.
+    fn check_input(&self, shape: &[usize]) -> PyResult<(usize, usize)> {
+        let n_in = self.net.input_channels();
+        arrays::check_rank(shape, 3, "x", &format!("[batch, steps, Nin = {n_in}]"))?;
+        if shape[2] != n_in {
+            return Err(PyValueError::new_err(format!(
+                "x: shape {shape:?}; the network has {n_in} input channels (x is [batch, steps, {n_in}])"
+            )));
+        }
+        Ok((shape[0], shape[1]))
+    }
+
+    fn loss(
+        &self,
+        target: &Bound<'_, PyAny>,
+        name: &str,
+        decay: Option<f64>,
+        batch: usize,
+        steps: usize,
+    ) -> PyResult<Loss> {
+        let n = self.net.neurons();
+        let (data, shape) = arrays::read_f64(target, "target")?;
+        let want = |expected: &[usize], layout: &str| -> PyResult<()> {
+            if shape == expected {
+                Ok(())
+            } else {
+                Err(PyValueError::new_err(format!(
+                    "target: shape {shape:?}; the {name} loss needs {layout} = {expected:?}"
+                )))
+            }
+        };
+        if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+            return Err(PyValueError::new_err(format!(
+                "target: value {} at flat index {k} is not finite",
+                data[k]
+            )));
+        }
+        Ok(match name {
+            "raster_mse" => {
+                want(&[batch, steps, n], "[batch, steps, N]")?;
+                Loss::RasterMse { target: data }
+            }
+            "count_mse" => {
+                want(&[n], "[N]")?;
+                Loss::CountMse { target: data }
+            }
+            "filtered_mse" => {
+                want(&[steps, n], "[steps, N]")?;
+                let decay = decay.ok_or_else(|| {
+                    PyValueError::new_err(
+                        "the filtered_mse loss needs decay = exp(-dt / tau), in (0, 1)",
+                    )
+                })?;
+                if !(decay > 0.0 && decay < 1.0) {
+                    return Err(PyValueError::new_err(format!(
+                        "decay = {decay}: it must be in (0, 1) (exp(-dt / tau))"
+                    )));
+                }
+                Loss::FilteredMse {
+                    decay,
+                    target: data,
+                }
+            }
+            "rate_cross_entropy" => {
+                want(&[batch], "one class per batch element, [batch]")?;
+                let class = data
+                    .iter()
+                    .enumerate()
+                    .map(|(b, &c)| {
+                        if c.fract() == 0.0 && c >= 0.0 && (c as usize) < n {
+                            Ok(c as usize)
+                        } else {
+                            Err(PyValueError::new_err(format!(
+                                "target[{b}] = {c}: a class must be a whole number in 0..{n}"
+                            )))
+                        }
+                    })
+                    .collect::<PyResult<Vec<usize>>>()?;
+                Loss::RateCrossEntropy { class }
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "loss {other:?}: expected raster_mse, count_mse, filtered_mse or rate_cross_entropy"
+                )));
+            }
+        })
+    }
+}
+
+/// What a simulation returns: every array `[batch, steps, N]`; the traces are `None` when the run
+/// did not record them.
+#[pyclass(module = "dynap", frozen)]
+pub(crate) struct Simulation {
+    /// Output spike counts.
+    #[pyo3(get)]
+    spikes: Py<PyAny>,
+    /// Membrane current (A).
+    #[pyo3(get)]
+    imem: Option<Py<PyAny>>,
+    /// Synaptic current (A); the AMPA dendrite's in the `chip` variant.
+    #[pyo3(get)]
+    isyn: Option<Py<PyAny>>,
+    /// Adaptation current (A).
+    #[pyo3(get)]
+    iahp: Option<Py<PyAny>>,
+    /// Membrane voltage (V).
+    #[pyo3(get)]
+    vmem: Option<Py<PyAny>>,
+}
+
+#[pymethods]
+impl Simulation {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let shape = self.spikes.bind(py).getattr("shape")?;
+        Ok(format!(
+            "Simulation(spikes {shape}, traces: {})",
+            if self.imem.is_some() { "True" } else { "False" }
+        ))
+    }
+
+    /// The fields as a dict (`spikes`, and the traces recorded).
+    fn as_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("spikes", &self.spikes)?;
+        for (k, v) in [
+            ("imem", &self.imem),
+            ("isyn", &self.isyn),
+            ("iahp", &self.iahp),
+            ("vmem", &self.vmem),
+        ] {
+            if let Some(v) = v {
+                d.set_item(k, v)?;
+            }
+        }
+        Ok(d)
+    }
+
+    /// The names of the fields.
+    #[classattr]
+    fn fields(py: Python<'_>) -> PyResult<Py<PyList>> {
+        Ok(PyList::new(py, ["spikes", "imem", "isyn", "iahp", "vmem"])?.unbind())
+    }
+}
+
+/// A run's outputs in Rust, before they become arrays.
+struct Run<T> {
+    shape: [usize; 3],
+    spikes: Vec<T>,
+    traces: Option<[Vec<T>; 4]>,
+}
+
+impl<T: numpy::Element> Run<T> {
+    fn into_python(self, py: Python<'_>) -> PyResult<Simulation> {
+        let a = |v: Vec<T>| -> PyResult<Py<PyAny>> {
+            Ok(arrays::to_array(py, v, &self.shape)?.unbind())
+        };
+        let spikes = a(self.spikes)?;
+        let [imem, isyn, iahp, vmem] = match self.traces {
+            Some([imem, isyn, iahp, vmem]) => [
+                Some(a(imem)?),
+                Some(a(isyn)?),
+                Some(a(iahp)?),
+                Some(a(vmem)?),
+            ],
+            None => [None, None, None, None],
+        };
+        Ok(Simulation {
+            spikes,
+            imem,
+            isyn,
+            iahp,
+            vmem,
+        })
+    }
+}
+
+fn input<'a, T: Real>(net: &Network, data: &'a [T], batch: usize, steps: usize) -> Input<'a, T> {
+    if net.w_in.is_some() {
+        Input::Spikes { data, batch, steps }
+    } else {
+        Input::Weighted { data, batch, steps }
+    }
+}
+
+fn run<T: Real>(
+    net: &Network,
+    data: &[T],
+    batch: usize,
+    steps: usize,
+    options: &RunOptions,
+) -> Result<Run<T>, dynap_model::Error> {
+    let sim = AnySimulator::<T>::new(net)?;
+    let trace = sim.run(input(net, data, batch, steps), None, options)?;
+    let shape = [batch, steps, net.neurons()];
+    Ok(match trace {
+        AnyTrace::Rockpool(t) => Run {
+            shape,
+            spikes: t.spikes,
+            traces: t.records.map(|r| [r.imem, r.isyn, r.iahp, r.vmem]),
+        },
+        AnyTrace::Chip(t) => Run {
+            shape,
+            spikes: t.spikes,
+            traces: t.records.map(|r| {
+                let [ampa, ..] = r.dendrites;
+                [r.imem, ampa, r.iahp, r.vmem]
+            }),
+        },
+    })
+}
+
+/// A gradient of either variant, as the Python dict reports it.
+struct Grads {
+    w_in: Option<Matrix>,
+    w_rec: Matrix,
+    currents: Vec<Vec<f64>>,
+}
+
+/// An error of the run or of the loss's target.
+enum GradError {
+    Model(dynap_model::Error),
+    Target(dynap_autodiff::TargetShape),
+}
+
+impl std::fmt::Display for GradError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GradError::Model(e) => e.fmt(f),
+            GradError::Target(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<dynap_model::Error> for GradError {
+    fn from(e: dynap_model::Error) -> GradError {
+        GradError::Model(e)
+    }
+}
+
+/// `(spikes, spikes_every_step)` of a loss's spike gradient.
+fn split<T>(g: &SpikeGradient<T>) -> (Option<&[T]>, Option<&[T]>) {
+    match g {
+        SpikeGradient::EveryStep(rows) => (None, Some(&rows[..])),
+        SpikeGradient::PerStep(raster) => (Some(&raster[..]), None),
+    }
+}
+
+fn value_and_grad<T: Real>(
+    net: &Network,
+    data: &[T],
+    batch: usize,
+    steps: usize,
+    loss: &Loss,
+    currents: bool,
+) -> Result<(f64, Grads), GradError> {
+    let n = net.neurons();
+    let x = input(net, data, batch, steps);
+    let run_options = RunOptions::default();
+    let options = GradientOptions {
+        threads: 0,
+        input: false,
+        currents,
+    };
+    // A count loss's gradient is one row per element that holds at every step; the others a raster.
+    match net.variant {
+        Variant::Rockpool => {
+            let sim = Simulator::<T>::new(net)?;
+            // The full tape unless it is large (then checkpoints, as the training layer does).
+            let every = if sim.tape_bytes(batch, steps, 1) > AUTO_CHECKPOINT_BYTES {
+                AUTO_CHECKPOINT_EVERY
+            } else {
+                1
+            };
+            let (trace, tape) = sim.run_taped(x, None, &run_options, every)?;
+            let (value, g) = loss
+                .value_and_spike_gradient(&trace.spikes, &trace.spike_counts(), batch, steps, n)
+                .map_err(GradError::Target)?;
+            let (spikes, spikes_every_step) = split(&g);
+            let outs = OutputGradients {
+                spikes,
+                spikes_every_step,
+                ..Default::default()
+            };
+            let gr = sim.gradient(&tape, x, &outs, &options)?;
+            Ok((
+                value,
+                Grads {
+                    w_in: gr.w_in,
+                    w_rec: gr.w_rec,
+                    currents: gr.currents,
+                },
+            ))
+        }
+        Variant::Chip => {
+            let sim = ChipSimulator::<T>::new(net)?;
+            let (trace, tape) = sim.run_taped(x, None, &run_options)?;
+            let (value, g) = loss
+                .value_and_spike_gradient(&trace.spikes, &trace.spike_counts(), batch, steps, n)
+                .map_err(GradError::Target)?;
+            let (spikes, spikes_every_step) = split(&g);
+            let outs = ChipOutputGradients {
+                spikes,
+                spikes_every_step,
+                ..Default::default()
+            };
+            let gr = sim.gradient(&tape, x, &outs, &options)?;
+            Ok((
+                value,
+                Grads {
+                    w_in: gr.w_in,
+                    w_rec: gr.w_rec,
+                    // The chip's reverse pass computes them regardless.
+                    currents: if currents { gr.currents } else { Vec::new() },
+                },
+            ))
+        }
+    }
+}
