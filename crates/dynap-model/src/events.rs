@@ -45,6 +45,21 @@ impl<T: Real> SpikeEvents<T> {
         Ok(events)
     }
 
+    /// [`SpikeEvents::from_dense`] into the memory of `self` (a loop over inputs then allocates
+    /// nothing); on an error `self` is left as it was.
+    pub fn refill_from_dense(
+        &mut self,
+        data: &[T],
+        batch: usize,
+        steps: usize,
+        channels: usize,
+    ) -> Result<(), Error> {
+        Self::check_dense(data, batch, steps, channels)?;
+        (self.batch, self.steps, self.channels) = (batch, steps, channels);
+        let _ = self.fill_from_dense(data, batch, steps, channels);
+        Ok(())
+    }
+
     /// Makes `self` the events of the dense counts `data`, reusing its memory, and returns the index of
     /// the first value that is not finite, if any (which the caller turns into an error: such a value
     /// is not zero, so the scan visits it anyway).

@@ -8,6 +8,7 @@ use numpy::{
 };
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use std::sync::Mutex;
 
 /// An array argument's values in the precision it asks for, with its shape.
 pub(crate) enum Floats {
@@ -125,4 +126,120 @@ pub(crate) fn to_array<'py, T: numpy::Element>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let flat = PyArray1::from_vec(py, data);
     Ok(flat.reshape(shape.to_vec())?.into_any())
+}
+
+/// Output buffers of dropped result arrays, kept for the next runs: fresh memory costs a page fault
+/// and the kernel's zeroing per 4 KiB page, which for a recorded run (five `[batch, steps, N]`
+/// arrays) took longer than the simulation itself. At most [`POOL_BUFFERS`] buffers and
+/// [`POOL_BYTES`] bytes of each precision are kept; the rest are freed.
+pub(crate) trait Pooled: numpy::Element + Copy + Send + 'static {
+    fn pool() -> &'static Mutex<Vec<Vec<Self>>>;
+    fn wrap(v: Vec<Self>) -> Buffer;
+}
+
+const POOL_BUFFERS: usize = 32;
+const POOL_BYTES: usize = 512 << 20;
+
+static POOL_F32: Mutex<Vec<Vec<f32>>> = Mutex::new(Vec::new());
+static POOL_F64: Mutex<Vec<Vec<f64>>> = Mutex::new(Vec::new());
+
+impl Pooled for f32 {
+    fn pool() -> &'static Mutex<Vec<Vec<f32>>> {
+        &POOL_F32
+    }
+    fn wrap(v: Vec<f32>) -> Buffer {
+        Buffer::F32(v)
+    }
+}
+
+impl Pooled for f64 {
+    fn pool() -> &'static Mutex<Vec<Vec<f64>>> {
+        &POOL_F64
+    }
+    fn wrap(v: Vec<f64>) -> Buffer {
+        Buffer::F64(v)
+    }
+}
+
+/// A kept buffer that holds at least `len` values and not more than twice that, or a new empty one.
+/// It keeps the values of its last use (at most `len` of them): the runs write every value, and
+/// clearing would cost what reusing saves.
+pub(crate) fn pooled<T: Pooled>(len: usize) -> Vec<T> {
+    let Ok(mut pool) = T::pool().lock() else {
+        return Vec::new();
+    };
+    match pool
+        .iter()
+        .position(|v| v.capacity() >= len && v.capacity() <= 2 * len.max(1))
+    {
+        Some(i) => {
+            let mut v = pool.swap_remove(i);
+            v.truncate(len);
+            v
+        }
+        None => Vec::new(),
+    }
+}
+
+fn give_back<T: Pooled>(v: Vec<T>) {
+    if let Ok(mut pool) = T::pool().lock() {
+        let bytes: usize = pool.iter().map(|b| b.capacity()).sum::<usize>() * size_of::<T>();
+        if pool.len() < POOL_BUFFERS && bytes + v.capacity() * size_of::<T>() <= POOL_BYTES {
+            pool.push(v);
+        }
+    }
+}
+
+/// The memory behind a result array: when NumPy frees the array, the buffer goes back to the pool.
+pub(crate) enum Buffer {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+/// The owner of a pooled result array's memory (the array's `base`).
+#[pyclass(module = "dynap", frozen)]
+pub(crate) struct PooledBuffer {
+    buffer: Mutex<Option<Buffer>>,
+}
+
+impl Drop for PooledBuffer {
+    fn drop(&mut self) {
+        match self.buffer.get_mut().ok().and_then(Option::take) {
+            Some(Buffer::F32(v)) => give_back(v),
+            Some(Buffer::F64(v)) => give_back(v),
+            None => {}
+        }
+    }
+}
+
+/// A Rust buffer as an array of `shape` (which it fills exactly), without copying it, whose memory
+/// returns to the pool when NumPy frees the array.
+#[allow(unsafe_code)]
+pub(crate) fn to_pooled_array<'py, T: Pooled>(
+    py: Python<'py>,
+    data: Vec<T>,
+    shape: &[usize],
+) -> PyResult<Bound<'py, PyAny>> {
+    assert_eq!(
+        data.len(),
+        shape.iter().product::<usize>(),
+        "the shape fills the buffer"
+    );
+    let ptr = data.as_ptr();
+    // Moving the Vec into its owner moves its handle, not its heap memory: `ptr` stays valid for as
+    // long as the owner lives.
+    let owner = Bound::new(
+        py,
+        PooledBuffer {
+            buffer: Mutex::new(Some(T::wrap(data))),
+        },
+    )?;
+    // SAFETY: `ptr` points to `shape.product()` initialised values of `T`, in C order, owned by
+    // `owner`'s buffer, which nothing else reads or writes and which is freed (returned to the pool)
+    // only when `owner` is dropped; NumPy holds `owner` as the array's base for as long as the array
+    // (or any view of it) lives.
+    unsafe {
+        let view = numpy::ndarray::ArrayView::from_shape_ptr(numpy::ndarray::IxDyn(shape), ptr);
+        Ok(numpy::PyArray::borrow_from_array(&view, owner.into_any()).into_any())
+    }
 }

@@ -4,13 +4,14 @@
 use crate::arrays::{self, Floats};
 use dynap_autodiff::{AUTO_CHECKPOINT_BYTES, AUTO_CHECKPOINT_EVERY, Loss, SpikeGradient};
 use dynap_model::{
-    AnySimulator, AnyTrace, ChipOutputGradients, ChipSimulator, DEFAULT_DT, DEFAULT_ISCALE,
-    GradientOptions, Input, Matrix, Network, OutputGradients, Param, Real, Recording, RunOptions,
-    Simulator, Variant,
+    ChipOutputGradients, ChipSimulator, DEFAULT_DT, DEFAULT_ISCALE, GradientOptions, Input, Matrix,
+    Network, OutputGradients, Param, Real, Recording, Records, RunOptions, Simulator, SpikeEvents,
+    Tape, Variant,
 };
 use pyo3::exceptions::{PyAttributeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use std::sync::Mutex;
 
 /// A Rust error as Python's `ValueError`, with its message.
 pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
@@ -22,11 +23,70 @@ pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
 #[pyclass(name = "Network", module = "dynap")]
 pub(crate) struct PyNetwork {
     pub(crate) net: Network,
+    /// The `rockpool` variant's simulators of this (immutable) network, with the last tape and
+    /// input events, kept for the next call: a training loop then converts no parameters and
+    /// allocates no tape per step. A call that finds them taken (another thread) makes its own.
+    cache: Mutex<Cache>,
+}
+
+#[derive(Default)]
+struct Cache {
+    f32: Option<Kit<f32>>,
+    f64: Option<Kit<f64>>,
+}
+
+struct Kit<T: Real> {
+    sim: Simulator<T>,
+    tape: Option<Tape<T>>,
+    events: Option<SpikeEvents<T>>,
+}
+
+/// The precisions a network runs in: each has its slot in the cache and its buffer pool.
+trait Precision: Real + arrays::Pooled {
+    fn slot(c: &mut Cache) -> &mut Option<Kit<Self>>;
+}
+
+impl Precision for f32 {
+    fn slot(c: &mut Cache) -> &mut Option<Kit<f32>> {
+        &mut c.f32
+    }
+}
+
+impl Precision for f64 {
+    fn slot(c: &mut Cache) -> &mut Option<Kit<f64>> {
+        &mut c.f64
+    }
 }
 
 impl PyNetwork {
     pub(crate) fn from_network(net: Network) -> PyNetwork {
-        PyNetwork { net }
+        PyNetwork {
+            net,
+            cache: Mutex::default(),
+        }
+    }
+
+    /// The kept simulator of precision `T`, or a new one.
+    fn kit<T: Precision>(&self) -> Result<Kit<T>, dynap_model::Error> {
+        let kept = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|mut c| T::slot(&mut c).take());
+        match kept {
+            Some(k) => Ok(k),
+            None => Ok(Kit {
+                sim: Simulator::new(&self.net)?,
+                tape: None,
+                events: None,
+            }),
+        }
+    }
+
+    fn keep<T: Precision>(&self, kit: Kit<T>) {
+        if let Ok(mut c) = self.cache.lock() {
+            T::slot(&mut c).get_or_insert(kit);
+        }
     }
 }
 
@@ -132,7 +192,7 @@ impl PyNetwork {
             }
         }
         net.validate().map_err(value_error)?;
-        Ok(PyNetwork { net })
+        Ok(PyNetwork::from_network(net))
     }
 
     /// A network from a Rockpool `Sequential(LinearJax, DynapSim)`, a `DynapSim` alone, or the
@@ -173,7 +233,7 @@ impl PyNetwork {
         })?;
         let file = dynap_config::format::read_network(&text)
             .map_err(|e| PyValueError::new_err(format!("{}: {e}", path.display())))?;
-        Ok(PyNetwork { net: file.network })
+        Ok(PyNetwork::from_network(file.network))
     }
 
     /// Number of neurons `N`.
@@ -267,7 +327,6 @@ impl PyNetwork {
     fn simulate(&self, py: Python<'_>, x: &Bound<'_, PyAny>, record: bool) -> PyResult<Simulation> {
         let x = arrays::read_floats(x, "x")?;
         let (batch, steps) = self.check_input(x.shape())?;
-        let net = &self.net;
         let options = RunOptions {
             recording: if record {
                 Recording::Full
@@ -279,13 +338,13 @@ impl PyNetwork {
         match x {
             Floats::F32(data, _) => {
                 let out = py
-                    .detach(|| run(net, &data, batch, steps, &options))
+                    .detach(|| self.run(&data, batch, steps, &options))
                     .map_err(value_error)?;
                 out.into_python(py)
             }
             Floats::F64(data, _) => {
                 let out = py
-                    .detach(|| run(net, &data, batch, steps, &options))
+                    .detach(|| self.run(&data, batch, steps, &options))
                     .map_err(value_error)?;
                 out.into_python(py)
             }
@@ -311,13 +370,12 @@ impl PyNetwork {
         let x = arrays::read_floats(x, "x")?;
         let (batch, steps) = self.check_input(x.shape())?;
         let loss = self.loss(target, loss, decay, batch, steps)?;
-        let net = &self.net;
         let (value, g) = match x {
             Floats::F32(data, _) => {
-                py.detach(|| value_and_grad(net, &data, batch, steps, &loss, currents))
+                py.detach(|| self.value_and_grad_of(&data, batch, steps, &loss, currents))
             }
             Floats::F64(data, _) => {
-                py.detach(|| value_and_grad(net, &data, batch, steps, &loss, currents))
+                py.detach(|| self.value_and_grad_of(&data, batch, steps, &loss, currents))
             }
         }
         .map_err(value_error)?;
@@ -492,10 +550,10 @@ struct Run<T> {
     traces: Option<[Vec<T>; 4]>,
 }
 
-impl<T: numpy::Element> Run<T> {
+impl<T: arrays::Pooled> Run<T> {
     fn into_python(self, py: Python<'_>) -> PyResult<Simulation> {
         let a = |v: Vec<T>| -> PyResult<Py<PyAny>> {
-            Ok(arrays::to_array(py, v, &self.shape)?.unbind())
+            Ok(arrays::to_pooled_array(py, v, &self.shape)?.unbind())
         };
         let spikes = a(self.spikes)?;
         let [imem, isyn, iahp, vmem] = match self.traces {
@@ -523,33 +581,6 @@ fn input<'a, T: Real>(net: &Network, data: &'a [T], batch: usize, steps: usize) 
     } else {
         Input::Weighted { data, batch, steps }
     }
-}
-
-fn run<T: Real>(
-    net: &Network,
-    data: &[T],
-    batch: usize,
-    steps: usize,
-    options: &RunOptions,
-) -> Result<Run<T>, dynap_model::Error> {
-    let sim = AnySimulator::<T>::new(net)?;
-    let trace = sim.run(input(net, data, batch, steps), None, options)?;
-    let shape = [batch, steps, net.neurons()];
-    Ok(match trace {
-        AnyTrace::Rockpool(t) => Run {
-            shape,
-            spikes: t.spikes,
-            traces: t.records.map(|r| [r.imem, r.isyn, r.iahp, r.vmem]),
-        },
-        AnyTrace::Chip(t) => Run {
-            shape,
-            spikes: t.spikes,
-            traces: t.records.map(|r| {
-                let [ampa, ..] = r.dendrites;
-                [r.imem, ampa, r.iahp, r.vmem]
-            }),
-        },
-    })
 }
 
 /// A gradient of either variant, as the Python dict reports it.
@@ -588,53 +619,68 @@ fn split<T>(g: &SpikeGradient<T>) -> (Option<&[T]>, Option<&[T]>) {
     }
 }
 
-fn value_and_grad<T: Real>(
-    net: &Network,
-    data: &[T],
-    batch: usize,
-    steps: usize,
-    loss: &Loss,
-    currents: bool,
-) -> Result<(f64, Grads), GradError> {
-    let n = net.neurons();
-    let x = input(net, data, batch, steps);
-    let run_options = RunOptions::default();
-    let options = GradientOptions {
-        threads: 0,
-        input: false,
-        currents,
-    };
-    // A count loss's gradient is one row per element that holds at every step; the others a raster.
-    match net.variant {
-        Variant::Rockpool => {
-            let sim = Simulator::<T>::new(net)?;
-            // The full tape unless it is large (then checkpoints, as the training layer does).
-            let every = if sim.tape_bytes(batch, steps, 1) > AUTO_CHECKPOINT_BYTES {
-                AUTO_CHECKPOINT_EVERY
-            } else {
-                1
-            };
-            let (trace, tape) = sim.run_taped(x, None, &run_options, every)?;
-            let (value, g) = loss
-                .value_and_spike_gradient(&trace.spikes, &trace.spike_counts(), batch, steps, n)
-                .map_err(GradError::Target)?;
-            let (spikes, spikes_every_step) = split(&g);
-            let outs = OutputGradients {
-                spikes,
-                spikes_every_step,
-                ..Default::default()
-            };
-            let gr = sim.gradient(&tape, x, &outs, &options)?;
-            Ok((
-                value,
-                Grads {
-                    w_in: gr.w_in,
-                    w_rec: gr.w_rec,
-                    currents: gr.currents,
-                },
-            ))
+impl PyNetwork {
+    /// A run of `x` (`[batch, steps, channels]`) into pooled buffers, with the kept simulator (the
+    /// `rockpool` variant) or a new one (the `chip` variant).
+    fn run<T: Precision>(
+        &self,
+        data: &[T],
+        batch: usize,
+        steps: usize,
+        options: &RunOptions,
+    ) -> Result<Run<T>, dynap_model::Error> {
+        let net = &self.net;
+        let shape = [batch, steps, net.neurons()];
+        let x = input(net, data, batch, steps);
+        if net.variant == Variant::Chip {
+            let trace = ChipSimulator::<T>::new(net)?.run(x, None, options)?;
+            return Ok(Run {
+                shape,
+                spikes: trace.spikes,
+                traces: trace.records.map(|r| {
+                    let [ampa, ..] = r.dendrites;
+                    [r.imem, ampa, r.iahp, r.vmem]
+                }),
+            });
         }
-        Variant::Chip => {
+        let len = shape.iter().product();
+        let records = (options.recording == Recording::Full).then(|| Records {
+            imem: arrays::pooled(len),
+            isyn: arrays::pooled(len),
+            iahp: arrays::pooled(len),
+            vmem: arrays::pooled(len),
+        });
+        let kit = self.kit::<T>()?;
+        let trace = kit
+            .sim
+            .run_into(x, None, options, arrays::pooled(len), records);
+        self.keep(kit);
+        let trace = trace?;
+        Ok(Run {
+            shape,
+            spikes: trace.spikes,
+            traces: trace.records.map(|r| [r.imem, r.isyn, r.iahp, r.vmem]),
+        })
+    }
+
+    fn value_and_grad_of<T: Precision>(
+        &self,
+        data: &[T],
+        batch: usize,
+        steps: usize,
+        loss: &Loss,
+        currents: bool,
+    ) -> Result<(f64, Grads), GradError> {
+        let net = &self.net;
+        let n = net.neurons();
+        let run_options = RunOptions::default();
+        let options = GradientOptions {
+            threads: 0,
+            input: false,
+            currents,
+        };
+        if net.variant == Variant::Chip {
+            let x = input(net, data, batch, steps);
             let sim = ChipSimulator::<T>::new(net)?;
             let (trace, tape) = sim.run_taped(x, None, &run_options)?;
             let (value, g) = loss
@@ -647,7 +693,7 @@ fn value_and_grad<T: Real>(
                 ..Default::default()
             };
             let gr = sim.gradient(&tape, x, &outs, &options)?;
-            Ok((
+            return Ok((
                 value,
                 Grads {
                     w_in: gr.w_in,
@@ -655,7 +701,66 @@ fn value_and_grad<T: Real>(
                     // The chip's reverse pass computes them regardless.
                     currents: if currents { gr.currents } else { Vec::new() },
                 },
-            ))
+            ));
         }
+        let mut kit = self.kit::<T>()?;
+        let result = (|| {
+            // Input spikes become events once, for both passes.
+            let events = match &net.w_in {
+                Some(_) => {
+                    let channels = data.len() / (batch * steps).max(1);
+                    Some(match kit.events.take() {
+                        Some(mut ev) => {
+                            ev.refill_from_dense(data, batch, steps, channels)?;
+                            ev
+                        }
+                        None => SpikeEvents::from_dense(data, batch, steps, channels)?,
+                    })
+                }
+                None => None,
+            };
+            let x = match &events {
+                Some(ev) => Input::Events(ev),
+                None => Input::Weighted { data, batch, steps },
+            };
+            // The full tape unless it is large (then checkpoints, as the training layer does).
+            let every = if kit.sim.tape_bytes(batch, steps, 1) > AUTO_CHECKPOINT_BYTES {
+                AUTO_CHECKPOINT_EVERY
+            } else {
+                1
+            };
+            let (trace, tape) =
+                kit.sim
+                    .run_taped_reusing(x, None, &run_options, every, kit.tape.take())?;
+            let (value, g) = loss
+                .value_and_spike_gradient(&trace.spikes, &trace.spike_counts(), batch, steps, n)
+                .map_err(GradError::Target)?;
+            let (spikes, spikes_every_step) = split(&g);
+            let outs = OutputGradients {
+                spikes,
+                spikes_every_step,
+                ..Default::default()
+            };
+            let gr = kit.sim.gradient(&tape, x, &outs, &options);
+            kit.tape = Some(tape);
+            let gr = gr?;
+            Ok::<_, GradError>((
+                (
+                    value,
+                    Grads {
+                        w_in: gr.w_in,
+                        w_rec: gr.w_rec,
+                        currents: gr.currents,
+                    },
+                ),
+                events,
+            ))
+        })();
+        let out = result.map(|(out, events)| {
+            kit.events = events;
+            out
+        });
+        self.keep(kit);
+        out
     }
 }

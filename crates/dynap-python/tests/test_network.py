@@ -202,3 +202,28 @@ def test_rockpool_conversions_say_what_to_install_without_rockpool(monkeypatch):
         net.to_rockpool()
     with pytest.raises(ImportError, match="pip install rockpool"):
         dynap.Network.from_rockpool(object())
+
+
+def test_result_arrays_stay_valid_while_later_runs_reuse_freed_memory():
+    """Results are written into memory that earlier, freed results held; memory still held by a
+    result or by a view of it is never reused."""
+    w_in, w_rec, x = small()
+    net = dynap.Network(w_in, w_rec, Itau_mem=1e-11)
+    x1 = x.astype(np.float32)
+    x2 = np.roll(x1, 7, axis=1)
+    first = net.simulate(x1)
+    kept = {k: v.copy() for k, v in first.as_dict().items()}
+    view = first.imem[1, 5:]  # a view outlives its Simulation
+    view_copy = view.copy()
+    del first
+    for _ in range(5):
+        other = net.simulate(x2)
+        del other
+    second = net.simulate(x1)
+    for k, v in second.as_dict().items():
+        np.testing.assert_array_equal(v, kept[k], err_msg=k)
+    np.testing.assert_array_equal(view, view_copy)
+    # Writable, independent arrays: changing one changes no other.
+    second.spikes[:] = -1
+    third = net.simulate(x1)
+    np.testing.assert_array_equal(third.spikes, kept["spikes"])

@@ -354,11 +354,12 @@ impl<T: Real> Simulator<T> {
         initial: Option<&State<T>>,
         options: &RunOptions,
     ) -> Result<Trace<T>, Error> {
-        self.run_impl(input, initial, options, Taped::default(), None)
+        self.run_impl(input, initial, options, Taped::default(), None, None)
     }
 
-    /// [`Simulator::run`], writing the spikes into the memory of an earlier trace's (a simulation loop
-    /// then neither allocates nor clears megabytes per call: every value is written by the run).
+    /// [`Simulator::run`], writing the spikes and the records into the memory of an earlier trace's (a
+    /// simulation loop then neither allocates nor clears megabytes per call: every value is written
+    /// by the run).
     pub fn run_reusing(
         &self,
         input: Input<'_, T>,
@@ -366,12 +367,29 @@ impl<T: Real> Simulator<T> {
         options: &RunOptions,
         reuse: Option<Trace<T>>,
     ) -> Result<Trace<T>, Error> {
+        let (spikes, records) = reuse.map_or((None, None), |t| (Some(t.spikes), t.records));
+        self.run_impl(input, initial, options, Taped::default(), spikes, records)
+    }
+
+    /// [`Simulator::run`], writing into the memory of `spikes` and, when the run records, `records`
+    /// (of any length and contents: each is resized, and every value is written by the run): for a
+    /// caller that keeps its own output buffers, such as a pool, and so does not pay for fresh memory
+    /// (a page fault and the kernel's zeroing per page) at every run.
+    pub fn run_into(
+        &self,
+        input: Input<'_, T>,
+        initial: Option<&State<T>>,
+        options: &RunOptions,
+        spikes: Vec<T>,
+        records: Option<Records<T>>,
+    ) -> Result<Trace<T>, Error> {
         self.run_impl(
             input,
             initial,
             options,
             Taped::default(),
-            reuse.map(|t| t.spikes),
+            Some(spikes),
+            records,
         )
     }
 
@@ -435,6 +453,7 @@ impl<T: Real> Simulator<T> {
         options: &RunOptions,
         taped: Taped<'_, T>,
         reuse: Option<Vec<T>>,
+        reuse_records: Option<Records<T>>,
     ) -> Result<Trace<T>, Error> {
         let Taped {
             states: tape,
@@ -471,11 +490,20 @@ impl<T: Real> Simulator<T> {
         spikes.resize(len, T::ZERO);
         // A taped run sums each element's spikes as it goes (its loss needs them; see `Trace`).
         let mut counts = vec![0.0; if tape.is_some() { batch * n } else { 0 }];
-        let mut traces = (options.recording == Recording::Full).then(|| Records {
-            imem: vec![T::ZERO; len],
-            isyn: vec![T::ZERO; len],
-            iahp: vec![T::ZERO; len],
-            vmem: vec![T::ZERO; len],
+        let mut traces = (options.recording == Recording::Full).then(|| match reuse_records {
+            // Every value is written by the run, so reused memory needs no clearing.
+            Some(mut r) => {
+                for v in [&mut r.imem, &mut r.isyn, &mut r.iahp, &mut r.vmem] {
+                    v.resize(len, T::ZERO);
+                }
+                r
+            }
+            None => Records {
+                imem: vec![T::ZERO; len],
+                isyn: vec![T::ZERO; len],
+                iahp: vec![T::ZERO; len],
+                vmem: vec![T::ZERO; len],
+            },
         });
         {
             let per = steps * n;

@@ -234,6 +234,7 @@ impl<T: Real> Simulator<T> {
                 feedback: feedback.then_some(&mut tape.ffb[..]),
             },
             None,
+            None,
         )?;
         Ok((trace, tape))
     }

@@ -614,3 +614,37 @@ proptest! {
         prop_assert!(t.spikes.iter().all(|&s| s >= 0.0 && s.fract() == 0.0));
     }
 }
+
+/// Runs into buffers of any length and contents (here too short, too long, and NaN) give the trace of
+/// a plain run, bit for bit: every value is written; `run_reusing` reuses an earlier trace's records.
+#[test]
+fn runs_into_reused_buffers_give_the_plain_runs_trace() {
+    let (net, input) = small_net(20, 5);
+    let (batch, steps) = (3, 400);
+    let want = run::<f32>(&net, &input, batch, steps, 2);
+    let sim = Simulator::<f32>::new(&net).unwrap();
+    let data: Vec<f32> = input.iter().map(|&x| x as f32).collect();
+    let x = Input::Spikes {
+        data: &data,
+        batch,
+        steps,
+    };
+    let options = RunOptions {
+        recording: Recording::Full,
+        threads: 2,
+    };
+    let len = batch * steps * 20;
+    let garbage = |k: usize| vec![f32::NAN; k];
+    let records = Records {
+        imem: garbage(len + 7),
+        isyn: garbage(len / 2),
+        iahp: garbage(0),
+        vmem: garbage(len),
+    };
+    let got = sim
+        .run_into(x, None, &options, garbage(len * 2), Some(records))
+        .unwrap();
+    assert_eq!(got, want);
+    let again = sim.run_reusing(x, None, &options, Some(got)).unwrap();
+    assert_eq!(again, want);
+}
