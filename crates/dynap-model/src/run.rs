@@ -280,6 +280,7 @@ pub(crate) struct SparseRows<T> {
 
 impl<T: Real> SparseRows<T> {
     /// The non-zero entries of `m` (`n x n`, row-major).
+    #[cfg(test)]
     pub(crate) fn of(m: &[T], n: usize) -> SparseRows<T> {
         let mut s = SparseRows::default();
         s.rebuild(m, n);
@@ -300,6 +301,36 @@ impl<T: Real> SparseRows<T> {
                 }
             }
             self.ptr.push(self.idx.len() as u32);
+        }
+    }
+
+    /// Replaces the entries by those of the transpose of the matrix whose entries `rows` holds
+    /// (`n x n`), reusing the memory: the same as [`SparseRows::of`] the dense transpose (each row's
+    /// entries in column order), sorted from the entries alone.
+    pub(crate) fn transpose_of(&mut self, rows: &SparseRows<T>, n: usize) {
+        let nnz = rows.idx.len();
+        self.ptr.clear();
+        self.ptr.resize(n + 1, 0);
+        for &j in &rows.idx {
+            self.ptr[j as usize + 1] += 1;
+        }
+        for j in 0..n {
+            self.ptr[j + 1] += self.ptr[j];
+        }
+        self.idx.clear();
+        self.idx.resize(nnz, 0);
+        self.val.clear();
+        self.val.resize(nnz, T::ZERO);
+        // Rows in order: each column receives its entries in row order.
+        let mut next: Vec<u32> = self.ptr[..n].to_vec();
+        for i in 0..rows.ptr.len().saturating_sub(1) {
+            let (a, b) = (rows.ptr[i] as usize, rows.ptr[i + 1] as usize);
+            for (&j, &w) in rows.idx[a..b].iter().zip(&rows.val[a..b]) {
+                let at = &mut next[j as usize];
+                self.idx[*at as usize] = i as u32;
+                self.val[*at as usize] = w;
+                *at += 1;
+            }
         }
     }
 

@@ -176,24 +176,15 @@ impl<T: Real> Simulator<T> {
         });
         let w_rec = Aligned::from_slice(&cv(net.w_rec.as_slice()));
         let rec_nonzero = w_rec.iter().any(|&w| w != T::ZERO);
-        let w_rec_t = Aligned::from_slice(
-            &(0..n * n)
-                .map(|k| w_rec[(k % n) * n + k / n])
-                .collect::<Vec<T>>(),
-        );
-        let sparse = crate::run::SparseRows::of(&w_rec_t, n);
-        let w_rec_sparse = sparse.worth_it(n).then_some(sparse);
-        let rows = crate::run::SparseRows::of(&w_rec, n);
-        let w_rec_rows_sparse = rows.worth_it(n).then_some(rows);
-        Ok(Simulator {
+        let mut sim = Simulator {
             n,
             n_in: net.w_in.as_ref().map(|w| w.rows()),
             c,
             w_in_pad,
             w_rec,
-            w_rec_t,
-            w_rec_sparse,
-            w_rec_rows_sparse,
+            w_rec_t: Aligned::default(),
+            w_rec_sparse: None,
+            w_rec_rows_sparse: None,
             rec_nonzero,
             grad_mask: None,
             i_scale: T::from_f64(net.i_scale),
@@ -201,7 +192,39 @@ impl<T: Real> Simulator<T> {
             isa: Isa::detect(),
             spike: SpikeFunction::Rockpool,
             params: net.params.clone(),
-        })
+        };
+        sim.transposes();
+        Ok(sim)
+    }
+
+    /// The forms of `w_rec` the passes read besides its rows: for a large sparse matrix
+    /// ([`SparseRows::worth_it`](crate::run::SparseRows::worth_it)) its non-zero entries by rows and
+    /// by columns, the columns sorted from the rows (no pass over the dense transpose); otherwise the
+    /// dense transpose.
+    fn transposes(&mut self) {
+        let n = self.n;
+        let mut rows = self.w_rec_rows_sparse.take().unwrap_or_default();
+        rows.rebuild(&self.w_rec, n);
+        if rows.worth_it(n) {
+            let mut cols = self.w_rec_sparse.take().unwrap_or_default();
+            cols.transpose_of(&rows, n);
+            self.w_rec_sparse = Some(cols);
+            self.w_rec_rows_sparse = Some(rows);
+        } else {
+            self.w_rec_sparse = None;
+            self.w_rec_rows_sparse = None;
+            self.dense_transpose();
+        }
+    }
+
+    /// Fills the dense transpose of `w_rec` (`[post][pre]`), which the reverse pass reads when the
+    /// matrix is not sparse.
+    pub(crate) fn dense_transpose(&mut self) {
+        let n = self.n;
+        self.w_rec_t.resize(n * n, T::ZERO);
+        for (k, t) in self.w_rec_t.iter_mut().enumerate() {
+            *t = self.w_rec[(k % n) * n + k / n];
+        }
     }
 
     /// Number of neurons.
@@ -236,15 +259,7 @@ impl<T: Real> Simulator<T> {
             *d = T::from_f64(x);
         }
         self.rec_nonzero = self.w_rec.iter().any(|&w| w != T::ZERO);
-        for (k, t) in self.w_rec_t.iter_mut().enumerate() {
-            *t = self.w_rec[(k % n) * n + k / n];
-        }
-        let mut sparse = self.w_rec_sparse.take().unwrap_or_default();
-        sparse.rebuild(&self.w_rec_t, n);
-        self.w_rec_sparse = sparse.worth_it(n).then_some(sparse);
-        let mut rows = self.w_rec_rows_sparse.take().unwrap_or_default();
-        rows.rebuild(&self.w_rec, n);
-        self.w_rec_rows_sparse = rows.worth_it(n).then_some(rows);
+        self.transposes();
         Ok(())
     }
 

@@ -854,6 +854,12 @@ fn the_sparse_rows_of_a_large_network_give_the_dense_rows_results() {
     let mut dense = sparse.clone();
     dense.w_rec_sparse = None;
     dense.w_rec_rows_sparse = None;
+    dense.dense_transpose();
+    // The columns sorted from the rows are the non-zero entries of the dense transpose, in order.
+    assert_eq!(
+        sparse.w_rec_sparse.as_ref(),
+        Some(&crate::run::SparseRows::of(&dense.w_rec_t, n))
+    );
     let x = input(batch, steps, n_in);
     let run = |sim: &Simulator<f64>| {
         let opts = RunOptions {
