@@ -618,34 +618,24 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
         tape.add_backward_op(move |grads: &mut Gradients<E, Cpu>| {
             let x = Input::Events(&events);
             let g = {
-                let (from_loss, every);
-                // The spikes' gradient: from the tape, or from the fused loss (for a count loss, one
-                // row per element that holds at every step).
-                let (g_out, g_every): (Option<&[E]>, Option<&[E]>) = match &fused {
-                    None => (Some(grads.get_or_alloc_mut(&ghosts.out)?), None),
-                    Some((l, memo, scalar)) => {
-                        grads.try_alloc_for(scalar)?;
-                        let g_loss = grads.get(scalar).as_vec()[0].to_f64();
-                        match l.spike_gradient(memo, batch, steps, n, g_loss) {
-                            SpikeGradient::EveryStep(rows) => {
-                                every = pack.input(rows, 1, n);
-                                (None, Some(&every[..]))
-                            }
-                            SpikeGradient::PerStep(g) => {
-                                from_loss = g;
-                                (Some(&from_loss[..]), None)
-                            }
+                // A packed run's gradients are packed as its inputs are.
+                let owned;
+                let (g_out, g_every): (Option<&[E]>, Option<&[E]>) =
+                    match spikes_gradient(grads, &ghosts.out, fused.as_ref(), (batch, steps, n))? {
+                        SpikesGradient::Tape(g) if pack.copies == 1 => (Some(g), None),
+                        SpikesGradient::Tape(g) => {
+                            owned = pack.input(g.to_vec(), steps, n);
+                            (Some(&owned[..]), None)
                         }
-                    }
-                };
-                let packed;
-                let g_out = match g_out {
-                    Some(g) if pack.copies > 1 => {
-                        packed = pack.input(g.to_vec(), steps, n);
-                        Some(&packed[..])
-                    }
-                    g => g,
-                };
+                        SpikesGradient::Loss(SpikeGradient::PerStep(g)) => {
+                            owned = pack.input(g, steps, n);
+                            (Some(&owned[..]), None)
+                        }
+                        SpikesGradient::Loss(SpikeGradient::EveryStep(rows)) => {
+                            owned = pack.input(rows, 1, n);
+                            (None, Some(&owned[..]))
+                        }
+                    };
                 let outs = OutputGradients {
                     spikes: g_out,
                     spikes_every_step: g_every,
@@ -781,26 +771,18 @@ impl<E: Dtype + Real> DynapSimLayer<E> {
                 steps,
             };
             let g = {
-                let (from_loss, every);
-                // The spikes' gradient: from the tape, or from the fused loss (for a count loss, one
-                // row per element that holds at every step).
-                let (g_out, g_every): (Option<&[E]>, Option<&[E]>) = match &fused {
-                    None => (Some(grads.get_or_alloc_mut(&ghosts.out)?), None),
-                    Some((l, memo, scalar)) => {
-                        grads.try_alloc_for(scalar)?;
-                        let g_loss = grads.get(scalar).as_vec()[0].to_f64();
-                        match l.spike_gradient(memo, batch, steps, n, g_loss) {
-                            SpikeGradient::EveryStep(rows) => {
-                                every = rows;
-                                (None, Some(&every[..]))
-                            }
-                            SpikeGradient::PerStep(g) => {
-                                from_loss = g;
-                                (Some(&from_loss[..]), None)
+                let from_loss;
+                let (g_out, g_every): (Option<&[E]>, Option<&[E]>) =
+                    match spikes_gradient(grads, &ghosts.out, fused.as_ref(), (batch, steps, n))? {
+                        SpikesGradient::Tape(g) => (Some(g), None),
+                        SpikesGradient::Loss(g) => {
+                            from_loss = g;
+                            match &from_loss {
+                                SpikeGradient::PerStep(g) => (Some(&g[..]), None),
+                                SpikeGradient::EveryStep(rows) => (None, Some(&rows[..])),
                             }
                         }
-                    }
-                };
+                    };
                 let outs = ChipOutputGradients {
                     spikes: g_out,
                     spikes_every_step: g_every,
@@ -857,6 +839,33 @@ pub const AUTO_CHECKPOINT_BYTES: usize = 32 << 20;
 pub const AUTO_CHECKPOINT_EVERY: usize = 16;
 
 /// Kept simulators, each with the number of batch copies it runs side by side.
+/// The spikes' gradient in a backward pass: the output tensor's, from the tape, or, with a fused
+/// loss, the loss's own (for a count loss one row per element that holds at every step).
+enum SpikesGradient<'g, E> {
+    Tape(&'g [E]),
+    Loss(SpikeGradient<E>),
+}
+
+/// A fused loss: the loss, what its gradient needs, and its value's tensor on the tape.
+type Fused<E> = (Loss, crate::loss::Memo<E>, Tensor<(), E, Cpu>);
+
+/// [`SpikesGradient`] of a backward pass whose output tensor is `out`, `[batch, steps, n]`.
+fn spikes_gradient<'g, E: Dtype + Real>(
+    grads: &'g mut Gradients<E, Cpu>,
+    out: &Tensor<(usize, usize, usize), E, Cpu>,
+    fused: Option<&Fused<E>>,
+    (batch, steps, n): (usize, usize, usize),
+) -> Result<SpikesGradient<'g, E>, dfdx::tensor::CpuError> {
+    Ok(match fused {
+        None => SpikesGradient::Tape(grads.get_or_alloc_mut(out)?),
+        Some((l, memo, scalar)) => {
+            grads.try_alloc_for(scalar)?;
+            let g_loss = grads.get(scalar).as_vec()[0].to_f64();
+            SpikesGradient::Loss(l.spike_gradient(memo, batch, steps, n, g_loss))
+        }
+    })
+}
+
 type SimulatorPool<E> = Arc<Mutex<Vec<(usize, Simulator<E>)>>>;
 
 /// Input spikes `[batch, steps, Nin]` kept outside dfdx for [`DynapSimLayer::forward_input`]: the
