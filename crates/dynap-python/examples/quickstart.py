@@ -46,7 +46,7 @@ for step in range(1, 31):
     # The recurrent weights keep their connections (the chip's fan-in).
     step_rec = lr * (m["w_rec"] / (1 - 0.9**step)) / (np.sqrt(v["w_rec"] / (1 - 0.999**step)) + 1e-8)
     w_rec = np.where(net.w_rec != 0, w_rec - step_rec, 0.0)
-    net = dynap.Network(w_in, w_rec, Itau_mem=1e-11)
+    net.w_in, net.w_rec = w_in, w_rec  # in place: the network keeps its converted parameters
     if step % 10 == 0:
         print(f"step {step}: loss {loss:.3f}")
 

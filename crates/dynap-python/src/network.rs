@@ -309,6 +309,82 @@ impl PyNetwork {
         }
     }
 
+    /// Replaces the weights (`net.w_in = ...`, `net.w_rec = ...`, the same shapes) or a parameter
+    /// by its Rockpool name (a scalar or `[N]`), checked as the constructor checks them: a training
+    /// loop updates its network in place, and the kept simulators keep their converted parameters
+    /// when only the weights change.
+    fn __setattr__(&mut self, name: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        let n = self.net.neurons();
+        let mut net = self.net.clone();
+        let weights = match name {
+            "w_in" | "w_rec" => {
+                let (data, shape) = arrays::read_f64(value, name)?;
+                let want = match (name, &net.w_in) {
+                    ("w_in", Some(w)) => (w.rows(), n),
+                    ("w_in", None) => {
+                        return Err(PyValueError::new_err(
+                            "w_in: this network has no input weights (its input is weighted per neuron)",
+                        ));
+                    }
+                    _ => (n, n),
+                };
+                if shape != [want.0, want.1] {
+                    return Err(PyValueError::new_err(format!(
+                        "{name}: shape {shape:?}; this network's is [{}, {}]",
+                        want.0, want.1
+                    )));
+                }
+                let m = matrix(data, &shape);
+                if name == "w_in" {
+                    net.w_in = Some(m);
+                } else {
+                    net.w_rec = m;
+                }
+                true
+            }
+            _ => {
+                let p = Param::from_name(name).ok_or_else(|| {
+                    PyAttributeError::new_err(format!(
+                        "'Network' object has no attribute {name:?} to set (w_in, w_rec or a parameter: {})",
+                        parameter_names().join(", ")
+                    ))
+                })?;
+                let (data, shape) = arrays::read_f64(value, name)?;
+                *net.params.get_mut(p) = match shape.as_slice() {
+                    [] => vec![data[0]; n],
+                    [m] if *m == n => data,
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "{name}: shape {shape:?}; expected a scalar or [N] = [{n}]"
+                        )));
+                    }
+                };
+                false
+            }
+        };
+        net.validate().map_err(value_error)?;
+        let cache = self.cache.get_mut().map_err(|_| {
+            PyValueError::new_err("the network's simulators were poisoned by a crash")
+        })?;
+        if weights {
+            // The converted parameters stay; only the weights are replaced.
+            if let Some(k) = cache.f32.as_mut() {
+                k.sim
+                    .set_weights(net.w_in.as_ref(), &net.w_rec)
+                    .map_err(value_error)?;
+            }
+            if let Some(k) = cache.f64.as_mut() {
+                k.sim
+                    .set_weights(net.w_in.as_ref(), &net.w_rec)
+                    .map_err(value_error)?;
+            }
+        } else {
+            *cache = Cache::default();
+        }
+        self.net = net;
+        Ok(())
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Network(N={}, Nin={}, variant={:?}, iscale={:e}, dt={:e})",

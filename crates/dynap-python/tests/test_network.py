@@ -227,3 +227,32 @@ def test_result_arrays_stay_valid_while_later_runs_reuse_freed_memory():
     second.spikes[:] = -1
     third = net.simulate(x1)
     np.testing.assert_array_equal(third.spikes, kept["spikes"])
+
+
+def test_weights_and_parameters_set_in_place_give_a_new_networks_results():
+    w_in, w_rec, x = small()
+    x = x.astype(np.float32)
+    rng = np.random.default_rng(9)
+    net = dynap.Network(w_in, w_rec, Itau_mem=1e-11)
+    net.simulate(x)  # keeps its simulators
+    net.value_and_grad(x, np.full(6, 2.0), loss="count_mse")
+    w_in2, w_rec2 = w_in + rng.normal(0, 0.5, w_in.shape), w_rec * 0.5
+    net.w_in, net.w_rec = w_in2, w_rec2
+    fresh = dynap.Network(w_in2, w_rec2, Itau_mem=1e-11)
+    np.testing.assert_array_equal(net.simulate(x).imem, fresh.simulate(x).imem)
+    a, ga = net.value_and_grad(x, np.full(6, 2.0), loss="count_mse")
+    b, gb = fresh.value_and_grad(x, np.full(6, 2.0), loss="count_mse")
+    assert a == b
+    np.testing.assert_array_equal(ga["w_rec"], gb["w_rec"])
+    net.Itau_mem = 2e-11
+    fresh = dynap.Network(w_in2, w_rec2, Itau_mem=2e-11)
+    np.testing.assert_array_equal(net.Itau_mem, np.full(6, 2e-11))
+    np.testing.assert_array_equal(net.simulate(x).vmem, fresh.simulate(x).vmem)
+    with pytest.raises(ValueError, match=r"w_rec: shape \[5, 5\]; this network's is \[6, 6\]"):
+        net.w_rec = np.zeros((5, 5))
+    with pytest.raises(ValueError, match="finite"):
+        net.w_in = np.full((4, 6), np.inf)
+    with pytest.raises(AttributeError, match="w_out"):
+        net.w_out = 1
+    # A refused value changes nothing.
+    np.testing.assert_array_equal(net.w_rec, w_rec2)
