@@ -14,8 +14,9 @@ Timed (median of --reps calls after a warm-up), in milliseconds:
   * vg            : net.value_and_grad(x, 5, "count_mse", currents=False): the loss
                     mean_{b,n}(sum_t s - 5)^2 and its gradient w.r.t. w_in and w_rec, the Rust row's
                     `fwdbwd_ms` and Rockpool's vg
-  * rust_fwd, rust_fwdbwd : `dynap bench-row N BATCH REPS` (its own network, drawn with the same
-                    distributions by the Rust benchmark)
+  * rust_fwd, rust_fwd_rec, rust_fwdbwd : `dynap bench-row N BATCH REPS --record` (its own
+                    network, drawn with the same distributions by the Rust benchmark; `fwd_rec` records
+                    every trace, as `simulate` does)
   * rockpool_fwd_rec, rockpool_vg : Rockpool's jitted evolve with record=True, and value_and_grad
 
 Every figure is measured in each of --rounds rounds (ours, then the Rust row or Rockpool's, so that a
@@ -92,11 +93,13 @@ def main():
         for _ in range(a.rounds):
             r = {}
             ours(r)
-            out = subprocess.run([a.rust, "bench-row", str(a.n), str(a.batch), str(a.reps)],
+            out = subprocess.run([a.rust, "bench-row", str(a.n), str(a.batch), str(a.reps), "--record"],
                                  capture_output=True, text=True, check=True).stdout
             rust = json.loads(out.strip().splitlines()[-1])
             r["rust_fwd_ms"], r["rust_fwdbwd_ms"] = rust["fwd_ms"], rust["fwdbwd_ms"]
+            r["rust_fwd_rec_ms"] = rust["fwd_rec_ms"]
             r["rust_spikes"] = rust["spikes"]
+            r["simulate_over_rust"] = r["simulate_ms"] / rust["fwd_rec_ms"]
             r["simulate_spk_over_rust"] = r["simulate_spk_ms"] / rust["fwd_ms"]
             r["vg_over_rust"] = r["vg_ms"] / rust["fwdbwd_ms"]
             rounds.append(r)

@@ -215,6 +215,44 @@ fn time_forward_of(
     }
 }
 
+/// The median forward time of `net` on the benchmark input with every trace recorded (f32; each call
+/// writes into the previous call's memory, as a simulation loop does), after a warm-up.
+pub fn time_forward_recorded(net: &Network, batch: usize, reps: usize, threads: usize) -> Duration {
+    let input = bench_input(batch, BENCH_STEPS, net.neurons() as u64);
+    let sim = Simulator::<f32>::new(net).expect("the benchmark network is valid");
+    let options = RunOptions {
+        threads,
+        recording: dynap_model::Recording::Full,
+    };
+    let kept = std::cell::RefCell::new(None);
+    let run = || {
+        let reuse = kept.borrow_mut().take();
+        let trace = sim
+            .run_reusing(
+                Input::Spikes {
+                    data: &input,
+                    batch,
+                    steps: BENCH_STEPS,
+                },
+                None,
+                &options,
+                reuse,
+            )
+            .expect("the benchmark input fits");
+        *kept.borrow_mut() = Some(std::hint::black_box(trace));
+    };
+    warm_up(&mut || run());
+    let mut times: Vec<Duration> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            run();
+            t.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
 /// What `bench_rockpool.py` times as `vg`: the value and gradient of
 /// `mean over b, n of (sum_t s[b,t,n] - 5)^2` with respect to both weight matrices, here through the
 /// training path (the dfdx layer, its fused adjoint and the loss on the tape). Median of `reps` after

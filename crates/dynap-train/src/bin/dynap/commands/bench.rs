@@ -67,6 +67,10 @@ pub(crate) struct RowArgs {
     /// Connections into each neuron (the sparse rows); without it, the dense rows' network.
     #[arg(long)]
     fanin: Option<usize>,
+    /// Also time the forward pass that records every trace (`fwd_rec_ms`, after the row: its peak
+    /// memory then includes the traces), as a Python `simulate` call does.
+    #[arg(long)]
+    record: bool,
 }
 
 /// `dynap bench-variants N BATCH`.
@@ -125,6 +129,15 @@ pub(crate) fn row(a: RowArgs) -> Result<(), Error> {
     });
     if let Some(k) = a.fanin {
         line["fanin"] = json!(k);
+    }
+    if a.record {
+        let net = match a.fanin {
+            None => bench::bench_network(a.n, 0),
+            Some(k) => bench::bench_network_fanin(a.n, k, 0),
+        };
+        let t = bench::time_forward_recorded(&net, a.batch, a.reps, a.threads);
+        line["fwd_rec_ms"] = json!(t.as_secs_f64() * 1e3);
+        line["peak_rss_mb"] = json!(bench::peak_rss_mb());
     }
     println!("{line}");
     Ok(())
