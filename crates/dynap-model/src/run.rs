@@ -139,6 +139,16 @@ pub(crate) fn d_clip<T: Real>(x: T, lo: T) -> T {
     }
 }
 
+/// `SpikeFunction::FastSigmoid`'s surrogate, the same in both variants: d count / d imem at the
+/// membrane current `imem` with the threshold `thr` and the steepness `k`,
+/// `(1 / thr) / (1 + k |imem / thr - 1|)^2`.
+#[inline(always)]
+pub(crate) fn fast_sigmoid_slope<T: Real>(imem: T, thr: T, k: T) -> T {
+    let d = imem / thr - T::ONE;
+    let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
+    T::ONE / (thr * g * g)
+}
+
 /// Calls `f(k, v)` for every non-zero `v = xs[k]`, in order. Input spikes are sparse: a bit mask per
 /// 16 values (one vector compare) skips silent channels and visits the non-zero ones by their set bits,
 /// without a data-dependent branch per value.

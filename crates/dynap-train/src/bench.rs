@@ -7,7 +7,7 @@
 //! networks are statistically, not numerically, the same as Rockpool's.
 
 use dynap_autodiff::{CurrentTraining, Loss, SpikeInput, Trainer};
-use dynap_model::{Input, Matrix, Network, RunOptions, Simulator};
+use dynap_model::{Input, Matrix, Network, Recording, RunOptions, Simulator};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::time::{Duration, Instant};
@@ -164,20 +164,46 @@ fn time_forward_of(
 ) -> RowTiming {
     let n = net.neurons();
     let input = bench_input(batch, BENCH_STEPS, n as u64);
+    let (fwd, spikes) = time_runs(net, &input, batch, reps, threads, Recording::Spikes);
+    let fwdbwd = time_value_and_grad(net, &input, batch, reps, threads, masked);
+    RowTiming {
+        n,
+        batch,
+        steps: BENCH_STEPS,
+        fwd,
+        fwdbwd,
+        spikes,
+    }
+}
+
+/// The median forward time of `net` on the benchmark input with every trace recorded, after a
+/// warm-up (see [`time_runs`]).
+pub fn time_forward_recorded(net: &Network, batch: usize, reps: usize, threads: usize) -> Duration {
+    let input = bench_input(batch, BENCH_STEPS, net.neurons() as u64);
+    time_runs(net, &input, batch, reps, threads, Recording::Full).0
+}
+
+/// The median time of `reps` forward runs of `net` on `input` (f32, recording `recording`) after a
+/// warm-up (see `warm_up`), and the output spikes of one run. Each call writes into the previous
+/// call's output memory, as a simulation loop does (Rockpool's outputs come from XLA's allocator,
+/// which does not clear them either); that memory is freed on return.
+fn time_runs(
+    net: &Network,
+    input: &[f32],
+    batch: usize,
+    reps: usize,
+    threads: usize,
+    recording: Recording,
+) -> (Duration, f64) {
     let sim = Simulator::<f32>::new(net).expect("the benchmark network is valid");
-    let options = RunOptions {
-        threads,
-        ..RunOptions::default()
-    };
-    // Each call writes into the previous call's output memory, as a simulation loop does (Rockpool's
-    // outputs come from XLA's allocator, which does not clear them either).
+    let options = RunOptions { threads, recording };
     let kept = std::cell::RefCell::new(None);
     let run = || {
         let reuse = kept.borrow_mut().take();
         let trace = sim
             .run_reusing(
                 Input::Spikes {
-                    data: &input,
+                    data: input,
                     batch,
                     steps: BENCH_STEPS,
                 },
@@ -202,55 +228,7 @@ fn time_forward_of(
         })
         .collect();
     times.sort();
-    // The kept output is not part of the value-and-gradient row's memory.
-    drop(kept);
-    let fwdbwd = time_value_and_grad(net, &input, batch, reps, threads, masked);
-    RowTiming {
-        n,
-        batch,
-        steps: BENCH_STEPS,
-        fwd: times[times.len() / 2],
-        fwdbwd,
-        spikes,
-    }
-}
-
-/// The median forward time of `net` on the benchmark input with every trace recorded (f32; each call
-/// writes into the previous call's memory, as a simulation loop does), after a warm-up.
-pub fn time_forward_recorded(net: &Network, batch: usize, reps: usize, threads: usize) -> Duration {
-    let input = bench_input(batch, BENCH_STEPS, net.neurons() as u64);
-    let sim = Simulator::<f32>::new(net).expect("the benchmark network is valid");
-    let options = RunOptions {
-        threads,
-        recording: dynap_model::Recording::Full,
-    };
-    let kept = std::cell::RefCell::new(None);
-    let run = || {
-        let reuse = kept.borrow_mut().take();
-        let trace = sim
-            .run_reusing(
-                Input::Spikes {
-                    data: &input,
-                    batch,
-                    steps: BENCH_STEPS,
-                },
-                None,
-                &options,
-                reuse,
-            )
-            .expect("the benchmark input fits");
-        *kept.borrow_mut() = Some(std::hint::black_box(trace));
-    };
-    warm_up(&mut || run());
-    let mut times: Vec<Duration> = (0..reps.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            run();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+    (times[times.len() / 2], spikes)
 }
 
 /// What `bench_rockpool.py` times as `vg`: the value and gradient of

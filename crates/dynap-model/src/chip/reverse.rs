@@ -753,11 +753,7 @@ fn reverse_loop<T: Real>(
         };
         let sigma = match (smooth, fast) {
             (Some(beta), _) => beta * st.b * (T::ONE - st.b) / st.mc,
-            (None, Some(k)) => {
-                let d = st.mc / c.ispkthr[j] - T::ONE;
-                let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
-                T::ONE / (c.ispkthr[j] * g * g)
-            }
+            (None, Some(k)) => crate::run::fast_sigmoid_slope(st.mc, c.ispkthr[j], k),
             (None, None) => {
                 if st.mc > io {
                     T::ONE

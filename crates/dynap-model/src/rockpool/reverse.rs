@@ -840,16 +840,12 @@ impl<T: Real> Simulator<T> {
             // SpikeFunction::FastSigmoid: Rockpool's reset with its derivative detached (no
             // gradient through the reset, as surrogate-gradient training does: through it the
             // adjoint grows without bound over a run), the fast sigmoid's derivative.
-            Surrogate::FastSigmoid(k) => with!(|s1: T, imem_c: T, _: T, _: T, thr: T| {
-                let d = imem_c / thr - T::ONE;
-                let g = T::ONE + k * (if d < T::ZERO { T::ZERO - d } else { d });
-                (
-                    if s1 > T::ONE { T::ONE } else { s1 },
-                    T::ZERO,
-                    T::ONE / (thr * g * g),
-                    T::ZERO,
-                )
-            }),
+            Surrogate::FastSigmoid(k) => with!(|s1: T, imem_c: T, _: T, _: T, thr: T| (
+                if s1 > T::ONE { T::ONE } else { s1 },
+                T::ZERO,
+                crate::run::fast_sigmoid_slope(imem_c, thr, k),
+                T::ZERO,
+            )),
             Surrogate::Smooth(beta) => with!(|s1: T, _: T, inv_imem_c: T, _: T, thr: T| {
                 let k = beta * s1 * (T::ONE - s1);
                 (s1, T::ONE, k * inv_imem_c, -(k / thr))
