@@ -1029,8 +1029,17 @@ impl Pack {
     }
 
     /// The gradient of a shared `[rows, cols]` matrix: the sum of the diagonal blocks.
-    fn fold_matrix(&self, m: &Matrix, rows: usize, cols: usize) -> Vec<f64> {
+    fn fold_matrix<'m>(
+        &self,
+        m: &'m Matrix,
+        rows: usize,
+        cols: usize,
+    ) -> std::borrow::Cow<'m, [f64]> {
         let c = self.copies;
+        if c == 1 {
+            // One copy: the matrix itself (a full board's is 128 MiB, not worth a second one).
+            return std::borrow::Cow::Borrowed(m.as_slice());
+        }
         let mut out = vec![0.0; rows * cols];
         for b in 0..c {
             for i in 0..rows {
@@ -1039,7 +1048,7 @@ impl Pack {
                 }
             }
         }
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     /// The gradient of a shared per-neuron vector: the sum over copies.
