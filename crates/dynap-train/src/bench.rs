@@ -177,7 +177,7 @@ fn time_forward_of(
 }
 
 /// The median forward time of `net` on the benchmark input with every trace recorded, after a
-/// warm-up (see [`time_runs`]).
+/// warm-up (as `time_runs` times it).
 pub fn time_forward_recorded(net: &Network, batch: usize, reps: usize, threads: usize) -> Duration {
     let input = bench_input(batch, BENCH_STEPS, net.neurons() as u64);
     time_runs(net, &input, batch, reps, threads, Recording::Full).0
