@@ -432,7 +432,8 @@ impl PyNetwork {
     /// `raster_mse` (target `[batch, steps, N]`, the mean of `(spikes - target)^2`), `count_mse`
     /// (target `[N]` spike counts), `filtered_mse` (target `[steps, N]`, with `decay`),
     /// `rate_cross_entropy` (target: one class per batch element). `currents=False` leaves out the
-    /// currents' gradients (less work; the weights' are the same bits).
+    /// currents' gradients (less work; the weights' are the same bits). The `chip` variant adds its
+    /// other dendrites' currents (`Itau_nmda`, `Igain_nmda`, `Itau_gaba`, ..., `Igain_shunt`).
     #[pyo3(signature = (x, target, loss="raster_mse", *, decay=None, currents=true))]
     fn value_and_grad<'py>(
         &self,
@@ -460,9 +461,10 @@ impl PyNetwork {
             d.set_item("w_in", array_of(py, w)?)?;
         }
         d.set_item("w_rec", array_of(py, &g.w_rec)?)?;
-        for (p, v) in Param::CURRENTS.iter().zip(g.currents) {
+        let names = Param::CURRENTS.iter().map(|p| p.rockpool_name());
+        for (name, v) in names.zip(g.currents).chain(g.dendrites) {
             let len = v.len();
-            d.set_item(p.rockpool_name(), arrays::to_array(py, v, &[len])?)?;
+            d.set_item(name, arrays::to_array(py, v, &[len])?)?;
         }
         Ok((value, d))
     }
@@ -664,6 +666,8 @@ struct Grads {
     w_in: Option<Matrix>,
     w_rec: Matrix,
     currents: Vec<Vec<f64>>,
+    /// The `chip` variant's other dendrites' currents, by their bias names (`Itau_nmda`, ...).
+    dendrites: Vec<(&'static str, Vec<f64>)>,
 }
 
 /// An error of the run or of the loss's target.
@@ -776,6 +780,19 @@ impl PyNetwork {
                     w_rec: gr.w_rec,
                     // The chip's reverse pass computes them regardless.
                     currents: if currents { gr.currents } else { Vec::new() },
+                    dendrites: if currents {
+                        let [(tn, gn), (tg, gg), (ts, gs)] = gr.dendrites;
+                        vec![
+                            ("Itau_nmda", tn),
+                            ("Igain_nmda", gn),
+                            ("Itau_gaba", tg),
+                            ("Igain_gaba", gg),
+                            ("Itau_shunt", ts),
+                            ("Igain_shunt", gs),
+                        ]
+                    } else {
+                        Vec::new()
+                    },
                 },
             ));
         }
@@ -827,6 +844,7 @@ impl PyNetwork {
                         w_in: gr.w_in,
                         w_rec: gr.w_rec,
                         currents: gr.currents,
+                        dendrites: Vec::new(),
                     },
                 ),
                 events,

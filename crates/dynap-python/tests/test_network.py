@@ -98,6 +98,11 @@ def test_the_chip_variant_simulates_and_differentiates():
     assert sim.spikes.shape == (2, 120, 6) and sim.isyn.shape == (2, 120, 6)
     loss, g = net.value_and_grad(x.astype(np.float64), np.full(6, 2.0), loss="count_mse")
     assert np.isfinite(loss) and g["w_rec"].shape == (6, 6)
+    # The chip's other dendrites' currents too, by their bias names.
+    for name in ("Itau_nmda", "Igain_nmda", "Itau_gaba", "Igain_gaba", "Itau_shunt", "Igain_shunt"):
+        assert g[name].shape == (6,) and np.all(np.isfinite(g[name])), name
+    _, g = net.value_and_grad(x.astype(np.float64), np.full(6, 2.0), loss="count_mse", currents=False)
+    assert sorted(g) == ["w_in", "w_rec"]
 
 
 def test_a_network_without_input_weights_takes_weighted_input_per_neuron():
