@@ -178,22 +178,10 @@ pub(crate) fn map(
     py: Python<'_>,
     quantized: PyRef<'_, PyQuantized>,
 ) -> PyResult<(PyConfiguration, PyMapping)> {
-    let net = quantized.net.clone();
-    let weights = quantized.q.weights.clone();
+    let q: &PyQuantized = &quantized;
     let mapped = py
-        .detach(|| {
-            dynap_config::map(
-                &weights,
-                &net.params,
-                net.dt,
-                net.variant,
-                &dynap_config::MapOptions {
-                    chip: net.chip.clone(),
-                    ..dynap_config::MapOptions::default()
-                },
-            )
-        })
-        .map_err(value_error)?;
+        .detach(|| dynap_train::deployment::map_quantized(&q.q.weights, &q.net))
+        .map_err(train_error)?;
     Ok((
         PyConfiguration {
             config: mapped.config,
@@ -348,15 +336,7 @@ pub(crate) fn train<'py>(
                 source,
             })?;
             if cfg.data.is_some() {
-                if let Some(d) = cfg.data.as_mut() {
-                    for p in [&mut d.train, &mut d.validation, &mut d.test]
-                        .into_iter()
-                        .flatten()
-                    {
-                        let joined = dir.join(&*p);
-                        *p = joined.canonicalize().unwrap_or(joined);
-                    }
-                }
+                dynap_train::fit::resolve_data_paths(&mut cfg, &dir);
                 let run = dynap_train::fit::train(
                     &cfg,
                     &dir,

@@ -306,8 +306,9 @@ pub struct DatasetDeployed {
 }
 
 /// Maps `weights` (the 4-bit weights of `net`) onto the chip with `net`'s parameters, time step,
-/// variant and dendrites: the one mapping every stage and deployment uses.
-pub(crate) fn map_quantized(
+/// variant and dendrites: the one mapping every stage and deployment uses (and the Python package's
+/// `dynap.map`).
+pub fn map_quantized(
     weights: &dynap_model::QuantizedWeights,
     net: &Network,
 ) -> Result<dynap_config::Mapped, Error> {

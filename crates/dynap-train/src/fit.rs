@@ -1419,6 +1419,21 @@ pub(crate) fn outcome_plot(
     }
 }
 
+/// Makes a dataset experiment's data paths absolute, relative to `dir` (its configuration's folder,
+/// [`config_dir`]): the run folder's configuration then names its data wherever it is read from, so
+/// that the folder is self-contained for `dynap eval`.
+pub fn resolve_data_paths(config: &mut crate::config::Config, dir: &Path) {
+    if let Some(d) = config.data.as_mut() {
+        for p in [&mut d.train, &mut d.validation, &mut d.test]
+            .into_iter()
+            .flatten()
+        {
+            let joined = dir.join(&*p);
+            *p = joined.canonicalize().unwrap_or(joined);
+        }
+    }
+}
+
 /// Where a configuration file's relative data paths are resolved: its folder.
 pub fn config_dir(config_path: Option<&Path>) -> PathBuf {
     config_path

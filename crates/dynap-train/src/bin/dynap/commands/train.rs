@@ -57,15 +57,7 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
         // A dataset experiment. The run folder's configuration names its data by absolute paths, so
         // that the folder is self-contained for `dynap eval`.
         let dir = fit::config_dir(a.config.as_deref());
-        if let Some(d) = config.data.as_mut() {
-            for p in [&mut d.train, &mut d.validation, &mut d.test]
-                .into_iter()
-                .flatten()
-            {
-                let joined = dir.join(&*p);
-                *p = joined.canonicalize().unwrap_or(joined);
-            }
-        }
+        fit::resolve_data_paths(&mut config, &dir);
         files::create_dir(&a.out)?;
         cx.log.open(&a.out.join("run.log"))?;
         let run = fit::train(
