@@ -47,6 +47,8 @@ pub mod format;
 mod json;
 mod map;
 mod model;
+#[cfg(feature = "nir")]
+pub mod nir;
 mod validate;
 
 pub use binary::{BinaryError, FORMAT_VERSION, MAGIC, from_binary, to_binary};

@@ -1,0 +1,183 @@
+//! NIR's HDF5 layout as a tree of groups and datasets, read from bytes and written to bytes with
+//! `hdf5-pure` (pure Rust: no libhdf5).
+//!
+//! The official `nir` package writes a file as: a scalar string dataset `version` and a group `node`
+//! holding the graph, where every dict becomes a group and every value a dataset: strings as scalar
+//! variable-length UTF-8 strings, arrays gzip-compressed and chunked, scalars uncompressed. This module
+//! reads every such dataset (any float or integer type, fixed or variable-length strings, compressed or
+//! not) and writes the same layout back.
+
+use super::{NirError, Tree, Value};
+use hdf5_pure::{DType, File, FileBuilder};
+
+/// The gzip level of the arrays written (h5py's default for `compression="gzip"`).
+const GZIP_LEVEL: u32 = 4;
+
+/// Reads a whole HDF5 file into a tree (the root group).
+pub(crate) fn read_tree(bytes: &[u8]) -> Result<Tree, NirError> {
+    let file = File::from_bytes(bytes.to_vec())
+        .map_err(|e| NirError::file(format!("not an HDF5 file this reader can read: {e}")))?;
+    read_group(&file, "")
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}/{name}")
+    }
+}
+
+fn read_group(file: &File, path: &str) -> Result<Tree, NirError> {
+    let at = |e: hdf5_pure::Error| NirError::file(format!("group '/{path}': {e}"));
+    let group = if path.is_empty() {
+        file.root()
+    } else {
+        file.group(path).map_err(at)?
+    };
+    let mut tree = Tree::new();
+    for name in group.datasets().map_err(at)? {
+        let full = join(path, &name);
+        tree.insert(name, read_dataset(file, &full)?);
+    }
+    for name in group.groups().map_err(at)? {
+        let full = join(path, &name);
+        tree.insert(name, Value::Group(read_group(file, &full)?));
+    }
+    Ok(tree)
+}
+
+fn read_dataset(file: &File, path: &str) -> Result<Value, NirError> {
+    let at = |e: hdf5_pure::Error| NirError::file(format!("dataset '/{path}': {e}"));
+    let ds = file.dataset(path).map_err(at)?;
+    let shape: Vec<usize> = ds
+        .shape()
+        .map_err(at)?
+        .into_iter()
+        .map(|d| d as usize)
+        .collect();
+    let dtype = ds.dtype().map_err(at)?;
+    Ok(match dtype {
+        DType::String | DType::VariableLengthString => {
+            let texts = ds.read_string().map_err(at)?;
+            if shape.is_empty() && texts.len() == 1 {
+                Value::Text(texts.into_iter().next().unwrap_or_default())
+            } else {
+                Value::Texts { shape, texts }
+            }
+        }
+        DType::F32 | DType::F64 => Value::Floats {
+            shape,
+            data: ds.read_f64().map_err(at)?,
+            single: matches!(dtype, DType::F32),
+        },
+        DType::I8
+        | DType::I16
+        | DType::I32
+        | DType::I64
+        | DType::U8
+        | DType::U16
+        | DType::U32
+        | DType::U64 => Value::Ints {
+            shape,
+            data: ds.read_i64().map_err(at)?,
+        },
+        other => Value::Unsupported(other.to_string()),
+    })
+}
+
+/// What a group of either kind of `hdf5-pure`'s builders can take.
+trait Sink {
+    fn dataset(&mut self, name: &str) -> &mut hdf5_pure::DatasetBuilder;
+    fn group(&mut self, name: &str) -> hdf5_pure::GroupBuilder;
+    fn add(&mut self, group: hdf5_pure::FinishedGroup);
+}
+
+impl Sink for FileBuilder {
+    fn dataset(&mut self, name: &str) -> &mut hdf5_pure::DatasetBuilder {
+        self.create_dataset(name)
+    }
+    fn group(&mut self, name: &str) -> hdf5_pure::GroupBuilder {
+        self.create_group(name)
+    }
+    fn add(&mut self, group: hdf5_pure::FinishedGroup) {
+        self.add_group(group);
+    }
+}
+
+impl Sink for hdf5_pure::GroupBuilder {
+    fn dataset(&mut self, name: &str) -> &mut hdf5_pure::DatasetBuilder {
+        self.create_dataset(name)
+    }
+    fn group(&mut self, name: &str) -> hdf5_pure::GroupBuilder {
+        self.create_group(name)
+    }
+    fn add(&mut self, group: hdf5_pure::FinishedGroup) {
+        self.add_group(group);
+    }
+}
+
+/// Writes a tree as an HDF5 file, the way the `nir` package lays it out.
+pub(crate) fn write_tree(tree: &Tree) -> Result<Vec<u8>, NirError> {
+    let mut builder = FileBuilder::new();
+    write_group(&mut builder, tree);
+    builder
+        .finish()
+        .map_err(|e| NirError::file(format!("the HDF5 writer failed: {e}")))
+}
+
+fn compress(ds: &mut hdf5_pure::DatasetBuilder, shape: &[usize]) {
+    // Like h5py: arrays are chunked (one chunk) and gzip-compressed; scalars and empty arrays are not.
+    if !shape.is_empty() && shape.iter().all(|&d| d > 0) {
+        let chunks: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+        ds.with_chunks(&chunks).with_deflate(GZIP_LEVEL);
+    }
+}
+
+fn write_group<S: Sink>(sink: &mut S, tree: &Tree) {
+    for (name, value) in tree {
+        match value {
+            Value::Group(sub) => {
+                let mut g = sink.group(name);
+                write_group(&mut g, sub);
+                sink.add(g.finish());
+            }
+            Value::Text(t) => {
+                sink.dataset(name)
+                    .with_vlen_strings(&[t.as_str()])
+                    .with_shape(&[]);
+            }
+            Value::Texts { shape, texts } => {
+                let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                sink.dataset(name)
+                    .with_vlen_strings(&refs)
+                    .with_shape(&dims);
+            }
+            Value::Floats {
+                shape,
+                data,
+                single,
+            } => {
+                let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                let ds = sink.dataset(name);
+                if *single {
+                    let v: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+                    ds.with_f32_data(&v);
+                } else {
+                    ds.with_f64_data(data);
+                }
+                ds.with_shape(&dims);
+                compress(ds, shape);
+            }
+            Value::Ints { shape, data } => {
+                let dims: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
+                let ds = sink.dataset(name);
+                ds.with_i64_data(data).with_shape(&dims);
+                compress(ds, shape);
+            }
+            // What was not understood is not written back (it is reported when read).
+            Value::Unsupported(_) => {}
+        }
+    }
+}
