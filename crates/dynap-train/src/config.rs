@@ -198,6 +198,11 @@ pub struct NetworkConfig {
     pub readout: Option<String>,
     /// How a dataset experiment's populations are placed on cores and chips.
     pub placement: Placement,
+    /// `network.init`: a network file to start from instead of random weights (its populations,
+    /// connections, readout, weights and currents; `dynap nir import` writes one): fine-tuning. Its
+    /// variant, `dt` and `iscale` must be the configuration's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<std::path::PathBuf>,
 }
 
 impl NetworkConfig {
@@ -359,6 +364,7 @@ impl Default for NetworkConfig {
             connection: Vec::new(),
             readout: None,
             placement: Placement::Connectivity,
+            init: None,
         }
     }
 }
@@ -668,6 +674,16 @@ impl Config {
                 if tr.epochs == 0 {
                     return bad("training.epochs", "at least 1".into());
                 }
+                if n.init.is_some()
+                    && (!n.population.is_empty() || !n.connection.is_empty() || n.readout.is_some())
+                {
+                    return bad(
+                        "network.init",
+                        "the network file describes the populations, connections and readout: \
+                         remove network.population, network.connection and network.readout"
+                            .into(),
+                    );
+                }
                 d.validate(n.dt).map_err(|e| match &e.problem {
                     crate::data::Problem::Parameter { key, reason } => ConfigError {
                         key: (*key).to_owned(),
@@ -699,6 +715,13 @@ impl Config {
                     return bad(
                         "network.population",
                         "populations and connections describe a dataset experiment's network: add a [data] table"
+                            .into(),
+                    );
+                }
+                if n.init.is_some() {
+                    return bad(
+                        "network.init",
+                        "a network to start from is a dataset experiment's option: add a [data] table"
                             .into(),
                     );
                 }

@@ -67,6 +67,13 @@ pub enum Error {
     /// The parts of a flow do not fit each other (a network and its task's stimuli, a run folder
     /// without what a command needs): what and how to fix it.
     Mismatch(String),
+    /// A NIR file that cannot be read, written or translated (the file, the node and the problem).
+    Nir {
+        /// The file.
+        path: PathBuf,
+        /// The problem.
+        error: dynap_config::nir::NirError,
+    },
 }
 
 impl fmt::Display for Error {
@@ -104,6 +111,7 @@ impl fmt::Display for Error {
             Error::Data(e) => write!(f, "{e}"),
             Error::Unmappable(e) => write!(f, "{e}"),
             Error::Mismatch(what) => write!(f, "{what}"),
+            Error::Nir { path, error } => write!(f, "{}: {error}", path.display()),
         }
     }
 }

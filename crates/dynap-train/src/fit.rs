@@ -206,6 +206,8 @@ pub struct Prepared {
     pub test: Option<Samples>,
     /// How features became spikes.
     pub encoding: Encoding,
+    /// The network to start from (`network.init`), when there is one.
+    pub init: Option<Network>,
 }
 
 impl Prepared {
@@ -284,7 +286,13 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         None => None,
     };
     let description = config.network.architecture();
-    let declared = if description.is_empty() {
+    let init = match &config.network.init {
+        Some(path) => Some(read_init(config, path, channels)?),
+        None => None,
+    };
+    let declared = if let Some((_, arch)) = &init {
+        arch.clone()
+    } else if description.is_empty() {
         let group = if encoding.regression.is_some() {
             DEFAULT_GROUP
         } else {
@@ -312,7 +320,77 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         validation,
         test,
         encoding,
+        init: init.map(|(net, _)| net),
     })
+}
+
+/// The network file of `network.init`: its network and architecture, checked against the
+/// configuration (variant, `dt`, `iscale`) and the data (input channels).
+fn read_init(
+    config: &Config,
+    path: &Path,
+    channels: usize,
+) -> Result<(Network, Architecture), Error> {
+    let text = crate::files::read_text(path)?;
+    let file = dynap_config::format::read_network(&text).map_err(|error| Error::Format {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let bad = |key: &str, reason: String| Error::Config {
+        path: None,
+        error: crate::config::ConfigError {
+            key: key.to_string(),
+            reason: format!("{reason} (network.init = {})", path.display()),
+        },
+    };
+    let Some(arch) = file.architecture else {
+        return Err(bad(
+            "network.init",
+            "the network file has no architecture (populations and connections); `dynap nir \
+             import` and trained runs write one"
+                .into(),
+        ));
+    };
+    let net = file.network;
+    let variant: Variant = config.network.variant.into();
+    if net.variant != variant {
+        return Err(bad(
+            "network.variant",
+            format!(
+                "the network file is of the {} variant; set network.variant = \"{}\"",
+                net.variant.name(),
+                net.variant.name()
+            ),
+        ));
+    }
+    if net.dt != config.network.dt {
+        return Err(bad(
+            "network.dt",
+            format!(
+                "the network file's dt is {}; set network.dt = {}",
+                net.dt, net.dt
+            ),
+        ));
+    }
+    if net.i_scale != config.network.iscale {
+        return Err(bad(
+            "network.iscale",
+            format!(
+                "the network file's iscale is {}; set network.iscale = {}",
+                net.i_scale, net.i_scale
+            ),
+        ));
+    }
+    if arch.inputs() != channels {
+        return Err(bad(
+            "network.init",
+            format!(
+                "the network takes {} input channels, the encoded data has {channels}",
+                arch.inputs()
+            ),
+        ));
+    }
+    Ok((net, arch))
 }
 
 /// One epoch of a seed's training.
@@ -577,14 +655,20 @@ fn trainer_for(
 ) -> Result<(Trainer<f32>, Network), Error> {
     let arch = &prep.architecture;
     let variant: Variant = config.network.variant.into();
-    let mut base = initial_network_scaled(
-        arch,
-        variant,
-        seed,
-        &config.network.architecture().init_gains(),
-    );
-    base.i_scale = config.network.iscale;
-    base.dt = config.network.dt;
+    let mut base = match &prep.init {
+        Some(net) => net.clone(),
+        None => {
+            let mut base = initial_network_scaled(
+                arch,
+                variant,
+                seed,
+                &config.network.architecture().init_gains(),
+            );
+            base.i_scale = config.network.iscale;
+            base.dt = config.network.dt;
+            base
+        }
+    };
     if config.training.bias_codes {
         snap_currents(&mut base);
     }
@@ -1423,6 +1507,10 @@ pub(crate) fn outcome_plot(
 /// [`config_dir`]): the run folder's configuration then names its data wherever it is read from, so
 /// that the folder is self-contained for `dynap eval`.
 pub fn resolve_data_paths(config: &mut crate::config::Config, dir: &Path) {
+    if let Some(p) = config.network.init.as_mut() {
+        let joined = dir.join(&*p);
+        *p = joined.canonicalize().unwrap_or(joined);
+    }
     if let Some(d) = config.data.as_mut() {
         for p in [&mut d.train, &mut d.validation, &mut d.test]
             .into_iter()

@@ -50,6 +50,7 @@ pub mod files;
 pub mod fit;
 pub mod golden;
 mod json;
+pub mod nir;
 pub mod plot;
 pub mod progress;
 pub mod quantization;

@@ -44,6 +44,8 @@ pub struct PopulationReport {
     pub size: usize,
     /// The weight scale `s` (see [`super`]): `w_dpi = s g w`.
     pub scale: f64,
+    /// The GABA dendrite's gain relative to the synapse's gain ratio (fitted; 1 for `rockpool`).
+    pub inhibition: f64,
     /// The root-mean-square difference of the fitted spike counts, DPI against LIF, over the fit's
     /// stimuli (spikes per stimulus of 200 steps).
     pub residual: f64,
@@ -118,166 +120,289 @@ fn dpi_params(tau_mem: f64, tau_syn: f64, variant: Variant) -> BTreeMap<Param, f
 /// The steps of one fit stimulus.
 const FIT_STEPS: usize = 200;
 
-/// The fit's stimuli: `(pattern, weight)` with the pattern's input spikes per step and the weight in
-/// the LIF's normalised units (`g = 1`).
-fn stimuli(kind: LifKind, tau_mem: f64, tau_syn: f64, dt: f64) -> Vec<(Vec<f32>, f64)> {
-    // The normalised weight at which a stimulus brings the LIF to threshold, roughly: a regular train
-    // of period p steps holds `v` near `w / (p dt)` (CubaLIF: I ~ w / (p dt); LIF: v ~ w / (p dt)),
-    // and a burst of b spikes lifts it by about `b w / tau_mem` (LIF), less the synapse's filtering.
-    let mut out = Vec::new();
-    let multiples = [0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0];
-    for period in [1usize, 2, 4, 8] {
-        let pattern: Vec<f32> = (0..FIT_STEPS)
-            .map(|t| f32::from(u8::from(t % period == 0)))
-            .collect();
-        let base = match kind {
-            LifKind::Threshold => 1.0,
-            LifKind::If => 1.0 / FIT_STEPS as f64 * period as f64,
-            _ => period as f64 * dt,
-        };
-        for m in multiples {
-            out.push((pattern.clone(), base * m));
-        }
-    }
-    for burst in 1usize..=4 {
-        let pattern: Vec<f32> = (0..FIT_STEPS)
-            .map(|t| f32::from(u8::from((10..10 + burst).contains(&t))))
-            .collect();
-        let base = match kind {
-            LifKind::Threshold => 1.0,
-            LifKind::If => 1.0 / burst as f64,
-            LifKind::CubaLif => tau_mem.max(tau_syn) / burst as f64,
-            _ => tau_mem / burst as f64,
-        };
-        for m in multiples {
-            out.push((pattern.clone(), base * m));
-        }
-    }
-    out
+/// One stimulus of the fit: an excitatory and an inhibitory input train (spikes per step) and their
+/// weights in the LIF's normalised units (`g = 1`; the inhibitory one is subtracted).
+struct Stimulus {
+    excite: Vec<f32>,
+    w_excite: f64,
+    inhibit: Vec<f32>,
+    w_inhibit: f64,
 }
 
-/// The weight scale `s` (and the root-mean-square count difference at it) that makes a DynapSim
-/// neuron with [`dpi_params`] fire like a NIR neuron of `kind` with `r = w_in = 1`, a threshold of 1
-/// and `v_leak = v_reset = 0`, over regular trains and bursts (see [`super`]): a search over
-/// `log10 s` from -3 to 6, a grid of 0.05 then of 0.005 around the best.
-pub fn fit_scale(
-    kind: LifKind,
+fn train(period: usize, start: usize) -> Vec<f32> {
+    (0..FIT_STEPS)
+        .map(|t| f32::from(u8::from(t >= start && (t - start).is_multiple_of(period))))
+        .collect()
+}
+
+fn burst(start: usize, len: usize) -> Vec<f32> {
+    (0..FIT_STEPS)
+        .map(|t| f32::from(u8::from((start..start + len).contains(&t))))
+        .collect()
+}
+
+/// The fit's stimuli: excitation alone (regular trains of period 1, 2, 4 and 8 steps and bursts of 1
+/// to 4 spikes, at weights from half to eight times what the LIF needs to fire), and excitation with
+/// inhibition (a train with an inhibitory train of a quarter to the whole of its drive; an inhibitory
+/// burst 0 to 20 steps before an excitatory one).
+fn stimuli(kind: LifKind, tau_mem: f64, tau_syn: f64, dt: f64) -> (Vec<Stimulus>, usize) {
+    // The normalised weight at which a stimulus brings the LIF to threshold, roughly: a regular train
+    // of period p steps holds `v` near `w / (p dt)`, and a burst of b spikes lifts it by about
+    // `b w / tau_mem` (the synapse's filtering aside).
+    let rate_base = |period: usize| match kind {
+        LifKind::Threshold => 1.0,
+        LifKind::If => period as f64 / FIT_STEPS as f64,
+        _ => period as f64 * dt,
+    };
+    let burst_base = |len: usize| match kind {
+        LifKind::Threshold => 1.0,
+        LifKind::If => 1.0 / len as f64,
+        LifKind::CubaLif => tau_mem.max(tau_syn) / len as f64,
+        _ => tau_mem / len as f64,
+    };
+    let none = vec![0f32; FIT_STEPS];
+    let multiples = [0.5, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0];
+    let mut out = Vec::new();
+    for period in [1usize, 2, 4, 8] {
+        for m in multiples {
+            out.push(Stimulus {
+                excite: train(period, 0),
+                w_excite: rate_base(period) * m,
+                inhibit: none.clone(),
+                w_inhibit: 0.0,
+            });
+        }
+    }
+    for len in 1usize..=4 {
+        for m in multiples {
+            out.push(Stimulus {
+                excite: burst(10, len),
+                w_excite: burst_base(len) * m,
+                inhibit: none.clone(),
+                w_inhibit: 0.0,
+            });
+        }
+    }
+    let excitatory = out.len();
+    if kind == LifKind::Threshold {
+        return (out, excitatory);
+    }
+    for (period, m) in [(2usize, 2.0), (2, 4.0), (1, 3.0)] {
+        for (i_period, share) in [(1usize, 0.25), (2, 0.5), (4, 0.75), (2, 1.0)] {
+            out.push(Stimulus {
+                excite: train(period, 0),
+                w_excite: rate_base(period) * m,
+                inhibit: train(i_period, 1),
+                w_inhibit: rate_base(i_period) * m * share,
+            });
+        }
+    }
+    for gap in [0usize, 3, 6, 10, 20] {
+        for (m, share) in [(2.0, 0.5), (2.8, 1.0), (4.0, 1.0)] {
+            out.push(Stimulus {
+                excite: burst(30, 2),
+                w_excite: burst_base(2) * m,
+                inhibit: burst(30 - gap, 2),
+                w_inhibit: burst_base(2) * m * share,
+            });
+        }
+    }
+    (out, excitatory)
+}
+
+/// What the fit of a population found.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fit {
+    /// The weight scale `s`: `w_dpi = s g w`.
+    pub scale: f64,
+    /// The GABA dendrite's gain, relative to the AMPA gain ratio (the `chip` variant; 1 for
+    /// `rockpool`, which has no inhibition).
+    pub inhibition: f64,
+    /// The root-mean-square spike-count difference, DPI against LIF, over every stimulus.
+    pub residual: f64,
+}
+
+/// The DPI network of the fit: one neuron per stimulus, `w_in` `[2 K, K]` (channel `2 j` excites and
+/// `2 j + 1` inhibits neuron `j`).
+fn fit_network(
+    stim: &[Stimulus],
     tau_mem: f64,
     tau_syn: f64,
     dt: f64,
     variant: Variant,
-) -> (f64, f64) {
-    let stim = stimuli(kind, tau_mem, tau_syn, dt);
+) -> Network {
+    let k = stim.len();
+    let mut net = Network::with_defaults(k);
+    net.variant = variant;
+    net.dt = dt;
+    for (&p, &v) in &dpi_params(tau_mem, tau_syn, variant) {
+        net.params.get_mut(p).fill(v);
+    }
+    net.w_in = Some(Matrix::zeros(2 * k, k));
+    if variant == Variant::Chip {
+        let mut chip = ChipSynapses::defaults(k);
+        set_gaba(&mut chip, &net.params, 1.0);
+        net.chip = Some(chip);
+    }
+    net
+}
+
+/// The GABA dendrite of imported populations: the membrane's time constant (a LIF membrane pushed
+/// below rest by inhibition comes back with `tau_mem`; on the DPI, inhibition lasts as long as the
+/// GABA current) on the synapse's capacitance, and the synapse's gain ratio times `inhibition`.
+fn set_gaba(chip: &mut ChipSynapses, params: &dynap_model::NeuronParams, inhibition: f64) {
+    let n = params.len();
+    for j in 0..n {
+        let tau_mem = tau_converter(
+            params.i_tau_mem[j],
+            params.u_t[j],
+            (params.kappa_n[j] + params.kappa_p[j]) / 2.0,
+            params.c_mem[j],
+        )
+        .unwrap_or(1.0);
+        let c = params.c_syn[j];
+        let i_tau = tau_converter(
+            tau_mem,
+            params.u_t[j],
+            (params.kappa_n[j] + params.kappa_p[j]) / 2.0,
+            c,
+        )
+        .unwrap_or(params.i_tau_syn[j]);
+        let ratio = params.i_gain_syn[j] / params.i_tau_syn[j];
+        chip.gaba.i_tau[j] = i_tau;
+        chip.gaba.i_gain[j] = ratio * inhibition * i_tau;
+        chip.gaba.c[j] = c;
+    }
+}
+
+/// The weight scale and inhibition that make a DynapSim neuron with [`dpi_params`] fire like a NIR
+/// neuron of `kind` with `r = w_in = 1`, a threshold of 1 and `v_leak = v_reset = 0` (see [`super`]):
+/// `s` minimises the squared spike-count differences over the excitatory stimuli (a search over
+/// `log10 s` from -3 to 6, by 0.05 then 0.005 around the best), then the inhibition over the stimuli
+/// with inhibition (`log10` from -1 to 1.5, by 0.05).
+pub fn fit_scale(kind: LifKind, tau_mem: f64, tau_syn: f64, dt: f64, variant: Variant) -> Fit {
+    let (stim, excitatory) = stimuli(kind, tau_mem, tau_syn, dt);
     let k = stim.len();
     // The LIF's counts.
-    let unit = |n: usize, x: f64| vec![x; n];
+    let unit = |x: f64| vec![x; k];
+    let mut weight = vec![0.0; 2 * k * k];
+    for (j, s) in stim.iter().enumerate() {
+        weight[(2 * j) * k + j] = s.w_excite;
+        weight[(2 * j + 1) * k + j] = -s.w_inhibit;
+    }
     let lif = LifNetwork {
-        inputs: k,
+        inputs: 2 * k,
         input_name: String::new(),
         output_name: String::new(),
         populations: vec![LifPopulation {
             name: String::new(),
             kind,
             size: k,
-            tau_mem: unit(
-                k,
-                if kind == LifKind::Threshold {
-                    1.0
-                } else {
-                    tau_mem
-                },
-            ),
-            tau_syn: unit(k, tau_syn.max(f64::MIN_POSITIVE)),
-            r: unit(k, 1.0),
-            v_leak: unit(k, 0.0),
-            v_reset: unit(k, 0.0),
-            v_threshold: unit(k, 1.0),
-            w_in: unit(k, 1.0),
+            tau_mem: unit(if kind == LifKind::Threshold {
+                1.0
+            } else {
+                tau_mem
+            }),
+            tau_syn: unit(tau_syn.max(f64::MIN_POSITIVE)),
+            r: unit(1.0),
+            v_leak: unit(0.0),
+            v_reset: unit(0.0),
+            v_threshold: unit(1.0),
+            w_in: unit(1.0),
             metadata: Tree::new(),
         }],
         blocks: vec![LifBlock {
             from: LifSource::Input,
             to: 0,
-            weight: (0..k * k)
-                .map(|i| if i / k == i % k { stim[i / k].1 } else { 0.0 })
-                .collect(),
+            weight: weight.clone(),
             nodes: Vec::new(),
             metadata: Tree::new(),
         }],
         readout: 0,
     };
-    let mut raster = vec![0f32; FIT_STEPS * k];
-    for (j, (pattern, _)) in stim.iter().enumerate() {
+    let mut raster = vec![0f32; FIT_STEPS * 2 * k];
+    for (j, s) in stim.iter().enumerate() {
         for t in 0..FIT_STEPS {
-            raster[t * k + j] = pattern[t];
+            raster[t * 2 * k + 2 * j] = s.excite[t];
+            raster[t * 2 * k + 2 * j + 1] = s.inhibit[t];
         }
     }
-    let counts = |spikes: &[f32]| -> Vec<f64> {
+    let counts = |spikes: &[f64]| -> Vec<f64> {
         let mut c = vec![0.0; k];
-        for t in 0..FIT_STEPS {
-            for j in 0..k {
-                c[j] += f64::from(spikes[t * k + j].min(1.0));
+        for row in spikes.chunks(k) {
+            for (cj, &x) in c.iter_mut().zip(row) {
+                *cj += x.min(1.0);
             }
         }
         c
     };
-    let target = counts(&lif.simulate(&raster, 1, FIT_STEPS, dt));
+    let reference: Vec<f64> = lif
+        .simulate(&raster, 1, FIT_STEPS, dt)
+        .iter()
+        .map(|&x| f64::from(x))
+        .collect();
+    let target = counts(&reference);
     let (tm, ts) = time_constants(kind, tau_mem, tau_syn, dt);
-    let mut net = Network::with_defaults(k);
-    net.variant = variant;
-    net.dt = dt;
-    for (&p, &v) in &dpi_params(tm, ts, variant) {
-        net.params.get_mut(p).fill(v);
-    }
-    if variant == Variant::Chip {
-        net.chip = Some(ChipSynapses::defaults(k));
-    }
-    let mut weighted = vec![0f64; FIT_STEPS * k];
-    let mut cost = |log_s: f64| -> f64 {
+    let mut net = fit_network(&stim, tm, ts, dt, variant);
+    let raster64: Vec<f64> = raster.iter().map(|&x| f64::from(x)).collect();
+    let options = RunOptions {
+        threads: 1,
+        ..RunOptions::default()
+    };
+    // Squared count differences over stimuli `range`, at `log10 s` and `log10 inhibition`.
+    let mut cost = |log_s: f64, log_inh: f64, range: std::ops::Range<usize>| -> f64 {
         let s = 10f64.powf(log_s);
-        for t in 0..FIT_STEPS {
-            for (j, (pattern, w)) in stim.iter().enumerate() {
-                weighted[t * k + j] = f64::from(pattern[t]) * w * s;
+        if let Some(w_in) = net.w_in.as_mut() {
+            for (a, &w) in w_in.as_mut_slice().iter_mut().zip(&weight) {
+                *a = w * s;
             }
         }
-        let input = Input::Weighted {
-            data: &weighted,
+        let params = net.params.clone();
+        if let Some(chip) = net.chip.as_mut() {
+            set_gaba(chip, &params, 10f64.powf(log_inh));
+        }
+        let input = Input::Spikes {
+            data: &raster64,
             batch: 1,
             steps: FIT_STEPS,
         };
-        let options = RunOptions {
-            threads: 1,
-            ..RunOptions::default()
-        };
         match simulate_spikes::<f64>(&net, input, &options) {
             Ok(spikes) => {
-                let s32: Vec<f32> = spikes.iter().map(|&x| x as f32).collect();
-                counts(&s32)
-                    .iter()
-                    .zip(&target)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f64>()
+                let c = counts(&spikes);
+                range.map(|j| (c[j] - target[j]).powi(2)).sum::<f64>()
             }
             Err(_) => f64::INFINITY,
         }
     };
-    let mut best = (f64::INFINITY, 0.0);
-    for i in 0..=180 {
-        let x = -3.0 + 0.05 * i as f64;
-        let c = cost(x);
-        if c < best.0 {
-            best = (c, x);
+    let search = |cost: &mut dyn FnMut(f64) -> f64, from: f64, step: f64, n: usize| {
+        let mut best = (f64::INFINITY, from);
+        for i in 0..=n {
+            let x = from + step * i as f64;
+            let c = cost(x);
+            if c < best.0 {
+                best = (c, x);
+            }
         }
+        best.1
+    };
+    let coarse = search(&mut |x| cost(x, 0.0, 0..excitatory), -3.0, 0.05, 180);
+    let log_s = search(
+        &mut |x| cost(x, 0.0, 0..excitatory),
+        coarse - 0.05,
+        0.005,
+        20,
+    );
+    let log_inh = if variant == Variant::Chip && excitatory < k {
+        search(&mut |x| cost(log_s, x, excitatory..k), -1.0, 0.05, 50)
+    } else {
+        0.0
+    };
+    let total = cost(log_s, log_inh, 0..k);
+    Fit {
+        scale: 10f64.powf(log_s),
+        inhibition: 10f64.powf(log_inh),
+        residual: (total / k as f64).sqrt(),
     }
-    let centre = best.1;
-    for i in 0..=20 {
-        let x = centre - 0.05 + 0.005 * i as f64;
-        let c = cost(x);
-        if c < best.0 {
-            best = (c, x);
-        }
-    }
-    (10f64.powf(best.1), (best.0 / k as f64).sqrt())
 }
 
 /// One value for the whole population, or an error naming the node and parameter.
@@ -443,7 +568,7 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
     let mut params = Vec::new();
     let mut gains = Vec::new();
     // The fits made, by (kind, tau_mem bits, tau_syn bits).
-    let mut fits: BTreeMap<(&str, u64, u64), (f64, f64)> = BTreeMap::new();
+    let mut fits: BTreeMap<(&str, u64, u64), Fit> = BTreeMap::new();
     for p in &lif.populations {
         let v_reset = uniform(p, "v_reset", &p.v_reset)?;
         let v_leak = uniform(p, "v_leak", &p.v_leak)?;
@@ -482,17 +607,18 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
             ));
         }
         let (tm, ts) = time_constants(p.kind, tau_mem, tau_syn, options.dt);
-        let (scale, residual) = *fits
+        let fit = *fits
             .entry((p.kind.name(), tm.to_bits(), ts.to_bits()))
             .or_insert_with(|| fit_scale(p.kind, tau_mem, tau_syn, options.dt, variant));
         params.push(dpi_params(tm, ts, variant));
-        gains.push(scale * gain);
+        gains.push(fit.scale * gain);
         reports.push(PopulationReport {
             name: p.name.clone(),
             kind: p.kind,
             size: p.size,
-            scale,
-            residual,
+            scale: fit.scale,
+            inhibition: fit.inhibition,
+            residual: fit.residual,
             max_fan_in: 0,
         });
     }
@@ -507,10 +633,15 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
         place(&mut net, &offsets, b, &sizes, &w);
     }
     if let Some(chip) = net.chip.as_mut() {
-        // The GABA dendrite copies AMPA's, so inhibition mirrors excitation.
-        chip.gaba.i_tau.clone_from(&net.params.i_tau_syn);
-        chip.gaba.i_gain.clone_from(&net.params.i_gain_syn);
-        chip.gaba.c.clone_from(&net.params.c_syn);
+        // The GABA dendrite: the membrane's time constant, the fitted gain (per population).
+        let mut gaba = chip.clone();
+        for (r, report) in lif.offsets().iter().zip(&reports) {
+            set_gaba(&mut gaba, &net.params, report.inhibition);
+            let range = *r..*r + report.size;
+            chip.gaba.i_tau[range.clone()].copy_from_slice(&gaba.gaba.i_tau[range.clone()]);
+            chip.gaba.i_gain[range.clone()].copy_from_slice(&gaba.gaba.i_gain[range.clone()]);
+            chip.gaba.c[range.clone()].copy_from_slice(&gaba.gaba.c[range]);
+        }
     }
     // Fan-in: what a neuron's CAM must hold.
     let n = net.neurons();
@@ -811,13 +942,14 @@ pub fn export(file: &NetworkFile) -> Result<NirGraph, NirError> {
         };
         let tau_mem = tau(&net.params.i_tau_mem, &net.params.c_mem);
         let tau_syn = tau(&net.params.i_tau_syn, &net.params.c_syn);
-        let (scale, _) = fit_scale(
+        let scale = fit_scale(
             LifKind::CubaLif,
             k_mean(&tau_mem),
             k_mean(&tau_syn),
             net.dt,
             net.variant,
-        );
+        )
+        .scale;
         scales.push(scale);
         let size = p.size;
         let mut fields = Tree::new();

@@ -96,7 +96,7 @@ mod lif;
 
 pub use graph::{NirGraph, NirNode, Numbers};
 pub use import::{
-    ImportOptions, ImportReport, Imported, PopulationReport, export, fit_scale, import,
+    Fit, ImportOptions, ImportReport, Imported, PopulationReport, export, fit_scale, import,
 };
 pub use lif::{LifBlock, LifKind, LifNetwork, LifPopulation, LifSource};
 

@@ -124,9 +124,13 @@ fn a_feedforward_graph_imports_as_populations_and_scaled_blocks() {
     // The LIF population: no synapse, the shortest the step resolves.
     let tau_syn2 = 0.025 / kappa * 24.5e-12 / net.params.i_tau_syn[4];
     assert!((tau_syn2 - 1e-3).abs() < 1e-15);
-    // GABA mirrors AMPA.
+    // GABA: the membrane's time constant on the synapse's capacitance, the fitted gain.
     let chip = net.chip.as_ref().unwrap();
-    assert_eq!(chip.gaba.i_tau, net.params.i_tau_syn);
+    let tau_gaba = 0.025 / kappa * 24.5e-12 / chip.gaba.i_tau[0];
+    assert!((tau_gaba - 2e-2).abs() < 1e-15, "{tau_gaba}");
+    let ratio = chip.gaba.i_gain[0] / chip.gaba.i_tau[0];
+    assert!((ratio / (100.0 * reports[0].inhibition) - 1.0).abs() < 1e-12);
+    assert!(reports[0].inhibition != 1.0, "the inhibition is fitted");
 }
 
 #[test]

@@ -49,6 +49,8 @@ enum Command {
     Map(commands::map::Args),
     Unmap(commands::unmap::Args),
     #[command(subcommand)]
+    Nir(commands::nir::Command),
+    #[command(subcommand)]
     Config(commands::config::Command),
     Golden(commands::golden::Args),
     Bench(commands::bench::Args),
@@ -77,6 +79,7 @@ impl Command {
             Command::Quantize(_) => "quantize",
             Command::Map(_) => "map",
             Command::Unmap(_) => "unmap",
+            Command::Nir(_) => "nir",
             Command::Config(_) => "config",
             Command::Golden(_) => "golden",
             Command::Bench(_) => "bench",
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::Quantize(a) => commands::quantize::run(a, &cx),
         Command::Map(a) => commands::map::run(a, &cx),
         Command::Unmap(a) => commands::unmap::run(a, &cx),
+        Command::Nir(c) => commands::nir::run(c, &cx),
         Command::Config(c) => commands::config::run(c, &cx),
         Command::Golden(a) => commands::golden::run(a, &cx),
         Command::Bench(a) => commands::bench::run(a, &cx),

@@ -9,6 +9,7 @@ pub(crate) mod devices;
 pub(crate) mod eval;
 pub(crate) mod golden;
 pub(crate) mod map;
+pub(crate) mod nir;
 pub(crate) mod quantize;
 pub(crate) mod train;
 pub(crate) mod unmap;
