@@ -108,6 +108,7 @@ fn crates_depend_only_downward_and_seal_their_externals() {
         ("nusb", "dynap-hw"),
         ("pyo3", "dynap-python"),
         ("numpy", "dynap-python"),
+        ("hdf5-pure", "dynap-config"),
     ] {
         for (krate, deps) in &graph {
             if krate.starts_with("dynap-") && krate != owner {

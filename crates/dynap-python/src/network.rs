@@ -23,6 +23,9 @@ pub(crate) fn value_error(e: impl std::fmt::Display) -> PyErr {
 #[pyclass(name = "Network", module = "dynap")]
 pub(crate) struct PyNetwork {
     pub(crate) net: Network,
+    /// The populations and connections the network came with (a network JSON's `architecture`, a
+    /// NIR graph's nodes), written back by `to_json` and `to_nir` while the weights still fit it.
+    architecture: Option<dynap_model::Architecture>,
     /// The `rockpool` variant's simulators of this (immutable) network, with the last tape and
     /// input events, kept for the next call: a training loop then converts no parameters and
     /// allocates no tape per step. A call that finds them taken (another thread) makes its own.
@@ -62,8 +65,46 @@ impl PyNetwork {
     pub(crate) fn from_network(net: Network) -> PyNetwork {
         PyNetwork {
             net,
+            architecture: None,
             cache: Mutex::default(),
         }
+    }
+
+    /// A network with the architecture of its file.
+    pub(crate) fn from_file(file: dynap_config::format::NetworkFile) -> PyNetwork {
+        let mut py = PyNetwork::from_network(file.network);
+        py.architecture = file.architecture;
+        py
+    }
+
+    /// The network as a file, with its architecture when the weights still fit it (sizes, and no
+    /// weight outside its blocks).
+    pub(crate) fn file(&self) -> dynap_config::format::NetworkFile {
+        let mut file = dynap_config::format::NetworkFile::new(self.net.clone());
+        if let Some(arch) = &self.architecture {
+            let n = self.net.neurons();
+            let fits = arch.neurons() == n
+                && self
+                    .net
+                    .w_in
+                    .as_ref()
+                    .is_some_and(|w| w.rows() == arch.inputs())
+                && {
+                    let masks = arch.masks();
+                    let outside =
+                        |w: &[f64], m: &[bool]| w.iter().zip(m).any(|(w, m)| *w != 0.0 && !m);
+                    !self
+                        .net
+                        .w_in
+                        .as_ref()
+                        .is_some_and(|w| outside(w.as_slice(), &masks.w_in))
+                        && !outside(self.net.w_rec.as_slice(), &masks.w_rec)
+                };
+            if fits {
+                file.architecture = Some(arch.clone());
+            }
+        }
+        file
     }
 
     /// The kept simulator of precision `T`, or a new one.
@@ -217,9 +258,7 @@ impl PyNetwork {
     /// Writes the network JSON that the `dynap` command line reads (`dynap quantize`, `dynap map`),
     /// atomically.
     fn to_json(&self, path: std::path::PathBuf) -> PyResult<()> {
-        let text = dynap_config::format::write_network(&dynap_config::format::NetworkFile::new(
-            self.net.clone(),
-        ));
+        let text = dynap_config::format::write_network(&self.file());
         dynap_train::files::write_atomic(&path, text.as_bytes())
             .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
     }
@@ -233,7 +272,90 @@ impl PyNetwork {
         })?;
         let file = dynap_config::format::read_network(&text)
             .map_err(|e| PyValueError::new_err(format!("{}: {e}", path.display())))?;
-        Ok(PyNetwork::from_network(file.network))
+        Ok(PyNetwork::from_file(file))
+    }
+
+    /// A network from a NIR graph: a `.nir` file's path, its bytes, or a `nir.NIRGraph` (written
+    /// with the `nir` package). `dt` (s): NIR graphs carry none. Time constants translate exactly,
+    /// each population's weight scale and inhibition are fitted (docs/nir.md); a graph written by
+    /// `to_nir` comes back exactly. What DYNAP-SE2 cannot run raises `ValueError` naming the node;
+    /// what the translation changes is a `UserWarning`.
+    #[staticmethod]
+    #[pyo3(signature = (source, *, dt = 1e-3, variant = "chip", iscale = DEFAULT_ISCALE))]
+    fn from_nir(
+        py: Python<'_>,
+        source: &Bound<'_, PyAny>,
+        dt: f64,
+        variant: &str,
+        iscale: f64,
+    ) -> PyResult<PyNetwork> {
+        let variant = Variant::from_name(variant).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "variant '{variant}': expected 'rockpool' or 'chip'"
+            ))
+        })?;
+        if !(dt.is_finite() && dt > 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "dt = {dt}: expected a time step > 0 (s)"
+            )));
+        }
+        if !(iscale.is_finite() && iscale > 0.0) {
+            return Err(PyValueError::new_err(format!(
+                "iscale = {iscale}: expected a current > 0 (A)"
+            )));
+        }
+        let (bytes, place) = if let Ok(b) = source.cast::<pyo3::types::PyBytes>() {
+            (b.as_bytes().to_vec(), "the bytes".to_string())
+        } else if let Ok(path) = source.extract::<std::path::PathBuf>() {
+            let bytes = std::fs::read(&path).map_err(|e| {
+                pyo3::exceptions::PyOSError::new_err(format!("cannot read {}: {e}", path.display()))
+            })?;
+            (bytes, path.display().to_string())
+        } else if source.hasattr("nodes")? && source.hasattr("edges")? {
+            let buffer = py.import("io")?.call_method0("BytesIO")?;
+            py.import("nir")
+                .map_err(|_| {
+                    pyo3::exceptions::PyImportError::new_err(
+                        "writing a nir.NIRGraph needs the nir package: pip install nir==1.0.8",
+                    )
+                })?
+                .call_method1("write", (&buffer, source))?;
+            let value = buffer.call_method0("getvalue")?;
+            (value.extract::<Vec<u8>>()?, "the graph".to_string())
+        } else {
+            return Err(PyTypeError::new_err(
+                "from_nir takes a path, the bytes of a .nir file, or a nir.NIRGraph",
+            ));
+        };
+        let graph = dynap_config::nir::read_nir(&bytes)
+            .map_err(|e| PyValueError::new_err(format!("{place}: {e}")))?;
+        let options = dynap_config::nir::ImportOptions {
+            dt,
+            variant,
+            iscale,
+        };
+        let imported = py
+            .detach(|| dynap_config::nir::import(&graph, &options))
+            .map_err(|e| PyValueError::new_err(format!("{place}: {e}")))?;
+        let warnings = py.import("warnings")?;
+        for w in &imported.report.warnings {
+            warnings.call_method1("warn", (w.as_str(),))?;
+        }
+        Ok(PyNetwork::from_file(imported.file))
+    }
+
+    /// Writes the network as a NIR graph: one `Linear` per block of weights and one `CubaLIF` per
+    /// population approximating the DPI neuron, with the exact DynapSim values in the metadata
+    /// (`from_nir` gives this network back exactly; `nir.read` reads it).
+    fn to_nir(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        let file = self.file();
+        let bytes = py
+            .detach(|| {
+                dynap_config::nir::export(&file).and_then(|g| dynap_config::nir::write_nir(&g))
+            })
+            .map_err(value_error)?;
+        dynap_train::files::write_atomic(&path, &bytes)
+            .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))
     }
 
     /// Number of neurons `N`.

@@ -17,8 +17,16 @@ const GZIP_LEVEL: u32 = 4;
 pub(crate) fn read_tree(bytes: &[u8]) -> Result<Tree, NirError> {
     let file = File::from_bytes(bytes.to_vec())
         .map_err(|e| NirError::file(format!("not an HDF5 file this reader can read: {e}")))?;
-    read_group(&file, "")
+    read_group(&file, "", 0)
 }
+
+/// The deepest group read: a NIR file nests a few levels (`node/nodes/<name>/metadata/...`); a file
+/// may link a group into itself, which must not recurse for ever.
+const MAX_DEPTH: usize = 32;
+
+/// The most values a dataset may hold: 2^26, four times the weights of a whole board (4096 x 4096
+/// neurons), so a damaged header cannot make the reader allocate gigabytes.
+const MAX_VALUES: usize = 1 << 26;
 
 fn join(path: &str, name: &str) -> String {
     if path.is_empty() {
@@ -28,8 +36,13 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
-fn read_group(file: &File, path: &str) -> Result<Tree, NirError> {
+fn read_group(file: &File, path: &str, depth: usize) -> Result<Tree, NirError> {
     let at = |e: hdf5_pure::Error| NirError::file(format!("group '/{path}': {e}"));
+    if depth > MAX_DEPTH {
+        return Err(NirError::file(format!(
+            "group '/{path}' is nested more than {MAX_DEPTH} deep (a group linked into itself?)"
+        )));
+    }
     let group = if path.is_empty() {
         file.root()
     } else {
@@ -42,7 +55,7 @@ fn read_group(file: &File, path: &str) -> Result<Tree, NirError> {
     }
     for name in group.groups().map_err(at)? {
         let full = join(path, &name);
-        tree.insert(name, Value::Group(read_group(file, &full)?));
+        tree.insert(name, Value::Group(read_group(file, &full, depth + 1)?));
     }
     Ok(tree)
 }
@@ -56,8 +69,27 @@ fn read_dataset(file: &File, path: &str) -> Result<Value, NirError> {
         .into_iter()
         .map(|d| d as usize)
         .collect();
+    let expected = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .filter(|&n| n <= MAX_VALUES)
+        .ok_or_else(|| {
+            NirError::file(format!(
+                "dataset '/{path}' has shape {shape:?}: more than {MAX_VALUES} values"
+            ))
+        })?;
     let dtype = ds.dtype().map_err(at)?;
-    Ok(match dtype {
+    let shape_text = format!("{shape:?}");
+    let count = |n: usize| {
+        if n == expected {
+            Ok(())
+        } else {
+            Err(NirError::file(format!(
+                "dataset '/{path}': its shape {shape_text} holds {expected} values, but {n} were read"
+            )))
+        }
+    };
+    let value = match dtype {
         DType::String | DType::VariableLengthString => {
             let texts = ds.read_string().map_err(at)?;
             if shape.is_empty() && texts.len() == 1 {
@@ -83,7 +115,15 @@ fn read_dataset(file: &File, path: &str) -> Result<Value, NirError> {
             data: ds.read_i64().map_err(at)?,
         },
         other => Value::Unsupported(other.to_string()),
-    })
+    };
+    match &value {
+        Value::Text(_) => {}
+        Value::Texts { texts, .. } => count(texts.len())?,
+        Value::Floats { data, .. } => count(data.len())?,
+        Value::Ints { data, .. } => count(data.len())?,
+        Value::Group(_) | Value::Unsupported(_) => {}
+    }
+    Ok(value)
 }
 
 /// What a group of either kind of `hdf5-pure`'s builders can take.

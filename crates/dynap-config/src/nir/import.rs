@@ -275,7 +275,7 @@ fn set_gaba(chip: &mut ChipSynapses, params: &dynap_model::NeuronParams, inhibit
     }
 }
 
-/// The weight scale and inhibition that make a DynapSim neuron with [`dpi_params`] fire like a NIR
+/// The weight scale and inhibition that make a DynapSim neuron with the import's currents fire like a NIR
 /// neuron of `kind` with `r = w_in = 1`, a threshold of 1 and `v_leak = v_reset = 0` (see [`super`]):
 /// `s` minimises the squared spike-count differences over the excitatory stimuli (a search over
 /// `log10 s` from -3 to 6, by 0.05 then 0.005 around the best), then the inhibition over the stimuli

@@ -56,8 +56,11 @@
 //!   synapse (`LIF`, `IF`, `LI`, `Threshold`) gets the shortest synapse the step resolves,
 //!   `tau_syn = dt`; `IF` (no leak) gets `tau_mem = 0.1 s`, and `Threshold` (no memory)
 //!   `tau_mem = dt`. Gains as Rockpool's LIF conversion has them: `Igain_mem = 4 Itau_mem`,
-//!   `Igain_syn = 100 Itau_syn`; on the `chip` variant the GABA dendrite (negative weights) copies the
-//!   AMPA dendrite, so inhibition mirrors excitation.
+//!   `Igain_syn = 100 Itau_syn`.
+//! * **Inhibition** (the `chip` variant; `rockpool` floors negative drive away): a negative weight
+//!   drives the GABA dendrite, which subtracts from the input current. A LIF membrane pushed below rest
+//!   comes back with `tau_mem`, so the GABA dendrite takes the membrane's time constant (`Itau_gaba`
+//!   from `tau_mem` on `C_syn`) and the synapse's gain ratio times a fitted factor (below).
 //! * **The leak counted once.** The DPI subtracts its leak from the input (twice in the `rockpool`
 //!   variant); `Idc = Itau_mem` (`2 Itau_mem` for `rockpool`) gives it back, so that the membrane's
 //!   target is proportional to the synaptic current as the LIF's is to `r I`.
@@ -69,8 +72,11 @@
 //!   w` (in `Iscale`). The scale `s` is chosen so that the DPI neuron's spike counts match the LIF
 //!   neuron's over the input range: both are driven by regular trains of period 1, 2, 4 and 8 steps and
 //!   by bursts of 1 to 4 consecutive input spikes, at weights from half to eight times what the LIF needs
-//!   to fire, and `s` minimises the sum of squared count differences (a search over `log s`, see
-//!   [`fit_scale`]). [`ImportReport`] gives each population's `s` and the residual.
+//!   to fire, and `s` minimises the sum of squared count differences (a search over `log s`). Then the
+//!   GABA gain factor is chosen alike on stimuli that mix excitation with inhibition (inhibitory trains
+//!   of a quarter to all of the excitatory drive; an inhibitory burst 0 to 20 steps before an excitatory
+//!   one). See [`fit_scale`]; [`ImportReport`] gives each population's `s`, inhibition factor and
+//!   residual.
 //!
 //! What the chip cannot express is an error that names the node, never dropped: a non-zero bias, a leak
 //! toward a level other than the reset (`v_leak != v_reset`: a negative leak, or a constant drive), more
@@ -87,7 +93,9 @@
 //! the import would fit. The exact DynapSim values travel in the metadata: every current and layout
 //! value per neuron, the variant, `Iscale` and `dt` on each population's node, the exact weights and
 //! synapse types on each `Linear`. Import reads them back when every node has them, so export then
-//! import gives the network back bit for bit.
+//! import gives the network back bit for bit (the synapse types of connections outside every block,
+//! whose weights are zero and mean nothing, are not kept). Without the metadata, other tools see
+//! the closest LIF network and import translates it back as any LIF graph.
 
 mod graph;
 mod hdf5;

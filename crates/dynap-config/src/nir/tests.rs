@@ -90,6 +90,27 @@ fn bad_bytes_are_errors_not_panics() {
 }
 
 #[test]
+fn what_fuzzing_found_is_an_error() {
+    // A dataset whose shape promises more values than its storage gives (they read as none), and one
+    // whose damaged header claims billions of values.
+    for (bytes, words) in [
+        (
+            &include_bytes!("../../tests/data/nir/fuzz_shape_mismatch.nir")[..],
+            "were read",
+        ),
+        (
+            &include_bytes!("../../tests/data/nir/fuzz_huge_shape.nir")[..],
+            "values",
+        ),
+    ] {
+        match read_nir(bytes) {
+            Err(e) => assert!(e.to_string().contains(words), "{e}"),
+            Ok(g) => assert_eq!(read_nir(&write_nir(&g).unwrap()).unwrap().nodes, g.nodes),
+        }
+    }
+}
+
+#[test]
 fn a_feedforward_graph_imports_as_populations_and_scaled_blocks() {
     let imported = import(&graph_of(FEEDFORWARD), &ImportOptions::default()).unwrap();
     assert!(!imported.report.exact);

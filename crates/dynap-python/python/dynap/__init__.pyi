@@ -75,6 +75,15 @@ class Network:
     @staticmethod
     def from_rockpool(module: Any) -> "Network": ...
     def to_rockpool(self) -> Any: ...
+    @staticmethod
+    def from_nir(
+        source: Union[Path, str, bytes, Any],
+        *,
+        dt: float = 1e-3,
+        variant: str = "chip",
+        iscale: float = 1e-8,
+    ) -> "Network": ...
+    def to_nir(self, path: Path) -> None: ...
 
 class Quantized:
     @property
