@@ -24,7 +24,9 @@
 //! ([`validate()`]), mapping of quantized networks onto cores ([`map()`]) and back ([`unmap`]), whether a
 //! network described as populations maps before it is trained ([`check_mappable`]), and the
 //! files that travel with configurations ([`format`](mod@format): the network JSON, the quantize output,
-//! `mapping.json`, tag allow-lists; readers take text, writers return text).
+//! `mapping.json`, tag allow-lists; readers take text, writers return text). With the cargo feature
+//! `nir`, the module `nir` reads and writes NIR graphs (HDF5 bytes, pure Rust) and translates LIF
+//! networks to DynapSim and back.
 //!
 //! Invariants of this crate:
 //! * no dfdx: a user who only reads, validates or writes configurations compiles no tensor library;

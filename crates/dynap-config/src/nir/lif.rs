@@ -219,7 +219,8 @@ impl Path {
     }
 }
 
-const WEIGHT_KINDS: [&str; 3] = ["Linear", "Affine", "Scale"];
+/// The nodes a path of weights may pass through (`Flatten` only reshapes: the values go on in order).
+const WEIGHT_KINDS: [&str; 4] = ["Linear", "Affine", "Scale", "Flatten"];
 
 /// The number of neurons of a shape.
 fn size_of(shape: &[usize]) -> usize {
@@ -368,7 +369,7 @@ impl LifNetwork {
                     name,
                     format!(
                         "a {k} node has no DYNAP-SE2 counterpart (supported: Input, Output, Linear, \
-                         Affine, Scale, LIF, CubaLIF, IF, LI, Threshold)"
+                         Affine, Scale, Flatten, LIF, CubaLIF, IF, LI, Threshold)"
                     ),
                 ));
             }
@@ -548,6 +549,7 @@ impl LifNetwork {
                         }
                         path.then(shape[0], shape[1], &w)
                     }
+                    "Flatten" => path.clone(),
                     "Scale" => {
                         let (_, s) = node.numbers(&name, "scale")?;
                         if s.len() != path.out() {

@@ -21,9 +21,9 @@
 //! # The model
 //!
 //! A NIR graph is nodes and edges. Import understands `Input`, `Output`, `Linear`, `Affine` (with a
-//! zero bias), `Scale`, and the neuron nodes `LIF`, `CubaLIF`, `IF`, `LI` and `Threshold`, in layers
+//! zero bias), `Scale`, `Flatten`, and the neuron nodes `LIF`, `CubaLIF`, `IF`, `LI` and `Threshold`, in layers
 //! and with recurrent edges (cycles). Every neuron node becomes one population of DynapSim neurons;
-//! every path from the input or a neuron node through `Linear`, `Affine` and `Scale` nodes to a
+//! every path from the input or a neuron node through `Linear`, `Affine`, `Scale` and `Flatten` nodes to a
 //! neuron node becomes one block of weights (the product of the matrices on the path); the neuron node
 //! before `Output` is the readout. [`LifNetwork`] is that reading of the graph, and
 //! [`LifNetwork::simulate`] runs it with NIR's equations (the reference the imported network is

@@ -227,6 +227,37 @@ fn what_the_chip_cannot_run_is_named_with_its_node() {
 }
 
 #[test]
+fn a_flatten_between_an_image_input_and_a_linear_passes_the_values_on() {
+    // Input [2, 3] -> Flatten -> Linear [4, 6] -> CubaLIF 4 -> Output, as tools export an MLP on
+    // images.
+    let mut g = graph_of(FEEDFORWARD);
+    g.nodes.get_mut("input").unwrap().fields.insert(
+        "shape".into(),
+        Value::Ints {
+            shape: vec![2],
+            data: vec![2, 3],
+        },
+    );
+    let w: Vec<f64> = (0..24).map(|k| 0.001 * k as f64).collect();
+    g.nodes
+        .get_mut("fc1")
+        .unwrap()
+        .fields
+        .insert("weight".into(), Value::floats(vec![4, 6], w.clone()));
+    g.nodes
+        .insert("flat".into(), NirNode::new("Flatten", Tree::new()));
+    g.edges
+        .retain(|e| e != &("input".to_string(), "fc1".to_string()));
+    g.edges.push(("input".into(), "flat".into()));
+    g.edges.push(("flat".into(), "fc1".into()));
+    let imported = import(&g, &ImportOptions::default()).unwrap();
+    assert_eq!(imported.lif.inputs, 6);
+    let s = imported.report.populations[0].scale;
+    let w_in = imported.file.network.w_in.as_ref().unwrap();
+    assert_eq!(w_in.get(5, 3), w[3 * 6 + 5] * s);
+}
+
+#[test]
 fn malformed_graphs_are_graph_errors() {
     let mut g = graph_of(FEEDFORWARD);
     g.nodes.get_mut("lif1").unwrap().fields.remove("tau_mem");

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// NIR (the Neuromorphic Intermediate Representation): import, export, compare.
 ///
 /// NIR files are how snnTorch, Norse, sinabs, Rockpool, Spyx, Lava-DL and others exchange networks.
-/// `import` turns a graph of Input, Output, Linear, Affine, Scale, LIF, CubaLIF, IF, LI and
+/// `import` turns a graph of Input, Output, Linear, Affine, Scale, Flatten, LIF, CubaLIF, IF, LI and
 /// Threshold nodes (layers and recurrent edges) into a DynapSim network; `export` writes a DynapSim
 /// network as Linear and CubaLIF nodes with its exact values in their metadata; `compare` runs the
 /// graph with NIR's equations and the network on a task, side by side. The translation rules are in
