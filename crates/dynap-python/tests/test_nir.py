@@ -63,13 +63,35 @@ def recurrent(rng, n_in=6, n=10):
     )
 
 
+def nested(rng, n_in=5, n=8):
+    """A recurrent layer as a nested graph, as snnTorch exports RSynaptic."""
+    rnn = nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([n])),
+            "lif": cuba(n),
+            "w_rec": nir.Linear(weight=rng.normal(0, 0.005, (n, n))),
+            "output": nir.Output(output_type=np.array([n])),
+        },
+        edges=[("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+    )
+    return nir.NIRGraph(
+        nodes={
+            "input": nir.Input(input_type=np.array([n_in])),
+            "fc": nir.Linear(weight=rng.uniform(0, 1, (n, n_in)) * 0.01),
+            "rnn": rnn,
+            "output": nir.Output(output_type=np.array([n])),
+        },
+        edges=[("input", "fc"), ("fc", "rnn"), ("rnn", "output")],
+    )
+
+
 def quiet(f, *a, **k):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return f(*a, **k)
 
 
-@pytest.mark.parametrize("make", [feedforward, recurrent])
+@pytest.mark.parametrize("make", [feedforward, recurrent, nested])
 def test_official_graphs_import_simulate_quantize_map_and_run_on_the_twin(make, tmp_path):
     rng = np.random.default_rng(1)
     graph = make(rng)

@@ -222,6 +222,77 @@ impl NirGraph {
         file
     }
 
+    /// The graph with every nested graph (a `NIRGraph` node, as some tools export a recurrent layer)
+    /// replaced by its nodes, named `outer.inner`; its `Input` and `Output` nodes become pass-through
+    /// (`Flatten`) nodes that the outer edges lead into and out of.
+    pub fn flattened(&self) -> Result<NirGraph, NirError> {
+        self.flattened_at(0)
+    }
+
+    fn flattened_at(&self, depth: usize) -> Result<NirGraph, NirError> {
+        if !self.nodes.values().any(|n| n.kind == "NIRGraph") {
+            return Ok(self.clone());
+        }
+        if depth > 16 {
+            return Err(NirError::graph(None, "graphs nested more than 16 deep"));
+        }
+        let mut out = NirGraph {
+            version: self.version.clone(),
+            nodes: BTreeMap::new(),
+            edges: Vec::new(),
+            metadata: self.metadata.clone(),
+        };
+        // For a nested graph: the names its outer edges lead into and come out of.
+        let mut entry: BTreeMap<&str, String> = BTreeMap::new();
+        let mut exit: BTreeMap<&str, String> = BTreeMap::new();
+        for (name, node) in &self.nodes {
+            if node.kind != "NIRGraph" {
+                out.nodes.insert(name.clone(), node.clone());
+                continue;
+            }
+            let mut tree = node.fields.clone();
+            tree.insert("type".into(), Value::Text("NIRGraph".into()));
+            let inner = NirGraph::from_node_tree(&tree, Some(name))?.flattened_at(depth + 1)?;
+            let ends = |kind: &str| -> Result<String, NirError> {
+                let found: Vec<&String> = inner
+                    .nodes
+                    .iter()
+                    .filter(|(_, n)| n.kind == kind)
+                    .map(|(k, _)| k)
+                    .collect();
+                match found.as_slice() {
+                    [one] => Ok(format!("{name}.{one}")),
+                    _ => Err(NirError::unsupported(
+                        name,
+                        format!(
+                            "a nested graph with {} {kind} nodes (one is needed)",
+                            found.len()
+                        ),
+                    )),
+                }
+            };
+            entry.insert(name, ends("Input")?);
+            exit.insert(name, ends("Output")?);
+            for (inner_name, inner_node) in inner.nodes {
+                let mut n = inner_node;
+                if n.kind == "Input" || n.kind == "Output" {
+                    n = NirNode::new("Flatten", Tree::new());
+                }
+                out.nodes.insert(format!("{name}.{inner_name}"), n);
+            }
+            for (a, b) in inner.edges {
+                out.edges
+                    .push((format!("{name}.{a}"), format!("{name}.{b}")));
+            }
+        }
+        for (a, b) in &self.edges {
+            let from = exit.get(a.as_str()).cloned().unwrap_or_else(|| a.clone());
+            let to = entry.get(b.as_str()).cloned().unwrap_or_else(|| b.clone());
+            out.edges.push((from, to));
+        }
+        Ok(out)
+    }
+
     /// The names of the nodes an edge leads to from `name`, in edge order.
     pub fn successors<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.edges

@@ -351,15 +351,11 @@ fn population(name: &str, node: &NirNode, kind: LifKind) -> Result<LifPopulation
 impl LifNetwork {
     /// Reads a graph as populations and blocks; an error names the node that cannot be read.
     pub fn from_graph(graph: &NirGraph) -> Result<LifNetwork, NirError> {
+        let flat = graph.flattened()?;
+        let graph = &flat;
         // Every node's type is one we know.
         for (name, node) in &graph.nodes {
             let k = node.kind.as_str();
-            if k == "NIRGraph" {
-                return Err(NirError::unsupported(
-                    name,
-                    "a nested graph; flatten it into the top-level graph first",
-                ));
-            }
             if !(k == "Input"
                 || k == "Output"
                 || WEIGHT_KINDS.contains(&k)

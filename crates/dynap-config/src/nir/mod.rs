@@ -22,7 +22,7 @@
 //!
 //! A NIR graph is nodes and edges. Import understands `Input`, `Output`, `Linear`, `Affine` (with a
 //! zero bias), `Scale`, `Flatten`, and the neuron nodes `LIF`, `CubaLIF`, `IF`, `LI` and `Threshold`, in layers
-//! and with recurrent edges (cycles). Every neuron node becomes one population of DynapSim neurons;
+//! and with recurrent edges (cycles), nested graphs included ([`NirGraph::flattened`]). Every neuron node becomes one population of DynapSim neurons;
 //! every path from the input or a neuron node through `Linear`, `Affine`, `Scale` and `Flatten` nodes to a
 //! neuron node becomes one block of weights (the product of the matrices on the path); the neuron node
 //! before `Output` is the readout. [`LifNetwork`] is that reading of the graph, and
@@ -80,8 +80,8 @@
 //!
 //! What the chip cannot express is an error that names the node, never dropped: a non-zero bias, a leak
 //! toward a level other than the reset (`v_leak != v_reset`: a negative leak, or a constant drive), more
-//! than [`MAX_FAN_IN`] synapses into a neuron, an `LI` anywhere but before `Output`, a nested graph and
-//! any other node type. Inhibition is subtractive and floored at zero input current (the DPI cannot go
+//! than [`MAX_FAN_IN`] synapses into a neuron, an `LI` anywhere but before `Output`, and any other node
+//! type. Inhibition is subtractive and floored at zero input current (the DPI cannot go
 //! below rest), and the `rockpool` variant floors negative drive away altogether ([`ImportReport`] warns).
 //!
 //! # Export

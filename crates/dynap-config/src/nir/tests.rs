@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 const FEEDFORWARD: &[u8] = include_bytes!("../../tests/data/nir/feedforward.nir");
 const RECURRENT: &[u8] = include_bytes!("../../tests/data/nir/recurrent.nir");
 const KINDS: &[u8] = include_bytes!("../../tests/data/nir/kinds.nir");
+const NESTED: &[u8] = include_bytes!("../../tests/data/nir/nested.nir");
 const EXPECTED: &str = include_str!("../../tests/data/nir/expected.json");
 
 fn expected(file: &str, key: &str) -> Vec<Vec<f64>> {
@@ -28,6 +29,7 @@ fn files_of_the_official_package_read_with_their_types_edges_and_weights() {
         ("feedforward.nir", FEEDFORWARD),
         ("recurrent.nir", RECURRENT),
         ("kinds.nir", KINDS),
+        ("nested.nir", NESTED),
     ] {
         let g = graph_of(bytes);
         assert_eq!(g.version, "1.0.8");
@@ -61,7 +63,7 @@ fn files_of_the_official_package_read_with_their_types_edges_and_weights() {
 
 #[test]
 fn what_is_read_is_written_back_the_same() {
-    for bytes in [FEEDFORWARD, RECURRENT, KINDS] {
+    for bytes in [FEEDFORWARD, RECURRENT, KINDS, NESTED] {
         let g = graph_of(bytes);
         let again = graph_of(&write_nir(&g).unwrap());
         assert_eq!(again, g);
@@ -165,6 +167,27 @@ fn a_recurrent_edge_is_a_recurrent_population() {
     for (i, row) in w_rec.iter().enumerate() {
         for (j, &w) in row.iter().enumerate() {
             assert_eq!(imported.file.network.w_rec.get(j, i), w * s);
+        }
+    }
+}
+
+#[test]
+fn a_nested_recurrent_layer_is_flattened_into_a_recurrent_population() {
+    let imported = import(&graph_of(NESTED), &ImportOptions::default()).unwrap();
+    let arch = imported.file.architecture.as_ref().unwrap();
+    let names: Vec<&str> = arch.populations().iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["rnn.lif"]);
+    assert!(arch.populations()[0].recurrent);
+    let s = imported.report.populations[0].scale;
+    let net = &imported.file.network;
+    for (i, row) in expected("nested.nir", "fc").iter().enumerate() {
+        for (j, &w) in row.iter().enumerate() {
+            assert_eq!(net.w_in.as_ref().unwrap().get(j, i), w * s);
+        }
+    }
+    for (i, row) in expected("nested.nir", "w_rec").iter().enumerate() {
+        for (j, &w) in row.iter().enumerate() {
+            assert_eq!(net.w_rec.get(j, i), w * s);
         }
     }
 }

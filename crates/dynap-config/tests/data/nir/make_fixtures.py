@@ -123,6 +123,34 @@ save(
 )
 
 
+# A recurrent layer as a nested graph (how snnTorch exports RSynaptic): input 3 -> Linear -> rnn
+# {Input -> CubaLIF 4 <-> Linear, CubaLIF -> Output} -> Output.
+w_nested_in = rng.normal(size=(4, 3)) * 0.02
+w_nested_rec = rng.normal(size=(4, 4)) * 0.01
+save(
+    "nested.nir",
+    graph(
+        {
+            "input": nir.Input(input_type=np.array([3])),
+            "fc": nir.Linear(weight=w_nested_in),
+            "rnn": graph(
+                {
+                    "input": nir.Input(input_type=np.array([4])),
+                    "lif": cuba(4),
+                    "w_rec": nir.Linear(weight=w_nested_rec),
+                    "output": nir.Output(output_type=np.array([4])),
+                },
+                [("input", "lif"), ("lif", "w_rec"), ("w_rec", "lif"), ("lif", "output")],
+            ),
+            "output": nir.Output(output_type=np.array([4])),
+        },
+        [("input", "fc"), ("fc", "rnn"), ("rnn", "output")],
+    ),
+    fc=w_nested_in.tolist(),
+    w_rec=w_nested_rec.tolist(),
+)
+
+
 def simple(neuron, weight=None, extra_nodes=None, edges=None):
     weight = np.full((neuron_size(neuron), 2), 0.01) if weight is None else weight
     nodes = {
