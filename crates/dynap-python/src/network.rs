@@ -279,15 +279,17 @@ impl PyNetwork {
     /// with the `nir` package). `dt` (s): NIR graphs carry none. Time constants translate exactly,
     /// each population's weight scale and inhibition are fitted (docs/nir.md); a graph written by
     /// `to_nir` comes back exactly. What DYNAP-SE2 cannot run raises `ValueError` naming the node;
-    /// what the translation changes is a `UserWarning`.
+    /// what the translation changes is a `UserWarning`. `average=True`: a parameter that differs
+    /// between a node's neurons takes their mean instead of raising.
     #[staticmethod]
-    #[pyo3(signature = (source, *, dt = 1e-3, variant = "chip", iscale = DEFAULT_ISCALE))]
+    #[pyo3(signature = (source, *, dt = 1e-3, variant = "chip", iscale = DEFAULT_ISCALE, average = false))]
     fn from_nir(
         py: Python<'_>,
         source: &Bound<'_, PyAny>,
         dt: f64,
         variant: &str,
         iscale: f64,
+        average: bool,
     ) -> PyResult<PyNetwork> {
         let variant = Variant::from_name(variant).ok_or_else(|| {
             PyValueError::new_err(format!(
@@ -333,6 +335,7 @@ impl PyNetwork {
             dt,
             variant,
             iscale,
+            average,
         };
         let imported = py
             .detach(|| dynap_config::nir::import(&graph, &options))

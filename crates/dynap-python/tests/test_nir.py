@@ -186,6 +186,17 @@ def test_what_the_chip_cannot_run_is_named_with_the_node(tmp_path):
     )
     with pytest.raises(ValueError, match="node 'lif': neuron 0 has 80 synapses"):
         dynap.Network.from_nir(big)
+    mixed = cuba(3)
+    mixed.tau_mem = np.array([2e-2, 2e-2, 3e-2])
+    g_mixed = nir.NIRGraph(
+        nodes={"input": nir.Input(input_type=np.array([2])), "fc": nir.Linear(weight=np.full((3, 2), 0.01)),
+               "lif": mixed, "output": nir.Output(output_type=np.array([3]))},
+        edges=[("input", "fc"), ("fc", "lif"), ("lif", "output")],
+    )
+    with pytest.raises(ValueError, match="node 'lif': 'tau_mem' differs between its neurons"):
+        dynap.Network.from_nir(g_mixed)
+    with pytest.warns(UserWarning, match="'tau_mem' varies between its neurons"):
+        dynap.Network.from_nir(g_mixed, average=True)
     with pytest.raises(ValueError, match="not an HDF5 file"):
         dynap.Network.from_nir(b"garbage")
     with pytest.raises(TypeError):

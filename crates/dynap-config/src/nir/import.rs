@@ -20,15 +20,19 @@ pub struct ImportOptions {
     pub variant: Variant,
     /// `Iscale` of the network made (A).
     pub iscale: f64,
+    /// A parameter that differs between a node's neurons takes their mean (with a warning) instead of
+    /// being an error.
+    pub average: bool,
 }
 
 impl Default for ImportOptions {
-    /// 1 ms, the `chip` variant (inhibition inhibits), Rockpool's `Iscale`.
+    /// 1 ms, the `chip` variant (inhibition inhibits), Rockpool's `Iscale`, no averaging.
     fn default() -> ImportOptions {
         ImportOptions {
             dt: 1e-3,
             variant: Variant::Chip,
             iscale: DEFAULT_ISCALE,
+            average: false,
         }
     }
 }
@@ -406,23 +410,44 @@ pub fn fit_scale(kind: LifKind, tau_mem: f64, tau_syn: f64, dt: f64, variant: Va
 }
 
 /// One value for the whole population, or an error naming the node and parameter.
-fn uniform(pop: &LifPopulation, key: &str, values: &[f64]) -> Result<f64, NirError> {
+/// One value for the whole population: the neurons' common value; or, with `average`, their mean
+/// (noted in `notes`); else an error naming the node and parameter.
+fn uniform(
+    pop: &LifPopulation,
+    key: &str,
+    values: &[f64],
+    average: bool,
+    notes: &mut Vec<String>,
+) -> Result<f64, NirError> {
     let first = values[0];
-    if let Some((j, v)) = values
+    let Some((j, v)) = values
         .iter()
         .enumerate()
         .find(|(_, v)| (**v - first).abs() > 1e-9 * first.abs().max(1e-30))
-    {
+    else {
+        return Ok(first);
+    };
+    if !average {
         return Err(NirError::unsupported(
             &pop.name,
             format!(
                 "'{key}' differs between its neurons ({first} for neuron 0, {v} for neuron {j}); \
                  DYNAP-SE2 shares its parameters per core: split the node into populations of equal \
-                 parameters"
+                 parameters, or import with their mean (--average-parameters)"
             ),
         ));
     }
-    Ok(first)
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    notes.push(format!(
+        "'{}': '{key}' varies between its neurons ({lo} to {hi}); the population takes their mean, {mean}",
+        pop.name
+    ));
+    Ok(mean)
 }
 
 fn numbers_of(tree: &Tree, key: &str) -> Option<Vec<f64>> {
@@ -564,14 +589,15 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
         return import_exact(graph, lif);
     }
     let variant = options.variant;
+    let mut notes = Vec::new();
     let mut reports = Vec::new();
     let mut params = Vec::new();
     let mut gains = Vec::new();
     // The fits made, by (kind, tau_mem bits, tau_syn bits).
     let mut fits: BTreeMap<(&str, u64, u64), Fit> = BTreeMap::new();
     for p in &lif.populations {
-        let v_reset = uniform(p, "v_reset", &p.v_reset)?;
-        let v_leak = uniform(p, "v_leak", &p.v_leak)?;
+        let v_reset = uniform(p, "v_reset", &p.v_reset, options.average, &mut notes)?;
+        let v_leak = uniform(p, "v_leak", &p.v_leak, options.average, &mut notes)?;
         if p.kind != LifKind::Threshold && p.kind != LifKind::Li && v_leak != v_reset {
             return Err(NirError::unsupported(
                 &p.name,
@@ -586,11 +612,17 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
                 ),
             ));
         }
-        let tau_mem = uniform(p, "tau_mem", &p.tau_mem)?;
-        let tau_syn = uniform(p, "tau_syn", &p.tau_syn)?;
-        let r = uniform(p, "r", &p.r)?;
-        let w_in = uniform(p, "w_in", &p.w_in)?;
-        let threshold = uniform(p, "v_threshold", &p.v_threshold)?;
+        let tau_mem = uniform(p, "tau_mem", &p.tau_mem, options.average, &mut notes)?;
+        let tau_syn = uniform(p, "tau_syn", &p.tau_syn, options.average, &mut notes)?;
+        let r = uniform(p, "r", &p.r, options.average, &mut notes)?;
+        let w_in = uniform(p, "w_in", &p.w_in, options.average, &mut notes)?;
+        let threshold = uniform(
+            p,
+            "v_threshold",
+            &p.v_threshold,
+            options.average,
+            &mut notes,
+        )?;
         let gain = match p.kind {
             LifKind::CubaLif => r * w_in / (threshold - v_reset),
             LifKind::Lif | LifKind::If => r / (threshold - v_reset),
@@ -668,7 +700,7 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
             ));
         }
     }
-    let mut warnings = Vec::new();
+    let mut warnings = notes;
     let negative = net
         .w_in
         .iter()

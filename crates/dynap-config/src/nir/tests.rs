@@ -281,6 +281,24 @@ fn a_flatten_between_an_image_input_and_a_linear_passes_the_values_on() {
 }
 
 #[test]
+fn differing_parameters_are_averaged_on_request() {
+    let g = graph_of(include_bytes!("../../tests/data/nir/bad_mixed_tau.nir"));
+    let options = ImportOptions {
+        average: true,
+        ..ImportOptions::default()
+    };
+    let imported = import(&g, &options).unwrap();
+    let w = &imported.report.warnings;
+    assert!(
+        w.iter()
+            .any(|m| m.contains("'lif': 'tau_mem' varies") && m.contains("0.02 to 0.03")),
+        "{w:?}"
+    );
+    let tau = 0.025 / 0.705 * 3e-12 / imported.file.network.params.i_tau_mem[0];
+    assert!((tau - 0.07 / 3.0).abs() < 1e-12, "{tau}");
+}
+
+#[test]
 fn malformed_graphs_are_graph_errors() {
     let mut g = graph_of(FEEDFORWARD);
     g.nodes.get_mut("lif1").unwrap().fields.remove("tau_mem");

@@ -82,6 +82,7 @@ class Network:
         dt: float = 1e-3,
         variant: str = "chip",
         iscale: float = 1e-8,
+        average: bool = False,
     ) -> "Network": ...
     def to_nir(self, path: Path) -> None: ...
 

@@ -49,6 +49,10 @@ pub(crate) struct ImportArgs {
     /// Iscale (A) of the network.
     #[arg(long, value_name = "A", default_value_t = DEFAULT_ISCALE, value_parser = positive)]
     iscale: f64,
+    /// A parameter that differs between a node's neurons takes their mean (a warning) instead of
+    /// being an error (DYNAP-SE2 shares its parameters per core).
+    #[arg(long)]
+    average_parameters: bool,
     /// Then fine-tune it: the dataset experiment of this configuration, started from the imported
     /// network (its network.init), written to --finetune-out.
     #[arg(long, value_name = "EXP.toml")]
@@ -137,6 +141,7 @@ fn run_import(a: ImportArgs, cx: &Context) -> Result<(), Error> {
         dt: a.dt,
         variant,
         iscale: a.iscale,
+        average: a.average_parameters,
     };
     let imported = import(&graph, &options).map_err(nir_error(&a.input))?;
     files::write_atomic(&a.out, write_network(&imported.file).as_bytes())?;
