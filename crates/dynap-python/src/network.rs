@@ -279,7 +279,7 @@ impl PyNetwork {
     /// with the `nir` package). `dt` (s): NIR graphs carry none. Time constants translate exactly,
     /// each population's weight scale and inhibition are fitted (docs/nir.md); a graph written by
     /// `to_nir` comes back exactly. What DYNAP-SE2 cannot run raises `ValueError` naming the node;
-    /// what the translation changes is a `UserWarning`. `average=True`: a parameter that differs
+    /// what the translation changes is a `UserWarning`. `average=True`: a time constant that differs
     /// between a node's neurons takes their mean instead of raising.
     #[staticmethod]
     #[pyo3(signature = (source, *, dt = 1e-3, variant = "chip", iscale = DEFAULT_ISCALE, average = false))]

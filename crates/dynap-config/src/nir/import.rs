@@ -20,7 +20,7 @@ pub struct ImportOptions {
     pub variant: Variant,
     /// `Iscale` of the network made (A).
     pub iscale: f64,
-    /// A parameter that differs between a node's neurons takes their mean (with a warning) instead of
+    /// A time constant that differs between a node's neurons takes their mean (with a warning) instead of
     /// being an error.
     pub average: bool,
 }
@@ -596,54 +596,52 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
     // The fits made, by (kind, tau_mem bits, tau_syn bits).
     let mut fits: BTreeMap<(&str, u64, u64), Fit> = BTreeMap::new();
     for p in &lif.populations {
-        let v_reset = uniform(p, "v_reset", &p.v_reset, options.average, &mut notes)?;
-        let v_leak = uniform(p, "v_leak", &p.v_leak, options.average, &mut notes)?;
-        if p.kind != LifKind::Threshold && p.kind != LifKind::Li && v_leak != v_reset {
-            return Err(NirError::unsupported(
-                &p.name,
-                format!(
-                    "v_leak = {v_leak} differs from v_reset = {v_reset}: {}; a DPI neuron rests \
-                     where it resets",
-                    if v_leak < v_reset {
-                        "a negative leak (the membrane decays below its reset)"
-                    } else {
-                        "a constant drive toward the threshold"
-                    }
-                ),
-            ));
+        // Per neuron: the leak must rest at the reset, and the gain (which the weights into the neuron
+        // carry, so it may differ between neurons) must be positive.
+        let mut gain = Vec::with_capacity(p.size);
+        for j in 0..p.size {
+            let (v_leak, v_reset) = (p.v_leak[j], p.v_reset[j]);
+            if p.kind != LifKind::Threshold && p.kind != LifKind::Li && v_leak != v_reset {
+                return Err(NirError::unsupported(
+                    &p.name,
+                    format!(
+                        "neuron {j}: v_leak = {v_leak} differs from v_reset = {v_reset}: {}; a DPI \
+                         neuron rests where it resets",
+                        if v_leak < v_reset {
+                            "a negative leak (the membrane decays below its reset)"
+                        } else {
+                            "a constant drive toward the threshold"
+                        }
+                    ),
+                ));
+            }
+            let (r, w_in, threshold) = (p.r[j], p.w_in[j], p.v_threshold[j]);
+            let g = match p.kind {
+                LifKind::CubaLif => r * w_in / (threshold - v_reset),
+                LifKind::Lif | LifKind::If => r / (threshold - v_reset),
+                LifKind::Threshold => 1.0 / threshold,
+                LifKind::Li => r,
+            };
+            if !(g.is_finite() && g > 0.0) {
+                return Err(NirError::unsupported(
+                    &p.name,
+                    format!(
+                        "neuron {j}: its gain r w_in / (v_threshold - v_reset) is {g}; DYNAP-SE2 \
+                         needs a threshold above the reset and positive r and w_in"
+                    ),
+                ));
+            }
+            gain.push(g);
         }
+        // The time constants are the population's (the chip's biases are per core).
         let tau_mem = uniform(p, "tau_mem", &p.tau_mem, options.average, &mut notes)?;
         let tau_syn = uniform(p, "tau_syn", &p.tau_syn, options.average, &mut notes)?;
-        let r = uniform(p, "r", &p.r, options.average, &mut notes)?;
-        let w_in = uniform(p, "w_in", &p.w_in, options.average, &mut notes)?;
-        let threshold = uniform(
-            p,
-            "v_threshold",
-            &p.v_threshold,
-            options.average,
-            &mut notes,
-        )?;
-        let gain = match p.kind {
-            LifKind::CubaLif => r * w_in / (threshold - v_reset),
-            LifKind::Lif | LifKind::If => r / (threshold - v_reset),
-            LifKind::Threshold => 1.0 / threshold,
-            LifKind::Li => r,
-        };
-        if !(gain.is_finite() && gain > 0.0) {
-            return Err(NirError::unsupported(
-                &p.name,
-                format!(
-                    "its gain r w_in / (v_threshold - v_reset) is {gain}; DYNAP-SE2 needs a \
-                     threshold above the reset and positive r and w_in"
-                ),
-            ));
-        }
         let (tm, ts) = time_constants(p.kind, tau_mem, tau_syn, options.dt);
         let fit = *fits
             .entry((p.kind.name(), tm.to_bits(), ts.to_bits()))
             .or_insert_with(|| fit_scale(p.kind, tau_mem, tau_syn, options.dt, variant));
         params.push(dpi_params(tm, ts, variant));
-        gains.push(fit.scale * gain);
+        gains.push(gain.iter().map(|g| fit.scale * g).collect::<Vec<f64>>());
         reports.push(PopulationReport {
             name: p.name.clone(),
             kind: p.kind,
@@ -661,7 +659,14 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
     let offsets = lif.offsets();
     let sizes: Vec<usize> = lif.populations.iter().map(|p| p.size).collect();
     for b in &lif.blocks {
-        let w: Vec<f64> = b.weight.iter().map(|&w| w * gains[b.to]).collect();
+        // Row-major [rows][cols]: column j is the target's neuron j, whose gain it carries.
+        let g = &gains[b.to];
+        let w: Vec<f64> = b
+            .weight
+            .iter()
+            .enumerate()
+            .map(|(k, &w)| w * g[k % g.len()])
+            .collect();
         place(&mut net, &offsets, b, &sizes, &w);
     }
     if let Some(chip) = net.chip.as_mut() {

@@ -48,8 +48,10 @@
 //!
 //! # Translation to DynapSim (import)
 //!
-//! Parameters are shared per population, as the chip shares its biases per core: a node whose neurons
-//! differ in a parameter is an error naming the node and the parameter. Per population:
+//! Time constants are shared per population, as the chip shares its biases per core: a node whose
+//! neurons differ in one is an error naming the node and the parameter (or, with
+//! [`ImportOptions::average`], takes their mean). `r`, `w_in` and the threshold may differ: each
+//! neuron's gain is carried by the weights into it. Per population:
 //!
 //! * **Time constants, exactly.** `Itau_mem = (U_T / kappa) C_mem / tau_mem` (the DPI's time
 //!   constant, Rockpool's translation) and `Itau_syn` alike from `tau_syn` on `C_syn`; a node without a
@@ -68,8 +70,8 @@
 //!   far below `Ispkthr`; what sets the LIF's threshold in DPI terms is the weight scale below.
 //! * **Weights and thresholds: one scale per population, fitted.** The LIF's response depends on its
 //!   weights only through `g w` with `g = r w_in / (v_threshold - v_reset)` (`r / (v_threshold -
-//!   v_reset)` for `LIF` and `IF`, `1 / threshold` for `Threshold`). The DynapSim weight is `w_dpi = s g
-//!   w` (in `Iscale`). The scale `s` is chosen so that the DPI neuron's spike counts match the LIF
+//!   v_reset)` for `LIF` and `IF`, `1 / threshold` for `Threshold`), per neuron. The DynapSim weight
+//!   into neuron `j` is `w_dpi = s g_j w` (in `Iscale`). The scale `s` is chosen so that the DPI neuron's spike counts match the LIF
 //!   neuron's over the input range: both are driven by regular trains of period 1, 2, 4 and 8 steps and
 //!   by bursts of 1 to 4 consecutive input spikes, at weights from half to eight times what the LIF needs
 //!   to fire, and `s` minimises the sum of squared count differences (a search over `log s`). Then the

@@ -281,6 +281,28 @@ fn a_flatten_between_an_image_input_and_a_linear_passes_the_values_on() {
 }
 
 #[test]
+fn per_neuron_thresholds_and_resistances_are_carried_by_the_weights() {
+    // lif1 (CubaLIF, w_in 2): thresholds 1, 2, 4, 8 and r 1, 1, 2, 2: gains 2, 1, 1, 0.5.
+    let mut g = graph_of(FEEDFORWARD);
+    let node = g.nodes.get_mut("lif1").unwrap();
+    node.fields.insert(
+        "v_threshold".into(),
+        Value::floats(vec![4], vec![1.0, 2.0, 4.0, 8.0]),
+    );
+    node.fields
+        .insert("r".into(), Value::floats(vec![4], vec![1.0, 1.0, 2.0, 2.0]));
+    let imported = import(&g, &ImportOptions::default()).unwrap();
+    let s = imported.report.populations[0].scale;
+    let w1 = expected("feedforward.nir", "fc1");
+    let w_in = imported.file.network.w_in.as_ref().unwrap();
+    for (i, gain) in [2.0, 1.0, 1.0, 0.5].into_iter().enumerate() {
+        for (j, &w) in w1[i].iter().enumerate() {
+            assert_eq!(w_in.get(j, i), w * (s * gain));
+        }
+    }
+}
+
+#[test]
 fn differing_parameters_are_averaged_on_request() {
     let g = graph_of(include_bytes!("../../tests/data/nir/bad_mixed_tau.nir"));
     let options = ImportOptions {

@@ -49,7 +49,7 @@ pub(crate) struct ImportArgs {
     /// Iscale (A) of the network.
     #[arg(long, value_name = "A", default_value_t = DEFAULT_ISCALE, value_parser = positive)]
     iscale: f64,
-    /// A parameter that differs between a node's neurons takes their mean (a warning) instead of
+    /// A time constant that differs between a node's neurons takes their mean (a warning) instead of
     /// being an error (DYNAP-SE2 shares its parameters per core).
     #[arg(long)]
     average_parameters: bool,
