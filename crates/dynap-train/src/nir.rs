@@ -122,7 +122,14 @@ pub fn compare(
             data.channels
         )));
     }
-    let reference = lif.simulate(&data.spikes, data.samples, data.steps, net.dt);
+    if data.steps == 0 || data.samples == 0 {
+        return Err(Error::Mismatch(
+            "the split has no samples or no steps to compare on".into(),
+        ));
+    }
+    let reference = lif
+        .simulate(&data.spikes, data.samples, data.steps, net.dt)
+        .map_err(|e| Error::Mismatch(format!("the NIR reference: {e}")))?;
     let network = output_spikes(net, data, threads)?;
     let per = data.steps * n;
     let counts = |s: &[f32]| -> Vec<f64> {

@@ -51,6 +51,13 @@ impl NirNode {
             )),
             Some(v) => match v.numbers() {
                 Some((shape, data)) => {
+                    let expected = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                    if expected != Some(data.len()) {
+                        return Err(NirError::graph(
+                            Some(name),
+                            format!("'{key}' has shape {shape:?} but {} values", data.len()),
+                        ));
+                    }
                     if let Some(bad) = data.iter().find(|x| !x.is_finite()) {
                         return Err(NirError::graph(
                             Some(name),
@@ -170,7 +177,14 @@ impl NirGraph {
                 ));
             }
         };
+        let mut seen = std::collections::BTreeSet::new();
         for (from, to) in &edges {
+            if !seen.insert((from, to)) {
+                return Err(NirError::graph(
+                    name,
+                    format!("the edge {from} -> {to} is listed twice"),
+                ));
+            }
             for end in [from, to] {
                 if !nodes.contains_key(end) {
                     return Err(NirError::graph(
@@ -230,6 +244,23 @@ impl NirGraph {
     }
 
     fn flattened_at(&self, depth: usize) -> Result<NirGraph, NirError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (from, to) in &self.edges {
+            if !seen.insert((from, to)) {
+                return Err(NirError::graph(
+                    None,
+                    format!("the edge {from} -> {to} is listed twice"),
+                ));
+            }
+            for end in [from, to] {
+                if !self.nodes.contains_key(end) {
+                    return Err(NirError::graph(
+                        None,
+                        format!("the edge {from} -> {to} names '{end}', which is no node"),
+                    ));
+                }
+            }
+        }
         if !self.nodes.values().any(|n| n.kind == "NIRGraph") {
             return Ok(self.clone());
         }
@@ -278,7 +309,14 @@ impl NirGraph {
                 if n.kind == "Input" || n.kind == "Output" {
                     n = NirNode::new("Flatten", Tree::new());
                 }
-                out.nodes.insert(format!("{name}.{inner_name}"), n);
+                let joined = format!("{name}.{inner_name}");
+                if self.nodes.contains_key(&joined) || out.nodes.insert(joined.clone(), n).is_some()
+                {
+                    return Err(NirError::graph(
+                        Some(&joined),
+                        "a node of a nested graph takes the name of another node once flattened",
+                    ));
+                }
             }
             for (a, b) in inner.edges {
                 out.edges

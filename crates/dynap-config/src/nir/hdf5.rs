@@ -15,9 +15,34 @@ const GZIP_LEVEL: u32 = 4;
 
 /// Reads a whole HDF5 file into a tree (the root group).
 pub(crate) fn read_tree(bytes: &[u8]) -> Result<Tree, NirError> {
-    let file = File::from_bytes(bytes.to_vec())
-        .map_err(|e| NirError::file(format!("not an HDF5 file this reader can read: {e}")))?;
-    read_group(&file, "", 0)
+    // hdf5-pure is a large parser of untrusted bytes: a panic inside it is this file's error, not
+    // the program's end.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let file = File::from_bytes(bytes.to_vec())
+            .map_err(|e| NirError::file(format!("not an HDF5 file this reader can read: {e}")))?;
+        let mut budget = Budget {
+            objects: MAX_OBJECTS,
+            values: MAX_TOTAL_VALUES,
+        };
+        read_group(&file, "", 0, &mut budget)
+    }))
+    .unwrap_or_else(|_| {
+        Err(NirError::file(
+            "not an HDF5 file this reader can read (the HDF5 parser failed on it)",
+        ))
+    })
+}
+
+/// The most groups and datasets a file may hold (a NIR graph of a whole board has a few hundred).
+const MAX_OBJECTS: usize = 100_000;
+
+/// The most values all datasets together may hold.
+const MAX_TOTAL_VALUES: usize = 1 << 28;
+
+/// What is left to read: objects and values.
+struct Budget {
+    objects: usize,
+    values: usize,
 }
 
 /// The deepest group read: a NIR file nests a few levels (`node/nodes/<name>/metadata/...`); a file
@@ -36,7 +61,12 @@ fn join(path: &str, name: &str) -> String {
     }
 }
 
-fn read_group(file: &File, path: &str, depth: usize) -> Result<Tree, NirError> {
+fn read_group(
+    file: &File,
+    path: &str,
+    depth: usize,
+    budget: &mut Budget,
+) -> Result<Tree, NirError> {
     let at = |e: hdf5_pure::Error| NirError::file(format!("group '/{path}': {e}"));
     if depth > MAX_DEPTH {
         return Err(NirError::file(format!(
@@ -49,18 +79,31 @@ fn read_group(file: &File, path: &str, depth: usize) -> Result<Tree, NirError> {
         file.group(path).map_err(at)?
     };
     let mut tree = Tree::new();
-    for name in group.datasets().map_err(at)? {
+    let datasets = group.datasets().map_err(at)?;
+    let groups = group.groups().map_err(at)?;
+    budget.objects = budget
+        .objects
+        .checked_sub(datasets.len() + groups.len())
+        .ok_or_else(|| {
+            NirError::file(format!(
+                "group '/{path}': more than {MAX_OBJECTS} groups and datasets in the file"
+            ))
+        })?;
+    for name in datasets {
         let full = join(path, &name);
-        tree.insert(name, read_dataset(file, &full)?);
+        tree.insert(name, read_dataset(file, &full, budget)?);
     }
-    for name in group.groups().map_err(at)? {
+    for name in groups {
         let full = join(path, &name);
-        tree.insert(name, Value::Group(read_group(file, &full, depth + 1)?));
+        tree.insert(
+            name,
+            Value::Group(read_group(file, &full, depth + 1, budget)?),
+        );
     }
     Ok(tree)
 }
 
-fn read_dataset(file: &File, path: &str) -> Result<Value, NirError> {
+fn read_dataset(file: &File, path: &str, budget: &mut Budget) -> Result<Value, NirError> {
     let at = |e: hdf5_pure::Error| NirError::file(format!("dataset '/{path}': {e}"));
     let ds = file.dataset(path).map_err(at)?;
     let shape: Vec<usize> = ds
@@ -79,6 +122,11 @@ fn read_dataset(file: &File, path: &str) -> Result<Value, NirError> {
             ))
         })?;
     let dtype = ds.dtype().map_err(at)?;
+    budget.values = budget.values.checked_sub(expected).ok_or_else(|| {
+        NirError::file(format!(
+            "dataset '/{path}': the file's datasets hold more than {MAX_TOTAL_VALUES} values"
+        ))
+    })?;
     let shape_text = format!("{shape:?}");
     let count = |n: usize| {
         if n == expected {

@@ -342,6 +342,7 @@ pub fn fit_scale(kind: LifKind, tau_mem: f64, tau_syn: f64, dt: f64, variant: Va
     };
     let reference: Vec<f64> = lif
         .simulate(&raster, 1, FIT_STEPS, dt)
+        .unwrap_or_default()
         .iter()
         .map(|&x| f64::from(x))
         .collect();
@@ -615,6 +616,12 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
                     ),
                 ));
             }
+            if p.kind == LifKind::Li && v_leak != 0.0 {
+                return Err(NirError::unsupported(
+                    &p.name,
+                    format!("neuron {j}: v_leak = {v_leak}; a DPI neuron rests at 0"),
+                ));
+            }
             let (r, w_in, threshold) = (p.r[j], p.w_in[j], p.v_threshold[j]);
             let g = match p.kind {
                 LifKind::CubaLif => r * w_in / (threshold - v_reset),
@@ -791,7 +798,17 @@ fn import_exact(graph: &NirGraph, lif: LifNetwork) -> Result<Imported, NirError>
         let cores: Result<Vec<usize>, NirError> = lif
             .populations
             .iter()
-            .map(|p| scalar(p, "dynap_first_core").map(|c| c as usize))
+            .map(|p| {
+                let c = scalar(p, "dynap_first_core")?;
+                if c.fract() == 0.0 && (0.0..4096.0).contains(&c) {
+                    Ok(c as usize)
+                } else {
+                    Err(NirError::graph(
+                        Some(&p.name),
+                        format!("dynap_first_core = {c}; a core is a whole number from 0 to 4095"),
+                    ))
+                }
+            })
             .collect();
         arch.with_first_cores(&cores?)
             .map_err(|e| NirError::graph(None, format!("dynap_first_core: {e}")))?
@@ -810,10 +827,18 @@ fn import_exact(graph: &NirGraph, lif: LifNetwork) -> Result<Imported, NirError>
     net.w_in = (!weighted_input).then(|| Matrix::zeros(lif.inputs, n));
     let offsets = lif.offsets();
     let sizes: Vec<usize> = lif.populations.iter().map(|p| p.size).collect();
-    let has_chip = lif
+    let with_chip = lif
         .populations
         .iter()
-        .all(|p| p.metadata.contains_key("dynap_Itau_nmda"));
+        .filter(|p| p.metadata.contains_key("dynap_Itau_nmda"))
+        .count();
+    if with_chip != 0 && with_chip != lif.populations.len() {
+        return Err(NirError::graph(
+            None,
+            "the chip variant's dendrite values are on some populations only",
+        ));
+    }
+    let has_chip = with_chip != 0;
     let mut chip = has_chip.then(|| ChipSynapses::defaults(n));
     for (p, &o) in lif.populations.iter().zip(&offsets) {
         for param in Param::ALL {
@@ -845,10 +870,16 @@ fn import_exact(graph: &NirGraph, lif: LifNetwork) -> Result<Imported, NirError>
     let mut in_types: Option<Vec<SynapseChoice>> = None;
     let mut rec_types: Option<Vec<SynapseChoice>> = None;
     for b in &lif.blocks {
-        let Some(Value::Floats { shape, data, .. }) = b.metadata.get("dynap_weight") else {
+        let name = b.nodes.first().map_or("", String::as_str);
+        let Some((shape, data)) = b.metadata.get("dynap_weight").and_then(Value::numbers) else {
             continue; // the weighted input
         };
-        let name = b.nodes.first().map_or("", String::as_str);
+        if b.from == LifSource::Input && net.w_in.is_none() {
+            return Err(NirError::graph(
+                Some(name),
+                "'dynap_weight' of an input block, but the graph says the input is weighted already",
+            ));
+        }
         let cols = sizes[b.to];
         let rows = match b.from {
             LifSource::Input => lif.inputs,
@@ -870,6 +901,16 @@ fn import_exact(graph: &NirGraph, lif: LifNetwork) -> Result<Imported, NirError>
         let nmda = numbers_of(&b.metadata, "dynap_nmda");
         let shunt = numbers_of(&b.metadata, "dynap_shunt");
         if let (Some(nmda), Some(shunt)) = (nmda, shunt) {
+            if nmda.len() != rows * cols || shunt.len() != rows * cols {
+                return Err(NirError::graph(
+                    Some(name),
+                    format!(
+                        "'dynap_nmda' and 'dynap_shunt' have {} and {} values, not [{cols}, {rows}]",
+                        nmda.len(),
+                        shunt.len()
+                    ),
+                ));
+            }
             let (types, total_rows, row0) = match b.from {
                 LifSource::Input => (&mut in_types, lif.inputs, 0),
                 LifSource::Population(a) => (&mut rec_types, n, offsets[a]),
@@ -973,12 +1014,28 @@ pub fn export(file: &NetworkFile) -> Result<NirGraph, NirError> {
             (0..p.size)
                 .map(|j| {
                     let i = i_tau[r.start + j].max(net.params.i_o[r.start + j]);
-                    tau_converter(i, ut[j], kap[j], c[r.start + j]).unwrap_or(0.0)
+                    tau_converter(i, ut[j], kap[j], c[r.start + j]).unwrap_or(f64::NAN)
                 })
                 .collect()
         };
+        if p.name.contains('/') {
+            return Err(NirError::graph(
+                Some(&p.name),
+                "a population name with '/' cannot be a NIR node name (an HDF5 group)",
+            ));
+        }
         let tau_mem = tau(&net.params.i_tau_mem, &net.params.c_mem);
         let tau_syn = tau(&net.params.i_tau_syn, &net.params.c_syn);
+        if let Some(bad) = tau_mem
+            .iter()
+            .chain(&tau_syn)
+            .find(|t| !(t.is_finite() && **t > 0.0))
+        {
+            return Err(NirError::graph(
+                Some(&p.name),
+                format!("a time constant of {bad} s: NIR needs them above 0"),
+            ));
+        }
         let scale = fit_scale(
             LifKind::CubaLif,
             k_mean(&tau_mem),

@@ -133,9 +133,17 @@ impl Path {
         }
     }
 
-    /// `w · self` with `w` `[rows][cols]`.
-    fn then(&self, rows: usize, cols: usize, w: &[f64]) -> Path {
-        match self {
+    /// `w · self` with `w` `[rows][cols]`; `None` when the product would hold more than
+    /// [`MAX_MATRIX`] values.
+    fn then(&self, rows: usize, cols: usize, w: &[f64]) -> Option<Path> {
+        let c0 = match self {
+            Path::Identity(_) => cols,
+            Path::Dense { cols: c0, .. } => *c0,
+        };
+        if rows.checked_mul(c0)? > MAX_MATRIX {
+            return None;
+        }
+        Some(match self {
             Path::Identity(_) => Path::Dense {
                 rows,
                 cols,
@@ -163,7 +171,7 @@ impl Path {
                     data: out,
                 }
             }
-        }
+        })
     }
 
     /// `diag(s) · self`.
@@ -220,6 +228,19 @@ impl Path {
 }
 
 /// The nodes a path of weights may pass through (`Flatten` only reshapes: the values go on in order).
+/// The most neurons an import makes: a DYNAP-SE2 board's (4 chips of 4 cores of 256).
+pub(crate) const MAX_NEURONS: usize = 4096;
+
+/// The most input channels.
+const MAX_INPUTS: usize = 1 << 16;
+
+/// The most values of a matrix built along a path of weights.
+const MAX_MATRIX: usize = 1 << 26;
+
+/// The most steps of the walk along the paths of weights (a graph of many parallel paths could
+/// otherwise take for ever).
+const MAX_WALK: usize = 1_000_000;
+
 const WEIGHT_KINDS: [&str; 4] = ["Linear", "Affine", "Scale", "Flatten"];
 
 /// The number of neurons of a shape.
@@ -394,13 +415,23 @@ impl LifNetwork {
         let input_name = inputs[0].clone();
         let output_name = outputs[0].clone();
         let (_, dims) = graph.nodes[&input_name].numbers(&input_name, "shape")?;
-        let n_inputs: usize = dims.iter().map(|&d| d.max(0.0) as usize).product();
-        if n_inputs == 0 {
-            return Err(NirError::graph(
-                Some(&input_name),
-                "the input has no channels",
-            ));
-        }
+        let n_inputs = dims
+            .iter()
+            .try_fold(1usize, |a, &d| {
+                (d >= 1.0 && d.fract() == 0.0 && d <= MAX_INPUTS as f64)
+                    .then_some(d as usize)
+                    .and_then(|d| a.checked_mul(d))
+            })
+            .filter(|&n| n <= MAX_INPUTS)
+            .ok_or_else(|| {
+                NirError::graph(
+                    Some(&input_name),
+                    format!(
+                        "the input's shape {dims:?} must be whole numbers of at least 1, at most \
+                         {MAX_INPUTS} channels in all"
+                    ),
+                )
+            })?;
         // Populations in the order a walk from the input along the edges meets them (or by the
         // `dynap_population` index of an export).
         let mut order: Vec<String> = Vec::new();
@@ -433,9 +464,11 @@ impl LifNetwork {
         };
         if order.iter().all(|n| index_of(n).is_some()) {
             order.sort_by(|a, b| {
-                index_of(a)
-                    .partial_cmp(&index_of(b))
-                    .unwrap_or(std::cmp::Ordering::Equal)
+                let (x, y) = (
+                    index_of(a).unwrap_or(f64::NAN),
+                    index_of(b).unwrap_or(f64::NAN),
+                );
+                x.total_cmp(&y)
             });
         }
         let mut populations = Vec::with_capacity(order.len());
@@ -446,6 +479,13 @@ impl LifNetwork {
         }
         if populations.is_empty() {
             return Err(NirError::graph(None, "the graph has no neuron node"));
+        }
+        let total: usize = populations.iter().map(|p| p.size).sum();
+        if total > MAX_NEURONS {
+            return Err(NirError::unsupported(
+                &populations[0].name,
+                format!("the graph has {total} neurons; a DYNAP-SE2 board has {MAX_NEURONS}"),
+            ));
         }
         let index: BTreeMap<&str, usize> = order
             .iter()
@@ -465,7 +505,15 @@ impl LifNetwork {
                 .map(|s| (s.to_string(), Path::Identity(size), Vec::new()))
                 .collect();
             stack.reverse();
+            let mut walked = 0usize;
             while let Some((name, path, mut via)) = stack.pop() {
+                walked += 1;
+                if walked > MAX_WALK {
+                    return Err(NirError::unsupported(
+                        &source_name,
+                        format!("more than {MAX_WALK} paths of weights leave this node"),
+                    ));
+                }
                 let node = &graph.nodes[&name];
                 if let Some(&target) = index.get(name.as_str()) {
                     add_block(graph, &mut blocks, &populations, source, target, &path, via)?;
@@ -543,7 +591,15 @@ impl LifNetwork {
                                 ));
                             }
                         }
-                        path.then(shape[0], shape[1], &w)
+                        path.then(shape[0], shape[1], &w).ok_or_else(|| {
+                            NirError::unsupported(
+                                &name,
+                                format!(
+                                    "the weights along this path would hold more than {MAX_MATRIX} \
+                                     values"
+                                ),
+                            )
+                        })?
                     }
                     "Flatten" => path.clone(),
                     "Scale" => {
@@ -601,9 +657,8 @@ impl LifNetwork {
         };
         if blocks.iter().all(|b| conn(b).is_some()) {
             blocks.sort_by(|a, b| {
-                conn(a)
-                    .partial_cmp(&conn(b))
-                    .unwrap_or(std::cmp::Ordering::Equal)
+                let (x, y) = (conn(a).unwrap_or(f64::NAN), conn(b).unwrap_or(f64::NAN));
+                x.total_cmp(&y)
             });
         }
         Ok(LifNetwork {
@@ -632,10 +687,74 @@ impl LifNetwork {
         o
     }
 
+    /// That every field fits the others: parameter vectors of the populations' sizes, blocks between
+    /// existing populations with weights of their sizes.
+    fn check(&self) -> Result<(), NirError> {
+        for p in &self.populations {
+            for (key, v) in [
+                ("tau_mem", &p.tau_mem),
+                ("tau_syn", &p.tau_syn),
+                ("r", &p.r),
+                ("v_leak", &p.v_leak),
+                ("v_reset", &p.v_reset),
+                ("v_threshold", &p.v_threshold),
+                ("w_in", &p.w_in),
+            ] {
+                if v.len() != p.size {
+                    return Err(NirError::graph(
+                        Some(&p.name),
+                        format!("'{key}' has {} values for {} neurons", v.len(), p.size),
+                    ));
+                }
+            }
+        }
+        for b in &self.blocks {
+            let rows = match b.from {
+                LifSource::Input => Some(self.inputs),
+                LifSource::Population(k) => self.populations.get(k).map(|p| p.size),
+            };
+            let cols = self.populations.get(b.to).map(|p| p.size);
+            match (rows, cols) {
+                (Some(r), Some(c)) if r.checked_mul(c) == Some(b.weight.len()) => {}
+                _ => {
+                    return Err(NirError::graph(
+                        b.nodes.first().map(String::as_str),
+                        "a block between populations that do not exist, or of the wrong size",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Runs the network with NIR's equations (see [`super`]) on `input` `[batch, steps, inputs]`
     /// (spike counts): the output `[batch, steps, N]` of every neuron in population order, spikes
     /// (0 or 1), and for an `LI` population its voltage.
-    pub fn simulate(&self, input: &[f32], batch: usize, steps: usize, dt: f64) -> Vec<f32> {
+    ///
+    /// Errors when `input` is not `batch * steps * inputs` long, or when the network's fields
+    /// disagree (a parameter vector or a block of the wrong size).
+    pub fn simulate(
+        &self,
+        input: &[f32],
+        batch: usize,
+        steps: usize,
+        dt: f64,
+    ) -> Result<Vec<f32>, NirError> {
+        self.check()?;
+        if batch
+            .checked_mul(steps)
+            .and_then(|x| x.checked_mul(self.inputs))
+            != Some(input.len())
+        {
+            return Err(NirError::graph(
+                None,
+                format!(
+                    "the input has {} values, not batch {batch} x steps {steps} x inputs {}",
+                    input.len(),
+                    self.inputs
+                ),
+            ));
+        }
         let n = self.neurons();
         let offsets = self.offsets();
         let mut out = vec![0f32; batch * steps * n];
@@ -719,7 +838,7 @@ impl LifNetwork {
                 }
             }
         }
-        out
+        Ok(out)
     }
 }
 

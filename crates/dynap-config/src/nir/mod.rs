@@ -82,7 +82,7 @@
 //!
 //! What the chip cannot express is an error that names the node, never dropped: a non-zero bias, a leak
 //! toward a level other than the reset (`v_leak != v_reset`: a negative leak, or a constant drive), more
-//! than [`MAX_FAN_IN`] synapses into a neuron, an `LI` anywhere but before `Output`, and any other node
+//! than [`MAX_FAN_IN`] synapses into a neuron, an `LI` that feeds another node, and any other node
 //! type. Inhibition is subtractive and floored at zero input current (the DPI cannot go
 //! below rest), and the `rockpool` variant floors negative drive away altogether ([`ImportReport`] warns).
 //!

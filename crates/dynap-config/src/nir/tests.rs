@@ -347,6 +347,112 @@ fn malformed_graphs_are_graph_errors() {
 }
 
 #[test]
+fn hostile_graphs_are_errors_not_panics_or_huge_allocations() {
+    let err = |g: &NirGraph| {
+        import(g, &ImportOptions::default())
+            .unwrap_err()
+            .to_string()
+    };
+    // A duplicate edge would double the weights.
+    let mut g = graph_of(FEEDFORWARD);
+    g.edges.push(("fc1".into(), "lif1".into()));
+    let bytes = write_nir(&g).unwrap();
+    assert!(
+        read_nir(&bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("listed twice")
+    );
+    // An input of 2.5 channels.
+    let mut g = graph_of(FEEDFORWARD);
+    g.nodes
+        .get_mut("input")
+        .unwrap()
+        .fields
+        .insert("shape".into(), Value::floats(vec![1], vec![2.5]));
+    assert!(err(&g).contains("whole numbers"), "{}", err(&g));
+    // More neurons than a board.
+    let mut g = graph_of(FEEDFORWARD);
+    for v in g.nodes.get_mut("lif2").unwrap().fields.values_mut() {
+        if let Value::Floats { shape, data, .. } = v {
+            let x = data[0];
+            *shape = vec![5000];
+            *data = vec![x; 5000];
+        }
+    }
+    assert!(
+        err(&g).contains("a DYNAP-SE2 board has 4096"),
+        "{}",
+        err(&g)
+    );
+    // A chain of weights whose product would be 60 000 x 60 000.
+    let mut g = graph_of(FEEDFORWARD);
+    g.nodes.get_mut("input").unwrap().fields.insert(
+        "shape".into(),
+        Value::Ints {
+            shape: vec![1],
+            data: vec![60_000],
+        },
+    );
+    g.nodes.get_mut("fc1").unwrap().fields.insert(
+        "weight".into(),
+        Value::floats(vec![1, 60_000], vec![0.0; 60_000]),
+    );
+    g.nodes.insert(
+        "wide".into(),
+        NirNode::new("Linear", {
+            let mut f = Tree::new();
+            f.insert(
+                "weight".into(),
+                Value::floats(vec![60_000, 1], vec![0.0; 60_000]),
+            );
+            f
+        }),
+    );
+    g.edges
+        .retain(|e| e != &("fc1".to_string(), "lif1".to_string()));
+    g.edges.push(("fc1".into(), "wide".into()));
+    g.edges.push(("wide".into(), "lif1".into()));
+    assert!(err(&g).contains("more than"), "{}", err(&g));
+    // Damaged export metadata: NaN population indices, short synapse types.
+    let mut g = export(&chip_file(9)).unwrap();
+    g.nodes
+        .get_mut("hidden")
+        .unwrap()
+        .metadata
+        .insert("dynap_population".into(), Value::scalar(f64::NAN));
+    let _ = import(&g, &ImportOptions::default());
+    let mut g = export(&chip_file(9)).unwrap();
+    g.nodes.get_mut("w_hidden_hidden").unwrap().metadata.insert(
+        "dynap_nmda".into(),
+        Value::Ints {
+            shape: vec![1],
+            data: vec![0],
+        },
+    );
+    assert!(err(&g).contains("'dynap_nmda'"), "{}", err(&g));
+    let mut g = export(&chip_file(9)).unwrap();
+    g.nodes
+        .get_mut("out")
+        .unwrap()
+        .metadata
+        .insert("dynap_first_core".into(), Value::scalar(1e30));
+    assert!(err(&g).contains("dynap_first_core"), "{}", err(&g));
+    // A shape that disagrees with its values.
+    let mut g = graph_of(FEEDFORWARD);
+    g.nodes
+        .get_mut("lif1")
+        .unwrap()
+        .fields
+        .insert("tau_mem".into(), Value::floats(vec![9], vec![0.02; 4]));
+    assert!(
+        err(&g).contains("has shape [9] but 4 values"),
+        "{}",
+        err(&g)
+    );
+}
+
+#[test]
 fn the_reference_simulation_follows_the_documented_equations() {
     let mut g = graph_of(FEEDFORWARD);
     // One input spike into lif1's neuron 0 through weight 0.1: I jumps by w_in w / tau_syn.
@@ -360,7 +466,11 @@ fn the_reference_simulation_follows_the_documented_equations() {
     let steps = 30;
     let mut input = vec![0f32; steps * 3];
     input[0] = 1.0;
-    let out = lif.simulate(&input, 1, steps, 1e-3);
+    let out = lif.simulate(&input, 1, steps, 1e-3).unwrap();
+    assert!(
+        lif.simulate(&input[1..], 1, steps, 1e-3).is_err(),
+        "a short input is an error"
+    );
     // By hand: I_1 = 2 * 0.1 / 5e-3 = 40; v_1 = (1e-3 / 2e-2) * (0 - 0 + 40) = 2 > 2? no.
     let (dt, ts, tm) = (1e-3, 5e-3, 2e-2);
     let (mut i, mut v) = (0.0f64, 0.0f64);
@@ -588,7 +698,7 @@ fn an_imported_network_fires_like_its_lif_reference() {
             f32::from(u8::from(rng.gen_bool(rate * 1e-3)))
         })
         .collect();
-    let reference = imported.lif.simulate(&input, batch, steps, 1e-3);
+    let reference = imported.lif.simulate(&input, batch, steps, 1e-3).unwrap();
     let dpi = simulate_spikes::<f32>(
         &imported.file.network,
         Input::Spikes {
