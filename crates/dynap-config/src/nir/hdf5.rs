@@ -36,8 +36,8 @@ pub(crate) fn read_tree(bytes: &[u8]) -> Result<Tree, NirError> {
 /// The most groups and datasets a file may hold (a NIR graph of a whole board has a few hundred).
 const MAX_OBJECTS: usize = 100_000;
 
-/// The most values all datasets together may hold.
-const MAX_TOTAL_VALUES: usize = 1 << 28;
+/// The most values all datasets together may hold (four times a board's recurrent weights).
+const MAX_TOTAL_VALUES: usize = 1 << 26;
 
 /// What is left to read: objects and values.
 struct Budget {
@@ -49,9 +49,9 @@ struct Budget {
 /// may link a group into itself, which must not recurse for ever.
 const MAX_DEPTH: usize = 32;
 
-/// The most values a dataset may hold: 2^26, four times the weights of a whole board (4096 x 4096
+/// The most values a dataset may hold: 2^24, the recurrent weights of a whole board (4096 x 4096
 /// neurons), so a damaged header cannot make the reader allocate gigabytes.
-const MAX_VALUES: usize = 1 << 26;
+const MAX_VALUES: usize = 1 << 24;
 
 fn join(path: &str, name: &str) -> String {
     if path.is_empty() {

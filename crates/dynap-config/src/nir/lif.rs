@@ -235,7 +235,7 @@ pub(crate) const MAX_NEURONS: usize = 4096;
 const MAX_INPUTS: usize = 1 << 16;
 
 /// The most values of a matrix built along a path of weights.
-const MAX_MATRIX: usize = 1 << 26;
+const MAX_MATRIX: usize = 1 << 24;
 
 /// The most steps of the walk along the paths of weights (a graph of many parallel paths could
 /// otherwise take for ever).
