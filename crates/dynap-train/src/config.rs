@@ -25,6 +25,15 @@ pub enum ModelVariant {
     Chip,
 }
 
+impl From<dynap_model::Variant> for ModelVariant {
+    fn from(v: dynap_model::Variant) -> ModelVariant {
+        match v {
+            dynap_model::Variant::Rockpool => ModelVariant::Rockpool,
+            dynap_model::Variant::Chip => ModelVariant::Chip,
+        }
+    }
+}
+
 impl From<ModelVariant> for dynap_model::Variant {
     fn from(v: ModelVariant) -> dynap_model::Variant {
         match v {

@@ -324,6 +324,20 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
     })
 }
 
+/// Makes `config` start from the network file `path` holding `net` (`network.init`): the file's
+/// populations replace the configuration's, and its variant, `dt` and `iscale` become the
+/// configuration's.
+pub fn start_from(config: &mut Config, path: &Path, net: &Network) {
+    let n = &mut config.network;
+    n.init = Some(path.canonicalize().unwrap_or_else(|_| path.to_path_buf()));
+    n.population.clear();
+    n.connection.clear();
+    n.readout = None;
+    n.variant = net.variant.into();
+    n.dt = net.dt;
+    n.iscale = net.i_scale;
+}
+
 /// The network file of `network.init`: its network and architecture, checked against the
 /// configuration (variant, `dt`, `iscale`) and the data (input channels).
 fn read_init(

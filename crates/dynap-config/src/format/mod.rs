@@ -35,6 +35,7 @@ mod text;
 pub use error::{FormatError, Problem};
 pub use mapping::{read_mapping, read_tag_allow, write_mapping, write_tag_allow};
 pub use matrix::{MAX_MATRIX_ENTRIES, SPARSE_ABOVE};
+pub(crate) use network::DENDRITE_NAMES;
 pub use network::{NetworkFile, QuantMethod, read_network, write_network};
 pub use quantized::{CoreEntry, QuantizedFile, read_quantized, write_quantized};
 

@@ -91,7 +91,8 @@ fn tree_of(value: Option<&Value>) -> Tree {
     }
 }
 
-fn text_of(value: Option<&Value>) -> Option<String> {
+/// A scalar string, or a one-element array of strings.
+pub(crate) fn text_of(value: Option<&Value>) -> Option<String> {
     match value {
         Some(Value::Text(t)) => Some(t.clone()),
         Some(Value::Texts { texts, .. }) if texts.len() == 1 => Some(texts[0].clone()),

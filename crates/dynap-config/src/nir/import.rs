@@ -3,7 +3,7 @@
 
 use super::lif::{LifBlock, LifKind, LifNetwork, LifPopulation, LifSource};
 use super::{MAX_FAN_IN, NirError, NirGraph, NirNode, Tree, Value};
-use crate::format::NetworkFile;
+use crate::format::{DENDRITE_NAMES, NetworkFile};
 use dynap_model::translation::tau_converter;
 use dynap_model::{
     Architecture, ChipSynapses, Connection, DEFAULT_ISCALE, Input, Matrix, Network, Param,
@@ -245,7 +245,7 @@ fn fit_network(
     net.w_in = Some(Matrix::zeros(2 * k, k));
     if variant == Variant::Chip {
         let mut chip = ChipSynapses::defaults(k);
-        set_gaba(&mut chip, &net.params, 1.0);
+        set_gaba(&mut chip, &net.params, 0..k, 1.0);
         net.chip = Some(chip);
     }
     net
@@ -253,10 +253,15 @@ fn fit_network(
 
 /// The GABA dendrite of imported populations: the membrane's time constant (a LIF membrane pushed
 /// below rest by inhibition comes back with `tau_mem`; on the DPI, inhibition lasts as long as the
-/// GABA current) on the synapse's capacitance, and the synapse's gain ratio times `inhibition`.
-fn set_gaba(chip: &mut ChipSynapses, params: &dynap_model::NeuronParams, inhibition: f64) {
-    let n = params.len();
-    for j in 0..n {
+/// GABA current) on the synapse's capacitance, and the synapse's gain ratio times `inhibition`, for
+/// the neurons `range`.
+fn set_gaba(
+    chip: &mut ChipSynapses,
+    params: &dynap_model::NeuronParams,
+    range: std::ops::Range<usize>,
+    inhibition: f64,
+) {
+    for j in range {
         let tau_mem = tau_converter(
             params.i_tau_mem[j],
             params.u_t[j],
@@ -362,9 +367,8 @@ pub fn fit_scale(kind: LifKind, tau_mem: f64, tau_syn: f64, dt: f64, variant: Va
                 *a = w * s;
             }
         }
-        let params = net.params.clone();
         if let Some(chip) = net.chip.as_mut() {
-            set_gaba(chip, &params, 10f64.powf(log_inh));
+            set_gaba(chip, &net.params, 0..k, 10f64.powf(log_inh));
         }
         let input = Input::Spikes {
             data: &raster64,
@@ -456,49 +460,7 @@ fn numbers_of(tree: &Tree, key: &str) -> Option<Vec<f64>> {
 }
 
 fn text_of(tree: &Tree, key: &str) -> Option<String> {
-    match tree.get(key) {
-        Some(Value::Text(t)) => Some(t.clone()),
-        _ => None,
-    }
-}
-
-/// The dendrite parameter names of the chip variant kept in the metadata.
-fn dendrite_keys() -> Vec<String> {
-    let mut keys = Vec::new();
-    for d in ["nmda", "gaba", "shunt"] {
-        for q in ["Itau", "Igain", "C"] {
-            keys.push(format!("{q}_{d}"));
-        }
-    }
-    keys
-}
-
-fn dendrite_values<'a>(chip: &'a ChipSynapses, key: &str) -> &'a [f64] {
-    let (q, d) = key.split_once('_').expect("a dendrite key");
-    let p = match d {
-        "nmda" => &chip.nmda,
-        "gaba" => &chip.gaba,
-        _ => &chip.shunt,
-    };
-    match q {
-        "Itau" => &p.i_tau,
-        "Igain" => &p.i_gain,
-        _ => &p.c,
-    }
-}
-
-fn dendrite_values_mut<'a>(chip: &'a mut ChipSynapses, key: &str) -> &'a mut Vec<f64> {
-    let (q, d) = key.split_once('_').expect("a dendrite key");
-    let p = match d {
-        "nmda" => &mut chip.nmda,
-        "gaba" => &mut chip.gaba,
-        _ => &mut chip.shunt,
-    };
-    match q {
-        "Itau" => &mut p.i_tau,
-        "Igain" => &mut p.i_gain,
-        _ => &mut p.c,
-    }
+    super::graph::text_of(tree.get(key))
 }
 
 /// Whether the graph came from [`export`] with its exact values.
@@ -678,13 +640,8 @@ pub fn import(graph: &NirGraph, options: &ImportOptions) -> Result<Imported, Nir
     }
     if let Some(chip) = net.chip.as_mut() {
         // The GABA dendrite: the membrane's time constant, the fitted gain (per population).
-        let mut gaba = chip.clone();
-        for (r, report) in lif.offsets().iter().zip(&reports) {
-            set_gaba(&mut gaba, &net.params, report.inhibition);
-            let range = *r..*r + report.size;
-            chip.gaba.i_tau[range.clone()].copy_from_slice(&gaba.gaba.i_tau[range.clone()]);
-            chip.gaba.i_gain[range.clone()].copy_from_slice(&gaba.gaba.i_gain[range.clone()]);
-            chip.gaba.c[range.clone()].copy_from_slice(&gaba.gaba.c[range]);
+        for (&o, report) in offsets.iter().zip(&reports) {
+            set_gaba(chip, &net.params, o..o + report.size, report.inhibition);
         }
     }
     // Fan-in: what a neuron's CAM must hold.
@@ -853,17 +810,27 @@ fn import_exact(graph: &NirGraph, lif: LifNetwork) -> Result<Imported, NirError>
             net.params.get_mut(param)[o..o + p.size].copy_from_slice(&values);
         }
         if let Some(chip) = chip.as_mut() {
-            for key in dendrite_keys() {
-                let meta = format!("dynap_{key}");
-                let values =
-                    numbers_of(&p.metadata, &meta).ok_or_else(|| missing(&p.name, &meta))?;
-                if values.len() != p.size {
-                    return Err(NirError::graph(
-                        Some(&p.name),
-                        format!("'{meta}' has {} values", values.len()),
-                    ));
+            for (name, d) in
+                DENDRITE_NAMES
+                    .iter()
+                    .zip([&mut chip.nmda, &mut chip.gaba, &mut chip.shunt])
+            {
+                for (q, v) in [
+                    ("Itau", &mut d.i_tau),
+                    ("Igain", &mut d.i_gain),
+                    ("C", &mut d.c),
+                ] {
+                    let meta = format!("dynap_{q}_{name}");
+                    let values =
+                        numbers_of(&p.metadata, &meta).ok_or_else(|| missing(&p.name, &meta))?;
+                    if values.len() != p.size {
+                        return Err(NirError::graph(
+                            Some(&p.name),
+                            format!("'{meta}' has {} values", values.len()),
+                        ));
+                    }
+                    v[o..o + p.size].copy_from_slice(&values);
                 }
-                dendrite_values_mut(chip, &key)[o..o + p.size].copy_from_slice(&values);
             }
         }
     }
@@ -1077,11 +1044,16 @@ pub fn export(file: &NetworkFile) -> Result<NirGraph, NirError> {
             );
         }
         if let Some(chip) = &net.chip {
-            for key in dendrite_keys() {
-                m.insert(
-                    format!("dynap_{key}"),
-                    floats(vec![size], dendrite_values(chip, &key)[r.clone()].to_vec()),
-                );
+            for (name, d) in DENDRITE_NAMES
+                .iter()
+                .zip([&chip.nmda, &chip.gaba, &chip.shunt])
+            {
+                for (q, v) in [("Itau", &d.i_tau), ("Igain", &d.i_gain), ("C", &d.c)] {
+                    m.insert(
+                        format!("dynap_{q}_{name}"),
+                        floats(vec![size], v[r.clone()].to_vec()),
+                    );
+                }
             }
         }
         graph.nodes.insert(p.name.clone(), node);

@@ -6,7 +6,7 @@ use super::VariantArg;
 use crate::Context;
 use dynap_config::format::{read_network, write_network};
 use dynap_config::nir::{ImportOptions, export, import};
-use dynap_model::{DEFAULT_ISCALE, Variant};
+use dynap_model::DEFAULT_ISCALE;
 use dynap_train::{Error, evaluation, files, fit, nir};
 use serde_json::json;
 use std::path::{Path, PathBuf};
@@ -133,13 +133,10 @@ fn nir_error(path: &Path) -> impl Fn(dynap_config::nir::NirError) -> Error + '_ 
 
 fn run_import(a: ImportArgs, cx: &Context) -> Result<(), Error> {
     let graph = nir::read_graph(&a.input)?;
-    let variant = match a.variant {
-        VariantArg::Rockpool => Variant::Rockpool,
-        VariantArg::Chip => Variant::Chip,
-    };
+    let variant: dynap_train::config::ModelVariant = a.variant.into();
     let options = ImportOptions {
         dt: a.dt,
-        variant,
+        variant: variant.into(),
         iscale: a.iscale,
         average: a.average_parameters,
     };
@@ -193,16 +190,7 @@ fn finetune(
     }
     let dir = fit::config_dir(Some(exp));
     fit::resolve_data_paths(&mut config, &dir);
-    config.network.init = Some(init.canonicalize().unwrap_or_else(|_| init.to_path_buf()));
-    config.network.population.clear();
-    config.network.connection.clear();
-    config.network.readout = None;
-    config.network.variant = match net.variant {
-        Variant::Rockpool => dynap_train::config::ModelVariant::Rockpool,
-        Variant::Chip => dynap_train::config::ModelVariant::Chip,
-    };
-    config.network.dt = net.dt;
-    config.network.iscale = net.i_scale;
+    fit::start_from(&mut config, init, net);
     config.validate().map_err(|error| Error::Config {
         path: Some(exp.to_path_buf()),
         error,
@@ -253,20 +241,7 @@ fn run_compare(a: CompareArgs, cx: &Context) -> Result<(), Error> {
     fit::resolve_data_paths(&mut config, &dir);
     // The data as the experiment encodes it, for this network (started from it: its architecture,
     // variant, dt and iscale).
-    config.network.init = Some(
-        a.network
-            .canonicalize()
-            .unwrap_or_else(|_| a.network.clone()),
-    );
-    config.network.population.clear();
-    config.network.connection.clear();
-    config.network.readout = None;
-    config.network.variant = match file.network.variant {
-        Variant::Rockpool => dynap_train::config::ModelVariant::Rockpool,
-        Variant::Chip => dynap_train::config::ModelVariant::Chip,
-    };
-    config.network.dt = file.network.dt;
-    config.network.iscale = file.network.i_scale;
+    fit::start_from(&mut config, &a.network, &file.network);
     let prep = fit::prepare(&config, &dir)?;
     let data = match a.split {
         Split::Train => &prep.train,
