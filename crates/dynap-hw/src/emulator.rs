@@ -5,7 +5,9 @@
 //!   mask selects over `Iscale`, signed by the dendrite); for every neuron, where its SRAM entries send
 //!   its spikes (hops relative to its chip, core masks); the neurons' parameters from their core's
 //!   biases through the bias generator (the DC current only where the DC latch is set). A frozen mismatch
-//!   of its own (one seed, one chip) is drawn unless switched off.
+//!   of its own (one seed, one chip) is drawn unless switched off: each neuron's factors depend only on
+//!   (seed, chip, core, neuron, parameter) ([`slot`]), never on the configuration, and [`describe`]
+//!   reports them.
 //! * Input events enter the grid at chip 0 with their destination; they are held until their time.
 //!   Every (target chip, core, tag) is one input line of the twin; an event with several cores in its
 //!   mask reaches each.
@@ -50,6 +52,9 @@ pub struct EmulatorOptions {
     /// or `chip` (four dendrites per neuron from each core's DEAM, DENM, DEGA and DESC biases, each
     /// CAM entry on its own dendrite type).
     pub variant: Variant,
+    /// The bias generator that turns the cores' bias codes into currents (the built-in measured
+    /// table, or a user's own measurement of their board).
+    pub generator: BiasGenerator,
 }
 
 impl Default for EmulatorOptions {
@@ -62,8 +67,62 @@ impl Default for EmulatorOptions {
             clock_start_us: 0,
             drop_every: 0,
             variant: Variant::Rockpool,
+            generator: BiasGenerator::dynapse2(),
         }
     }
+}
+
+/// The slot of a neuron on a board, `(chip * 4 + core) * 256 + neuron`: a neuron's mismatch is drawn
+/// by its slot, so it depends only on (seed, chip, core, neuron, parameter).
+pub fn slot(chip: usize, core: usize, neuron: usize) -> usize {
+    (chip * CORES + core) * NEURONS + neuron
+}
+
+/// The twin's hidden truth: every neuron of the first `chips` chips, with the frozen factor of each
+/// of the 24 simulation parameters (by Rockpool's name) and of each quantity spikes reveal
+/// ([`dynap_mismatch::DERIVED`], computed from them), exactly the factors the twin applies to any
+/// configuration's neuron at that place.
+pub fn describe(
+    options: &EmulatorOptions,
+    chips: usize,
+) -> Vec<dynap_config::format::NeuronFactors> {
+    let places: Vec<(usize, usize, usize)> = (0..chips)
+        .flat_map(|h| (0..CORES).flat_map(move |c| (0..NEURONS).map(move |k| (h, c, k))))
+        .collect();
+    let slots: Vec<usize> = places.iter().map(|&(h, c, k)| slot(h, c, k)).collect();
+    let table = if options.mismatch > 0.0 {
+        dynap_mismatch::Mismatch::new(options.mismatch).factors_at(options.seed, &slots)
+    } else {
+        vec![[1.0; 24]; slots.len()]
+    };
+    places
+        .iter()
+        .zip(table)
+        .map(|(&(chip, core, neuron), f)| {
+            let raw = |p: dynap_model::Param| {
+                f[dynap_mismatch::FROZEN
+                    .iter()
+                    .position(|&q| q == p)
+                    .expect("one of the 24")]
+            };
+            let mut factors: Vec<(String, f64)> = dynap_mismatch::FROZEN
+                .iter()
+                .map(|&p| (p.rockpool_name().to_owned(), raw(p)))
+                .collect();
+            factors.extend(
+                dynap_mismatch::DERIVED
+                    .iter()
+                    .map(|d| (d.name.to_owned(), d.factor(raw))),
+            );
+            dynap_config::format::NeuronFactors {
+                chip,
+                core,
+                neuron,
+                factors,
+                uncertainty: Vec::new(),
+            }
+        })
+        .collect()
 }
 
 /// Spikes `[steps, N]` of one batch element from `state` (the resting state if `None` or of the
@@ -143,7 +202,7 @@ impl Emulator {
     /// What the twin simulates for `config`: its network (with the twin's mismatch), the neurons'
     /// places, the input lines and the routes.
     fn build(&self, config: &Configuration) -> Result<Board, HwError> {
-        let generator = BiasGenerator::dynapse2();
+        let generator = &self.options.generator;
         let chips = config.chips.len();
         // Cores in use: any parameter set or any active synapse.
         let mut places = Vec::new();
@@ -167,7 +226,7 @@ impl Emulator {
             BTreeMap::new();
         for &(h, c, _) in &places {
             cores.entry((h, c)).or_insert_with(|| {
-                let b = dynap_config::core_biases(&config.chips[h].cores[c], &generator);
+                let b = dynap_config::core_biases(&config.chips[h].cores[c], generator);
                 let levels = mask_levels(&b.base, self.options.iscale);
                 (b, levels)
             });
@@ -282,8 +341,13 @@ impl Emulator {
             net.chip = Some(chip);
         }
         if self.options.mismatch > 0.0 {
-            net = dynap_mismatch::Mismatch::new(self.options.mismatch)
-                .frozen(&net, self.options.seed);
+            // Each neuron by its place on the board, whatever else the configuration uses.
+            let slots: Vec<usize> = places.iter().map(|&(h, c, k)| slot(h, c, k)).collect();
+            net = dynap_mismatch::Mismatch::new(self.options.mismatch).frozen_at(
+                &net,
+                self.options.seed,
+                &slots,
+            );
         }
         let refused = |e: dynap_model::Error| HwError::from(HwProblem::Model(e));
         let sim = AnySimulator::<f32>::new(&net).map_err(refused)?;

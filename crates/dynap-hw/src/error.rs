@@ -198,6 +198,22 @@ pub enum HwProblem {
         /// The step's length (µs), the most events it can hold.
         step_us: u32,
     },
+    /// A core to calibrate that no board has (`chip * 4 + core` of at most 16 cores) or listed twice
+    /// (invalid input).
+    BadCore {
+        /// The core as given.
+        core: usize,
+        /// Why it is refused.
+        why: &'static str,
+    },
+    /// The calibration's probe configuration cannot be made (refused): for example a user's bias
+    /// table that cannot make a probe current.
+    ProbeNotMapped {
+        /// The probe.
+        probe: String,
+        /// The mapper's reason.
+        error: String,
+    },
     /// The end-of-stimulus marker did not come back (timeout).
     NoEndMarker {
         /// Reads tried.
@@ -224,7 +240,8 @@ impl HwProblem {
             | HwProblem::RulesBroken { .. }
             | HwProblem::MixedSynapseTypes { .. }
             | HwProblem::TooFarAhead { .. }
-            | HwProblem::Model(_) => ErrorKind::Refused,
+            | HwProblem::Model(_)
+            | HwProblem::ProbeNotMapped { .. } => ErrorKind::Refused,
             HwProblem::BridgeTimeout { .. }
             | HwProblem::ClockProbe { .. }
             | HwProblem::NoEndMarker { .. } => ErrorKind::Timeout,
@@ -235,7 +252,8 @@ impl HwProblem {
             HwProblem::RasterSize { .. }
             | HwProblem::ZeroStep
             | HwProblem::NotASpikeCount { .. }
-            | HwProblem::TooManyEvents { .. } => ErrorKind::InvalidInput,
+            | HwProblem::TooManyEvents { .. }
+            | HwProblem::BadCore { .. } => ErrorKind::InvalidInput,
         }
     }
 }
@@ -345,6 +363,10 @@ impl fmt::Display for HwProblem {
                 f,
                 "step {step} has more than {step_us} input events: they cannot be told apart within one step of {step_us} µs"
             ),
+            HwProblem::BadCore { core, why } => write!(f, "core {core}: {why}"),
+            HwProblem::ProbeNotMapped { probe, error } => {
+                write!(f, "the {probe} probe cannot be configured: {error}")
+            }
             HwProblem::NoEndMarker { reads, device } => write!(
                 f,
                 "the end-of-stimulus marker did not come back after {reads} reads ({device})"

@@ -75,6 +75,35 @@ pub fn play(
     steps: usize,
     options: &PlayOptions,
 ) -> Result<Played, HwError> {
+    let spikes = play_spikes(device, mapping, raster, steps, options)?;
+    let n = mapping.neurons.len();
+    let mut out = vec![0.0; steps * n];
+    for &(step, neuron) in &spikes.spikes {
+        out[step as usize * n + neuron as usize] += 1.0;
+    }
+    Ok(Played {
+        raster: out,
+        unexpected: spikes.unexpected,
+    })
+}
+
+/// What came back from a run, spike by spike.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlayedSpikes {
+    /// `(step, neuron)` of every output spike, neurons in the mapping's order, in arrival order.
+    pub spikes: Vec<(u32, u32)>,
+    /// Output events that did not decode to a mapped neuron or came after the stimulus.
+    pub unexpected: usize,
+}
+
+/// [`play`], returning the spikes as a list instead of a raster (for long runs of many neurons).
+pub fn play_spikes(
+    device: &mut dyn Transport,
+    mapping: &Mapping,
+    raster: &[f64],
+    steps: usize,
+    options: &PlayOptions,
+) -> Result<PlayedSpikes, HwError> {
     let channels = mapping.inputs.len();
     if raster.len() != steps * channels {
         return Err(HwProblem::RasterSize {
@@ -149,8 +178,7 @@ pub fn play(
         .collect();
     let index =
         |chip: usize, core: usize, neuron: usize| places.get(&(chip, core, neuron)).copied();
-    let n = mapping.neurons.len();
-    let mut out = vec![0.0; steps * n];
+    let mut out = Vec::new();
     let mut unexpected = 0;
     let mut ended = false;
     for _ in 0..options.max_reads {
@@ -163,13 +191,13 @@ pub fn play(
             let bin = (e.timestamp.wrapping_sub(start) / step) as usize;
             let neuron = monitor_place(&e).and_then(|(h, c, k)| index(h, c, k));
             match neuron {
-                Some(j) if bin < steps => out[bin * n + j] += 1.0,
+                Some(j) if bin < steps => out.push((bin as u32, j as u32)),
                 _ => unexpected += 1,
             }
         }
         if ended {
-            return Ok(Played {
-                raster: out,
+            return Ok(PlayedSpikes {
+                spikes: out,
                 unexpected,
             });
         }

@@ -39,6 +39,7 @@
 //!   device, event, neuron or limit); text only where it comes from outside (the OS, nusb, samna).
 
 mod bridge;
+mod calibrate;
 mod emulator;
 mod error;
 mod event;
@@ -47,12 +48,15 @@ mod transport;
 mod usb;
 
 pub use bridge::{BRIDGE_SCRIPT, BridgeOptions, SamnaBridge};
-pub use emulator::{Emulator, EmulatorOptions};
+pub use calibrate::{CalibrateOptions, Calibration, Prediction, calibrate, predict_held_out};
+pub use emulator::{Emulator, EmulatorOptions, describe, slot};
 pub use error::{BridgeEnd, ErrorKind, HwError, HwProblem};
 pub use event::{
     CodecError, CodecProblem, EVENT_BYTES, Event, HopField, decode, encode, unwrap_time,
 };
-pub use host::{PlayOptions, Played, control_event, monitor_place, play};
+pub use host::{
+    PlayOptions, Played, PlayedSpikes, control_event, monitor_place, play, play_spikes,
+};
 pub use transport::Transport;
 pub use usb::{OPAL_KELLY_VID, UsbBoard, list_boards, open_and_claim, usb_transport};
 

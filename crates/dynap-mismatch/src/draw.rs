@@ -49,13 +49,29 @@ impl Mismatch {
     /// DENM, DEGA and DESC biases and capacitors) are perturbed alike, from streams 32 to 40, so the
     /// draws of the 24 shared parameters are the same for both variants.
     pub fn frozen(&self, net: &Network, seed: u64) -> Network {
+        let slots: Vec<usize> = (0..net.neurons()).collect();
+        self.frozen_at(net, seed, &slots)
+    }
+
+    /// The network as fabricated on chip `seed` when neuron `i` sits at `slots[i]` of the chip: the
+    /// factors of a neuron depend only on (seed, slot, parameter), never on which other neurons are in
+    /// use. Slot `s` takes the `s`-th draw of each parameter's stream, so [`Mismatch::frozen`] is
+    /// `frozen_at` with slots `0..n`. A device numbers its slots `(chip * 4 + core) * 256 + neuron`.
+    ///
+    /// # Panics
+    /// If `slots` does not have one entry per neuron of `net`.
+    pub fn frozen_at(&self, net: &Network, seed: u64, slots: &[usize]) -> Network {
+        assert_eq!(slots.len(), net.neurons(), "one slot per neuron");
         let mut out = net.clone();
-        for (k, &p) in FROZEN.iter().enumerate() {
-            let values = out.params.get_mut(p);
-            let f = normal_factors(seed, k as u64, values.len(), self.sigma(), self.truncated);
-            for (v, f) in values.iter_mut().zip(f) {
-                *v *= f;
+        let count = slots.iter().max().map_or(0, |&s| s + 1);
+        let apply = |values: &mut Vec<f64>, stream: u64| {
+            let f = normal_factors(seed, stream, count, self.sigma(), self.truncated);
+            for (v, &s) in values.iter_mut().zip(slots) {
+                *v *= f[s];
             }
+        };
+        for (k, &p) in FROZEN.iter().enumerate() {
+            apply(out.params.get_mut(p), k as u64);
         }
         if out.variant == Variant::Chip {
             let n = out.neurons();
@@ -66,13 +82,22 @@ impl Mismatch {
                     .into_iter()
                     .enumerate()
                 {
-                    let stream = CHIP_STREAMS + (3 * d + q) as u64;
-                    let f =
-                        normal_factors(seed, stream, values.len(), self.sigma(), self.truncated);
-                    for (v, f) in values.iter_mut().zip(f) {
-                        *v *= f;
-                    }
+                    apply(values, CHIP_STREAMS + (3 * d + q) as u64);
                 }
+            }
+        }
+        out
+    }
+
+    /// The frozen factors of the 24 simulation parameters ([`FROZEN`] order) at every slot of
+    /// `slots` on chip `seed`: what [`Mismatch::frozen_at`] multiplies the parameters by.
+    pub fn factors_at(&self, seed: u64, slots: &[usize]) -> Vec<[f64; 24]> {
+        let count = slots.iter().max().map_or(0, |&s| s + 1);
+        let mut out = vec![[0.0; 24]; slots.len()];
+        for k in 0..FROZEN.len() {
+            let f = normal_factors(seed, k as u64, count, self.sigma(), self.truncated);
+            for (row, &s) in out.iter_mut().zip(slots) {
+                row[k] = f[s];
             }
         }
         out
@@ -230,6 +255,25 @@ mod tests {
         seen.sort_by(f64::total_cmp);
         seen.dedup();
         assert_eq!(seen.len(), 9);
+    }
+
+    #[test]
+    fn a_neuron_s_factors_depend_on_its_slot_only() {
+        let m = Mismatch::new(0.2);
+        let all = m.frozen(&Network::with_defaults(600), 5);
+        // Three neurons placed at slots 512, 3 and 299 of the same chip.
+        let some = m.frozen_at(&Network::with_defaults(3), 5, &[512, 3, 299]);
+        for p in FROZEN {
+            for (i, s) in [512, 3, 299].into_iter().enumerate() {
+                assert_eq!(some.params.get(p)[i], all.params.get(p)[s], "{p:?}");
+            }
+        }
+        // The factors are what the parameters were multiplied by.
+        let f = m.factors_at(5, &[512, 3, 299]);
+        let nominal = Network::with_defaults(1);
+        for (k, p) in FROZEN.into_iter().enumerate() {
+            assert_eq!(some.params.get(p)[1], nominal.params.get(p)[0] * f[1][k]);
+        }
     }
 
     #[test]

@@ -29,8 +29,10 @@
 //!   stream, and the same seed gives the same bits whatever the thread count;
 //! * `Iscale`, `dt` and the weights are never touched by frozen mismatch.
 
+pub mod derived;
 mod draw;
 mod montecarlo;
 
+pub use derived::{DERIVED, Derived, embed};
 pub use draw::{DYNAMIC_NAMES, FROZEN, Mismatch, normal_factors};
 pub use montecarlo::monte_carlo;

@@ -1,7 +1,9 @@
 //! The JSON files that travel with configurations, each reader beside its writer: the network JSON
 //! ([`read_network`], [`write_network`]), the quantize output, which `dynap unmap` also writes
 //! ([`read_quantized`], [`write_quantized`]), `mapping.json` ([`read_mapping`], [`write_mapping`]) and
-//! the per-core tag allow-lists of `dynap map --tags` ([`read_tag_allow`], [`write_tag_allow`]).
+//! the per-core tag allow-lists of `dynap map --tags` ([`read_tag_allow`], [`write_tag_allow`]), and
+//! chip profiles and the twin's truth ([`read_profile`], [`write_profile`], [`read_neurons`],
+//! [`write_neurons`]).
 //! Readers take text and writers return text: no I/O here, as in the rest of the crate.
 //!
 //! The formats are documented key by key in `docs/formats.md` at the repository's root. In short:
@@ -27,6 +29,7 @@ mod error;
 mod mapping;
 mod matrix;
 mod network;
+mod profile;
 mod quantized;
 #[cfg(test)]
 mod tests;
@@ -37,6 +40,10 @@ pub use mapping::{read_mapping, read_tag_allow, write_mapping, write_tag_allow};
 pub use matrix::{MAX_MATRIX_ENTRIES, SPARSE_ABOVE};
 pub(crate) use network::DENDRITE_NAMES;
 pub use network::{NetworkFile, QuantMethod, read_network, write_network};
+pub use profile::{
+    ChipProfile, NeuronFactors, PROFILE_VERSION, read_neurons, read_profile, write_neurons,
+    write_profile,
+};
 pub use quantized::{CoreEntry, QuantizedFile, read_quantized, write_quantized};
 
 /// Whether a network or quantize JSON holds quantized weights (`w_in_mask` or `w_rec_mask`), without

@@ -1,0 +1,707 @@
+//! Calibration: a chip's neurons measured through their spikes, with only what a board offers.
+//!
+//! The protocol ([`calibrate`]) goes through a [`Transport`], so it runs on the twin and on a board
+//! alike. Every probe is a whole configuration of the cores being calibrated (all their neurons at
+//! once, all cores in parallel): the cores' bias codes, the DC latches, one CAM entry per neuron
+//! listening to one input tag, and a monitor route per neuron to the host. Stimuli are input events
+//! through that tag; measurements are the output spikes' times. Nothing else is read: no analog
+//! readout, no register of the chip.
+//!
+//! In a probe the membrane is a clean integrator (its gain current far above the currents it
+//! reaches, its leak at the floor, no spike-frequency adaptation), and three probes follow:
+//!
+//! 1. **refractory**: a strong DC current and three refractory settings (10, 20 and 40 ms
+//!    nominal): the interspike interval grows by the refractory time, so its slope against the
+//!    nominal setting is the neuron's `t_ref` factor (a straight-line fit per neuron);
+//! 2. **dc**: six DC currents (5 to 60 pA): the interspike intervals are fitted by the model
+//!    ([`dynap_model`]'s simulator, the nominal neuron with the measured `t_ref`) with two factors,
+//!    on `Idc` (`dc_gain`) and on `Io` (the dark current, which offsets a weak drive);
+//! 3. **synapse**: no DC, input spikes through the CAM every 1, 2 and 4 ms at a fixed weight: the
+//!    intervals are fitted with one factor, on `Igain_syn` (`syn_gain`).
+//!
+//! The fits are Gauss-Newton on the logarithm of the intervals, with Jacobians by finite differences
+//! of the simulator; each step and each uncertainty is a small least-squares problem (faer's QR).
+//! The uncertainty of a factor is its standard error from the fit's residual.
+//!
+//! The time resolution is the probe's step (`step_us`, 100 µs by default, a tenth of the training
+//! step): spike times are quantized to it, so intervals of 5 to 100 ms are measured to 0.1 to 2 %.
+//! A board's timestamps are 1 µs; the twin simulates at the probe's step.
+
+use crate::error::{HwError, HwProblem};
+use crate::host::{PlayOptions, play_spikes};
+use crate::transport::Transport;
+use dynap_config::format::{ChipProfile, NeuronFactors};
+use dynap_config::{CORES, MAX_CHIPS, NEURONS};
+use dynap_model::{
+    AnySimulator, BiasGenerator, Input, Network, NeuronParams, Param, QuantMatrix,
+    QuantizedWeights, RunOptions, Variant, WeightMatrix,
+};
+use faer::Mat;
+use faer::linalg::solvers::{Solve, SolveLstsq};
+
+/// How to calibrate.
+#[derive(Clone, Debug)]
+pub struct CalibrateOptions {
+    /// The cores to calibrate, as `chip * 4 + core` (every neuron of each).
+    pub cores: Vec<usize>,
+    /// The probes' time step (µs): the resolution of the spike times.
+    pub step_us: u32,
+    /// The bias generator that makes the probe currents (the built-in table or a user's own).
+    pub generator: BiasGenerator,
+    /// Weight scale current (A).
+    pub iscale: f64,
+    /// The device's neuron model.
+    pub variant: Variant,
+    /// Gauss-Newton iterations per fit.
+    pub iterations: usize,
+}
+
+impl CalibrateOptions {
+    /// Every core of `chips` chips, 100 µs probes, the built-in bias table, `rockpool` neurons.
+    pub fn chips(chips: usize) -> CalibrateOptions {
+        CalibrateOptions {
+            cores: (0..chips * CORES).collect(),
+            step_us: 100,
+            generator: BiasGenerator::dynapse2(),
+            iscale: dynap_model::DEFAULT_ISCALE,
+            variant: Variant::Rockpool,
+            iterations: 6,
+        }
+    }
+}
+
+/// What a calibration found.
+#[derive(Clone, Debug)]
+pub struct Calibration {
+    /// The chip profile.
+    pub profile: ChipProfile,
+    /// Root mean square of the fits' residuals (relative interspike interval), per probe.
+    pub residuals: Vec<(&'static str, f64)>,
+    /// Neurons a probe could not measure (fewer than three spikes in every setting of it): their
+    /// factors stay 1, with no uncertainty given.
+    pub unmeasured: Vec<(&'static str, usize)>,
+}
+
+/// The probe's membrane: a clean integrator (see the module documentation).
+const PROBE_CURRENTS: [(Param, f64); 4] = [
+    (Param::IgainMem, 1e-7),
+    (Param::ItauMem, 1e-13),
+    (Param::Ispkthr, 5e-10),
+    (Param::IwAhp, 1e-13),
+];
+/// The refractory probe's DC current (A) and nominal refractory times (s).
+const REFRACTORY_DC: f64 = 2e-10;
+const REFRACTORY_TIMES: [f64; 3] = [0.01, 0.02, 0.04];
+const REFRACTORY_SECONDS: f64 = 0.4;
+/// The DC probe's currents (A).
+const DC_LEVELS: [f64; 6] = [5e-12, 8e-12, 1.2e-11, 2e-11, 3.5e-11, 6e-11];
+const DC_SECONDS: f64 = 0.6;
+/// The synapse probe's input periods (s) and base weight current (A, weight 0.02 at Iscale 10 nA).
+const SYNAPSE_PERIODS: [f64; 3] = [0.001, 0.002, 0.004];
+const SYNAPSE_BASE: f64 = 2e-10;
+const SYNAPSE_SECONDS: f64 = 0.6;
+/// How far ahead of the device clock each stimulus starts (µs).
+const LEAD_US: u32 = 100_000;
+/// The finite-difference step of the fits (in log factor).
+const FD: f64 = 0.02;
+
+/// One probe setting: the currents that differ from the probe's membrane, the input period (none:
+/// no input), the duration.
+struct Setting {
+    idc: f64,
+    iref: Option<f64>,
+    period: Option<f64>,
+    /// Input spikes at irregular times (a fixed pseudo-random pattern of the mean `period`).
+    irregular: bool,
+    seconds: f64,
+}
+
+/// A fixed pseudo-random number of step `k` (SplitMix64's finaliser).
+fn scramble(k: u64) -> u64 {
+    let mut z = k.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The nominal `Iref` of a refractory time (`t_ref = Vth C_ref / Iref`).
+fn iref_for(t: f64) -> f64 {
+    Param::Vth.default_value() * Param::CRef.default_value() / t
+}
+
+/// A configured probe: the network its configuration implements (nominal, in the mapping's order),
+/// the input raster, and the measured interspike intervals (s; NaN: fewer than three spikes).
+struct Measured {
+    nominal: Network,
+    input: Vec<f32>,
+    steps: usize,
+    isi: Vec<f64>,
+    /// The measured spikes `[steps, N]` (held-out stimuli only; empty otherwise).
+    counts: Vec<f32>,
+}
+
+/// Interspike intervals from `(step, neuron)` spikes: the mean interval from each neuron's second
+/// spike to its last (the first may come from any state), NaN with fewer than three.
+fn intervals(spikes: impl Iterator<Item = (usize, usize)>, n: usize, dt: f64) -> Vec<f64> {
+    let mut first = vec![usize::MAX; n];
+    let mut second = vec![usize::MAX; n];
+    let mut last = vec![0usize; n];
+    let mut count = vec![0usize; n];
+    for (step, j) in spikes {
+        count[j] += 1;
+        match count[j] {
+            1 => first[j] = step,
+            2 => second[j] = step,
+            _ => {}
+        }
+        last[j] = last[j].max(step);
+    }
+    (0..n)
+        .map(|j| {
+            if count[j] < 3 {
+                f64::NAN
+            } else {
+                (last[j] - second[j]) as f64 * dt / (count[j] - 2) as f64
+            }
+        })
+        .collect()
+}
+
+/// Runs one probe setting on the device.
+fn measure(
+    device: &mut dyn Transport,
+    options: &CalibrateOptions,
+    setting: &Setting,
+    name: &str,
+) -> Result<Measured, HwError> {
+    let n = options.cores.len() * NEURONS;
+    let core_map: Vec<usize> = options
+        .cores
+        .iter()
+        .flat_map(|&g| std::iter::repeat_n(g, NEURONS))
+        .collect();
+    let mut params = NeuronParams::defaults(n);
+    for (p, v) in PROBE_CURRENTS {
+        params.get_mut(p).iter_mut().for_each(|x| *x = v);
+    }
+    params.i_dc.iter_mut().for_each(|x| *x = setting.idc);
+    if let Some(iref) = setting.iref {
+        params.i_ref.iter_mut().for_each(|x| *x = iref);
+    }
+    // One input channel reaching every neuron through base weight 0 (mask 1, excitatory).
+    let w_in = QuantMatrix::new(WeightMatrix::Input, 1, n, vec![1; n], vec![1; n])
+        .map_err(HwProblem::Model)?;
+    let cores_used = options.cores.iter().max().map_or(0, |&g| g + 1);
+    let weights = QuantizedWeights::new(
+        core_map,
+        vec![[SYNAPSE_BASE; 4]; cores_used],
+        Some(w_in),
+        QuantMatrix::zeros(n, n),
+        options.iscale,
+    )
+    .map_err(HwProblem::Model)?;
+    let dt = f64::from(options.step_us) * 1e-6;
+    let refused = |e: dynap_config::MapError| HwProblem::ProbeNotMapped {
+        probe: name.to_owned(),
+        error: e.to_string(),
+    };
+    let mapped = dynap_config::map(
+        &weights,
+        &params,
+        dt,
+        options.variant,
+        &dynap_config::MapOptions {
+            generator: options.generator.clone(),
+            ..dynap_config::MapOptions::default()
+        },
+    )
+    .map_err(refused)?;
+    // The network the configuration implements: the currents the generator makes, the latches.
+    let nominal = dynap_config::unmap(
+        &mapped.config,
+        Some(&mapped.mapping),
+        options.iscale,
+        dt,
+        &options.generator,
+    )
+    .map_err(refused)?
+    .network;
+    device.apply(&mapped.config)?;
+    device.reset()?;
+    let steps = (setting.seconds / dt).round() as usize;
+    let input: Vec<f32> = (0..steps)
+        .map(|k| match setting.period {
+            Some(p) => {
+                let every = (p / dt).round().max(1.0) as usize;
+                let hit = if setting.irregular {
+                    scramble(k as u64).is_multiple_of(every as u64)
+                } else {
+                    k % every == 0
+                };
+                f32::from(u8::from(hit))
+            }
+            None => 0.0,
+        })
+        .collect();
+    let raster: Vec<f64> = input.iter().map(|&x| f64::from(x)).collect();
+    let played = play_spikes(
+        device,
+        &mapped.mapping,
+        &raster,
+        steps,
+        &PlayOptions {
+            step_us: options.step_us,
+            lead_us: LEAD_US,
+            ..PlayOptions::default()
+        },
+    )?;
+    let isi = intervals(
+        played.spikes.iter().map(|&(s, j)| (s as usize, j as usize)),
+        n,
+        dt,
+    );
+    let counts = if name == "held-out" {
+        let mut c = vec![0.0f32; steps * n];
+        for &(s, j) in &played.spikes {
+            c[s as usize * n + j as usize] += 1.0;
+        }
+        c
+    } else {
+        Vec::new()
+    };
+    Ok(Measured {
+        nominal,
+        input,
+        steps,
+        isi,
+        counts,
+    })
+}
+
+/// The model's spikes `[steps, N]` for `m`'s probe when each neuron's parameters are multiplied by
+/// `factors` (`(parameter, one factor per neuron)`).
+fn model_spikes(m: &Measured, factors: &[(Param, &[f64])]) -> Result<Vec<f32>, HwError> {
+    let mut net = m.nominal.clone();
+    for (p, f) in factors {
+        for (v, f) in net.params.get_mut(*p).iter_mut().zip(*f) {
+            *v *= f;
+        }
+    }
+    let sim = AnySimulator::<f32>::new(&net).map_err(HwProblem::Model)?;
+    let trace = sim
+        .run(
+            Input::Spikes {
+                data: &m.input,
+                batch: 1,
+                steps: m.steps,
+            },
+            None,
+            &RunOptions {
+                threads: 1,
+                ..RunOptions::default()
+            },
+        )
+        .map_err(HwProblem::Model)?;
+    Ok(trace.spikes().to_vec())
+}
+
+/// The interspike intervals the model gives for `m`'s probe with `factors` ([`model_spikes`]).
+fn model_intervals(m: &Measured, factors: &[(Param, &[f64])]) -> Result<Vec<f64>, HwError> {
+    let n = m.nominal.neurons();
+    let spikes = &model_spikes(m, factors)?;
+    Ok(intervals(
+        (0..m.steps).flat_map(|k| {
+            (0..n)
+                .flat_map(move |j| std::iter::repeat_n((k, j), spikes[k * n + j].max(0.0) as usize))
+        }),
+        n,
+        m.dt(),
+    ))
+}
+
+impl Measured {
+    fn dt(&self) -> f64 {
+        self.nominal.dt
+    }
+}
+
+/// A least-squares solution `x` of `a x = b` (`a` is `rows x cols`, row-major) and the standard
+/// error of each `x` from the residual (NaN without spare rows).
+fn least_squares(a: &[f64], b: &[f64], cols: usize) -> (Vec<f64>, Vec<f64>) {
+    let rows = b.len();
+    let am = Mat::<f64>::from_fn(rows, cols, |i, j| a[i * cols + j]);
+    let bm = Mat::<f64>::from_fn(rows, 1, |i, _| b[i]);
+    let x = am.qr().solve_lstsq(&bm);
+    let xs: Vec<f64> = (0..cols).map(|j| x[(j, 0)]).collect();
+    let rss: f64 = (0..rows)
+        .map(|i| {
+            let fit: f64 = (0..cols).map(|j| a[i * cols + j] * xs[j]).sum();
+            (b[i] - fit).powi(2)
+        })
+        .sum();
+    let se = if rows > cols {
+        let s2 = rss / (rows - cols) as f64;
+        let ata = am.transpose() * &am;
+        let inv = ata.partial_piv_lu().solve(Mat::<f64>::identity(cols, cols));
+        (0..cols)
+            .map(|j| (s2 * inv[(j, j)]).max(0.0).sqrt())
+            .collect()
+    } else {
+        vec![f64::NAN; cols]
+    };
+    (xs, se)
+}
+
+/// Fits log factors on `fit` (per neuron) so the model's log intervals match the measured ones over
+/// the probe's settings, with `fixed` factors held; returns per neuron the log factors, their
+/// standard errors, and the RMS relative residual; neurons with fewer usable settings than factors
+/// keep 0 (NaN errors).
+fn gauss_newton(
+    probe: &[Measured],
+    fit: &[Param],
+    fixed: &[(Param, Vec<f64>)],
+    iterations: usize,
+) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>, f64), HwError> {
+    let n = probe[0].isi.len();
+    let k = fit.len();
+    let mut theta = vec![vec![0.0; n]; k];
+    let mut se = vec![vec![f64::NAN; n]; k];
+    let run = |m: &Measured, theta: &[Vec<f64>]| -> Result<Vec<f64>, HwError> {
+        let facs: Vec<Vec<f64>> = theta
+            .iter()
+            .map(|t| t.iter().map(|x| x.exp()).collect())
+            .collect();
+        let mut all: Vec<(Param, &[f64])> = fixed.iter().map(|(p, f)| (*p, f.as_slice())).collect();
+        all.extend(fit.iter().zip(&facs).map(|(p, f)| (*p, f.as_slice())));
+        model_intervals(m, &all)
+    };
+    let mut rms = f64::NAN;
+    for _ in 0..iterations {
+        // The model at theta and with each factor nudged, for every setting.
+        let mut base = Vec::with_capacity(probe.len());
+        let mut nudged = vec![Vec::with_capacity(probe.len()); k];
+        for m in probe {
+            base.push(run(m, &theta)?);
+            for (q, out) in nudged.iter_mut().enumerate() {
+                let mut t = theta.clone();
+                t[q].iter_mut().for_each(|x| *x += FD);
+                out.push(run(m, &t)?);
+            }
+        }
+        let (mut sum, mut count) = (0.0, 0usize);
+        for j in 0..n {
+            let mut a = Vec::new();
+            let mut b = Vec::new();
+            for (s, m) in probe.iter().enumerate() {
+                let (y, y0) = (m.isi[j], base[s][j]);
+                let row: Vec<f64> = (0..k).map(|q| (nudged[q][s][j] / y0).ln() / FD).collect();
+                if y.is_finite() && y0.is_finite() && row.iter().all(|x| x.is_finite()) {
+                    let r = (y / y0).ln();
+                    sum += r * r;
+                    count += 1;
+                    a.extend(row);
+                    b.push(r);
+                }
+            }
+            if b.len() < k {
+                continue;
+            }
+            let (step, err) = least_squares(&a, &b, k);
+            if step.iter().any(|x| !x.is_finite()) {
+                continue; // a degenerate neuron (no sensitivity): it keeps its factors
+            }
+            for q in 0..k {
+                theta[q][j] += step[q].clamp(-0.3, 0.3);
+                se[q][j] = err[q];
+            }
+        }
+        rms = (sum / count.max(1) as f64).sqrt();
+    }
+    Ok((theta, se, rms))
+}
+
+/// Calibrates the cores of `options` on `device`: runs the probes, fits every neuron, and returns
+/// the chip profile (the factors of [`dynap_mismatch::DERIVED`] with their uncertainty, and the
+/// fitted dark current `Io`, which the profile does not claim as measured). `report` receives a line
+/// per probe setting.
+pub fn calibrate(
+    device: &mut dyn Transport,
+    options: &CalibrateOptions,
+    report: &mut dyn FnMut(&str),
+) -> Result<Calibration, HwError> {
+    let mut seen = Vec::new();
+    for &g in &options.cores {
+        if g >= MAX_CHIPS * CORES {
+            return Err(HwProblem::BadCore {
+                core: g,
+                why: "a board has 4 chips of 4 cores: cores 0 to 15 (chip * 4 + core)",
+            }
+            .into());
+        }
+        if seen.contains(&g) {
+            return Err(HwProblem::BadCore {
+                core: g,
+                why: "listed twice",
+            }
+            .into());
+        }
+        seen.push(g);
+    }
+    if options.cores.is_empty() {
+        return Err(HwProblem::BadCore {
+            core: 0,
+            why: "no core to calibrate",
+        }
+        .into());
+    }
+    let n = options.cores.len() * NEURONS;
+    let mut chip_time = 0.0;
+    let mut run = |device: &mut dyn Transport,
+                   setting: Setting,
+                   name: &str,
+                   what: String|
+     -> Result<Measured, HwError> {
+        report(&format!("{name} probe: {what}"));
+        chip_time += setting.seconds + f64::from(LEAD_US) * 1e-6;
+        measure(device, options, &setting, name)
+    };
+    // 1. Refractory time.
+    let mut refractory = Vec::new();
+    for t in REFRACTORY_TIMES {
+        refractory.push(run(
+            device,
+            Setting {
+                idc: REFRACTORY_DC,
+                iref: Some(iref_for(t)),
+                period: None,
+                irregular: false,
+                seconds: REFRACTORY_SECONDS,
+            },
+            "refractory",
+            format!("t_ref {:.0} ms", t * 1e3),
+        )?);
+    }
+    let mut t_ref = vec![1.0; n];
+    let mut t_ref_se = vec![f64::NAN; n];
+    let mut unmeasured = Vec::new();
+    let (mut missing, mut sum, mut count) = (0usize, 0.0, 0usize);
+    for j in 0..n {
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        for m in &refractory {
+            // The nominal refractory time the configuration implements.
+            let p = &m.nominal.params;
+            let nominal = p.v_th[j] * p.c_ref[j] / p.i_ref[j];
+            if m.isi[j].is_finite() {
+                a.extend([1.0, nominal]);
+                b.push(m.isi[j]);
+            }
+        }
+        if b.len() < 2 {
+            missing += 1;
+            continue;
+        }
+        let (x, se) = least_squares(&a, &b, 2);
+        if x[1] > 0.0 {
+            t_ref[j] = x[1];
+            t_ref_se[j] = se[1] / x[1];
+            for (i, &y) in b.iter().enumerate() {
+                let r = (y - a[2 * i] * x[0] - a[2 * i + 1] * x[1]) / y;
+                sum += r * r;
+                count += 1;
+            }
+        } else {
+            missing += 1;
+        }
+    }
+    unmeasured.push(("refractory", missing));
+    let mut residuals = vec![("refractory", (sum / count.max(1) as f64).sqrt())];
+    // The model's refractory time is Vth C_ref / Iref: the factor goes on Iref, inverted.
+    let iref_factor: Vec<f64> = t_ref.iter().map(|f| 1.0 / f).collect();
+    // 2. DC.
+    let mut dc = Vec::new();
+    for level in DC_LEVELS {
+        dc.push(run(
+            device,
+            Setting {
+                idc: level,
+                iref: None,
+                period: None,
+                irregular: false,
+                seconds: DC_SECONDS,
+            },
+            "dc",
+            format!("Idc {:.0} pA", level * 1e12),
+        )?);
+    }
+    let fixed = vec![(Param::Iref, iref_factor.clone())];
+    let (theta, se, rms) = gauss_newton(&dc, &[Param::Idc, Param::Io], &fixed, options.iterations)?;
+    residuals.push(("dc", rms));
+    unmeasured.push(("dc", se[0].iter().filter(|x| x.is_nan()).count()));
+    let dc_gain: Vec<f64> = theta[0].iter().map(|x| x.exp()).collect();
+    let io: Vec<f64> = theta[1].iter().map(|x| x.exp()).collect();
+    let (dc_se, io_se) = (se[0].clone(), se[1].clone());
+    // 3. Synapse.
+    let mut syn = Vec::new();
+    for period in SYNAPSE_PERIODS {
+        syn.push(run(
+            device,
+            Setting {
+                idc: 0.0,
+                iref: None,
+                period: Some(period),
+                irregular: false,
+                seconds: SYNAPSE_SECONDS,
+            },
+            "synapse",
+            format!("an input spike every {:.0} ms", period * 1e3),
+        )?);
+    }
+    let fixed = vec![
+        (Param::Iref, iref_factor),
+        (Param::Idc, dc_gain.clone()),
+        (Param::Io, io.clone()),
+    ];
+    let (theta, se, rms) = gauss_newton(&syn, &[Param::IgainSyn], &fixed, options.iterations)?;
+    residuals.push(("synapse", rms));
+    unmeasured.push(("synapse", se[0].iter().filter(|x| x.is_nan()).count()));
+    let syn_gain: Vec<f64> = theta[0].iter().map(|x| x.exp()).collect();
+    let syn_se = se[0].clone();
+    // The profile.
+    let mut neurons = Vec::with_capacity(n);
+    for (c, &g) in options.cores.iter().enumerate() {
+        for k in 0..NEURONS {
+            let j = c * NEURONS + k;
+            let pairs = [
+                ("t_ref", t_ref[j], t_ref_se[j]),
+                ("dc_gain", dc_gain[j], dc_se[j]),
+                ("syn_gain", syn_gain[j], syn_se[j]),
+                ("Io", io[j], io_se[j]),
+            ];
+            neurons.push(NeuronFactors {
+                chip: g / CORES,
+                core: g % CORES,
+                neuron: k,
+                factors: pairs.iter().map(|&(k, f, _)| (k.to_owned(), f)).collect(),
+                uncertainty: pairs
+                    .iter()
+                    .filter(|p| p.2.is_finite())
+                    .map(|&(k, _, e)| (k.to_owned(), e))
+                    .collect(),
+            });
+        }
+    }
+    // The spread the profile leaves: each parameter's own mismatch, estimated from the refractory
+    // time's spread (a product of three independent factors), as a Rockpool mismatch level (3 sigma).
+    let logs: Vec<f64> = t_ref.iter().map(|f| f.ln()).collect();
+    let mean = logs.iter().sum::<f64>() / logs.len() as f64;
+    let sd = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / logs.len() as f64).sqrt();
+    let residual = 3.0 * sd / 3f64.sqrt();
+    Ok(Calibration {
+        profile: ChipProfile {
+            device: device.name(),
+            identifiable: dynap_mismatch::DERIVED
+                .iter()
+                .map(|d| d.name.to_owned())
+                .collect(),
+            chip_time_s: chip_time,
+            residual,
+            neurons,
+        },
+        residuals,
+        unmeasured,
+    })
+}
+
+/// How well a profile predicts a device on stimuli its calibration did not use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// Per stimulus: its description, the relative RMS error over neurons of the firing rate the
+    /// profile predicts, and of the rate the nominal neuron predicts (no profile).
+    pub stimuli: Vec<(String, f64, f64)>,
+}
+
+/// Plays stimuli that no probe of [`calibrate`] uses (DC currents between and beyond its levels, a
+/// regular input period it skipped, irregular input trains) on the cores of `options`, and compares
+/// each neuron's firing rate with the rate the model predicts with `profile`'s factors (each measured
+/// quantity on its carrier, [`dynap_mismatch::embed`]) and without them.
+pub fn predict_held_out(
+    device: &mut dyn Transport,
+    options: &CalibrateOptions,
+    profile: &ChipProfile,
+    report: &mut dyn FnMut(&str),
+) -> Result<Prediction, HwError> {
+    let n = options.cores.len() * NEURONS;
+    // The profile's factors per neuron, on their carriers.
+    let mut carriers: Vec<(Param, Vec<f64>)> = Vec::new();
+    for (c, &g) in options.cores.iter().enumerate() {
+        for k in 0..NEURONS {
+            let j = c * NEURONS + k;
+            let Some(found) = profile.at(g / CORES, g % CORES, k) else {
+                continue;
+            };
+            let raw = dynap_mismatch::embed(found.factors.iter().map(|(k, f)| (k.as_str(), *f)));
+            for (p, f) in raw {
+                match carriers.iter_mut().find(|(q, _)| *q == p) {
+                    Some((_, v)) => v[j] = f,
+                    None => {
+                        let mut v = vec![1.0; n];
+                        v[j] = f;
+                        carriers.push((p, v));
+                    }
+                }
+            }
+        }
+    }
+    let held_out = [
+        ("DC 10 pA", 1e-11, None, false),
+        ("DC 45 pA", 4.5e-11, None, false),
+        ("DC 100 pA", 1e-10, None, false),
+        ("input every 3 ms", 0.0, Some(0.003), false),
+        (
+            "irregular input, mean period 1.5 ms",
+            0.0,
+            Some(0.0015),
+            true,
+        ),
+        ("irregular input, mean period 3 ms", 0.0, Some(0.003), true),
+    ];
+    let mut stimuli = Vec::new();
+    for (name, idc, period, irregular) in held_out {
+        report(&format!("held-out stimulus: {name}"));
+        let setting = Setting {
+            idc,
+            iref: None,
+            period,
+            irregular,
+            seconds: 1.0,
+        };
+        let m = measure(device, options, &setting, "held-out")?;
+        // Rates from spike counts: the measured ones came back as intervals, so count again.
+        let rate = |spikes: &[f32]| -> Vec<f64> {
+            let mut r = vec![0.0; n];
+            for k in 0..m.steps {
+                for (j, x) in r.iter_mut().enumerate() {
+                    *x += f64::from(spikes[k * n + j]);
+                }
+            }
+            r.iter().map(|c| c / setting.seconds).collect()
+        };
+        let measured = rate(&m.counts);
+        let with: Vec<(Param, &[f64])> = carriers.iter().map(|(p, v)| (*p, v.as_slice())).collect();
+        let predicted = rate(&model_spikes(&m, &with)?);
+        let nominal = rate(&model_spikes(&m, &[])?);
+        let error = |pred: &[f64]| {
+            let (mut s, mut c) = (0.0, 0usize);
+            for (p, y) in pred.iter().zip(&measured) {
+                if *y > 0.0 {
+                    s += ((p - y) / y).powi(2);
+                    c += 1;
+                }
+            }
+            (s / c.max(1) as f64).sqrt()
+        };
+        stimuli.push((name.to_owned(), error(&predicted), error(&nominal)));
+    }
+    Ok(Prediction { stimuli })
+}
