@@ -74,6 +74,13 @@ pub enum Error {
         /// The problem.
         error: dynap_config::nir::NirError,
     },
+    /// A bias-generator table (CSV) that does not read: the file, the line and the problem.
+    BiasTable {
+        /// The file.
+        path: PathBuf,
+        /// The problem.
+        error: dynap_model::Error,
+    },
 }
 
 impl fmt::Display for Error {
@@ -112,6 +119,7 @@ impl fmt::Display for Error {
             Error::Unmappable(e) => write!(f, "{e}"),
             Error::Mismatch(what) => write!(f, "{what}"),
             Error::Nir { path, error } => write!(f, "{}: {error}", path.display()),
+            Error::BiasTable { path, error } => write!(f, "{}: {error}", path.display()),
         }
     }
 }

@@ -38,6 +38,7 @@
 
 pub mod architecture;
 pub mod bench;
+pub mod calibration;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

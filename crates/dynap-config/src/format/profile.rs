@@ -118,11 +118,26 @@ pub fn write_profile(p: &ChipProfile) -> String {
     s
 }
 
-fn factors(v: &Value, path: &str) -> Result<Vec<(String, f64)>, FormatError> {
+/// A map of names to numbers: factors (above 0) or standard errors (`zero_ok`: at least 0).
+fn factors(v: &Value, path: &str, zero_ok: bool) -> Result<Vec<(String, f64)>, FormatError> {
     let obj = text::object(v, path)?;
     let mut out = Vec::with_capacity(obj.len());
     for (k, v) in obj {
-        out.push((k.clone(), text::positive(v, &text::join(path, k))?));
+        let at = text::join(path, k);
+        let x = if zero_ok {
+            match v.as_f64() {
+                Some(x) if x.is_finite() && x >= 0.0 => x,
+                _ => {
+                    return Err(FormatError::at(
+                        at,
+                        text::value_problem(v, "a finite number of at least 0"),
+                    ));
+                }
+            }
+        } else {
+            text::positive(v, &at)?
+        };
+        out.push((k.clone(), x));
     }
     Ok(out)
 }
@@ -164,9 +179,10 @@ fn neurons(root: &Map<String, Value>) -> Result<Vec<NeuronFactors>, FormatError>
             factors: factors(
                 text::field(obj, &path, "factors")?,
                 &text::join(&path, "factors"),
+                false,
             )?,
             uncertainty: match obj.get("uncertainty") {
-                Some(u) => factors(u, &text::join(&path, "uncertainty"))?,
+                Some(u) => factors(u, &text::join(&path, "uncertainty"), true)?,
                 None => Vec::new(),
             },
         };
@@ -274,7 +290,7 @@ mod tests {
                     ("dc_gain".into(), f[1]),
                     ("Itau_mem".into(), f[2]),
                 ],
-                uncertainty: vec![("t_ref".into(), f[0] / 100.0)],
+                uncertainty: vec![("t_ref".into(), f[0] / 100.0), ("Io".into(), 0.0)],
             })
     }
 

@@ -55,6 +55,9 @@ enum Command {
     Golden(commands::golden::Args),
     Bench(commands::bench::Args),
     Devices(commands::devices::Args),
+    Calibrate(commands::calibrate::Args),
+    #[command(subcommand)]
+    Emulator(commands::emulator::Command),
     Completions(commands::completions::Args),
     /// One benchmark row in this process, as one JSON line (used by `dynap bench`).
     #[command(hide = true)]
@@ -84,6 +87,8 @@ impl Command {
             Command::Golden(_) => "golden",
             Command::Bench(_) => "bench",
             Command::Devices(_) => "devices",
+            Command::Calibrate(_) => "calibrate",
+            Command::Emulator(_) => "emulator",
             Command::Completions(_) => "completions",
             Command::BenchRow(_) => "bench-row",
             Command::BenchVariants(_) => "bench-variants",
@@ -145,6 +150,8 @@ fn main() -> ExitCode {
         Command::Golden(a) => commands::golden::run(a, &cx),
         Command::Bench(a) => commands::bench::run(a, &cx),
         Command::Devices(a) => commands::devices::run(a, &cx),
+        Command::Calibrate(a) => commands::calibrate::run(a, &cx),
+        Command::Emulator(c) => commands::emulator::run(c, &cx),
         Command::Completions(a) => commands::completions::run(a, Cli::command_for_completions()),
         Command::BenchRow(a) => commands::bench::row(a),
         Command::BenchVariants(a) => commands::bench::variants(a),

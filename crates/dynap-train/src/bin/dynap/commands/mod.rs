@@ -2,10 +2,12 @@
 //! files it is given, calls the library, writes its outputs and prints its results.
 
 pub(crate) mod bench;
+pub(crate) mod calibrate;
 pub(crate) mod completions;
 pub(crate) mod config;
 pub(crate) mod deploy;
 pub(crate) mod devices;
+pub(crate) mod emulator;
 pub(crate) mod eval;
 pub(crate) mod golden;
 pub(crate) mod map;
