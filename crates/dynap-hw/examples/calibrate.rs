@@ -12,14 +12,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mismatch: f64 = args.first().map_or(Ok(0.2), |s| s.parse())?;
     let seed: u64 = args.get(1).map_or(Ok(0), |s| s.parse())?;
     let cores: usize = args.get(2).map_or(Ok(1), |s| s.parse())?;
+    let variant = match args.get(3).map(String::as_str) {
+        Some("chip") => dynap_model::Variant::Chip,
+        _ => dynap_model::Variant::Rockpool,
+    };
     let options = CalibrateOptions {
         cores: (0..cores).collect(),
+        variant,
         ..CalibrateOptions::chips(1)
     };
     let twin_options = EmulatorOptions {
         mismatch,
         seed,
         dt: f64::from(options.step_us) * 1e-6,
+        variant,
         ..EmulatorOptions::default()
     };
     let mut twin = Emulator::new(twin_options.clone());
@@ -38,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         found.residuals,
         found.unmeasured
     );
-    for name in ["t_ref", "dc_gain", "syn_gain", "Io"] {
+    for name in ["t_ref", "dc_gain", "syn_gain"] {
         let (mut sum, mut spread, mut n) = (0.0, 0.0, 0);
         for got in &found.profile.neurons {
             let t = &truth[got.slot()];

@@ -110,32 +110,59 @@ impl Derived {
     }
 }
 
-/// Parameter factors that give a nominal neuron the derived factors `factors` (`(name, factor)`;
-/// names not in [`DERIVED`] are raw parameters by Rockpool's name and pass through): each derived
-/// factor multiplies its [`Derived::carrier`] (for `t_ref`, whose carrier divides, the inverse).
-pub fn embed<'a>(factors: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<(Param, f64)> {
-    let mut out: Vec<(Param, f64)> = Vec::new();
-    let mut put = |p: Param, f: f64| match out.iter_mut().find(|(q, _)| *q == p) {
-        Some((_, g)) => *g *= f,
-        None => out.push((p, f)),
+impl Derived {
+    /// The power of its carrier in the product (`t_ref` has `Iref` to the power -1).
+    fn carrier_power(&self) -> i32 {
+        self.terms
+            .iter()
+            .find_map(|t| match *t {
+                Term::P(p, e) if p == self.carrier => Some(e),
+                _ => None,
+            })
+            .unwrap_or(1)
+    }
+}
+
+/// Adjusts the parameter factors `raw` (one per parameter, in [`crate::FROZEN`] order) to `factors`
+/// (`(name, factor)`): a Rockpool parameter name sets that parameter's factor; a derived quantity's
+/// name then moves its [`Derived::carrier`] so that the product takes that factor, whatever the
+/// others are (the carriers appear in no other product). With `raw` all 1 this is [`embed`]; with
+/// `raw` a random draw, it is a chip with those products held and everything else drawn.
+pub fn hold<'a>(raw: &mut [f64; 24], factors: impl IntoIterator<Item = (&'a str, f64)>) {
+    let index = |p: Param| {
+        crate::FROZEN
+            .iter()
+            .position(|&q| q == p)
+            .expect("one of the 24")
     };
-    for (name, f) in factors {
-        if let Some(d) = Derived::by_name(name) {
-            // The carrier's power in the product.
-            let power = d
-                .terms
-                .iter()
-                .find_map(|t| match *t {
-                    Term::P(p, e) if p == d.carrier => Some(e),
-                    _ => None,
-                })
-                .unwrap_or(1);
-            put(d.carrier, f.powi(power));
-        } else if let Some(p) = Param::from_name(name) {
-            put(p, f);
+    let factors: Vec<(&str, f64)> = factors.into_iter().collect();
+    for &(name, f) in &factors {
+        if Derived::by_name(name).is_none()
+            && let Some(p) = Param::from_name(name)
+        {
+            raw[index(p)] = f;
         }
     }
-    out
+    for &(name, f) in &factors {
+        if let Some(d) = Derived::by_name(name) {
+            let now = d.factor(|p| raw[index(p)]);
+            raw[index(d.carrier)] *= (f / now).powf(1.0 / f64::from(d.carrier_power()));
+        }
+    }
+}
+
+/// Parameter factors that give a nominal neuron the factors `factors` ([`hold`] from all 1): each
+/// derived factor on its [`Derived::carrier`] (for `t_ref`, whose carrier divides, the inverse), a
+/// Rockpool parameter name on that parameter. Only factors other than 1 are listed.
+pub fn embed<'a>(factors: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<(Param, f64)> {
+    let mut raw = [1.0; 24];
+    hold(&mut raw, factors);
+    crate::FROZEN
+        .iter()
+        .zip(raw)
+        .filter(|&(_, f)| f != 1.0)
+        .map(|(&p, f)| (p, f))
+        .collect()
 }
 
 #[cfg(test)]
@@ -151,6 +178,27 @@ mod tests {
             let d = Derived::by_name(name).unwrap();
             assert!((d.factor(of) - f).abs() < 1e-12, "{name}");
         }
+    }
+
+    #[test]
+    fn holding_keeps_the_products_whatever_the_draw() {
+        let mut raw = [1.0; 24];
+        for (k, f) in raw.iter_mut().enumerate() {
+            *f = 1.0 + 0.01 * (k as f64 - 12.0);
+        }
+        let measured = [
+            ("t_ref", 0.93),
+            ("dc_gain", 1.1),
+            ("syn_gain", 0.8),
+            ("Io", 1.3),
+        ];
+        hold(&mut raw, measured);
+        let of = |p: Param| raw[crate::FROZEN.iter().position(|&q| q == p).unwrap()];
+        for (name, f) in &measured[..3] {
+            let d = Derived::by_name(name).unwrap();
+            assert!((d.factor(of) - f).abs() < 1e-12, "{name}");
+        }
+        assert_eq!(of(Param::Io), 1.3);
     }
 
     #[test]

@@ -32,11 +32,12 @@ pub fn bias_generator(table: Option<&Path>) -> Result<BiasGenerator, Error> {
 }
 
 /// Opens `device` for calibration: the twin simulates at the probes' step (`step_us`) with the
-/// bias generator `generator`; a board through samna takes its own.
+/// bias generator `generator` and neurons of `variant`; a board through samna takes its own.
 pub fn open_device(
     device: &Device,
     step_us: u32,
     generator: &BiasGenerator,
+    variant: Variant,
 ) -> Result<Box<dyn Transport>, Error> {
     match device {
         Device::Emulator { mismatch, seed } => Ok(Box::new(dynap_hw::Emulator::new(
@@ -45,6 +46,7 @@ pub fn open_device(
                 seed: *seed,
                 dt: f64::from(step_us) * 1e-6,
                 generator: generator.clone(),
+                variant,
                 ..dynap_hw::EmulatorOptions::default()
             },
         ))),
@@ -52,7 +54,7 @@ pub fn open_device(
             other,
             f64::from(step_us) * 1e-6,
             dynap_model::DEFAULT_ISCALE,
-            Variant::Rockpool,
+            variant,
         ),
     }
 }
@@ -144,26 +146,49 @@ pub fn on_chip(
     places: &[NeuronPlace],
     profile: &ChipProfile,
 ) -> Result<Network, Error> {
-    if places.len() != net.neurons() {
+    on_chip_with(net, places, profile, None)
+}
+
+/// [`on_chip`] with the mismatch the profile does not measure drawn at `residual` (`(level, seed)`:
+/// Rockpool's mismatch of every parameter, network neuron `j` drawing slot `j` of `seed`), each
+/// measured product held at its profiled value ([`dynap_mismatch::hold`]).
+pub fn on_chip_with(
+    net: &Network,
+    places: &[NeuronPlace],
+    profile: &ChipProfile,
+    residual: Option<(f64, u64)>,
+) -> Result<Network, Error> {
+    let n = net.neurons();
+    if places.len() != n {
         return Err(Error::Mismatch(format!(
-            "{} places for a network of {} neurons",
-            places.len(),
-            net.neurons()
+            "{} places for a network of {n} neurons",
+            places.len()
         )));
     }
     let index: std::collections::HashMap<usize, &NeuronFactors> =
         profile.neurons.iter().map(|n| (n.slot(), n)).collect();
+    let slots: Vec<usize> = (0..n).collect();
+    let draws = match residual {
+        Some((level, seed)) if level > 0.0 => {
+            dynap_mismatch::Mismatch::new(level).factors_at(seed, &slots)
+        }
+        _ => vec![[1.0; 24]; n],
+    };
     let mut out = net.clone();
-    for (j, p) in places.iter().enumerate() {
+    for ((j, p), mut raw) in places.iter().enumerate().zip(draws) {
         let slot = (p.chip * dynap_config::CORES + p.core) * dynap_config::NEURONS + p.neuron;
-        let n = index.get(&slot).ok_or_else(|| {
+        let found = index.get(&slot).ok_or_else(|| {
             Error::Mismatch(format!(
                 "network neuron {j} runs at chip {} core {} neuron {}, which the chip profile does not cover: calibrate that core (dynap calibrate --cores)",
                 p.chip, p.core, p.neuron
             ))
         })?;
-        for (param, f) in dynap_mismatch::embed(n.factors.iter().map(|(k, f)| (k.as_str(), *f))) {
-            out.params.get_mut(param)[j] *= f;
+        dynap_mismatch::hold(
+            &mut raw,
+            found.factors.iter().map(|(k, f)| (k.as_str(), *f)),
+        );
+        for (param, f) in dynap_mismatch::FROZEN.iter().zip(raw) {
+            out.params.get_mut(*param)[j] *= f;
         }
     }
     Ok(out)

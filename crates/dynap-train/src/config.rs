@@ -292,6 +292,13 @@ pub struct TrainingConfig {
     /// (so it stays positive) by the same Adam.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub currents: Vec<String>,
+    /// A chip profile (`dynap calibrate --out`, relative to the configuration file): a dataset
+    /// experiment trains for that chip. Each neuron's simulation carries the factors measured at the
+    /// place the mapping gives it, and `noise.frozen_percent` becomes the mismatch of what the profile
+    /// does not measure (drawn afresh every `noise.redraw_every` steps, the measured products held
+    /// at their values); validation judges the network on the profiled chip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chip_profile: Option<std::path::PathBuf>,
 }
 
 impl TrainingConfig {
@@ -346,6 +353,10 @@ pub struct EvaluationConfig {
     pub percents: Vec<u32>,
     /// Seed of the first chip (chip `k` of every level is seed `seed + k`).
     pub seed: u64,
+    /// The twin's mismatch (a fraction) in the `device` stage that ends a dataset training.
+    pub device_mismatch: f64,
+    /// The twin's seed (its chip) in that stage.
+    pub device_seed: u64,
 }
 
 impl Default for TaskConfig {
@@ -402,6 +413,7 @@ impl Default for TrainingConfig {
             prune_epochs: 5,
             bias_codes: false,
             currents: Vec::new(),
+            chip_profile: None,
         }
     }
 }
@@ -422,6 +434,8 @@ impl Default for EvaluationConfig {
             chips: 100,
             percents: vec![5, 10, 20, 30],
             seed: 1_000_000,
+            device_mismatch: 0.1,
+            device_seed: 0,
         }
     }
 }
@@ -646,6 +660,21 @@ impl Config {
             );
         }
         tr.trained_currents()?;
+        if self.data.is_none() && tr.chip_profile.is_some() {
+            return bad(
+                "training.chip_profile",
+                "a dataset experiment's option (add a [data] table)".into(),
+            );
+        }
+        if !(0.0..3.0).contains(&self.evaluation.device_mismatch) {
+            return bad(
+                "evaluation.device_mismatch",
+                format!(
+                    "{} is not a mismatch fraction in [0, 3) (0.1 is 10 %)",
+                    self.evaluation.device_mismatch
+                ),
+            );
+        }
         if self.data.is_some() && tr.quantized_iterations > 0 {
             return bad(
                 "training.quantized_iterations",

@@ -500,6 +500,10 @@ pub struct JudgeOptions {
     pub chips: usize,
     /// The seed of the first simulated chip (chip `k` of every level is `chip_seed + k`).
     pub chip_seed: u64,
+    /// A chip profile: the stage `predicted` (before `device`) is the reverse-mapped network on the
+    /// profiled chip, each neuron with the factors measured where the mapping puts it: the device
+    /// stage predicted before running it.
+    pub profile: Option<dynap_config::format::ChipProfile>,
 }
 
 impl Default for JudgeOptions {
@@ -515,6 +519,7 @@ impl Default for JudgeOptions {
             robustness: Vec::new(),
             chips: 10,
             chip_seed: 1000,
+            profile: None,
         }
     }
 }
@@ -726,10 +731,20 @@ pub fn judge(
         .collect();
     let work = networks.len()
         * data.samples
-        * (options.stages.len() + robust_stages.len() * options.robustness.len() * options.chips);
+        * (options.stages.len()
+            + usize::from(options.profile.is_some())
+            + robust_stages.len() * options.robustness.len() * options.chips);
     let stage = progress.stage(format!("judging on {split}"), work as u64, "samples");
+    let mut names: Vec<&'static str> = options.stages.clone();
+    if options.profile.is_some() {
+        let at = names
+            .iter()
+            .position(|s| *s == "device")
+            .unwrap_or(names.len());
+        names.insert(at, "predicted");
+    }
     let mut stages: Vec<(&'static str, Vec<Outcome>)> =
-        options.stages.iter().map(|s| (*s, Vec::new())).collect();
+        names.iter().map(|s| (*s, Vec::new())).collect();
     let mut robust: Vec<(&'static str, Vec<Level>)> = robust_stages
         .iter()
         .map(|s| {
@@ -746,7 +761,7 @@ pub fn judge(
     for (seed, net) in networks {
         let mut file = dynap_config::format::NetworkFile::new(net.clone());
         file.core_map = core_map.map(<[usize]>::to_vec);
-        let need_quantized = options.stages.iter().any(|s| *s != "float");
+        let need_quantized = names.iter().any(|s| *s != "float");
         let quantized = if need_quantized {
             let q = crate::quantization::quantize_file(&file, &dynap_quant::Options::default())?;
             let mut qnet = net.clone();
@@ -757,10 +772,9 @@ pub fn judge(
         };
         let mapped = match &quantized {
             Some((q, _))
-                if options
-                    .stages
+                if names
                     .iter()
-                    .any(|s| matches!(*s, "reverse_mapped" | "device")) =>
+                    .any(|s| matches!(*s, "reverse_mapped" | "predicted" | "device")) =>
             {
                 Some(crate::deployment::map_quantized(&q.weights, net)?)
             }
@@ -796,6 +810,13 @@ pub fn judge(
                 "reverse_mapped" => {
                     let back = back.as_ref().expect("made above");
                     predict(back, data, readout, options.threads, Some(&stage))?
+                }
+                "predicted" => {
+                    let m = mapped.as_ref().expect("made above");
+                    let back = back.as_ref().expect("made above");
+                    let profile = options.profile.as_ref().expect("a predicted stage has one");
+                    let chip = crate::calibration::on_chip(back, &m.mapping.neurons, profile)?;
+                    predict(&chip, data, readout, options.threads, Some(&stage))?
                 }
                 _ => {
                     let m = mapped.as_ref().expect("made above");

@@ -208,6 +208,8 @@ pub struct Prepared {
     pub encoding: Encoding,
     /// The network to start from (`network.init`), when there is one.
     pub init: Option<Network>,
+    /// The chip trained for (`training.chip_profile`), when there is one.
+    pub profile: Option<dynap_config::format::ChipProfile>,
 }
 
 impl Prepared {
@@ -314,6 +316,23 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
     let net = architecture.network(config.network.variant.into());
     dynap_config::check_mappable_with(&architecture, &net.params, config.training.fan_in)
         .map_err(Error::Unmappable)?;
+    let profile = match &config.training.chip_profile {
+        Some(path) => {
+            let path = base.join(path);
+            let profile = crate::calibration::read_profile(&path)?;
+            // Every neuron must run where the profile measured: refused now, not after training.
+            crate::calibration::on_chip(
+                &net,
+                &crate::calibration::places(&architecture.core_map()),
+                &profile,
+            )
+            .map_err(|e| {
+                Error::Mismatch(format!("training.chip_profile = {}: {e}", path.display()))
+            })?;
+            Some(profile)
+        }
+        None => None,
+    };
     Ok(Prepared {
         architecture,
         train,
@@ -321,6 +340,7 @@ pub fn prepare(config: &Config, base: &Path) -> Result<Prepared, Error> {
         test,
         encoding,
         init: init.map(|(net, _)| net),
+        profile,
     })
 }
 
@@ -861,6 +881,7 @@ fn train_seed_until(
         };
     let q_start = epochs - config.training.quantized_epochs.min(epochs);
     let core_map = arch.core_map();
+    let places = crate::calibration::places(&core_map);
     // The fan-in limit kept by training: the most connections the architecture allows into a neuron,
     // tightened to the limit.
     let masks = arch.masks();
@@ -926,7 +947,19 @@ fn train_seed_until(
         let shuffled = order(data.samples, seed, epoch);
         let epoch_start = Instant::now();
         for b in (it % per_epoch)..per_epoch {
-            if noise.frozen_percent > 0.0 && it / noise.redraw_every.max(1) != block {
+            if let Some(profile) = &prep.profile {
+                // The profiled chip, with what it does not measure drawn afresh every block.
+                if it / noise.redraw_every.max(1) != block {
+                    block = it / noise.redraw_every.max(1);
+                    let chip = crate::calibration::on_chip_with(
+                        &base,
+                        &places,
+                        profile,
+                        Some((noise.frozen_percent, noise_seed(seed, block))),
+                    )?;
+                    trainer.simulate_on(Some(&chip))?;
+                }
+            } else if noise.frozen_percent > 0.0 && it / noise.redraw_every.max(1) != block {
                 block = it / noise.redraw_every.max(1);
                 let chip = dynap_mismatch::Mismatch::new(noise.frozen_percent)
                     .frozen(&base, noise_seed(seed, block));
@@ -998,6 +1031,11 @@ fn train_seed_until(
             q
         } else {
             net.clone()
+        };
+        // Trained for a chip: judged on that chip.
+        let judged = match &prep.profile {
+            Some(profile) => crate::calibration::on_chip(&judged, &places, profile)?,
+            None => judged,
         };
         let predictions = evaluation::predict(&judged, &prep.validation, &readout, threads, None)?;
         let outcome =
@@ -1521,7 +1559,13 @@ pub(crate) fn outcome_plot(
 /// [`config_dir`]): the run folder's configuration then names its data wherever it is read from, so
 /// that the folder is self-contained for `dynap eval`.
 pub fn resolve_data_paths(config: &mut crate::config::Config, dir: &Path) {
-    if let Some(p) = config.network.init.as_mut() {
+    for p in [
+        config.network.init.as_mut(),
+        config.training.chip_profile.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let joined = dir.join(&*p);
         *p = joined.canonicalize().unwrap_or(joined);
     }

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// every neuron. The profile (--out, JSON, version 1) lists each neuron's factors relative to the
 /// nominal neuron: t_ref (the refractory time), dc_gain (membrane charging by the DC current) and
 /// syn_gain (membrane charging per input spike), which spikes reveal, with their uncertainty, and the
-/// fitted dark current Io, which they do not pin down. Then, unless --no-check, held-out stimuli that
+/// nuisance factor the fit needs (Io for --variant rockpool, kappa_n for chip), which they do not pin
+/// down. Then, unless --no-check, held-out stimuli that
 /// no probe used check how well the profile predicts each neuron's firing rate.
 ///
 /// On the twin (--device emulator, the default), --mismatch and --seed choose the chip; the twin
@@ -45,6 +46,9 @@ pub(crate) struct Args {
     /// The probes' time step in µs: the resolution of the spike times.
     #[arg(long, value_name = "US", default_value_t = 100, value_parser = clap::value_parser!(u32).range(10..=1000))]
     step_us: u32,
+    /// The twin's neuron model (a board is the chip).
+    #[arg(long, value_enum, default_value_t = super::VariantArg::Rockpool)]
+    variant: super::VariantArg,
     /// Skip the held-out check of the profile's predictions.
     #[arg(long)]
     no_check: bool,
@@ -68,6 +72,7 @@ fn core(s: &str) -> Result<usize, String> {
 pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     let generator = calibration::bias_generator(a.bias_table.as_deref())?;
     let device = a.device.device(a.mismatch, a.seed, &a.python);
+    let variant: dynap_model::Variant = dynap_train::config::ModelVariant::from(a.variant).into();
     let options = dynap_hw::CalibrateOptions {
         cores: if a.cores.is_empty() {
             (0..a.chips as usize * 4).collect()
@@ -76,9 +81,10 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
         },
         step_us: a.step_us,
         generator: generator.clone(),
+        variant,
         ..dynap_hw::CalibrateOptions::chips(1)
     };
-    let mut twin = calibration::open_device(&device, a.step_us, &generator)?;
+    let mut twin = calibration::open_device(&device, a.step_us, &generator, variant)?;
     let name = twin.name();
     let failed = |error| Error::Device {
         device: name.clone(),
@@ -106,7 +112,12 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
         p.chip_time_s,
         started.elapsed().as_secs_f64()
     ));
-    for name in ["t_ref", "dc_gain", "syn_gain", "Io"] {
+    let names: Vec<String> = p
+        .neurons
+        .first()
+        .map(|n| n.factors.iter().map(|(k, _)| k.clone()).collect())
+        .unwrap_or_default();
+    for name in &names {
         let mut u: Vec<f64> = p
             .neurons
             .iter()
@@ -114,7 +125,7 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             .collect();
         u.sort_by(f64::total_cmp);
         let median = u.get(u.len() / 2).copied().unwrap_or(f64::NAN);
-        let claimed = if p.identifiable.iter().any(|k| k == name) {
+        let claimed = if p.identifiable.contains(name) {
             "measured"
         } else {
             "fitted, not identifiable"

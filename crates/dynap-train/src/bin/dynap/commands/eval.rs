@@ -15,7 +15,8 @@ use std::path::PathBuf;
 /// --run). Every stage classifies by the same rule on the output population's spikes: the neuron with
 /// the most spikes, a tie broken by the first spike. `float` is the network as trained; `quantized`,
 /// its 4-bit weights per core; `reverse_mapped`, the network its chip configuration implements;
-/// `device`, that configuration on the device (the digital twin with --mismatch and --seed). With
+/// `device`, that configuration on the device (the digital twin with --mismatch and --seed); with a
+/// chip profile (--profile), `predicted` comes before it: the device stage predicted. With
 /// --robustness, the float, quantized and reverse_mapped stages are also judged on --chips simulated
 /// chips per mismatch level (reverse_mapped on simulated chips is the twin's network on many chips).
 ///
@@ -56,9 +57,30 @@ pub(crate) struct Args {
     /// The Python that has samna, for --device samna.
     #[arg(long, value_name = "PY", default_value = "python3")]
     python: PathBuf,
+    /// A chip profile (`dynap calibrate --out`): adds the stage `predicted`, the reverse-mapped
+    /// network on the profiled chip (each neuron with the factors measured where the mapping puts
+    /// it), the device stage predicted before running it. Default: the run's own
+    /// `training.chip_profile`, if it has one.
+    #[arg(long, value_name = "CHIP.json")]
+    profile: Option<PathBuf>,
 }
 
 pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
+    let profile = match &a.profile {
+        Some(path) => Some(dynap_train::calibration::read_profile(path)?),
+        None => {
+            let config = a.run_dir.join("config.toml");
+            match config
+                .exists()
+                .then(|| files::read_experiment(&config))
+                .transpose()?
+                .and_then(|c| c.training.chip_profile)
+            {
+                Some(path) => Some(dynap_train::calibration::read_profile(&path)?),
+                None => None,
+            }
+        }
+    };
     let options = EvalOptions {
         data: a.data.clone(),
         run: a.run.name(),
@@ -67,6 +89,7 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
             device: a.device.device(a.mismatch, a.seed, &a.python),
             robustness: a.robustness.clone(),
             chips: a.chips as usize,
+            profile,
             ..JudgeOptions::default()
         },
     };

@@ -60,14 +60,20 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
         fit::resolve_data_paths(&mut config, &dir);
         files::create_dir(&a.out)?;
         cx.log.open(&a.out.join("run.log"))?;
-        let run = fit::train(
-            &config,
-            &dir,
-            &a.out,
-            a.resume,
-            &evaluation::JudgeOptions::default(),
-            &cx.progress,
-        )?;
+        // The device stage on the twin the configuration names; a chip-trained run also predicts it
+        // from its profile (the `predicted` stage).
+        let judge = evaluation::JudgeOptions {
+            device: dynap_train::deployment::Device::Emulator {
+                mismatch: config.evaluation.device_mismatch,
+                seed: config.evaluation.device_seed,
+            },
+            profile: match &config.training.chip_profile {
+                Some(path) => Some(dynap_train::calibration::read_profile(path)?),
+                None => None,
+            },
+            ..evaluation::JudgeOptions::default()
+        };
+        let run = fit::train(&config, &dir, &a.out, a.resume, &judge, &cx.progress)?;
         run.write(&a.out)?;
         cx.say(run.table().trim_end());
         cx.say(format_args!("wrote {}", a.out.display()));
