@@ -8,7 +8,7 @@
 //! readout, no register of the chip.
 //!
 //! In a probe the membrane is a clean integrator (its gain current far above the currents it
-//! reaches, its leak at the floor, no spike-frequency adaptation), and three probes follow:
+//! reaches, its leak at the floor, no spike-frequency adaptation), and the probes follow:
 //!
 //! 1. **refractory**: a strong DC current and three refractory settings (10, 20 and 40 ms
 //!    nominal): the interspike interval grows by the refractory time, so its slope against the
@@ -19,7 +19,10 @@
 //!    current, which offsets a weak drive) in Rockpool's model, `kappa_n` (the feedback's exponent)
 //!    in the chip's;
 //! 3. **synapse**: no DC, input spikes through the CAM every 1, 2 and 4 ms at a fixed weight: the
-//!    intervals are fitted with one factor, on `Igain_syn` (`syn_gain`).
+//!    intervals are fitted with one factor, on `Igain_syn` (`syn_gain`);
+//! 4. **inhibition** (the chip's model, whose negative weights reach the GABA dendrite): a 100 pA
+//!    DC drive slowed by inhibitory input spikes every 4, 8 and 16 ms: one factor, on the GABA
+//!    dendrite's `Igain_gaba` (`gaba_gain`).
 //!
 //! The derived factors are products of the fitted ones ([`dynap_mismatch::Derived::factor`]); the
 //! nuisance factor is written to the profile by its parameter's name but not claimed as measured.
@@ -37,6 +40,7 @@ use crate::host::{PlayOptions, play_spikes};
 use crate::transport::Transport;
 use dynap_config::format::{ChipProfile, NeuronFactors};
 use dynap_config::{CORES, MAX_CHIPS, NEURONS};
+use dynap_mismatch::{Derived, Factors, Knob};
 use dynap_model::{
     AnySimulator, BiasGenerator, Input, Network, NeuronParams, Param, QuantMatrix,
     QuantizedWeights, RunOptions, Variant, WeightMatrix,
@@ -105,6 +109,9 @@ const DC_SECONDS: f64 = 0.6;
 const SYNAPSE_PERIODS: [f64; 3] = [0.001, 0.002, 0.004];
 const SYNAPSE_BASE: f64 = 2e-10;
 const SYNAPSE_SECONDS: f64 = 0.6;
+/// The inhibition probe's DC drive (A), which the GABA input slows, and its input periods (s).
+const INHIBITION_DC: f64 = 1e-10;
+const INHIBITION_PERIODS: [f64; 3] = [0.004, 0.008, 0.016];
 /// How far ahead of the device clock each stimulus starts (µs).
 const LEAD_US: u32 = 100_000;
 /// The finite-difference step of the fits (in log factor).
@@ -118,6 +125,8 @@ struct Setting {
     period: Option<f64>,
     /// Input spikes at irregular times (a fixed pseudo-random pattern of the mean `period`).
     irregular: bool,
+    /// The input goes to the inhibitory (GABA) channel instead of the excitatory one.
+    inhibitory: bool,
     seconds: f64,
 }
 
@@ -193,9 +202,16 @@ fn measure(
     if let Some(iref) = setting.iref {
         params.i_ref.iter_mut().for_each(|x| *x = iref);
     }
-    // One input channel reaching every neuron through base weight 0 (mask 1, excitatory).
-    let w_in = QuantMatrix::new(WeightMatrix::Input, 1, n, vec![1; n], vec![1; n])
-        .map_err(HwProblem::Model)?;
+    // Two input channels reaching every neuron through base weight 0 (mask 1): channel 0
+    // excitatory (AMPA), channel 1 inhibitory (GABA in the chip's model).
+    let w_in = QuantMatrix::new(
+        WeightMatrix::Input,
+        2,
+        n,
+        vec![1; 2 * n],
+        [vec![1; n], vec![-1; n]].concat(),
+    )
+    .map_err(HwProblem::Model)?;
     let cores_used = options.cores.iter().max().map_or(0, |&g| g + 1);
     let weights = QuantizedWeights::new(
         core_map,
@@ -235,17 +251,24 @@ fn measure(
     device.reset()?;
     let steps = (setting.seconds / dt).round() as usize;
     let input: Vec<f32> = (0..steps)
-        .map(|k| match setting.period {
-            Some(p) => {
-                let every = (p / dt).round().max(1.0) as usize;
-                let hit = if setting.irregular {
-                    scramble(k as u64).is_multiple_of(every as u64)
-                } else {
-                    k % every == 0
-                };
-                f32::from(u8::from(hit))
+        .flat_map(|k| {
+            let spike = match setting.period {
+                Some(p) => {
+                    let every = (p / dt).round().max(1.0) as usize;
+                    let hit = if setting.irregular {
+                        scramble(k as u64).is_multiple_of(every as u64)
+                    } else {
+                        k % every == 0
+                    };
+                    f32::from(u8::from(hit))
+                }
+                None => 0.0,
+            };
+            if setting.inhibitory {
+                [0.0, spike]
+            } else {
+                [spike, 0.0]
             }
-            None => 0.0,
         })
         .collect();
     let raster: Vec<f64> = input.iter().map(|&x| f64::from(x)).collect();
@@ -283,14 +306,12 @@ fn measure(
     })
 }
 
-/// The model's spikes `[steps, N]` for `m`'s probe when each neuron's parameters are multiplied by
-/// `factors` (`(parameter, one factor per neuron)`).
-fn model_spikes(m: &Measured, factors: &[(Param, &[f64])]) -> Result<Vec<f32>, HwError> {
+/// The model's spikes `[steps, N]` for `m`'s probe when neuron `j` is multiplied by `factors[j]`
+/// (nominal where `factors` is empty).
+fn model_spikes(m: &Measured, factors: &[Factors]) -> Result<Vec<f32>, HwError> {
     let mut net = m.nominal.clone();
-    for (p, f) in factors {
-        for (v, f) in net.params.get_mut(*p).iter_mut().zip(*f) {
-            *v *= f;
-        }
+    for (j, f) in factors.iter().enumerate() {
+        f.apply(&mut net, j);
     }
     let sim = AnySimulator::<f32>::new(&net).map_err(HwProblem::Model)?;
     let trace = sim
@@ -311,7 +332,7 @@ fn model_spikes(m: &Measured, factors: &[(Param, &[f64])]) -> Result<Vec<f32>, H
 }
 
 /// The interspike intervals the model gives for `m`'s probe with `factors` ([`model_spikes`]).
-fn model_intervals(m: &Measured, factors: &[(Param, &[f64])]) -> Result<Vec<f64>, HwError> {
+fn model_intervals(m: &Measured, factors: &[Factors]) -> Result<Vec<f64>, HwError> {
     let n = m.nominal.neurons();
     let spikes = &model_spikes(m, factors)?;
     Ok(intervals(
@@ -320,14 +341,8 @@ fn model_intervals(m: &Measured, factors: &[(Param, &[f64])]) -> Result<Vec<f64>
                 .flat_map(move |j| std::iter::repeat_n((k, j), spikes[k * n + j].max(0.0) as usize))
         }),
         n,
-        m.dt(),
+        m.nominal.dt,
     ))
-}
-
-impl Measured {
-    fn dt(&self) -> f64 {
-        self.nominal.dt
-    }
 }
 
 /// A least-squares solution `x` of `a x = b` (`a` is `rows x cols`, row-major) and the standard
@@ -357,28 +372,40 @@ fn least_squares(a: &[f64], b: &[f64], cols: usize) -> (Vec<f64>, Vec<f64>) {
     (xs, se)
 }
 
-/// Fits log factors on `fit` (per neuron) so the model's log intervals match the measured ones over
-/// the probe's settings, with `fixed` factors held; returns per neuron the log factors, their
-/// standard errors, and the RMS relative residual; neurons with fewer usable settings than factors
-/// keep 0 (NaN errors).
+/// A fit's outcome: per neuron the fitted factors (the knobs multiplied into the given ones) and the
+/// standard error of each knob's logarithm (NaN: not fitted), and the RMS relative residual.
+struct Fitted {
+    factors: Vec<Factors>,
+    se: Vec<Vec<f64>>,
+    rms: f64,
+}
+
+/// Fits, per neuron, log factors on `knobs` (on top of `start`) so the model's log intervals match
+/// the measured ones over the probe's settings (Gauss-Newton, Jacobians by finite differences).
+/// Neurons with fewer usable settings than knobs keep `start`.
 fn gauss_newton(
     probe: &[Measured],
-    fit: &[Param],
-    fixed: &[(Param, Vec<f64>)],
+    knobs: &[Knob],
+    start: &[Factors],
     iterations: usize,
-) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>, f64), HwError> {
+) -> Result<Fitted, HwError> {
     let n = probe[0].isi.len();
-    let k = fit.len();
-    let mut theta = vec![vec![0.0; n]; k];
+    let k = knobs.len();
+    let mut theta = vec![vec![0.0; k]; n];
     let mut se = vec![vec![f64::NAN; n]; k];
-    let run = |m: &Measured, theta: &[Vec<f64>]| -> Result<Vec<f64>, HwError> {
-        let facs: Vec<Vec<f64>> = theta
+    let with = |theta: &[Vec<f64>], nudge: Option<usize>| -> Vec<Factors> {
+        start
             .iter()
-            .map(|t| t.iter().map(|x| x.exp()).collect())
-            .collect();
-        let mut all: Vec<(Param, &[f64])> = fixed.iter().map(|(p, f)| (*p, f.as_slice())).collect();
-        all.extend(fit.iter().zip(&facs).map(|(p, f)| (*p, f.as_slice())));
-        model_intervals(m, &all)
+            .zip(theta)
+            .map(|(f, t)| {
+                let mut f = *f;
+                for (q, (&knob, &x)) in knobs.iter().zip(t).enumerate() {
+                    let x = if nudge == Some(q) { x + FD } else { x };
+                    *f.get_mut(knob) *= x.exp();
+                }
+                f
+            })
+            .collect()
     };
     let mut rms = f64::NAN;
     for _ in 0..iterations {
@@ -386,11 +413,9 @@ fn gauss_newton(
         let mut base = Vec::with_capacity(probe.len());
         let mut nudged = vec![Vec::with_capacity(probe.len()); k];
         for m in probe {
-            base.push(run(m, &theta)?);
+            base.push(model_intervals(m, &with(&theta, None))?);
             for (q, out) in nudged.iter_mut().enumerate() {
-                let mut t = theta.clone();
-                t[q].iter_mut().for_each(|x| *x += FD);
-                out.push(run(m, &t)?);
+                out.push(model_intervals(m, &with(&theta, Some(q)))?);
             }
         }
         let (mut sum, mut count) = (0.0, 0usize);
@@ -416,19 +441,23 @@ fn gauss_newton(
                 continue; // a degenerate neuron (no sensitivity): it keeps its factors
             }
             for q in 0..k {
-                theta[q][j] += step[q].clamp(-0.3, 0.3);
+                theta[j][q] += step[q].clamp(-0.3, 0.3);
                 se[q][j] = err[q];
             }
         }
         rms = (sum / count.max(1) as f64).sqrt();
     }
-    Ok((theta, se, rms))
+    Ok(Fitted {
+        factors: with(&theta, None),
+        se,
+        rms,
+    })
 }
 
 /// Calibrates the cores of `options` on `device`: runs the probes, fits every neuron, and returns
-/// the chip profile (the factors of [`dynap_mismatch::DERIVED`] with their uncertainty, and the
-/// fitted dark current `Io`, which the profile does not claim as measured). `report` receives a line
-/// per probe setting.
+/// the chip profile (the factors of the quantities [`dynap_mismatch::Derived::of`] the model, with
+/// their uncertainty, and the nuisance factor the fit needs, which the profile does not claim as
+/// measured). `report` receives a line per probe setting.
 pub fn calibrate(
     device: &mut dyn Transport,
     options: &CalibrateOptions,
@@ -470,7 +499,9 @@ pub fn calibrate(
         chip_time += setting.seconds + f64::from(LEAD_US) * 1e-6;
         measure(device, options, &setting, name)
     };
-    // 1. Refractory time.
+    let mut residuals = Vec::new();
+    let mut unmeasured = Vec::new();
+    // 1. Refractory time: the interval's slope against the nominal refractory time.
     let mut refractory = Vec::new();
     for t in REFRACTORY_TIMES {
         refractory.push(run(
@@ -480,15 +511,15 @@ pub fn calibrate(
                 iref: Some(iref_for(t)),
                 period: None,
                 irregular: false,
+                inhibitory: false,
                 seconds: REFRACTORY_SECONDS,
             },
             "refractory",
             format!("t_ref {:.0} ms", t * 1e3),
         )?);
     }
-    let mut t_ref = vec![1.0; n];
+    let mut factors = vec![Factors::ONE; n];
     let mut t_ref_se = vec![f64::NAN; n];
-    let mut unmeasured = Vec::new();
     let (mut missing, mut sum, mut count) = (0usize, 0.0, 0usize);
     for j in 0..n {
         let mut a = Vec::new();
@@ -496,9 +527,8 @@ pub fn calibrate(
         for m in &refractory {
             // The nominal refractory time the configuration implements.
             let p = &m.nominal.params;
-            let nominal = p.v_th[j] * p.c_ref[j] / p.i_ref[j];
             if m.isi[j].is_finite() {
-                a.extend([1.0, nominal]);
+                a.extend([1.0, p.v_th[j] * p.c_ref[j] / p.i_ref[j]]);
                 b.push(m.isi[j]);
             }
         }
@@ -507,8 +537,9 @@ pub fn calibrate(
             continue;
         }
         let (x, se) = least_squares(&a, &b, 2);
-        if x[1] > 0.0 {
-            t_ref[j] = x[1];
+        if x[1] > 0.0 && x[1].is_finite() {
+            // The model's refractory time is Vth C_ref / Iref: the factor goes on Iref, inverted.
+            *factors[j].get_mut(Knob::Param(Param::Iref)) = 1.0 / x[1];
             t_ref_se[j] = se[1] / x[1];
             for (i, &y) in b.iter().enumerate() {
                 let r = (y - a[2 * i] * x[0] - a[2 * i + 1] * x[1]) / y;
@@ -520,94 +551,117 @@ pub fn calibrate(
         }
     }
     unmeasured.push(("refractory", missing));
-    let mut residuals = vec![("refractory", (sum / count.max(1) as f64).sqrt())];
-    // The model's refractory time is Vth C_ref / Iref: the factor goes on Iref, inverted.
-    let iref_factor: Vec<f64> = t_ref.iter().map(|f| 1.0 / f).collect();
-    // 2. DC.
-    let mut dc = Vec::new();
-    for level in DC_LEVELS {
-        dc.push(run(
-            device,
-            Setting {
-                idc: level,
-                iref: None,
-                period: None,
-                irregular: false,
-                seconds: DC_SECONDS,
-            },
-            "dc",
-            format!("Idc {:.0} pA", level * 1e12),
-        )?);
-    }
-    let fixed = vec![(Param::Iref, iref_factor.clone())];
-    // The nuisance factor beside Idc: what else moves the intervals most in this model (measured
-    // against the twin, the 24 parameters mismatched): the dark current in Rockpool's model, whose
-    // floors offset a weak drive; kappa in the chip's, whose feedback's exponent it sets.
-    let basis = match options.variant {
-        Variant::Rockpool => vec![Param::Idc, Param::Io],
-        Variant::Chip => vec![Param::Idc, Param::KappaN],
+    residuals.push(("refractory", (sum / count.max(1) as f64).sqrt()));
+    let mut errors: Vec<(Knob, Vec<f64>)> = vec![(Knob::Param(Param::Iref), t_ref_se)];
+    // Each later probe: its settings, then a fit of its knobs on top of what is known.
+    let mut stage = |device: &mut dyn Transport,
+                     factors: &mut Vec<Factors>,
+                     name: &'static str,
+                     settings: Vec<(Setting, String)>,
+                     knobs: &[Knob]|
+     -> Result<(), HwError> {
+        let mut measured = Vec::new();
+        for (setting, what) in settings {
+            measured.push(run(device, setting, name, what)?);
+        }
+        let fitted = gauss_newton(&measured, knobs, factors, options.iterations)?;
+        residuals.push((name, fitted.rms));
+        unmeasured.push((name, fitted.se[0].iter().filter(|x| x.is_nan()).count()));
+        *factors = fitted.factors;
+        errors.extend(knobs.iter().copied().zip(fitted.se));
+        Ok(())
     };
-    let (theta, se, rms) = gauss_newton(&dc, &basis, &fixed, options.iterations)?;
-    residuals.push(("dc", rms));
-    unmeasured.push(("dc", se[0].iter().filter(|x| x.is_nan()).count()));
-    // Every fitted factor, per neuron: (parameter, factors, standard errors of their logarithms).
-    let mut fitted: Vec<(Param, Vec<f64>, Vec<f64>)> =
-        vec![(Param::Iref, iref_factor, vec![f64::NAN; n])];
-    for (k, &p) in basis.iter().enumerate() {
-        fitted.push((p, theta[k].iter().map(|x| x.exp()).collect(), se[k].clone()));
-    }
-    // 3. Synapse.
-    let mut syn = Vec::new();
-    for period in SYNAPSE_PERIODS {
-        syn.push(run(
-            device,
-            Setting {
-                idc: 0.0,
-                iref: None,
-                period: Some(period),
-                irregular: false,
-                seconds: SYNAPSE_SECONDS,
-            },
-            "synapse",
-            format!("an input spike every {:.0} ms", period * 1e3),
-        )?);
-    }
-    let fixed: Vec<(Param, Vec<f64>)> = fitted.iter().map(|(p, f, _)| (*p, f.clone())).collect();
-    let (theta, se, rms) = gauss_newton(&syn, &[Param::IgainSyn], &fixed, options.iterations)?;
-    residuals.push(("synapse", rms));
-    unmeasured.push(("synapse", se[0].iter().filter(|x| x.is_nan()).count()));
-    fitted.push((
-        Param::IgainSyn,
-        theta[0].iter().map(|x| x.exp()).collect(),
-        se[0].clone(),
-    ));
-    // The derived quantities from the fitted factors (the others nominal), and each one's standard
-    // error from its carrier's (the nuisance factors' errors are their own).
-    let raw_of = |j: usize, p: Param| {
-        fitted
+    // 2. DC: Idc, with the nuisance factor beside it that moves the intervals most in this model
+    // (measured against the twin, all parameters mismatched): the dark current in Rockpool's model,
+    // whose floors offset a weak drive; kappa in the chip's, which sets its feedback's exponent.
+    let nuisance = match options.variant {
+        Variant::Rockpool => Param::Io,
+        Variant::Chip => Param::KappaN,
+    };
+    let dc = |level: f64| Setting {
+        idc: level,
+        iref: None,
+        period: None,
+        irregular: false,
+        inhibitory: false,
+        seconds: DC_SECONDS,
+    };
+    stage(
+        device,
+        &mut factors,
+        "dc",
+        DC_LEVELS
             .iter()
-            .find(|(q, _, _)| *q == p)
-            .map_or(1.0, |(_, f, _)| f[j])
+            .map(|&l| (dc(l), format!("Idc {:.0} pA", l * 1e12)))
+            .collect(),
+        &[Knob::Param(Param::Idc), Knob::Param(nuisance)],
+    )?;
+    // 3. Synapse: input spikes through the excitatory CAM entry, no DC.
+    let train = |period: f64, idc: f64, inhibitory: bool| Setting {
+        idc,
+        iref: None,
+        period: Some(period),
+        irregular: false,
+        inhibitory,
+        seconds: SYNAPSE_SECONDS,
     };
-    let se_of = |j: usize, p: Param| {
-        fitted
+    stage(
+        device,
+        &mut factors,
+        "synapse",
+        SYNAPSE_PERIODS
             .iter()
-            .find(|(q, _, _)| *q == p)
-            .map_or(f64::NAN, |(_, _, e)| e[j])
+            .map(|&p| {
+                (
+                    train(p, 0.0, false),
+                    format!("an input spike every {:.0} ms", p * 1e3),
+                )
+            })
+            .collect(),
+        &[Knob::Param(Param::IgainSyn)],
+    )?;
+    // 4. Inhibition (the chip's model): a DC drive slowed by spikes on the GABA dendrite.
+    if options.variant == Variant::Chip {
+        stage(
+            device,
+            &mut factors,
+            "inhibition",
+            INHIBITION_PERIODS
+                .iter()
+                .map(|&p| {
+                    (
+                        train(p, INHIBITION_DC, true),
+                        format!(
+                            "Idc {:.0} pA, an inhibitory spike every {:.0} ms",
+                            INHIBITION_DC * 1e12,
+                            p * 1e3
+                        ),
+                    )
+                })
+                .collect(),
+            &[Knob::Dendrite(4)],
+        )?;
+    }
+    // The profile: the derived quantities from the fitted factors (each one's standard error its
+    // carrier's), then the nuisance factor.
+    let se_of = |j: usize, k: Knob| {
+        errors
+            .iter()
+            .find(|(q, _)| *q == k)
+            .map_or(f64::NAN, |(_, e)| e[j])
     };
-    // The profile.
+    let derived: Vec<&Derived> = Derived::of(options.variant).collect();
     let mut neurons = Vec::with_capacity(n);
     for (c, &g) in options.cores.iter().enumerate() {
         for k in 0..NEURONS {
             let j = c * NEURONS + k;
-            let mut pairs: Vec<(&str, f64, f64)> = vec![("t_ref", t_ref[j], t_ref_se[j])];
-            for d in &dynap_mismatch::DERIVED[1..] {
-                pairs.push((d.name, d.factor(|p| raw_of(j, p)), se_of(j, d.carrier)));
-            }
-            // The nuisance factors, which the fit needs and spikes do not pin down.
-            for &p in basis.iter().filter(|&&p| p != Param::Idc) {
-                pairs.push((p.rockpool_name(), raw_of(j, p), se_of(j, p)));
-            }
+            let f = &factors[j];
+            let mut pairs: Vec<(&str, f64, f64)> = derived
+                .iter()
+                .map(|d| (d.name, d.factor(f), se_of(j, d.carrier)))
+                .collect();
+            let knob = Knob::Param(nuisance);
+            pairs.push((knob.name(), f.get(knob), se_of(j, knob)));
             neurons.push(NeuronFactors {
                 chip: g / CORES,
                 core: g % CORES,
@@ -623,17 +677,17 @@ pub fn calibrate(
     }
     // The spread the profile leaves: each parameter's own mismatch, estimated from the refractory
     // time's spread (a product of three independent factors), as a Rockpool mismatch level (3 sigma).
-    let logs: Vec<f64> = t_ref.iter().map(|f| f.ln()).collect();
+    let logs: Vec<f64> = factors
+        .iter()
+        .map(|f| -f.get(Knob::Param(Param::Iref)).ln())
+        .collect();
     let mean = logs.iter().sum::<f64>() / logs.len() as f64;
     let sd = (logs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / logs.len() as f64).sqrt();
     let residual = 3.0 * sd / 3f64.sqrt();
     Ok(Calibration {
         profile: ChipProfile {
             device: device.name(),
-            identifiable: dynap_mismatch::DERIVED
-                .iter()
-                .map(|d| d.name.to_owned())
-                .collect(),
+            identifiable: derived.iter().map(|d| d.name.to_owned()).collect(),
             chip_time_s: chip_time,
             residual,
             neurons,
@@ -652,9 +706,10 @@ pub struct Prediction {
 }
 
 /// Plays stimuli that no probe of [`calibrate`] uses (DC currents between and beyond its levels, a
-/// regular input period it skipped, irregular input trains) on the cores of `options`, and compares
-/// each neuron's firing rate with the rate the model predicts with `profile`'s factors (each measured
-/// quantity on its carrier, [`dynap_mismatch::embed`]) and without them.
+/// regular input period it skipped, irregular input trains, and in the chip's model irregular
+/// inhibition) on the cores of `options`, and compares each neuron's firing rate with the rate the
+/// model predicts with `profile`'s factors ([`dynap_mismatch::hold`] on the nominal neuron) and
+/// without them.
 pub fn predict_held_out(
     device: &mut dyn Transport,
     options: &CalibrateOptions,
@@ -662,52 +717,58 @@ pub fn predict_held_out(
     report: &mut dyn FnMut(&str),
 ) -> Result<Prediction, HwError> {
     let n = options.cores.len() * NEURONS;
-    // The profile's factors per neuron, on their carriers.
-    let mut carriers: Vec<(Param, Vec<f64>)> = Vec::new();
+    let mut factors = vec![Factors::ONE; n];
     for (c, &g) in options.cores.iter().enumerate() {
         for k in 0..NEURONS {
-            let j = c * NEURONS + k;
-            let Some(found) = profile.at(g / CORES, g % CORES, k) else {
-                continue;
-            };
-            let raw = dynap_mismatch::embed(found.factors.iter().map(|(k, f)| (k.as_str(), *f)));
-            for (p, f) in raw {
-                match carriers.iter_mut().find(|(q, _)| *q == p) {
-                    Some((_, v)) => v[j] = f,
-                    None => {
-                        let mut v = vec![1.0; n];
-                        v[j] = f;
-                        carriers.push((p, v));
-                    }
-                }
+            if let Some(found) = profile.at(g / CORES, g % CORES, k) {
+                dynap_mismatch::hold(
+                    &mut factors[c * NEURONS + k],
+                    found.factors.iter().map(|(k, f)| (k.as_str(), *f)),
+                );
             }
         }
     }
-    let held_out = [
-        ("DC 10 pA", 1e-11, None, false),
-        ("DC 45 pA", 4.5e-11, None, false),
-        ("DC 100 pA", 1e-10, None, false),
-        ("input every 3 ms", 0.0, Some(0.003), false),
+    let mut held_out = vec![
+        ("DC 10 pA", 1e-11, None, false, false),
+        ("DC 45 pA", 4.5e-11, None, false, false),
+        ("DC 100 pA", 1e-10, None, false, false),
+        ("input every 3 ms", 0.0, Some(0.003), false, false),
         (
             "irregular input, mean period 1.5 ms",
             0.0,
             Some(0.0015),
             true,
+            false,
         ),
-        ("irregular input, mean period 3 ms", 0.0, Some(0.003), true),
+        (
+            "irregular input, mean period 3 ms",
+            0.0,
+            Some(0.003),
+            true,
+            false,
+        ),
     ];
+    if options.variant == Variant::Chip {
+        held_out.push((
+            "DC 100 pA, irregular inhibition every 6 ms",
+            1e-10,
+            Some(0.006),
+            true,
+            true,
+        ));
+    }
     let mut stimuli = Vec::new();
-    for (name, idc, period, irregular) in held_out {
+    for (name, idc, period, irregular, inhibitory) in held_out {
         report(&format!("held-out stimulus: {name}"));
         let setting = Setting {
             idc,
             iref: None,
             period,
             irregular,
+            inhibitory,
             seconds: 1.0,
         };
         let m = measure(device, options, &setting, "held-out")?;
-        // Rates from spike counts: the measured ones came back as intervals, so count again.
         let rate = |spikes: &[f32]| -> Vec<f64> {
             let mut r = vec![0.0; n];
             for k in 0..m.steps {
@@ -718,8 +779,7 @@ pub fn predict_held_out(
             r.iter().map(|c| c / setting.seconds).collect()
         };
         let measured = rate(&m.counts);
-        let with: Vec<(Param, &[f64])> = carriers.iter().map(|(p, v)| (*p, v.as_slice())).collect();
-        let predicted = rate(&model_spikes(&m, &with)?);
+        let predicted = rate(&model_spikes(&m, &factors)?);
         let nominal = rate(&model_spikes(&m, &[])?);
         let error = |pred: &[f64]| {
             let (mut s, mut c) = (0.0, 0usize);

@@ -79,9 +79,10 @@ pub fn slot(chip: usize, core: usize, neuron: usize) -> usize {
 }
 
 /// The twin's hidden truth: every neuron of the first `chips` chips, with the frozen factor of each
-/// of the 24 simulation parameters (by Rockpool's name) and of each quantity spikes reveal
-/// ([`dynap_mismatch::DERIVED`], computed from them), exactly the factors the twin applies to any
-/// configuration's neuron at that place.
+/// of the 24 simulation parameters (by Rockpool's name), of each dendrite value in the `chip` model
+/// ([`dynap_mismatch::DENDRITE_NAMES`]), and of each quantity spikes reveal
+/// ([`dynap_mismatch::Derived::of`] the twin's model, computed from them): exactly the factors the
+/// twin applies to any configuration's neuron at that place.
 pub fn describe(
     options: &EmulatorOptions,
     chips: usize,
@@ -93,26 +94,28 @@ pub fn describe(
     let table = if options.mismatch > 0.0 {
         dynap_mismatch::Mismatch::new(options.mismatch).factors_at(options.seed, &slots)
     } else {
-        vec![[1.0; 24]; slots.len()]
+        vec![dynap_mismatch::Factors::ONE; slots.len()]
     };
     places
         .iter()
         .zip(table)
         .map(|(&(chip, core, neuron), f)| {
-            let raw = |p: dynap_model::Param| {
-                f[dynap_mismatch::FROZEN
-                    .iter()
-                    .position(|&q| q == p)
-                    .expect("one of the 24")]
-            };
             let mut factors: Vec<(String, f64)> = dynap_mismatch::FROZEN
                 .iter()
-                .map(|&p| (p.rockpool_name().to_owned(), raw(p)))
+                .zip(f.params)
+                .map(|(p, x)| (p.rockpool_name().to_owned(), x))
                 .collect();
+            if options.variant == Variant::Chip {
+                factors.extend(
+                    dynap_mismatch::DENDRITE_NAMES
+                        .iter()
+                        .zip(f.dendrites)
+                        .map(|(k, x)| ((*k).to_owned(), x)),
+                );
+            }
             factors.extend(
-                dynap_mismatch::DERIVED
-                    .iter()
-                    .map(|d| (d.name.to_owned(), d.factor(raw))),
+                dynap_mismatch::Derived::of(options.variant)
+                    .map(|d| (d.name.to_owned(), d.factor(&f))),
             );
             dynap_config::format::NeuronFactors {
                 chip,

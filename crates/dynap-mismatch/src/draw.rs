@@ -89,15 +89,27 @@ impl Mismatch {
         out
     }
 
-    /// The frozen factors of the 24 simulation parameters ([`FROZEN`] order) at every slot of
-    /// `slots` on chip `seed`: what [`Mismatch::frozen_at`] multiplies the parameters by.
-    pub fn factors_at(&self, seed: u64, slots: &[usize]) -> Vec<[f64; 24]> {
+    /// The frozen factors at every slot of `slots` on chip `seed`: what [`Mismatch::frozen_at`]
+    /// multiplies a neuron's 24 parameters and (in a `chip` network) its dendrites by.
+    pub fn factors_at(&self, seed: u64, slots: &[usize]) -> Vec<crate::Factors> {
         let count = slots.iter().max().map_or(0, |&s| s + 1);
-        let mut out = vec![[0.0; 24]; slots.len()];
+        let mut out = vec![crate::Factors::ONE; slots.len()];
         for k in 0..FROZEN.len() {
             let f = normal_factors(seed, k as u64, count, self.sigma(), self.truncated);
             for (row, &s) in out.iter_mut().zip(slots) {
-                row[k] = f[s];
+                row.params[k] = f[s];
+            }
+        }
+        for k in 0..crate::DENDRITE_NAMES.len() {
+            let f = normal_factors(
+                seed,
+                CHIP_STREAMS + k as u64,
+                count,
+                self.sigma(),
+                self.truncated,
+            );
+            for (row, &s) in out.iter_mut().zip(slots) {
+                row.dendrites[k] = f[s];
             }
         }
         out
@@ -272,8 +284,20 @@ mod tests {
         let f = m.factors_at(5, &[512, 3, 299]);
         let nominal = Network::with_defaults(1);
         for (k, p) in FROZEN.into_iter().enumerate() {
-            assert_eq!(some.params.get(p)[1], nominal.params.get(p)[0] * f[1][k]);
+            assert_eq!(
+                some.params.get(p)[1],
+                nominal.params.get(p)[0] * f[1].params[k]
+            );
         }
+        // A chip network's dendrites too: frozen_at is applying the factors.
+        let mut chip_net = Network::with_defaults(3);
+        chip_net.variant = Variant::Chip;
+        let drawn = m.frozen_at(&chip_net, 5, &[512, 3, 299]);
+        let mut applied = chip_net.clone();
+        for (j, f) in f.iter().enumerate() {
+            f.apply(&mut applied, j);
+        }
+        assert_eq!(drawn, applied);
     }
 
     #[test]

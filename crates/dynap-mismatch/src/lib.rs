@@ -33,6 +33,6 @@ pub mod derived;
 mod draw;
 mod montecarlo;
 
-pub use derived::{DERIVED, Derived, embed, hold};
+pub use derived::{DENDRITE_NAMES, DERIVED, Derived, Factors, Knob, hold};
 pub use draw::{DYNAMIC_NAMES, FROZEN, Mismatch, normal_factors};
 pub use montecarlo::monte_carlo;

@@ -139,7 +139,7 @@ pub fn places(core_map: &[usize]) -> Vec<NeuronPlace> {
 }
 
 /// `net` as the profiled chip makes it: each neuron's parameters multiplied by the factors the
-/// profile measured at its place (each quantity on its carrier, [`dynap_mismatch::embed`]). A place
+/// profile measured at its place (each quantity on its carrier, [`dynap_mismatch::hold`]). A place
 /// the profile does not cover is an error naming it.
 pub fn on_chip(
     net: &Network,
@@ -172,7 +172,7 @@ pub fn on_chip_with(
         Some((level, seed)) if level > 0.0 => {
             dynap_mismatch::Mismatch::new(level).factors_at(seed, &slots)
         }
-        _ => vec![[1.0; 24]; n],
+        _ => vec![dynap_mismatch::Factors::ONE; n],
     };
     let mut out = net.clone();
     for ((j, p), mut raw) in places.iter().enumerate().zip(draws) {
@@ -187,9 +187,7 @@ pub fn on_chip_with(
             &mut raw,
             found.factors.iter().map(|(k, f)| (k.as_str(), *f)),
         );
-        for (param, f) in dynap_mismatch::FROZEN.iter().zip(raw) {
-            out.params.get_mut(*param)[j] *= f;
-        }
+        raw.apply(&mut out, j);
     }
     Ok(out)
 }
