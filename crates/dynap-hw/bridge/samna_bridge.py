@@ -3,15 +3,24 @@
 the Rust `dynap-hw` crate (`SamnaBridge` transport), over stdin/stdout.
 
 Our own program; it uses only samna's public Python API (as documented by SynSense and used by
-Rockpool and community scripts: `samna.device.get_all_devices`, `open_device`, `get_model`,
-`apply_configuration`, `Dynapse2Configuration.from_json`, `NormalGridEvent`, `grid_bus_write_events`,
-`read_events`).
+Rockpool and community scripts: `samna.device.get_all_devices`, `open_device`, `close_device`,
+`configure_opal_kelly`, `reset_fpga`, `get_model`, `reset` with `dynapse2.ResetType`,
+`clear_error_queue`, `apply_configuration`, `Dynapse2Configuration.from_json`, `NormalGridEvent`,
+`grid_bus_write_events`, `read_events`).
+
+The vendor's flow, which OPEN follows: open the board; upload the FPGA bitstream
+(`configure_opal_kelly` with the `Dynapse2Stack.bit` bitfile, which Rockpool's source tree carries
+and its package does not install: the user names it) and reset the FPGA, 0.1 s apart; take the
+model; power-cycle and reset the chips' configuration; clear the error queue. APPLY clears the error
+queue before it applies; RESET resets the chips' logic (flushing their event buffers) and drains the
+events; CLOSE closes the device.
 
 Protocol (all integers little-endian). A request is `op: u8, length: u32, payload`; a reply is
 `status: u8, length: u32, payload`; status 0 is success, 1 an error, 2 an error because samna cannot
 be imported (on error, the payload is a UTF-8 message: the exception's type and text).
 
-  op 1 OPEN   payload: UTF-8 device name filter (e.g. "DYNAP-SE2")  -> payload: UTF-8 description
+  op 1 OPEN   payload: JSON {"device": name filter (e.g. "DYNAP-SE2"), "bitfile": path or null,
+              "chips": chips on the board}                       -> payload: UTF-8 description
   op 2 APPLY  payload: samna configuration JSON (UTF-8)              -> empty
   op 3 WRITE  payload: events, 8 bytes each (dynap's wire format)    -> empty
   op 4 READ   payload: empty                                          -> events, 8 bytes each
@@ -22,8 +31,10 @@ Event wire format (8 bytes): u32 word = tag (bits 0..11) | core mask (11..15) | 
 y_hop + 7 (19..23); then u32 timestamp in microseconds.
 """
 
+import json
 import struct
 import sys
+import time
 
 
 def decode_events(payload):
@@ -50,12 +61,27 @@ class Bridge:
         self.board = None
         self.model = None
 
-    def open(self, name):
+    def open(self, request):
+        name = request.get("device") or "DYNAP-SE2"
+        bitfile = request.get("bitfile")
+        chips = int(request.get("chips") or 1)
+        self.chip_mask = (1 << chips) - 1
         devices = [d for d in self.samna.device.get_all_devices() if name.upper() in d.device_type_name.upper()]
         if not devices:
             raise RuntimeError("samna sees no %s board" % name)
         self.board = self.samna.device.open_device(devices[0])
+        if bitfile:
+            # The FPGA bitstream, as the vendor's flow uploads it every time the board is opened.
+            if not self.board.configure_opal_kelly(bitfile):
+                raise IOError("the FPGA did not take the bitfile %s" % bitfile)
+            time.sleep(0.1)
+            self.board.reset_fpga()
+            time.sleep(0.1)
         self.model = self.board.get_model()
+        reset = self.samna.dynapse2.ResetType
+        self.model.reset(reset.PowerCycle, self.chip_mask)
+        self.model.reset(reset.ConfigReset, self.chip_mask)
+        self.model.clear_error_queue()
         d = devices[0]
         return "%s serial %s (usb bus %s address %s)" % (
             d.device_type_name, d.serial_number, d.usb_bus_number, d.usb_device_address)
@@ -68,7 +94,9 @@ class Bridge:
         self.need_board()
         config = self.samna.dynapse2.Dynapse2Configuration()
         config.from_json(text)
+        self.model.clear_error_queue()
         self.model.apply_configuration(config)
+        time.sleep(0.1)  # the chips settle (the vendor's examples wait 0.1 to 1 s)
 
     def write(self, events):
         self.need_board()
@@ -96,7 +124,15 @@ class Bridge:
 
     def reset(self):
         self.need_board()
+        self.model.reset(self.samna.dynapse2.ResetType.LogicReset, self.chip_mask)
         self.board.read_events()  # drain
+        self.model.clear_error_queue()
+
+    def close(self):
+        if self.board is not None:
+            self.samna.device.close_device(self.board)
+            self.board = None
+            self.model = None
 
 
 def main():
@@ -112,7 +148,12 @@ def main():
             if bridge is None:
                 bridge = Bridge()
             if op == 1:
-                reply = bridge.open(payload.decode()).encode()
+                text = payload.decode()
+                try:
+                    request = json.loads(text)
+                except ValueError:
+                    request = {"device": text}  # an older host: the name alone
+                reply = bridge.open(request).encode()
             elif op == 2:
                 bridge.apply(payload.decode())
                 reply = b""
@@ -125,6 +166,7 @@ def main():
                 bridge.reset()
                 reply = b""
             elif op == 6:
+                bridge.close()
                 stdout.write(struct.pack("<BI", 0, 0))
                 stdout.flush()
                 return 0

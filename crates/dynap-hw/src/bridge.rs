@@ -29,6 +29,12 @@ pub struct BridgeOptions {
     pub timeout: Duration,
     /// Extra environment for the Python process (for example `PYTHONPATH`).
     pub env: Vec<(String, String)>,
+    /// The FPGA bitstream to upload when the board opens (`Dynapse2Stack.bit`, in Rockpool's source
+    /// tree at `rockpool/devices/dynapse/hardware/bitfiles/`; its package does not install it), as
+    /// the vendor's flow does; `None`: the FPGA keeps what it has.
+    pub bitfile: Option<PathBuf>,
+    /// Chips on the board (1 to 4): the chips the resets reach.
+    pub chips: usize,
 }
 
 impl Default for BridgeOptions {
@@ -38,6 +44,8 @@ impl Default for BridgeOptions {
             device: "DYNAP-SE2".into(),
             timeout: Duration::from_secs(20),
             env: Vec::new(),
+            bitfile: None,
+            chips: 1,
         }
     }
 }
@@ -149,7 +157,12 @@ impl SamnaBridge {
             description: String::new(),
             script,
         };
-        let reply = bridge.request(OPEN, options.device.as_bytes())?;
+        let open = serde_json::json!({
+            "device": options.device,
+            "bitfile": options.bitfile.as_ref().map(|p| p.display().to_string()),
+            "chips": options.chips,
+        });
+        let reply = bridge.request(OPEN, open.to_string().as_bytes())?;
         bridge.description = String::from_utf8_lossy(&reply).into_owned();
         Ok(bridge)
     }

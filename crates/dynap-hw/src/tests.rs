@@ -412,11 +412,15 @@ fn the_samna_bridge_speaks_to_samna() {
     let log = std::env::temp_dir().join(format!("dynap-fake-samna-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
     let fake = concat!(env!("CARGO_MANIFEST_DIR"), "/bridge/fake_samna");
+    let bitfile = std::env::temp_dir().join(format!("dynap-fake-{}.bit", std::process::id()));
+    std::fs::write(&bitfile, b"bitstream").unwrap();
     let options = BridgeOptions {
         env: vec![
             ("PYTHONPATH".into(), fake.into()),
             ("FAKE_SAMNA_LOG".into(), log.display().to_string()),
         ],
+        bitfile: Some(bitfile.clone()),
+        chips: 2,
         ..BridgeOptions::default()
     };
     let mut b = SamnaBridge::start(&options).expect("python3 and the fake samna");
@@ -463,12 +467,43 @@ fn the_samna_bridge_speaks_to_samna() {
     drop(b);
     let calls = std::fs::read_to_string(&log).unwrap();
     let json_len = dynap_config::to_json(&mapped.config).len();
-    assert!(calls.contains("open_device FAKE0001"), "{calls}");
-    assert!(
-        calls.contains(&format!("apply_configuration {json_len}")),
-        "{calls}"
-    );
-    assert!(calls.contains("grid_bus_write_events 2"), "{calls}");
+    // The vendor's sequence, in order: open, upload the bitstream, reset the FPGA, take the model,
+    // power-cycle and reset both chips, clear the errors; clear them again before applying; a reset
+    // resets the chips' logic and drains; closing closes the device.
+    let calls: Vec<&str> = calls.lines().collect();
+    let expected = [
+        "get_all_devices".to_owned(),
+        "open_device FAKE0001".to_owned(),
+        format!("configure_opal_kelly {}", bitfile.display()),
+        "reset_fpga".to_owned(),
+        "get_model".to_owned(),
+        "reset PowerCycle 3".to_owned(),
+        "reset ConfigReset 3".to_owned(),
+        "clear_error_queue".to_owned(),
+        format!("from_json {json_len}"),
+        "clear_error_queue".to_owned(),
+        format!("apply_configuration {json_len}"),
+        "grid_bus_write_events 2".to_owned(),
+    ];
+    assert_eq!(&calls[..expected.len()], &expected, "{calls:#?}");
+    let tail = [
+        "reset LogicReset 3",
+        "read_events 0",
+        "clear_error_queue",
+        "close_device",
+    ];
+    assert_eq!(&calls[calls.len() - tail.len()..], &tail, "{calls:#?}");
+    // A bitfile the FPGA does not take: the reason, from the vendor's call.
+    let e = SamnaBridge::start(&BridgeOptions {
+        env: vec![("PYTHONPATH".into(), fake.into())],
+        bitfile: Some("/nonexistent/Dynapse2Stack.bit".into()),
+        ..BridgeOptions::default()
+    })
+    .err()
+    .unwrap();
+    assert_eq!(e.kind(), ErrorKind::Refused, "{e}");
+    assert!(e.to_string().contains("did not take the bitfile"), "{e}");
+    let _ = std::fs::remove_file(&bitfile);
     // No board: a clear refusal; no samna at all: says so.
     let e = SamnaBridge::start(&BridgeOptions {
         env: vec![

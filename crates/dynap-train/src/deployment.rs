@@ -57,6 +57,10 @@ pub enum Device {
     Samna {
         /// The Python interpreter.
         python: PathBuf,
+        /// The FPGA bitstream to upload when the board opens (`Dynapse2Stack.bit`), if any.
+        bitfile: Option<PathBuf>,
+        /// Chips on the board, which the resets reach.
+        chips: usize,
     },
 }
 

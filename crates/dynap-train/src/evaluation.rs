@@ -668,9 +668,15 @@ pub fn open_device(
             }
             Ok(never) => match never {},
         },
-        Device::Samna { python } => Box::new(
+        Device::Samna {
+            python,
+            bitfile,
+            chips,
+        } => Box::new(
             dynap_hw::SamnaBridge::start(&dynap_hw::BridgeOptions {
                 python: python.clone(),
+                bitfile: bitfile.clone(),
+                chips: *chips,
                 ..dynap_hw::BridgeOptions::default()
             })
             .map_err(|error| Error::Device {

@@ -1,6 +1,7 @@
 """A stand-in for the vendor's samna package, for testing dynap's samna bridge without a board.
 
-It records every call in the file named by the environment variable FAKE_SAMNA_LOG (one line each) and
+It records every call in the file named by the environment variable FAKE_SAMNA_LOG (one line each, in
+order, so a test can check the vendor's sequence) and
 echoes written events back on read (with x_hop + 1, like a route leaving the grid). FAKE_SAMNA_NO_BOARD
 makes it see no board; FAKE_SAMNA_DIE_ON_READ makes the process exit on the first read.
 """
@@ -46,14 +47,33 @@ class Dynapse2Configuration:
         _log("from_json %d" % len(text))
 
 
+class ResetType:
+    PowerCycle = "PowerCycle"
+    ConfigReset = "ConfigReset"
+    LogicReset = "LogicReset"
+
+
 class _Model:
     def apply_configuration(self, config):
         _log("apply_configuration %d" % len(config.json or ""))
+
+    def reset(self, kind, chip_mask):
+        _log("reset %s %d" % (kind, chip_mask))
+
+    def clear_error_queue(self):
+        _log("clear_error_queue")
 
 
 class _Board:
     def __init__(self):
         self.pending = []
+
+    def configure_opal_kelly(self, bitfile):
+        _log("configure_opal_kelly %s" % bitfile)
+        return os.path.exists(bitfile)
+
+    def reset_fpga(self):
+        _log("reset_fpga")
 
     def get_model(self):
         _log("get_model")
@@ -89,8 +109,15 @@ def _open_device(info):
     return _Board()
 
 
-device = types.SimpleNamespace(get_all_devices=_get_all_devices, open_device=_open_device)
+def _close_device(board):
+    _log("close_device")
+
+
+device = types.SimpleNamespace(
+    get_all_devices=_get_all_devices, open_device=_open_device, close_device=_close_device
+)
 dynapse2 = types.SimpleNamespace(
+    ResetType=ResetType,
     Dynapse2Configuration=Dynapse2Configuration,
     Dynapse2Destination=Dynapse2Destination,
     NormalGridEvent=NormalGridEvent,

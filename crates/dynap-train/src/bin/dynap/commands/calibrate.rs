@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// The Python that has samna, for --device samna.
     #[arg(long, value_name = "PY", default_value = "python3")]
     python: PathBuf,
+    /// For --device samna: the FPGA bitstream to upload when the board opens (Dynapse2Stack.bit,
+    /// in Rockpool's source tree under rockpool/devices/dynapse/hardware/bitfiles/).
+    #[arg(long, value_name = "FILE.bit")]
+    bitfile: Option<PathBuf>,
 }
 
 fn core(s: &str) -> Result<usize, String> {
@@ -71,7 +75,18 @@ fn core(s: &str) -> Result<usize, String> {
 
 pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     let generator = calibration::bias_generator(a.bias_table.as_deref())?;
-    let device = a.device.device(a.mismatch, a.seed, &a.python);
+    let mut device = a
+        .device
+        .device(a.mismatch, a.seed, &a.python, a.bitfile.as_deref());
+    if let dynap_train::deployment::Device::Samna { chips, .. } = &mut device {
+        // The resets reach every chip calibrated.
+        *chips = a
+            .cores
+            .iter()
+            .map(|g| g / 4 + 1)
+            .max()
+            .unwrap_or(a.chips as usize);
+    }
     let variant: dynap_model::Variant = dynap_train::config::ModelVariant::from(a.variant).into();
     let options = dynap_hw::CalibrateOptions {
         cores: if a.cores.is_empty() {

@@ -39,6 +39,10 @@ pub(crate) struct Args {
     /// The Python that has samna, for --device samna.
     #[arg(long, value_name = "PY", default_value = "python3")]
     python: PathBuf,
+    /// For --device samna: the FPGA bitstream to upload when the board opens (Dynapse2Stack.bit,
+    /// in Rockpool's source tree under rockpool/devices/dynapse/hardware/bitfiles/).
+    #[arg(long, value_name = "FILE.bit")]
+    bitfile: Option<PathBuf>,
     /// A dataset run's data to judge the stages on (NPZ, or a folder of x.npy and y.npy); default:
     /// the run's test split, else its validation split.
     #[arg(long, value_name = "FILE.npz")]
@@ -64,13 +68,21 @@ pub(crate) enum DeviceArg {
 }
 
 impl DeviceArg {
-    /// The device, with the twin's `mismatch` and `seed` and samna's `python`.
-    pub(crate) fn device(self, mismatch: f64, seed: u64, python: &std::path::Path) -> Device {
+    /// The device, with the twin's `mismatch` and `seed` and samna's `python` and `bitfile`.
+    pub(crate) fn device(
+        self,
+        mismatch: f64,
+        seed: u64,
+        python: &std::path::Path,
+        bitfile: Option<&std::path::Path>,
+    ) -> Device {
         match self {
             DeviceArg::Emulator => Device::Emulator { mismatch, seed },
             DeviceArg::Usb => Device::Usb,
             DeviceArg::Samna => Device::Samna {
                 python: python.to_path_buf(),
+                bitfile: bitfile.map(std::path::Path::to_path_buf),
+                chips: 1,
             },
         }
     }
@@ -97,7 +109,9 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
     let options = DeployOptions {
         from: a.from.clone(),
         run: a.run.name(),
-        device: a.device.device(a.mismatch, a.seed, &a.python),
+        device: a
+            .device
+            .device(a.mismatch, a.seed, &a.python, a.bitfile.as_deref()),
     };
     if a.from.join("encoding.json").exists() {
         files::create_dir(&a.out)?;

@@ -26,6 +26,9 @@ pub(crate) struct DescribeArgs {
     /// The twin's seed (its chip).
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
+    /// The twin's neuron model (the chip's also draws its dendrites: Itau_gaba, ...).
+    #[arg(long, value_enum, default_value_t = super::VariantArg::Rockpool)]
+    variant: super::VariantArg,
     /// Chips to describe (1 to 4).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4))]
     chips: u64,
@@ -47,6 +50,9 @@ pub(crate) struct CheckArgs {
     /// The twin's seed (its chip).
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
+    /// The twin's neuron model.
+    #[arg(long, value_enum, default_value_t = super::VariantArg::Rockpool)]
+    variant: super::VariantArg,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -59,6 +65,7 @@ pub(crate) fn run(c: Command, cx: &Context) -> Result<(), Error> {
             let options = dynap_hw::EmulatorOptions {
                 mismatch: a.mismatch,
                 seed: a.seed,
+                variant: dynap_train::config::ModelVariant::from(a.variant).into(),
                 ..dynap_hw::EmulatorOptions::default()
             };
             let truth = dynap_hw::describe(&options, a.chips as usize);
@@ -75,6 +82,7 @@ pub(crate) fn run(c: Command, cx: &Context) -> Result<(), Error> {
             let options = dynap_hw::EmulatorOptions {
                 mismatch: a.mismatch,
                 seed: a.seed,
+                variant: dynap_train::config::ModelVariant::from(a.variant).into(),
                 ..dynap_hw::EmulatorOptions::default()
             };
             let truth = dynap_hw::describe(&options, chips);

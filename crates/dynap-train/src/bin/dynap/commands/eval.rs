@@ -57,6 +57,10 @@ pub(crate) struct Args {
     /// The Python that has samna, for --device samna.
     #[arg(long, value_name = "PY", default_value = "python3")]
     python: PathBuf,
+    /// For --device samna: the FPGA bitstream to upload when the board opens (Dynapse2Stack.bit,
+    /// in Rockpool's source tree under rockpool/devices/dynapse/hardware/bitfiles/).
+    #[arg(long, value_name = "FILE.bit")]
+    bitfile: Option<PathBuf>,
     /// A chip profile (`dynap calibrate --out`): adds the stage `predicted`, the reverse-mapped
     /// network on the profiled chip (each neuron with the factors measured where the mapping puts
     /// it), the device stage predicted before running it. Default: the run's own
@@ -86,7 +90,9 @@ pub(crate) fn run(a: Args, cx: &Context) -> Result<(), Error> {
         run: a.run.name(),
         judge: JudgeOptions {
             stages: STAGES.to_vec(),
-            device: a.device.device(a.mismatch, a.seed, &a.python),
+            device: a
+                .device
+                .device(a.mismatch, a.seed, &a.python, a.bitfile.as_deref()),
             robustness: a.robustness.clone(),
             chips: a.chips as usize,
             profile,
