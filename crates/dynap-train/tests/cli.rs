@@ -991,3 +991,162 @@ fn a_regression_trains_evaluates_and_deploys() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Train for this chip: a twin calibrated through the device interface, its truth described for
+/// checks, a network trained for its profile and its device stage predicted; a profile that does not
+/// cover the network's cores, or a frozen-noise experiment with one, is refused by key.
+#[test]
+fn a_chip_is_calibrated_and_trained_for() {
+    let dir = temp("chip-profile");
+    let twin = ["--variant", "chip", "--mismatch", "0.2", "--seed", "2"];
+    let calibrate = |cores: &str, out: &std::path::Path| -> Value {
+        let o = dynap()
+            .args([
+                "calibrate",
+                "--quiet",
+                "--no-check",
+                "--step-us",
+                "200",
+                "--cores",
+                cores,
+            ])
+            .args(twin)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap()
+    };
+    let one = dir.join("core0.json");
+    let p = calibrate("0:0", &one);
+    assert_eq!(p["version"], 1);
+    assert_eq!(
+        p["identifiable"],
+        serde_json::json!(["t_ref", "dc_gain", "syn_gain", "gaba_gain"])
+    );
+    assert_eq!(p["neurons"].as_array().unwrap().len(), 256);
+    assert!(p["chip_time_s"].as_f64().unwrap() > 1.0);
+    let n0 = &p["neurons"][0];
+    assert_eq!(
+        (n0["chip"].as_u64(), n0["core"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(n0["factors"]["t_ref"].as_f64().unwrap() > 0.0);
+    assert!(n0["uncertainty"]["t_ref"].as_f64().unwrap() >= 0.0);
+    // describe: JSON on stdout only, every neuron of the chip with the 24 parameters, the chip's
+    // dendrites and the derived quantities.
+    let o = dynap()
+        .args(["emulator", "describe", "--json"])
+        .args(twin)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let truth: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(truth["neurons"].as_array().unwrap().len(), 1024);
+    for key in ["Itau_mem", "kappa_n", "Igain_gaba", "t_ref", "gaba_gain"] {
+        assert!(truth["neurons"][300]["factors"][key].is_number(), "{key}");
+    }
+    // check: the profile against the truth.
+    let o = dynap()
+        .args(["emulator", "check", "--json"])
+        .arg(&one)
+        .args(twin)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for q in c["quantities"].as_array().unwrap() {
+        let (e, s) = (
+            q["relative_rms_error"].as_f64().unwrap(),
+            q["truth_spread"].as_f64().unwrap(),
+        );
+        assert!(e < 0.05 && e < s / 3.0, "{q}");
+    }
+    // Training for the chip: the three populations run on cores 0 to 2, which core0.json does not
+    // all cover.
+    write_split(&dir.join("train"), 60, 1, |_| 0);
+    write_split(&dir.join("validation"), 30, 2, |_| 0);
+    write_split(&dir.join("test"), 24, 3, |_| 0);
+    let config = |profile: &str| {
+        format!(
+            "{THREE_POPULATIONS}chip_profile = \"{profile}\"\n[evaluation]\ndevice_mismatch = 0.2\ndevice_seed = 2\n"
+        )
+    };
+    let cfg = dir.join("chip.toml");
+    std::fs::write(&cfg, config("core0.json")).unwrap();
+    let o = dynap()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.join("refused"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("training.chip_profile") && err.contains("does not cover"),
+        "{err}"
+    );
+    // A profile of cores 0 to 2 (the truth's measured quantities: calibrating three cores is what
+    // the test above does for one, three times over).
+    let neurons: Vec<Value> = truth["neurons"].as_array().unwrap()[..768]
+        .iter()
+        .map(|n| {
+            let mut n = n.clone();
+            let f = &n["factors"];
+            n["factors"] = serde_json::json!({
+                "t_ref": f["t_ref"], "dc_gain": f["dc_gain"],
+                "syn_gain": f["syn_gain"], "gaba_gain": f["gaba_gain"],
+            });
+            n
+        })
+        .collect();
+    let profile = serde_json::json!({
+        "version": 1, "identifiable": ["t_ref", "dc_gain", "syn_gain", "gaba_gain"],
+        "chip_time_s": 0.0, "neurons": neurons,
+    });
+    std::fs::write(dir.join("chip.json"), profile.to_string()).unwrap();
+    std::fs::write(&cfg, config("chip.json")).unwrap();
+    let run = dir.join("run");
+    let o = dynap()
+        .args(["train", "--quiet", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("metrics.json")).unwrap()).unwrap();
+    for stage in [
+        "float",
+        "quantized",
+        "reverse_mapped",
+        "predicted",
+        "device",
+    ] {
+        let a = m["splits"]["validation"][stage]["accuracy"].as_f64();
+        assert!(a.is_some_and(|a| (0.0..=1.0).contains(&a)), "{stage}: {m}");
+    }
+    // eval predicts the device stage from the run's own profile.
+    let o = dynap()
+        .args(["eval", "--quiet"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let e: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    assert!(e["stages"]["predicted"]["accuracy"].is_number(), "{e}");
+    // A frozen-noise experiment has no chip profile.
+    let frozen = dir.join("frozen.toml");
+    std::fs::write(&frozen, "[training]\nchip_profile = \"chip.json\"\n").unwrap();
+    let o = dynap()
+        .args(["train", "--quiet", "--config"])
+        .arg(&frozen)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("training.chip_profile"));
+}
