@@ -109,6 +109,7 @@ fn crates_depend_only_downward_and_seal_their_externals() {
         ("pyo3", "dynap-python"),
         ("numpy", "dynap-python"),
         ("hdf5-pure", "dynap-config"),
+        ("faer", "dynap-hw"),
     ] {
         for (krate, deps) in &graph {
             if krate.starts_with("dynap-") && krate != owner {
