@@ -332,7 +332,7 @@ mod tests {
                 good.replace("[\"t_ref\"]", "[\"syn_gain\"]"),
                 "neurons[0].factors.syn_gain",
             ),
-            (good.replace("\"chip_time_s\": 3.5, ", ""), "chip_time_s"),
+            (good.replace("\"chip_time_s\": 3.5,", ""), "chip_time_s"),
             (
                 good.replace("\"factors\"", "\"factor\""),
                 "neurons[0].factors",
