@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         found.residuals,
         found.unmeasured
     );
-    for name in ["t_ref", "dc_gain", "syn_gain", "gaba_gain"] {
+    for name in found.profile.identifiable.iter().map(String::as_str) {
         let (mut sum, mut spread, mut n) = (0.0, 0.0, 0);
         for got in &found.profile.neurons {
             let t = &truth[got.slot()];

@@ -22,7 +22,9 @@
 //!    intervals are fitted with one factor, on `Igain_syn` (`syn_gain`);
 //! 4. **inhibition** (the chip's model, whose negative weights reach the GABA dendrite): a 100 pA
 //!    DC drive slowed by inhibitory input spikes every 4, 8 and 16 ms: one factor, on the GABA
-//!    dendrite's `Igain_gaba` (`gaba_gain`).
+//!    dendrite's `Igain_gaba` (`gaba_gain`);
+//! 5. **leak**: the membrane's leak at 10 pA instead of the floor, DC 25, 40 and 70 pA: one factor,
+//!    on `Itau_mem` (`tau_mem`).
 //!
 //! The derived factors are products of the fitted ones ([`dynap_mismatch::Derived::factor`]); the
 //! nuisance factor is written to the profile by its parameter's name but not claimed as measured.
@@ -112,6 +114,9 @@ const SYNAPSE_SECONDS: f64 = 0.6;
 /// The inhibition probe's DC drive (A), which the GABA input slows, and its input periods (s).
 const INHIBITION_DC: f64 = 1e-10;
 const INHIBITION_PERIODS: [f64; 3] = [0.004, 0.008, 0.016];
+/// The leak probe's membrane leak (A) and DC currents (A).
+const LEAK: f64 = 1e-11;
+const LEAK_DC: [f64; 3] = [2.5e-11, 4e-11, 7e-11];
 /// How far ahead of the device clock each stimulus starts (µs).
 const LEAD_US: u32 = 100_000;
 /// The finite-difference step of the fits (in log factor).
@@ -127,6 +132,10 @@ struct Setting {
     irregular: bool,
     /// The input goes to the inhibitory (GABA) channel instead of the excitatory one.
     inhibitory: bool,
+    /// The membrane's leak (`Itau_mem`, A) instead of the floor.
+    leak: Option<f64>,
+    /// The input weights' 4-bit mask (1: the base weight; 15: four times it).
+    mask: u8,
     seconds: f64,
 }
 
@@ -202,13 +211,16 @@ fn measure(
     if let Some(iref) = setting.iref {
         params.i_ref.iter_mut().for_each(|x| *x = iref);
     }
+    if let Some(leak) = setting.leak {
+        params.i_tau_mem.iter_mut().for_each(|x| *x = leak);
+    }
     // Two input channels reaching every neuron through base weight 0 (mask 1): channel 0
     // excitatory (AMPA), channel 1 inhibitory (GABA in the chip's model).
     let w_in = QuantMatrix::new(
         WeightMatrix::Input,
         2,
         n,
-        vec![1; 2 * n],
+        vec![setting.mask; 2 * n],
         [vec![1; n], vec![-1; n]].concat(),
     )
     .map_err(HwProblem::Model)?;
@@ -512,6 +524,8 @@ pub fn calibrate(
                 period: None,
                 irregular: false,
                 inhibitory: false,
+                leak: None,
+                mask: 1,
                 seconds: REFRACTORY_SECONDS,
             },
             "refractory",
@@ -584,6 +598,8 @@ pub fn calibrate(
         period: None,
         irregular: false,
         inhibitory: false,
+        leak: None,
+        mask: 1,
         seconds: DC_SECONDS,
     };
     stage(
@@ -603,6 +619,8 @@ pub fn calibrate(
         period: Some(period),
         irregular: false,
         inhibitory,
+        leak: None,
+        mask: 1,
         seconds: SYNAPSE_SECONDS,
     };
     stage(
@@ -642,6 +660,33 @@ pub fn calibrate(
             &[Knob::Dendrite(4)],
         )?;
     }
+    // 5. Leak: a leaky membrane (Itau_mem 10 pA) under DC; the leak subtracts from the drive in
+    // proportion to kappa Itau_mem / (Ut C_mem), the inverse of the membrane's time constant.
+    let leaky = |idc: f64| Setting {
+        idc,
+        iref: None,
+        period: None,
+        irregular: false,
+        inhibitory: false,
+        leak: Some(LEAK),
+        mask: 1,
+        seconds: SYNAPSE_SECONDS,
+    };
+    stage(
+        device,
+        &mut factors,
+        "leak",
+        LEAK_DC
+            .iter()
+            .map(|&l| {
+                (
+                    leaky(l),
+                    format!("Itau_mem {:.0} pA, Idc {:.0} pA", LEAK * 1e12, l * 1e12),
+                )
+            })
+            .collect(),
+        &[Knob::Param(Param::ItauMem)],
+    )?;
     // The profile: the derived quantities from the fitted factors (each one's standard error its
     // carrier's), then the nuisance factor.
     let se_of = |j: usize, k: Knob| {
@@ -706,8 +751,8 @@ pub struct Prediction {
 }
 
 /// Plays stimuli that no probe of [`calibrate`] uses (DC currents between and beyond its levels, a
-/// regular input period it skipped, irregular input trains, and in the chip's model irregular
-/// inhibition) on the cores of `options`, and compares each neuron's firing rate with the rate the
+/// regular input period it skipped, irregular input trains, another leak, and in the chip's model
+/// irregular inhibition) on the cores of `options`, and compares each neuron's firing rate with the rate the
 /// model predicts with `profile`'s factors ([`dynap_mismatch::hold`] on the nominal neuron) and
 /// without them.
 pub fn predict_held_out(
@@ -728,17 +773,20 @@ pub fn predict_held_out(
             }
         }
     }
-    let mut held_out = vec![
-        ("DC 10 pA", 1e-11, None, false, false),
-        ("DC 45 pA", 4.5e-11, None, false, false),
-        ("DC 100 pA", 1e-10, None, false, false),
-        ("input every 3 ms", 0.0, Some(0.003), false, false),
+    // (name, DC, input period, irregular, inhibitory, leak)
+    type Stimulus = (&'static str, f64, Option<f64>, bool, bool, Option<f64>);
+    let mut held_out: Vec<Stimulus> = vec![
+        ("DC 10 pA", 1e-11, None, false, false, None),
+        ("DC 45 pA", 4.5e-11, None, false, false, None),
+        ("DC 100 pA", 1e-10, None, false, false, None),
+        ("input every 3 ms", 0.0, Some(0.003), false, false, None),
         (
             "irregular input, mean period 1.5 ms",
             0.0,
             Some(0.0015),
             true,
             false,
+            None,
         ),
         (
             "irregular input, mean period 3 ms",
@@ -746,6 +794,15 @@ pub fn predict_held_out(
             Some(0.003),
             true,
             false,
+            None,
+        ),
+        (
+            "leak 15 pA, DC 55 pA",
+            5.5e-11,
+            None,
+            false,
+            false,
+            Some(1.5e-11),
         ),
     ];
     if options.variant == Variant::Chip {
@@ -755,10 +812,11 @@ pub fn predict_held_out(
             Some(0.006),
             true,
             true,
+            None,
         ));
     }
     let mut stimuli = Vec::new();
-    for (name, idc, period, irregular, inhibitory) in held_out {
+    for (name, idc, period, irregular, inhibitory, leak) in held_out {
         report(&format!("held-out stimulus: {name}"));
         let setting = Setting {
             idc,
@@ -766,6 +824,8 @@ pub fn predict_held_out(
             period,
             irregular,
             inhibitory,
+            leak,
+            mask: 1,
             seconds: 1.0,
         };
         let m = measure(device, options, &setting, "held-out")?;

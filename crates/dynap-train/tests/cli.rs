@@ -1023,7 +1023,7 @@ fn a_chip_is_calibrated_and_trained_for() {
     assert_eq!(p["version"], 1);
     assert_eq!(
         p["identifiable"],
-        serde_json::json!(["t_ref", "dc_gain", "syn_gain", "gaba_gain"])
+        serde_json::json!(["t_ref", "dc_gain", "syn_gain", "gaba_gain", "tau_mem"])
     );
     assert_eq!(p["neurons"].as_array().unwrap().len(), 256);
     assert!(p["chip_time_s"].as_f64().unwrap() > 1.0);
@@ -1044,7 +1044,14 @@ fn a_chip_is_calibrated_and_trained_for() {
     assert!(o.status.success());
     let truth: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(truth["neurons"].as_array().unwrap().len(), 1024);
-    for key in ["Itau_mem", "kappa_n", "Igain_gaba", "t_ref", "gaba_gain"] {
+    for key in [
+        "Itau_mem",
+        "kappa_n",
+        "Igain_gaba",
+        "t_ref",
+        "gaba_gain",
+        "tau_mem",
+    ] {
         assert!(truth["neurons"][300]["factors"][key].is_number(), "{key}");
     }
     // check: the profile against the truth.
@@ -1096,14 +1103,14 @@ fn a_chip_is_calibrated_and_trained_for() {
             let mut n = n.clone();
             let f = &n["factors"];
             n["factors"] = serde_json::json!({
-                "t_ref": f["t_ref"], "dc_gain": f["dc_gain"],
-                "syn_gain": f["syn_gain"], "gaba_gain": f["gaba_gain"],
+                "t_ref": f["t_ref"], "dc_gain": f["dc_gain"], "syn_gain": f["syn_gain"],
+                "gaba_gain": f["gaba_gain"], "tau_mem": f["tau_mem"],
             });
             n
         })
         .collect();
     let profile = serde_json::json!({
-        "version": 1, "identifiable": ["t_ref", "dc_gain", "syn_gain", "gaba_gain"],
+        "version": 1, "identifiable": ["t_ref", "dc_gain", "syn_gain", "gaba_gain", "tau_mem"],
         "chip_time_s": 0.0, "neurons": neurons,
     });
     std::fs::write(dir.join("chip.json"), profile.to_string()).unwrap();
