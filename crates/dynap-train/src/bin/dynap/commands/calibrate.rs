@@ -9,10 +9,11 @@ use std::path::PathBuf;
 /// Measure a chip's neurons through their spikes and write its chip profile.
 ///
 /// Probes whole cores at once with only what a board offers (bias codes, DC latches, input spikes
-/// through CAM tags, output spikes): a refractory probe, a DC probe and a synapse probe, then fits
-/// every neuron. The profile (--out, JSON, version 1) lists each neuron's factors relative to the
-/// nominal neuron: t_ref (the refractory time), dc_gain (membrane charging by the DC current) and
-/// syn_gain (membrane charging per input spike), which spikes reveal, with their uncertainty, and the
+/// through CAM tags, output spikes): refractory, DC, synapse, inhibition (chip model) and leak
+/// probes, then fits every neuron. The profile (--out, JSON, version 1) lists each neuron's factors relative to the
+/// nominal neuron: t_ref (the refractory time), dc_gain (membrane charging by the DC current),
+/// syn_gain (membrane charging per input spike), gaba_gain (discharging per inhibitory spike, chip
+/// model) and tau_mem (the membrane's time constant), which spikes reveal, with their uncertainty, and the
 /// nuisance factor the fit needs (Io for --variant rockpool, kappa_n for chip), which they do not pin
 /// down. Then, unless --no-check, held-out stimuli that
 /// no probe used check how well the profile predicts each neuron's firing rate.
