@@ -159,7 +159,7 @@ struct Measured {
     input: Vec<f32>,
     steps: usize,
     isi: Vec<f64>,
-    /// The measured spikes `[steps, N]` (held-out stimuli only; empty otherwise).
+    /// The measured spikes `[steps, N]` when asked for (`keep_spikes`); empty otherwise.
     counts: Vec<f32>,
 }
 
@@ -196,6 +196,7 @@ fn measure(
     options: &CalibrateOptions,
     setting: &Setting,
     name: &str,
+    keep_spikes: bool,
 ) -> Result<Measured, HwError> {
     let n = options.cores.len() * NEURONS;
     let core_map: Vec<usize> = options
@@ -300,7 +301,7 @@ fn measure(
         n,
         dt,
     );
-    let counts = if name == "held-out" {
+    let counts = if keep_spikes {
         let mut c = vec![0.0f32; steps * n];
         for &(s, j) in &played.spikes {
             c[s as usize * n + j as usize] += 1.0;
@@ -509,7 +510,7 @@ pub fn calibrate(
      -> Result<Measured, HwError> {
         report(&format!("{name} probe: {what}"));
         chip_time += setting.seconds + f64::from(LEAD_US) * 1e-6;
-        measure(device, options, &setting, name)
+        measure(device, options, &setting, name, false)
     };
     let mut residuals = Vec::new();
     let mut unmeasured = Vec::new();
@@ -828,7 +829,7 @@ pub fn predict_held_out(
             mask: 1,
             seconds: 1.0,
         };
-        let m = measure(device, options, &setting, "held-out")?;
+        let m = measure(device, options, &setting, "held-out", true)?;
         let rate = |spikes: &[f32]| -> Vec<f64> {
             let mut r = vec![0.0; n];
             for k in 0..m.steps {

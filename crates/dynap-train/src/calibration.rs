@@ -176,8 +176,7 @@ pub fn on_chip_with(
     };
     let mut out = net.clone();
     for ((j, p), mut raw) in places.iter().enumerate().zip(draws) {
-        let slot = (p.chip * dynap_config::CORES + p.core) * dynap_config::NEURONS + p.neuron;
-        let found = index.get(&slot).ok_or_else(|| {
+        let found = index.get(&dynap_hw::slot(p.chip, p.core, p.neuron)).ok_or_else(|| {
             Error::Mismatch(format!(
                 "network neuron {j} runs at chip {} core {} neuron {}, which the chip profile does not cover: calibrate that core (dynap calibrate --cores)",
                 p.chip, p.core, p.neuron

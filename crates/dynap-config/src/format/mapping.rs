@@ -5,7 +5,7 @@
 use super::error::{FormatError, Problem};
 use super::text::{self, Object};
 use crate::map::{Mapping, NeuronPlace};
-use crate::model::{CONTROL_TAG, CORES, CoreMask, Destination, Hop, MAX_CHIPS, NEURONS, Tag};
+use crate::model::{CONTROL_TAG, CORES, CoreMask, Destination, Hop, MAX_CHIPS, Tag};
 use dynap_model::{DEFAULT_DT, DEFAULT_ISCALE, Variant};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -55,19 +55,7 @@ pub fn read_mapping(text: &str) -> Result<Mapping, FormatError> {
                 })
             })?;
         }
-        let get = |key: &str, limit: usize, what: &'static str| {
-            text::index(
-                text::field(obj, &path, key)?,
-                &text::join(&path, key),
-                limit,
-                what,
-            )
-        };
-        let place = NeuronPlace {
-            chip: get("chip", MAX_CHIPS, "a chip in 0..4")?,
-            core: get("core", CORES, "a core in 0..4")?,
-            neuron: get("neuron", NEURONS, "a neuron in 0..256")?,
-        };
+        let place = text::place(obj, &path)?;
         if let Some(first) = neurons.iter().position(|q| *q == place) {
             return Err(FormatError::at(path, Problem::Duplicate { first }));
         }

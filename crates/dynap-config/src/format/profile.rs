@@ -164,18 +164,11 @@ fn neurons(root: &Map<String, Value>) -> Result<Vec<NeuronFactors>, FormatError>
     for (i, e) in list.iter().enumerate() {
         let path = format!("neurons[{i}]");
         let obj = text::object(e, &path)?;
-        let get = |key: &str, limit: usize, what: &'static str| {
-            text::index(
-                text::field(obj, &path, key)?,
-                &text::join(&path, key),
-                limit,
-                what,
-            )
-        };
+        let place = text::place(obj, &path)?;
         let n = NeuronFactors {
-            chip: get("chip", MAX_CHIPS, "a chip in 0..4")?,
-            core: get("core", CORES, "a core in 0..4")?,
-            neuron: get("neuron", NEURONS, "a neuron in 0..256")?,
+            chip: place.chip,
+            core: place.core,
+            neuron: place.neuron,
             factors: factors(
                 text::field(obj, &path, "factors")?,
                 &text::join(&path, "factors"),

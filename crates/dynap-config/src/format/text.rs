@@ -177,6 +177,22 @@ impl Object {
     }
 }
 
+/// The `chip`, `core` and `neuron` of the object `obj` at `path`: a place on the board.
+pub(crate) fn place(
+    obj: &serde_json::Map<String, Value>,
+    path: &str,
+) -> Result<crate::map::NeuronPlace, FormatError> {
+    use crate::model::{CORES, MAX_CHIPS, NEURONS};
+    let get = |key: &str, limit: usize, what: &'static str| {
+        index(field(obj, path, key)?, &join(path, key), limit, what)
+    };
+    Ok(crate::map::NeuronPlace {
+        chip: get("chip", MAX_CHIPS, "a chip in 0..4")?,
+        core: get("core", CORES, "a core in 0..4")?,
+        neuron: get("neuron", NEURONS, "a neuron in 0..256")?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,15 +20,8 @@ pub(crate) enum Command {
 /// parameter), never on the configuration the twin runs.
 #[derive(clap::Args, Debug)]
 pub(crate) struct DescribeArgs {
-    /// The twin's frozen mismatch, a fraction (0.1 is 10 %).
-    #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = super::deploy::mismatch)]
-    mismatch: f64,
-    /// The twin's seed (its chip).
-    #[arg(long, value_name = "S", default_value_t = 0)]
-    seed: u64,
-    /// The twin's neuron model (the chip's also draws its dendrites: Itau_gaba, ...).
-    #[arg(long, value_enum, default_value_t = super::VariantArg::Rockpool)]
-    variant: super::VariantArg,
+    #[command(flatten)]
+    twin: Twin,
     /// Chips to describe (1 to 4).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4))]
     chips: u64,
@@ -44,30 +37,43 @@ pub(crate) struct CheckArgs {
     /// The chip profile (`dynap calibrate --out`).
     #[arg(value_name = "CHIP.json")]
     profile: PathBuf,
+    #[command(flatten)]
+    twin: Twin,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Which twin: the flags `describe` and `check` share.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Twin {
     /// The twin's frozen mismatch, a fraction (0.1 is 10 %).
     #[arg(long, value_name = "F", default_value_t = 0.1, value_parser = super::deploy::mismatch)]
     mismatch: f64,
     /// The twin's seed (its chip).
     #[arg(long, value_name = "S", default_value_t = 0)]
     seed: u64,
-    /// The twin's neuron model.
+    /// The twin's neuron model (the chip's also draws its dendrites: Itau_gaba, ...).
     #[arg(long, value_enum, default_value_t = super::VariantArg::Rockpool)]
     variant: super::VariantArg,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+}
+
+impl Twin {
+    fn options(&self) -> dynap_hw::EmulatorOptions {
+        dynap_hw::EmulatorOptions {
+            mismatch: self.mismatch,
+            seed: self.seed,
+            variant: dynap_train::config::ModelVariant::from(self.variant).into(),
+            ..dynap_hw::EmulatorOptions::default()
+        }
+    }
 }
 
 pub(crate) fn run(c: Command, cx: &Context) -> Result<(), Error> {
     match c {
         Command::Describe(a) => {
             let _ = a.json;
-            let options = dynap_hw::EmulatorOptions {
-                mismatch: a.mismatch,
-                seed: a.seed,
-                variant: dynap_train::config::ModelVariant::from(a.variant).into(),
-                ..dynap_hw::EmulatorOptions::default()
-            };
+            let options = a.twin.options();
             let truth = dynap_hw::describe(&options, a.chips as usize);
             stdout(&dynap_config::format::write_neurons(&truth))
         }
@@ -79,12 +85,7 @@ pub(crate) fn run(c: Command, cx: &Context) -> Result<(), Error> {
                 .map(|n| n.chip + 1)
                 .max()
                 .unwrap_or(1);
-            let options = dynap_hw::EmulatorOptions {
-                mismatch: a.mismatch,
-                seed: a.seed,
-                variant: dynap_train::config::ModelVariant::from(a.variant).into(),
-                ..dynap_hw::EmulatorOptions::default()
-            };
+            let options = a.twin.options();
             let truth = dynap_hw::describe(&options, chips);
             let errors = calibration::compare(&profile, &truth)?;
             if a.json {
@@ -93,7 +94,7 @@ pub(crate) fn run(c: Command, cx: &Context) -> Result<(), Error> {
                     .map(|e| serde_json::json!({"name": e.name, "relative_rms_error": e.error, "truth_spread": e.spread, "neurons": e.neurons}))
                     .collect();
                 let mut text = serde_json::to_string_pretty(
-                    &serde_json::json!({"mismatch": a.mismatch, "seed": a.seed, "quantities": rows}),
+                    &serde_json::json!({"mismatch": a.twin.mismatch, "seed": a.twin.seed, "quantities": rows}),
                 )
                 .expect("plain data serialises");
                 text.push('\n');
@@ -102,8 +103,8 @@ pub(crate) fn run(c: Command, cx: &Context) -> Result<(), Error> {
                 cx.say(format_args!(
                     "{} against the twin (mismatch {:.0} %, seed {}):",
                     a.profile.display(),
-                    a.mismatch * 100.0,
-                    a.seed
+                    a.twin.mismatch * 100.0,
+                    a.twin.seed
                 ));
                 for e in &errors {
                     cx.say(format_args!(
